@@ -1,0 +1,40 @@
+// tcp: a plain TCP connect, held until the service closes it.
+import type { KnockTransport } from "../../src/client/transport.ts";
+
+export const tcp = {
+  name: "tcp",
+  knock({ host, port }, signal) {
+    const start = performance.now();
+    return new Promise((resolve) => {
+      let landed = false;
+      let settled = false;
+      let socket: { end(): void } | undefined;
+      const finish = (error?: string) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        socket?.end();
+        resolve({ port, landed, ms: performance.now() - start, ...(error ? { error } : {}) });
+      };
+      const onAbort = () => finish(landed ? undefined : "aborted before connecting");
+      if (signal.aborted) return finish("aborted before connecting");
+      signal.addEventListener("abort", onAbort, { once: true });
+      Bun.connect({
+        hostname: host,
+        port,
+        socket: {
+          open(s) {
+            landed = true;
+            socket = s;
+            if (signal.aborted) finish();
+          },
+          data() {},
+          close: () => finish(),
+          end: () => finish(),
+          error: (_s, error) => finish(landed ? undefined : error.message),
+          connectError: (_s, error) => finish(`connection to ${host}:${port} failed: ${error.message}`),
+        },
+      }).catch((error: Error) => finish(`connection to ${host}:${port} failed: ${error.message}`));
+    });
+  },
+} as const satisfies KnockTransport;

@@ -1,0 +1,37 @@
+// ws: a WebSocket to ws://HOST:PORT/, the other way a web page can reach loopback.
+import type { KnockTransport } from "../../src/client/transport.ts";
+
+export const ws = {
+  name: "ws",
+  knock({ host, port }, signal) {
+    const start = performance.now();
+    const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+    return new Promise((resolve) => {
+      let settled = false;
+      let socket: WebSocket;
+      const finish = (landed: boolean | undefined, error?: string) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        try {
+          socket?.close();
+        } catch {
+          // already closed
+        }
+        resolve({ port, landed, ms: performance.now() - start, ...(error ? { error } : {}) });
+      };
+      const onAbort = () => finish(undefined, "aborted");
+      if (signal.aborted) return finish(undefined, "aborted");
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        socket = new WebSocket(url);
+      } catch (error) {
+        return finish(false, `WebSocket ${url} failed: ${(error as Error).message}`);
+      }
+      // Like a browser, a WebSocket cannot tell a refused port from a service that hung up: landed is unknown.
+      socket.onclose = () => finish(undefined);
+      socket.onerror = () => finish(undefined);
+      socket.onopen = () => finish(true);
+    });
+  },
+} as const satisfies KnockTransport;

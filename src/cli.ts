@@ -1,0 +1,80 @@
+#!/usr/bin/env bun
+// The pkipc binary: one entry point, subcommands loaded lazily; the only place that exits.
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
+import type { CommandEnv } from "./lib/command-env.ts";
+import { describeError, PkipcError } from "./lib/errors.ts";
+import { createLogger, type LogFormat, type LogLevel } from "./lib/log.ts";
+import { VERSION } from "./version.ts";
+
+const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
+  server: () => import("./server/command.ts").then((m) => m.default),
+  service: () => import("./service/command.ts").then((m) => m.default),
+  client: () => import("./client/command.ts").then((m) => m.default),
+  demo: () => import("./demo.ts").then((m) => m.default),
+};
+
+const main = defineCommand({
+  meta: { name: "pkipc", version: VERSION, description: "Deliver a key from a web server to a local service through a browser, by port knocking on loopback" },
+  subCommands,
+});
+
+/** How to run this program again: the compiled binary alone, or bun with this script. */
+function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:\\~BUN");
+  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+async function run(argv: string[]): Promise<number> {
+  const env = process.env;
+  const level = (env.PKIPC_LOG_LEVEL ?? "info") as LogLevel;
+  const format = (env.PKIPC_LOG_FORMAT ?? "text") as LogFormat;
+  if (!["debug", "info", "warn", "error"].includes(level) || !["text", "json"].includes(format)) {
+    process.stderr.write("pkipc: PKIPC_LOG_LEVEL must be debug, info, warn or error and PKIPC_LOG_FORMAT text or json\n");
+    return 64;
+  }
+  let exitCode = 0;
+  const data: CommandEnv = {
+    env,
+    log: createLogger({ level, format }),
+    print: (line) => process.stdout.write(`${line}\n`),
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+    self: selfCommand(),
+    waitForSignal: () =>
+      new Promise((resolve) => {
+        process.once("SIGINT", () => resolve());
+        process.once("SIGTERM", () => resolve());
+      }),
+  };
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h") {
+    process.stdout.write(`${await renderUsage(main)}\n\nEach role has its own options: pkipc <role> --help\n`);
+    return 0;
+  }
+  if (argv[0] === "--version" || argv[0] === "-v") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const name = argv[0]!;
+  const loader = Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
+  if (!loader) {
+    process.stderr.write(`pkipc: unknown command "${name}"; one of server, service, client, demo (see pkipc --help)\n`);
+    return 64;
+  }
+  const command = await loader();
+  const rest = argv.slice(1);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(`${await renderUsage(command, main)}\n`);
+    return 0;
+  }
+  try {
+    await runCommand(command, { rawArgs: rest, data });
+  } catch (error) {
+    process.stderr.write(`pkipc ${name}: ${describeError(error)}\n`);
+    if (!(error instanceof PkipcError) && env.PKIPC_LOG_LEVEL === "debug") process.stderr.write(`${(error as Error).stack}\n`);
+    return error instanceof PkipcError && error.code === "CONFIG" ? 64 : 1;
+  }
+  return exitCode;
+}
+
+process.exit(await run(process.argv.slice(2)));

@@ -1,0 +1,60 @@
+// `pkipc client`: knock like a browser would and report whether a service linked the session.
+import { defineCommand } from "citty";
+import { transports } from "../../plugins/transport/index.ts";
+import type { CommandEnv } from "../lib/command-env.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { duration, httpUrl, oneOf, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import type { InstructionRequest } from "../protocol/schemas.ts";
+import { type ClientResult, runClient } from "./index.ts";
+
+/** NAME or NAME:KEY=VALUE,KEY=VALUE */
+function instruction(raw: string, name: string): InstructionRequest[] {
+  if (raw === "") return [];
+  const match = /^([a-z][a-z0-9-]{0,63})(?::(.*))?$/.exec(raw);
+  if (!match) throw new ConfigError(`${name} must be NAME or NAME:KEY=VALUE,... (for example log:message=hello), not "${raw}"`);
+  const args: Record<string, string> = {};
+  for (const pair of match[2] ? match[2].split(",") : []) {
+    const eq = pair.indexOf("=");
+    if (eq < 1) throw new ConfigError(`${name}: "${pair}" is not KEY=VALUE`);
+    args[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return [{ name: match[1]!, args }];
+}
+
+export const clientOptions = {
+  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
+  transport: { description: "How to knock: tcp, http or ws", env: "PKIPC_TRANSPORT", default: "tcp", parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]) },
+  format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
+  timeout: { description: "How long to wait for the link", env: "PKIPC_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
+  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...]", default: "", parse: instruction },
+  json: { description: "Print the result as JSON", flag: true, parse: () => true },
+} as const;
+
+function describe(result: ClientResult): string {
+  if (!result.linked) return `not linked: ${result.reason}`;
+  const p = result.process!;
+  const lines = [
+    `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}`,
+    `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${result.knocks.landed}/${result.knocks.sent} knocks landed`,
+  ];
+  for (const i of result.instructions) lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
+  return lines.join("\n");
+}
+
+export default defineCommand({
+  meta: { name: "client", description: "Get a knock code from a server, knock it on 127.0.0.1, wait for the link" },
+  args: toCittyArgs(clientOptions),
+  async run({ args, rawArgs, data }) {
+    const { env, print, setExitCode } = data as CommandEnv;
+    const o = resolveOptions(clientOptions, args, rawArgs, env);
+    const result = await runClient({
+      server: o.server,
+      transport: transports[o.transport],
+      format: o.format,
+      timeoutMs: o.timeout,
+      instructions: o.instruction,
+    });
+    print(o.json ? JSON.stringify(result) : describe(result));
+    if (!result.linked) setExitCode(2);
+  },
+});

@@ -1,0 +1,88 @@
+// The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
+import { ApiError, apiClient } from "../protocol/api-client.ts";
+import type { Format } from "../protocol/codec.ts";
+import type { InstructionRequest, ProcessInfo, SessionStatus } from "../protocol/schemas.ts";
+import { knockTuples } from "./knock.ts";
+import type { KnockResult, KnockTransport } from "./transport.ts";
+
+export interface ClientOptions {
+  server: string | URL;
+  transport: KnockTransport;
+  format?: Format;
+  /** How long to wait for the link after knocking, in ms. Default 10,000. */
+  timeoutMs?: number;
+  /** Instructions to queue for the service before knocking. */
+  instructions?: InstructionRequest[];
+  signal?: AbortSignal;
+}
+
+/** What one run of the client found out; `linked` false comes with a one-sentence `reason`. */
+export interface ClientResult {
+  linked: boolean;
+  reason?: string;
+  sessionId: string;
+  tuples: number[][];
+  format: Format;
+  transport: string;
+  process?: ProcessInfo;
+  /** From the session request to the confirmed link, in ms, measured in this process. */
+  timeToLinkMs?: number;
+  knocks: { sent: number; landed: number; refused: number };
+  instructions: SessionStatus["instructions"];
+  state: SessionStatus["state"];
+}
+
+function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], timeoutMs: number): string {
+  const refused = knocks.filter((k) => k.landed === false).length;
+  if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
+  if (state === "expired") return "the code expired before a service reported it";
+  const part = refused ? ` (${refused} of ${knocks.length} knocks refused)` : "";
+  return `no service linked the session within ${timeoutMs / 1000} s${part}: is pkipc service running and pointed at this server?`;
+}
+
+/** Runs the whole exchange once. Throws only for errors talking to the server. */
+export async function runClient(options: ClientOptions): Promise<ClientResult> {
+  const format = options.format ?? "json";
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const api = apiClient(options.server);
+  const start = performance.now();
+  const offer = await api.createSession(format, options.signal);
+  for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
+
+  const knocks = await knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
+  const end = start + timeoutMs;
+  let status: SessionStatus = await api.status(offer.id, undefined, options.signal);
+  let timeToLinkMs: number | undefined;
+  const waitingOnService = (s: SessionStatus) =>
+    s.state === "pending" || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
+  // Long polls, each bounded by what is left of the timeout; the loop ends at the deadline.
+  while (waitingOnService(status) && performance.now() < end) {
+    if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
+    const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
+    try {
+      status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status.version }, options.signal);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) break;
+      throw error;
+    }
+  }
+  if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
+  const result: ClientResult = {
+    linked: status.state === "linked",
+    sessionId: offer.id,
+    tuples: offer.tuples,
+    format,
+    transport: options.transport.name,
+    knocks: {
+      sent: knocks.length,
+      landed: knocks.filter((k) => k.landed === true).length,
+      refused: knocks.filter((k) => k.landed === false).length,
+    },
+    instructions: status.instructions,
+    state: status.state,
+  };
+  if (status.process) result.process = status.process;
+  if (timeToLinkMs !== undefined) result.timeToLinkMs = Math.round(timeToLinkMs * 100) / 100;
+  if (!result.linked) result.reason = whyNotLinked(status.state, knocks, timeoutMs);
+  return result;
+}

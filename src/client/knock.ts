@@ -1,0 +1,35 @@
+// The knock schedule: each tuple's ports at once, then a pause so the service settles, then the next tuple.
+import type { KnockResult, KnockTransport } from "./transport.ts";
+
+export interface KnockOptions {
+  host?: string;
+  /** Pause between tuples, in ms. */
+  settleMs: number;
+  /** Longest a single knock may stay open, in ms. Default 1000. */
+  holdMs?: number;
+  signal?: AbortSignal;
+  /** Called as each knock finishes. */
+  onKnock?(result: KnockResult, tuple: number): void;
+}
+
+/** Knocks every tuple in order and returns each knock's result. */
+export async function knockTuples(transport: KnockTransport, tuples: number[][], options: KnockOptions): Promise<KnockResult[]> {
+  const host = options.host ?? "127.0.0.1";
+  const holdMs = options.holdMs ?? 1000;
+  const results: KnockResult[] = [];
+  for (const [index, tuple] of tuples.entries()) {
+    if (options.signal?.aborted) break;
+    const done = await Promise.all(
+      tuple.map(async (port) => {
+        const hold = AbortSignal.timeout(holdMs);
+        const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
+        const result = await transport.knock({ host, port }, signal);
+        options.onKnock?.(result, index);
+        return result;
+      }),
+    );
+    results.push(...done);
+    if (index < tuples.length - 1 && options.settleMs > 0) await Bun.sleep(options.settleMs);
+  }
+  return results;
+}

@@ -1,0 +1,80 @@
+// `pkipc demo`: a server, a service and a client on loopback with free ports, end to end, then everything stops.
+import { defineCommand } from "citty";
+import { bindFailureStrategies } from "../plugins/bind-failure/index.ts";
+import type { ClientResult } from "./client/index.ts";
+import type { CommandEnv } from "./lib/command-env.ts";
+import { PkipcError } from "./lib/errors.ts";
+import { findFreeRange } from "./lib/ports.ts";
+import { codeBits } from "./protocol/code.ts";
+import { startServer } from "./server/index.ts";
+import { startService } from "./service/index.ts";
+
+class DemoError extends PkipcError {
+  override readonly code = "DEMO";
+}
+
+export default defineCommand({
+  meta: { name: "demo", description: "Run a server, a service and a client on loopback and show one key delivery" },
+  args: {},
+  async run({ data }) {
+    const { log, print, self, setExitCode } = data as CommandEnv;
+    const quiet = log.child({});
+    const range = findFreeRange(64);
+    const server = await startServer(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        range,
+        shape: { tuples: 3, portsPerTuple: 4 },
+        ttlMs: 30_000,
+        settleMs: 2,
+        idleMs: 250,
+        bindFailure: bindFailureStrategies["server-match"],
+        maxMissing: 4,
+        maxFailed: 16,
+        maxCompletions: 2048,
+        maxLiveSessions: 100,
+        maxWaitMs: 30_000,
+        maxInstructions: 16,
+      },
+      quiet.child({ role: "server" }),
+    );
+    let service: Awaited<ReturnType<typeof startService>> | undefined;
+    try {
+      print(`server   ${server.url}  range ${range.start}-${range.end}, codes of 3x4 ports (${codeBits(64, 12).toFixed(1)} bits)`);
+      service = await startService({ server: server.url }, quiet.child({ role: "service" }));
+      print(`service  pid ${process.pid} holding ${service.held.length} ports on 127.0.0.1`);
+      // The client is a separate process, as a browser would be: the service must find it by its socket.
+      const child = Bun.spawn([...self, "client", "--server", server.url, "--json", "--instruction", "log:message=hello from the demo"], {
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+      const timer = setTimeout(() => child.kill(), 20_000);
+      const output = await new Response(child.stdout).text();
+      await child.exited;
+      clearTimeout(timer);
+      let result: ClientResult;
+      try {
+        result = JSON.parse(output) as ClientResult;
+      } catch {
+        throw new DemoError(`the client printed no result (exit code ${child.exitCode})`);
+      }
+      print(`client   pid ${child.pid} knocked ${result.tuples.map((t) => t.join(",")).join(" | ")} over ${result.transport}`);
+      if (!result.linked) {
+        print(`NOT LINKED: ${result.reason}`);
+        setExitCode(1);
+        return;
+      }
+      const p = result.process!;
+      print(`linked   in ${result.timeToLinkMs?.toFixed(1)} ms: the service found pid ${p.pid} (${p.name}, ${p.exe}) of user ${p.user}`);
+      for (const i of result.instructions) print(`delivered instruction "${i.name}" -> ${i.state}: ${i.result ?? ""}`);
+      if (p.pid !== child.pid) {
+        print(`MISMATCH: the service attributed the knocks to pid ${p.pid}, the client was ${child.pid}`);
+        setExitCode(1);
+      }
+    } finally {
+      await service?.stop();
+      await server.stop();
+    }
+  },
+});

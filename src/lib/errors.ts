@@ -1,0 +1,63 @@
+// Typed errors with stable codes: the one place that decides what a user or an API client sees.
+
+/** Base class: a stable machine code, an HTTP status, and one human sentence. */
+export class PkipcError extends Error {
+  readonly code: string = "PKIPC_ERROR";
+  readonly status: number = 500;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A value given by a user (flag, environment variable, request field) is not acceptable. */
+export class InvalidInputError extends PkipcError {
+  override readonly code = "INVALID_INPUT";
+  override readonly status = 400;
+}
+
+/** A configuration the program refuses to run with. */
+export class ConfigError extends PkipcError {
+  override readonly code = "CONFIG";
+  override readonly status = 400;
+}
+
+/** An XML or JSON document that does not decode to the expected payload. */
+export class DecodeError extends PkipcError {
+  override readonly code = "DECODE";
+  override readonly status = 400;
+}
+
+/** Something looked up by id does not exist (or no longer does). */
+export class NotFoundError extends PkipcError {
+  override readonly code = "NOT_FOUND";
+  override readonly status = 404;
+}
+
+/** A bounded resource is full (live sessions, queued instructions). */
+export class CapacityError extends PkipcError {
+  override readonly code = "CAPACITY";
+  override readonly status = 503;
+}
+
+/** A network operation failed; the message names the address. */
+export class NetworkError extends PkipcError {
+  override readonly code = "NETWORK";
+  override readonly status = 502;
+}
+
+/** The bind-failure strategy cannot describe what the service saw within its bound. */
+export class TooManyCompletionsError extends PkipcError {
+  override readonly code = "TOO_MANY_COMPLETIONS";
+  override readonly status = 400;
+}
+
+/** One sentence for a user: the message of a known error, the cause chain of an unknown one. */
+export function describeError(error: unknown): string {
+  if (error instanceof PkipcError) return error.message;
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

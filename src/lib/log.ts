@@ -1,0 +1,63 @@
+// The one logger: a line per event on stderr, as text for people or JSON for machines.
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger whose lines all carry `fields` (for example the role). */
+  child(fields: LogFields): Logger;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  /** Lowest level written. Default "info". */
+  level?: LogLevel;
+  /** Default "text". */
+  format?: LogFormat;
+  /** Where lines go. Default: stderr. */
+  write?: (line: string) => void;
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === "string") return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+  return JSON.stringify(value);
+}
+
+/** Creates a logger; a silent one is `createLogger({ write: () => {} })`. */
+export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
+  const min = RANK[options.level ?? "info"];
+  const format = options.format ?? "text";
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (RANK[level] < min) return;
+    const all = { ...bound, ...fields };
+    if (format === "json") {
+      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
+      return;
+    }
+    const role = typeof all.role === "string" ? `[${all.role}] ` : "";
+    delete all.role;
+    const rest = Object.entries(all)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${formatValue(v)}`)
+      .join(" ");
+    const tag = level === "info" ? "" : `${level.toUpperCase()} `;
+    write(`${role}${tag}${message}${rest ? ` ${rest}` : ""}`);
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    child: (fields) => createLogger(options, { ...bound, ...fields }),
+  };
+}
+
+/** A logger that drops everything (tests and library defaults). */
+export const silentLogger: Logger = createLogger({ write: () => {} });

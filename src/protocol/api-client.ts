@@ -1,0 +1,108 @@
+// Typed calls to a pkipc server, shared by the service and the CLI client: every call has a deadline.
+import type { Static, TSchema } from "@sinclair/typebox";
+import { DecodeError, NetworkError, PkipcError } from "../lib/errors.ts";
+import { decode, type Format } from "./codec.ts";
+import {
+  type Ack,
+  ErrorBody,
+  type InstructionRequest,
+  InstructionStatus,
+  PulledInstructions,
+  type Report,
+  ReportAnswer,
+  ServiceConfig,
+  SessionOffer,
+  SessionStatus,
+} from "./schemas.ts";
+
+/** The server answered with an error body. */
+export class ApiError extends PkipcError {
+  override readonly code: string;
+  override readonly status: number;
+  constructor(code: string, status: number, message: string) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface ApiClientOptions {
+  /** Deadline of each call, in ms; long polls add their wait. Default 5000. */
+  timeoutMs?: number;
+}
+
+export type ApiClient = ReturnType<typeof apiClient>;
+
+/** A client for the server at `base` (e.g. http://127.0.0.1:7870). */
+export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
+  const root = new URL(base);
+  const timeoutMs = options.timeoutMs ?? 5000;
+
+  async function call<S extends TSchema>(
+    schema: S | undefined,
+    method: string,
+    path: string,
+    init: { body?: unknown; format?: Format; extraMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Static<S>> {
+    const url = new URL(path, root);
+    const format = init.format ?? "json";
+    const deadline = AbortSignal.timeout(timeoutMs + (init.extraMs ?? 0));
+    const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        signal,
+        headers: {
+          accept: format === "xml" ? "application/xml" : "application/json",
+          ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      text = await response.text();
+    } catch (error) {
+      const why = deadline.aborted ? `no answer within ${timeoutMs + (init.extraMs ?? 0)} ms` : (error as Error).message;
+      throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${why}`, { cause: error });
+    }
+    if (!response.ok) {
+      let body: ErrorBody | undefined;
+      try {
+        body = decode(ErrorBody, text, response.headers.get("content-type")?.includes("xml") ? "xml" : "json");
+      } catch {
+        body = undefined;
+      }
+      throw new ApiError(body?.error.code ?? "HTTP", response.status, body?.error.message ?? `${method} ${url.pathname} answered ${response.status}`);
+    }
+    if (!schema) return undefined as Static<S>;
+    try {
+      return decode(schema, text, format);
+    } catch (error) {
+      throw new DecodeError(`${url.pathname} answered something unexpected: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  return {
+    url: root.href,
+    config: (signal?: AbortSignal) => call(ServiceConfig, "GET", "/v1/config", { signal }),
+    createSession: (format: Format = "json", signal?: AbortSignal) =>
+      call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal }),
+    status: (id: string, wait?: { seconds: number; since: number }, signal?: AbortSignal) =>
+      call(
+        SessionStatus,
+        "GET",
+        `/v1/sessions/${encodeURIComponent(id)}${wait ? `?wait=${wait.seconds}&since=${wait.since}` : ""}`,
+        { extraMs: (wait?.seconds ?? 0) * 1000, signal },
+      ),
+    queueInstruction: (id: string, request: InstructionRequest, signal?: AbortSignal) =>
+      call(InstructionStatus, "POST", `/v1/sessions/${encodeURIComponent(id)}/instructions`, { body: request, signal }),
+    report: (report: Report, signal?: AbortSignal) => call(ReportAnswer, "POST", "/v1/reports", { body: report, signal }),
+    pull: (linkId: string, waitSeconds: number, signal?: AbortSignal) =>
+      call(PulledInstructions, "GET", `/v1/links/${encodeURIComponent(linkId)}/instructions?wait=${waitSeconds}`, {
+        extraMs: waitSeconds * 1000,
+        signal,
+      }),
+    ack: (linkId: string, acks: Ack[], signal?: AbortSignal) =>
+      call(undefined, "POST", `/v1/links/${encodeURIComponent(linkId)}/acks`, { body: { acks }, signal }),
+  };
+}

@@ -1,0 +1,86 @@
+// Knock codes: their shape, their strength in bits, and how they are drawn.
+import { ConfigError } from "../lib/errors.ts";
+import { type PortRange, rangeSize, refusedPortIn } from "./ports.ts";
+import { MAX_KNOCKS } from "./schemas.ts";
+
+/** How a code is laid out: `tuples` groups of `portsPerTuple` distinct ports. */
+export interface CodeShape {
+  tuples: number;
+  portsPerTuple: number;
+}
+
+export const DEFAULT_SHAPE: CodeShape = { tuples: 3, portsPerTuple: 4 };
+
+/** Codes weaker than this are refused unless forced. */
+export const MIN_BITS = 32;
+
+/** The number of ports a client knocks for one code. */
+export function knockCount(shape: CodeShape): number {
+  return shape.tuples * shape.portsPerTuple;
+}
+
+/** log2 of C(n, k): a code is a set of k distinct ports out of n (arrival order and duplicates carry nothing). */
+export function codeBits(n: number, k: number): number {
+  if (k < 0 || k > n) return 0;
+  let bits = 0;
+  for (let i = 0; i < k; i++) bits += Math.log2(n - i) - Math.log2(i + 1);
+  return bits;
+}
+
+/**
+ * Checks that a range and shape make a usable code space; returns its strength in bits.
+ * Refuses browser-refused ports, codes longer than the range, and codes under MIN_BITS unless `force`.
+ */
+export function validateCodeSpace(range: PortRange, shape: CodeShape, force = false): number {
+  if (range.start > range.end) throw new ConfigError(`port range ${range.start}-${range.end} is empty: the start must not exceed the end`);
+  const refused = refusedPortIn(range);
+  if (refused !== undefined) {
+    throw new ConfigError(`port range ${range.start}-${range.end} contains port ${refused}, which browsers refuse to connect to`);
+  }
+  const knocks = knockCount(shape);
+  if (knocks > MAX_KNOCKS) throw new ConfigError(`a code of ${knocks} knocks is longer than the limit of ${MAX_KNOCKS}`);
+  const size = rangeSize(range);
+  if (knocks > size) throw new ConfigError(`a code of ${knocks} knocks needs at least ${knocks} ports, the range has ${size}`);
+  const bits = codeBits(size, knocks);
+  if (bits < MIN_BITS && !force) {
+    throw new ConfigError(
+      `the code space is only ${bits.toFixed(1)} bits (${knocks} knocks from ${size} ports); use a larger range or longer code, or force it`,
+    );
+  }
+  return bits;
+}
+
+/** A uniformly random integer in [0, bound), from the cryptographic source (rejection sampling, no modulo bias). */
+function randomBelow(bound: number): number {
+  const limit = Math.floor(0x1_0000_0000 / bound) * bound;
+  const word = new Uint32Array(1);
+  for (;;) {
+    crypto.getRandomValues(word);
+    if (word[0]! < limit) return word[0]! % bound;
+  }
+}
+
+/** Draws a code: distinct ports, uniformly chosen, in a random knock order, split into tuples. */
+export function drawCode(range: PortRange, shape: CodeShape): number[][] {
+  const size = rangeSize(range);
+  const knocks = knockCount(shape);
+  // Partial Fisher-Yates over the range: the first `knocks` slots are a uniform random k-subset in random order.
+  const pool = Array.from({ length: size }, (_, i) => range.start + i);
+  for (let i = 0; i < knocks; i++) {
+    const j = i + randomBelow(size - i);
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  const tuples: number[][] = [];
+  for (let t = 0; t < shape.tuples; t++) tuples.push(pool.slice(t * shape.portsPerTuple, (t + 1) * shape.portsPerTuple));
+  return tuples;
+}
+
+/** The canonical form of a set of ports: sorted and joined; equal codes have equal keys. */
+export function codeKey(ports: Iterable<number>): string {
+  return [...ports].sort((a, b) => a - b).join(",");
+}
+
+/** A random identifier of `bytes` bytes, base64url: session ids (16 bytes = 128 bits) and link ids. */
+export function randomId(bytes = 16): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
+}

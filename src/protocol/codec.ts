@@ -1,0 +1,47 @@
+// One codec for both wire formats: JSON and XML share the TypeBox schema, and decoding always validates.
+import type { Static, TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { DecodeError } from "../lib/errors.ts";
+import { decodeXml, encodeXml } from "./xml.ts";
+
+export type Format = "json" | "xml";
+
+export const CONTENT_TYPES: Record<Format, string> = {
+  json: "application/json; charset=utf-8",
+  xml: "application/xml; charset=utf-8",
+};
+
+/** Largest JSON document a decoder accepts, in bytes. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+/** Encodes a payload in the given format. */
+export function encode<S extends TSchema>(schema: S, value: Static<S>, format: Format): string {
+  return format === "xml" ? encodeXml(schema, value) : JSON.stringify(value);
+}
+
+/** Decodes and validates a document; throws DecodeError saying what is wrong. */
+export function decode<S extends TSchema>(schema: S, text: string, format: Format): Static<S> {
+  if (format === "xml") return decodeXml(schema, text);
+  if (Buffer.byteLength(text) > MAX_JSON_BYTES) throw new DecodeError(`JSON is larger than ${MAX_JSON_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new DecodeError("JSON could not be parsed", { cause: error });
+  }
+  const problem = Value.Errors(schema, value).First();
+  if (problem) throw new DecodeError(`JSON${problem.path ? ` ${problem.path}` : ""}: ${problem.message}`);
+  return value as Static<S>;
+}
+
+/**
+ * The format a request asks for: `?format=` wins, then the Accept header (XML only when it names an
+ * XML type before any JSON type), then JSON.
+ */
+export function negotiate(formatParam: string | undefined, accept: string | null | undefined): Format {
+  if (formatParam === "xml" || formatParam === "json") return formatParam;
+  const header = (accept ?? "").toLowerCase();
+  const xml = header.search(/(application|text)\/xml/);
+  const json = header.indexOf("application/json");
+  return xml >= 0 && (json < 0 || xml < json) ? "xml" : "json";
+}

@@ -1,0 +1,203 @@
+// Every payload pkipc exchanges, as TypeBox schemas: routes, codecs and clients all validate against these.
+import { type Static, Type as T } from "@sinclair/typebox";
+
+/** A TCP port. */
+export const Port = T.Integer({ minimum: 1, maximum: 65535 });
+
+/** A list of ports; `xmlItem` names each child element in the XML form. */
+const Ports = (maxItems: number) => T.Array(Port, { maxItems, xmlItem: "port" });
+
+/** An ISO 8601 UTC time, as Date.prototype.toISOString writes it. */
+export const Timestamp = T.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$", maxLength: 40 });
+
+/** The longest code a server may be configured with (tuples x ports per tuple). */
+export const MAX_KNOCKS = 64;
+
+/** What a service needs to know, served by the server at GET /v1/config. */
+export const ServiceConfig = T.Object(
+  {
+    range: T.Object({ start: Port, end: Port }),
+    tuples: T.Integer({ minimum: 1, maximum: 16 }),
+    portsPerTuple: T.Integer({ minimum: 1, maximum: 16 }),
+    ttlMs: T.Integer({ minimum: 1000, maximum: 600_000 }),
+    settleMs: T.Integer({ minimum: 0, maximum: 10_000 }),
+    idleMs: T.Integer({ minimum: 10, maximum: 60_000 }),
+    bindFailure: T.String({ maxLength: 64 }),
+    maxCompletions: T.Integer({ minimum: 1, maximum: 100_000 }),
+    maxMissing: T.Integer({ minimum: 0, maximum: MAX_KNOCKS }),
+    maxFailed: T.Integer({ minimum: 0, maximum: 4096 }),
+  },
+  { additionalProperties: false, xmlName: "config" },
+);
+export type ServiceConfig = Static<typeof ServiceConfig>;
+
+/** A knock code as handed to a client: the tuples to knock, in order. */
+export const SessionOffer = T.Object(
+  {
+    id: T.String({ minLength: 22, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }),
+    tuples: T.Array(Ports(16), { minItems: 1, maxItems: 16, xmlItem: "tuple" }),
+    expiresAt: Timestamp,
+    ttlMs: T.Integer({ minimum: 0 }),
+    settleMs: T.Integer({ minimum: 0, maximum: 10_000 }),
+  },
+  { additionalProperties: false, xmlName: "session" },
+);
+export type SessionOffer = Static<typeof SessionOffer>;
+
+/** The process a service attributed a knock burst to. */
+export const ProcessInfo = T.Object(
+  {
+    pid: T.Integer({ minimum: 0, maximum: 2 ** 31 }),
+    ppid: T.Integer({ minimum: 0, maximum: 2 ** 31 }),
+    uid: T.Integer({ minimum: 0, maximum: 2 ** 32 }),
+    user: T.String({ maxLength: 256 }),
+    exe: T.String({ maxLength: 4096 }),
+    name: T.String({ maxLength: 256 }),
+  },
+  { additionalProperties: false, xmlName: "process" },
+);
+export type ProcessInfo = Static<typeof ProcessInfo>;
+
+/** server-match: the service sends what it saw and which ports it could not bind; the server finds the code. */
+export const ServerMatchClaim = T.Object(
+  {
+    strategy: T.Literal("server-match"),
+    observed: Ports(4096),
+    failed: Ports(4096),
+  },
+  { additionalProperties: false },
+);
+
+/** enumerate: the service sends every code that what it saw could be, filling in from the failed ports. */
+export const EnumerateClaim = T.Object(
+  {
+    strategy: T.Literal("enumerate"),
+    completions: T.Array(Ports(MAX_KNOCKS), { minItems: 1, maxItems: 100_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export const Claim = T.Union([ServerMatchClaim, EnumerateClaim]);
+export type Claim = Static<typeof Claim>;
+
+/** POST /v1/reports: the knocks of one process. */
+export const Report = T.Object(
+  { process: ProcessInfo, claim: Claim },
+  { additionalProperties: false, xmlName: "report" },
+);
+export type Report = Static<typeof Report>;
+
+/** Something the holder of a session asks the linked service to do. */
+export const Instruction = T.Object(
+  {
+    id: T.String({ maxLength: 64 }),
+    name: T.String({ minLength: 1, maxLength: 64, pattern: "^[a-z][a-z0-9-]*$" }),
+    args: T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 4096 })),
+  },
+  { additionalProperties: false, xmlName: "instruction" },
+);
+export type Instruction = Static<typeof Instruction>;
+
+/** GET /v1/links/{linkId}/instructions: what was queued after the link. */
+export const PulledInstructions = T.Object(
+  { instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }) },
+  { additionalProperties: false, xmlName: "instructions" },
+);
+export type PulledInstructions = Static<typeof PulledInstructions>;
+
+/** POST /v1/sessions/{id}/instructions body. */
+export const InstructionRequest = T.Object(
+  {
+    name: Instruction.properties.name,
+    args: T.Optional(Instruction.properties.args),
+  },
+  { additionalProperties: false },
+);
+export type InstructionRequest = Static<typeof InstructionRequest>;
+
+/** The service's answer to one instruction. */
+export const Ack = T.Object(
+  {
+    id: T.String({ maxLength: 64 }),
+    ok: T.Boolean(),
+    result: T.String({ maxLength: 4096 }),
+  },
+  { additionalProperties: false, xmlName: "ack" },
+);
+export type Ack = Static<typeof Ack>;
+
+export const AckRequest = T.Object(
+  { acks: T.Array(Ack, { minItems: 1, maxItems: 64 }) },
+  { additionalProperties: false },
+);
+export type AckRequest = Static<typeof AckRequest>;
+
+/** Why a report linked nothing: stable codes a service can act on. */
+export const NoLinkCode = T.Union([
+  T.Literal("NO_MATCH"),
+  T.Literal("AMBIGUOUS"),
+  T.Literal("TOO_MANY_PORTS"),
+  T.Literal("TOO_MANY_MISSING"),
+  T.Literal("TOO_MANY_FAILED"),
+  T.Literal("OUT_OF_RANGE"),
+  T.Literal("WRONG_STRATEGY"),
+  T.Literal("ALREADY_LINKED"),
+]);
+export type NoLinkCode = Static<typeof NoLinkCode>;
+
+/** The server's answer to a report. */
+export const ReportAnswer = T.Object(
+  {
+    linked: T.Boolean(),
+    code: T.Optional(NoLinkCode),
+    reason: T.Optional(T.String()),
+    linkId: T.Optional(T.String()),
+    instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }),
+  },
+  { additionalProperties: false, xmlName: "answer" },
+);
+export type ReportAnswer = Static<typeof ReportAnswer>;
+
+export const InstructionState = T.Union([
+  T.Literal("queued"),
+  T.Literal("delivered"),
+  T.Literal("done"),
+  T.Literal("refused"),
+]);
+
+/** An instruction as the session holder sees it, with the service's answer once there is one. */
+export const InstructionStatus = T.Object(
+  {
+    id: T.String(),
+    name: T.String(),
+    state: InstructionState,
+    result: T.Optional(T.String()),
+  },
+  { additionalProperties: false, xmlName: "instruction" },
+);
+export type InstructionStatus = Static<typeof InstructionStatus>;
+
+export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired")]);
+export type SessionState = Static<typeof SessionState>;
+
+/** GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. */
+export const SessionStatus = T.Object(
+  {
+    id: T.String(),
+    state: SessionState,
+    version: T.Integer({ minimum: 0 }),
+    expiresAt: Timestamp,
+    linkedAt: T.Optional(Timestamp),
+    process: T.Optional(ProcessInfo),
+    instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),
+  },
+  { additionalProperties: false, xmlName: "status" },
+);
+export type SessionStatus = Static<typeof SessionStatus>;
+
+/** Every error answer of the API. */
+export const ErrorBody = T.Object(
+  { error: T.Object({ code: T.String(), message: T.String() }) },
+  { additionalProperties: false, xmlName: "error" },
+);
+export type ErrorBody = Static<typeof ErrorBody>;

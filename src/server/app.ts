@@ -1,0 +1,180 @@
+// The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
+import { openapi } from "@elysiajs/openapi";
+import { Type as T, type TSchema, type Static } from "@sinclair/typebox";
+import { Elysia } from "elysia";
+import { PkipcError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
+import {
+  AckRequest,
+  ErrorBody,
+  InstructionRequest,
+  InstructionStatus,
+  Report,
+  PulledInstructions,
+  ReportAnswer,
+  ServiceConfig,
+  SessionOffer,
+  SessionStatus,
+} from "../protocol/schemas.ts";
+import type { Sessions } from "./sessions.ts";
+
+/** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  sessions: Sessions;
+  log: Logger;
+  /** Shown on /healthz. */
+  storeName: string;
+  version: string;
+}
+
+const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
+const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
+
+function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200): Response {
+  return new Response(encode(schema, value, format), { status, headers: { "content-type": CONTENT_TYPES[format] } });
+}
+
+/** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
+function errorReply(code: string, message: string, status: number, format: Format): Response {
+  return reply(ErrorBody, { error: { code, message } }, format, status);
+}
+
+function validationMessage(error: unknown): string {
+  const all = (error as { all?: Array<{ path?: string; summary?: string; message?: string }> }).all;
+  const first = Array.isArray(all) ? all[0] : undefined;
+  if (!first) return "the request does not match the schema";
+  return `${first.path || "request"}: ${first.summary ?? first.message ?? "invalid"}`;
+}
+
+/** Builds the Elysia app; the caller listens. */
+export function createApp(options: AppOptions) {
+  const { sessions, log } = options;
+  const formatOf = (query: Record<string, unknown>, request: Request) =>
+    negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
+  const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
+    server?.requestIP(request)?.address ?? "unknown";
+
+  const issue = async ({ query, request, server, set }: any) => {
+    const offer = await sessions.create(addressOf(server, request));
+    return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
+  };
+  const sessionDoc = {
+    query: T.Object({ format: FormatQuery }),
+    response: { 200: SessionOffer, 201: SessionOffer, 503: ErrorBody },
+    detail: {
+      summary: "Issue a knock code",
+      description: "A new session with its knock code: the tuples to knock in order, and when it expires. JSON, or XML with ?format=xml or Accept: application/xml.",
+    },
+  };
+
+  return new Elysia({ serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+    .use(
+      openapi({
+        documentation: {
+          info: {
+            title: "pkipc",
+            version: options.version,
+            description: "Deliver a key to a local service through a browser, by port knocking on loopback.",
+          },
+        },
+      }),
+    )
+    .onError(({ code, error, request, query }) => {
+      const format = formatOf((query ?? {}) as Record<string, unknown>, request);
+      if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);
+      if (code === "VALIDATION") return errorReply("INVALID_INPUT", validationMessage(error), 400, format);
+      if (code === "PARSE") return errorReply("INVALID_INPUT", "the request body could not be parsed", 400, format);
+      if (code === "NOT_FOUND") return errorReply("NOT_FOUND", "no such endpoint", 404, format);
+      if (code === "INVALID_COOKIE_SIGNATURE") return errorReply("INVALID_INPUT", "bad cookie", 400, format);
+      const status = (error as { status?: number }).status;
+      if (typeof status === "number" && status >= 400 && status < 500) {
+        return errorReply("INVALID_INPUT", (error as Error).message || "bad request", status, format);
+      }
+      log.error("request failed", { path: new URL(request.url).pathname, error: (error as Error).message });
+      return errorReply("INTERNAL", "the server failed to handle the request", 500, format);
+    })
+    .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
+      detail: { summary: "Liveness" },
+    })
+    .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
+      query: T.Object({ format: FormatQuery }),
+      response: { 200: ServiceConfig },
+      detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
+    })
+    .post("/v1/sessions", issue, sessionDoc)
+    .get("/v1/sessions", issue, sessionDoc)
+    .get(
+      "/v1/sessions/:id",
+      async ({ params, query, request }) => {
+        const status = await sessions.status(params.id, {
+          waitMs: (query.wait ?? 0) * 1000,
+          since: query.since,
+          signal: request.signal,
+        });
+        return reply(SessionStatus, status, formatOf(query, request));
+      },
+      {
+        params: T.Object({ id: SessionId }),
+        query: T.Object({
+          format: FormatQuery,
+          wait: WaitQuery,
+          since: T.Optional(T.Integer({ minimum: 0, description: "Long poll: answer once the version is above this" })),
+        }),
+        response: { 200: SessionStatus, 404: ErrorBody },
+        detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },
+      },
+    )
+    .post(
+      "/v1/sessions/:id/instructions",
+      async ({ params, body, query, request }) =>
+        reply(InstructionStatus, await sessions.queueInstruction(params.id, body), formatOf(query, request), 202),
+      {
+        params: T.Object({ id: SessionId }),
+        query: T.Object({ format: FormatQuery }),
+        body: InstructionRequest,
+        response: { 202: InstructionStatus, 404: ErrorBody },
+        detail: { summary: "Queue an instruction for the service that links this session" },
+      },
+    )
+    .post(
+      "/v1/reports",
+      async ({ body, query, request, server }) =>
+        reply(ReportAnswer, await sessions.report(body, addressOf(server, request)), formatOf(query, request)),
+      {
+        body: Report,
+        query: T.Object({ format: FormatQuery }),
+        response: { 200: ReportAnswer },
+        detail: { summary: "A service reports the knocks of one process; the answer says what linked and what to do" },
+      },
+    )
+    .get(
+      "/v1/links/:linkId/instructions",
+      async ({ params, query, request }) => {
+        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal);
+        return reply(PulledInstructions, { instructions }, formatOf(query, request));
+      },
+      {
+        params: T.Object({ linkId: SessionId }),
+        query: T.Object({ format: FormatQuery, wait: WaitQuery }),
+        response: { 200: PulledInstructions, 404: ErrorBody },
+        detail: { summary: "A linked service fetches instructions queued after its report (long poll with wait)" },
+      },
+    )
+    .post(
+      "/v1/links/:linkId/acks",
+      async ({ params, body, set }) => {
+        await sessions.acknowledge(params.linkId, body.acks);
+        set.status = 204;
+        return "";
+      },
+      {
+        params: T.Object({ linkId: SessionId }),
+        body: AckRequest,
+        detail: { summary: "A linked service answers the instructions it handled" },
+      },
+    );
+}

@@ -1,0 +1,91 @@
+// `pkipc server`: flags and environment to a ServerConfig, then run until a signal.
+import { defineCommand } from "citty";
+import { bindFailureStrategies, findBindFailure } from "../../plugins/bind-failure/index.ts";
+import { ConfigError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { codeShape, duration, hostPort, integer, oneOf, portRange, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
+import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
+import { type ServerConfig, startServer } from "./index.ts";
+import type { CommandEnv } from "../lib/command-env.ts";
+
+export const serverOptions = {
+  listen: { description: "Address to listen on", env: "PKIPC_LISTEN", default: "127.0.0.1:7870", parse: hostPort },
+  range: {
+    description: "Port range codes are drawn from",
+    env: "PKIPC_RANGE",
+    default: `${DEFAULT_RANGE.start}-${DEFAULT_RANGE.end}`,
+    parse: portRange,
+  },
+  code: { description: "Code shape: tuples x ports per tuple", env: "PKIPC_CODE", default: "3x4", parse: codeShape },
+  bindFailure: {
+    description: "How services that could not bind every port are matched",
+    env: "PKIPC_BIND_FAILURE",
+    default: "server-match",
+    parse: oneOf(Object.keys(bindFailureStrategies)),
+  },
+  ttl: { description: "How long a code lives", env: "PKIPC_TTL", default: "30s", parse: duration(1000, 600_000) },
+  settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "2ms", parse: duration(0, 10_000) },
+  idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
+  maxMissing: { description: "Ports of a code that may be missing (failed binds)", env: "PKIPC_MAX_MISSING", default: "4", parse: integer(0, 64) },
+  maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
+  maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
+  maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
+  maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
+  forceWeakCode: { description: `Run even if the code space is under 32 bits`, env: "PKIPC_FORCE_WEAK_CODE", flag: true, parse: () => true },
+} as const;
+
+/** Turns resolved options into a checked ServerConfig; throws ConfigError with one sentence. */
+export function serverConfig(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined>): { config: ServerConfig; bits: number } {
+  const o = resolveOptions(serverOptions, args, rawArgs, env);
+  const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode);
+  const strategy = findBindFailure(o.bindFailure);
+  if (!strategy) throw new ConfigError(`unknown bind-failure strategy ${o.bindFailure}`);
+  if (o.maxMissing >= knockCount(o.code)) throw new ConfigError(`--max-missing must be below the ${knockCount(o.code)} knocks of a code`);
+  return {
+    bits,
+    config: {
+      host: o.listen.host,
+      port: o.listen.port,
+      range: o.range,
+      shape: o.code,
+      ttlMs: o.ttl,
+      settleMs: o.settle,
+      idleMs: o.idle,
+      bindFailure: strategy,
+      maxMissing: o.maxMissing,
+      maxFailed: o.maxFailed,
+      maxCompletions: o.maxCompletions,
+      maxLiveSessions: o.maxSessions,
+      maxWaitMs: o.maxWait,
+      maxInstructions: 16,
+    },
+  };
+}
+
+/** Logs what a running server offers, so an operator sees the strength of the codes at start. */
+export function logServerStart(log: Logger, url: string, config: ServerConfig, bits: number): void {
+  log.info(`listening on ${url}`, {
+    range: `${config.range.start}-${config.range.end}`,
+    code: `${config.shape.tuples}x${config.shape.portsPerTuple}`,
+    bits: Number(bits.toFixed(1)),
+    ttl: `${config.ttlMs / 1000}s`,
+    bindFailure: config.bindFailure.name,
+  });
+  const overlaps = ephemeralOverlaps(config.range);
+  if (overlaps.length) log.warn(`the port range overlaps OS ephemeral ranges (${overlaps.join(", ")}); knocks may collide with outgoing connections`);
+  if (bits < 32) log.warn(`weak codes: ${codeBits(rangeSize(config.range), knockCount(config.shape)).toFixed(1)} bits`);
+}
+
+export default defineCommand({
+  meta: { name: "server", description: "Issue knock codes to browsers and match what services report" },
+  args: toCittyArgs(serverOptions),
+  async run({ args, rawArgs, data }) {
+    const { env, log, waitForSignal } = data as CommandEnv;
+    const { config, bits } = serverConfig(args, rawArgs, env);
+    const server = await startServer(config, log.child({ role: "server" }));
+    logServerStart(log.child({ role: "server" }), server.url, config, bits);
+    await waitForSignal();
+    await server.stop();
+  },
+});

@@ -1,0 +1,43 @@
+// Starts a pkipc server: the session logic behind the HTTP API, on the address asked for.
+import { NetworkError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { VERSION } from "../version.ts";
+import { createApp } from "./app.ts";
+import { createSessions, type SessionSettings } from "./sessions.ts";
+import { memoryStore } from "./store/memory.ts";
+import type { SessionStore } from "./store/types.ts";
+
+export interface ServerConfig extends SessionSettings {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface RunningServer {
+  /** The base URL clients and services use, e.g. http://127.0.0.1:7870. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the server; the store defaults to an in-memory one. */
+export async function startServer(config: ServerConfig, log: Logger, store: SessionStore = memoryStore()): Promise<RunningServer> {
+  const sessions = createSessions(config, store, log);
+  const app = createApp({ sessions, log, storeName: store.name, version: VERSION });
+  try {
+    app.listen({ hostname: config.host, port: config.port });
+  } catch (error) {
+    await store.close();
+    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+  }
+  const port = app.server!.port!;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  return {
+    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+    port,
+    async stop() {
+      await app.stop(true);
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,272 @@
+// What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
+import { CapacityError, NotFoundError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
+import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
+import { inRange, type PortRange } from "../protocol/ports.ts";
+import type {
+  Ack,
+  Instruction,
+  InstructionRequest,
+  InstructionStatus,
+  NoLinkCode,
+  Report,
+  ReportAnswer,
+  ServiceConfig,
+  SessionOffer,
+  SessionStatus,
+} from "../protocol/schemas.ts";
+import type { SessionRecord, SessionStore } from "./store/types.ts";
+
+/** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
+export interface SessionSettings {
+  range: PortRange;
+  shape: CodeShape;
+  ttlMs: number;
+  settleMs: number;
+  idleMs: number;
+  bindFailure: BindFailureStrategy;
+  maxMissing: number;
+  maxFailed: number;
+  maxCompletions: number;
+  /** Pending sessions at once; past it, creating one fails with CapacityError (503). */
+  maxLiveSessions: number;
+  /** Longest long poll, in ms. */
+  maxWaitMs: number;
+  /** Instructions one session may carry. */
+  maxInstructions: number;
+}
+
+export interface Sessions {
+  config(): ServiceConfig;
+  create(origin: string): Promise<SessionOffer>;
+  /** The status; with waitMs > 0, waits until the version passes `since` (or the session ends). */
+  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal }): Promise<SessionStatus>;
+  queueInstruction(id: string, request: InstructionRequest): Promise<InstructionStatus>;
+  report(report: Report, origin: string): Promise<ReportAnswer>;
+  /** Instructions queued for a linked service since its report; waits up to waitMs for one. */
+  pull(linkId: string, waitMs: number, signal?: AbortSignal): Promise<Instruction[]>;
+  acknowledge(linkId: string, acks: Ack[]): Promise<void>;
+}
+
+const DRAW_ATTEMPTS = 16;
+const CAS_ATTEMPTS = 8;
+const CANDIDATE_LIMIT = 8;
+
+function noLink(code: NoLinkCode, reason: string): ReportAnswer {
+  return { linked: false, code, reason, instructions: [] };
+}
+
+function toStatus(record: SessionRecord, now: number): SessionStatus {
+  const expired = record.state === "pending" && record.expiresAt <= now;
+  return {
+    id: record.id,
+    state: expired ? "expired" : record.state,
+    version: record.version,
+    expiresAt: new Date(record.expiresAt).toISOString(),
+    ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
+    ...(record.process ? { process: record.process } : {}),
+    instructions: record.instructions.map(({ id, name, state, result }) =>
+      result === undefined ? { id, name, state } : { id, name, state, result },
+    ),
+  };
+}
+
+/** A signal that aborts at `ms` from now or when `parent` aborts. */
+function deadline(ms: number, parent?: AbortSignal): AbortSignal {
+  const timeout = AbortSignal.timeout(Math.max(0, ms));
+  return parent ? AbortSignal.any([timeout, parent]) : timeout;
+}
+
+export function createSessions(settings: SessionSettings, store: SessionStore, log: Logger): Sessions {
+  const knocks = knockCount(settings.shape);
+
+  /** Applies `change` to a session with compare-and-set, retrying when another writer got there first. */
+  async function update(
+    load: () => Promise<SessionRecord | undefined>,
+    change: (record: SessionRecord) => SessionRecord | undefined,
+  ): Promise<SessionRecord | undefined> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const record = await load();
+      if (!record) return undefined;
+      const next = change(record);
+      if (!next) return undefined;
+      next.version = record.version + 1;
+      if (await store.replace(next, record.version)) return next;
+    }
+    throw new CapacityError("the session is changing too often to update; try again");
+  }
+
+  async function mustGet(id: string): Promise<SessionRecord> {
+    const record = await store.get(id);
+    if (!record) throw new NotFoundError("no such session (it may have expired)");
+    return record;
+  }
+
+  async function link(record: SessionRecord, report: Report): Promise<ReportAnswer> {
+    const linkId = randomId();
+    let delivered: Instruction[] = [];
+    const linked = await update(
+      () => store.get(record.id),
+      (current) => {
+        if (current.state !== "pending" || current.expiresAt <= Date.now()) return undefined;
+        delivered = current.instructions
+          .filter((i) => i.state === "queued")
+          .map(({ id, name, args }) => ({ id, name, args }));
+        return {
+          ...current,
+          state: "linked",
+          linkedAt: Date.now(),
+          linkId,
+          process: report.process,
+          instructions: current.instructions.map((i) => (i.state === "queued" ? { ...i, state: "delivered" } : i)),
+        };
+      },
+    );
+    if (!linked) return noLink("ALREADY_LINKED", "the matching session was linked or expired meanwhile");
+    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user });
+    return { linked: true, linkId, instructions: delivered };
+  }
+
+  return {
+    config: () => ({
+      range: settings.range,
+      tuples: settings.shape.tuples,
+      portsPerTuple: settings.shape.portsPerTuple,
+      ttlMs: settings.ttlMs,
+      settleMs: settings.settleMs,
+      idleMs: settings.idleMs,
+      bindFailure: settings.bindFailure.name,
+      maxCompletions: settings.maxCompletions,
+      maxMissing: settings.maxMissing,
+      maxFailed: settings.maxFailed,
+    }),
+
+    async create(origin) {
+      if ((await store.liveCount()) >= settings.maxLiveSessions) {
+        throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
+      }
+      const now = Date.now();
+      for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
+        const record: SessionRecord = {
+          id: randomId(16),
+          tuples: drawCode(settings.range, settings.shape),
+          createdAt: now,
+          expiresAt: now + settings.ttlMs,
+          state: "pending",
+          version: 0,
+          origin,
+          instructions: [],
+        };
+        if (!(await store.insert(record))) continue; // the same code is live: draw another
+        return {
+          id: record.id,
+          tuples: record.tuples,
+          expiresAt: new Date(record.expiresAt).toISOString(),
+          ttlMs: settings.ttlMs,
+          settleMs: settings.settleMs,
+        };
+      }
+      throw new CapacityError("could not draw a code unlike every live one; the code space is too crowded");
+    },
+
+    async status(id, options = {}) {
+      let record = await mustGet(id);
+      const waitMs = Math.min(options.waitMs ?? 0, settings.maxWaitMs);
+      if (waitMs <= 0) return toStatus(record, Date.now());
+      const since = options.since ?? record.version;
+      const end = Date.now() + waitMs;
+      // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
+      while (record.version <= since && Date.now() < end) {
+        if (record.state === "pending" && record.expiresAt <= Date.now()) break;
+        const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
+        await store.changed(id, record.version, deadline(until - Date.now(), options.signal));
+        if (options.signal?.aborted) break;
+        record = await mustGet(id);
+      }
+      return toStatus(record, Date.now());
+    },
+
+    async queueInstruction(id, request) {
+      const instruction = { id: randomId(9), name: request.name, args: request.args ?? {}, state: "queued" as const };
+      const updated = await update(
+        () => mustGet(id),
+        (record) => {
+          if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
+          if (record.instructions.length >= settings.maxInstructions) {
+            throw new CapacityError(`a session holds at most ${settings.maxInstructions} instructions`);
+          }
+          return { ...record, instructions: [...record.instructions, instruction] };
+        },
+      );
+      if (!updated) throw new NotFoundError("no such session");
+      return { id: instruction.id, name: instruction.name, state: instruction.state };
+    },
+
+    async report(report, origin) {
+      const strategy = settings.bindFailure;
+      if (report.claim.strategy !== strategy.name) {
+        return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+      }
+      const observed = strategy.observed(report.claim);
+      const failed = strategy.failed(report.claim);
+      const outside = [...observed, ...failed].find((p) => !inRange(settings.range, p));
+      if (outside !== undefined) {
+        return noLink("OUT_OF_RANGE", `port ${outside} is outside the range ${settings.range.start}-${settings.range.end}`);
+      }
+      if (observed.length > knocks) {
+        return noLink("TOO_MANY_PORTS", `the process knocked ${observed.length} ports, a code has ${knocks}`);
+      }
+      if (observed.length === 0 || knocks - observed.length > settings.maxMissing) {
+        return noLink("TOO_MANY_MISSING", `${observed.length} of ${knocks} knocks seen; at most ${settings.maxMissing} may be missing`);
+      }
+      if (failed.length > settings.maxFailed) {
+        return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
+      }
+      const fitting = (await store.candidates(observed, CANDIDATE_LIMIT)).filter((c) =>
+        strategy.fits(report.claim, new Set(c.tuples.flat())),
+      );
+      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, origin });
+      if (fitting.length === 0) return noLink("NO_MATCH", `no live code fits the ${observed.length} ports knocked`);
+      if (fitting.length > 1) {
+        return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
+      }
+      return link(fitting[0]!, report);
+    },
+
+    async pull(linkId, waitMs, signal) {
+      const end = Date.now() + Math.min(waitMs, settings.maxWaitMs);
+      for (;;) {
+        let taken: Instruction[] = [];
+        const record = await update(
+          () => store.getByLink(linkId),
+          (current) => {
+            taken = current.instructions.filter((i) => i.state === "queued").map(({ id, name, args }) => ({ id, name, args }));
+            if (taken.length === 0) return undefined;
+            return { ...current, instructions: current.instructions.map((i) => (i.state === "queued" ? { ...i, state: "delivered" } : i)) };
+          },
+        );
+        if (record) return taken;
+        const current = await store.getByLink(linkId);
+        if (!current) throw new NotFoundError("no such link (it may have expired)");
+        if (Date.now() >= end || signal?.aborted) return [];
+        await store.changed(current.id, current.version, deadline(end - Date.now(), signal));
+      }
+    },
+
+    async acknowledge(linkId, acks) {
+      const byId = new Map(acks.map((a) => [a.id, a]));
+      const updated = await update(
+        () => store.getByLink(linkId),
+        (record) => ({
+          ...record,
+          instructions: record.instructions.map((i) => {
+            const ack = byId.get(i.id);
+            return ack ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
+          }),
+        }),
+      );
+      if (!updated) throw new NotFoundError("no such link (it may have expired)");
+    },
+  };
+}

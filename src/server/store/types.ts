@@ -1,0 +1,50 @@
+// The session store seam: where live sessions are kept, in memory by default, shared stores later.
+import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
+
+/** An instruction with what became of it. */
+export interface InstructionRecord extends Instruction {
+  state: "queued" | "delivered" | "done" | "refused";
+  result?: string;
+}
+
+/** Everything the server knows of one session. Times are epoch milliseconds. */
+export interface SessionRecord {
+  id: string;
+  /** The knock code, in knock order. */
+  tuples: number[][];
+  createdAt: number;
+  expiresAt: number;
+  /** "expired" is never stored: a pending record past expiresAt reads as expired. */
+  state: Exclude<SessionState, "expired">;
+  /** Grows with every change; long polls wait for it to pass a value. */
+  version: number;
+  /** The address the session was requested from. */
+  origin: string;
+  linkedAt?: number;
+  linkId?: string;
+  process?: ProcessInfo;
+  instructions: InstructionRecord[];
+}
+
+/**
+ * Live sessions. Every method is asynchronous so a networked store can stand behind it; every
+ * change goes through `replace`, a compare-and-set on the version, so concurrent servers cannot both
+ * link one session.
+ */
+export interface SessionStore {
+  readonly name: string;
+  /** Adds a pending session; false when a live session already has the same code (draw again). */
+  insert(record: SessionRecord): Promise<boolean>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** The session a service link belongs to. */
+  getByLink(linkId: string): Promise<SessionRecord | undefined>;
+  /** Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code index. */
+  replace(record: SessionRecord, expectedVersion: number): Promise<boolean>;
+  /** Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). */
+  candidates(ports: readonly number[], limit: number): Promise<SessionRecord[]>;
+  /** Resolves once session `id` has a version above `version`, or when `signal` aborts. */
+  changed(id: string, version: number, signal: AbortSignal): Promise<void>;
+  /** How many sessions are pending and unexpired. */
+  liveCount(): Promise<number>;
+  close(): Promise<void>;
+}

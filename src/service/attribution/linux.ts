@@ -1,0 +1,401 @@
+// Linux attribution from procfs: the socket's row in /proc/net/tcp{,6}, then the process holding its inode.
+import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync } from "node:fs";
+import { endianness } from "node:os";
+import { PkipcError } from "../../lib/errors.ts";
+import type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+
+export type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+
+/** Options of {@link linuxAttributor}. */
+export interface LinuxAttributorOptions {
+  /** Where procfs is mounted. Default "/proc". */
+  procRoot?: string;
+  /** How many recently attributed pids are tried before any scan (most recent first). Default 64. */
+  recentLimit?: number;
+  /** Where user names come from. Default "/etc/passwd". */
+  passwdPath?: string;
+}
+
+/** A pass could not read the kernel's tables at all (as opposed to not finding one process). */
+export class AttributionError extends PkipcError {
+  override readonly code = "ATTRIBUTION";
+}
+
+/** One row of /proc/net/tcp or /proc/net/tcp6, addresses in canonical text (see {@link canonicalAddress}). */
+export interface TcpRow {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  state: number;
+  uid: number;
+  inode: number;
+}
+
+const HOST_LITTLE_ENDIAN = endianness() === "LE";
+/** Knocks beyond this many in one pass wait for the next pass: it bounds the maps a pass builds. */
+const MAX_BATCH = 1024;
+const MAX_TABLE_BYTES = 64 << 20;
+const MAX_RECENT = 4096;
+const MAX_USERS = 65536;
+/** A pass gives up after this long: the knocking sockets are long closed by then. */
+const PASS_BUDGET_MS = 2000;
+/** Errors of a process that exited, or that we may not look into, during a scan: skip it. */
+const GONE = new Set(["ENOENT", "ESRCH", "EACCES", "EPERM"]);
+
+function isGone(error: unknown): boolean {
+  return GONE.has((error as { code?: string } | null)?.code ?? "");
+}
+
+/** The bytes of one 32-bit word as procfs prints it: the raw in-memory word, so host byte order. */
+function wordBytes(hex: string, littleEndian: boolean): number[] {
+  const n = Number.parseInt(hex, 16);
+  const bytes = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  return littleEndian ? bytes.reverse() : bytes;
+}
+
+/** Dotted IPv4, or RFC 5952 IPv6; an IPv4-mapped IPv6 address is written as the IPv4 address it maps. */
+function formatAddress(bytes: number[]): string {
+  if (bytes.length === 4) return bytes.join(".");
+  const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255;
+  if (mapped) return bytes.slice(12).join(".");
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  let best = -1;
+  let bestLength = 1; // RFC 5952: "::" only shortens two or more zero groups
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`;
+}
+
+function parseIpv4(text: string): number[] | null {
+  const parts = text.split(".");
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) < 256)) return null;
+  return parts.map(Number);
+}
+
+function parseIpv6(text: string): number[] | null {
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const groups = (half: string): number[] | null => {
+    const out: number[] = [];
+    for (const part of half === "" ? [] : half.split(":")) {
+      const v4 = part.includes(".") ? parseIpv4(part) : null;
+      if (v4) out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      else if (/^[0-9a-f]{1,4}$/i.test(part)) out.push(Number.parseInt(part, 16));
+      else return null;
+    }
+    return out;
+  };
+  const head = groups(halves[0] ?? "");
+  const tail = halves.length === 2 ? groups(halves[1] ?? "") : [];
+  if (!head || !tail) return null;
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return null;
+  const all = [...head, ...new Array<number>(missing).fill(0), ...tail];
+  return all.flatMap((g) => [g >>> 8, g & 255]);
+}
+
+/**
+ * One spelling per address, so a listener's "::ffff:127.0.0.1" or "0:0::1" compares equal to what
+ * procfs shows. Text that is not an address comes back unchanged (it then matches nothing).
+ */
+export function canonicalAddress(text: string): string {
+  const bare = text.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const bytes = bare.includes(":") ? parseIpv6(bare) : parseIpv4(bare);
+  return bytes ? formatAddress(bytes) : text;
+}
+
+function parseEndpoint(field: string, littleEndian: boolean): [string, number] | null {
+  const colon = field.indexOf(":");
+  const hex = field.slice(0, colon);
+  const port = field.slice(colon + 1);
+  if (colon < 0 || (hex.length !== 8 && hex.length !== 32) || !/^[0-9A-Fa-f]+$/.test(hex)) return null;
+  if (!/^[0-9A-Fa-f]{4}$/.test(port)) return null;
+  const bytes: number[] = [];
+  for (let i = 0; i < hex.length; i += 8) bytes.push(...wordBytes(hex.slice(i, i + 8), littleEndian));
+  return [formatAddress(bytes), Number.parseInt(port, 16)];
+}
+
+/**
+ * Parses one data line of /proc/net/tcp or /proc/net/tcp6 (null for the header or a malformed line).
+ * Addresses are 32-bit words in host byte order; ports are hexadecimal numbers in host order.
+ */
+export function parseTcpLine(line: string, littleEndian = HOST_LITTLE_ENDIAN): TcpRow | null {
+  // sl local remote st tx:rx tr:when retrnsmt uid timeout inode ...
+  const f = line.trim().split(/\s+/);
+  if (f.length < 10 || !/^\d+:$/.test(f[0] ?? "")) return null;
+  const local = parseEndpoint(f[1] ?? "", littleEndian);
+  const remote = parseEndpoint(f[2] ?? "", littleEndian);
+  const uid = Number(f[7]);
+  const inode = Number(f[9]);
+  if (!local || !remote || !Number.isInteger(uid) || !Number.isInteger(inode)) return null;
+  return {
+    localAddress: local[0],
+    localPort: local[1],
+    remoteAddress: remote[0],
+    remotePort: remote[1],
+    state: Number.parseInt(f[3] ?? "", 16),
+    uid,
+    inode,
+  };
+}
+
+/** The row key of a knock as its peer's socket sees it: our remote end is its local end. */
+function peerKey(knock: KnockSocket): string {
+  return `${canonicalAddress(knock.remoteAddress)} ${knock.remotePort} ${canonicalAddress(knock.localAddress)} ${knock.localPort}`;
+}
+
+const readBuffer = Buffer.allocUnsafe(1 << 16);
+
+/** procfs files report size 0, so read until EOF; big reads keep the kernel from re-walking its table. */
+function readProcFile(path: string, limit: number): string {
+  const fd = openSync(path, "r");
+  try {
+    const chunks: string[] = [];
+    for (let total = 0; total < limit; ) {
+      const n = readSync(fd, readBuffer, 0, readBuffer.length, null);
+      if (n <= 0) break;
+      chunks.push(readBuffer.toString("latin1", 0, n));
+      total += n;
+    }
+    return chunks.join("");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** uid -> user name from a passwd file, re-read only when the file changes. */
+function passwdNames(path: string): (uid: number) => string {
+  let cached: { stamp: string; names: Map<number, string> } | null = null;
+  return (uid) => {
+    try {
+      const st = statSync(path);
+      const stamp = `${st.mtimeMs} ${st.size} ${st.ino}`;
+      if (cached?.stamp !== stamp) {
+        const names = new Map<number, string>();
+        for (const line of readProcFile(path, 16 << 20).split("\n")) {
+          const [name, , id] = line.split(":");
+          const n = Number(id);
+          // getpwuid returns the first entry of a uid; later duplicates are ignored the same way
+          if (name && id && Number.isInteger(n) && !names.has(n) && names.size < MAX_USERS) names.set(n, name);
+        }
+        cached = { stamp, names };
+      }
+      return cached.names.get(uid) ?? String(uid);
+    } catch {
+      return String(uid);
+    }
+  };
+}
+
+interface Waiter {
+  key: string;
+  resolve(info: ProcessInfo | null): void;
+  reject(error: unknown): void;
+}
+
+/** A socket whose row was found, waiting for the process that holds it. */
+interface Target {
+  uid: number;
+  waiters: Waiter[];
+}
+
+/**
+ * Attribution through procfs. Knocks that arrive together (before the next setImmediate) share one
+ * pass: the tables are read once, then processes of the socket's owner are searched, recent knockers
+ * first, then newest pid first, until every socket of the pass is found. The pass uses synchronous
+ * fs calls: thousands of readlinks cost far less that way than as promises.
+ */
+export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributor {
+  const proc = options.procRoot ?? "/proc";
+  const recentLimit = Math.max(0, Math.min(Math.floor(options.recentLimit ?? 64), MAX_RECENT));
+  const userName = passwdNames(options.passwdPath ?? "/etc/passwd");
+  const recent: number[] = []; // most recent first, never longer than recentLimit
+  let batch: Waiter[] = [];
+  let scheduled = false;
+
+  /** Finds the rows of the waiters' peers; a row with inode 0 is a socket no process holds any more. */
+  function findRows(waiters: Waiter[]): Map<number, Target> {
+    const wanted = new Map<string, Waiter[]>();
+    for (const w of waiters) wanted.set(w.key, [...(wanted.get(w.key) ?? []), w]);
+    const targets = new Map<number, Target>();
+    // tcp6 only when needed: each table read walks the kernel's whole hash table (about 1 ms)
+    for (const table of ["tcp", "tcp6"]) {
+      if (wanted.size === 0) break;
+      let text: string;
+      try {
+        text = readProcFile(`${proc}/net/${table}`, MAX_TABLE_BYTES);
+      } catch (error) {
+        if (table === "tcp6" && isGone(error)) break; // IPv6 disabled
+        throw new AttributionError(`Cannot read ${proc}/net/${table} to attribute knocks.`, { cause: error });
+      }
+      for (const line of text.split("\n")) {
+        const row = parseTcpLine(line);
+        if (!row || row.inode === 0) continue;
+        const key = `${row.localAddress} ${row.localPort} ${row.remoteAddress} ${row.remotePort}`;
+        const found = wanted.get(key);
+        if (!found) continue;
+        wanted.delete(key);
+        targets.set(row.inode, { uid: row.uid, waiters: found });
+      }
+    }
+    return targets;
+  }
+
+  /** Finds which process holds each target's socket inode; stops once all are found. */
+  function findHolders(targets: Map<number, Target>): Map<number, number> {
+    const holders = new Map<number, number>();
+    const uids = new Set([...targets.values()].map((t) => t.uid));
+    const deadline = performance.now() + PASS_BUDGET_MS;
+    const seen = new Set<number>();
+    const rootOwned: number[] = [];
+
+    const scanFds = (pid: number): void => {
+      let fds: string[];
+      try {
+        fds = readdirSync(`${proc}/${pid}/fd`);
+      } catch (error) {
+        if (isGone(error)) return;
+        throw error;
+      }
+      // newest descriptors tend to have the highest numbers
+      for (let i = fds.length - 1; i >= 0 && holders.size < targets.size; i--) {
+        let link: string;
+        try {
+          link = readlinkSync(`${proc}/${pid}/fd/${fds[i]}`);
+        } catch (error) {
+          if (isGone(error)) continue;
+          throw error;
+        }
+        if (!link.startsWith("socket:[")) continue;
+        const inode = Number(link.slice(8, -1));
+        if (targets.has(inode) && !holders.has(inode)) holders.set(inode, pid);
+      }
+    };
+
+    const visit = (pid: number): void => {
+      if (seen.has(pid)) return;
+      seen.add(pid);
+      let owner: number;
+      try {
+        owner = statSync(`${proc}/${pid}`).uid;
+      } catch (error) {
+        if (isGone(error)) return;
+        throw error;
+      }
+      if (uids.has(owner)) scanFds(pid);
+      else if (owner === 0) rootOwned.push(pid);
+    };
+
+    const done = () => holders.size >= targets.size || performance.now() > deadline;
+    for (const pid of [...recent]) {
+      if (done()) return holders;
+      visit(pid);
+    }
+    const pids = readdirSync(proc)
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .sort((a, b) => b - a); // newest first: a knocker has usually just started
+    for (const pid of pids) {
+      if (done()) return holders;
+      visit(pid);
+    }
+    // A process that is not dumpable (setuid, or prctl PR_SET_DUMPABLE 0) shows /proc/<pid> as root's;
+    // only root can look into it, so this second round is for a service running as root.
+    if (process.getuid?.() === 0 && !uids.has(0)) {
+      for (const pid of rootOwned) {
+        if (done()) return holders;
+        scanFds(pid);
+      }
+    }
+    return holders;
+  }
+
+  function describe(pid: number, uid: number): ProcessInfo | null {
+    let stat: string;
+    try {
+      stat = readProcFile(`${proc}/${pid}/stat`, 4096);
+    } catch (error) {
+      if (isGone(error)) return null;
+      throw error;
+    }
+    // comm may hold spaces and parentheses: the fields that follow start after the LAST ')'
+    const close = stat.lastIndexOf(")");
+    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    const read = (file: string, fn: (path: string) => string): string => {
+      try {
+        return fn(`${proc}/${pid}/${file}`);
+      } catch (error) {
+        if (isGone(error)) return "";
+        throw error;
+      }
+    };
+    return {
+      pid,
+      ppid: Number.isInteger(ppid) ? ppid : 0,
+      uid,
+      user: userName(uid),
+      exe: read("exe", readlinkSync),
+      // only the newline goes: a process name may end in a space
+      name: read("comm", (p) => readProcFile(p, 4096)).replace(/\n$/, ""),
+    };
+  }
+
+  function remember(pid: number): void {
+    if (recentLimit === 0) return;
+    const at = recent.indexOf(pid);
+    if (at >= 0) recent.splice(at, 1);
+    recent.unshift(pid);
+    if (recent.length > recentLimit) recent.length = recentLimit;
+  }
+
+  function pass(waiters: Waiter[]): void {
+    const targets = findRows(waiters);
+    const holders = targets.size > 0 ? findHolders(targets) : new Map<number, number>();
+    const results = new Map<Waiter, ProcessInfo | null>();
+    for (const [inode, target] of targets) {
+      const pid = holders.get(inode);
+      const info = pid === undefined ? null : describe(pid, target.uid);
+      if (info) remember(info.pid);
+      for (const w of target.waiters) results.set(w, info);
+    }
+    for (const w of waiters) w.resolve(results.get(w) ?? null);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const waiters = batch;
+    batch = [];
+    if (waiters.length === 0) return;
+    try {
+      pass(waiters);
+    } catch (error) {
+      const failure =
+        error instanceof AttributionError
+          ? error
+          : new AttributionError("Attributing knocks failed while reading /proc.", { cause: error });
+      for (const w of waiters) w.reject(failure);
+    }
+  }
+
+  return {
+    name: "linux-procfs",
+    attribute(socket: KnockSocket): Promise<ProcessInfo | null> {
+      return new Promise((resolve, reject) => {
+        batch.push({ key: peerKey(socket), resolve, reject });
+        if (batch.length >= MAX_BATCH) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// Groups knocks by the process that made them and decides when a burst is complete.
+import type { ProcessInfo } from "../protocol/schemas.ts";
+
+/** A finished burst: every distinct port one process knocked, plus ports whose knocks may have been lost. */
+export interface Burst {
+  process: ProcessInfo;
+  ports: number[];
+  /** Ports this burst may hold but that were set aside as late duplicates of the previous burst. */
+  uncertain: number[];
+  /** Why it was flushed. */
+  reason: "complete" | "idle" | "stopped";
+}
+
+export interface BurstOptions {
+  /** Ports in a code: a burst that reaches it is reported at once. */
+  knocks: number;
+  /** Quiet gap after which an incomplete burst is reported anyway, in ms. */
+  idleMs: number;
+  /** A knock on a port of the process's previous burst within this window is taken as a browser retry, in ms. Default 1000. */
+  duplicateWindowMs?: number;
+  /** Processes tracked at once; past it the oldest burst is flushed early. Default 1024. */
+  maxProcesses?: number;
+  onBurst(burst: Burst): void;
+}
+
+interface Open {
+  process: ProcessInfo;
+  ports: Set<number>;
+  uncertain: Set<number>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface BurstTracker {
+  add(process: ProcessInfo, port: number): void;
+  /** Flushes every open burst (at shutdown, so nothing seen is lost). */
+  flushAll(): void;
+}
+
+export function createBurstTracker(options: BurstOptions): BurstTracker {
+  const duplicateWindowMs = options.duplicateWindowMs ?? 1000;
+  const maxProcesses = options.maxProcesses ?? 1024;
+  const open = new Map<number, Open>();
+  // The ports of each process's last burst, and the repeats of them set aside since.
+  const previous = new Map<number, { ports: Set<number>; dropped: Set<number>; until: number }>();
+
+  function flush(pid: number, reason: Burst["reason"]): void {
+    const burst = open.get(pid);
+    if (!burst) return;
+    clearTimeout(burst.timer);
+    open.delete(pid);
+    previous.delete(pid); // re-inserted last, so the oldest entry is the first to go past the bound
+    previous.set(pid, { ports: burst.ports, dropped: new Set(), until: Date.now() + duplicateWindowMs });
+    if (previous.size > maxProcesses) previous.delete(previous.keys().next().value!);
+    options.onBurst({
+      process: burst.process,
+      ports: [...burst.ports].sort((a, b) => a - b),
+      uncertain: [...burst.uncertain].sort((a, b) => a - b),
+      reason,
+    });
+  }
+
+  return {
+    add(process, port) {
+      const pid = process.pid;
+      let burst = open.get(pid);
+      const last = previous.get(pid);
+      // Browsers retry failed connections (TLS, Firefox http): a repeat of the burst just reported is
+      // not a new knock. It might still be the first knock of a new code that reuses the port, so the
+      // next burst counts it as a port it cannot be sure of, like a port the service failed to bind.
+      if (last && last.until > Date.now() && last.ports.has(port)) {
+        if (burst) burst.uncertain.add(port);
+        else if (last.dropped.size < options.knocks) last.dropped.add(port);
+        return;
+      }
+      if (!burst) {
+        if (open.size >= maxProcesses) flush(open.keys().next().value!, "idle");
+        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), options.idleMs) };
+        open.set(pid, burst);
+        if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
+      }
+      if (burst.ports.has(port)) return;
+      burst.ports.add(port);
+      burst.uncertain.delete(port);
+      if (burst.ports.size >= options.knocks) {
+        flush(pid, "complete");
+        return;
+      }
+      burst.timer.refresh();
+    },
+    flushAll() {
+      for (const pid of [...open.keys()]) flush(pid, "stopped");
+    },
+  };
+}

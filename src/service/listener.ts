@@ -1,0 +1,103 @@
+// Holds every port of the range on loopback, and hands each accepted connection to attribution while it is open.
+import type { Socket, TCPSocketListener } from "bun";
+import type { Logger } from "../lib/log.ts";
+import type { PortRange } from "../protocol/ports.ts";
+import type { KnockSocket } from "./attribution/types.ts";
+
+export interface ListenerOptions {
+  range: PortRange;
+  /** Address to bind; loopback only unless the operator says otherwise. Default 127.0.0.1. */
+  host?: string;
+  /** Ports not to bind, as if something else held them. */
+  skip?: readonly number[];
+  /** Connections held open at once; more are closed at once, unattributed. Default 1024. */
+  maxOpen?: number;
+  /** A connection is closed after this long even if attribution has not finished, in ms. Default 2000. */
+  holdMs?: number;
+  log: Logger;
+  /**
+   * Called for every accepted connection; the connection stays open until the promise settles,
+   * because the browser closes its side within ~20 ms and the owner can only be found while it is open.
+   */
+  onKnock(socket: KnockSocket): Promise<void>;
+}
+
+export interface PortListener {
+  held: number[];
+  failed: { port: number; reason: string }[];
+  stop(): void;
+}
+
+interface ConnState {
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** Binds the range; ports that cannot be bound are recorded, never fatal. */
+export function listenOnRange(options: ListenerOptions): PortListener {
+  const host = options.host ?? "127.0.0.1";
+  const maxOpen = options.maxOpen ?? 1024;
+  const holdMs = options.holdMs ?? 2000;
+  const skip = new Set(options.skip ?? []);
+  const listeners: TCPSocketListener<ConnState>[] = [];
+  const held: number[] = [];
+  const failed: { port: number; reason: string }[] = [];
+  let openCount = 0;
+
+  const handlers = {
+    open(socket: Socket<ConnState>) {
+      if (openCount >= maxOpen) {
+        socket.terminate();
+        return;
+      }
+      openCount++;
+      socket.data = { timer: setTimeout(() => socket.terminate(), holdMs) };
+      const knock: KnockSocket = {
+        localAddress: socket.localAddress ?? host,
+        localPort: socket.localPort,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+      };
+      options.onKnock(knock).then(
+        () => socket.end(),
+        (error: unknown) => {
+          options.log.warn("knock handling failed", { port: knock.localPort, error: (error as Error).message });
+          socket.end();
+        },
+      );
+    },
+    data() {
+      // A knock carries no data; whatever a browser sends (an HTTP request, a TLS hello) is ignored.
+    },
+    close(socket: Socket<ConnState>) {
+      if (socket.data?.timer) {
+        clearTimeout(socket.data.timer);
+        socket.data.timer = undefined;
+        openCount--;
+      }
+    },
+    error() {},
+  };
+
+  for (let port = options.range.start; port <= options.range.end; port++) {
+    if (skip.has(port)) {
+      failed.push({ port, reason: "skipped" });
+      continue;
+    }
+    try {
+      listeners.push(Bun.listen<ConnState>({ hostname: host, port, socket: handlers }));
+      held.push(port);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? (error as Error).message;
+      failed.push({ port, reason: code });
+    }
+  }
+
+  return {
+    held,
+    failed,
+    stop() {
+      for (const listener of listeners) listener.stop(true);
+      listeners.length = 0;
+    },
+  };
+}

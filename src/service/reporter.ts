@@ -1,0 +1,136 @@
+// Sends each burst to the server, retrying until it is answered, and carries out what the answer asks.
+import { describeError, NetworkError, PkipcError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { ApiError, type ApiClient } from "../protocol/api-client.ts";
+import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
+import type { Ack, Instruction, ProcessInfo, ReportAnswer } from "../protocol/schemas.ts";
+import type { Burst } from "./bursts.ts";
+import { type InstructionHandler, runInstruction } from "./handlers.ts";
+
+/** What became of one burst, for whoever watches the service (tests, the demo). */
+export interface ReportEvent {
+  burst: Burst;
+  answer?: ReportAnswer;
+  error?: string;
+  acks: Ack[];
+}
+
+export interface ReporterOptions {
+  api: ApiClient;
+  strategy: BindFailureStrategy;
+  limits: ClaimLimits;
+  /** Ports the service could not bind. */
+  failed: readonly number[];
+  handlers: Record<string, InstructionHandler>;
+  log: Logger;
+  /** Give up on a report after this long, in ms (a code does not outlive it anyway). */
+  giveUpMs: number;
+  /** How long a linked service keeps asking for further instructions, in ms. Default 60,000. */
+  watchLinkMs?: number;
+  onReport?(event: ReportEvent): void;
+}
+
+const MAX_IN_FLIGHT = 256;
+const MAX_WATCHED_LINKS = 64;
+
+const retryable = (error: unknown) => error instanceof NetworkError || (error instanceof ApiError && error.status >= 500);
+
+export function createReporter(options: ReporterOptions) {
+  const { api, log } = options;
+  const watchLinkMs = options.watchLinkMs ?? 60_000;
+  const stopping = new AbortController();
+  let inFlight = 0;
+  let watching = 0;
+  const reports = new Set<Promise<void>>();
+  const watchers = new Set<Promise<void>>();
+
+  async function handle(instructions: Instruction[], process: ProcessInfo): Promise<Ack[]> {
+    const acks: Ack[] = [];
+    for (const instruction of instructions) acks.push(await runInstruction(options.handlers, instruction, { log, process }));
+    return acks;
+  }
+
+  async function sendAcks(linkId: string, acks: Ack[]): Promise<void> {
+    if (acks.length === 0) return;
+    try {
+      await api.ack(linkId, acks, stopping.signal);
+    } catch (error) {
+      log.warn("could not send acknowledgements", { error: describeError(error) });
+    }
+  }
+
+  /** After a link, the session holder may queue more: ask for them until the link's watch ends. */
+  async function watch(linkId: string, process: ProcessInfo): Promise<void> {
+    if (watching >= MAX_WATCHED_LINKS) return;
+    watching++;
+    const end = Date.now() + watchLinkMs;
+    try {
+      while (Date.now() < end && !stopping.signal.aborted) {
+        const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
+        const { instructions } = await api.pull(linkId, wait, stopping.signal);
+        await sendAcks(linkId, await handle(instructions, process));
+      }
+    } catch (error) {
+      if (!stopping.signal.aborted && !(error instanceof ApiError && error.status === 404)) {
+        log.debug("stopped watching a link", { error: describeError(error) });
+      }
+    } finally {
+      watching--;
+    }
+  }
+
+  async function send(burst: Burst): Promise<void> {
+    const event: ReportEvent = { burst, acks: [] };
+    const who = { pid: burst.process.pid, name: burst.process.name, user: burst.process.user, ports: burst.ports.length };
+    try {
+      const claim = options.strategy.claim(burst.ports, [...options.failed, ...burst.uncertain], options.limits);
+      const end = Date.now() + options.giveUpMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          event.answer = await api.report({ process: burst.process, claim }, stopping.signal);
+          break;
+        } catch (error) {
+          if (!retryable(error) || Date.now() + 100 * 2 ** attempt > end || stopping.signal.aborted) throw error;
+          await Bun.sleep(100 * 2 ** attempt);
+        }
+      }
+      const answer = event.answer;
+      if (answer.linked && answer.linkId) {
+        log.info(`report -> linked`, { ...who, instructions: answer.instructions.length });
+        event.acks = await handle(answer.instructions, burst.process);
+        await sendAcks(answer.linkId, event.acks);
+        const watcher = watch(answer.linkId, burst.process).finally(() => watchers.delete(watcher));
+        watchers.add(watcher);
+      } else {
+        log.info(`report -> not linked (${answer.code}): ${answer.reason}`, who);
+      }
+    } catch (error) {
+      event.error = describeError(error);
+      const level = error instanceof PkipcError ? "warn" : "error";
+      log[level](`report failed: ${event.error}`, who);
+    }
+    options.onReport?.(event);
+  }
+
+  return {
+    /** Queues a burst; bounded, so a flood of processes cannot exhaust memory. */
+    submit(burst: Burst): void {
+      if (inFlight >= MAX_IN_FLIGHT) {
+        log.warn("too many reports in flight; dropping one", { pid: burst.process.pid });
+        return;
+      }
+      inFlight++;
+      const task = send(burst).finally(() => {
+        inFlight--;
+        reports.delete(task);
+      });
+      reports.add(task);
+    },
+    /** Lets reports under way finish (up to graceMs), then stops watching links. */
+    async stop(graceMs = 2000): Promise<void> {
+      await Promise.race([Promise.allSettled([...reports]), Bun.sleep(graceMs)]);
+      stopping.abort();
+      await Promise.allSettled([...reports, ...watchers]);
+    },
+  };
+}
