@@ -8,9 +8,14 @@ export interface KnockOptions {
   /** Longest a single knock may stay open, in ms. Default 1000. */
   holdMs?: number;
   signal?: AbortSignal;
+  /** Called as each knock goes out. */
+  onStart?(port: number, tuple: number): void;
   /** Called as each knock finishes. */
   onKnock?(result: KnockResult, tuple: number): void;
 }
+
+/** setTimeout as a promise: this schedule also runs in the browser module, where Bun.sleep does not exist. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Knocks every tuple in order and returns each knock's result. */
 export async function knockTuples(transport: KnockTransport, tuples: number[][], options: KnockOptions): Promise<KnockResult[]> {
@@ -23,13 +28,14 @@ export async function knockTuples(transport: KnockTransport, tuples: number[][],
       tuple.map(async (port) => {
         const hold = AbortSignal.timeout(holdMs);
         const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
+        options.onStart?.(port, index);
         const result = await transport.knock({ host, port }, signal);
         options.onKnock?.(result, index);
         return result;
       }),
     );
     results.push(...done);
-    if (index < tuples.length - 1 && options.settleMs > 0) await Bun.sleep(options.settleMs);
+    if (index < tuples.length - 1 && options.settleMs > 0) await sleep(options.settleMs);
   }
   return results;
 }

@@ -44,6 +44,18 @@ export const SessionOffer = T.Object(
 );
 export type SessionOffer = Static<typeof SessionOffer>;
 
+/** A browser's main process, found by walking up from the process that knocked (Chromium knocks from a helper). */
+export const BrowserInfo = T.Object(
+  {
+    name: T.String({ maxLength: 256 }),
+    version: T.String({ maxLength: 64 }),
+    pid: T.Integer({ minimum: 0, maximum: 2 ** 31 }),
+    exe: T.String({ maxLength: 4096 }),
+  },
+  { additionalProperties: false, xmlName: "browser" },
+);
+export type BrowserInfo = Static<typeof BrowserInfo>;
+
 /** The process a service attributed a knock burst to. */
 export const ProcessInfo = T.Object(
   {
@@ -53,6 +65,8 @@ export const ProcessInfo = T.Object(
     user: T.String({ maxLength: 256 }),
     exe: T.String({ maxLength: 4096 }),
     name: T.String({ maxLength: 256 }),
+    /** The browser the knocking process belongs to, when the service recognised one. Optional: older services omit it. */
+    browser: T.Optional(BrowserInfo),
   },
   { additionalProperties: false, xmlName: "process" },
 );

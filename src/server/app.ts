@@ -1,7 +1,7 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
 import { openapi } from "@elysiajs/openapi";
 import { Type as T, type TSchema, type Static } from "@sinclair/typebox";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { PkipcError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
@@ -17,6 +17,8 @@ import {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
+import { browserCors } from "./cors.ts";
+import { pageRoutes } from "./page/routes.ts";
 import type { Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -32,7 +34,8 @@ export interface AppOptions {
 
 const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
-const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
+// Query values arrive as text: Elysia's t.Integer converts them, a plain TypeBox Integer refuses "25".
+const WaitQuery = T.Optional(t.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
 
 function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200): Response {
   return new Response(encode(schema, value, format), { status, headers: { "content-type": CONTENT_TYPES[format] } });
@@ -97,6 +100,8 @@ export function createApp(options: AppOptions) {
       log.error("request failed", { path: new URL(request.url).pathname, error: (error as Error).message });
       return errorReply("INTERNAL", "the server failed to handle the request", 500, format);
     })
+    .use(browserCors())
+    .use(pageRoutes())
     .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
       detail: { summary: "Liveness" },
     })
@@ -122,7 +127,7 @@ export function createApp(options: AppOptions) {
         query: T.Object({
           format: FormatQuery,
           wait: WaitQuery,
-          since: T.Optional(T.Integer({ minimum: 0, description: "Long poll: answer once the version is above this" })),
+          since: T.Optional(t.Integer({ minimum: 0, description: "Long poll: answer once the version is above this" })),
         }),
         response: { 200: SessionStatus, 404: ErrorBody },
         detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },

@@ -3,7 +3,8 @@ import { defineCommand } from "citty";
 import { bindFailureStrategies, findBindFailure } from "../../plugins/bind-failure/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { codeShape, duration, hostPort, integer, oneOf, portRange, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import { codeShape, duration, hostPort, integer, oneOf, portRange, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { readTlsFiles } from "./tls.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";
@@ -32,6 +33,8 @@ export const serverOptions = {
   maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
   maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
+  tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
+  tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
   forceWeakCode: { description: `Run even if the code space is under 32 bits`, env: "PKIPC_FORCE_WEAK_CODE", flag: true, parse: () => true },
 } as const;
 
@@ -42,9 +45,11 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
   const strategy = findBindFailure(o.bindFailure);
   if (!strategy) throw new ConfigError(`unknown bind-failure strategy ${o.bindFailure}`);
   if (o.maxMissing >= knockCount(o.code)) throw new ConfigError(`--max-missing must be below the ${knockCount(o.code)} knocks of a code`);
+  const tls = readTlsFiles(o.tlsCert, o.tlsKey);
   return {
     bits,
     config: {
+      ...(tls ? { tls } : {}),
       host: o.listen.host,
       port: o.listen.port,
       range: o.range,

@@ -11,6 +11,8 @@ export interface ServerConfig extends SessionSettings {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** Serve HTTPS with this PEM certificate and key (contents, not paths), so https pages can be tested. */
+  tls?: { cert: string; key: string };
 }
 
 export interface RunningServer {
@@ -25,7 +27,7 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
   const sessions = createSessions(config, store, log);
   const app = createApp({ sessions, log, storeName: store.name, version: VERSION });
   try {
-    app.listen({ hostname: config.host, port: config.port });
+    app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
   } catch (error) {
     await store.close();
     throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
@@ -33,7 +35,7 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   return {
-    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+    url: `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
     port,
     async stop() {
       await app.stop(true);

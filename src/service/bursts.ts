@@ -78,14 +78,13 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
         open.set(pid, burst);
         if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
       }
+      // Any knock of the process, a retry too, shows its sequence is still under way: keep the burst open.
+      // (Firefox retries an http knock the service hung up on for ~400 ms, longer than the idle gap.)
+      burst.timer.refresh();
       if (burst.ports.has(port)) return;
       burst.ports.add(port);
       burst.uncertain.delete(port);
-      if (burst.ports.size >= options.knocks) {
-        flush(pid, "complete");
-        return;
-      }
-      burst.timer.refresh();
+      if (burst.ports.size >= options.knocks) flush(pid, "complete");
     },
     flushAll() {
       for (const pid of [...open.keys()]) flush(pid, "stopped");

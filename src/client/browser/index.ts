@@ -1,0 +1,164 @@
+// The browser module (served as /pkipc.js): one call that gets a code, knocks it from this page, and waits for the link.
+import type { ProcessInfo, ServiceConfig, SessionStatus } from "../../protocol/schemas.ts";
+import { knockTuples } from "../knock.ts";
+import type { KnockTransport } from "../transport.ts";
+import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
+import { withKnockLock } from "./lock.ts";
+import { type BrowserTransportName, browserTransports } from "./transports.ts";
+
+export { browserTransports, type BrowserTransportName };
+
+/**
+ * The transport used unless told otherwise. https: the browser waits in the TLS handshake, so the
+ * socket stays open until the service closes it and no Local Network Access prompt or error is raised;
+ * it links in every case measured (docs/browser.md).
+ */
+export const DEFAULT_TRANSPORT: BrowserTransportName = "https";
+
+/** Why link() failed: a stable code and one sentence. */
+export class LinkError extends Error {
+  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER";
+  constructor(code: LinkError["code"], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LinkError";
+    this.code = code;
+  }
+}
+
+/** What link() reports as it goes, e.g. to light up a port as its knock goes out. */
+export type LinkProgress =
+  | { type: "session"; sessionId: string; tuples: number[][]; expiresAt: string; range: ServiceConfig["range"] }
+  | { type: "knock"; port: number; tuple: number }
+  | { type: "knocked"; port: number; tuple: number; ms: number; error?: string }
+  | { type: "waiting" }
+  | { type: "linked"; process: ProcessInfo };
+
+export interface LinkOptions {
+  /** The pkipc server. Default: the origin this module was loaded from. */
+  server?: string | URL;
+  /** A transport name or your own KnockTransport. Default {@link DEFAULT_TRANSPORT}. */
+  transport?: BrowserTransportName | KnockTransport;
+  /** Longest the whole exchange may take, in ms. Default 10,000. */
+  timeoutMs?: number;
+  /**
+   * "together" (default) knocks every port of the code at once; "tuples" knocks tuple by tuple, as the
+   * CLI client does. Together is faster: each tuple otherwise waits for its slowest knock, and Firefox
+   * retries a knock the service hung up on for up to ~400 ms. The code is a set, so order carries nothing.
+   */
+  pace?: "together" | "tuples";
+  signal?: AbortSignal;
+  onProgress?(event: LinkProgress): void;
+}
+
+/** A linked session: who the service found behind this page's knocks. */
+export interface LinkResult {
+  sessionId: string;
+  transport: string;
+  tuples: number[][];
+  /** The knocking process; `process.browser` names the browser when the service recognised one. */
+  process: ProcessInfo;
+  /** From the call to the confirmed link, in ms. */
+  timeToLinkMs: number;
+  status: SessionStatus;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How long the knock lock stays held after this page's burst was reported, in ms: the service treats a
+ * knock on a port of a process's previous burst within 1 s as a browser retry (Firefox retries for
+ * ~400 ms), so another tab's code that reused a port would lose it. Matches the service's window.
+ */
+export const HOLD_AFTER_MS = 1000;
+
+function defaultServer(): string {
+  return new URL(import.meta.url).origin;
+}
+
+/** Long-polls the session until it leaves "pending"; each poll is bounded by what is left of the deadline. */
+async function waitForLink(api: BrowserApi, id: string, end: number, signal: AbortSignal): Promise<SessionStatus> {
+  let status = await api.status(id, undefined, signal);
+  while (status.state === "pending") {
+    const seconds = Math.max(1, Math.min(25, Math.ceil((end - performance.now()) / 1000)));
+    status = await api.status(id, { seconds, since: status.version }, signal);
+  }
+  return status;
+}
+
+/** The server's public settings: the port range (for drawing it) and timing. */
+export function fetchConfig(server: string | URL = defaultServer(), signal = AbortSignal.timeout(5000)): Promise<ServiceConfig> {
+  return browserApi(server).config(signal);
+}
+
+/**
+ * Gets a code from the server, knocks it from this page, and resolves once the local pkipc service
+ * has reported it. Rejects with a {@link LinkError}: NOT_LINKED (nothing linked in time: no service
+ * running, or every knock refused), EXPIRED, ABORTED, or SERVER (the server could not be reached).
+ */
+export async function link(options: LinkOptions = {}): Promise<LinkResult> {
+  const start = performance.now();
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const end = start + timeoutMs;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+  const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? DEFAULT_TRANSPORT];
+  if (!transport) throw new LinkError("SERVER", `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`);
+  const api = browserApi(options.server ?? defaultServer());
+  const emit = (event: LinkProgress) => {
+    try {
+      options.onProgress?.(event);
+    } catch {
+      // a failing listener must not break the exchange
+    }
+  };
+  const fail = (error: unknown): never => {
+    if (error instanceof LinkError) throw error;
+    if (options.signal?.aborted) throw new LinkError("ABORTED", "linking was aborted", { cause: error });
+    if (deadline.aborted) {
+      throw new LinkError("NOT_LINKED", `no pkipc service linked this page within ${timeoutMs / 1000} s: is pkipc service running on this computer, holding the server's port range?`, { cause: error });
+    }
+    if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.origin} failed: ${error.message}`, { cause: error });
+    throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
+  };
+
+  try {
+    const [offer, config] = await Promise.all([api.createSession(signal), api.config(signal)]);
+    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
+    const linked = waitForLink(api, offer.id, end, signal);
+    linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
+    // Knock holding the origin's lock, and keep it after knocking so another tab cannot interleave its
+    // code: until this burst is reported (linked, or its idle gap passed), then HOLD_AFTER_MS more, so
+    // the browser's retries of these knocks are over before another tab's code starts. link() itself
+    // resolves at the link; only a second tab waits.
+    const held = withKnockLock(`pkipc-knock ${api.origin}`, signal, async () => {
+      const tupleOf = new Map(offer.tuples.flatMap((ports, tuple) => ports.map((port) => [port, tuple] as const)));
+      const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
+      await knockTuples(transport, schedule, {
+        settleMs: offer.settleMs,
+        signal,
+        onStart: (port) => emit({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
+        onKnock: (r) => emit({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
+      });
+      emit({ type: "waiting" });
+      await Promise.race([linked.catch(() => {}), sleep(config.idleMs + 250)]);
+      await sleep(HOLD_AFTER_MS);
+    });
+    // The link usually comes before every knock has finished (browsers retry a knock the service hung
+    // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
+    const status = await Promise.race([linked, held.then(() => linked)]);
+    if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
+    if (!status.process) throw new LinkError("SERVER", "the server reported a link without a process");
+    emit({ type: "linked", process: status.process });
+    return {
+      sessionId: offer.id,
+      transport: transport.name,
+      tuples: offer.tuples,
+      process: status.process,
+      timeToLinkMs: Math.round((performance.now() - start) * 10) / 10,
+      status,
+    };
+  } catch (error) {
+    return fail(error);
+  }
+}

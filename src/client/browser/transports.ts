@@ -1,0 +1,77 @@
+// The browser's knock transports: fetch and WebSocket, plain and TLS, behind the CLI's KnockTransport seam.
+import type { KnockResult, KnockTarget, KnockTransport } from "../transport.ts";
+
+const hostPart = (host: string) => (host.includes(":") ? `[${host}]` : host);
+
+/**
+ * A fetch knock. mode no-cors: the service never answers, and we only need the connection made.
+ * Whatever the browser reports (a network error, a Local Network Access refusal) the TCP connection
+ * was already accepted, so every outcome is a finished knock whose landing a page cannot see.
+ */
+function fetchTransport(name: string, scheme: "http" | "https"): KnockTransport {
+  return {
+    name,
+    async knock({ host, port }: KnockTarget, signal: AbortSignal): Promise<KnockResult> {
+      const start = performance.now();
+      try {
+        await fetch(`${scheme}://${hostPart(host)}:${port}/`, {
+          mode: "no-cors",
+          cache: "no-store",
+          credentials: "omit",
+          referrerPolicy: "no-referrer",
+          signal,
+        });
+        return { port, landed: undefined, ms: performance.now() - start };
+      } catch (error) {
+        const why = signal.aborted ? "aborted" : (error as Error).message;
+        return { port, landed: undefined, error: why, ms: performance.now() - start };
+      }
+    },
+  };
+}
+
+/** A WebSocket knock: the handshake never completes, the service closes once it knows who knocked. */
+function webSocketTransport(name: string, scheme: "ws" | "wss"): KnockTransport {
+  return {
+    name,
+    knock({ host, port }: KnockTarget, signal: AbortSignal): Promise<KnockResult> {
+      const start = performance.now();
+      return new Promise((resolve) => {
+        let socket: WebSocket | undefined;
+        let settled = false;
+        const finish = (error?: string) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener("abort", onAbort);
+          try {
+            socket?.close();
+          } catch {
+            // already closed
+          }
+          resolve({ port, landed: undefined, ms: performance.now() - start, ...(error ? { error } : {}) });
+        };
+        const onAbort = () => finish("aborted");
+        if (signal.aborted) return finish("aborted");
+        signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          socket = new WebSocket(`${scheme}://${hostPart(host)}:${port}/`);
+        } catch (error) {
+          return finish((error as Error).message);
+        }
+        socket.onerror = () => finish();
+        socket.onclose = () => finish();
+        socket.onopen = () => finish();
+      });
+    },
+  };
+}
+
+/** Every browser transport, by name. https and wss keep the socket open and raise no LNA error (the browser waits in the TLS handshake). */
+export const browserTransports = {
+  fetch: fetchTransport("fetch", "http"),
+  https: fetchTransport("https", "https"),
+  ws: webSocketTransport("ws", "ws"),
+  wss: webSocketTransport("wss", "wss"),
+} as const satisfies Record<string, KnockTransport>;
+
+export type BrowserTransportName = keyof typeof browserTransports;

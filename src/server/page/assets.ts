@@ -1,0 +1,9 @@
+// The pages and scripts the server serves, fixed at build time: nothing is read from disk at run time.
+import { bundleForBrowser, inlineFile } from "./bundle.ts" with { type: "macro" };
+
+/** The embeddable browser module, served at /pkipc.js. */
+export const MODULE_JS: string = bundleForBrowser("../../client/browser/index.ts");
+/** The demo page's script, served at /demo.js. */
+export const DEMO_JS: string = bundleForBrowser("./demo.ts");
+/** The demo page, served at /. */
+export const DEMO_HTML: string = inlineFile("./demo.html");

@@ -1,0 +1,88 @@
+// The demo page's script: draws the port range, lights each knock as it goes out, then shows what the service found.
+import type { ProcessInfo } from "../../protocol/schemas.ts";
+import { browserTransports, DEFAULT_TRANSPORT, fetchConfig, LinkError, type LinkProgress, type LinkResult, link } from "../../client/browser/index.ts";
+
+const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
+const params = new URLSearchParams(location.search);
+const select = $<HTMLSelectElement>("transport");
+const cells = new Map<number, HTMLElement>();
+
+function drawGrid(range: { start: number; end: number }): void {
+  const grid = $("grid");
+  grid.replaceChildren();
+  cells.clear();
+  for (let port = range.start; port <= range.end; port++) {
+    const cell = document.createElement("div");
+    cell.className = "port";
+    cell.textContent = String(port);
+    cell.dataset.port = String(port);
+    grid.append(cell);
+    cells.set(port, cell);
+  }
+}
+
+function onProgress(event: LinkProgress): void {
+  if (event.type === "session") {
+    for (const cell of cells.values()) cell.className = "port";
+    for (const port of event.tuples.flat()) cells.get(port)?.classList.add("code");
+    setStatus(`Knocking ${event.tuples.flat().length} ports…`);
+  } else if (event.type === "knock") cells.get(event.port)?.classList.add("out");
+  else if (event.type === "knocked") cells.get(event.port)?.classList.replace("out", "done");
+  else if (event.type === "waiting") setStatus("Knocked; waiting for the service…");
+}
+
+function setStatus(text: string, state?: "linked" | "failed" | "running"): void {
+  $("status").textContent = text;
+  if (state) document.body.dataset.state = state;
+}
+
+function showDetails(rows: [string, string][]): void {
+  const table = $<HTMLTableElement>("details");
+  table.replaceChildren(
+    ...rows.map(([k, v]) => {
+      const tr = document.createElement("tr");
+      for (const text of [k, v]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+      return tr;
+    }),
+  );
+  table.hidden = rows.length === 0;
+}
+
+function describe(p: ProcessInfo): [string, string][] {
+  const b = p.browser;
+  return [
+    ["browser", b ? `${b.name} ${b.version}` : "not recognised"],
+    ["OS user", `${p.user} (uid ${p.uid})`],
+    ["browser PID", b ? `${b.pid} (${b.exe})` : "-"],
+    ["knocking PID", `${p.pid} ${p.name} (${p.exe})`],
+  ];
+}
+
+async function run(): Promise<void> {
+  const transport = select.value as keyof typeof browserTransports;
+  setStatus("Asking the server for a code…", "running");
+  showDetails([]);
+  try {
+    const result: LinkResult = await link({ transport, onProgress });
+    const b = result.process.browser;
+    setStatus(`Linked in ${Math.round(result.timeToLinkMs)} ms: ${b ? `${b.name} ${b.version}` : result.process.name}, user ${result.process.user}, PID ${b?.pid ?? result.process.pid}`, "linked");
+    showDetails([...describe(result.process), ["transport", result.transport], ["session", result.sessionId]]);
+    (window as any).pkipcResult = result;
+  } catch (error) {
+    const message = error instanceof LinkError ? error.message : `unexpected failure: ${(error as Error).message}`;
+    setStatus(`Not linked: ${message}`, "failed");
+    (window as any).pkipcResult = { error: message, code: (error as LinkError).code };
+  }
+}
+
+for (const name of Object.keys(browserTransports)) select.append(new Option(name, name));
+select.value = params.get("transport") ?? DEFAULT_TRANSPORT;
+$("module-url").textContent = new URL("/pkipc.js", location.href).href;
+$("again").addEventListener("click", () => void run());
+select.addEventListener("change", () => void run());
+try {
+  drawGrid((await fetchConfig(location.origin)).range);
+  if (params.get("auto") !== "0") await run();
+} catch (error) {
+  setStatus(`Not linked: the server did not answer (${(error as Error).message})`, "failed");
+}
