@@ -9,6 +9,7 @@ import { createAttributor } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
+import { browserIdentifier } from "./identity.ts";
 import { listenOnRange } from "./listener.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 
@@ -56,10 +57,12 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
 
   let reporter: ReturnType<typeof createReporter> | undefined;
+  const identity = browserIdentifier();
   const bursts = createBurstTracker({
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
-    onBurst: (burst) => reporter?.submit(burst),
+    // Name the browser behind the burst (its main process, name, version) before reporting it.
+    onBurst: (burst) => void identity.identify(burst.process).then((process) => reporter?.submit({ ...burst, process })),
   });
   const listener = listenOnRange({
     range: config.range,
@@ -68,7 +71,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     log,
     async onKnock(socket) {
       const process = await attributor.attribute(socket);
-      if (process) bursts.add(process, socket.localPort);
+      if (process) {
+        identity.warm(process);
+        bursts.add(process, socket.localPort);
+      }
       else log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
     },
   });
