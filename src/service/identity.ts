@@ -10,8 +10,11 @@ export interface IdentifyOptions {
   versionTimeoutMs?: number;
 }
 
-/** Chromium's child processes carry --type=...; Firefox's carry -contentproc. Their parents are the browser. */
-const isChildProcess = (argv: string[]) => argv.some((a) => a.startsWith("--type=") || a === "-contentproc");
+/**
+ * Chromium's child processes carry --type=...; Firefox's carry -contentproc. Their parents are the browser.
+ * Chromium rewrites its command line into one space-separated string, so match on the joined text.
+ */
+const isChildProcess = (commandLine: string) => /(^|\s)(--type=|-contentproc(\s|$))/.test(commandLine);
 /** Executable names of the browsers recognised without a Chromium child process or a Firefox application.ini. */
 const BROWSER_NAME = /chrom|firefox|librewolf|edge|brave|opera|vivaldi|iceweasel/i;
 const MAX_WALK = 4;
@@ -29,11 +32,11 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
   const byPid = new Map<number, Promise<BrowserInfo | undefined>>();
   const byExe = new Map<string, Promise<{ name: string; version: string } | undefined>>();
 
-  const argv = (pid: number) => {
+  const commandLine = (pid: number) => {
     try {
-      return readFileSync(`${proc}/${pid}/cmdline`, "latin1").split("\0").filter(Boolean);
+      return readFileSync(`${proc}/${pid}/cmdline`, "latin1").replaceAll("\0", " ");
     } catch {
-      return [];
+      return "";
     }
   };
   const ppidOf = (pid: number) => {
@@ -96,7 +99,7 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
   async function find(process: ProcessInfo): Promise<BrowserInfo | undefined> {
     let pid = process.pid;
     let sawChild = false;
-    for (let step = 0; step < MAX_WALK && isChildProcess(argv(pid)); step++) {
+    for (let step = 0; step < MAX_WALK && isChildProcess(commandLine(pid)); step++) {
       sawChild = true;
       const parent = ppidOf(pid);
       if (parent <= 1) return undefined;

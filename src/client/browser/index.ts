@@ -9,11 +9,14 @@ import { type BrowserTransportName, browserTransports } from "./transports.ts";
 export { browserTransports, type BrowserTransportName };
 
 /**
- * The transport used unless told otherwise. https: the browser waits in the TLS handshake, so the
- * socket stays open until the service closes it and no Local Network Access prompt or error is raised;
- * it links in every case measured (docs/browser.md).
+ * The transport for this browser when none is named, chosen from measurements (docs/browser.md): https
+ * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
+ * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
+ * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not.
  */
-export const DEFAULT_TRANSPORT: BrowserTransportName = "https";
+export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? ""): BrowserTransportName {
+  return /Firefox\//.test(userAgent) ? "wss" : "https";
+}
 
 /** Why link() failed: a stable code and one sentence. */
 export class LinkError extends Error {
@@ -36,7 +39,7 @@ export type LinkProgress =
 export interface LinkOptions {
   /** The pkipc server. Default: the origin this module was loaded from. */
   server?: string | URL;
-  /** A transport name or your own KnockTransport. Default {@link DEFAULT_TRANSPORT}. */
+  /** A transport name or your own KnockTransport. Default: {@link defaultTransport} for this browser. */
   transport?: BrowserTransportName | KnockTransport;
   /** Longest the whole exchange may take, in ms. Default 10,000. */
   timeoutMs?: number;
@@ -77,10 +80,21 @@ function defaultServer(): string {
 
 /** Long-polls the session until it leaves "pending"; each poll is bounded by what is left of the deadline. */
 async function waitForLink(api: BrowserApi, id: string, end: number, signal: AbortSignal): Promise<SessionStatus> {
-  let status = await api.status(id, undefined, signal);
+  // A poll that fails on the network (a dropped keep-alive connection) is retried until the deadline.
+  const poll = async (wait?: { seconds: number; since: number }): Promise<SessionStatus> => {
+    for (;;) {
+      try {
+        return await api.status(id, wait, signal);
+      } catch (error) {
+        if (signal.aborted || !(error instanceof ServerCallError) || error.status !== 0) throw error;
+        await sleep(100);
+      }
+    }
+  };
+  let status = await poll();
   while (status.state === "pending") {
     const seconds = Math.max(1, Math.min(25, Math.ceil((end - performance.now()) / 1000)));
-    status = await api.status(id, { seconds, since: status.version }, signal);
+    status = await poll({ seconds, since: status.version });
   }
   return status;
 }
@@ -101,7 +115,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const end = start + timeoutMs;
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
-  const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? DEFAULT_TRANSPORT];
+  const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? defaultTransport()];
   if (!transport) throw new LinkError("SERVER", `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`);
   const api = browserApi(options.server ?? defaultServer());
   const emit = (event: LinkProgress) => {

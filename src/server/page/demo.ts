@@ -1,6 +1,6 @@
 // The demo page's script: draws the port range, lights each knock as it goes out, then shows what the service found.
 import type { ProcessInfo } from "../../protocol/schemas.ts";
-import { browserTransports, DEFAULT_TRANSPORT, fetchConfig, LinkError, type LinkProgress, type LinkResult, link } from "../../client/browser/index.ts";
+import { browserTransports, defaultTransport, fetchConfig, LinkError, type LinkProgress, type LinkResult, link } from "../../client/browser/index.ts";
 
 const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
 const params = new URLSearchParams(location.search);
@@ -76,7 +76,7 @@ async function run(): Promise<void> {
 }
 
 for (const name of Object.keys(browserTransports)) select.append(new Option(name, name));
-select.value = params.get("transport") ?? DEFAULT_TRANSPORT;
+select.value = params.get("transport") ?? defaultTransport();
 $("module-url").textContent = new URL("/pkipc.js", location.href).href;
 $("again").addEventListener("click", () => void run());
 select.addEventListener("change", () => void run());

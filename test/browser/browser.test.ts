@@ -1,0 +1,152 @@
+// The browser module and demo page in real headless Chromium and Firefox: link, identity, tabs, other origins, https, denied LNA.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "puppeteer-core";
+import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
+import { binaryServer, binaryService, linkInPage, makeCertificate, otherOrigin } from "./fixtures.ts";
+import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "./launch.ts";
+
+const RESULTS = join(ROOT, ".test-results");
+const TRANSPORTS = ["fetch", "https", "ws", "wss"] as const;
+const myUid = process.getuid!();
+/** The user name of this test's uid, as /etc/passwd has it (what the service reports). */
+const me = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === String(myUid))?.split(":")[0] ?? String(myUid);
+
+/** The process group of a pid: puppeteer starts the browser as a group leader, and /usr/bin/chromium is a wrapper script. */
+function groupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
+/** Waits for the demo page to finish and returns its state and status line. */
+async function demoOutcome(page: Page): Promise<{ state: string; status: string }> {
+  await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), { timeout: 20_000 });
+  return page.evaluate(() => ({ state: document.body.dataset.state ?? "", status: document.getElementById("status")?.textContent ?? "" }));
+}
+
+/** The version puppeteer reads from the browser itself, e.g. "156.0.8078.79" of "Chrome/156.0.8078.79". */
+async function versionOf(launched: LaunchedBrowser): Promise<string> {
+  return (await launched.browser.version()).split("/").pop()!;
+}
+
+for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
+  describe(`${kind}`, () => {
+    let shared: LaunchedBrowser | undefined;
+    // One browser for the tests that need no special switches; launched on first use, killed by PID at the end.
+    const browser = async () => (shared ??= await launchBrowser(kind, { acceptInsecureCerts: true }));
+    afterAll(async () => {
+      await shared?.close();
+    }, 90_000);
+    const newPage = async () => {
+      const page = await (await browser()).browser.newPage();
+      onCleanup(() => page.close().catch(() => {}));
+      return page;
+    };
+
+    test("the demo page served by the binary links and shows the browser, its version, the OS user and PID", async () => {
+      const server = await binaryServer();
+      await testService(server.url);
+      const launched = await browser();
+      const page = await newPage();
+      await page.setViewport({ width: 900, height: 640 });
+      await page.goto(`${server.url}/`);
+      const outcome = await demoOutcome(page);
+      expect(outcome.state).toBe("linked");
+      const version = await versionOf(launched);
+      expect(outcome.status).toContain(version);
+      expect(outcome.status).toContain(`user ${me}`);
+      const result = await page.evaluate(() => (window as any).pkipcResult);
+      expect(outcome.status).toContain(`PID ${result.process.browser.pid}`);
+      // The browser's main process: in the group we launched, and not one of its helper processes.
+      expect(groupOf(result.process.browser.pid)).toBe(launched.pid);
+      expect(readFileSync(`/proc/${result.process.browser.pid}/cmdline`, "latin1")).not.toContain("--type=");
+      expect(result.process.browser.version).toContain(version);
+      expect(result.process.browser.name).toMatch(kind === "chromium" ? /Chromium/ : /Firefox/);
+      expect(result.process.user).toBe(me);
+      expect(result.process.uid).toBe(myUid);
+      mkdirSync(RESULTS, { recursive: true });
+      await page.screenshot({ path: join(RESULTS, `demo-page-${kind}.png`) as `${string}.png` });
+    }, 90_000);
+
+    test("two tabs knocking at once both link, each to its own session", async () => {
+      const server = await testServer();
+      await testService(server.url);
+      const [a, b] = [await newPage(), await newPage()];
+      await Promise.all([a.goto(`${server.url}/?auto=0`), b.goto(`${server.url}/?auto=0`)]);
+      const [ra, rb] = await Promise.all([linkInPage(a, `${server.url}/pkipc.js`), linkInPage(b, `${server.url}/pkipc.js`)]);
+      expect(ra).toMatchObject({ ok: true });
+      expect(rb).toMatchObject({ ok: true });
+      expect(ra.sessionId).not.toBe(rb.sessionId);
+      for (const id of [ra.sessionId, rb.sessionId]) {
+        const status = (await (await fetch(`${server.url}/v1/sessions/${id}`)).json()) as { state: string };
+        expect(status.state).toBe("linked");
+      }
+      // All tabs of one browser knock from the same process.
+      expect(ra.process?.pid).toBe(rb.process!.pid);
+    }, 90_000);
+
+    test("the module embedded in a page of another origin links", async () => {
+      const server = await testServer();
+      await testService(server.url);
+      const saas = otherOrigin(`<!doctype html><title>saas</title><script type="module">
+        import { link } from "${server.url}/pkipc.js";
+        window.outcome = link().then((r) => ({ ok: true, pid: r.process.pid, browser: r.process.browser }), (e) => ({ ok: false, message: e.message }));
+      </script>`);
+      const page = await newPage();
+      await page.goto(`${saas}/`);
+      await page.waitForFunction(() => (window as any).outcome, { timeout: 10_000 });
+      const outcome = await page.evaluate(() => (window as any).outcome);
+      expect(outcome).toMatchObject({ ok: true });
+      expect(groupOf(outcome.browser.pid)).toBe((await browser()).pid);
+    }, 90_000);
+
+    test("an https page links (server with a certificate the test made)", async () => {
+      const tls = await makeCertificate();
+      const server = await binaryServer(tls);
+      await binaryService(server.url, { NODE_EXTRA_CA_CERTS: tls.certFile });
+      const page = await newPage();
+      await page.goto(`${server.url}/`);
+      const outcome = await demoOutcome(page);
+      expect(outcome.status).toStartWith("Linked");
+      expect(await page.evaluate(() => location.protocol)).toBe("https:");
+    }, 90_000);
+
+    test("a public page denied Local Network Access still links with the default transport", async () => {
+      const server = await testServer();
+      await testService(server.url);
+      // A local server that answers, to show the permission is really denied to the page.
+      const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+      onCleanup(() => answering.stop(true));
+      const launched = await launchBrowser(kind, { publicPorts: [server.port] });
+      onCleanup(() => launched.close());
+      const page = await launched.browser.newPage();
+      await page.goto(`${server.url}/?auto=0`);
+      const reach = await page.evaluate(async (url) => {
+        // Firefox leaves the request waiting on its permission prompt: no answer in 3 s counts as refused.
+        const pending = new Promise<string>((resolve) => setTimeout(() => resolve("refused: no answer within 3 s (permission prompt pending)"), 3000));
+        try {
+          return await Promise.race([fetch(url).then((r) => `answered ${r.status}`), pending]);
+        } catch (e) {
+          return `refused: ${(e as Error).message}`;
+        }
+      }, `http://127.0.0.1:${answering.port}/`);
+      expect(reach).toStartWith("refused");
+
+      const byDefault = await linkInPage(page, `${server.url}/pkipc.js`);
+      expect(byDefault).toMatchObject({ ok: true });
+      expect(groupOf(byDefault.process!.browser!.pid)).toBe(launched.pid);
+
+      // Record which transports link while the permission is denied (docs/browser.md quotes the table).
+      const table: Record<string, string> = {};
+      for (const transport of TRANSPORTS) {
+        await page.goto(`${server.url}/?auto=0`); // a fresh document: no knock lock carried over
+        const r = await linkInPage(page, `${server.url}/pkipc.js`, { transport, timeoutMs: 5000 });
+        table[transport] = r.ok ? "links" : `does not link (${r.code})`;
+      }
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(join(RESULTS, `lna-denied-${kind}.json`), `${JSON.stringify({ browser: await launched.browser.version(), reach, table }, null, 2)}\n`);
+      console.log(`${kind}, public page, LNA denied: ${JSON.stringify(table)}`);
+    }, 90_000);
+  });
+}
