@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
 import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
-import { binaryServer, binaryService, linkInPage, makeCertificate, otherOrigin } from "./fixtures.ts";
+import { binaryServer, binaryService, makeCertificate, otherOrigin } from "./fixtures.ts";
+import { linkInPage } from "./page.ts";
 import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "./launch.ts";
 
 const RESULTS = join(ROOT, ".test-results");

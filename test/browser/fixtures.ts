@@ -2,7 +2,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Page } from "puppeteer-core";
 import { findFreePort, findFreeRange } from "../../src/lib/ports.ts";
 import { onCleanup, spawnPkipc } from "../helpers.ts";
 
@@ -61,32 +60,4 @@ export function otherOrigin(html: string) {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(html, { headers: { "content-type": "text/html" } }) });
   onCleanup(() => server.stop(true));
   return `http://127.0.0.1:${server.port}`;
-}
-
-/** What link() did in a page, as plain data. */
-export interface PageLink {
-  ok: boolean;
-  code?: string;
-  message?: string;
-  sessionId?: string;
-  transport?: string;
-  timeToLinkMs?: number;
-  process?: { pid: number; user: string; uid: number; name: string; browser?: { name: string; version: string; pid: number; exe: string } };
-}
-
-/** Imports the module from `moduleUrl` in the page and runs link() with `options`. */
-export function linkInPage(page: Page, moduleUrl: string, options: { transport?: string; timeoutMs?: number } = {}): Promise<PageLink> {
-  return page.evaluate(
-    async (url, opts) => {
-      const m = await import(url);
-      try {
-        const r = await m.link(opts);
-        return { ok: true, sessionId: r.sessionId, transport: r.transport, timeToLinkMs: r.timeToLinkMs, process: r.process };
-      } catch (e) {
-        return { ok: false, code: (e as { code?: string }).code, message: String((e as Error).message ?? e) };
-      }
-    },
-    moduleUrl,
-    options,
-  );
 }
