@@ -1,7 +1,8 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
 import { openapi } from "@elysiajs/openapi";
-import { Type as T, type TSchema, type Static } from "@sinclair/typebox";
-import { Elysia } from "elysia";
+import type { Static, TSchema } from "@sinclair/typebox";
+// Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
+import { Elysia, t as T } from "elysia";
 import { PkipcError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
