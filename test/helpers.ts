@@ -3,9 +3,9 @@ import { afterEach } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { bindFailureStrategies } from "../plugins/bind-failure/index.ts";
 import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
+import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
@@ -41,23 +41,9 @@ afterEach(async () => {
 
 /** Server settings as the CLI defaults them, over a free range; override what a test needs. */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
-  return {
-    host: "127.0.0.1",
-    port: 0,
-    range: overrides.range ?? findFreeRange(64),
-    shape: { tuples: 3, portsPerTuple: 4 },
-    ttlMs: 30_000,
-    settleMs: 2,
-    idleMs: 250,
-    bindFailure: bindFailureStrategies["server-match"],
-    maxMissing: 4,
-    maxFailed: 16,
-    maxCompletions: 2048,
-    maxLiveSessions: 10_000,
-    maxWaitMs: 30_000,
-    maxInstructions: 16,
-    ...overrides,
-  };
+  const range = overrides.range ?? findFreeRange(64);
+  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}` }, [], {});
+  return { ...config, ...overrides };
 }
 
 /** A real server on a free port, stopped after the test. */

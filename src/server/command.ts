@@ -27,7 +27,7 @@ export const serverOptions = {
   ttl: { description: "How long a code lives", env: "PKIPC_TTL", default: "30s", parse: duration(1000, 600_000) },
   settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "2ms", parse: duration(0, 10_000) },
   idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
-  maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "4", parse: integer(0, 64) },
+  maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "3", parse: integer(0, 64) },
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
   maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },

@@ -59,6 +59,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const bursts = createBurstTracker({
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
+    minPorts: knocks - config.maxMissing,
     onBurst: (burst) => reporter?.submit(burst),
   });
   const listener = listenOnRange({

@@ -33,7 +33,7 @@ describe("documents", () => {
       idleMs: 250,
       bindFailure: "server-match",
       maxCompletions: 2048,
-      maxMissing: 4,
+      maxMissing: 3,
       maxFailed: 16,
     });
     const xml = await (await fetch(`${server.url}/v1/config?format=xml`)).text();

@@ -77,3 +77,21 @@ describe("bursts", () => {
     expect(bursts.length).toBe(20);
   });
 });
+
+test("a burst too small to link waits longer than the idle gap for the rest of its code", async () => {
+  const bursts: Burst[] = [];
+  const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, lingerMs: 400, onBurst: (b) => bursts.push(b) });
+  for (const port of [1, 2, 3, 4]) t.add(proc(10), port);
+  await Bun.sleep(120); // a loaded machine: the next tuple comes well after the idle gap
+  expect(bursts).toEqual([]);
+  for (const port of [5, 6, 7, 8, 9, 10, 11, 12]) t.add(proc(10), port);
+  expect(bursts).toEqual([{ process: proc(10), ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], uncertain: [], reason: "complete" }]);
+});
+
+test("a small burst is still reported once the longer gap passes", async () => {
+  const bursts: Burst[] = [];
+  const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, lingerMs: 100, onBurst: (b) => bursts.push(b) });
+  t.add(proc(10), 1);
+  await Bun.sleep(250);
+  expect(bursts.map((b) => b.reason)).toEqual(["idle"]);
+});

@@ -44,7 +44,7 @@ const MAX_USERS = 65536;
 /** A scan slice blocks the event loop about this long (one process at least), so knocks are accepted meanwhile. */
 const SLICE_MS = 4;
 /** A socket not found after this long resolves null: a browser closed it long before. */
-const TARGET_BUDGET_MS = 2000;
+const TARGET_BUDGET_MS = 5000;
 /** Errors of a process that exited, or that we may not look into, during a scan: skip it. */
 const GONE = new Set(["ENOENT", "ESRCH", "EACCES", "EPERM"]);
 

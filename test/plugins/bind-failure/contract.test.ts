@@ -11,7 +11,7 @@ import type { SessionRecord } from "../../../src/server/store/types.ts";
 import { serverConfig } from "../../helpers.ts";
 
 const range = { start: 29_170, end: 29_233 };
-const limits: ClaimLimits = { knocks: 12, maxMissing: 4, maxFailed: 16, maxCompletions: 2048 };
+const limits: ClaimLimits = { knocks: 12, maxMissing: 3, maxFailed: 16, maxCompletions: 2048 };
 const proc: ProcessInfo = { pid: 4321, ppid: 1, uid: 1000, user: "ana", exe: "/usr/bin/browser", name: "browser" };
 const CODE_A = [[29_170, 29_171, 29_172, 29_173], [29_180, 29_181, 29_182, 29_183], [29_190, 29_191, 29_192, 29_193]];
 
@@ -105,7 +105,7 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
 
 test("enumerate refuses, with a clear error, to list more completions than its bound", () => {
   const failed = Array.from({ length: 40 }, (_, i) => 29_190 + i);
-  const seen = [29_170, 29_171, 29_172, 29_173, 29_174, 29_175, 29_176, 29_177];
+  const seen = [29_170, 29_171, 29_172, 29_173, 29_174, 29_175, 29_176, 29_177, 29_178]; // 3 missing: C(40, 3) = 9,880
   expect(() => bindFailureStrategies.enumerate.claim(seen, failed, limits)).toThrow(TooManyCompletionsError);
   expect(() => bindFailureStrategies.enumerate.claim(seen, failed, limits)).toThrow(/completions exceed the bound of 2048/);
 });
