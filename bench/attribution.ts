@@ -1,6 +1,7 @@
 // Attribution latency per knock on a machine crowded with processes and descriptors.
-// Run: node_modules/.bin/bun bench/attribution.ts
-import { readdirSync } from "node:fs";
+// Run: node_modules/.bin/bun bench/attribution.ts [--rst]
+// --rst closes accepted sockets with a reset (terminate) instead of a FIN (end): no TIME_WAIT rows are left.
+import { readdirSync, readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { type Attributor, linuxAttributor } from "../src/service/attribution/linux.ts";
 
@@ -9,6 +10,7 @@ const FDS_EACH = 50;
 const BURSTS = 50;
 const TUPLES = 3;
 const TUPLE_SIZE = 4;
+const CLOSE = process.argv.includes("--rst") ? "terminate" : "end";
 
 const children: Subprocess[] = [];
 
@@ -110,7 +112,7 @@ function startListeners(samples: Sample[], current: () => Attributor) {
               (info) => samples.push({ ms: performance.now() - start, pid: info?.pid ?? null }),
               () => samples.push({ ms: performance.now() - start, pid: null }),
             )
-            .finally(() => s.end());
+            .finally(() => s[CLOSE]());
         },
         data() {},
         error() {},
@@ -119,12 +121,16 @@ function startListeners(samples: Sample[], current: () => Attributor) {
   );
 }
 
+function tableRows(): number {
+  return ["tcp", "tcp6"].reduce((n, t) => n + readFileSync(`/proc/net/${t}`, "latin1").split("\n").length - 2, 0);
+}
+
 function report(label: string, samples: Sample[], pid: number): void {
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
   const at = (q: number) => (ms[Math.min(ms.length - 1, Math.ceil(q * ms.length) - 1)] ?? NaN).toFixed(2);
   const wrong = samples.filter((s) => s.pid !== pid).length;
   console.log(
-    `${label.padEnd(44)} knocks=${ms.length} p50=${at(0.5)} p95=${at(0.95)} p99=${at(0.99)} max=${at(1)} ms  wrong=${wrong}`,
+    `${label.padEnd(44)} knocks=${ms.length} p50=${at(0.5)} p95=${at(0.95)} p99=${at(0.99)} max=${at(1)} ms  wrong=${wrong}  tcp rows=${tableRows()}`,
   );
 }
 
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
   const fresh = startKnocker();
   const total = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).reduce((sum, p) => sum + fdCount(Number(p)), 0);
   console.log(
-    `background: ${background.length} processes holding ${background.reduce((s, p) => s + fdCount(p), 0)} descriptors; ` +
+    `closing accepted sockets with ${CLOSE}(); background: ${background.length} processes holding ${background.reduce((s, p) => s + fdCount(p), 0)} descriptors; ` +
       `whole machine ${total} descriptors; old knocker pid ${old.pid}, new knocker pid ${fresh.pid}, background pids ${Math.min(...background)}-${Math.max(...background)}`,
   );
 
@@ -161,6 +167,8 @@ async function main(): Promise<void> {
     await run("(a) new client, 50 bursts of 3x4, warm", fresh, false);
     await run("(b) OLD client, cold cache for every tuple", old, true);
     await run("(c) new client, cold cache for every tuple", fresh, true);
+    // every knock leaves a TIME_WAIT row for 60 s, and each table read walks them all
+    await run("(a) again, after the knocks above", fresh, false);
   } finally {
     for (const l of listeners) l.stop(true);
     killAll();

@@ -1,11 +1,11 @@
 // `pkipc demo`: a server, a service and a client on loopback with free ports, end to end, then everything stops.
 import { defineCommand } from "citty";
-import { bindFailureStrategies } from "../plugins/bind-failure/index.ts";
 import type { ClientResult } from "./client/index.ts";
 import type { CommandEnv } from "./lib/command-env.ts";
 import { PkipcError } from "./lib/errors.ts";
 import { findFreeRange } from "./lib/ports.ts";
 import { codeBits } from "./protocol/code.ts";
+import { serverConfig } from "./server/command.ts";
 import { startServer } from "./server/index.ts";
 import { startService } from "./service/index.ts";
 
@@ -20,23 +20,10 @@ export default defineCommand({
     const { log, print, self, setExitCode } = data as CommandEnv;
     const quiet = log.child({});
     const range = findFreeRange(64);
+    // The CLI's own defaults, on a free port and a free range: the demo runs what a user would.
+    const { config } = serverConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}` }, [], {});
     const server = await startServer(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        range,
-        shape: { tuples: 3, portsPerTuple: 4 },
-        ttlMs: 30_000,
-        settleMs: 2,
-        idleMs: 250,
-        bindFailure: bindFailureStrategies["server-match"],
-        maxMissing: 4,
-        maxFailed: 16,
-        maxCompletions: 2048,
-        maxLiveSessions: 100,
-        maxWaitMs: 30_000,
-        maxInstructions: 16,
-      },
+      config,
       quiet.child({ role: "server" }),
     );
     let service: Awaited<ReturnType<typeof startService>> | undefined;

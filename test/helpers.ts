@@ -3,12 +3,15 @@ import { afterEach } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { bindFailureStrategies } from "../plugins/bind-failure/index.ts";
 import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
+import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
+import { watchLines } from "./lines.ts";
+
+export { watchLines };
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist", "pkipc");
@@ -38,23 +41,9 @@ afterEach(async () => {
 
 /** Server settings as the CLI defaults them, over a free range; override what a test needs. */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
-  return {
-    host: "127.0.0.1",
-    port: 0,
-    range: overrides.range ?? findFreeRange(64),
-    shape: { tuples: 3, portsPerTuple: 4 },
-    ttlMs: 30_000,
-    settleMs: 2,
-    idleMs: 250,
-    bindFailure: bindFailureStrategies["server-match"],
-    maxMissing: 4,
-    maxFailed: 16,
-    maxCompletions: 2048,
-    maxLiveSessions: 10_000,
-    maxWaitMs: 30_000,
-    maxInstructions: 16,
-    ...overrides,
-  };
+  const range = overrides.range ?? findFreeRange(64);
+  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}` }, [], {});
+  return { ...config, ...overrides };
 }
 
 /** A real server on a free port, stopped after the test. */
@@ -113,4 +102,25 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(10);
   }
+}
+
+/** The bun that runs tests, to start fixture scripts as separate processes. */
+export const BUN = process.execPath;
+
+/** `pkipc server` as its own process on a free port and range; resolves once it listens. */
+export async function serverProcess(args: string[] = [], env: Record<string, string> = {}) {
+  const range = findFreeRange(64);
+  const hasRange = args.includes("--range");
+  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], env);
+  const log = watchLines(child.stderr);
+  const match = await log.waitFor(/listening on (http:\/\/\S+)/);
+  return { child, url: match[1]!, range, log };
+}
+
+/** `pkipc service` as its own process; resolves once it holds its ports. */
+export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
+  const child = spawnPkipc(["service", "--server", serverUrl, ...args], env);
+  const log = watchLines(child.stderr);
+  await log.waitFor(/holding \d+ of \d+ ports/);
+  return { child, log };
 }

@@ -5,7 +5,7 @@ export interface KnockOptions {
   host?: string;
   /** Pause between tuples, in ms. */
   settleMs: number;
-  /** Longest a single knock may stay open, in ms. Default 1000. */
+  /** Longest a single knock may stay open, in ms; the service closes it sooner, once it knows who knocked. Default 5000. */
   holdMs?: number;
   signal?: AbortSignal;
   /** Called as each knock goes out. */
@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Knocks every tuple in order and returns each knock's result. */
 export async function knockTuples(transport: KnockTransport, tuples: number[][], options: KnockOptions): Promise<KnockResult[]> {
   const host = options.host ?? "127.0.0.1";
-  const holdMs = options.holdMs ?? 1000;
+  const holdMs = options.holdMs ?? 5000;
   const results: KnockResult[] = [];
   for (const [index, tuple] of tuples.entries()) {
     if (options.signal?.aborted) break;

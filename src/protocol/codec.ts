@@ -29,9 +29,10 @@ export function decode<S extends TSchema>(schema: S, text: string, format: Forma
   } catch (error) {
     throw new DecodeError("JSON could not be parsed", { cause: error });
   }
+  // Check is several times cheaper than Errors; the error list is only worth building for a bad document.
+  if (Value.Check(schema, value)) return value as Static<S>;
   const problem = Value.Errors(schema, value).First();
-  if (problem) throw new DecodeError(`JSON${problem.path ? ` ${problem.path}` : ""}: ${problem.message}`);
-  return value as Static<S>;
+  throw new DecodeError(`JSON${problem?.path ? ` ${problem.path}` : ""}: ${problem?.message ?? "does not match the schema"}`);
 }
 
 /**

@@ -152,7 +152,7 @@ export function decodeXml<S extends TSchema>(schema: S, text: string): Static<S>
   const expected = (schema as Schema).xmlName ?? "payload";
   if (root.nodeName !== expected) throw new DecodeError(`XML root element is <${root.nodeName}>, expected <${expected}>`);
   const value = read(root, schema as Schema, expected);
+  if (Value.Check(schema, value)) return value as Static<S>;
   const error = Value.Errors(schema, value).First();
-  if (error) throw new DecodeError(`XML ${expected}${error.path || ""}: ${error.message}`);
-  return value as Static<S>;
+  throw new DecodeError(`XML ${expected}${error?.path || ""}: ${error?.message ?? "does not match the schema"}`);
 }

@@ -16,6 +16,14 @@ export interface BurstOptions {
   knocks: number;
   /** Quiet gap after which an incomplete burst is reported anyway, in ms. */
   idleMs: number;
+  /**
+   * Fewest ports a burst needs to have any chance of linking (knocks minus the most that may be
+   * missing). A smaller burst waits `lingerMs` instead of `idleMs` for more knocks: reporting it early
+   * cannot link it, and on a loaded machine the next tuple can come later than the idle gap.
+   */
+  minPorts?: number;
+  /** Quiet gap for a burst below minPorts, in ms. Default 10 x idleMs, at least 2000. */
+  lingerMs?: number;
   /** A knock on a port of the process's previous burst within this window is taken as a browser retry, in ms. Default 1000. */
   duplicateWindowMs?: number;
   /** Processes tracked at once; past it the oldest burst is flushed early. Default 1024. */
@@ -39,6 +47,9 @@ export interface BurstTracker {
 export function createBurstTracker(options: BurstOptions): BurstTracker {
   const duplicateWindowMs = options.duplicateWindowMs ?? 1000;
   const maxProcesses = options.maxProcesses ?? 1024;
+  const minPorts = options.minPorts ?? 0;
+  const lingerMs = options.lingerMs ?? Math.max(options.idleMs * 10, 2000);
+  const quietGap = (ports: number) => (ports >= minPorts ? options.idleMs : lingerMs);
   const open = new Map<number, Open>();
   // The ports of each process's last burst, and the repeats of them set aside since.
   const previous = new Map<number, { ports: Set<number>; dropped: Set<number>; until: number }>();
@@ -74,17 +85,22 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
       }
       if (!burst) {
         if (open.size >= maxProcesses) flush(open.keys().next().value!, "idle");
-        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), options.idleMs) };
+        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), quietGap(1)) };
         open.set(pid, burst);
         if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
       }
-      // Any knock of the process, a retry too, shows its sequence is still under way: keep the burst open.
-      // (Firefox retries an http knock the service hung up on for ~400 ms, longer than the idle gap.)
-      burst.timer.refresh();
-      if (burst.ports.has(port)) return;
-      burst.ports.add(port);
-      burst.uncertain.delete(port);
-      if (burst.ports.size >= options.knocks) flush(pid, "complete");
+      // A repeat of a port already in the burst still shows the sequence is under way: it restarts the
+      // quiet gap too (Firefox retries an http knock the service hung up on for ~400 ms, past the idle gap).
+      if (!burst.ports.has(port)) {
+        burst.ports.add(port);
+        burst.uncertain.delete(port);
+        if (burst.ports.size >= options.knocks) {
+          flush(pid, "complete");
+          return;
+        }
+      }
+      clearTimeout(burst.timer);
+      burst.timer = setTimeout(() => flush(pid, "idle"), quietGap(burst.ports.size));
     },
     flushAll() {
       for (const pid of [...open.keys()]) flush(pid, "stopped");

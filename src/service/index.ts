@@ -61,6 +61,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const bursts = createBurstTracker({
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
+    minPorts: knocks - config.maxMissing,
     // Name the browser behind the burst (its main process, name, version) before reporting it.
     onBurst: (burst) => void identity.identify(burst.process).then((process) => reporter?.submit({ ...burst, process })),
   });

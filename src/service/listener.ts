@@ -12,7 +12,7 @@ export interface ListenerOptions {
   skip?: readonly number[];
   /** Connections held open at once; more are closed at once, unattributed. Default 1024. */
   maxOpen?: number;
-  /** A connection is closed after this long even if attribution has not finished, in ms. Default 2000. */
+  /** A connection is closed after this long even if attribution has not finished, in ms. Default 5000. */
   holdMs?: number;
   log: Logger;
   /**
@@ -36,7 +36,7 @@ interface ConnState {
 export function listenOnRange(options: ListenerOptions): PortListener {
   const host = options.host ?? "127.0.0.1";
   const maxOpen = options.maxOpen ?? 1024;
-  const holdMs = options.holdMs ?? 2000;
+  const holdMs = options.holdMs ?? 5000;
   const skip = new Set(options.skip ?? []);
   const listeners: TCPSocketListener<ConnState>[] = [];
   const held: number[] = [];
@@ -57,11 +57,13 @@ export function listenOnRange(options: ListenerOptions): PortListener {
         remoteAddress: socket.remoteAddress,
         remotePort: socket.remotePort,
       };
+      // Close with a reset, not a FIN: a graceful close leaves a TIME_WAIT row in /proc/net/tcp for
+      // 60 s, and every knock's attribution reads that table, so it would grow slower with every knock.
       options.onKnock(knock).then(
-        () => socket.end(),
+        () => socket.terminate(),
         (error: unknown) => {
           options.log.warn("knock handling failed", { port: knock.localPort, error: (error as Error).message });
-          socket.end();
+          socket.terminate();
         },
       );
     },

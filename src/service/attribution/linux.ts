@@ -16,7 +16,7 @@ export interface LinuxAttributorOptions {
   passwdPath?: string;
 }
 
-/** A pass could not read the kernel's tables at all (as opposed to not finding one process). */
+/** Reading /proc failed for another reason than a process that exited or is off-limits (no /proc, no descriptors left). */
 export class AttributionError extends PkipcError {
   override readonly code = "ATTRIBUTION";
 }
@@ -33,13 +33,18 @@ export interface TcpRow {
 }
 
 const HOST_LITTLE_ENDIAN = endianness() === "LE";
-/** Knocks beyond this many in one pass wait for the next pass: it bounds the maps a pass builds. */
+/** Knocks whose rows are looked up in one table read; the rest wait for the next slice. */
 const MAX_BATCH = 1024;
+const MAX_INCOMING = 8192;
+const MAX_TARGETS = 8192;
+const MAX_PIDS = 1 << 22; // the kernel's own ceiling for pid_max
 const MAX_TABLE_BYTES = 64 << 20;
 const MAX_RECENT = 4096;
 const MAX_USERS = 65536;
-/** A pass gives up after this long: the knocking sockets are long closed by then. */
-const PASS_BUDGET_MS = 2000;
+/** A scan slice blocks the event loop about this long (one process at least), so knocks are accepted meanwhile. */
+const SLICE_MS = 4;
+/** A socket not found after this long resolves null: a browser closed it long before. */
+const TARGET_BUDGET_MS = 5000;
 /** Errors of a process that exited, or that we may not look into, during a scan: skip it. */
 const GONE = new Set(["ENOENT", "ESRCH", "EACCES", "EPERM"]);
 
@@ -125,7 +130,7 @@ function parseEndpoint(field: string, littleEndian: boolean): [string, number] |
 
 /**
  * Parses one data line of /proc/net/tcp or /proc/net/tcp6 (null for the header or a malformed line).
- * Addresses are 32-bit words in host byte order; ports are hexadecimal numbers in host order.
+ * Addresses are 32-bit words printed in host byte order; ports are plain hexadecimal numbers.
  */
 export function parseTcpLine(line: string, littleEndian = HOST_LITTLE_ENDIAN): TcpRow | null {
   // sl local remote st tx:rx tr:when retrnsmt uid timeout inode ...
@@ -150,6 +155,13 @@ export function parseTcpLine(line: string, littleEndian = HOST_LITTLE_ENDIAN): T
 /** The row key of a knock as its peer's socket sees it: our remote end is its local end. */
 function peerKey(knock: KnockSocket): string {
   return `${canonicalAddress(knock.remoteAddress)} ${knock.remotePort} ${canonicalAddress(knock.localAddress)} ${knock.localPort}`;
+}
+
+/** The local port of the row text[start, end) ("  12: 0100007F:10D3 ..."), or -1. */
+function localPortOf(text: string, start: number, end: number): number {
+  const sl = text.indexOf(":", start);
+  const colon = sl >= 0 && sl < end ? text.indexOf(":", sl + 1) : -1;
+  return colon >= 0 && colon + 5 <= end ? Number.parseInt(text.slice(colon + 1, colon + 5), 16) : -1;
 }
 
 const readBuffer = Buffer.allocUnsafe(1 << 16);
@@ -197,6 +209,7 @@ function passwdNames(path: string): (uid: number) => string {
 
 interface Waiter {
   key: string;
+  peerPort: number;
   resolve(info: ProcessInfo | null): void;
   reject(error: unknown): void;
 }
@@ -205,27 +218,49 @@ interface Waiter {
 interface Target {
   uid: number;
   waiters: Waiter[];
+  expires: number;
+  /** Joined a scan already under way: the pids visited before it must be visited again in the next scan. */
+  partial: boolean;
+}
+
+/** A walk over /proc, newest pid first, resumed across slices. */
+interface Scan {
+  pids: number[];
+  next: number;
+  /** pids whose /proc dir is root's while no target is root's: non-dumpable processes, for a second round. */
+  rootOwned: number[];
+  rootNext: number;
 }
 
 /**
  * Attribution through procfs. Knocks that arrive together (before the next setImmediate) share one
- * pass: the tables are read once, then processes of the socket's owner are searched, recent knockers
- * first, then newest pid first, until every socket of the pass is found. The pass uses synchronous
- * fs calls: thousands of readlinks cost far less that way than as promises.
+ * read of the tables; their sockets are then looked for among the recent knockers, then by a scan of
+ * the processes of the socket's owner, newest pid first. The scan runs in synchronous slices of a few
+ * milliseconds (thousands of readlinks cost far less synchronously than as promises) and yields between
+ * them, so knocks that land meanwhile are accepted and pinned to their row before their peer closes.
  */
 export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributor {
   const proc = options.procRoot ?? "/proc";
   const recentLimit = Math.max(0, Math.min(Math.floor(options.recentLimit ?? 64), MAX_RECENT));
   const userName = passwdNames(options.passwdPath ?? "/etc/passwd");
   const recent: number[] = []; // most recent first, never longer than recentLimit
-  let batch: Waiter[] = [];
+  const incoming: Waiter[] = [];
+  const targets = new Map<number, Target>(); // socket inode -> target
+  let scan: Scan | null = null;
   let scheduled = false;
 
-  /** Finds the rows of the waiters' peers; a row with inode 0 is a socket no process holds any more. */
-  function findRows(waiters: Waiter[]): Map<number, Target> {
+  function settle(inode: number, info: ProcessInfo | null): void {
+    const target = targets.get(inode);
+    targets.delete(inode);
+    for (const w of target?.waiters ?? []) w.resolve(info);
+  }
+
+  /** Pins each knock to its peer's socket (uid, inode); a knock without a live row settles null. */
+  function join(waiters: Waiter[]): void {
     const wanted = new Map<string, Waiter[]>();
     for (const w of waiters) wanted.set(w.key, [...(wanted.get(w.key) ?? []), w]);
-    const targets = new Map<number, Target>();
+    const rows: [TcpRow, Waiter[]][] = [];
+    const ports = new Set(waiters.map((w) => w.peerPort));
     // tcp6 only when needed: each table read walks the kernel's whole hash table (about 1 ms)
     for (const table of ["tcp", "tcp6"]) {
       if (wanted.size === 0) break;
@@ -236,86 +271,101 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
         if (table === "tcp6" && isGone(error)) break; // IPv6 disabled
         throw new AttributionError(`Cannot read ${proc}/net/${table} to attribute knocks.`, { cause: error });
       }
-      for (const line of text.split("\n")) {
-        const row = parseTcpLine(line);
+      for (let start = 0, end = 0; start < text.length; start = end + 1) {
+        end = text.indexOf("\n", start);
+        if (end < 0) end = text.length;
+        // most rows are other sockets (TIME_WAIT ones pile up by the thousand): parse only rows whose
+        // local port NUMBER is a knocking peer's port
+        if (!ports.has(localPortOf(text, start, end))) continue;
+        const row = parseTcpLine(text.slice(start, end));
+        // inode 0: the socket is closing and no process holds it any more
         if (!row || row.inode === 0) continue;
         const key = `${row.localAddress} ${row.localPort} ${row.remoteAddress} ${row.remotePort}`;
         const found = wanted.get(key);
         if (!found) continue;
         wanted.delete(key);
-        targets.set(row.inode, { uid: row.uid, waiters: found });
+        rows.push([row, found]);
       }
     }
-    return targets;
+    for (const missing of wanted.values()) for (const w of missing) w.resolve(null);
+    const partial = scan !== null && scan.next > 0;
+    const expires = performance.now() + TARGET_BUDGET_MS;
+    for (const [row, found] of rows) {
+      const target = targets.get(row.inode);
+      if (target) target.waiters.push(...found);
+      else if (targets.size < MAX_TARGETS) targets.set(row.inode, { uid: row.uid, waiters: found, expires, partial });
+      else for (const w of found) w.resolve(null);
+    }
   }
 
-  /** Finds which process holds each target's socket inode; stops once all are found. */
-  function findHolders(targets: Map<number, Target>): Map<number, number> {
-    const holders = new Map<number, number>();
+  /** Reads one process's descriptors and settles every target among them. */
+  function scanFds(pid: number): void {
+    let fds: string[];
+    try {
+      fds = readdirSync(`${proc}/${pid}/fd`);
+    } catch (error) {
+      if (isGone(error)) return;
+      throw error;
+    }
+    let described: ProcessInfo | null | undefined;
+    // newest descriptors tend to have the highest numbers
+    for (let i = fds.length - 1; i >= 0 && targets.size > 0; i--) {
+      let link: string;
+      try {
+        link = readlinkSync(`${proc}/${pid}/fd/${fds[i]}`);
+      } catch (error) {
+        if (isGone(error)) continue;
+        throw error;
+      }
+      if (!link.startsWith("socket:[")) continue;
+      const inode = Number(link.slice(8, -1));
+      const target = targets.get(inode);
+      if (!target) continue;
+      // a burst's sockets usually share one holder: describe it once
+      if (described?.uid !== target.uid) described = describe(pid, target.uid);
+      if (described) remember(pid);
+      settle(inode, described);
+    }
+  }
+
+  /** Scans a process if its /proc dir belongs to an owner of a pending socket. */
+  function visit(pid: number, uids: Set<number>, current: Scan): void {
+    let owner: number;
+    try {
+      owner = statSync(`${proc}/${pid}`).uid;
+    } catch (error) {
+      if (isGone(error)) return;
+      throw error;
+    }
+    if (uids.has(owner)) scanFds(pid);
+    else if (owner === 0) current.rootOwned.push(pid);
+  }
+
+  /** Advances the scan until the slice ends; a finished scan settles null what it could not find. */
+  function scanSlice(sliceEnd: number): void {
+    if (!scan) {
+      const pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)).map(Number);
+      // newest first: a process that just started is the likeliest knocker
+      scan = { pids: pids.sort((a, b) => b - a).slice(0, MAX_PIDS), next: 0, rootOwned: [], rootNext: 0 };
+    }
+    const current = scan;
     const uids = new Set([...targets.values()].map((t) => t.uid));
-    const deadline = performance.now() + PASS_BUDGET_MS;
-    const seen = new Set<number>();
-    const rootOwned: number[] = [];
-
-    const scanFds = (pid: number): void => {
-      let fds: string[];
-      try {
-        fds = readdirSync(`${proc}/${pid}/fd`);
-      } catch (error) {
-        if (isGone(error)) return;
-        throw error;
-      }
-      // newest descriptors tend to have the highest numbers
-      for (let i = fds.length - 1; i >= 0 && holders.size < targets.size; i--) {
-        let link: string;
-        try {
-          link = readlinkSync(`${proc}/${pid}/fd/${fds[i]}`);
-        } catch (error) {
-          if (isGone(error)) continue;
-          throw error;
+    // A process that is not dumpable (setuid, prctl PR_SET_DUMPABLE 0) shows /proc/<pid> as root's;
+    // only root may read its descriptors, so the second round is for a service running as root.
+    const rootRound = process.getuid?.() === 0 && [...uids].some((uid) => uid !== 0);
+    do {
+      if (current.next < current.pids.length) visit(current.pids[current.next++]!, uids, current);
+      else if (rootRound && current.rootNext < current.rootOwned.length) scanFds(current.rootOwned[current.rootNext++]!);
+      else {
+        for (const [inode, target] of targets) {
+          if (target.partial) target.partial = false;
+          else settle(inode, null);
         }
-        if (!link.startsWith("socket:[")) continue;
-        const inode = Number(link.slice(8, -1));
-        if (targets.has(inode) && !holders.has(inode)) holders.set(inode, pid);
+        scan = null;
+        return;
       }
-    };
-
-    const visit = (pid: number): void => {
-      if (seen.has(pid)) return;
-      seen.add(pid);
-      let owner: number;
-      try {
-        owner = statSync(`${proc}/${pid}`).uid;
-      } catch (error) {
-        if (isGone(error)) return;
-        throw error;
-      }
-      if (uids.has(owner)) scanFds(pid);
-      else if (owner === 0) rootOwned.push(pid);
-    };
-
-    const done = () => holders.size >= targets.size || performance.now() > deadline;
-    for (const pid of [...recent]) {
-      if (done()) return holders;
-      visit(pid);
-    }
-    const pids = readdirSync(proc)
-      .filter((name) => /^\d+$/.test(name))
-      .map(Number)
-      .sort((a, b) => b - a); // newest first: a knocker has usually just started
-    for (const pid of pids) {
-      if (done()) return holders;
-      visit(pid);
-    }
-    // A process that is not dumpable (setuid, or prctl PR_SET_DUMPABLE 0) shows /proc/<pid> as root's;
-    // only root can look into it, so this second round is for a service running as root.
-    if (process.getuid?.() === 0 && !uids.has(0)) {
-      for (const pid of rootOwned) {
-        if (done()) return holders;
-        scanFds(pid);
-      }
-    }
-    return holders;
+    } while (targets.size > 0 && performance.now() < sliceEnd);
+    if (targets.size === 0) scan = null;
   }
 
   function describe(pid: number, uid: number): ProcessInfo | null {
@@ -327,8 +377,7 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
       throw error;
     }
     // comm may hold spaces and parentheses: the fields that follow start after the LAST ')'
-    const close = stat.lastIndexOf(")");
-    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
     const read = (file: string, fn: (path: string) => string): string => {
       try {
         return fn(`${proc}/${pid}/${file}`);
@@ -356,45 +405,47 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
     if (recent.length > recentLimit) recent.length = recentLimit;
   }
 
-  function pass(waiters: Waiter[]): void {
-    const targets = findRows(waiters);
-    const holders = targets.size > 0 ? findHolders(targets) : new Map<number, number>();
-    const results = new Map<Waiter, ProcessInfo | null>();
-    for (const [inode, target] of targets) {
-      const pid = holders.get(inode);
-      const info = pid === undefined ? null : describe(pid, target.uid);
-      if (info) remember(info.pid);
-      for (const w of target.waiters) results.set(w, info);
+  function tick(): void {
+    scheduled = false;
+    const sliceEnd = performance.now() + SLICE_MS;
+    const fresh = incoming.splice(0, MAX_BATCH);
+    try {
+      if (fresh.length > 0) join(fresh);
+    } catch (error) {
+      for (const w of fresh) w.reject(error);
     }
-    for (const w of waiters) w.resolve(results.get(w) ?? null);
+    try {
+      // the knocker of a new socket most likely knocked before: its pid is near the front of `recent`
+      if (fresh.length > 0) for (const pid of [...recent]) {
+        if (targets.size === 0 || performance.now() > sliceEnd) break;
+        scanFds(pid);
+      }
+      const now = performance.now();
+      for (const [inode, target] of targets) if (target.expires < now) settle(inode, null);
+      if (targets.size > 0) scanSlice(sliceEnd);
+    } catch (error) {
+      const failure = new AttributionError("Attributing knocks failed while reading /proc.", { cause: error });
+      for (const target of targets.values()) for (const w of target.waiters) w.reject(failure);
+      targets.clear();
+      scan = null;
+    }
+    if (targets.size > 0 || incoming.length > 0) schedule();
   }
 
-  function flush(): void {
-    scheduled = false;
-    const waiters = batch;
-    batch = [];
-    if (waiters.length === 0) return;
-    try {
-      pass(waiters);
-    } catch (error) {
-      const failure =
-        error instanceof AttributionError
-          ? error
-          : new AttributionError("Attributing knocks failed while reading /proc.", { cause: error });
-      for (const w of waiters) w.reject(failure);
-    }
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(tick);
   }
 
   return {
     name: "linux-procfs",
     attribute(socket: KnockSocket): Promise<ProcessInfo | null> {
+      // past this many unread knocks the service is flooded: answering null beats growing without bound
+      if (incoming.length >= MAX_INCOMING) return Promise.resolve(null);
       return new Promise((resolve, reject) => {
-        batch.push({ key: peerKey(socket), resolve, reject });
-        if (batch.length >= MAX_BATCH) flush();
-        else if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
+        incoming.push({ key: peerKey(socket), peerPort: socket.remotePort, resolve, reject });
+        schedule();
       });
     },
   };

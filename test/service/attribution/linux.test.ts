@@ -1,6 +1,6 @@
 // Linux attribution against real loopback sockets and real processes, plus a crafted procfs for the parser.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
@@ -60,8 +60,8 @@ function knockListener(attributor: Attributor, hostname = "127.0.0.1") {
 /** A child Bun process that opens `count` connections at once and exits when the server closed them all. */
 function spawnKnocker(port: number, count: number) {
   const script = `
-    let open = 0;
-    const socket = { open() { open++; }, data() {}, close() { if (--open === 0) process.exit(0); }, error() {} };
+    let closed = 0;
+    const socket = { data() {}, close() { if (++closed === ${count}) process.exit(0); }, error() {} };
     await Promise.all(Array.from({ length: ${count} }, () => Bun.connect({ hostname: "127.0.0.1", port: ${port}, socket })));
     setTimeout(() => process.exit(3), 10000);
   `;
@@ -184,16 +184,20 @@ describe("parseTcpLine", () => {
 });
 
 describe("linuxAttributor on a crafted procfs", () => {
-  /** A fake /proc: two processes, each holding one of the crafted sockets. */
-  function fakeProc(): string {
-    const root = mkdtempSync(join(tmpdir(), "pkipc-proc-"));
+  type Holder = readonly [pid: number, inode: number, comm: string];
+
+  /** A fake /proc: the crafted rows, a process per holder, and `fillers` processes holding no socket. */
+  function fakeProc(holders: Holder[], fillers = 0): string {
+    // tmpfs when there is one: a thousand small files on a busy disk take seconds
+    const root = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "pkipc-proc-"));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     mkdirSync(join(root, "net"));
     const uid = process.getuid?.() ?? 0;
     const lines = [V4_43076, V4_4307, V6_LOOPBACK].map((l) => l.replace(" 1000 ", ` ${uid} `));
     writeFileSync(join(root, "net/tcp"), [HEADER, lines[0], lines[1], ""].join("\n"));
     writeFileSync(join(root, "net/tcp6"), [HEADER, lines[2], ""].join("\n"));
-    for (const [pid, inode, comm] of [[200, 111, "wrong"], [300, 222, "a) (b"], [400, 333, "six"]] as const) {
+    const fillerHolders = Array.from({ length: fillers }, (_, i): Holder => [1000 + i, 0, "filler"]);
+    for (const [pid, inode, comm] of [...holders, ...fillerHolders]) {
       mkdirSync(join(root, `${pid}/fd`), { recursive: true });
       symlinkSync("/dev/null", join(root, `${pid}/fd/0`));
       symlinkSync(`socket:[${inode}]`, join(root, `${pid}/fd/3`));
@@ -204,11 +208,11 @@ describe("linuxAttributor on a crafted procfs", () => {
     writeFileSync(join(root, "passwd"), `someone:x:${uid}:${uid}::/home/someone:/bin/sh\n`);
     return root;
   }
+  const knock = { localAddress: "127.0.0.1", localPort: 8080, remoteAddress: "127.0.0.1", remotePort: 4307 };
 
   test("a knock from port 4307 is not confused with port 43076; comm with ') (' still gives ppid", async () => {
-    const root = fakeProc();
+    const root = fakeProc([[200, 111, "wrong"], [300, 222, "a) (b"], [400, 333, "six"]]);
     const attributor = linuxAttributor({ procRoot: root, passwdPath: join(root, "passwd") });
-    const knock = { localAddress: "127.0.0.1", localPort: 8080, remoteAddress: "127.0.0.1", remotePort: 4307 };
     expect(await attributor.attribute(knock)).toEqual({
       pid: 300, ppid: 77, uid: process.getuid?.() ?? 0, user: "someone", exe: "/usr/bin/a) (b", name: "a) (b",
     });
@@ -220,9 +224,18 @@ describe("linuxAttributor on a crafted procfs", () => {
     expect(gone).toBeNull();
   });
 
+  test("a knock that lands while a long scan runs is attributed too", async () => {
+    // the scan visits the newest pid (5000) first; the 43076 knock joins after it has moved on
+    const root = fakeProc([[5000, 111, "late"], [300, 222, "early"]], 1000);
+    const attributor = linuxAttributor({ procRoot: root, passwdPath: join(root, "passwd") });
+    const early = attributor.attribute(knock);
+    await new Promise((r) => setImmediate(r));
+    const late = attributor.attribute({ ...knock, remotePort: 43076 });
+    expect([(await early)?.pid, (await late)?.pid]).toEqual([300, 5000]);
+  });
+
   test("an unreadable table rejects with a typed error", async () => {
     const attributor = linuxAttributor({ procRoot: join(tmpdir(), "pkipc-no-such-proc") });
-    const knock = { localAddress: "127.0.0.1", localPort: 8080, remoteAddress: "127.0.0.1", remotePort: 4307 };
     await expect(attributor.attribute(knock)).rejects.toMatchObject({ code: "ATTRIBUTION" });
   });
 });
