@@ -138,7 +138,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(byDefault).toMatchObject({ ok: true });
       expect(groupOf(byDefault.process!.browser!.pid)).toBe(launched.pid);
 
-      // Record which transports link while the permission is denied (docs/browser.md quotes the table).
+      // Record which transports link while the permission is denied (the README quotes the table).
       const table: Record<string, string> = {};
       for (const transport of TRANSPORTS) {
         await page.goto(`${server.url}/?auto=0`); // a fresh document: no knock lock carried over

@@ -9,7 +9,7 @@ import { type BrowserTransportName, browserTransports } from "./transports.ts";
 export { browserTransports, type BrowserTransportName };
 
 /**
- * The transport for this browser when none is named, chosen from measurements (docs/browser.md): https
+ * The transport for this browser when none is named, chosen from measurements (README, "Browsers"): https
  * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
  * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
  * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not.
@@ -118,7 +118,10 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? defaultTransport()];
   if (!transport) throw new LinkError("SERVER", `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`);
   const api = browserApi(options.server ?? defaultServer());
+  // Knocks still finishing after the link (browser retries) must not report progress past the result.
+  let settled = false;
   const emit = (event: LinkProgress) => {
+    if (settled) return;
     try {
       options.onProgress?.(event);
     } catch {
@@ -164,6 +167,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
     if (!status.process) throw new LinkError("SERVER", "the server reported a link without a process");
     emit({ type: "linked", process: status.process });
+    settled = true;
     return {
       sessionId: offer.id,
       transport: transport.name,
@@ -173,6 +177,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
       status,
     };
   } catch (error) {
+    settled = true;
     return fail(error);
   }
 }
