@@ -8,7 +8,9 @@ import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
+import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
+import { apiClient } from "../src/protocol/api-client.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist", "pkipc");
@@ -57,12 +59,26 @@ export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfi
   };
 }
 
-/** A real server on a free port, stopped after the test. */
+const servers = new Map<string, RunningServer>();
+
+/** A real server on a free port, with its security defaults on (signatures, origin binding, limits); stopped after the test. */
 export async function testServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { config: ServerConfig }> {
   const config = serverConfig(overrides);
   const server = await startServer(config, silentLogger);
-  onCleanup(() => server.stop());
+  servers.set(server.url, server);
+  onCleanup(() => (servers.delete(server.url), server.stop()));
   return { ...server, config };
+}
+
+/** The processes tests knock from: browsers, plus the compiled client and bun (allowed by configuration, as a deployment would). */
+export const TEST_ALLOWED_PROCESSES = [...DEFAULT_BROWSERS, "pkipc", "bun"];
+
+/** Enrolls a service with a test server the way an operator would: a one-time token, spent over HTTP. */
+export async function enrollWith(url: string, name = "test service") {
+  const server = servers.get(url);
+  if (!server) throw new Error(`${url} was not started by testServer()`);
+  const { token } = await server.registry.issueToken(60_000);
+  return apiClient(url).enroll(token, name);
 }
 
 /** A real service in this process against `server`, collecting every report; stopped after the test. */
@@ -71,7 +87,18 @@ export async function testService(
   options: Omit<ServiceOptions, "server"> = {},
 ): Promise<RunningService & { reports: ReportEvent[] }> {
   const reports: ReportEvent[] = [];
-  const service = await startService({ ...options, server, onReport: (e) => (reports.push(e), options.onReport?.(e)) }, silentLogger);
+  // Enrolled automatically unless a test brings its own credentials or a server of its own.
+  const credentials = options.credentials ?? (servers.has(server) ? await enrollWith(server) : undefined);
+  const service = await startService(
+    {
+      allowProcesses: TEST_ALLOWED_PROCESSES,
+      ...options,
+      credentials,
+      server,
+      onReport: (e) => (reports.push(e), options.onReport?.(e)),
+    },
+    silentLogger,
+  );
   onCleanup(() => service.stop());
   return { ...service, reports };
 }

@@ -1,7 +1,7 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
 import { openapi } from "@elysiajs/openapi";
 import { Type as T, type TSchema, type Static } from "@sinclair/typebox";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { PkipcError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
@@ -17,6 +17,9 @@ import {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
+import { adminRoutes } from "./admin.ts";
+import type { Guard } from "./guard.ts";
+import { RateLimitError } from "./limits.ts";
 import type { Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -24,6 +27,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface AppOptions {
   sessions: Sessions;
+  /** Signatures, addresses and rate limits (see guard.ts). */
+  guard: Guard;
   log: Logger;
   /** Shown on /healthz. */
   storeName: string;
@@ -32,15 +37,17 @@ export interface AppOptions {
 
 const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
-const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
+const WaitQuery = t.Optional(t.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
 
 function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200): Response {
   return new Response(encode(schema, value, format), { status, headers: { "content-type": CONTENT_TYPES[format] } });
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
-function errorReply(code: string, message: string, status: number, format: Format): Response {
-  return reply(ErrorBody, { error: { code, message } }, format, status);
+function errorReply(code: string, message: string, status: number, format: Format, headers: Record<string, string> = {}): Response {
+  const response = reply(ErrorBody, { error: { code, message } }, format, status);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
 }
 
 function validationMessage(error: unknown): string {
@@ -52,19 +59,21 @@ function validationMessage(error: unknown): string {
 
 /** Builds the Elysia app; the caller listens. */
 export function createApp(options: AppOptions) {
-  const { sessions, log } = options;
+  const { sessions, log, guard } = options;
   const formatOf = (query: Record<string, unknown>, request: Request) =>
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
-    server?.requestIP(request)?.address ?? "unknown";
+    guard.address(request, server);
 
   const issue = async ({ query, request, server, set }: any) => {
-    const offer = await sessions.create(addressOf(server, request));
+    const origin = addressOf(server, request);
+    guard.limitSession(origin);
+    const offer = await sessions.create(origin);
     return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
   };
   const sessionDoc = {
     query: T.Object({ format: FormatQuery }),
-    response: { 200: SessionOffer, 201: SessionOffer, 503: ErrorBody },
+    response: { 200: SessionOffer, 201: SessionOffer, 429: ErrorBody, 503: ErrorBody },
     detail: {
       summary: "Issue a knock code",
       description: "A new session with its knock code: the tuples to knock in order, and when it expires. JSON, or XML with ?format=xml or Accept: application/xml.",
@@ -85,6 +94,9 @@ export function createApp(options: AppOptions) {
     )
     .onError(({ code, error, request, query }) => {
       const format = formatOf((query ?? {}) as Record<string, unknown>, request);
+      if (error instanceof RateLimitError) {
+        return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
+      }
       if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);
       if (code === "VALIDATION") return errorReply("INVALID_INPUT", validationMessage(error), 400, format);
       if (code === "PARSE") return errorReply("INVALID_INPUT", "the request body could not be parsed", 400, format);
@@ -100,6 +112,7 @@ export function createApp(options: AppOptions) {
     .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
       detail: { summary: "Liveness" },
     })
+    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
     .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
       query: T.Object({ format: FormatQuery }),
       response: { 200: ServiceConfig },
@@ -122,7 +135,7 @@ export function createApp(options: AppOptions) {
         query: T.Object({
           format: FormatQuery,
           wait: WaitQuery,
-          since: T.Optional(T.Integer({ minimum: 0, description: "Long poll: answer once the version is above this" })),
+          since: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
         }),
         response: { 200: SessionStatus, 404: ErrorBody },
         detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },
@@ -142,37 +155,44 @@ export function createApp(options: AppOptions) {
     )
     .post(
       "/v1/reports",
-      async ({ body, query, request, server }) =>
-        reply(ReportAnswer, await sessions.report(body, addressOf(server, request)), formatOf(query, request)),
+      async ({ body, query, request, server }) => {
+        const origin = addressOf(server, request);
+        const service = guard.serviceOf(request);
+        guard.limitReport(service, origin);
+        return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
+      },
       {
+        parse: guard.signedBody(Report),
         body: Report,
         query: T.Object({ format: FormatQuery }),
-        response: { 200: ReportAnswer },
+        response: { 200: ReportAnswer, 401: ErrorBody, 429: ErrorBody },
         detail: { summary: "A service reports the knocks of one process; the answer says what linked and what to do" },
       },
     )
     .get(
       "/v1/links/:linkId/instructions",
       async ({ params, query, request }) => {
-        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal);
+        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal, guard.serviceOf(request));
         return reply(PulledInstructions, { instructions }, formatOf(query, request));
       },
       {
         params: T.Object({ linkId: SessionId }),
         query: T.Object({ format: FormatQuery, wait: WaitQuery }),
-        response: { 200: PulledInstructions, 404: ErrorBody },
+        beforeHandle: guard.signedNoBody,
+        response: { 200: PulledInstructions, 401: ErrorBody, 404: ErrorBody },
         detail: { summary: "A linked service fetches instructions queued after its report (long poll with wait)" },
       },
     )
     .post(
       "/v1/links/:linkId/acks",
-      async ({ params, body, set }) => {
-        await sessions.acknowledge(params.linkId, body.acks);
+      async ({ params, body, set, request }) => {
+        await sessions.acknowledge(params.linkId, body.acks, guard.serviceOf(request));
         set.status = 204;
         return "";
       },
       {
         params: T.Object({ linkId: SessionId }),
+        parse: guard.signedBody(AckRequest),
         body: AckRequest,
         detail: { summary: "A linked service answers the instructions it handled" },
       },

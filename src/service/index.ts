@@ -10,6 +10,8 @@ import type { Attributor } from "./attribution/types.ts";
 import { createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
 import { listenOnRange } from "./listener.ts";
+import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
+import type { ServiceCredentials } from "../protocol/signing.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 
 export interface ServiceOptions {
@@ -22,6 +24,14 @@ export interface ServiceOptions {
   /** Overrides the server's idle gap, in ms. */
   idleMs?: number;
   handlers?: Record<string, InstructionHandler>;
+  /** This service's enrollment: every report, pull and ack is signed with it. */
+  credentials?: ServiceCredentials;
+  /** Process names allowed to link (see processAllowed). Default DEFAULT_BROWSERS. */
+  allowProcesses?: readonly string[];
+  /** Instruction names this service carries out; anything else is refused and the refusal reported. Default ["log"]. */
+  allowInstructions?: readonly string[];
+  /** Asked before each report; false drops the burst. Default: none (each link is logged). */
+  confirm?: ConfirmLink;
   attributor?: Attributor;
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
@@ -48,7 +58,17 @@ function ranges(ports: number[]): string {
 
 /** Starts a service against a server: fetches its config, binds the range, reports until stopped. */
 export async function startService(options: ServiceOptions, log: Logger): Promise<RunningService> {
-  const api = apiClient(options.server);
+  const api = apiClient(options.server, { credentials: options.credentials });
+  if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
+  const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
+  const allowInstructions = options.allowInstructions ?? ["log"];
+  const available = options.handlers ?? builtinHandlers;
+  const handlers: Record<string, InstructionHandler> = {};
+  for (const name of allowInstructions) {
+    const handler = Object.hasOwn(available, name) ? available[name] : undefined;
+    if (!handler) throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${Object.keys(available).join(", ")})`);
+    handlers[name] = handler;
+  }
   const config = await api.config();
   const strategy = findBindFailure(config.bindFailure);
   if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
@@ -59,7 +79,23 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const bursts = createBurstTracker({
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
-    onBurst: (burst) => reporter?.submit(burst),
+    onBurst(burst) {
+      const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
+      if (!processAllowed(burst.process, allowProcesses)) {
+        log.info("knocks ignored: the process is not an allowed browser", who);
+        options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+        return;
+      }
+      if (!options.confirm) return reporter?.submit(burst);
+      options.confirm(burst.process, burst.ports.length).then(
+        (ok) => {
+          if (ok) return reporter?.submit(burst);
+          log.info("link declined by the local user", who);
+          options.onReport?.({ burst, error: "declined by the local user", acks: [] });
+        },
+        () => options.onReport?.({ burst, error: "confirmation failed", acks: [] }),
+      );
+    },
   });
   const listener = listenOnRange({
     range: config.range,
@@ -78,7 +114,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     strategy,
     limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
     failed: failedPorts,
-    handlers: options.handlers ?? builtinHandlers,
+    handlers,
     log,
     giveUpMs: config.ttlMs,
     onReport: options.onReport,
