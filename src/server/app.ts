@@ -92,8 +92,10 @@ export function createApp(options: AppOptions) {
         },
       }),
     )
-    .onError(({ code, error, request, query }) => {
+    .onError(({ code, error: raised, request, query }) => {
       const format = formatOf((query ?? {}) as Record<string, unknown>, request);
+      // Elysia wraps what a parse hook throws (a refused signature, a decode error): answer with the original.
+      const error = code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
       if (error instanceof RateLimitError) {
         return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
       }
