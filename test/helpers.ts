@@ -11,6 +11,9 @@ import { type RunningService, type ServiceOptions, startService } from "../src/s
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
 import { apiClient } from "../src/protocol/api-client.ts";
+import { watchLines } from "./lines.ts";
+
+export { watchLines };
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist", "pkipc");
@@ -140,4 +143,25 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(10);
   }
+}
+
+/** The bun that runs tests, to start fixture scripts as separate processes. */
+export const BUN = process.execPath;
+
+/** `pkipc server` as its own process on a free port and range; resolves once it listens. */
+export async function serverProcess(args: string[] = [], env: Record<string, string> = {}) {
+  const range = findFreeRange(64);
+  const hasRange = args.includes("--range");
+  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], env);
+  const log = watchLines(child.stderr);
+  const match = await log.waitFor(/listening on (http:\/\/\S+)/);
+  return { child, url: match[1]!, range, log };
+}
+
+/** `pkipc service` as its own process; resolves once it holds its ports. */
+export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
+  const child = spawnPkipc(["service", "--server", serverUrl, ...args], env);
+  const log = watchLines(child.stderr);
+  await log.waitFor(/holding \d+ of \d+ ports/);
+  return { child, log };
 }

@@ -1,7 +1,8 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
 import { openapi } from "@elysiajs/openapi";
-import { Type as T, type TSchema, type Static } from "@sinclair/typebox";
-import { Elysia, t } from "elysia";
+import type { Static, TSchema } from "@sinclair/typebox";
+// Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
+import { Elysia, t as T } from "elysia";
 import { PkipcError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
@@ -37,7 +38,7 @@ export interface AppOptions {
 
 const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
-const WaitQuery = t.Optional(t.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
+const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
 
 function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200): Response {
   return new Response(encode(schema, value, format), { status, headers: { "content-type": CONTENT_TYPES[format] } });
@@ -137,7 +138,7 @@ export function createApp(options: AppOptions) {
         query: T.Object({
           format: FormatQuery,
           wait: WaitQuery,
-          since: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
+          since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
         }),
         response: { 200: SessionStatus, 404: ErrorBody },
         detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },

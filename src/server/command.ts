@@ -27,7 +27,7 @@ export const serverOptions = {
   ttl: { description: "How long a code lives", env: "PKIPC_TTL", default: "30s", parse: duration(1000, 600_000) },
   settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "2ms", parse: duration(0, 10_000) },
   idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
-  maxMissing: { description: "Ports of a code that may be missing (failed binds)", env: "PKIPC_MAX_MISSING", default: "4", parse: integer(0, 64) },
+  maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "4", parse: integer(0, 64) },
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
   maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
@@ -59,7 +59,6 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
   const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode);
   const strategy = findBindFailure(o.bindFailure);
   if (!strategy) throw new ConfigError(`unknown bind-failure strategy ${o.bindFailure}`);
-  if (o.maxMissing >= knockCount(o.code)) throw new ConfigError(`--max-missing must be below the ${knockCount(o.code)} knocks of a code`);
   return {
     bits,
     config: {
@@ -71,7 +70,8 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       settleMs: o.settle,
       idleMs: o.idle,
       bindFailure: strategy,
-      maxMissing: o.maxMissing,
+      // At least one knock must be seen: a code cannot be made entirely of failed ports.
+      maxMissing: Math.min(o.maxMissing, knockCount(o.code) - 1),
       maxFailed: o.maxFailed,
       maxCompletions: o.maxCompletions,
       maxLiveSessions: o.maxSessions,

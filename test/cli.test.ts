@@ -1,0 +1,61 @@
+// The binary's command line: help with defaults, and one clear sentence for every bad option.
+import { describe, expect, test } from "bun:test";
+import { runPkipc, serverProcess } from "./helpers.ts";
+
+describe("help", () => {
+  test("pkipc --help lists the roles", async () => {
+    const run = await runPkipc(["--help"]);
+    expect(run.code).toBe(0);
+    for (const role of ["server", "service", "client", "demo"]) expect(run.stdout).toContain(role);
+  });
+
+  test.each([
+    ["server", ["--listen", "--range", "--bind-failure", "--ttl", "--code", "default 127.0.0.1:7870", "PKIPC_RANGE"]],
+    ["service", ["--server", "--skip", "PKIPC_SERVER"]],
+    ["client", ["--server", "--transport", "--format", "--json", "--timeout", "default tcp"]],
+  ])("pkipc %s --help lists every option with its default", async (role, words) => {
+    const run = await runPkipc([role, "--help"]);
+    expect(run.code).toBe(0);
+    for (const word of words) expect(run.stdout).toContain(word);
+  });
+});
+
+describe("bad options are refused at start with one sentence", () => {
+  test.each([
+    [["server", "--range", "6000-6100"], /port 6000, which browsers refuse/],
+    [["server", "--range", "29170-29175"], /needs at least 12 ports/],
+    [["server", "--range", "29170-29185", "--code", "2x2"], /only [\d.]+ bits/],
+    [["server", "--listen", "nowhere"], /--listen must be HOST:PORT/],
+    [["server", "--bind-failure", "guess"], /--bind-failure must be one of enumerate, server-match/],
+    [["server", "--ttl", "forever"], /--ttl must be a duration/],
+    [["server", "--colour"], /unknown option --colour/],
+    [["client", "--transport", "carrier-pigeon"], /--transport must be one of tcp, http, ws/],
+    [["client", "--server", "ftp://x"], /--server must be an http or https URL/],
+    [["service", "--skip", "1,2,x"], /--skip must be a whole number/],
+    [["service", "--host", "0.0.0.0"], /must be a loopback address/],
+    [["launch"], /unknown command "launch"/],
+  ])("%p", async (args, message) => {
+    const run = await runPkipc(args as string[]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(message as RegExp);
+    expect(run.stderr.trim().split("\n").length).toBe(1);
+    expect(run.stderr).not.toContain("    at ");
+  });
+
+  test("environment variables are read, and a bad one is named", async () => {
+    const run = await runPkipc(["server"], 10_000, { PKIPC_RANGE: "1-100" });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/port range 1-100 contains port 1/);
+  });
+
+  test("a weak code space runs when forced", async () => {
+    const server = await serverProcess(["--range", "29170-29185", "--code", "2x2", "--force-weak-code"]);
+    await server.log.waitFor(/bits=10\.8/);
+  });
+
+  test("a service whose server is not there says so", async () => {
+    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9"], 15_000);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
+  });
+});

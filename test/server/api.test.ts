@@ -1,0 +1,122 @@
+// The HTTP API on a real socket: documents, formats, long polls, and clear 4xx answers to bad requests.
+import { describe, expect, test } from "bun:test";
+import { testServer } from "../helpers.ts";
+
+async function json(response: Response) {
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+describe("documents", () => {
+  test("healthz answers", async () => {
+    const server = await testServer();
+    expect(await json(await fetch(`${server.url}/healthz`))).toMatchObject({ status: 200, body: { ok: true, store: "memory" } });
+  });
+
+  test("the OpenAPI document lists every route", async () => {
+    const server = await testServer();
+    const { status, body } = await json(await fetch(`${server.url}/openapi/json`));
+    expect(status).toBe(200);
+    for (const path of ["/v1/config", "/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/instructions", "/v1/reports", "/v1/links/{linkId}/acks"]) {
+      expect(Object.keys(body.paths)).toContain(path);
+    }
+  });
+
+  test("config tells a service the range, shape, timing and strategy", async () => {
+    const server = await testServer();
+    const { body } = await json(await fetch(`${server.url}/v1/config`));
+    expect(body).toEqual({
+      range: server.config.range,
+      tuples: 3,
+      portsPerTuple: 4,
+      ttlMs: 30_000,
+      settleMs: 2,
+      idleMs: 250,
+      bindFailure: "server-match",
+      maxCompletions: 2048,
+      maxMissing: 4,
+      maxFailed: 16,
+    });
+    const xml = await (await fetch(`${server.url}/v1/config?format=xml`)).text();
+    expect(xml).toContain(`<start>${server.config.range.start}</start>`);
+  });
+});
+
+describe("sessions", () => {
+  test("POST and GET issue distinct sessions with 128-bit ids and codes in the range", async () => {
+    const server = await testServer();
+    const a = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const b = await json(await fetch(`${server.url}/v1/sessions`));
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    expect(a.body.id).not.toBe(b.body.id);
+    expect(Buffer.from(a.body.id, "base64url").length).toBeGreaterThanOrEqual(16);
+    for (const port of a.body.tuples.flat()) expect(port >= server.config.range.start && port <= server.config.range.end).toBe(true);
+  });
+
+  test("a long poll returns when the session expires, and not before", async () => {
+    const server = await testServer({ ttlMs: 1000 });
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=10&since=0`));
+    expect(status.body.state).toBe("expired");
+  });
+
+  test("a long poll returns at once when the version is already past `since`", async () => {
+    const server = await testServer();
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    await fetch(`${server.url}/v1/sessions/${body.id}/instructions`, { method: "POST", body: JSON.stringify({ name: "log" }), headers: { "content-type": "application/json" } });
+    const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=30&since=0`));
+    expect(status.body).toMatchObject({ state: "pending", version: 1, instructions: [{ name: "log", state: "queued" }] });
+  });
+
+  test("knowing a code gives no access: a status needs the session id", async () => {
+    const server = await testServer();
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const byCode = await fetch(`${server.url}/v1/sessions/${body.tuples.flat().join("-")}`);
+    expect([400, 404]).toContain(byCode.status);
+    expect(await byCode.text()).not.toContain(body.id);
+  });
+});
+
+describe("bad requests get a 4xx with a reason", () => {
+  const post = (url: string, body: string, type = "application/json") =>
+    fetch(url, { method: "POST", body, headers: { "content-type": type } });
+
+  test.each([
+    ["malformed JSON report", "/v1/reports", "{\"process\":"],
+    ["report of the wrong shape", "/v1/reports", JSON.stringify({ process: {}, claim: {} })],
+    ["report with an out-of-range port number", "/v1/reports", JSON.stringify({ process: { pid: 1, ppid: 0, uid: 0, user: "u", exe: "", name: "n" }, claim: { strategy: "server-match", observed: [70000], failed: [] } })],
+    ["report with a huge number", "/v1/reports", JSON.stringify({ process: { pid: 1e300, ppid: 0, uid: 0, user: "u", exe: "", name: "n" }, claim: { strategy: "server-match", observed: [1], failed: [] } })],
+    ["instruction with a bad name", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA/instructions", JSON.stringify({ name: "rm -rf /" })],
+    ["acks of the wrong shape", "/v1/links/AAAA/acks", JSON.stringify({ acks: "all" })],
+  ])("%s", async (_name, path, body) => {
+    const server = await testServer();
+    const response = await post(`${server.url}${path}`, body);
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    const answer = (await response.json()) as { error: { code: string; message: string } };
+    expect(answer.error.message.length).toBeGreaterThan(0);
+  });
+
+  test("an oversized body is refused", async () => {
+    const server = await testServer();
+    const response = await post(`${server.url}/v1/reports`, `{"x":"${"a".repeat(2 * 1024 * 1024)}"}`);
+    expect(response.status).toBe(413);
+  });
+
+  test("query strings of the wrong type", async () => {
+    const server = await testServer();
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    for (const q of ["wait=soon", "wait=-1", "wait=1e9", "since=x", "format=yaml"]) {
+      const response = await fetch(`${server.url}/v1/sessions/${body.id}?${q}`);
+      expect(response.status).toBe(400);
+    }
+  });
+
+  test("unknown session and unknown route", async () => {
+    const server = await testServer();
+    expect((await fetch(`${server.url}/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA`)).status).toBe(404);
+    expect((await fetch(`${server.url}/v1/nothing`)).status).toBe(404);
+    const xml = await fetch(`${server.url}/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA?format=xml`);
+    expect(await xml.text()).toContain("<error>");
+  });
+});
