@@ -1,6 +1,7 @@
 // Shared test fixtures: real servers and services on free loopback ports, the real binary, and cleanup by PID.
 import { afterEach } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { bindFailureStrategies } from "../plugins/bind-failure/index.ts";
@@ -148,19 +149,52 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
 /** The bun that runs tests, to start fixture scripts as separate processes. */
 export const BUN = process.execPath;
 
-/** `pkipc server` as its own process on a free port and range; resolves once it listens. */
+/** A private folder for one test (services file, key files), removed after it. */
+export function tempFolder(): string {
+  const folder = mkdtempSync(join(tmpdir(), "pkipc-test-"));
+  onCleanup(() => rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
+
+const adminSecrets = new Map<string, string>();
+
+/**
+ * `pkipc server` as its own process on a free port and range, with its enrolled services in a private
+ * file and a random admin secret (so serviceProcess can enroll); resolves once it listens.
+ */
 export async function serverProcess(args: string[] = [], env: Record<string, string> = {}) {
   const range = findFreeRange(64);
   const hasRange = args.includes("--range");
-  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], env);
+  const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], {
+    PKIPC_ADMIN_SECRET: adminSecret,
+    PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),
+    ...env,
+  });
   const log = watchLines(child.stderr);
   const match = await log.waitFor(/listening on (http:\/\/\S+)/);
-  return { child, url: match[1]!, range, log };
+  adminSecrets.set(match[1]!, adminSecret);
+  onCleanup(() => void adminSecrets.delete(match[1]!));
+  return { child, url: match[1]!, range, log, adminSecret };
 }
 
-/** `pkipc service` as its own process; resolves once it holds its ports. */
+/** A one-time enrollment token from a server started by serverProcess, through its admin endpoint. */
+export async function enrollmentToken(serverUrl: string): Promise<string> {
+  const response = await fetch(`${serverUrl}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${adminSecrets.get(serverUrl)}` } });
+  if (response.status !== 201) throw new Error(`no enrollment token from ${serverUrl}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/**
+ * `pkipc service` as its own process, enrolled with a fresh token and a private key file, allowing the
+ * test knockers (pkipc, bun) besides browsers; resolves once it holds its ports.
+ */
 export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
-  const child = spawnPkipc(["service", "--server", serverUrl, ...args], env);
+  const enroll = adminSecrets.has(serverUrl) ? ["--enroll", await enrollmentToken(serverUrl)] : [];
+  const child = spawnPkipc(
+    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...enroll, ...args],
+    env,
+  );
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/);
   return { child, log };

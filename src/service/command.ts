@@ -41,6 +41,7 @@ export default defineCommand({
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
+    const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
     const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
     if (o.enroll) {
       let credentials;
@@ -65,7 +66,7 @@ export default defineCommand({
       },
       log.child({ role: "service" }),
     );
-    await waitForSignal();
+    await stopped;
     await service.stop();
   },
 });
