@@ -20,7 +20,7 @@ import {
 } from "../protocol/schemas.ts";
 import { adminRoutes } from "./admin.ts";
 import type { Guard } from "./guard.ts";
-import { RateLimitError } from "./limits.ts";
+import { RateLimitError } from "../lib/rate-limit.ts";
 import type { Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */

@@ -5,7 +5,8 @@ import type { Logger } from "../lib/log.ts";
 import { decode } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ServiceRegistry } from "./enroll.ts";
-import { nonceCache, type RateSpec, rateLimiter } from "./limits.ts";
+import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
+import { nonceCache } from "./limits.ts";
 
 /** The security knobs of a server; every one has a safe default in {@link DEFAULT_SECURITY}. */
 export interface SecuritySettings {

@@ -11,6 +11,7 @@ import { createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
+import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 
@@ -32,6 +33,12 @@ export interface ServiceOptions {
   allowInstructions?: readonly string[];
   /** Asked before each report; false drops the burst. Default: none (each link is logged). */
   confirm?: ConfirmLink;
+  /**
+   * Reports one process may cause. A process that knocks all the time (a flood, a guessing page) would
+   * otherwise spend this service's whole report budget at the server and starve honest knocks.
+   * Default 0.5/s, bursts of 6.
+   */
+  reportsPerProcess?: RateSpec;
   attributor?: Attributor;
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
@@ -61,6 +68,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const api = apiClient(options.server, { credentials: options.credentials });
   if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
   const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
+  const perProcess = rateLimiter(options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 }, "reports from this process", { maxKeys: 4096 });
   const allowInstructions = options.allowInstructions ?? ["log"];
   const available = options.handlers ?? builtinHandlers;
   const handlers: Record<string, InstructionHandler> = {};
@@ -84,6 +92,13 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       if (!processAllowed(burst.process, allowProcesses)) {
         log.info("knocks ignored: the process is not an allowed browser", who);
         options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+        return;
+      }
+      try {
+        perProcess.take(String(burst.process.pid));
+      } catch {
+        log.debug("knocks ignored: the process knocks too often", who);
+        options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
         return;
       }
       if (!options.confirm) return reporter?.submit(burst);
