@@ -49,8 +49,11 @@ export const DEFAULT_SECURITY: SecuritySettings = {
   },
 };
 
+/** Some settings; the rest (and each limit left out) keep their defaults. */
+export type SecurityOverrides = Partial<Omit<SecuritySettings, "limits">> & { limits?: Partial<SecuritySettings["limits"]> };
+
 /** Settings over the defaults, limits merged one by one. */
-export function securitySettings(overrides: Partial<SecuritySettings> = {}): SecuritySettings {
+export function securitySettings(overrides: SecurityOverrides = {}): SecuritySettings {
   return { ...DEFAULT_SECURITY, ...overrides, limits: { ...DEFAULT_SECURITY.limits, ...overrides.limits } };
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
-import { createGuard, type SecuritySettings, securitySettings } from "./guard.ts";
+import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
 import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
@@ -14,7 +14,7 @@ export interface ServerConfig extends SessionSettings {
   /** 0 picks a free port. */
   port: number;
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
-  security?: Partial<SecuritySettings>;
+  security?: SecurityOverrides;
 }
 
 export interface RunningServer {
