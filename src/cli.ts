@@ -11,6 +11,7 @@ const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
   service: () => import("./service/command.ts").then((m) => m.default),
   client: () => import("./client/command.ts").then((m) => m.default),
   demo: () => import("./demo.ts").then((m) => m.default),
+  admin: () => import("./server/admin-command.ts").then((m) => m.default),
 };
 
 const main = defineCommand({
@@ -58,7 +59,7 @@ async function run(argv: string[]): Promise<number> {
   const name = argv[0]!;
   const loader = Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
   if (!loader) {
-    process.stderr.write(`pkipc: unknown command "${name}"; one of server, service, client, demo (see pkipc --help)\n`);
+    process.stderr.write(`pkipc: unknown command "${name}"; one of server, service, client, demo, admin (see pkipc --help)\n`);
     return 64;
   }
   const command = await loader();

@@ -7,6 +7,12 @@ import { findFreeRange } from "./lib/ports.ts";
 import { codeBits } from "./protocol/code.ts";
 import { serverConfig } from "./server/command.ts";
 import { startServer } from "./server/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { apiClient } from "./protocol/api-client.ts";
+import { readKeyFile, writeKeyFile } from "./service/key-file.ts";
+import { DEFAULT_BROWSERS } from "./service/policy.ts";
 import { startService } from "./service/index.ts";
 
 class DemoError extends PkipcError {
@@ -20,8 +26,10 @@ export default defineCommand({
     const { log, print, self, setExitCode } = data as CommandEnv;
     const quiet = log.child({});
     const range = findFreeRange(64);
+    // Enrolled services and the service's key live in a private folder that is removed at the end.
+    const folder = mkdtempSync(join(tmpdir(), "pkipc-demo-"));
     // The CLI's own defaults, on a free port and a free range: the demo runs what a user would.
-    const { config } = serverConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}` }, [], {});
+    const { config } = serverConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile: join(folder, "services.json") }, [], {});
     const server = await startServer(
       config,
       quiet.child({ role: "server" }),
@@ -29,7 +37,15 @@ export default defineCommand({
     let service: Awaited<ReturnType<typeof startService>> | undefined;
     try {
       print(`server   ${server.url}  range ${range.start}-${range.end}, codes of 3x4 ports (${codeBits(64, 12).toFixed(1)} bits)`);
-      service = await startService({ server: server.url }, quiet.child({ role: "service" }));
+      // Enrollment as an operator and a user would do it: a one-time token, spent by the service for its key.
+      const { token } = await server.registry.issueToken(60_000);
+      const keyFile = join(folder, "service.key");
+      writeKeyFile(keyFile, await apiClient(server.url).enroll(token, "demo service"), server.url);
+      const credentials = readKeyFile(keyFile);
+      print(`enrolled service ${credentials.serviceId} (key in a file only this user can read)`);
+      // Only browsers may link by default; the demo's knocker is this program, allowed by name.
+      const allowProcesses = [...DEFAULT_BROWSERS, basename(self[0]!)];
+      service = await startService({ server: server.url, credentials, allowProcesses }, quiet.child({ role: "service" }));
       print(`service  pid ${process.pid} holding ${service.held.length} ports on 127.0.0.1`);
       // The client is a separate process, as a browser would be: the service must find it by its socket.
       const child = Bun.spawn([...self, "client", "--server", server.url, "--json", "--instruction", "log:message=hello from the demo"], {
@@ -62,6 +78,7 @@ export default defineCommand({
     } finally {
       await service?.stop();
       await server.stop();
+      rmSync(folder, { recursive: true, force: true });
     }
   },
 });

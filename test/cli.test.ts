@@ -1,6 +1,8 @@
 // The binary's command line: help with defaults, and one clear sentence for every bad option.
 import { describe, expect, test } from "bun:test";
-import { runPkipc, serverProcess } from "./helpers.ts";
+import { join } from "node:path";
+import { writeKeyFile } from "../src/service/key-file.ts";
+import { runPkipc, serverProcess, tempFolder } from "./helpers.ts";
 
 describe("help", () => {
   test("pkipc --help lists the roles", async () => {
@@ -54,7 +56,10 @@ describe("bad options are refused at start with one sentence", () => {
   });
 
   test("a service whose server is not there says so", async () => {
-    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9"], 15_000);
+    // An enrolled service (a well-formed key file), so the first thing to fail is reaching the server.
+    const keyFile = join(tempFolder(), "key.json");
+    writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:9");
+    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile], 15_000);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
   });

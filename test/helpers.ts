@@ -1,6 +1,7 @@
 // Shared test fixtures: real servers and services on free loopback ports, the real binary, and cleanup by PID.
 import { afterEach } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { silentLogger } from "../src/lib/log.ts";
@@ -8,7 +9,9 @@ import { findFreeRange } from "../src/lib/ports.ts";
 import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
+import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
+import { apiClient } from "../src/protocol/api-client.ts";
 import { watchLines } from "./lines.ts";
 
 export { watchLines };
@@ -46,12 +49,26 @@ export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfi
   return { ...config, ...overrides };
 }
 
-/** A real server on a free port, stopped after the test. */
+const servers = new Map<string, RunningServer>();
+
+/** A real server on a free port, with its security defaults on (signatures, origin binding, limits); stopped after the test. */
 export async function testServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { config: ServerConfig }> {
   const config = serverConfig(overrides);
   const server = await startServer(config, silentLogger);
-  onCleanup(() => server.stop());
+  servers.set(server.url, server);
+  onCleanup(() => (servers.delete(server.url), server.stop()));
   return { ...server, config };
+}
+
+/** The processes tests knock from: browsers, plus the compiled client and bun (allowed by configuration, as a deployment would). */
+export const TEST_ALLOWED_PROCESSES = [...DEFAULT_BROWSERS, "pkipc", "bun", "bun.exe"];
+
+/** Enrolls a service with a test server the way an operator would: a one-time token, spent over HTTP. */
+export async function enrollWith(url: string, name = "test service") {
+  const server = servers.get(url);
+  if (!server) throw new Error(`${url} was not started by testServer()`);
+  const { token } = await server.registry.issueToken(60_000);
+  return apiClient(url).enroll(token, name);
 }
 
 /** A real service in this process against `server`, collecting every report; stopped after the test. */
@@ -60,7 +77,20 @@ export async function testService(
   options: Omit<ServiceOptions, "server"> = {},
 ): Promise<RunningService & { reports: ReportEvent[] }> {
   const reports: ReportEvent[] = [];
-  const service = await startService({ ...options, server, onReport: (e) => (reports.push(e), options.onReport?.(e)) }, silentLogger);
+  // Enrolled automatically unless a test brings its own credentials or a server of its own.
+  const credentials =
+    options.credentials ??
+    (servers.has(server) ? await enrollWith(server) : adminSecrets.has(server) ? await apiClient(server).enroll(await enrollmentToken(server), "test service") : undefined);
+  const service = await startService(
+    {
+      allowProcesses: TEST_ALLOWED_PROCESSES,
+      ...options,
+      credentials,
+      server,
+      onReport: (e) => (reports.push(e), options.onReport?.(e)),
+    },
+    silentLogger,
+  );
   onCleanup(() => service.stop());
   return { ...service, reports };
 }
@@ -107,19 +137,60 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
 /** The bun that runs tests, to start fixture scripts as separate processes. */
 export const BUN = process.execPath;
 
-/** `pkipc server` as its own process on a free port and range; resolves once it listens. */
+/** A private folder for one test (services file, key files), removed after it. */
+export function tempFolder(): string {
+  const folder = mkdtempSync(join(tmpdir(), "pkipc-test-"));
+  onCleanup(() => rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
+
+const adminSecrets = new Map<string, string>();
+
+/**
+ * `pkipc server` as its own process on a free port and range, with its enrolled services in a private
+ * file and a random admin secret (so serviceProcess can enroll); resolves once it listens.
+ */
 export async function serverProcess(args: string[] = [], env: Record<string, string> = {}) {
   const range = findFreeRange(64);
   const hasRange = args.includes("--range");
-  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], env);
+  const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], {
+    PKIPC_ADMIN_SECRET: adminSecret,
+    PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),
+    ...env,
+  });
   const log = watchLines(child.stderr);
-  const match = await log.waitFor(/listening on (http:\/\/\S+)/);
-  return { child, url: match[1]!, range, log };
+  const match = await log.waitFor(/listening on (https?:\/\/\S+)/);
+  adminSecrets.set(match[1]!, adminSecret);
+  onCleanup(() => void adminSecrets.delete(match[1]!));
+  return { child, url: match[1]!, range, log, adminSecret };
 }
 
-/** `pkipc service` as its own process; resolves once it holds its ports. */
+/** Certificates (PEM) of https test servers, by URL, that the test process itself trusts when it calls them. */
+export const trustedCertificates = new Map<string, string>();
+
+/** A one-time enrollment token from a server started by serverProcess, through its admin endpoint. */
+export async function enrollmentToken(serverUrl: string): Promise<string> {
+  const ca = trustedCertificates.get(serverUrl);
+  const response = await fetch(`${serverUrl}/v1/admin/tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminSecrets.get(serverUrl)}` },
+    ...(ca ? { tls: { ca } } : {}),
+  });
+  if (response.status !== 201) throw new Error(`no enrollment token from ${serverUrl}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/**
+ * `pkipc service` as its own process, enrolled with a fresh token and a private key file, allowing the
+ * test knockers (pkipc, bun) besides browsers; resolves once it holds its ports.
+ */
 export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
-  const child = spawnPkipc(["service", "--server", serverUrl, ...args], env);
+  const enroll = adminSecrets.has(serverUrl) ? ["--enroll", await enrollmentToken(serverUrl)] : [];
+  const child = spawnPkipc(
+    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...enroll, ...args],
+    env,
+  );
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/);
   return { child, log };

@@ -156,6 +156,16 @@ export function httpUrl(raw: string, name: string): URL {
   return url;
 }
 
+/** RATE[,BURST]: requests per second and how many may come at once (default 10 x RATE); 0 turns the limit off. */
+export function rate(raw: string, name: string): { perSecond: number; burst: number } {
+  const match = /^(\d{1,6}(?:\.\d{1,3})?)(?:\/s)?(?:,(\d{1,7}))?$/.exec(raw.trim());
+  if (!match) throw new ConfigError(`${name} must be RATE[,BURST] per second (for example 2,20), not "${raw}"`);
+  const perSecond = Number(match[1]);
+  const burst = match[2] === undefined ? Math.max(1, Math.ceil(perSecond * 10)) : Number(match[2]);
+  if (perSecond > 0 && burst < 1) throw new ConfigError(`${name}: the burst must be at least 1`);
+  return { perSecond, burst };
+}
+
 /** Text as given. */
 export function text(raw: string): string {
   return raw;

@@ -2,6 +2,8 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import { DecodeError, NetworkError, PkipcError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
+import { EnrollAnswer } from "./enrollment.ts";
+import { type ServiceCredentials, signRequest } from "./signing.ts";
 import {
   type Ack,
   ErrorBody,
@@ -19,7 +21,13 @@ import {
 export class ApiError extends PkipcError {
   override readonly code: string;
   override readonly status: number;
-  constructor(code: string, status: number, message: string) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    /** From a 429's Retry-After header, in seconds. */
+    readonly retryAfterSeconds?: number,
+  ) {
     super(message);
     this.code = code;
     this.status = status;
@@ -29,6 +37,8 @@ export class ApiError extends PkipcError {
 export interface ApiClientOptions {
   /** Deadline of each call, in ms; long polls add their wait. Default 5000. */
   timeoutMs?: number;
+  /** An enrolled service's id and key: every request is then signed (see signing.ts). */
+  credentials?: ServiceCredentials;
 }
 
 export type ApiClient = ReturnType<typeof apiClient>;
@@ -46,6 +56,10 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
   ): Promise<Static<S>> {
     const url = new URL(path, root);
     const format = init.format ?? "json";
+    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+    const signature = options.credentials
+      ? signRequest(options.credentials, { method, path: url.pathname + url.search, body: body ?? "" })
+      : {};
     const deadline = AbortSignal.timeout(timeoutMs + (init.extraMs ?? 0));
     const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
     let response: Response;
@@ -57,8 +71,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
         headers: {
           accept: format === "xml" ? "application/xml" : "application/json",
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+          ...signature,
         },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        body,
       });
       text = await response.text();
     } catch (error) {
@@ -66,13 +81,19 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
       throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${why}`, { cause: error });
     }
     if (!response.ok) {
-      let body: ErrorBody | undefined;
+      let errorBody: ErrorBody | undefined;
       try {
-        body = decode(ErrorBody, text, response.headers.get("content-type")?.includes("xml") ? "xml" : "json");
+        errorBody = decode(ErrorBody, text, response.headers.get("content-type")?.includes("xml") ? "xml" : "json");
       } catch {
-        body = undefined;
+        errorBody = undefined;
       }
-      throw new ApiError(body?.error.code ?? "HTTP", response.status, body?.error.message ?? `${method} ${url.pathname} answered ${response.status}`);
+      const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
+      throw new ApiError(
+        errorBody?.error.code ?? "HTTP",
+        response.status,
+        errorBody?.error.message ?? `${method} ${url.pathname} answered ${response.status}`,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
     }
     if (!schema) return undefined as Static<S>;
     try {
@@ -104,5 +125,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
       }),
     ack: (linkId: string, acks: Ack[], signal?: AbortSignal) =>
       call(undefined, "POST", `/v1/links/${encodeURIComponent(linkId)}/acks`, { body: { acks }, signal }),
+    /** Spends a one-time enrollment token; the answer holds this service's id and key. */
+    enroll: (token: string, name: string, signal?: AbortSignal) => call(EnrollAnswer, "POST", "/v1/enroll", { body: { token, name }, signal }),
   };
 }

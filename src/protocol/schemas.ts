@@ -156,6 +156,7 @@ export const NoLinkCode = T.Union([
   T.Literal("OUT_OF_RANGE"),
   T.Literal("WRONG_STRATEGY"),
   T.Literal("ALREADY_LINKED"),
+  T.Literal("OTHER_ORIGIN"),
 ]);
 export type NoLinkCode = Static<typeof NoLinkCode>;
 

@@ -20,6 +20,9 @@ import {
 } from "../protocol/schemas.ts";
 import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
+import { adminRoutes } from "./admin.ts";
+import type { Guard } from "./guard.ts";
+import { RateLimitError } from "../lib/rate-limit.ts";
 import type { Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -27,6 +30,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface AppOptions {
   sessions: Sessions;
+  /** Signatures, addresses and rate limits (see guard.ts). */
+  guard: Guard;
   log: Logger;
   /** Shown on /healthz. */
   storeName: string;
@@ -42,8 +47,10 @@ function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, s
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
-function errorReply(code: string, message: string, status: number, format: Format): Response {
-  return reply(ErrorBody, { error: { code, message } }, format, status);
+function errorReply(code: string, message: string, status: number, format: Format, headers: Record<string, string> = {}): Response {
+  const response = reply(ErrorBody, { error: { code, message } }, format, status);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
 }
 
 function validationMessage(error: unknown): string {
@@ -55,19 +62,21 @@ function validationMessage(error: unknown): string {
 
 /** Builds the Elysia app; the caller listens. */
 export function createApp(options: AppOptions) {
-  const { sessions, log } = options;
+  const { sessions, log, guard } = options;
   const formatOf = (query: Record<string, unknown>, request: Request) =>
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
-    server?.requestIP(request)?.address ?? "unknown";
+    guard.address(request, server);
 
   const issue = async ({ query, request, server, set }: any) => {
-    const offer = await sessions.create(addressOf(server, request));
+    const origin = addressOf(server, request);
+    guard.limitSession(origin);
+    const offer = await sessions.create(origin);
     return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
   };
   const sessionDoc = {
     query: T.Object({ format: FormatQuery }),
-    response: { 200: SessionOffer, 201: SessionOffer, 503: ErrorBody },
+    response: { 200: SessionOffer, 201: SessionOffer, 429: ErrorBody, 503: ErrorBody },
     detail: {
       summary: "Issue a knock code",
       description: "A new session with its knock code: the tuples to knock in order, and when it expires. JSON, or XML with ?format=xml or Accept: application/xml.",
@@ -86,8 +95,13 @@ export function createApp(options: AppOptions) {
         },
       }),
     )
-    .onError(({ code, error, request, query }) => {
+    .onError(({ code, error: raised, request, query }) => {
       const format = formatOf((query ?? {}) as Record<string, unknown>, request);
+      // Elysia wraps what a parse hook throws (a refused signature, a decode error): answer with the original.
+      const error = code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
+      if (error instanceof RateLimitError) {
+        return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
+      }
       if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);
       if (code === "VALIDATION") return errorReply("INVALID_INPUT", validationMessage(error), 400, format);
       if (code === "PARSE") return errorReply("INVALID_INPUT", "the request body could not be parsed", 400, format);
@@ -105,6 +119,7 @@ export function createApp(options: AppOptions) {
     .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
       detail: { summary: "Liveness" },
     })
+    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
     .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
       query: T.Object({ format: FormatQuery }),
       response: { 200: ServiceConfig },
@@ -127,7 +142,7 @@ export function createApp(options: AppOptions) {
         query: T.Object({
           format: FormatQuery,
           wait: WaitQuery,
-          since: T.Optional(T.Integer({ minimum: 0, description: "Long poll: answer once the version is above this" })),
+          since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
         }),
         response: { 200: SessionStatus, 404: ErrorBody },
         detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },
@@ -147,37 +162,44 @@ export function createApp(options: AppOptions) {
     )
     .post(
       "/v1/reports",
-      async ({ body, query, request, server }) =>
-        reply(ReportAnswer, await sessions.report(body, addressOf(server, request)), formatOf(query, request)),
+      async ({ body, query, request, server }) => {
+        const origin = addressOf(server, request);
+        const service = guard.serviceOf(request);
+        guard.limitReport(service, origin);
+        return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
+      },
       {
+        parse: guard.signedBody(Report),
         body: Report,
         query: T.Object({ format: FormatQuery }),
-        response: { 200: ReportAnswer },
+        response: { 200: ReportAnswer, 401: ErrorBody, 429: ErrorBody },
         detail: { summary: "A service reports the knocks of one process; the answer says what linked and what to do" },
       },
     )
     .get(
       "/v1/links/:linkId/instructions",
       async ({ params, query, request }) => {
-        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal);
+        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal, guard.serviceOf(request));
         return reply(PulledInstructions, { instructions }, formatOf(query, request));
       },
       {
         params: T.Object({ linkId: SessionId }),
         query: T.Object({ format: FormatQuery, wait: WaitQuery }),
-        response: { 200: PulledInstructions, 404: ErrorBody },
+        beforeHandle: guard.signedNoBody,
+        response: { 200: PulledInstructions, 401: ErrorBody, 404: ErrorBody },
         detail: { summary: "A linked service fetches instructions queued after its report (long poll with wait)" },
       },
     )
     .post(
       "/v1/links/:linkId/acks",
-      async ({ params, body, set }) => {
-        await sessions.acknowledge(params.linkId, body.acks);
+      async ({ params, body, set, request }) => {
+        await sessions.acknowledge(params.linkId, body.acks, guard.serviceOf(request));
         set.status = 204;
         return "";
       },
       {
         params: T.Object({ linkId: SessionId }),
+        parse: guard.signedBody(AckRequest),
         body: AckRequest,
         detail: { summary: "A linked service answers the instructions it handled" },
       },

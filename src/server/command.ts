@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { bindFailureStrategies, findBindFailure } from "../../plugins/bind-failure/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { codeShape, duration, hostPort, integer, oneOf, portRange, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { codeShape, duration, hostPort, integer, oneOf, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { readTlsFiles } from "./tls.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
@@ -35,6 +35,24 @@ export const serverOptions = {
   maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
+  servicesFile: { description: "File of enrolled services (their keys: kept mode 0600)", env: "PKIPC_SERVICES_FILE", default: "pkipc-services.json", parse: text },
+  adminSecret: {
+    description: "Secret of the admin endpoints (tokens, revocation); prefer the variable, flags show in ps. Unset disables them",
+    env: "PKIPC_ADMIN_SECRET",
+    parse: (raw: string, name: string) => {
+      if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
+      return raw;
+    },
+  },
+  tokenTtl: { description: "How long an enrollment token can be used", env: "PKIPC_TOKEN_TTL", default: "60m", parse: duration(1000, 7 * 86_400_000) },
+  signatureWindow: { description: "Accepted clock difference of a signed request", env: "PKIPC_SIGNATURE_WINDOW", default: "60s", parse: duration(1000, 600_000) },
+  serviceReportRate: { description: "Reports per second per service, RATE[,BURST]; 0 = no limit", env: "PKIPC_SERVICE_REPORT_RATE", default: "2,20", parse: rate },
+  addressReportRate: { description: "Reports per second per source address", env: "PKIPC_ADDRESS_REPORT_RATE", default: "10,60", parse: rate },
+  sessionRate: { description: "Sessions created per second per client address", env: "PKIPC_SESSION_RATE", default: "5,30", parse: rate },
+  enrollRate: { description: "Enrollments per second per address", env: "PKIPC_ENROLL_RATE", default: "0.2,5", parse: rate },
+  trustProxyHeader: { description: "Header a trusted reverse proxy sets to the client address (e.g. x-forwarded-for)", env: "PKIPC_TRUST_PROXY_HEADER", parse: text },
+  anyOrigin: { description: "Let a report link sessions created from any address (turns off origin binding)", env: "PKIPC_ANY_ORIGIN", flag: true, parse: () => true },
+  insecureUnsigned: { description: "Accept reports from services that are not enrolled (labs and benchmarks only)", env: "PKIPC_INSECURE_UNSIGNED", flag: true, parse: () => true },
   forceWeakCode: { description: `Run even if the code space is under 32 bits`, env: "PKIPC_FORCE_WEAK_CODE", flag: true, parse: () => true },
 } as const;
 
@@ -64,6 +82,21 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxLiveSessions: o.maxSessions,
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
+      security: {
+        servicesFile: o.servicesFile,
+        adminSecret: o.adminSecret,
+        tokenTtlMs: o.tokenTtl,
+        signatureWindowMs: o.signatureWindow,
+        requireSignatures: !o.insecureUnsigned,
+        bindOrigin: !o.anyOrigin,
+        trustProxyHeader: o.trustProxyHeader || undefined,
+        limits: {
+          reportsPerService: o.serviceReportRate,
+          reportsPerAddress: o.addressReportRate,
+          sessionsPerAddress: o.sessionRate,
+          enrollPerAddress: o.enrollRate,
+        },
+      },
     },
   };
 }
@@ -79,6 +112,14 @@ export function logServerStart(log: Logger, url: string, config: ServerConfig, b
   });
   const overlaps = ephemeralOverlaps(config.range);
   if (overlaps.length) log.warn(`the port range overlaps OS ephemeral ranges (${overlaps.join(", ")}); knocks may collide with outgoing connections`);
+  const security = config.security ?? {};
+  log.info("security", {
+    signatures: security.requireSignatures === false ? "off" : "required",
+    originBinding: security.bindOrigin === false ? "off" : "on",
+    services: security.servicesFile ?? "memory",
+    admin: security.adminSecret ? "enabled" : "disabled", // never the secret itself
+  });
+  if (security.requireSignatures === false) log.warn("unsigned reports are accepted: anyone who can reach this server can claim sessions");
   if (bits < 32) log.warn(`weak codes: ${codeBits(rangeSize(config.range), knockCount(config.shape)).toFixed(1)} bits`);
 }
 

@@ -3,6 +3,8 @@ import { NetworkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
+import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
+import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
 import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
@@ -13,19 +15,27 @@ export interface ServerConfig extends SessionSettings {
   port: number;
   /** Serve HTTPS with this PEM certificate and key (contents, not paths), so https pages can be tested. */
   tls?: { cert: string; key: string };
+  /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
+  security?: SecurityOverrides;
 }
 
 export interface RunningServer {
   /** The base URL clients and services use, e.g. http://127.0.0.1:7870. */
   url: string;
   port: number;
+  /** Enrolled services: the demo and tests issue tokens through it directly. */
+  registry: ServiceRegistry;
+  security: SecuritySettings;
   stop(): Promise<void>;
 }
 
 /** Starts the server; the store defaults to an in-memory one. */
 export async function startServer(config: ServerConfig, log: Logger, store: SessionStore = memoryStore()): Promise<RunningServer> {
-  const sessions = createSessions(config, store, log);
-  const app = createApp({ sessions, log, storeName: store.name, version: VERSION });
+  const security = securitySettings(config.security);
+  const registry = serviceRegistry({ path: security.servicesFile });
+  const guard = createGuard(security, registry, log);
+  const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
   try {
     app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
   } catch (error) {
@@ -37,6 +47,8 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
   return {
     url: `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
     port,
+    registry,
+    security,
     async stop() {
       await app.stop(true);
       await store.close();

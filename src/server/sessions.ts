@@ -43,10 +43,17 @@ export interface Sessions {
   /** The status; with waitMs > 0, waits until the version passes `since` (or the session ends). */
   status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal }): Promise<SessionStatus>;
   queueInstruction(id: string, request: InstructionRequest): Promise<InstructionStatus>;
-  report(report: Report, origin: string): Promise<ReportAnswer>;
-  /** Instructions queued for a linked service since its report; waits up to waitMs for one. */
-  pull(linkId: string, waitMs: number, signal?: AbortSignal): Promise<Instruction[]>;
-  acknowledge(linkId: string, acks: Ack[]): Promise<void>;
+  /** `origin` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
+  report(report: Report, origin: string, serviceId?: string): Promise<ReportAnswer>;
+  /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
+  pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
+  acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
+}
+
+/** Who may link what (see SecuritySettings). */
+export interface LinkPolicy {
+  /** A report links only sessions created from the address the service reports from. Default true. */
+  bindOrigin: boolean;
 }
 
 const DRAW_ATTEMPTS = 16;
@@ -78,8 +85,18 @@ function deadline(ms: number, parent?: AbortSignal): AbortSignal {
   return parent ? AbortSignal.any([timeout, parent]) : timeout;
 }
 
-export function createSessions(settings: SessionSettings, store: SessionStore, log: Logger): Sessions {
+export function createSessions(
+  settings: SessionSettings,
+  store: SessionStore,
+  log: Logger,
+  policy: LinkPolicy = { bindOrigin: true },
+): Sessions {
   const knocks = knockCount(settings.shape);
+  /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
+  const linkOf = async (linkId: string, serviceId: string | undefined) => {
+    const record = await store.getByLink(linkId);
+    return record && (record.serviceId === undefined || record.serviceId === serviceId) ? record : undefined;
+  };
 
   /** Applies `change` to a session with compare-and-set, retrying when another writer got there first. */
   async function update(
@@ -103,7 +120,7 @@ export function createSessions(settings: SessionSettings, store: SessionStore, l
     return record;
   }
 
-  async function link(record: SessionRecord, report: Report): Promise<ReportAnswer> {
+  async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
     const linkId = randomId();
     let delivered: Instruction[] = [];
     const linked = await update(
@@ -118,6 +135,7 @@ export function createSessions(settings: SessionSettings, store: SessionStore, l
           state: "linked",
           linkedAt: Date.now(),
           linkId,
+          ...(serviceId === undefined ? {} : { serviceId }),
           process: report.process,
           instructions: current.instructions.map((i) => (i.state === "queued" ? { ...i, state: "delivered" } : i)),
         };
@@ -203,7 +221,7 @@ export function createSessions(settings: SessionSettings, store: SessionStore, l
       return { id: instruction.id, name: instruction.name, state: instruction.state };
     },
 
-    async report(report, origin) {
+    async report(report, origin, serviceId) {
       const strategy = settings.bindFailure;
       if (report.claim.strategy !== strategy.name) {
         return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
@@ -223,23 +241,30 @@ export function createSessions(settings: SessionSettings, store: SessionStore, l
       if (failed.length > settings.maxFailed) {
         return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
       }
-      const fitting = (await store.candidates(observed, CANDIDATE_LIMIT)).filter((c) =>
+      const fits = (await store.candidates(observed, CANDIDATE_LIMIT)).filter((c) =>
         strategy.fits(report.claim, new Set(c.tuples.flat())),
       );
+      // A page anywhere can make a browser knock a code its own server handed out: link only sessions
+      // asked for from where this service reports from (the same machine, or the same NAT).
+      const fitting = policy.bindOrigin ? fits.filter((c) => c.origin === origin) : fits;
+      if (fitting.length === 0 && fits.length > 0) {
+        log.warn("a report fits only sessions created from another address", { origin, service: serviceId });
+        return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
+      }
       log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, origin });
       if (fitting.length === 0) return noLink("NO_MATCH", `no live code fits the ${observed.length} ports knocked`);
       if (fitting.length > 1) {
         return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
       }
-      return link(fitting[0]!, report);
+      return link(fitting[0]!, report, serviceId);
     },
 
-    async pull(linkId, waitMs, signal) {
+    async pull(linkId, waitMs, signal, serviceId) {
       const end = Date.now() + Math.min(waitMs, settings.maxWaitMs);
       for (;;) {
         let taken: Instruction[] = [];
         const record = await update(
-          () => store.getByLink(linkId),
+          () => linkOf(linkId, serviceId),
           (current) => {
             taken = current.instructions.filter((i) => i.state === "queued").map(({ id, name, args }) => ({ id, name, args }));
             if (taken.length === 0) return undefined;
@@ -247,17 +272,17 @@ export function createSessions(settings: SessionSettings, store: SessionStore, l
           },
         );
         if (record) return taken;
-        const current = await store.getByLink(linkId);
+        const current = await linkOf(linkId, serviceId);
         if (!current) throw new NotFoundError("no such link (it may have expired)");
         if (Date.now() >= end || signal?.aborted) return [];
         await store.changed(current.id, current.version, deadline(end - Date.now(), signal));
       }
     },
 
-    async acknowledge(linkId, acks) {
+    async acknowledge(linkId, acks, serviceId) {
       const byId = new Map(acks.map((a) => [a.id, a]));
       const updated = await update(
-        () => store.getByLink(linkId),
+        () => linkOf(linkId, serviceId),
         (record) => ({
           ...record,
           instructions: record.instructions.map((i) => {

@@ -2,8 +2,19 @@
 import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
-import { duration, httpUrl, portList, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import { hostname } from "node:os";
+import { describeError } from "../lib/errors.ts";
+import { duration, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { apiClient } from "../protocol/api-client.ts";
+import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
+import { readKeyFile, writeKeyFile } from "./key-file.ts";
+import { DEFAULT_BROWSERS } from "./policy.ts";
+
+/** A comma-separated list of names. */
+function names(raw: string): string[] {
+  return raw.split(",").map((n) => n.trim()).filter(Boolean);
+}
 
 /** Knocks only ever come from this machine, so the service never listens beyond loopback. */
 function loopbackHost(raw: string, name: string): string {
@@ -16,6 +27,13 @@ export const serviceOptions = {
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
+  keyFile: { description: "This service's key (mode 0600; refused if others can read it)", env: "PKIPC_KEY_FILE", default: "~/.config/pkipc/service-key.json", parse: text },
+  enroll: { description: "Enroll first with this one-time token from the server's operator, writing the key file", env: "PKIPC_ENROLL_TOKEN", parse: text },
+  name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
+  allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
+  allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
+  confirm: { description: "Before each link: log it, or ask on the terminal", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
 } as const;
 
 export default defineCommand({
@@ -24,8 +42,33 @@ export default defineCommand({
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
-    const service = await startService({ server: o.server, skip: o.skip, host: o.host, idleMs: o.idle }, log.child({ role: "service" }));
-    await waitForSignal();
+    const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
+    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
+    if (o.enroll) {
+      let credentials;
+      try {
+        credentials = await apiClient(o.server).enroll(o.enroll, o.name);
+      } catch (error) {
+        throw new ConfigError(`enrollment with ${o.server.origin} failed: ${describeError(error)}`, { cause: error });
+      }
+      writeKeyFile(keyFile, credentials, o.server.href);
+      log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
+    }
+    const service = await startService(
+      {
+        server: o.server,
+        skip: o.skip,
+        host: o.host,
+        idleMs: o.idle,
+        credentials: readKeyFile(keyFile),
+        allowProcesses: o.allowProcesses,
+        allowInstructions: o.allowInstructions,
+        reportsPerProcess: o.processReportRate,
+        confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
+      },
+      log.child({ role: "service" }),
+    );
+    await stopped;
     await service.stop();
   },
 });

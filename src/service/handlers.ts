@@ -32,7 +32,7 @@ export async function runInstruction(
   context: HandlerContext,
 ): Promise<Ack> {
   const handler = Object.hasOwn(handlers, instruction.name) ? handlers[instruction.name] : undefined;
-  if (!handler) return { id: instruction.id, ok: false, result: `no handler for instruction "${instruction.name}"` };
+  if (!handler) return { id: instruction.id, ok: false, result: `instruction "${instruction.name}" is not allowed by this service` };
   try {
     return { id: instruction.id, ...(await handler.handle(instruction, context)) };
   } catch (error) {

@@ -11,6 +11,9 @@ import { createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
 import { browserIdentifier } from "./identity.ts";
 import { listenOnRange } from "./listener.ts";
+import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
+import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
+import type { ServiceCredentials } from "../protocol/signing.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 
 export interface ServiceOptions {
@@ -23,6 +26,20 @@ export interface ServiceOptions {
   /** Overrides the server's idle gap, in ms. */
   idleMs?: number;
   handlers?: Record<string, InstructionHandler>;
+  /** This service's enrollment: every report, pull and ack is signed with it. */
+  credentials?: ServiceCredentials;
+  /** Process names allowed to link (see processAllowed). Default DEFAULT_BROWSERS. */
+  allowProcesses?: readonly string[];
+  /** Instruction names this service carries out; anything else is refused and the refusal reported. Default ["log"]. */
+  allowInstructions?: readonly string[];
+  /** Asked before each report; false drops the burst. Default: none (each link is logged). */
+  confirm?: ConfirmLink;
+  /**
+   * Reports one process may cause. A process that knocks all the time (a flood, a guessing page) would
+   * otherwise spend this service's whole report budget at the server and starve honest knocks.
+   * Default 0.5/s, bursts of 6.
+   */
+  reportsPerProcess?: RateSpec;
   attributor?: Attributor;
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
@@ -49,7 +66,18 @@ function ranges(ports: number[]): string {
 
 /** Starts a service against a server: fetches its config, binds the range, reports until stopped. */
 export async function startService(options: ServiceOptions, log: Logger): Promise<RunningService> {
-  const api = apiClient(options.server);
+  const api = apiClient(options.server, { credentials: options.credentials });
+  if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
+  const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
+  const perProcess = rateLimiter(options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 }, "reports from this process", { maxKeys: 4096 });
+  const allowInstructions = options.allowInstructions ?? ["log"];
+  const available = options.handlers ?? builtinHandlers;
+  const handlers: Record<string, InstructionHandler> = {};
+  for (const name of allowInstructions) {
+    const handler = Object.hasOwn(available, name) ? available[name] : undefined;
+    if (!handler) throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${Object.keys(available).join(", ")})`);
+    handlers[name] = handler;
+  }
   const config = await api.config();
   const strategy = findBindFailure(config.bindFailure);
   if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
@@ -62,8 +90,34 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
     minPorts: knocks - config.maxMissing,
-    // Name the browser behind the burst (its main process, name, version) before reporting it.
-    onBurst: (burst) => void identity.identify(burst.process).then((process) => reporter?.submit({ ...burst, process })),
+    onBurst(burst) {
+      const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
+      try {
+        perProcess.take(String(burst.process.pid));
+      } catch {
+        log.debug("knocks ignored: the process knocks too often", who);
+        options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
+        return;
+      }
+      // Name the browser behind the burst (its main process, name, version), then apply the local policy.
+      void identity
+        .identify(burst.process)
+        .then(async (process) => {
+          const named = { ...burst, process };
+          if (!processAllowed(process, allowProcesses)) {
+            log.info("knocks ignored: the process is not an allowed browser", who);
+            options.onReport?.({ burst: named, error: `process "${process.name}" may not link (not on the allow-list)`, acks: [] });
+            return;
+          }
+          if (options.confirm && !(await options.confirm(process, burst.ports.length))) {
+            log.info("link declined by the local user", who);
+            options.onReport?.({ burst: named, error: "declined by the local user", acks: [] });
+            return;
+          }
+          reporter?.submit(named);
+        })
+        .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }));
+    },
   });
   const listener = listenOnRange({
     range: config.range,
@@ -85,7 +139,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     strategy,
     limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
     failed: failedPorts,
-    handlers: options.handlers ?? builtinHandlers,
+    handlers,
     log,
     giveUpMs: config.ttlMs,
     onReport: options.onReport,

@@ -33,7 +33,11 @@ export interface ReporterOptions {
 const MAX_IN_FLIGHT = 256;
 const MAX_WATCHED_LINKS = 64;
 
-const retryable = (error: unknown) => error instanceof NetworkError || (error instanceof ApiError && error.status >= 500);
+const retryable = (error: unknown) =>
+  error instanceof NetworkError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
+/** How long to wait before retrying: what a 429 asks for, else exponential from 100 ms. */
+const backoff = (error: unknown, attempt: number) =>
+  error instanceof ApiError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : 100 * 2 ** attempt;
 
 export function createReporter(options: ReporterOptions) {
   const { api, log } = options;
@@ -90,8 +94,9 @@ export function createReporter(options: ReporterOptions) {
           event.answer = await api.report({ process: burst.process, claim }, stopping.signal);
           break;
         } catch (error) {
-          if (!retryable(error) || Date.now() + 100 * 2 ** attempt > end || stopping.signal.aborted) throw error;
-          await Bun.sleep(100 * 2 ** attempt);
+          const pause = backoff(error, attempt);
+          if (!retryable(error) || Date.now() + pause > end || stopping.signal.aborted) throw error;
+          await Bun.sleep(pause);
         }
       }
       const answer = event.answer;

@@ -2,8 +2,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findFreePort, findFreeRange } from "../../src/lib/ports.ts";
-import { onCleanup, spawnPkipc } from "../helpers.ts";
+import { onCleanup, serverProcess, serviceProcess, trustedCertificates } from "../helpers.ts";
 
 /** A self-signed certificate for 127.0.0.1, made with openssl in a fresh directory. */
 export async function makeCertificate(): Promise<{ certFile: string; keyFile: string; cert: string }> {
@@ -18,41 +17,20 @@ export async function makeCertificate(): Promise<{ certFile: string; keyFile: st
   return { certFile, keyFile, cert: await Bun.file(certFile).text() };
 }
 
-/** Reads a child's stderr until `marker` shows up (bounded), so a test knows the process is ready. */
-async function waitForOutput(stream: ReadableStream<Uint8Array>, marker: string, what: string, timeoutMs = 10_000): Promise<string> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const timer = setTimeout(() => reader.cancel().catch(() => {}), timeoutMs);
-  try {
-    while (!text.includes(marker)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`${what} did not start: ${text.trim() || "no output"}`);
-      text += decoder.decode(value);
-    }
-  } finally {
-    clearTimeout(timer);
-    reader.releaseLock();
+/** `pkipc server` from the compiled binary on a free port and range (with an admin secret, to enroll services); https when a certificate is given. */
+export async function binaryServer(tls?: { certFile: string; keyFile: string; cert: string }) {
+  const server = await serverProcess(tls ? ["--tls-cert", tls.certFile, "--tls-key", tls.keyFile] : []);
+  if (tls) {
+    trustedCertificates.set(server.url, tls.cert);
+    onCleanup(() => void trustedCertificates.delete(server.url));
   }
-  return text;
+  return { url: server.url, port: Number(new URL(server.url).port), range: server.range, pid: server.child.pid };
 }
 
-/** `pkipc server` from the compiled binary on a free port and range; https when a certificate is given. */
-export async function binaryServer(tls?: { certFile: string; keyFile: string }) {
-  const port = findFreePort();
-  const range = findFreeRange(64);
-  const args = ["server", "--listen", `127.0.0.1:${port}`, "--range", `${range.start}-${range.end}`];
-  if (tls) args.push("--tls-cert", tls.certFile, "--tls-key", tls.keyFile);
-  const child = spawnPkipc(args);
-  await waitForOutput(child.stderr, "listening on", "pkipc server");
-  return { url: `${tls ? "https" : "http"}://127.0.0.1:${port}`, port, range, pid: child.pid };
-}
-
-/** `pkipc service` from the compiled binary, ready once it holds the range. */
+/** `pkipc service` from the compiled binary, enrolled, ready once it holds the range. */
 export async function binaryService(server: string, env: Record<string, string> = {}) {
-  const child = spawnPkipc(["service", "--server", server], env);
-  await waitForOutput(child.stderr, "holding", "pkipc service");
-  return { pid: child.pid };
+  const service = await serviceProcess(server, [], env);
+  return { pid: service.child.pid };
 }
 
 /** A second origin: a tiny server on another free port that serves `html` at / (a SaaS page embedding the module). */

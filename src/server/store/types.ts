@@ -22,6 +22,8 @@ export interface SessionRecord {
   origin: string;
   linkedAt?: number;
   linkId?: string;
+  /** The enrolled service whose report linked it: only it may pull and acknowledge. */
+  serviceId?: string;
   process?: ProcessInfo;
   instructions: InstructionRecord[];
 }

@@ -1,0 +1,68 @@
+// Rate limits: token buckets keyed by service, address or process, in a bounded map; 429 with Retry-After.
+import { PkipcError } from "./errors.ts";
+
+/** Too many requests from one key: 429, with how long to wait. */
+export class RateLimitError extends PkipcError {
+  override readonly code = "RATE_LIMITED";
+  override readonly status = 429;
+  constructor(
+    message: string,
+    /** Whole seconds until a request would be accepted again (the Retry-After header). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A sustained rate and the burst allowed on top of it; a rate of 0 turns the limit off. */
+export interface RateSpec {
+  /** Tokens added per second. */
+  perSecond: number;
+  /** Bucket size: how many requests may arrive at once. */
+  burst: number;
+}
+
+export interface RateLimiter {
+  /** Takes one token for `key`, or throws RateLimitError naming `what`. */
+  take(key: string): void;
+  /** Keys tracked now (never above maxKeys). */
+  size(): number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * A token bucket per key. The map is bounded: past `maxKeys` the least recently used bucket goes.
+ * An evicted key starts again with a full bucket, so the bound must sit well above the number of
+ * active keys (default 65,536: one per address of a busy /16).
+ */
+export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: number; now?: () => number } = {}): RateLimiter {
+  const maxKeys = options.maxKeys ?? 65_536;
+  const now = options.now ?? Date.now;
+  const buckets = new Map<string, Bucket>();
+  return {
+    take(key) {
+      if (spec.perSecond <= 0) return;
+      const t = now();
+      let bucket = buckets.get(key);
+      if (bucket) {
+        buckets.delete(key); // re-inserted below: the map's order is least recently used first
+        bucket.tokens = Math.min(spec.burst, bucket.tokens + ((t - bucket.at) / 1000) * spec.perSecond);
+        bucket.at = t;
+      } else {
+        bucket = { tokens: spec.burst, at: t };
+        if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!);
+      }
+      buckets.set(key, bucket);
+      if (bucket.tokens < 1) {
+        const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / spec.perSecond));
+        throw new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
+      }
+      bucket.tokens -= 1;
+    },
+    size: () => buckets.size,
+  };
+}

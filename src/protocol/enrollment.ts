@@ -1,0 +1,38 @@
+// Payloads of enrollment and of the admin endpoints (kept apart from schemas.ts: only operators and services use them).
+import { type Static, Type as T } from "@sinclair/typebox";
+
+const Secret = T.String({ minLength: 16, maxLength: 128, pattern: "^[A-Za-z0-9_-]+$" });
+const ServiceId = T.String({ minLength: 8, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
+
+/** POST /v1/admin/tokens answer: a one-time enrollment token. */
+export const EnrollToken = T.Object({ token: Secret, expiresAt: T.String({ maxLength: 40 }) }, { additionalProperties: false });
+export type EnrollToken = Static<typeof EnrollToken>;
+
+/** POST /v1/enroll body: a service spends a token. */
+export const EnrollRequest = T.Object(
+  { token: Secret, name: T.String({ minLength: 1, maxLength: 128, pattern: "^[\\x20-\\x7e]+$" }) },
+  { additionalProperties: false },
+);
+export type EnrollRequest = Static<typeof EnrollRequest>;
+
+/** POST /v1/enroll answer: the service's id and key, shown once. */
+export const EnrollAnswer = T.Object({ serviceId: ServiceId, key: T.String({ minLength: 43, maxLength: 43, pattern: "^[A-Za-z0-9_-]+$" }) }, {
+  additionalProperties: false,
+});
+export type EnrollAnswer = Static<typeof EnrollAnswer>;
+
+/** An enrolled service as an operator sees it (never its key). */
+export const ServiceSummary = T.Object(
+  {
+    id: ServiceId,
+    name: T.String(),
+    createdAt: T.String(),
+    revokedAt: T.Optional(T.String()),
+  },
+  { additionalProperties: false },
+);
+export type ServiceSummary = Static<typeof ServiceSummary>;
+
+export const ServiceList = T.Object({ services: T.Array(ServiceSummary) }, { additionalProperties: false });
+
+export const ServiceIdParam = T.Object({ id: ServiceId });

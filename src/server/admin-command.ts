@@ -1,0 +1,58 @@
+// `pkipc admin token|services|revoke ID`: the operator's side of enrollment, against a running server.
+import { defineCommand } from "citty";
+import type { CommandEnv } from "../lib/command-env.ts";
+import { ConfigError, NetworkError } from "../lib/errors.ts";
+import { duration, httpUrl, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { decode } from "../protocol/codec.ts";
+import { EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
+import { ErrorBody } from "../protocol/schemas.ts";
+import type { TSchema, Static } from "@sinclair/typebox";
+
+export const adminOptions = {
+  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
+  adminSecret: { description: "The server's admin secret (prefer the variable: flags show in ps)", env: "PKIPC_ADMIN_SECRET", parse: text },
+  timeout: { description: "Deadline of the request", default: "10s", parse: duration(100, 600_000) },
+} as const;
+
+async function call<S extends TSchema>(schema: S, base: URL, secret: string, method: string, path: string, timeoutMs: number): Promise<Static<S>> {
+  const url = new URL(path, base);
+  let response: Response;
+  try {
+    response = await fetch(url, { method, headers: { authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${(error as Error).message}`, { cause: error });
+  }
+  const body = await response.text();
+  if (!response.ok) {
+    let message = `${url.pathname} answered ${response.status}`;
+    try {
+      message = decode(ErrorBody, body, "json").error.message;
+    } catch {}
+    throw new ConfigError(message);
+  }
+  return decode(schema, body, "json");
+}
+
+export default defineCommand({
+  meta: { name: "admin", description: "Operator: make an enrollment token (token), list services (services), revoke one (revoke ID)" },
+  args: toCittyArgs(adminOptions),
+  async run({ args, rawArgs, data }) {
+    const { env, print } = data as CommandEnv;
+    const o = resolveOptions(adminOptions, args, rawArgs, env);
+    const [action, id] = (args._ ?? []) as string[];
+    if (!o.adminSecret) throw new ConfigError("the admin secret is needed: set PKIPC_ADMIN_SECRET");
+    if (action === "token") {
+      const { token, expiresAt } = await call(EnrollToken, o.server, o.adminSecret, "POST", "/v1/admin/tokens", o.timeout);
+      print(token);
+      print(`# one use, until ${expiresAt}: pkipc service --server ${o.server.origin} --enroll TOKEN`);
+    } else if (action === "services") {
+      const { services } = await call(ServiceList, o.server, o.adminSecret, "GET", "/v1/admin/services", o.timeout);
+      for (const s of services) print(`${s.id}  ${s.name}  enrolled ${s.createdAt}${s.revokedAt ? `  REVOKED ${s.revokedAt}` : ""}`);
+    } else if (action === "revoke" && id) {
+      const s = await call(ServiceSummary, o.server, o.adminSecret, "DELETE", `/v1/admin/services/${encodeURIComponent(id)}`, o.timeout);
+      print(`revoked ${s.id} (${s.name})`);
+    } else {
+      throw new ConfigError("say what to do: pkipc admin token | services | revoke SERVICE_ID");
+    }
+  },
+});

@@ -1,0 +1,60 @@
+// Enrollment and the admin endpoints: tokens, enrolling a service, listing and revoking services.
+import { Elysia } from "elysia";
+import type { Logger } from "../lib/log.ts";
+import { EnrollAnswer, EnrollRequest, EnrollToken, ServiceIdParam, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
+import type { ServiceSummary as StoredSummary } from "./enroll.ts";
+import type { Guard } from "./guard.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const view = (s: StoredSummary) => ({
+  id: s.id,
+  name: s.name,
+  createdAt: iso(s.createdAt),
+  ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
+});
+
+/** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
+export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
+  const { registry } = guard;
+  return new Elysia({ name: "pkipc-admin" })
+    .post(
+      "/v1/admin/tokens",
+      async ({ request, set }) => {
+        guard.requireAdmin(request);
+        const { token, expiresAt } = await registry.issueToken(guard.settings.tokenTtlMs);
+        log.info("enrollment token issued", { expiresAt: iso(expiresAt) }); // never the token itself
+        set.status = 201;
+        return { token, expiresAt: iso(expiresAt) };
+      },
+      { response: { 201: EnrollToken }, detail: { summary: "Admin: a one-time enrollment token (Authorization: Bearer ADMIN_SECRET)" } },
+    )
+    .get(
+      "/v1/admin/services",
+      ({ request }) => {
+        guard.requireAdmin(request);
+        return { services: registry.list().map(view) };
+      },
+      { response: { 200: ServiceList }, detail: { summary: "Admin: enrolled services, without their keys" } },
+    )
+    .delete(
+      "/v1/admin/services/:id",
+      async ({ request, params }) => {
+        guard.requireAdmin(request);
+        const revoked = await registry.revoke(params.id);
+        log.info("service revoked", { service: params.id, name: revoked.name });
+        return view(revoked);
+      },
+      { params: ServiceIdParam, response: { 200: ServiceSummary }, detail: { summary: "Admin: revoke a service; its signed requests fail from now on" } },
+    )
+    .post(
+      "/v1/enroll",
+      async ({ request, server, body, set }) => {
+        guard.limitEnroll(addressOf(request, server));
+        const credentials = await registry.enroll(body.token, body.name);
+        log.info("service enrolled", { service: credentials.serviceId, name: body.name });
+        set.status = 201;
+        return credentials;
+      },
+      { body: EnrollRequest, response: { 201: EnrollAnswer }, detail: { summary: "A service spends a one-time token for its id and key" } },
+    );
+}

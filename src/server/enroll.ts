@@ -1,0 +1,124 @@
+// Enrolled services: one-time tokens an operator hands out, exchanged for per-service keys, kept in a file.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { writeAtomically } from "../lib/atomic-file.ts";
+import { CapacityError, ConfigError, NotFoundError } from "../lib/errors.ts";
+import { randomId } from "../protocol/code.ts";
+import { type ServiceCredentials, UnauthorizedError } from "../protocol/signing.ts";
+
+/** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
+export interface EnrolledService {
+  id: string;
+  name: string;
+  key: string;
+  createdAt: number;
+  revokedAt?: number;
+}
+
+/** What an operator sees of a service: never its key. */
+export type ServiceSummary = Omit<EnrolledService, "key">;
+
+/** The enrolled services and the tokens not yet used. */
+export interface ServiceRegistry {
+  /** "file" or "memory". */
+  readonly name: string;
+  /** A new one-time enrollment token; only its digest is kept. */
+  issueToken(ttlMs: number): Promise<{ token: string; expiresAt: number }>;
+  /** Spends a token and enrolls a service; throws UnauthorizedError BAD_TOKEN for an unknown, used or expired token. */
+  enroll(token: string, name: string): Promise<ServiceCredentials>;
+  /** The key of an enrolled, unrevoked service (synchronous: it runs on every signed request). */
+  keyOf(serviceId: string): string | undefined;
+  revoke(serviceId: string): Promise<ServiceSummary>;
+  list(): ServiceSummary[];
+}
+
+interface Stored {
+  version: 1;
+  services: EnrolledService[];
+  tokens: { hash: string; expiresAt: number }[];
+}
+
+export interface RegistryOptions {
+  /** JSON file holding services and token digests; undefined keeps them in memory only. */
+  path?: string;
+  /** Services enrolled at most (revoked ones count). Default 10,000. */
+  maxServices?: number;
+  /** Unused tokens at most. Default 1,000. */
+  maxTokens?: number;
+  now?: () => number;
+}
+
+const digest = (token: string) => createHash("sha256").update(token).digest("hex");
+
+/** Reads the file; refuses one that others may read, since it holds every service's key. */
+function load(path: string): Stored {
+  if (!existsSync(path)) return { version: 1, services: [], tokens: [] };
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    throw new ConfigError(`the services file ${path} holds keys but others may read it (mode ${mode.toString(8)}); run chmod 600 ${path}`);
+  }
+  try {
+    const data = JSON.parse(readFileSync(path, "utf8")) as Stored;
+    if (data.version !== 1 || !Array.isArray(data.services) || !Array.isArray(data.tokens)) throw new Error("unknown layout");
+    return data;
+  } catch (error) {
+    throw new ConfigError(`the services file ${path} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A registry backed by `options.path` (or memory); the file is rewritten atomically on every change. */
+export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry {
+  const maxServices = options.maxServices ?? 10_000;
+  const maxTokens = options.maxTokens ?? 1_000;
+  const now = options.now ?? Date.now;
+  const state: Stored = options.path ? load(options.path) : { version: 1, services: [], tokens: [] };
+  const keys = new Map(state.services.filter((s) => s.revokedAt === undefined).map((s) => [s.id, s.key]));
+
+  const save = () => {
+    if (options.path) writeAtomically(options.path, `${JSON.stringify(state, null, 2)}\n`);
+  };
+  const summary = ({ key: _key, ...rest }: EnrolledService): ServiceSummary => rest;
+  const pruneTokens = () => {
+    const t = now();
+    state.tokens = state.tokens.filter((x) => x.expiresAt > t);
+  };
+
+  return {
+    name: options.path ? "file" : "memory",
+    async issueToken(ttlMs) {
+      pruneTokens();
+      if (state.tokens.length >= maxTokens) throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
+      // A letter first: a token that began with "-" would read as an option on a command line.
+      const token = `pket_${randomId(32)}`;
+      const expiresAt = now() + ttlMs;
+      state.tokens.push({ hash: digest(token), expiresAt });
+      save();
+      return { token, expiresAt };
+    },
+    async enroll(token, name) {
+      pruneTokens();
+      const hash = digest(token);
+      // The digests are compared as map-free string equality on fixed-length hex of a secret's hash:
+      // timing reveals at most a prefix of a SHA-256 digest, not of the token.
+      const index = state.tokens.findIndex((x) => x.hash === hash);
+      if (index < 0) throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
+      if (state.services.length >= maxServices) throw new CapacityError(`the server has ${maxServices} enrolled services already`);
+      state.tokens.splice(index, 1);
+      const service: EnrolledService = { id: randomId(12), name, key: randomId(32), createdAt: now() };
+      state.services.push(service);
+      keys.set(service.id, service.key);
+      save();
+      return { serviceId: service.id, key: service.key };
+    },
+    keyOf: (serviceId) => keys.get(serviceId),
+    async revoke(serviceId) {
+      const service = state.services.find((s) => s.id === serviceId);
+      if (!service) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
+      service.revokedAt ??= now();
+      keys.delete(serviceId);
+      save();
+      return summary(service);
+    },
+    list: () => state.services.map(summary),
+  };
+}

@@ -1,0 +1,45 @@
+// Which local processes may link a session, and the local user's say on each link.
+import { basename } from "node:path";
+import type { ProcessInfo } from "../protocol/schemas.ts";
+
+/**
+ * Process names of browsers (the executable's file name or the kernel's 15-character comm name).
+ * Only these may link by default: a knock from any other program is most likely not a person at a page.
+ */
+export const DEFAULT_BROWSERS: readonly string[] = [
+  "chromium",
+  "chromium-browser",
+  "chrome",
+  "google-chrome",
+  "chrome.exe",
+  "msedge",
+  "msedge.exe",
+  "brave",
+  "brave-browser",
+  "brave.exe",
+  "opera",
+  "vivaldi",
+  "vivaldi-bin",
+  "firefox",
+  "firefox-esr",
+  "firefox-bin",
+  "firefox.exe",
+  "librewolf",
+  "epiphany",
+  "WebKitNetworkProcess",
+  "com.apple.WebKit.Networking",
+  "Safari",
+];
+
+/** True when the process's name or executable file name is on `allowed`. */
+export function processAllowed(process: ProcessInfo, allowed: readonly string[]): boolean {
+  // The knocking process, or the browser it belongs to (Chromium knocks from a helper process).
+  const names = new Set([process.name, basename(process.exe), process.browser ? basename(process.browser.exe) : ""].filter(Boolean));
+  return allowed.some((name) => names.has(name));
+}
+
+/**
+ * Asked before a burst is reported: true lets it link. The CLI's `--confirm ask` prompts on the
+ * terminal; the default only logs each link.
+ */
+export type ConfirmLink = (process: ProcessInfo, ports: number) => Promise<boolean>;
