@@ -45,7 +45,8 @@ afterEach(async () => {
 /** Server settings as the CLI defaults them, over a free range; override what a test needs. */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   const range = overrides.range ?? findFreeRange(64);
-  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}` }, [], {});
+  const servicesFile = join(tempFolder(), "services.json");
+  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile }, [], {});
   return { ...config, ...overrides };
 }
 
@@ -98,6 +99,7 @@ export async function testService(
 /** Starts the compiled binary; it is killed by PID after the test if still running. */
 export function spawnPkipc(args: string[], env: Record<string, string> = {}): Subprocess<"ignore", "pipe", "pipe"> {
   const child = Bun.spawn([binary(), ...args], {
+    cwd: tempFolder(), // whatever it writes by default (e.g. the server's services file) stays out of the repo
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

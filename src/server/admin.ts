@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import type { Logger } from "../lib/log.ts";
 import { EnrollAnswer, EnrollRequest, EnrollToken, ServiceIdParam, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
 import type { ServiceSummary as StoredSummary } from "./enroll.ts";
-import type { Guard } from "./guard.ts";
+import { type Guard, jsonBody } from "./guard.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const view = (s: StoredSummary) => ({
@@ -55,6 +55,6 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
         set.status = 201;
         return credentials;
       },
-      { body: EnrollRequest, response: { 201: EnrollAnswer }, detail: { summary: "A service spends a one-time token for its id and key" } },
+      { parse: jsonBody, body: EnrollRequest, response: { 201: EnrollAnswer }, detail: { summary: "A service spends a one-time token for its id and key" } },
     );
 }

@@ -1,6 +1,6 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
 import { openapi } from "@elysiajs/openapi";
-import type { Static, TSchema } from "@sinclair/typebox";
+import type { Static, TProperties, TSchema } from "@sinclair/typebox";
 // Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
 import { Elysia, t as T } from "elysia";
 import { PkipcError } from "../lib/errors.ts";
@@ -21,7 +21,7 @@ import {
 import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
-import type { Guard } from "./guard.ts";
+import { type Guard, jsonBody } from "./guard.ts";
 import { RateLimitError } from "../lib/rate-limit.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -38,6 +38,8 @@ export interface AppOptions {
   version: string;
 }
 
+/** A query schema that refuses parameters it does not name (a typo or a probe gets a 400, not silence). */
+const strictQuery = <P extends TProperties>(properties: P) => T.Object(properties, { additionalProperties: false });
 const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
@@ -75,7 +77,7 @@ export function createApp(options: AppOptions) {
     return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
   };
   const sessionDoc = {
-    query: T.Object({ format: FormatQuery }),
+    query: strictQuery({ format: FormatQuery }),
     response: { 200: SessionOffer, 201: SessionOffer, 429: ErrorBody, 503: ErrorBody },
     detail: {
       summary: "Issue a knock code",
@@ -83,7 +85,8 @@ export function createApp(options: AppOptions) {
     },
   };
 
-  return new Elysia({ serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+  // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
+  return new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
     .use(
       openapi({
         documentation: {
@@ -114,6 +117,16 @@ export function createApp(options: AppOptions) {
       log.error("request failed", { path: new URL(request.url).pathname, error: (error as Error).message });
       return errorReply("INTERNAL", "the server failed to handle the request", 500, format);
     })
+    .onRequest(({ request }) => {
+      // A query string that does not decode (e.g. "%zz") is refused, not silently dropped.
+      const query = request.url.indexOf("?");
+      if (query < 0) return;
+      try {
+        decodeURIComponent(request.url.slice(query + 1).replaceAll("+", " "));
+      } catch {
+        return errorReply("INVALID_INPUT", "the query string is not valid percent-encoding", 400, "json");
+      }
+    })
     .use(browserCors())
     .use(pageRoutes())
     .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
@@ -121,7 +134,7 @@ export function createApp(options: AppOptions) {
     })
     .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
     .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
-      query: T.Object({ format: FormatQuery }),
+      query: strictQuery({ format: FormatQuery }),
       response: { 200: ServiceConfig },
       detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
     })
@@ -139,7 +152,7 @@ export function createApp(options: AppOptions) {
       },
       {
         params: T.Object({ id: SessionId }),
-        query: T.Object({
+        query: strictQuery({
           format: FormatQuery,
           wait: WaitQuery,
           since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
@@ -154,7 +167,8 @@ export function createApp(options: AppOptions) {
         reply(InstructionStatus, await sessions.queueInstruction(params.id, body), formatOf(query, request), 202),
       {
         params: T.Object({ id: SessionId }),
-        query: T.Object({ format: FormatQuery }),
+        query: strictQuery({ format: FormatQuery }),
+        parse: jsonBody,
         body: InstructionRequest,
         response: { 202: InstructionStatus, 404: ErrorBody },
         detail: { summary: "Queue an instruction for the service that links this session" },
@@ -171,7 +185,7 @@ export function createApp(options: AppOptions) {
       {
         parse: guard.signedBody(Report),
         body: Report,
-        query: T.Object({ format: FormatQuery }),
+        query: strictQuery({ format: FormatQuery }),
         response: { 200: ReportAnswer, 401: ErrorBody, 429: ErrorBody },
         detail: { summary: "A service reports the knocks of one process; the answer says what linked and what to do" },
       },
@@ -184,7 +198,7 @@ export function createApp(options: AppOptions) {
       },
       {
         params: T.Object({ linkId: SessionId }),
-        query: T.Object({ format: FormatQuery, wait: WaitQuery }),
+        query: strictQuery({ format: FormatQuery, wait: WaitQuery }),
         beforeHandle: guard.signedNoBody,
         response: { 200: PulledInstructions, 401: ErrorBody, 404: ErrorBody },
         detail: { summary: "A linked service fetches instructions queued after its report (long poll with wait)" },

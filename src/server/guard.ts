@@ -2,7 +2,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { DecodeError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { decode } from "../protocol/codec.ts";
+import { decode, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ServiceRegistry } from "./enroll.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
@@ -110,11 +110,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
         authenticate(request, text);
         const type = request.headers.get("content-type") ?? "";
         if (/\bxml\b/i.test(type)) return decode(schema, text, "xml");
-        try {
-          return JSON.parse(text) as unknown;
-        } catch (error) {
-          throw new DecodeError("the request body is not valid JSON", { cause: error });
-        }
+        return parseJson(text);
       };
     },
     /** A beforeHandle hook for a signed route without a body. */
@@ -140,4 +136,14 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       enrollPerAddress.take(address);
     },
   };
+}
+
+/**
+ * The parse hook of every unsigned JSON body: the size and nesting bounds of parseJson, so no body
+ * reaches Elysia's validator deep enough to stall it. XML bodies are refused here (no such route takes XML).
+ */
+export async function jsonBody({ request }: { request: Request }): Promise<unknown> {
+  const type = request.headers.get("content-type") ?? "";
+  if (type && !/\bjson\b/i.test(type)) throw new DecodeError(`the body must be JSON, not ${type.split(";")[0]}`);
+  return parseJson(await request.text());
 }
