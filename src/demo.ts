@@ -21,9 +21,11 @@ class DemoError extends PkipcError {
 
 export default defineCommand({
   meta: { name: "demo", description: "Run a server, a service and a client on loopback and show one key delivery" },
-  args: {},
-  async run({ data }) {
-    const { log, print, self, setExitCode } = data as CommandEnv;
+  args: {
+    keep: { type: "boolean", description: "After the delivery, keep the server and service running for a browser: open the printed URL (Ctrl-C stops)", default: false },
+  },
+  async run({ args, data }) {
+    const { log, print, self, setExitCode, waitForSignal } = data as CommandEnv;
     const quiet = log.child({});
     const range = findFreeRange(64);
     // Enrolled services and the service's key live in a private folder that is removed at the end.
@@ -74,6 +76,11 @@ export default defineCommand({
       if (p.pid !== child.pid) {
         print(`MISMATCH: the service attributed the knocks to pid ${p.pid}, the client was ${child.pid}`);
         setExitCode(1);
+        return;
+      }
+      if (args.keep) {
+        print(`demo page ${server.url}/  open it in a browser on this computer: it knocks and shows what the service found; Ctrl-C stops`);
+        await waitForSignal();
       }
     } finally {
       await service?.stop();

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
-import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
+import { onCleanup, ROOT, spawnPkipc, testServer, testService, watchLines } from "../helpers.ts";
 import { binaryServer, binaryService, makeCertificate, otherOrigin } from "./fixtures.ts";
 import { linkInPage } from "./page.ts";
 import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "./launch.ts";
@@ -68,6 +68,19 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(result.process.uid).toBe(myUid);
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: join(RESULTS, `demo-page-${kind}.png`) as `${string}.png` });
+    }, 90_000);
+
+    test("`pkipc demo --keep` serves the demo page to a browser, and it links", async () => {
+      const child = spawnPkipc(["demo", "--keep"]);
+      const out = watchLines(child.stdout);
+      const url = (await out.waitFor(/^demo page (http:\/\/\S+)/, 30_000))[1]!;
+      const page = await newPage();
+      await page.goto(url);
+      const outcome = await demoOutcome(page);
+      expect(outcome.state).toBe("linked");
+      expect(outcome.status).toContain(`user ${me}`);
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
     }, 90_000);
 
     test("two tabs knocking at once both link, each to its own session", async () => {
