@@ -3,6 +3,7 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { DecodeError, NetworkError, PkipcError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
 import { EnrollAnswer } from "./enrollment.ts";
+import { apiPath, apiRoot, apiUrl } from "./endpoint.ts";
 import { type ServiceCredentials, signRequest } from "./signing.ts";
 import {
   type Ack,
@@ -45,7 +46,7 @@ export type ApiClient = ReturnType<typeof apiClient>;
 
 /** A client for the server at `base` (e.g. http://127.0.0.1:7870). */
 export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
-  const root = new URL(base);
+  const root = apiRoot(base);
   const timeoutMs = options.timeoutMs ?? 5000;
 
   async function call<S extends TSchema>(
@@ -54,11 +55,11 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     path: string,
     init: { body?: unknown; format?: Format; extraMs?: number; signal?: AbortSignal } = {},
   ): Promise<Static<S>> {
-    const url = new URL(path, root);
+    const url = apiUrl(root, path);
     const format = init.format ?? "json";
     const body = init.body === undefined ? undefined : JSON.stringify(init.body);
     const signature = options.credentials
-      ? signRequest(options.credentials, { method, path: url.pathname + url.search, body: body ?? "" })
+      ? signRequest(options.credentials, { method, path: apiPath(root, url), body: body ?? "" })
       : {};
     const deadline = AbortSignal.timeout(timeoutMs + (init.extraMs ?? 0));
     const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;

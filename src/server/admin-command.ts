@@ -1,4 +1,5 @@
 // `pkipc admin token|services|revoke ID`: the operator's side of enrollment, against a running server.
+import { apiRoot, apiUrl } from "../protocol/endpoint.ts";
 import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError, NetworkError } from "../lib/errors.ts";
@@ -15,7 +16,7 @@ export const adminOptions = {
 } as const;
 
 async function call<S extends TSchema>(schema: S, base: URL, secret: string, method: string, path: string, timeoutMs: number): Promise<Static<S>> {
-  const url = new URL(path, base);
+  const url = apiUrl(apiRoot(base), path);
   let response: Response;
   try {
     response = await fetch(url, { method, headers: { authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(timeoutMs) });

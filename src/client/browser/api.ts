@@ -1,4 +1,5 @@
 // The few server calls the browser module makes, JSON over fetch as CORS "simple" requests (no preflight).
+import { apiRoot, apiUrl } from "../../protocol/endpoint.ts";
 import type { ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 
 /** The server could not be reached or answered an error. */
@@ -33,15 +34,17 @@ async function call<T>(method: string, url: URL, signal: AbortSignal, check: (v:
 
 /** A client for the pkipc server at `base`. */
 export function browserApi(base: string | URL) {
-  const root = new URL(base);
+  const root = apiRoot(base);
   return {
     origin: root.origin,
+    /** The server's base URL (with its mount path), e.g. https://saas.example/pkipc/. */
+    base: root.href,
     config: (signal: AbortSignal) =>
-      call<ServiceConfig>("GET", new URL("/v1/config", root), signal, (v) => typeof v?.range?.start === "number"),
+      call<ServiceConfig>("GET", apiUrl(root, "/v1/config"), signal, (v) => typeof v?.range?.start === "number"),
     createSession: (signal: AbortSignal) =>
-      call<SessionOffer>("POST", new URL("/v1/sessions", root), signal, (v) => typeof v?.id === "string" && Array.isArray(v.tuples)),
+      call<SessionOffer>("POST", apiUrl(root, "/v1/sessions"), signal, (v) => typeof v?.id === "string" && Array.isArray(v.tuples)),
     status: (id: string, wait: { seconds: number; since: number } | undefined, signal: AbortSignal) => {
-      const url = new URL(`/v1/sessions/${encodeURIComponent(id)}`, root);
+      const url = apiUrl(root, `/v1/sessions/${encodeURIComponent(id)}`);
       if (wait) url.search = `wait=${wait.seconds}&since=${wait.since}`;
       return call<SessionStatus>("GET", url, signal, (v) => typeof v?.state === "string" && typeof v.version === "number");
     },

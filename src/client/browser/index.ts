@@ -75,7 +75,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export const HOLD_AFTER_MS = 1000;
 
 function defaultServer(): string {
-  return new URL(import.meta.url).origin;
+  // The folder the module was served from: the server may be mounted under a path.
+  return new URL(".", import.meta.url).href;
 }
 
 /** Long-polls the session until it leaves "pending"; each poll is bounded by what is left of the deadline. */
@@ -134,7 +135,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (deadline.aborted) {
       throw new LinkError("NOT_LINKED", `no pkipc service linked this page within ${timeoutMs / 1000} s: is pkipc service running on this computer, holding the server's port range?`, { cause: error });
     }
-    if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.origin} failed: ${error.message}`, { cause: error });
+    if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message}`, { cause: error });
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
 

@@ -77,11 +77,11 @@ async function run(): Promise<void> {
 
 for (const name of Object.keys(browserTransports)) select.append(new Option(name, name));
 select.value = params.get("transport") ?? defaultTransport();
-$("module-url").textContent = new URL("/pkipc.js", location.href).href;
+$("module-url").textContent = new URL("pkipc.js", location.href).href;
 $("again").addEventListener("click", () => void run());
 select.addEventListener("change", () => void run());
 try {
-  drawGrid((await fetchConfig(location.origin)).range);
+  drawGrid((await fetchConfig(new URL(".", location.href))).range);
   if (params.get("auto") !== "0") await run();
 } catch (error) {
   setStatus(`Not linked: the server did not answer (${(error as Error).message})`, "failed");
