@@ -1,5 +1,4 @@
 // Shared test fixtures: real servers and services on free loopback ports, the real binary, and cleanup by PID.
-import { afterEach } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,9 +11,10 @@ import { type RunningService, type ServiceOptions, startService } from "../src/s
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
 import { apiClient } from "../src/protocol/api-client.ts";
+import { onCleanup } from "./cleanup.ts";
 import { watchLines } from "./lines.ts";
 
-export { watchLines };
+export { onCleanup, watchLines };
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist", "pkipc");
@@ -24,23 +24,6 @@ export function binary(): string {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run "bun run build" first (npm test does)`);
   return BINARY;
 }
-
-const cleanups: Array<() => Promise<void> | void> = [];
-
-/** Registers something to undo after the current test, even when it fails. */
-export function onCleanup(fn: () => Promise<void> | void): void {
-  cleanups.push(fn);
-}
-
-afterEach(async () => {
-  while (cleanups.length) {
-    try {
-      await cleanups.pop()!();
-    } catch {
-      // keep cleaning up the rest
-    }
-  }
-});
 
 /** Server settings as the CLI defaults them, over a free range; override what a test needs. */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
