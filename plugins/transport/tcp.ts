@@ -3,7 +3,7 @@ import type { KnockTransport } from "../../src/client/transport.ts";
 
 export const tcp = {
   name: "tcp",
-  knock({ host, port }, signal) {
+  knock({ host, port }, signal, events?) {
     const start = performance.now();
     return new Promise((resolve) => {
       let landed = false;
@@ -27,6 +27,7 @@ export const tcp = {
             landed = true;
             socket = s;
             if (signal.aborted) finish();
+            else events?.landed?.();
           },
           data() {},
           close: () => finish(),

@@ -1,4 +1,4 @@
-// The knock schedule: each tuple's ports at once, then a pause so the service settles, then the next tuple.
+// The knock schedule: each tuple's ports at once, a pause once they have landed, then the next tuple.
 import type { KnockResult, KnockTransport } from "./transport.ts";
 
 export interface KnockOptions {
@@ -17,25 +17,33 @@ export interface KnockOptions {
 /** setTimeout as a promise: this schedule also runs in the browser module, where Bun.sleep does not exist. */
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Knocks every tuple in order and returns each knock's result. */
+/**
+ * Knocks every tuple in order and returns each knock's result, in schedule order. The next tuple goes
+ * out once every knock of this one has landed (or finished, for a transport that cannot tell), plus the
+ * settle pause; knocks stay held meanwhile, until the service closes them, so a whole code is attributed
+ * in one pass rather than one round trip per tuple.
+ */
 export async function knockTuples(transport: KnockTransport, tuples: number[][], options: KnockOptions): Promise<KnockResult[]> {
   const host = options.host ?? "127.0.0.1";
   const holdMs = options.holdMs ?? 5000;
-  const results: KnockResult[] = [];
+  const held: Promise<KnockResult>[] = [];
   for (const [index, tuple] of tuples.entries()) {
     if (options.signal?.aborted) break;
-    const done = await Promise.all(
-      tuple.map(async (port) => {
-        const hold = AbortSignal.timeout(holdMs);
-        const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
-        options.onStart?.(port, index);
-        const result = await transport.knock({ host, port }, signal);
+    const ready = tuple.map((port) => {
+      const hold = AbortSignal.timeout(holdMs);
+      const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
+      options.onStart?.(port, index);
+      let landed!: () => void;
+      const open = new Promise<void>((resolve) => (landed = resolve));
+      const done = transport.knock({ host, port }, signal, { landed }).then((result) => {
         options.onKnock?.(result, index);
         return result;
-      }),
-    );
-    results.push(...done);
+      });
+      held.push(done);
+      return Promise.race([open, done]);
+    });
+    await Promise.all(ready);
     if (index < tuples.length - 1 && options.settleMs > 0) await sleep(options.settleMs);
   }
-  return results;
+  return Promise.all(held);
 }

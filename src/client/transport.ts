@@ -16,11 +16,19 @@ export interface KnockResult {
   ms: number;
 }
 
+/** What a transport tells the schedule while a knock is under way. */
+export interface KnockEvents {
+  /** The connection is open (the service has it in its accept queue); the knock is still held. */
+  landed?(): void;
+}
+
 /**
  * One way to knock. `knock` opens a connection, waits until the service closes it (it does so once it
- * knows who knocked) or `signal` aborts, and never rejects: a failed knock is a result.
+ * knows who knocked) or `signal` aborts, and never rejects: a failed knock is a result. A transport
+ * that can see its connection open calls `events.landed`, so the schedule need not wait for the close
+ * before the next tuple; one that cannot (like a browser's fetch) just resolves.
  */
 export interface KnockTransport {
   readonly name: string;
-  knock(target: KnockTarget, signal: AbortSignal): Promise<KnockResult>;
+  knock(target: KnockTarget, signal: AbortSignal, events?: KnockEvents): Promise<KnockResult>;
 }
