@@ -28,6 +28,8 @@ export interface PortListener {
   stop(): void;
 }
 
+const DROP_REPORT_MS = 10_000;
+
 interface ConnState {
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -42,11 +44,21 @@ export function listenOnRange(options: ListenerOptions): PortListener {
   const held: number[] = [];
   const failed: { port: number; reason: string }[] = [];
   let openCount = 0;
+  // Connections refused over the cap, told to the operator at most once per DROP_REPORT_MS.
+  let dropped = 0;
+  let dropReport: ReturnType<typeof setTimeout> | undefined;
+  const reportDrops = () => {
+    options.log.warn(`closed ${dropped} connections unattributed within ${DROP_REPORT_MS / 1000} s: more than ${maxOpen} were open at once (a flood?)`);
+    dropped = 0;
+    dropReport = undefined;
+  };
 
   const handlers = {
     open(socket: Socket<ConnState>) {
       if (openCount >= maxOpen) {
         socket.terminate();
+        dropped++;
+        dropReport ??= setTimeout(reportDrops, DROP_REPORT_MS);
         return;
       }
       openCount++;
@@ -98,6 +110,10 @@ export function listenOnRange(options: ListenerOptions): PortListener {
     held,
     failed,
     stop() {
+      if (dropReport) {
+        clearTimeout(dropReport);
+        reportDrops();
+      }
       for (const listener of listeners) listener.stop(true);
       listeners.length = 0;
     },
