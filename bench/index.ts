@@ -4,7 +4,7 @@ import { join } from "node:path";
 
 const only = process.argv.slice(2);
 const files = readdirSync(import.meta.dir)
-  .filter((f) => f.endsWith(".ts") && !["index.ts", "stats.ts"].includes(f))
+  .filter((f) => f.endsWith(".ts") && !["index.ts", "stats.ts", "fixtures.ts"].includes(f))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 let failed = 0;
