@@ -22,7 +22,14 @@ export interface BurstOptions {
    * cannot link it, and on a loaded machine the next tuple can come later than the idle gap.
    */
   minPorts?: number;
-  /** Quiet gap for a burst below minPorts, in ms. Default 10 x idleMs, at least 2000. */
+  /**
+   * Knocks a whole code may lack here because they cannot arrive: ports the service could not bind.
+   * A burst short of more than these (plus its uncertain ports) cannot be a whole code yet, so it
+   * waits `lingerMs`: browsers that delay repeated connections (WebSocket reconnect back-off) spread
+   * one code over seconds. At most knocks - minPorts. Default: knocks - minPorts.
+   */
+  missable?: number;
+  /** Quiet gap for a burst that cannot be a whole code yet, in ms. Default 10 x idleMs, at least 2000. */
   lingerMs?: number;
   /** A knock on a port of the process's previous burst within this window is taken as a browser retry, in ms. Default 1000. */
   duplicateWindowMs?: number;
@@ -49,7 +56,10 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
   const maxProcesses = options.maxProcesses ?? 1024;
   const minPorts = options.minPorts ?? 0;
   const lingerMs = options.lingerMs ?? Math.max(options.idleMs * 10, 2000);
-  const quietGap = (ports: number) => (ports >= minPorts ? options.idleMs : lingerMs);
+  const mayMiss = Math.max(0, options.knocks - minPorts);
+  const missable = Math.min(options.missable ?? mayMiss, mayMiss);
+  const quietGap = (burst: Pick<Open, "ports" | "uncertain">) =>
+    burst.ports.size + Math.min(missable + burst.uncertain.size, mayMiss) >= options.knocks ? options.idleMs : lingerMs;
   const open = new Map<number, Open>();
   // The ports of each process's last burst, and the repeats of them set aside since.
   const previous = new Map<number, { ports: Set<number>; dropped: Set<number>; until: number }>();
@@ -85,7 +95,8 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
       }
       if (!burst) {
         if (open.size >= maxProcesses) flush(open.keys().next().value!, "idle");
-        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), quietGap(1)) };
+        // its quiet gap is set below, once this knock is in
+        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), lingerMs) };
         open.set(pid, burst);
         if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
       }
@@ -100,7 +111,7 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
         }
       }
       clearTimeout(burst.timer);
-      burst.timer = setTimeout(() => flush(pid, "idle"), quietGap(burst.ports.size));
+      burst.timer = setTimeout(() => flush(pid, "idle"), quietGap(burst));
     },
     flushAll() {
       for (const pid of [...open.keys()]) flush(pid, "stopped");

@@ -7,7 +7,7 @@ import { knockCount } from "../protocol/code.ts";
 import type { ServiceConfig } from "../protocol/schemas.ts";
 import { createAttributor } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
-import { createBurstTracker } from "./bursts.ts";
+import { type BurstTracker, createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
 import { browserIdentifier } from "./identity.ts";
 import { listenOnRange } from "./listener.ts";
@@ -86,10 +86,28 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
 
   let reporter: ReturnType<typeof createReporter> | undefined;
   const identity = browserIdentifier();
-  const bursts = createBurstTracker({
+  // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
+  let bursts: BurstTracker;
+  const listener = listenOnRange({
+    range: config.range,
+    host: options.host,
+    skip: options.skip,
+    log,
+    async onKnock(socket) {
+      const process = await attributor.attribute(socket);
+      if (process) {
+        identity.warm(process);
+        bursts.add(process, socket.localPort);
+      }
+      else log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
+    },
+  });
+  bursts = createBurstTracker({
     knocks,
     idleMs: options.idleMs ?? config.idleMs,
     minPorts: knocks - config.maxMissing,
+    // with every port held, a burst short of a whole code is still arriving: let it linger
+    missable: listener.failed.length,
     onBurst(burst) {
       const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
       try {
@@ -117,20 +135,6 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
           reporter?.submit(named);
         })
         .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }));
-    },
-  });
-  const listener = listenOnRange({
-    range: config.range,
-    host: options.host,
-    skip: options.skip,
-    log,
-    async onKnock(socket) {
-      const process = await attributor.attribute(socket);
-      if (process) {
-        identity.warm(process);
-        bursts.add(process, socket.localPort);
-      }
-      else log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
     },
   });
   const failedPorts = listener.failed.map((f) => f.port);

@@ -95,3 +95,40 @@ test("a small burst is still reported once the longer gap passes", async () => {
   await Bun.sleep(250);
   expect(bursts.map((b) => b.reason)).toEqual(["idle"]);
 });
+
+describe("a code whose knocks come spread out (a browser's WebSocket reconnect back-off)", () => {
+  const ten = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  test("with every port held, ten of twelve knocks are not reported after the idle gap: the rest join them", async () => {
+    const bursts: Burst[] = [];
+    const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, missable: 0, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    for (const port of ten) t.add(proc(10), port);
+    await Bun.sleep(150);
+    expect(bursts).toEqual([]);
+    t.add(proc(10), 11);
+    t.add(proc(10), 12);
+    expect(bursts.map((b) => [b.ports.length, b.reason])).toEqual([[12, "complete"]]);
+  });
+
+  test("with two ports unbound, ten knocks may be a whole code: reported after the idle gap", async () => {
+    const bursts: Burst[] = [];
+    const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, missable: 2, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    for (const port of ten) t.add(proc(10), port);
+    await Bun.sleep(150);
+    expect(bursts.map((b) => [b.ports.length, b.reason])).toEqual([[10, "idle"]]);
+  });
+
+  test("ports set aside as repeats of the previous burst count as possibly missing too", async () => {
+    const bursts: Burst[] = [];
+    const t = createBurstTracker({ knocks: 4, idleMs: 30, minPorts: 3, missable: 0, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    for (const port of [1, 2, 3, 4]) t.add(proc(10), port);
+    t.add(proc(10), 5);
+    t.add(proc(10), 4); // a repeat of the last burst, or the new code's: uncertain
+    t.add(proc(10), 6);
+    t.add(proc(10), 7);
+    await Bun.sleep(150);
+    expect(bursts.map((b) => [b.ports, b.uncertain, b.reason])).toEqual([
+      [[1, 2, 3, 4], [], "complete"],
+      [[5, 6, 7], [4], "idle"],
+    ]);
+  });
+});

@@ -46,7 +46,11 @@ export interface SessionStore {
   candidates(ports: readonly number[], limit: number): Promise<SessionRecord[]>;
   /** Resolves once session `id` has a version above `version`, or when `signal` aborts. */
   changed(id: string, version: number, signal: AbortSignal): Promise<void>;
-  /** How many sessions are pending and unexpired. */
+  /**
+   * How many sessions are pending, for the live-session cap: called on every session issued, so it must
+   * be cheap. It may count sessions that expired moments ago and are not swept yet (a memory store
+   * sweeps every second).
+   */
   liveCount(): Promise<number>;
   close(): Promise<void>;
 }
