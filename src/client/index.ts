@@ -49,24 +49,25 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const offer = await api.createSession(format, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
 
-  const knocks = await knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
+  const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
   const end = start + timeoutMs;
-  let status: SessionStatus = await api.status(offer.id, undefined, options.signal);
-  let timeToLinkMs: number | undefined;
   const waitingOnService = (s: SessionStatus) =>
     s.state === "pending" || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
-  // Long polls, each bounded by what is left of the timeout; the loop ends at the deadline.
-  while (waitingOnService(status) && performance.now() < end) {
-    if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
+  // Long polls from the first knock on, each bounded by what is left of the timeout: the link is seen
+  // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
+  let status: SessionStatus | undefined;
+  let timeToLinkMs: number | undefined;
+  do {
     const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
     try {
-      status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status.version }, options.signal);
+      status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, options.signal);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) break;
+      if (error instanceof ApiError && error.status === 404 && status) break;
       throw error;
     }
-  }
-  if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
+    if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
+  } while (waitingOnService(status) && performance.now() < end);
+  const knocks = await knocking;
   const result: ClientResult = {
     linked: status.state === "linked",
     sessionId: offer.id,
