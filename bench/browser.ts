@@ -1,5 +1,6 @@
 // Time from the page's call to link() to the confirmed link, in headless Chromium and Firefox, per transport.
 // Run: bun run bench (all benches) or node_modules/.bin/bun bench/browser.ts [runs]. Browser start-up is excluded.
+// BENCH_BROWSERS=firefox and BENCH_TRANSPORTS=wss,https narrow it (each browser is fresh for its first transport).
 // Server and service are the compiled binary, the service enrolled with a token from `pkipc admin token`.
 import type { Page } from "puppeteer-core";
 import { linkInPage } from "../test/browser/page.ts";
@@ -7,7 +8,8 @@ import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "../test/b
 import { benchServer, benchService, printRaised, stopAll } from "./fixtures.ts";
 
 const RUNS = Number(process.argv[2] ?? 30);
-const TRANSPORTS = ["fetch", "https", "ws", "wss"];
+const TRANSPORTS = process.env.BENCH_TRANSPORTS?.split(",") ?? ["fetch", "https", "ws", "wss"];
+const KINDS = (process.env.BENCH_BROWSERS?.split(",") ?? ["chromium", "firefox"]) as BrowserKind[];
 /** Between runs: longer than the service's 1 s retry window, so each run stands alone, as a user's would. */
 const GAP_MS = 1100;
 /** A page that has not linked by then is counted as not linked (link() gives up at 5 s itself). */
@@ -47,7 +49,7 @@ try {
   const server = await benchServer({ maxSessions: "1000", sessionRate: raised, serviceReportRate: raised, addressReportRate: raised });
   const service = await benchService(server, { allowProcesses: Object.values(BROWSERS).join(","), processReportRate: raised });
   printRaised(server, service);
-  for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
+  for (const kind of KINDS) {
     launched = await launchBrowser(kind);
     const page = await launched.browser.newPage();
     for (const transport of TRANSPORTS) {
