@@ -42,7 +42,8 @@ interface Open {
   process: ProcessInfo;
   ports: Set<number>;
   uncertain: Set<number>;
-  timer: ReturnType<typeof setTimeout>;
+  /** The quiet gap running; set once the burst's first knock is in. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface BurstTracker {
@@ -95,8 +96,7 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
       }
       if (!burst) {
         if (open.size >= maxProcesses) flush(open.keys().next().value!, "idle");
-        // its quiet gap is set below, once this knock is in
-        burst = { process, ports: new Set(), uncertain: new Set(), timer: setTimeout(() => flush(pid, "idle"), lingerMs) };
+        burst = { process, ports: new Set(), uncertain: new Set() };
         open.set(pid, burst);
         if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
       }

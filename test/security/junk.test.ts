@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { ClientResult } from "../../src/client/index.ts";
 import type { PortRange } from "../../src/protocol/ports.ts";
 import { parseTcpLine } from "../../src/service/attribution/linux.ts";
+import type { Kind, Outcome } from "../fixtures/junk.ts";
 import { BUN, onCleanup, ROOT, runPkipc, testServer, testService, watchLines } from "../helpers.ts";
 
 /** The listener's documented bounds: connections held at once, and how long one is held at most. */
@@ -19,22 +20,12 @@ const WAVE_MS = 2500;
 /** A junk connection the service has not closed by then never will be (three times the hold), in ms. */
 const DEADLINE_MS = 3 * HOLD_MS;
 
-/** What the junk fixture prints when every connection has ended (see test/fixtures/junk.ts). */
-interface JunkOutcome {
-  launched: number;
-  opened: number;
-  closedByPeer: number;
-  reset: number;
-  refused: number;
-  stillOpen: number;
-  neverConnected: number;
-  maxMsToPeerClose: number;
-}
-interface JunkSummary extends Omit<JunkOutcome, "maxMsToPeerClose"> {
+/** What the junk fixture prints when every connection has ended. */
+interface JunkSummary extends Omit<Outcome, "maxMsToPeerClose"> {
   pid: number;
   maxInFlight: number;
   ms: number;
-  kinds: Record<"garbage" | "idle" | "halfOpen", JunkOutcome>;
+  kinds: Record<Kind, Outcome>;
 }
 
 /** The junk process; its summary resolves once it exits (killed after the test if it has not). */

@@ -142,17 +142,17 @@ describe("linuxAttributor with real processes", () => {
   });
 });
 
-// Crafted rows. 4307 = 0x10D3 and 43076 = 0xA844: the prototype's regex on ":4307" matched both.
-const V4_4307 = "   1: 0100007F:10D3 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1";
-const V4_43076 = "   0: 0100007F:A844 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 20 4 30 10 -1";
-const V6_LOOPBACK = "   0: 00000000000000000000000001000000:10D3 00000000000000000000000001000000:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 0 10 -1";
-const V6_MAPPED = "   1: 0000000000000000FFFF00000100007F:10D3 0000000000000000FFFF00000100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 444 1 0000000000000000 20 4 0 10 -1";
+// Crafted rows of a fake /proc/net/tcp (text, no socket), knocking port 27000 = 0x6978. 4307 = 0x10D3 and 43076 = 0xA844: the prototype's regex on ":4307" matched both.
+const V4_4307 = "   1: 0100007F:10D3 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1";
+const V4_43076 = "   0: 0100007F:A844 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 20 4 30 10 -1";
+const V6_LOOPBACK = "   0: 00000000000000000000000001000000:10D3 00000000000000000000000001000000:6978 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 0 10 -1";
+const V6_MAPPED = "   1: 0000000000000000FFFF00000100007F:10D3 0000000000000000FFFF00000100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 444 1 0000000000000000 20 4 0 10 -1";
 const HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
 
 describe("parseTcpLine", () => {
   test("parses ports as numbers, so 4307 and 43076 stay distinct", () => {
     expect(parseTcpLine(V4_4307, true)).toEqual({
-      localAddress: "127.0.0.1", localPort: 4307, remoteAddress: "127.0.0.1", remotePort: 8080, state: 1, uid: 1000, inode: 222,
+      localAddress: "127.0.0.1", localPort: 4307, remoteAddress: "127.0.0.1", remotePort: 27000, state: 1, uid: 1000, inode: 222,
     });
     expect(parseTcpLine(V4_43076, true)?.localPort).toBe(43076);
   });
@@ -208,7 +208,7 @@ describe("linuxAttributor on a crafted procfs", () => {
     writeFileSync(join(root, "passwd"), `someone:x:${uid}:${uid}::/home/someone:/bin/sh\n`);
     return root;
   }
-  const knock = { localAddress: "127.0.0.1", localPort: 8080, remoteAddress: "127.0.0.1", remotePort: 4307 };
+  const knock = { localAddress: "127.0.0.1", localPort: 27000, remoteAddress: "127.0.0.1", remotePort: 4307 };
 
   test("a knock from port 4307 is not confused with port 43076; comm with ') (' still gives ppid", async () => {
     const root = fakeProc([[200, 111, "wrong"], [300, 222, "a) (b"], [400, 333, "six"]]);
