@@ -25,11 +25,12 @@ export function binary(): string {
   return BINARY;
 }
 
-/** Server settings as the CLI defaults them, over a free range; override what a test needs. */
+/** Server settings as the CLI defaults them, over a free range; override what a test needs (a range of a test's own may be small). */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   const range = overrides.range ?? findFreeRange(64);
   const servicesFile = join(tempFolder(), "services.json");
-  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile }, [], {});
+  const forceWeakCode = overrides.range !== undefined;
+  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile, forceWeakCode }, [], {});
   return { ...config, ...overrides };
 }
 

@@ -30,6 +30,18 @@ function fetchTransport(name: string, scheme: "http" | "https"): KnockTransport 
   };
 }
 
+/**
+ * A path no WebSocket of this page has used before. Firefox delays a WebSocket to an address, path and
+ * port that failed recently (200-400 ms, x1.5 per failure, up to 60 s, forgotten 60 s after), and while
+ * one is delayed every later WebSocket to that address waits behind it. Each knock fails by design, so
+ * with a fixed path a second link within a minute crawled; a fresh path is a fresh entry. It is random
+ * so that two tabs of one origin never share one.
+ */
+function freshPath(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** A WebSocket knock: the handshake never completes, the service closes once it knows who knocked. */
 function webSocketTransport(name: string, scheme: "ws" | "wss"): KnockTransport {
   return {
@@ -54,7 +66,7 @@ function webSocketTransport(name: string, scheme: "ws" | "wss"): KnockTransport 
         if (signal.aborted) return finish("aborted");
         signal.addEventListener("abort", onAbort, { once: true });
         try {
-          socket = new WebSocket(`${scheme}://${hostPart(host)}:${port}/`);
+          socket = new WebSocket(`${scheme}://${hostPart(host)}:${port}/${freshPath()}`);
         } catch (error) {
           return finish((error as Error).message);
         }
