@@ -3,6 +3,6 @@ import { $ } from "bun";
 
 const target = process.env.PKIPC_TARGET; // e.g. bun-linux-arm64 to cross-compile
 const outfile = process.env.PKIPC_OUTFILE ?? "dist/pkipc";
-const args = ["build", "--compile", "--minify-syntax", "src/cli.ts", "--outfile", outfile, ...(target ? [`--target=${target}`] : [])];
+const args = ["build", "--compile", "--minify-syntax", "--bytecode", "--format=esm", "src/cli.ts", "--outfile", outfile, ...(target ? [`--target=${target}`] : [])];
 await $`${process.execPath} ${args}`;
 console.log(`built ${outfile}`);

@@ -26,7 +26,7 @@ export const serverOptions = {
     parse: oneOf(Object.keys(bindFailureStrategies)),
   },
   ttl: { description: "How long a code lives", env: "PKIPC_TTL", default: "30s", parse: duration(1000, 600_000) },
-  settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "2ms", parse: duration(0, 10_000) },
+  settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "0ms", parse: duration(0, 10_000) },
   idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
   maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "3", parse: integer(0, 64) },
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },

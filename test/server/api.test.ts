@@ -29,7 +29,7 @@ describe("documents", () => {
       tuples: 3,
       portsPerTuple: 4,
       ttlMs: 30_000,
-      settleMs: 2,
+      settleMs: 0,
       idleMs: 250,
       bindFailure: "server-match",
       maxCompletions: 2048,

@@ -1,6 +1,6 @@
 // Linux attribution against real loopback sockets and real processes, plus a crafted procfs for the parser.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
@@ -10,9 +10,11 @@ import {
   canonicalAddress,
   type KnockSocket,
   linuxAttributor,
+  linuxAttributor as makeAttributor,
   parseTcpLine,
   type ProcessInfo,
 } from "../../../src/service/attribution/linux.ts";
+import { openSockDiag } from "../../../src/service/attribution/sock-diag.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -72,7 +74,11 @@ function spawnKnocker(port: number, count: number) {
   return child;
 }
 
-describe("linuxAttributor with real processes", () => {
+describe.each([
+  ["netlink", true],
+  ["/proc/net/tcp", false],
+])("linuxAttributor with real processes, sockets looked up via %s", (_lookup, sockDiag) => {
+  const linuxAttributor = (options: Parameters<typeof makeAttributor>[0] = {}) => makeAttributor({ sockDiag, ...options });
   // not os.userInfo(): Bun 1.4.5 reports username "unknown" when $USER is unset
   const me = {
     uid: process.getuid?.() ?? -1,
@@ -244,5 +250,42 @@ describe("createAttributor", () => {
   test("gives the Linux attributor on Linux and a typed error elsewhere", () => {
     expect(createAttributor("linux").name).toBe("linux-procfs");
     expect(() => createAttributor("darwin")).toThrow(UnsupportedPlatformError);
+  });
+});
+
+describe("sock_diag lookup", () => {
+  /** The inode and uid /proc/net/tcp{,6} shows for a socket with these ends (the slow way, for comparison). */
+  function tableRow(localPort: number, remotePort: number) {
+    for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+      for (const line of readFileSync(table, "latin1").split("\n")) {
+        const row = parseTcpLine(line);
+        if (row?.localPort === localPort && row.remotePort === remotePort) return { uid: row.uid, inode: row.inode };
+      }
+    }
+    return undefined;
+  }
+
+  test.each([
+    ["IPv4", "127.0.0.1", "127.0.0.1"],
+    ["::1", "::1", "::1"],
+    ["an IPv6 socket connected to ::ffff:127.0.0.1", "::", "::ffff:127.0.0.1"],
+  ])("%s: finds the socket's owner as /proc/net/tcp has it, and nothing for a pair that does not exist", async (_label, listenOn, connectTo) => {
+    const diag = openSockDiag();
+    expect(diag).toBeDefined();
+    cleanups.push(() => diag!.close());
+    const listener = Bun.listen({ hostname: listenOn, port: 0, socket: { data() {}, error() {} } });
+    cleanups.push(() => listener.stop(true));
+    const client = await Bun.connect({ hostname: connectTo, port: listener.port, socket: { data() {} } });
+    cleanups.push(() => client.terminate());
+    const ends = {
+      localAddress: canonicalAddress(client.localAddress),
+      localPort: client.localPort,
+      remoteAddress: canonicalAddress(client.remoteAddress),
+      remotePort: listener.port,
+    };
+    const owner = diag!.find(ends);
+    expect(owner).toEqual(tableRow(client.localPort, listener.port)!);
+    expect(owner!.inode).toBeGreaterThan(0);
+    expect(diag!.find({ ...ends, localPort: ends.localPort === 65535 ? 1 : ends.localPort + 1 })).toBeNull();
   });
 });
