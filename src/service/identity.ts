@@ -6,7 +6,7 @@ import type { BrowserInfo, ProcessInfo } from "../protocol/schemas.ts";
 export interface IdentifyOptions {
   /** Where procfs is mounted. Default "/proc". */
   procRoot?: string;
-  /** Longest a `--version` run may take, in ms. Default 3000. */
+  /** Longest a `--version` run may take, in ms. Default 3,000. */
   versionTimeoutMs?: number;
 }
 
@@ -28,7 +28,7 @@ const MAX_CACHED = 256;
  */
 export function browserIdentifier(options: IdentifyOptions = {}) {
   const proc = options.procRoot ?? "/proc";
-  const versionTimeoutMs = options.versionTimeoutMs ?? 3000;
+  const versionTimeoutMs = options.versionTimeoutMs ?? 3_000;
   const byPid = new Map<number, Promise<BrowserInfo | undefined>>();
   const byExe = new Map<string, Promise<{ name: string; version: string } | undefined>>();
 

@@ -157,7 +157,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await page.goto(`${server.url}/?auto=0`);
       const reach = await page.evaluate(async (url) => {
         // Firefox leaves the request waiting on its permission prompt: no answer in 3 s counts as refused.
-        const pending = new Promise<string>((resolve) => setTimeout(() => resolve("refused: no answer within 3 s (permission prompt pending)"), 3000));
+        const pending = new Promise<string>((resolve) => setTimeout(() => resolve("refused: no answer within 3 s (permission prompt pending)"), 3_000));
         try {
           return await Promise.race([fetch(url).then((r) => `answered ${r.status}`), pending]);
         } catch (e) {

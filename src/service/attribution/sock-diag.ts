@@ -2,6 +2,7 @@
 // a hash lookup where reading /proc/net/tcp walks the kernel's whole table (about 1 ms on any machine).
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { endianness } from "node:os";
+import { addressBytes } from "./address.ts";
 
 /** What the kernel holds for one socket. inode 0: closing, no process holds it any more. */
 export interface SocketOwner {
@@ -9,7 +10,7 @@ export interface SocketOwner {
   inode: number;
 }
 
-/** A socket, from its own side: its local end and the end it is connected to (canonical address text). */
+/** A socket, from its own side: its local end and the end it is connected to (address text). */
 export interface SocketEnds {
   localAddress: string;
   localPort: number;
@@ -59,21 +60,12 @@ function openLibc() {
   return undefined;
 }
 
-/** 4 or 16 address bytes (network order), or null; an IPv4-mapped IPv6 address gives its IPv4 bytes. */
-function addressBytes(text: string): number[] | null {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (v4) return v4.slice(1).map(Number);
-  if (text === "::1") return [...new Array<number>(15).fill(0), 1];
-  return null;
-}
-
 /** ::ffff:a.b.c.d, the IPv6 spelling of an IPv4 address. */
 const mapped = (v4: number[]) => [...new Array<number>(10).fill(0), 255, 255, ...v4];
 
 /**
  * Opens a sock_diag netlink socket; undefined where that cannot be done (no libc to call, no netlink),
- * and the caller reads /proc/net/tcp instead. Only IPv4 and ::1 are looked up here; anything else
- * answers undefined and takes the procfs path too.
+ * and the caller reads /proc/net/tcp instead.
  */
 export function openSockDiag(): SockDiag | undefined {
   if (process.platform !== "linux") return undefined;
