@@ -3,7 +3,7 @@
 // --rst closes accepted sockets with a reset (terminate) instead of a FIN (end): no TIME_WAIT rows are left.
 import { readdirSync, readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { type Attributor, linuxAttributor } from "../src/service/attribution/linux.ts";
+import { type Attributor, linuxAttributor } from "../src/service/attribution/linux/attributor.ts";
 
 const BACKGROUND = 300;
 const FDS_EACH = 50;

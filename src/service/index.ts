@@ -9,7 +9,7 @@ import { createAttributor } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
-import { browserIdentifier } from "./identity.ts";
+import { browserIdentifier } from "./attribution/linux/identity.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";

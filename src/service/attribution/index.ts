@@ -1,6 +1,6 @@
 // Picks the attribution strategy of the platform the service runs on.
 import { PkipcError } from "../../lib/errors.ts";
-import { linuxAttributor } from "./linux.ts";
+import { linuxAttributor } from "./linux/attributor.ts";
 import type { Attributor } from "./types.ts";
 
 export type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";

@@ -1,13 +1,13 @@
 // Linux attribution from procfs: the socket's row in /proc/net/tcp{,6}, then the process holding its inode.
 import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync } from "node:fs";
 import { endianness } from "node:os";
-import { PkipcError } from "../../lib/errors.ts";
-import { canonicalAddress, formatAddress } from "./address.ts";
+import { PkipcError } from "../../../lib/errors.ts";
+import { canonicalAddress, formatAddress } from "../address.ts";
 import { openSockDiag, type SockDiag, type SocketEnds } from "./sock-diag.ts";
-import type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+import type { Attributor, KnockSocket, ProcessInfo } from "../types.ts";
 
-export { canonicalAddress } from "./address.ts";
-export type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+export { canonicalAddress } from "../address.ts";
+export type { Attributor, KnockSocket, ProcessInfo } from "../types.ts";
 
 /** Options of {@link linuxAttributor}. */
 export interface LinuxAttributorOptions {

@@ -2,7 +2,7 @@
 // a hash lookup where reading /proc/net/tcp walks the kernel's whole table (about 1 ms on any machine).
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { endianness } from "node:os";
-import { addressBytes } from "./address.ts";
+import { addressBytes } from "../address.ts";
 
 /** What the kernel holds for one socket. inode 0: closing, no process holds it any more. */
 export interface SocketOwner {

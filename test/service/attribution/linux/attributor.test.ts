@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
-import { createAttributor, UnsupportedPlatformError } from "../../../src/service/attribution/index.ts";
+import { createAttributor, UnsupportedPlatformError } from "../../../../src/service/attribution/index.ts";
 import {
   type Attributor,
   canonicalAddress,
@@ -13,8 +13,8 @@ import {
   linuxAttributor as makeAttributor,
   parseTcpLine,
   type ProcessInfo,
-} from "../../../src/service/attribution/linux.ts";
-import { openSockDiag } from "../../../src/service/attribution/sock-diag.ts";
+} from "../../../../src/service/attribution/linux/attributor.ts";
+import { openSockDiag } from "../../../../src/service/attribution/linux/sock-diag.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

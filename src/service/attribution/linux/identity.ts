@@ -1,7 +1,7 @@
 // Names the browser behind a knock: walks up from the knocking process to the browser's main process, then reads its name and version.
 import { readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import type { BrowserInfo, ProcessInfo } from "../protocol/schemas.ts";
+import type { BrowserInfo, ProcessInfo } from "../../../protocol/schemas.ts";
 
 export interface IdentifyOptions {
   /** Where procfs is mounted. Default "/proc". */
