@@ -94,9 +94,26 @@ export const EnumerateClaim = T.Object(
 export const Claim = T.Union([ServerMatchClaim, EnumerateClaim]);
 export type Claim = Static<typeof Claim>;
 
+/**
+ * A web origin as browsers send it in the Origin header: scheme://host[:port], no path. Sessions carry the
+ * origin of the page (or the SaaS backend's declared origin) that asked for them; services show it and may
+ * refuse it.
+ */
+export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" });
+
 /** POST /v1/reports: the knocks of one process. */
 export const Report = T.Object(
-  { process: ProcessInfo, claim: Claim },
+  {
+    process: ProcessInfo,
+    claim: Claim,
+    /**
+     * The local user's allow-list of origins: the server links only a session whose origin is on it
+     * (the word "none" admits sessions with no origin, made by non-browser clients). Absent: any origin.
+     */
+    allowOrigins: T.Optional(T.Array(T.Union([WebOrigin, T.Literal("none")]), { maxItems: 64, xmlItem: "origin" })),
+    /** Find the session the knocks fit and answer PROPOSED with its origin, without linking (for --confirm ask). */
+    propose: T.Optional(T.Boolean()),
+  },
   { additionalProperties: false, xmlName: "report" },
 );
 export type Report = Static<typeof Report>;
@@ -157,6 +174,9 @@ export const NoLinkCode = T.Union([
   T.Literal("WRONG_STRATEGY"),
   T.Literal("ALREADY_LINKED"),
   T.Literal("OTHER_ORIGIN"),
+  T.Literal("ORIGIN_NOT_ALLOWED"),
+  T.Literal("PROPOSED"),
+  T.Literal("TOO_MANY_COMPLETIONS"),
 ]);
 export type NoLinkCode = Static<typeof NoLinkCode>;
 
@@ -167,6 +187,8 @@ export const ReportAnswer = T.Object(
     code: T.Optional(NoLinkCode),
     reason: T.Optional(T.String()),
     linkId: T.Optional(T.String()),
+    /** The origin of the session that linked (or would link, for PROPOSED and ORIGIN_NOT_ALLOWED); absent when it has none. */
+    origin: T.Optional(WebOrigin),
     instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }),
   },
   { additionalProperties: false, xmlName: "answer" },

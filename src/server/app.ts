@@ -73,7 +73,7 @@ export function createApp(options: AppOptions) {
   const issue = async ({ query, request, server, set }: any) => {
     const origin = addressOf(server, request);
     guard.limitSession(origin);
-    const offer = await sessions.create(origin);
+    const offer = await sessions.create({ address: origin });
     return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
   };
   const sessionDoc = {

@@ -39,15 +39,22 @@ export interface SessionSettings {
 
 export interface Sessions {
   config(): ServiceConfig;
-  create(origin: string): Promise<SessionOffer>;
+  create(who: SessionCreator): Promise<SessionOffer>;
   /** The status; with waitMs > 0, waits until the version passes `since` (or the session ends). */
   status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal }): Promise<SessionStatus>;
   queueInstruction(id: string, request: InstructionRequest): Promise<InstructionStatus>;
-  /** `origin` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
-  report(report: Report, origin: string, serviceId?: string): Promise<ReportAnswer>;
+  /** `address` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
+  report(report: Report, address: string, serviceId?: string): Promise<ReportAnswer>;
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
   pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
+}
+
+/** Who asked for a session: the user's address, and the web origin and API key behind it, if any. */
+export interface SessionCreator {
+  address: string;
+  origin?: string;
+  apiKeyId?: string;
 }
 
 /** Who may link what (see SecuritySettings). */
@@ -60,9 +67,12 @@ const DRAW_ATTEMPTS = 16;
 const CAS_ATTEMPTS = 8;
 const CANDIDATE_LIMIT = 8;
 
-function noLink(code: NoLinkCode, reason: string): ReportAnswer {
-  return { linked: false, code, reason, instructions: [] };
+function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer {
+  return { linked: false, code, reason, instructions: [], ...(origin === undefined ? {} : { origin }) };
 }
+
+/** How a service's allow-list names a session's origin: sessions of non-browser clients have none. */
+const originName = (origin: string | undefined) => origin ?? "none";
 
 function toStatus(record: SessionRecord, now: number): SessionStatus {
   const expired = record.state === "pending" && record.expiresAt <= now;
@@ -142,8 +152,8 @@ export function createSessions(
       },
     );
     if (!linked) return noLink("ALREADY_LINKED", "the matching session was linked or expired meanwhile");
-    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user });
-    return { linked: true, linkId, instructions: delivered };
+    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user, origin: originName(record.origin) });
+    return { linked: true, linkId, instructions: delivered, ...(record.origin === undefined ? {} : { origin: record.origin }) };
   }
 
   return {
@@ -160,7 +170,7 @@ export function createSessions(
       maxFailed: settings.maxFailed,
     }),
 
-    async create(origin) {
+    async create(who) {
       if ((await store.liveCount()) >= settings.maxLiveSessions) {
         throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
       }
@@ -173,7 +183,9 @@ export function createSessions(
           expiresAt: now + settings.ttlMs,
           state: "pending",
           version: 0,
-          origin,
+          address: who.address,
+          ...(who.origin === undefined ? {} : { origin: who.origin }),
+          ...(who.apiKeyId === undefined ? {} : { apiKeyId: who.apiKeyId }),
           instructions: [],
         };
         if (!(await store.insert(record))) continue; // the same code is live: draw another
@@ -221,10 +233,13 @@ export function createSessions(
       return { id: instruction.id, name: instruction.name, state: instruction.state };
     },
 
-    async report(report, origin, serviceId) {
+    async report(report, address, serviceId) {
       const strategy = settings.bindFailure;
       if (report.claim.strategy !== strategy.name) {
         return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+      }
+      if (report.claim.strategy === "enumerate" && report.claim.completions.length > settings.maxCompletions) {
+        return noLink("TOO_MANY_COMPLETIONS", `${report.claim.completions.length} completions sent; at most ${settings.maxCompletions} are accepted`);
       }
       const observed = strategy.observed(report.claim);
       const failed = strategy.failed(report.claim);
@@ -246,17 +261,23 @@ export function createSessions(
       );
       // A page anywhere can make a browser knock a code its own server handed out: link only sessions
       // asked for from where this service reports from (the same machine, or the same NAT).
-      const fitting = policy.bindOrigin ? fits.filter((c) => c.origin === origin) : fits;
+      const fitting = policy.bindOrigin ? fits.filter((c) => c.address === address) : fits;
       if (fitting.length === 0 && fits.length > 0) {
-        log.warn("a report fits only sessions created from another address", { origin, service: serviceId });
+        log.warn("a report fits only sessions created from another address", { address, service: serviceId });
         return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
       }
-      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, origin });
+      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, address });
       if (fitting.length === 0) return noLink("NO_MATCH", `no live code fits the ${observed.length} ports knocked`);
       if (fitting.length > 1) {
         return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
       }
-      return link(fitting[0]!, report, serviceId);
+      const session = fitting[0]!;
+      // The local user has the last word on which sites may link their computer.
+      if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
+        return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
+      }
+      if (report.propose) return noLink("PROPOSED", `the knocks fit a session of ${originName(session.origin)}; not linked (proposal only)`, session.origin);
+      return link(session, report, serviceId);
     },
 
     async pull(linkId, waitMs, signal, serviceId) {
