@@ -7,6 +7,7 @@ import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
 import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
+import type { SessionStore } from "../src/server/store/types.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
@@ -54,9 +55,9 @@ export function backendApi(url: string, options: { timeoutMs?: number } = {}) {
  * A real server on a free port, with its security defaults on (signatures, origin binding, limits) and an
  * API key for the tests' SaaS backend (`apiKey`, origin: the server's own); stopped after the test.
  */
-export async function testServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { config: ServerConfig; apiKey: string }> {
+export async function testServer(overrides: Partial<ServerConfig> = {}, store?: SessionStore): Promise<RunningServer & { config: ServerConfig; apiKey: string }> {
   const config = serverConfig(overrides);
-  const server = await startServer(config, silentLogger);
+  const server = await startServer(config, silentLogger, store);
   servers.set(server.url, server);
   const { key } = await server.registry.issueApiKey("tests", new URL(server.url).origin);
   apiKeys.set(server.url, key);

@@ -121,8 +121,8 @@ export type Report = Static<typeof Report>;
 /** Most bytes of one instruction's args (keys and values); a session holds at most 16 instructions. */
 export const MAX_ARGS_BYTES = 16 * 1024;
 
-/** An instruction's arguments: at most 32 string values (and MAX_ARGS_BYTES in all, checked by the server). */
-const InstructionArgs = T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 4096 }), { maxProperties: 32 });
+/** An instruction's arguments: at most 32 named string values (names of letters, digits, "_", "." and "-", up to 64) (and MAX_ARGS_BYTES in all, checked by the server). */
+const InstructionArgs = T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }), T.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false });
 
 /** Something the holder of a session asks the linked service to do. */
 export const Instruction = T.Object(

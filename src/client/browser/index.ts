@@ -147,6 +147,11 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (error instanceof ServerCallError && error.status === 403) {
       throw new LinkError("NOT_ALLOWED", `the pkipc server at ${api.base} does not serve pages of ${globalThis.location?.origin ?? "this origin"}: ${error.message}`, { cause: error });
     }
+    if (error instanceof ServerCallError && error.status === 0) {
+      // A server that refuses this origin answers without CORS headers, which a page sees as a network error.
+      const origin = globalThis.location?.origin ?? "this page's origin";
+      throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message} (is it reachable, and does its operator allow pages of ${origin} with --allow-origin?)`, { cause: error });
+    }
     if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message}`, { cause: error });
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
