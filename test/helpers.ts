@@ -7,6 +7,7 @@ import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
 import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
+import type { SessionStore } from "../src/server/store/types.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
@@ -36,10 +37,14 @@ export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfi
 
 const servers = new Map<string, RunningServer>();
 
-/** A real server on a free port, with its security defaults on (signatures, origin binding, limits); stopped after the test. */
-export async function testServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { config: ServerConfig }> {
+/**
+ * A real server on a free port, with its security defaults on (signatures, origin binding, limits); stopped
+ * after the test. Pass a `store` to reach its sessions from the test too (for example to make a session
+ * with a web origin through createSessions on the same store).
+ */
+export async function testServer(overrides: Partial<ServerConfig> = {}, store?: SessionStore): Promise<RunningServer & { config: ServerConfig }> {
   const config = serverConfig(overrides);
-  const server = await startServer(config, silentLogger);
+  const server = await startServer(config, silentLogger, store);
   servers.set(server.url, server);
   onCleanup(() => (servers.delete(server.url), server.stop()));
   return { ...server, config };
