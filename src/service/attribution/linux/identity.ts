@@ -134,7 +134,7 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
 
   /** A WebKitGTK helper: name the application above it, with its version or else the engine's. */
   async function webkitApp(process: ProcessInfo): Promise<BrowserInfo | undefined> {
-    let pid = process.ppid;
+    let pid = process.ppid || ppidOf(process.pid);
     for (let step = 0; step < MAX_WALK && pid > 1; step++) {
       const exe = exeOf(pid);
       const name = basename(exe);
