@@ -46,8 +46,14 @@ export interface ReporterOptions {
 const MAX_IN_FLIGHT = 256;
 const MAX_WATCHED_LINKS = 64;
 
-/** How an allow-list names a session's origin: sessions of non-browser clients have none. */
-const originName = (origin: string | undefined) => origin ?? "none";
+/**
+ * The origin of the session an answer is about, as an allow-list names it ("none": a session of a
+ * non-browser client); undefined when the knocks fit no session.
+ */
+function sessionOrigin(answer: ReportAnswer): string | undefined {
+  if (answer.origin !== undefined) return answer.origin;
+  return answer.linked || answer.code === "PROPOSED" || answer.code === "ORIGIN_NOT_ALLOWED" ? "none" : undefined;
+}
 
 const retryable = (error: unknown) =>
   error instanceof NetworkError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
@@ -128,30 +134,32 @@ export function createReporter(options: ReporterOptions) {
       if (options.confirm) {
         // Ask the server which session the knocks fit, show its origin, and link only that origin's session.
         const proposal = await report({ ...base, propose: true }, end);
-        event.origin = originName(proposal.origin);
-        if (proposal.code !== "PROPOSED") {
+        event.origin = sessionOrigin(proposal);
+        if (proposal.code !== "PROPOSED" || event.origin === undefined) {
           event.answer = proposal;
           log.info(`report -> not linked (${proposal.code}): ${proposal.reason}`, { ...who, origin: event.origin });
           options.onReport?.(event);
           return;
         }
-        if (!(await options.confirm(burst.process, burst.ports.length, event.origin))) {
+        const origin = event.origin;
+        if (!(await options.confirm(burst.process, burst.ports.length, origin))) {
           event.error = "declined by the local user";
           log.info("link declined by the local user", { ...who, origin: event.origin });
           options.onReport?.(event);
           return;
         }
-        allowed = [event.origin];
+        allowed = [origin];
       }
       event.answer = await report(allowed ? { ...base, allowOrigins: [...allowed] } : base, end);
       const answer = event.answer;
-      event.origin = originName(answer.origin);
+      event.origin = sessionOrigin(answer);
       if (answer.linked && answer.linkId) {
+        const origin = event.origin ?? "none";
         // The server was told which origins may link; a link to any other is refused here as well.
-        const fields = { ...who, origin: event.origin, instructions: answer.instructions.length };
-        if (allowed && !allowed.includes(event.origin)) {
+        const fields = { ...who, origin, instructions: answer.instructions.length };
+        if (allowed && !allowed.includes(origin)) {
           log.warn("report -> linked a session of an origin this service does not allow; its instructions are refused", fields);
-          event.acks = refuseAll(answer.instructions, event.origin);
+          event.acks = refuseAll(answer.instructions, origin);
           await sendAcks(answer.linkId, event.acks);
         } else {
           log.info("report -> linked", fields);
@@ -161,7 +169,7 @@ export function createReporter(options: ReporterOptions) {
           watchers.add(watcher);
         }
       } else {
-        log.info(`report -> not linked (${answer.code}): ${answer.reason}`, { ...who, ...(answer.origin ? { origin: answer.origin } : {}) });
+        log.info(`report -> not linked (${answer.code}): ${answer.reason}`, { ...who, origin: event.origin });
       }
     } catch (error) {
       event.error = describeError(error);
