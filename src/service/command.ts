@@ -73,7 +73,7 @@ export default defineCommand({
     const { env, log, waitForSignal } = data as CommandEnv;
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
-    usersToServe(o.users); // refuse a root service without --users before spending an enrollment token
+    usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
     const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
     if (o.enroll) {
       let credentials;

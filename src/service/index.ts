@@ -80,7 +80,7 @@ function ranges(ports: number[]): string {
 /** Starts a service against a server: fetches its config, binds the range, reports until stopped. */
 export async function startService(options: ServiceOptions, log: Logger): Promise<RunningService> {
   requireSecureServer(options.server);
-  const users = usersToServe(options.users);
+  const users = usersToServe(options.users, process.getuid?.());
   const userAllowed = (uid: number) => users === undefined || users.includes(uid);
   const otherUserLog = rateLimiter({ perSecond: 1 / 60, burst: 3 }, "log lines about other users", { maxKeys: 256 });
   const api = apiClient(options.server, { credentials: options.credentials });

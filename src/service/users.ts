@@ -43,11 +43,11 @@ export function parseUsers(raw: string, name: string, passwdPath = "/etc/passwd"
 }
 
 /**
- * The uids a service serves: those given, else its own. A root service must be told (it would link
+ * The uids a service serves: those given, else its own (`ownUid`, from process.getuid). A root service must be told (it would link
  * every user's programs otherwise); undefined where the platform has no uids (Windows).
  * @throws ConfigError when running as root without a list.
  */
-export function usersToServe(users: readonly number[] | undefined, ownUid: number | undefined = process.getuid?.()): readonly number[] | undefined {
+export function usersToServe(users: readonly number[] | undefined, ownUid: number | undefined): readonly number[] | undefined {
   if (users !== undefined) return users;
   if (ownUid === 0) {
     throw new ConfigError("a service running as root links only the users it is told: name them with --users (names or uids, for example --users alice)");

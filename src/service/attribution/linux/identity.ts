@@ -1,9 +1,8 @@
 // Names the browser behind a knock from data only: walks up to the browser's main process, then reads its version from files, never by running it.
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BrowserInfo, ProcessInfo } from "../../../protocol/schemas.ts";
-import { debianPackages, type PackageDb, readBounded } from "./package-version.ts";
+import { debianPackages, firstEntries, type PackageDb, readBounded } from "./package-version.ts";
 
 export interface IdentifyOptions {
   /** Where procfs is mounted. Default "/proc". */
@@ -27,6 +26,7 @@ const MAX_WALK = 4;
 const MAX_CACHED = 256;
 const MAX_INI_BYTES = 64 << 10;
 const MAX_VERSION_FILE_BYTES = 256;
+const MAX_FOLDER_ENTRIES = 4096;
 /** Display names of browser packages; other packages are shown by their package name. */
 const DISPLAY: [RegExp, string][] = [
   [/^chromium/, "Chromium"],
@@ -105,13 +105,8 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
       const text = (await readBounded(join(dirname(exe), file), MAX_VERSION_FILE_BYTES))?.trim().replace(/^v/, "");
       if (text && VERSION.test(text)) return { name: basename(exe), version: text };
     }
-    try {
-      const folder = (await readdir(dirname(exe))).slice(0, 4096).find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
-      if (folder) return { name: basename(exe), version: folder };
-    } catch {
-      // an unreadable folder: no version from it
-    }
-    return undefined;
+    const folder = firstEntries(dirname(exe), MAX_FOLDER_ENTRIES).find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
+    return folder ? { name: basename(exe), version: folder } : undefined;
   }
 
   async function fromPackage(exe: string, key: string): Promise<Named | undefined> {
@@ -186,14 +181,9 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
 
 /** libwebkit2gtk-4.1.so.0.19.9 beside the helper's folder: the engine's API and library version, when no package names it. */
 function webkitLibraryVersion(helperExe: string): string | undefined {
-  const lib = dirname(dirname(helperExe));
-  try {
-    const file = readdirSync(lib).slice(0, 65536).find((n) => /^libwebkit2gtk-[\d.]+\.so\.\d+\.\d+\.\d+$/.test(n));
-    const match = file ? /^libwebkit2gtk-([\d.]+)\.so\.([\d.]+)$/.exec(file) : null;
-    return match ? `${match[1]} (library ${match[2]})` : undefined;
-  } catch {
-    return undefined;
-  }
+  const file = firstEntries(dirname(dirname(helperExe)), 65_536).find((n) => /^libwebkit2gtk-[\d.]+\.so\.\d+\.\d+\.\d+$/.test(n));
+  const match = file ? /^libwebkit2gtk-([\d.]+)\.so\.([\d.]+)$/.exec(file) : null;
+  return match ? `${match[1]} (library ${match[2]})` : undefined;
 }
 
 export type BrowserIdentifier = ReturnType<typeof browserIdentifier>;

@@ -1,4 +1,5 @@
 // Versions from the package database: which Debian package installed a file, and that package's version (data only, never a program run).
+import { constants, opendirSync } from "node:fs";
 import { open, readdir } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 
@@ -21,13 +22,14 @@ export interface OwningPackage {
 const MAX_CACHED = 256;
 
 /**
- * Reads a whole file unless it is larger than `maxBytes` (then undefined): knockers may control
- * files next to their programs, so every read is bounded before it starts.
+ * Reads a whole regular file unless it is larger than `maxBytes` (then undefined): knockers may control
+ * files next to their programs, so every read is bounded before it starts, and a FIFO or device put in
+ * a file's place is opened without blocking and then refused.
  */
 export async function readBounded(path: string, maxBytes: number): Promise<string | undefined> {
   let handle;
   try {
-    handle = await open(path, "r");
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     const { size, isFile } = await handle.stat().then((s) => ({ size: s.size, isFile: s.isFile() }));
     if (!isFile || size > maxBytes) return undefined;
     const buffer = Buffer.alloc(Math.min(size, maxBytes));
@@ -38,6 +40,22 @@ export async function readBounded(path: string, maxBytes: number): Promise<strin
   } finally {
     await handle?.close().catch(() => {});
   }
+}
+
+/** The first `max` names in a folder (a knocker's folder may hold millions): read entry by entry, not all at once. */
+export function firstEntries(dir: string, max: number): string[] {
+  const names: string[] = [];
+  try {
+    const handle = opendirSync(dir);
+    try {
+      for (let entry = handle.readSync(); entry && names.length < max; entry = handle.readSync()) names.push(entry.name);
+    } finally {
+      handle.closeSync();
+    }
+  } catch {
+    // unreadable: no names
+  }
+  return names;
 }
 
 /** "1:156.0.8078.114-1~deb12u1" -> "156.0.8078.114": drops the epoch and the Debian revision. */

@@ -88,6 +88,19 @@ describe("browser identity from data only", () => {
     expect((await identify.identify(knocker)).browser?.version).toBe("2.0");
   });
 
+  test("a FIFO a knocker puts in place of application.ini or a version file is refused, not waited on", async () => {
+    const m = machine();
+    const exe = m.file("home/mallory/firefox/firefox", "not a program");
+    for (const name of ["application.ini", "version", "VERSION"]) {
+      const made = Bun.spawnSync(["mkfifo", join(m.root, "home/mallory/firefox", name)]);
+      if (made.exitCode !== 0) throw new Error(`mkfifo failed (apt-get install coreutils): ${made.stderr}`);
+    }
+    const knocker = m.proc(800, 1, exe, [exe]);
+    const answer = await Promise.race([m.identifier().identify(knocker), Bun.sleep(5_000).then(() => "still waiting" as const)]);
+    expect(answer).not.toBe("still waiting");
+    expect((answer as ProcessInfo).browser).toBeUndefined();
+  });
+
   test("upstreamVersion drops the epoch and the Debian revision only", () => {
     expect(upstreamVersion("1:156.0.8078.114-1~deb12u1")).toBe("156.0.8078.114");
     expect(upstreamVersion("153.8.0esr-1~deb12u1")).toBe("153.8.0esr");
