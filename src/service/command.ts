@@ -51,7 +51,7 @@ function loopbackHost(raw: string, name: string): string {
 }
 
 export const serviceOptions = {
-  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: serverUrl },
+  server: { description: "The pkipc server's URL (https; http only on loopback)", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: serverUrl },
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
