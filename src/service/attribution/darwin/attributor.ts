@@ -95,15 +95,25 @@ export function darwinAttributor(options: DarwinAttributorOptions = {}): Attribu
     return 0;
   }
 
+  // Knocks accepted in the same turn of the event loop share one sysctl: a code's knocks arrive together.
+  let pending: Promise<Uint8Array | undefined> | undefined;
+  const snapshot = () =>
+    (pending ??= new Promise((resolve) =>
+      setImmediate(() => {
+        pending = undefined;
+        resolve(lib.pcbList()?.slice()); // a copy: the next read reuses the buffer
+      }),
+    ));
+
   return {
     name: "darwin-pcblist",
     async attribute(knock) {
-      const raw = lib.pcbList();
+      const raw = await snapshot();
       let pid = 0;
       let uid: number | undefined;
       if (raw) {
         try {
-          const row = findKnocker(decodePcbList(raw), knock);
+          const row = findKnocker(decodePcbList(raw, { localPort: knock.remotePort, remotePort: knock.localPort }), knock);
           if (row) [pid, uid] = [row.pid, row.uid];
         } catch {
           pid = walk(knock); // a layout this code cannot read: fall back to libproc

@@ -97,10 +97,11 @@ function addressAt(bytes: Uint8Array, offset: number, v6: boolean): string {
 }
 
 /**
- * Every socket in a `net.inet.tcp.pcblist_n` buffer. An empty list (header and trailer only) gives
- * no rows; a buffer that is cut short or holds an unknown layout throws PcbListError.
+ * Every socket in a `net.inet.tcp.pcblist_n` buffer (or only those with these ports: addresses are
+ * then formatted for a handful of rows, not thousands). An empty list (header and trailer only)
+ * gives no rows; a buffer that is cut short or holds an unknown layout throws PcbListError.
  */
-export function decodePcbList(buffer: Uint8Array): PcbRow[] {
+export function decodePcbList(buffer: Uint8Array, only?: { localPort: number; remotePort: number }): PcbRow[] {
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (buffer.byteLength < XINPGEN_BYTES) throw new PcbListError(`pcblist_n is ${buffer.byteLength} bytes, shorter than its ${XINPGEN_BYTES}-byte header`);
   const headerLen = view.getUint32(0, true);
@@ -117,7 +118,8 @@ export function decodePcbList(buffer: Uint8Array): PcbRow[] {
   for (; at + layout.size <= buffer.byteLength && records < MAX_ROWS; records++) {
     if (view.getUint32(at + 4, true) !== XSO_INPCB) throw new PcbListError(`pcblist_n record at byte ${at} has kind ${view.getUint32(at + 4, true)}, not xinpcb_n`);
     const vflag = view.getUint8(at + 44);
-    if (vflag & (INP_IPV4 | INP_IPV6)) {
+    const wanted = !only || (view.getUint16(at + 18, false) === only.localPort && view.getUint16(at + 16, false) === only.remotePort);
+    if (wanted && vflag & (INP_IPV4 | INP_IPV6)) {
       const v6 = (vflag & INP_IPV6) !== 0 && (vflag & INP_IPV4) === 0;
       const so = at + layout.socket;
       rows.push({

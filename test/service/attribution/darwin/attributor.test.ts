@@ -43,6 +43,14 @@ describe("darwinAttributor", () => {
     expect(calls).toEqual(["pcbList"]);
   });
 
+  test("knocks accepted together share one sysctl", async () => {
+    const calls: string[] = [];
+    const attributor = darwinAttributor({ lib: fakeLib(sockets, calls) });
+    const [a, b] = await Promise.all([attributor.attribute(knock), attributor.attribute({ ...knock, remotePort: 52101 })]);
+    expect([a?.pid, b]).toEqual([812, null]);
+    expect(calls).toEqual(["pcbList"]);
+  });
+
   test("a knock no socket matches (the peer closed first) resolves null", async () => {
     expect(await darwinAttributor({ lib: fakeLib(sockets) }).attribute({ ...knock, remotePort: 52101 })).toBeNull();
   });

@@ -32,6 +32,13 @@ describe("net.inet.tcp.pcblist_n", () => {
     });
   }
 
+  test("with ports given, only the sockets with those ports are decoded (the rest of the buffer is still checked)", () => {
+    const buffer = pcbList([listener(12), browser(12), v6(12)]);
+    expect(decodePcbList(buffer, { localPort: 52100, remotePort: 7900 }).map((r) => r.pid)).toEqual([812]);
+    expect(decodePcbList(buffer, { localPort: 1, remotePort: 2 })).toEqual([]);
+    expect(() => decodePcbList(buffer.subarray(0, buffer.byteLength - 1), { localPort: 1, remotePort: 2 })).toThrow(PcbListError);
+  });
+
   test("an IPv6 socket connected to an IPv4-mapped address (inp_vflag IPV4|IPV6) reads as IPv4", () => {
     const rows = decodePcbList(pcbList([{ ...browser(13), vflag: 0x3 }]));
     expect(rows[0]?.localAddress).toBe("127.0.0.1");
