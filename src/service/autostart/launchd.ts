@@ -10,7 +10,9 @@ const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${{ "&": "a
 /**
  * The agent's plist: ProgramArguments run the binary by absolute path with the given options,
  * RunAtLoad starts it at login, KeepAlive restarts it when it exits with an error (as systemd's
- * Restart=on-failure); output goes to ~/Library/Logs/pkipc-service.log.
+ * Restart=on-failure); output goes to ~/Library/Logs/pkipc-service.log. ProcessType Interactive
+ * keeps launchd from throttling it: a knock must be attributed within the 20-40 ms a browser keeps
+ * the socket open.
  */
 export function launchdPlist(entry: AutostartEntry, home: string): string {
   const log = join(home, "Library", "Logs", "pkipc-service.log");
