@@ -80,6 +80,9 @@ interface Generation {
   stop(): Promise<void>;
 }
 
+/** How long a stopping service waits for bursts being named, then for reports in flight, in ms each. */
+const DRAIN_MS = 3000;
+
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
@@ -125,6 +128,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
     const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
     let reporter: ReturnType<typeof createReporter> | undefined;
+    /** Bursts being named before they are reported: a stop waits for them, so no seen burst is lost. */
+    const identifying = new Set<Promise<void>>();
     // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
     let bursts: BurstTracker;
     const listener = listenOnRange({
@@ -174,10 +179,12 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
           return;
         }
         // Name the browser behind the burst (its main process, name, version), then report it.
-        void identity
+        const naming: Promise<void> = identity
           .identify(burst.process)
           .then((process) => reporter?.submit({ ...burst, process }))
-          .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }));
+          .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }))
+          .finally(() => naming && identifying.delete(naming));
+        identifying.add(naming);
       },
     });
     const failedPorts = listener.failed.map((f) => f.port);
@@ -222,8 +229,11 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       failed: listener.failed,
       async stop() {
         listener.stop();
+        // A stop (SIGTERM) must not lose what was seen: report the open bursts, let their naming finish
+        // (bounded), then let the reporter drain its reports (bounded too) before anything is aborted.
         bursts.flushAll();
-        await reporter!.stop();
+        await Promise.race([Promise.allSettled([...identifying]), Bun.sleep(DRAIN_MS)]);
+        await reporter!.stop(DRAIN_MS);
       },
     };
   }
