@@ -17,6 +17,19 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
+  drainMs?: number;
+}
+
+/** Bun closes a connection quiet for longer than this many seconds (it allows at most 255). */
+export const MAX_IDLE_SECONDS = 255;
+
+/**
+ * The HTTP idle limit for a server whose long polls last up to `maxWaitMs`: a poll sends nothing while it
+ * waits, so the limit must outlast the longest one, with a margin for a slow answer.
+ */
+export function idleTimeoutFor(maxWaitMs: number): number {
+  return Math.min(MAX_IDLE_SECONDS, Math.ceil(maxWaitMs / 1000) + 15);
 }
 
 export interface RunningServer {
@@ -37,10 +50,19 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
   const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
   const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
   try {
-    app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
+    // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      reusePort: false,
+      idleTimeout: idleTimeoutFor(config.maxWaitMs),
+      ...(config.tls ? { tls: config.tls } : {}),
+    });
   } catch (error) {
     await store.close();
-    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+    const taken = (error as { code?: string }).code === "EADDRINUSE" || /in use/i.test((error as Error).message);
+    const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
+    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
   }
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -50,7 +72,17 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
     registry,
     security,
     async stop() {
-      await app.stop(true);
+      // Drain: refuse new connections, answer long polls now, let requests in flight finish (bounded), then close.
+      sessions.drain();
+      const server = app.server;
+      if (server) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.drainMs ?? 5_000)));
+        await Promise.race([server.stop(false), bound]);
+        clearTimeout(timer);
+        await server.stop(true);
+      }
+      await app.stop(true).catch(() => undefined);
       await store.close();
     },
   };

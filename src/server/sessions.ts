@@ -48,6 +48,8 @@ export interface Sessions {
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
   pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
+  /** Shutting down: every long poll, held or to come, answers at once. */
+  drain(): void;
 }
 
 /** Who asked for a session: the user's address, and the web origin and API key behind it, if any. */
@@ -89,10 +91,10 @@ function toStatus(record: SessionRecord, now: number): SessionStatus {
   };
 }
 
-/** A signal that aborts at `ms` from now or when `parent` aborts. */
-function deadline(ms: number, parent?: AbortSignal): AbortSignal {
+/** A signal that aborts at `ms` from now or when `parent` or `stopping` aborts. */
+function deadline(ms: number, parent: AbortSignal | undefined, stopping: AbortSignal): AbortSignal {
   const timeout = AbortSignal.timeout(Math.max(0, ms));
-  return parent ? AbortSignal.any([timeout, parent]) : timeout;
+  return AbortSignal.any(parent ? [timeout, parent, stopping] : [timeout, stopping]);
 }
 
 export function createSessions(
@@ -102,6 +104,7 @@ export function createSessions(
   policy: LinkPolicy = { bindOrigin: true },
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const stopping = new AbortController();
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -210,8 +213,8 @@ export function createSessions(
       while (record.version <= since && Date.now() < end) {
         if (record.state === "pending" && record.expiresAt <= Date.now()) break;
         const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
-        await store.changed(id, record.version, deadline(until - Date.now(), options.signal));
-        if (options.signal?.aborted) break;
+        await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
+        if (options.signal?.aborted || stopping.signal.aborted) break;
         record = await mustGet(id);
       }
       return toStatus(record, Date.now());
@@ -295,8 +298,8 @@ export function createSessions(
         if (record) return taken;
         const current = await linkOf(linkId, serviceId);
         if (!current) throw new NotFoundError("no such link (it may have expired)");
-        if (Date.now() >= end || signal?.aborted) return [];
-        await store.changed(current.id, current.version, deadline(end - Date.now(), signal));
+        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return [];
+        await store.changed(current.id, current.version, deadline(end - Date.now(), signal, stopping.signal));
       }
     },
 
@@ -314,5 +317,7 @@ export function createSessions(
       );
       if (!updated) throw new NotFoundError("no such link (it may have expired)");
     },
+
+    drain: () => stopping.abort(),
   };
 }
