@@ -31,7 +31,7 @@ describe("a taken --listen address", () => {
 async function halfSent(url: string, path: string, body: string) {
   const { hostname, port } = new URL(url);
   const socket = connect({ host: hostname, port: Number(port) });
-  onCleanup(() => socket.destroy());
+  onCleanup(() => void socket.destroy());
   await new Promise<void>((resolve, reject) => (socket.once("connect", resolve), socket.once("error", reject)));
   const chunks: Buffer[] = [];
   socket.on("data", (c: Buffer) => chunks.push(c));
