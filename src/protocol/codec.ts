@@ -42,6 +42,17 @@ export function parseJson(text: string): unknown {
   }
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A body's bytes as text; invalid UTF-8 is refused (a lenient decoder would turn it into U+FFFD and read on). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch (error) {
+    throw new DecodeError("the body is not valid UTF-8", { cause: error });
+  }
+}
+
 /** Encodes a payload in the given format. */
 export function encode<S extends TSchema>(schema: S, value: Static<S>, format: Format): string {
   return format === "xml" ? encodeXml(schema, value) : JSON.stringify(value);

@@ -2,7 +2,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { DecodeError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { decode, parseJson } from "../protocol/codec.ts";
+import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ServiceRegistry } from "./enroll.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
@@ -72,7 +72,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
   const identities = new WeakMap<Request, string>();
   const header = settings.trustProxyHeader?.toLowerCase();
 
-  function authenticate(request: Request, body: string): string | undefined {
+  function authenticate(request: Request, body: string | Uint8Array): string | undefined {
     const url = new URL(request.url);
     const signed = request.headers.has("x-pkipc-signature");
     if (!settings.requireSignatures && !signed) return undefined;
@@ -89,28 +89,38 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     }
   }
 
+  function address(request: Request, server: RequestIp): string {
+    if (header) {
+      const forwarded = request.headers.get(header)?.split(",").at(-1)?.trim();
+      if (forwarded && ADDRESS.test(forwarded)) return forwarded.replace(/^::ffff:/i, "");
+    }
+    return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
+  }
+
   return {
     settings,
     registry,
     /** The client's address: the trusted proxy's header when configured and present, else the socket's peer. */
-    address(request: Request, server: RequestIp): string {
-      if (header) {
-        const forwarded = request.headers.get(header)?.split(",").at(-1)?.trim();
-        if (forwarded && ADDRESS.test(forwarded)) return forwarded.replace(/^::ffff:/i, "");
-      }
-      return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
-    },
+    address,
     /**
      * An Elysia parse hook for a signed route: reads the raw body (the signature covers its bytes),
      * checks the signature, then decodes JSON, or XML when the content type says so.
      */
     signedBody(schema: TSchema) {
-      return async ({ request }: { request: Request }) => {
-        const text = await request.text();
-        authenticate(request, text);
-        const type = request.headers.get("content-type") ?? "";
-        if (/\bxml\b/i.test(type)) return decode(schema, text, "xml");
-        return parseJson(text);
+      return async ({ request, server }: { request: Request; server?: RequestIp }) => {
+        const bytes = new Uint8Array(await request.arrayBuffer());
+        const id = authenticate(request, bytes);
+        try {
+          const text = decodeUtf8(bytes);
+          const type = request.headers.get("content-type") ?? "";
+          if (/\bxml\b/i.test(type)) return decode(schema, text, "xml");
+          return parseJson(text);
+        } catch (error) {
+          // A refused body costs its sender like a report does, so a flood of them meets the same limits.
+          reportsPerAddress.take(address(request, server));
+          if (id) reportsPerService.take(id);
+          throw error;
+        }
       };
     },
     /** A beforeHandle hook for a signed route without a body. */
