@@ -1,4 +1,5 @@
 // The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
+import { NetworkError } from "../lib/errors.ts";
 import { ApiError, apiClient } from "../protocol/api-client.ts";
 import type { Format } from "../protocol/codec.ts";
 import type { InstructionRequest, ProcessInfo, SessionStatus } from "../protocol/schemas.ts";
@@ -40,6 +41,17 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
   return `no service linked the session within ${timeoutMs / 1000} s${part}: is pkipc service running and pointed at this server?`;
 }
 
+/** Pause before asking again after a poll was closed without an answer, in ms. */
+const POLL_RETRY_MS = 100;
+
+/**
+ * A long poll closed without an answer (an idle limit on the way, a dropped keep-alive connection) or cut
+ * by a gateway: nothing is known to be wrong with the session, so the client asks again.
+ */
+function pollClosed(error: unknown): boolean {
+  return error instanceof NetworkError || (error instanceof ApiError && (error.status === 502 || error.status === 504));
+}
+
 /** Runs the whole exchange once. Throws only for errors talking to the server. */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const format = options.format ?? "json";
@@ -63,11 +75,16 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
       status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, options.signal);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && status) break;
+      if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
+        await Bun.sleep(POLL_RETRY_MS);
+        continue;
+      }
       throw error;
     }
     if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
-  } while (waitingOnService(status) && performance.now() < end);
+  } while ((status === undefined || waitingOnService(status)) && performance.now() < end);
   const knocks = await knocking;
+  if (!status) throw new NetworkError(`no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`);
   const result: ClientResult = {
     linked: status.state === "linked",
     sessionId: offer.id,
