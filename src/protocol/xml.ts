@@ -12,6 +12,8 @@ type Schema = TSchema & {
   type?: string;
   xmlName?: string;
   xmlItem?: string;
+  /** The XML form drops this single property's own element: the root element holds its value's fields. */
+  xmlUnwrap?: string;
   properties?: Record<string, TSchema>;
   items?: TSchema;
   anyOf?: TSchema[];
@@ -46,7 +48,9 @@ function build(parent: any, name: string, schema: Schema, value: unknown): void 
 export function encodeXml<S extends TSchema>(schema: S, value: Static<S>): string {
   const root = (schema as Schema).xmlName ?? "payload";
   const doc = create({ version: "1.0", encoding: "UTF-8" });
-  build(doc, root, schema as Schema, value);
+  const unwrap = (schema as Schema).xmlUnwrap;
+  if (unwrap) build(doc, root, (schema as Schema).properties![unwrap] as Schema, (value as Record<string, unknown>)[unwrap]);
+  else build(doc, root, schema as Schema, value);
   return doc.end({ prettyPrint: true });
 }
 
@@ -107,7 +111,8 @@ export function decodeXml<S extends TSchema>(schema: S, text: string): Static<S>
   const root = parseXml(text);
   const expected = (schema as Schema).xmlName ?? "payload";
   if (root.name !== expected) throw new DecodeError(`XML root element is <${root.name}>, expected <${expected}>`);
-  const value = read(root, schema as Schema, expected);
+  const unwrap = (schema as Schema).xmlUnwrap;
+  const value = unwrap ? { [unwrap]: read(root, (schema as Schema).properties![unwrap] as Schema, expected) } : read(root, schema as Schema, expected);
   if (Value.Check(schema, value)) return value as Static<S>;
   const error = Value.Errors(schema, value).First();
   throw new DecodeError(`XML ${expected}${error?.path || ""}: ${error?.message ?? "does not match the schema"}`);

@@ -149,6 +149,17 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     onReport: options.onReport,
   });
 
+  // Nothing held: one sentence saying why, not the lists of a partial bind first.
+  if (listener.held.length === 0) {
+    listener.stop();
+    const range = `${config.range.start}-${config.range.end}`;
+    const skipped = listener.failed.every((f) => f.reason === "skipped");
+    throw new ConfigError(
+      skipped
+        ? `--skip leaves no port of ${range} to bind`
+        : `could not bind any port of ${range} (${listener.failed[0]?.reason ?? "no port"}); is another pkipc service running?`,
+    );
+  }
   log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
     ports: ranges(listener.held),
     server: api.url,
@@ -158,10 +169,6 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
       failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
     });
-  }
-  if (listener.held.length === 0) {
-    listener.stop();
-    throw new ConfigError(`could not bind any port of ${config.range.start}-${config.range.end}; is another service running?`);
   }
 
   return {
