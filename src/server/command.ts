@@ -32,6 +32,12 @@ export const serverOptions = {
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
   maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
+  maxRecords: {
+    description: "Sessions the memory store keeps, live or finished (kept 5 min after they end); 0 = 10 x --max-sessions",
+    env: "PKIPC_MAX_RECORDS",
+    default: "0",
+    parse: integer(0, 100_000_000),
+  },
   maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
@@ -80,6 +86,7 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxFailed: o.maxFailed,
       maxCompletions: o.maxCompletions,
       maxLiveSessions: o.maxSessions,
+      maxRecords: o.maxRecords || o.maxSessions * 10,
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
       security: {

@@ -17,6 +17,8 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** Sessions the memory store keeps, live or finished. Default 100,000. */
+  maxRecords?: number;
   /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
   drainMs?: number;
 }
@@ -43,7 +45,8 @@ export interface RunningServer {
 }
 
 /** Starts the server; the store defaults to an in-memory one. */
-export async function startServer(config: ServerConfig, log: Logger, store: SessionStore = memoryStore()): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, store?: SessionStore): Promise<RunningServer> {
+  store ??= memoryStore({ maxRecords: config.maxRecords });
   const security = securitySettings(config.security);
   const registry = serviceRegistry({ path: security.servicesFile });
   const guard = createGuard(security, registry, log);
