@@ -119,9 +119,10 @@ export function createSessions(
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const record = await load();
       if (!record) return undefined;
-      const next = change(record);
-      if (!next) return undefined;
-      next.version = record.version + 1;
+      const changed = change(record);
+      if (!changed) return undefined;
+      // a new object: records from the store are frozen (see store/types.ts)
+      const next = { ...changed, version: record.version + 1 };
       if (await store.replace(next, record.version)) return next;
     }
     throw new CapacityError("the session is changing too often to update; try again");
@@ -179,9 +180,10 @@ export function createSessions(
       }
       const now = Date.now();
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
+        const tuples = drawCode(settings.range, settings.shape);
         const record: SessionRecord = {
           id: randomId(16),
-          tuples: drawCode(settings.range, settings.shape),
+          tuples,
           createdAt: now,
           expiresAt: now + settings.ttlMs,
           state: "pending",
@@ -194,7 +196,7 @@ export function createSessions(
         if (!(await store.insert(record))) continue; // the same code is live: draw another
         return {
           id: record.id,
-          tuples: record.tuples,
+          tuples,
           expiresAt: new Date(record.expiresAt).toISOString(),
           ttlMs: settings.ttlMs,
           settleMs: settings.settleMs,
