@@ -39,6 +39,11 @@ export const serverOptions = {
     parse: integer(0, 100_000_000),
   },
   maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
+  metricsListen: {
+    description: "Serve GET /metrics (Prometheus) on this HOST:PORT of its own; unset: no metrics",
+    env: "PKIPC_METRICS_LISTEN",
+    parse: hostPort,
+  },
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
   servicesFile: { description: "File of enrolled services (their keys: kept mode 0600)", env: "PKIPC_SERVICES_FILE", default: "pkipc-services.json", parse: text },
@@ -87,6 +92,7 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxCompletions: o.maxCompletions,
       maxLiveSessions: o.maxSessions,
       maxRecords: o.maxRecords || o.maxSessions * 10,
+      ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
       security: {
@@ -138,6 +144,7 @@ export default defineCommand({
     const { config, bits } = serverConfig(args, rawArgs, env);
     const server = await startServer(config, log.child({ role: "server" }));
     logServerStart(log.child({ role: "server" }), server.url, config, bits);
+    if (server.metricsUrl) log.child({ role: "server" }).info(`metrics on ${server.metricsUrl}`);
     await waitForSignal();
     await server.stop();
   },

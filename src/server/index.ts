@@ -6,6 +6,8 @@ import { createApp } from "./app.ts";
 import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
+import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serverMetrics } from "./metrics.ts";
 import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
 
@@ -17,6 +19,8 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** Serve GET /metrics (Prometheus text) on this address of its own; unset: no metrics at all. */
+  metricsListen?: { host: string; port: number };
   /** Sessions the memory store keeps, live or finished. Default 100,000. */
   maxRecords?: number;
   /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
@@ -41,16 +45,24 @@ export interface RunningServer {
   /** Enrolled services: the demo and tests issue tokens through it directly. */
   registry: ServiceRegistry;
   security: SecuritySettings;
+  /** Where GET /metrics answers, when --metrics-listen asked for it. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
 /** Starts the server; the store defaults to an in-memory one. */
 export async function startServer(config: ServerConfig, log: Logger, store?: SessionStore): Promise<RunningServer> {
+  const metrics = config.metricsListen ? serverMetrics() : undefined;
   store ??= memoryStore({ maxRecords: config.maxRecords });
+  if (metrics) store = metrics.store(store);
   const security = securitySettings(config.security);
   const registry = serviceRegistry({ path: security.servicesFile });
-  const guard = createGuard(security, registry, log);
-  const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  let guard = createGuard(security, registry, log);
+  let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  if (metrics) {
+    guard = metrics.guard(guard);
+    sessions = metrics.sessions(sessions);
+  }
   const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
   try {
     // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
@@ -67,6 +79,16 @@ export async function startServer(config: ServerConfig, log: Logger, store?: Ses
     const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
     throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
   }
+  let endpoint: MetricsEndpoint | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      endpoint = serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
+    } catch (error) {
+      await app.stop(true);
+      await store.close();
+      throw error;
+    }
+  }
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   return {
@@ -74,7 +96,9 @@ export async function startServer(config: ServerConfig, log: Logger, store?: Ses
     port,
     registry,
     security,
+    ...(endpoint ? { metricsUrl: endpoint.url } : {}),
     async stop() {
+      await endpoint?.stop();
       // Drain: refuse new connections, answer long polls now, let requests in flight finish (bounded), then close.
       sessions.drain();
       const server = app.server;
