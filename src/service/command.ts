@@ -4,10 +4,13 @@ import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
 import { describeError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, hostPort, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
+import { createAttributor } from "./attribution/index.ts";
+import { serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serviceMetrics } from "./metrics.ts";
 import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
 
@@ -33,6 +36,7 @@ export const serviceOptions = {
   allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
   allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
   confirm: { description: "Before each link: log it, or ask on the terminal", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
 } as const;
 
@@ -54,6 +58,9 @@ export default defineCommand({
       writeKeyFile(keyFile, credentials, o.server.href);
       log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
     }
+    const metrics = o.metricsListen ? serviceMetrics() : undefined;
+    const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
+    if (endpoint) log.child({ role: "service" }).info(`metrics on ${endpoint.url}`);
     const service = await startService(
       {
         server: o.server,
@@ -65,10 +72,12 @@ export default defineCommand({
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
+        ...(metrics ? { attributor: metrics.attributor(createAttributor()), onReport: metrics.onReport } : {}),
       },
       log.child({ role: "service" }),
     );
     await stopped;
     await service.stop();
+    await endpoint?.stop();
   },
 });

@@ -1,4 +1,4 @@
-// GET /metrics of the real binary, on its own --metrics-listen address: the counters move after a real link.
+// GET /metrics of the real binaries (server and service), each on its own --metrics-listen address: the counters move after a real link.
 import { expect, test } from "bun:test";
 import { runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
 
@@ -22,7 +22,9 @@ test("the server's /metrics: off the public port, and counting sessions, links, 
   expect(before).toContain("# TYPE pkipc_server_time_to_link_seconds histogram");
   expect(sample(before, "pkipc_server_links_total")).toBe(0);
 
-  await serviceProcess(server.url);
+  const service = await serviceProcess(server.url, ["--metrics-listen", "127.0.0.1:0"]);
+  const serviceMetricsUrl = /metrics on (http:\/\/\S+)/.exec(service.log.lines.find((l) => l.includes("metrics on")) ?? "")?.[1];
+  expect(serviceMetricsUrl).toBeDefined();
   const run = await runPkipc(["client", "--server", server.url, "--json"]);
   expect(run.code).toBe(0);
   // an unsigned report (401) and a burst of sessions past the per-address limit (429)
@@ -45,6 +47,13 @@ test("the server's /metrics: off the public port, and counting sessions, links, 
   expect(sample(after, 'pkipc_server_refused_requests_total{status="401",code="UNSIGNED"}') + sample(after, 'pkipc_server_refused_requests_total{status="401",code="UNAUTHORIZED"}')).toBeGreaterThan(0);
   expect(sample(after, "pkipc_server_live_sessions")).toBe(statuses.filter((s) => s === 201).length);
   expect(sample(after, "pkipc_server_long_polls")).toBeGreaterThanOrEqual(1);
+
+  // the service's side: the client's 12 knocks, each attributed and timed, and one linked report
+  const side = await (await fetch(serviceMetricsUrl!)).text();
+  console.log(side.split("\n").filter((l) => l.startsWith("pkipc_") && !l.includes("_bucket")).join("\n"));
+  expect(sample(side, 'pkipc_service_knocks_total{attributed="yes"}')).toBeGreaterThanOrEqual(12);
+  expect(sample(side, "pkipc_service_attribution_seconds_count")).toBe(sample(side, 'pkipc_service_knocks_total{attributed="yes"}') + sample(side, 'pkipc_service_knocks_total{attributed="no"}'));
+  expect(sample(side, 'pkipc_service_reports_total{answer="linked"}')).toBe(1);
 });
 
 test("--metrics-listen on a taken address stops the server with one sentence", async () => {
