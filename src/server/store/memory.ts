@@ -26,16 +26,18 @@ const shared = (record: SessionRecord): SessionRecord =>
   record.instructions.length === 0 && record.instructions !== EMPTY ? { ...record, instructions: EMPTY } : record;
 
 /**
- * A number for a code (its ports in any order), 53 bits from two 32-bit FNV-1a hashes of the sorted ports.
- * Two codes can share one (about 1 in 2^53): the second is then refused as if live, and drawn again.
+ * A number for a code, whatever the order of its ports: 53 bits from two sums of mixed ports (a sum does not
+ * depend on the order, so nothing is sorted). Two live codes can share one (about 1 in 2^53 per pair): the
+ * second is then refused as if live, and drawn again.
  */
 function codeHash(tuples: readonly (readonly number[])[]): number {
-  const ports = tuples.flat().sort((a, b) => a - b);
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ ports.length;
-  for (const port of ports) {
-    a = Math.imul(a ^ port, 0x01000193);
-    b = Math.imul(b ^ (port * 31 + 7), 0x01000193);
+  let a = 0;
+  let b = 0;
+  for (const tuple of tuples) {
+    for (const port of tuple) {
+      a = (a + (Math.imul(port ^ 0x5bd1e995, 0x9e3779b1) ^ (port << 13))) | 0;
+      b = (b + Math.imul((port + 0x7f4a7c15) ^ (port >>> 3), 0x85ebca6b)) | 0;
+    }
   }
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
