@@ -69,6 +69,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
   let status: SessionStatus | undefined;
   let timeToLinkMs: number | undefined;
+  let lastPollError: unknown;
   do {
     const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
     try {
@@ -76,14 +77,18 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && status) break;
       if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
+        lastPollError = error;
         await Bun.sleep(POLL_RETRY_MS);
         continue;
       }
       throw error;
     }
+    lastPollError = undefined;
     if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
   } while ((status === undefined || waitingOnService(status)) && performance.now() < end);
   const knocks = await knocking;
+  // polls that kept failing until the deadline: the server is gone, not the service (say so, not "no service linked")
+  if (lastPollError && status?.state !== "linked") throw lastPollError;
   if (!status) throw new NetworkError(`no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`);
   const result: ClientResult = {
     linked: status.state === "linked",
