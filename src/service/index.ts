@@ -205,23 +205,29 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       },
     });
 
-    log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
-      ports: ranges(listener.held),
-      server: api.url,
-      strategy: strategy.name,
-    });
-    if (listener.failed.length) {
-      log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
-        failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
-      });
-    }
+    // Nothing held: one sentence saying why, not the lists of a partial bind first.
     if (listener.held.length === 0) {
-      const message = `could not bind any port of ${config.range.start}-${config.range.end}; is another service running?`;
+      const range = `${config.range.start}-${config.range.end}`;
+      const skipped = listener.failed.every((f) => f.reason === "skipped");
+      const message = skipped
+        ? `--skip leaves no port of ${range} to bind`
+        : `could not bind any port of ${range} (${listener.failed[0]?.reason ?? "no port"}); is another pkipc service running?`;
       if (initial) {
         listener.stop();
         throw new ConfigError(message);
       }
-      log.error(`${message} Trying again at the next configuration check.`);
+      log.error(`${message}; trying again at the next configuration check`);
+    } else {
+      log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
+        ports: ranges(listener.held),
+        server: api.url,
+        strategy: strategy.name,
+      });
+      if (listener.failed.length) {
+        log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
+          failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
+        });
+      }
     }
     return {
       config,

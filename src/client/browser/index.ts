@@ -96,7 +96,8 @@ async function waitForLink(api: BrowserApi, id: string, end: number, signal: Abo
       try {
         return await api.status(id, wait, signal);
       } catch (error) {
-        if (signal.aborted || !(error instanceof ServerCallError) || error.status !== 0) throw error;
+        // a poll closed without an answer (network, or a gateway's 502/504) means "ask again", until the deadline
+        if (signal.aborted || !(error instanceof ServerCallError) || ![0, 502, 504].includes(error.status)) throw error;
         await sleep(100);
       }
     }
