@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decode, negotiate } from "../src/protocol/codec.ts";
 import { ErrorBody } from "../src/protocol/schemas.ts";
-import { enrollmentToken, runPkipc, serverProcess, serviceProcess, tempFolder, testServer } from "./helpers.ts";
+import { enrollmentToken, runPkipc, serverProcess, serviceProcess, TEST_USER, tempFolder, testServer } from "./helpers.ts";
 
 describe("Accept q-values", () => {
   test.each([
@@ -52,7 +52,7 @@ describe("a service that can bind nothing says so in one sentence", () => {
     const server = await serverProcess();
     const all = Array.from({ length: server.range.end - server.range.start + 1 }, (_, i) => server.range.start + i).join(",");
     const token = await enrollmentToken(server.url);
-    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token, "--skip", all], 15_000);
+    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token, "--users", TEST_USER, "--skip", all], 15_000);
     expect(run.code).not.toBe(0);
     expect(others(run.stderr)).toEqual([`pkipc service: --skip leaves no port of ${server.range.start}-${server.range.end} to bind`]);
   });
@@ -61,7 +61,7 @@ describe("a service that can bind nothing says so in one sentence", () => {
     const server = await serverProcess();
     await serviceProcess(server.url);
     const token = await enrollmentToken(server.url);
-    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token], 15_000);
+    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token, "--users", TEST_USER], 15_000);
     expect(run.code).not.toBe(0);
     const lines = others(run.stderr);
     expect(lines).toHaveLength(1);

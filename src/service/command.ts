@@ -74,7 +74,7 @@ export const serviceOptions = {
 export default defineCommand({
   meta: {
     name: "service",
-    description: "Listen on the knock range, attribute each knock to its process, report to the server. `pkipc service install [options]`, `uninstall` and `status` manage starting it at login",
+    description: "Hold the knock range, report knocks to the server; install | uninstall | status: start at login",
   },
   args: toCittyArgs(serviceOptions),
   async run({ args, rawArgs, data }) {

@@ -48,7 +48,7 @@ async function halfSent(url: string, path: string, body: string) {
 describe("SIGTERM", () => {
   test("a report in flight at SIGTERM still gets its answer, and a held long poll answers", async () => {
     const server = await serverProcess(["--insecure-unsigned"]);
-    const offer = (await (await fetch(`${server.url}/v1/sessions`, { method: "POST" })).json()) as { id: string };
+    const offer = (await (await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${server.apiKey}` } })).json()) as { id: string };
     const poll = fetch(`${server.url}/v1/sessions/${offer.id}?wait=30&since=0`).then(async (r) => ({ status: r.status, body: await r.text() }));
     const report = {
       process: { pid: 1, ppid: 0, uid: 0, user: "root", exe: "/bin/x", name: "x" },

@@ -28,11 +28,12 @@ function rawGet(url: string, path: string, timeoutMs: number): Promise<{ status:
 }
 
 test("2,000 concurrent polls of --max-wait (40 s, past the HTTP layer's old 30 s idle limit) each get an HTTP 200 answer", async () => {
-  const server = await serverProcess(["--session-rate", "0", "--max-wait", "40s", "--ttl", "90s"]);
+  // Sessions made by the backend's API key; the polls are the pages' reads, all from one address here.
+  const server = await serverProcess(["--api-key-session-rate", "0", "--read-rate", "0", "--max-wait", "40s", "--ttl", "90s"]);
   const ids: string[] = [];
   for (let batch = 0; batch < 2000 / 50; batch++) {
     const offers = await Promise.all(
-      Array.from({ length: 50 }, async () => ((await (await fetch(`${server.url}/v1/sessions`, { method: "POST" })).json()) as { id: string }).id),
+      Array.from({ length: 50 }, async () => ((await (await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${server.apiKey}` } })).json()) as { id: string }).id),
     );
     ids.push(...offers);
   }
@@ -83,7 +84,7 @@ test("the CLI client asks again when a poll is closed without an answer, and lin
     },
   });
   onCleanup(() => void proxy.stop(true));
-  const run = await runPkipc(["client", "--server", `http://127.0.0.1:${proxy.port}`, "--json", "--timeout", "30s"]);
+  const run = await runPkipc(["client", "--server", `http://127.0.0.1:${proxy.port}`, "--json", "--timeout", "30s"], 60_000, { PKIPC_API_KEY: server.apiKey });
   expect(cut).toBe(2);
   expect(run.code).toBe(0);
   expect(JSON.parse(run.stdout)).toMatchObject({ linked: true });
