@@ -7,7 +7,8 @@ import { newSession, waitReady, type WebDriverSession } from "./webdriver.ts";
 export const WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver";
 export const XVFB_RUN = "/usr/bin/xvfb-run";
 export const MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
-const INSTALL = "apt-get install webkit2gtk-driver xvfb";
+export const XAUTH = "/usr/bin/xauth";
+const INSTALL = "apt-get install webkit2gtk-driver xvfb xauth";
 
 export interface LaunchedWebKit {
   kind: "webkit";
@@ -22,7 +23,8 @@ export interface LaunchedWebKit {
 
 /** The programs the WebKit tests need, or an error saying how to install them: these tests are never skipped. */
 export function webkitPrograms(): void {
-  for (const path of [WEBKIT_DRIVER, MINIBROWSER, XVFB_RUN]) {
+  // MiniBrowser comes with libwebkit2gtk-4.1-0, a dependency of webkit2gtk-driver; xvfb-run needs xauth.
+  for (const path of [WEBKIT_DRIVER, MINIBROWSER, XVFB_RUN, XAUTH]) {
     if (!existsSync(path)) throw new Error(`${path} is missing: run ${INSTALL} (real-browser tests are never skipped)`);
   }
 }

@@ -1,0 +1,196 @@
+// The browser module and demo page in WebKitGTK's MiniBrowser, driven over WebDriver: link, identity, tabs, other origins, every transport, https pages.
+import { describe, expect, test } from "bun:test";
+import { basename, join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
+import { findFreeRange } from "../../src/lib/ports.ts";
+import { DEFAULT_BROWSERS } from "../../src/service/policy.ts";
+import { binaryServer, binaryService, makeCertificate, otherOrigin } from "./fixtures.ts";
+import type { PageLink } from "./page.ts";
+import type { WebDriverSession } from "./webdriver.ts";
+import { type LaunchedWebKit, launchWebKit, linkInWebKit } from "./webkit.ts";
+
+const RESULTS = join(ROOT, ".test-results");
+const TRANSPORTS = ["fetch", "https", "ws", "wss"] as const;
+const myUid = process.getuid!();
+/** The user name of this test's uid, as /etc/passwd has it (what the service reports). */
+const me = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === String(myUid))?.split(":")[0] ?? String(myUid);
+
+/** The process group of a pid: everything the launcher started shares xvfb-run's group. */
+function groupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
+/** A fresh MiniBrowser for this test, stopped (with its driver and Xvfb) by process group after it, pass or fail. */
+async function webkit(options: { acceptInsecureCerts?: boolean } = {}): Promise<LaunchedWebKit> {
+  const launched = await launchWebKit(options);
+  onCleanup(() => launched.close());
+  return launched;
+}
+
+/** Polls `check` in the current tab until it returns something truthy, or fails naming `what`. */
+async function waitInPage<T>(session: WebDriverSession, check: () => T, what: string, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await session.evaluate(check, []);
+    if (value) return value as T;
+    if (Date.now() > end) throw new Error(`the page did not get ${what} within ${timeoutMs / 1000} s`);
+    await Bun.sleep(100);
+  }
+}
+
+/** Waits for the demo page to finish and returns its state and status line. */
+function demoOutcome(session: WebDriverSession): Promise<{ state: string; status: string }> {
+  return waitInPage(
+    session,
+    () => (["linked", "failed"].includes(document.body.dataset.state ?? "") ? { state: document.body.dataset.state ?? "", status: document.getElementById("status")?.textContent ?? "" } : null),
+    "linked or failed",
+  ) as Promise<{ state: string; status: string }>;
+}
+
+/** Starts link() in the current tab without waiting for it; the outcome lands in window.outcome. */
+function startLink(session: WebDriverSession, moduleUrl: string) {
+  return session.evaluate(
+    (url: string) => {
+      (window as any).outcome = undefined;
+      import(url).then(
+        (m) => m.link().then(
+          (r: any) => ((window as any).outcome = { ok: true, sessionId: r.sessionId, transport: r.transport, process: r.process }),
+          (e: any) => ((window as any).outcome = { ok: false, code: e.code, message: String(e.message ?? e) }),
+        ),
+        (e) => ((window as any).outcome = { ok: false, message: `import failed: ${e.message}` }),
+      );
+      return true;
+    },
+    [moduleUrl],
+  );
+}
+
+const outcomeOf = (session: WebDriverSession) => waitInPage(session, () => (window as any).outcome, "an outcome from link()") as Promise<PageLink>;
+
+describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
+  test("the demo page served by the binary links and shows the browser, its version, the OS user and PID", async () => {
+    const server = await binaryServer();
+    await testService(server.url);
+    const launched = await webkit();
+    const { session } = launched;
+    await session.goto(`${server.url}/`);
+    const outcome = await demoOutcome(session);
+    expect(outcome.state).toBe("linked");
+    expect(outcome.status).toContain(`user ${me}`);
+    const result = await session.evaluate(() => (window as any).pkipcResult, []);
+    // WebKit knocks from its network process, a child of the application, in the group we launched.
+    expect(basename(result.process.exe)).toBe("WebKitNetworkProcess");
+    expect(groupOf(result.process.pid)).toBe(launched.pid);
+    expect(result.process.user).toBe(me);
+    expect(result.process.uid).toBe(myUid);
+    // The page's default for WebKit (src/client/browser/index.ts): a TLS knock, which works from http and https pages.
+    expect(result.transport).toBe("https");
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(join(RESULTS, "demo-page-webkit.png"), await session.screenshot());
+    // Named by the service's identity for WebKitGTK apps: the application (MiniBrowser) and the
+    // WebKitGTK version (MiniBrowser has none of its own; the driver reports WebKitGTK's).
+    expect(result.process.browser?.name).toMatch(/MiniBrowser|WebKitGTK/);
+    expect(result.process.browser?.version).toContain(launched.version);
+    expect(outcome.status).toContain(launched.version);
+    expect(outcome.status).toContain(`PID ${result.process.browser.pid}`);
+    expect(groupOf(result.process.browser.pid)).toBe(launched.pid);
+    expect(basename(result.process.browser.exe)).toBe("MiniBrowser");
+  }, 90_000);
+
+  test("two tabs of one MiniBrowser knocking at once both link, each to its own session", async () => {
+    const server = await testServer();
+    await testService(server.url);
+    const { session } = await webkit();
+    const first = await session.currentTab();
+    await session.goto(`${server.url}/?auto=0`);
+    const second = await session.newTab();
+    await session.switchTo(second);
+    await session.goto(`${server.url}/?auto=0`);
+    // WebDriver runs one command at a time: start link() in both tabs, then collect both outcomes.
+    await startLink(session, `${server.url}/pkipc.js`);
+    await session.switchTo(first);
+    await startLink(session, `${server.url}/pkipc.js`);
+    const ra = await outcomeOf(session);
+    await session.switchTo(second);
+    const rb = await outcomeOf(session);
+    expect(ra).toMatchObject({ ok: true });
+    expect(rb).toMatchObject({ ok: true });
+    expect(ra.sessionId).not.toBe(rb.sessionId);
+    for (const id of [ra.sessionId, rb.sessionId]) {
+      const status = (await (await fetch(`${server.url}/v1/sessions/${id}`)).json()) as { state: string };
+      expect(status.state).toBe("linked");
+    }
+    // All tabs knock from the one network process.
+    expect(ra.process?.pid).toBe(rb.process!.pid);
+  }, 90_000);
+
+  test("the module embedded in a page of another origin links, through a service with the default allow-list", async () => {
+    const server = await testServer();
+    await testService(server.url, { allowProcesses: DEFAULT_BROWSERS });
+    const saas = otherOrigin(`<!doctype html><title>saas</title><script type="module">
+      import { link } from "${server.url}/pkipc.js";
+      window.outcome = link().then((r) => ({ ok: true, pid: r.process.pid, exe: r.process.exe }), (e) => ({ ok: false, message: e.message }));
+    </script>`);
+    const launched = await webkit();
+    await launched.session.goto(`${saas}/`);
+    const outcome = await launched.session.evaluate(async () => await (window as any).outcome, []);
+    expect(outcome).toMatchObject({ ok: true });
+    expect(basename(outcome.exe)).toBe("WebKitNetworkProcess");
+    expect(groupOf(outcome.pid)).toBe(launched.pid);
+  }, 90_000);
+
+  test("every transport links from an http page", async () => {
+    const server = await testServer();
+    await testService(server.url);
+    const { session } = await webkit();
+    const table: Record<string, string> = {};
+    for (const transport of TRANSPORTS) {
+      await session.goto(`${server.url}/?auto=0`); // a fresh document: no knock lock carried over
+      const r = await linkInWebKit(session, `${server.url}/pkipc.js`, { transport, timeoutMs: 5000 });
+      table[transport] = r.ok ? `linked (${r.transport})` : `${r.code}: ${r.message}`;
+      await Bun.sleep(1100); // past the service's 1 s retry window
+    }
+    expect(table).toEqual({ fetch: "linked (fetch)", https: "linked (https)", ws: "linked (ws)", wss: "linked (wss)" });
+  }, 90_000);
+
+  test("ten links in a row from one page all link with the default transport, though every code reuses the same ports", async () => {
+    const server = await testServer({ range: findFreeRange(13) });
+    await testService(server.url, { reportsPerProcess: { perSecond: 100, burst: 100 } });
+    const { session } = await webkit();
+    await session.goto(`${server.url}/?auto=0`);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await linkInWebKit(session, `${server.url}/pkipc.js`, { timeoutMs: 5000 });
+      outcomes.push(r.ok ? `linked (${r.transport})` : `${r.code}: ${r.message}`);
+      await Bun.sleep(1100);
+    }
+    expect(outcomes).toEqual(Array(10).fill("linked (https)"));
+  }, 90_000);
+
+  test("an https page links with the default transport; from it only the TLS knocks (https, wss) reach loopback", async () => {
+    const tls = await makeCertificate();
+    const server = await binaryServer(tls);
+    await binaryService(server.url, { NODE_EXTRA_CA_CERTS: tls.certFile });
+    const { session } = await webkit({ acceptInsecureCerts: true });
+    await session.goto(`${server.url}/`);
+    const outcome = await demoOutcome(session);
+    expect(outcome.status).toStartWith("Linked");
+    expect(await session.evaluate(() => location.protocol, [])).toBe("https:");
+    // Which transports link from an https page (the README quotes the table): WebKit blocks http: and
+    // ws: requests to 127.0.0.1 from a secure page as mixed content, before connecting.
+    const table: Record<string, string> = {};
+    for (const transport of TRANSPORTS) {
+      await session.goto(`${server.url}/?auto=0`);
+      const r = await linkInWebKit(session, `${server.url}/pkipc.js`, { transport, timeoutMs: 5000 });
+      table[transport] = r.ok ? "links" : `does not link (${r.code})`;
+      await Bun.sleep(1100);
+    }
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(join(RESULTS, "https-page-webkit.json"), `${JSON.stringify({ browser: `MiniBrowser ${session.capabilities.browserVersion}`, table }, null, 2)}\n`);
+    console.log(`webkit, https page: ${JSON.stringify(table)}`);
+    expect(table.https).toBe("links");
+    expect(table.wss).toBe("links");
+  }, 90_000);
+});
