@@ -21,10 +21,12 @@ export interface LaunchedWebKit {
   close(): Promise<void>;
 }
 
-/** The programs the WebKit tests need, or an error saying how to install them: these tests are never skipped. */
-export function webkitPrograms(): void {
-  // MiniBrowser comes with libwebkit2gtk-4.1-0, a dependency of webkit2gtk-driver; xvfb-run needs xauth.
-  for (const path of [WEBKIT_DRIVER, MINIBROWSER, XVFB_RUN, XAUTH]) {
+/** MiniBrowser comes with libwebkit2gtk-4.1-0, a dependency of webkit2gtk-driver; xvfb-run needs xauth. */
+export const WEBKIT_PROGRAMS = [WEBKIT_DRIVER, MINIBROWSER, XVFB_RUN, XAUTH];
+
+/** Checks the programs the WebKit tests need, or throws saying how to install them: these tests are never skipped. */
+export function webkitPrograms(paths: readonly string[] = WEBKIT_PROGRAMS): void {
+  for (const path of paths) {
     if (!existsSync(path)) throw new Error(`${path} is missing: run ${INSTALL} (real-browser tests are never skipped)`);
   }
 }
