@@ -45,6 +45,7 @@ function groupMembers(group: number): number[] {
   return found;
 }
 
+/** Signals every process of the group `group` at once. */
 function signalGroup(group: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-group, signal);
@@ -73,8 +74,16 @@ export async function launchWebKit(options: { acceptInsecureCerts?: boolean } = 
     if (closed) return;
     closed = true;
     await session?.close();
-    // TERM first: xvfb-run then stops Xvfb, which removes its /tmp/.X<n>-lock; whatever remains gets KILL.
-    signalGroup(pid, "SIGTERM");
+    // TERM everything but xvfb-run itself: it sees its command end, then stops Xvfb and removes its
+    // temporary folder (a TERM of its own would end it before that clean-up). Whatever remains gets KILL.
+    for (const member of groupMembers(pid)) {
+      if (member === pid) continue;
+      try {
+        process.kill(member, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
     for (let i = 0; i < 30 && groupMembers(pid).length; i++) await Bun.sleep(100);
     signalGroup(pid, "SIGKILL");
     await child.exited;
