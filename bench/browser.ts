@@ -94,7 +94,7 @@ try {
   // per-process budget (0.5/s, bursts of 6) its bursts would be dropped. The server's limits sit
   // close to this pace (a retry makes a second report), so they are raised too.
   const raised = "1000,1000";
-  const serverLimits = { maxSessions: "1000", sessionRate: raised, serviceReportRate: raised, addressReportRate: raised };
+  const serverLimits = { maxSessions: "1000", sessionRate: raised, readRate: raised, serviceReportRate: raised, addressReportRate: raised };
   const serviceLimits = { allowProcesses: Object.values(PROCESS_NAMES).flat().join(","), processReportRate: raised };
   const server = await benchServer(serverLimits);
   const service = await benchService(server, serviceLimits);

@@ -2,7 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { basename, join } from "node:path";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
+import { backendApi, onCleanup, ROOT, testServer, testService } from "../helpers.ts";
+import { apiClient } from "../../src/protocol/api-client.ts";
+import { startDemoSaas } from "../../src/demo/saas.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { DEFAULT_BROWSERS } from "../../src/service/policy.ts";
 import { binaryServer, binaryService, makeCertificate, otherOrigin } from "./fixtures.ts";
@@ -56,7 +58,7 @@ function startLink(session: WebDriverSession, moduleUrl: string) {
       (window as any).outcome = undefined;
       import(url).then(
         (m) => m.link().then(
-          (r: any) => ((window as any).outcome = { ok: true, sessionId: r.sessionId, transport: r.transport, process: r.process }),
+          (r: any) => ((window as any).outcome = { ok: true, sessionId: r.sessionId, transport: r.transport }),
           (e: any) => ((window as any).outcome = { ok: false, code: e.code, message: String(e.message ?? e) }),
         ),
         (e) => ((window as any).outcome = { ok: false, message: `import failed: ${e.message}` }),
@@ -75,7 +77,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(() => webkitPrograms()).not.toThrow();
   });
 
-  test("the demo page served by the binary links from WebKit's network process and shows the OS user", async () => {
+  test("the demo page served by the binary links from WebKit's network process; the page sees progress only, the backend's API key sees who linked", async () => {
     const server = await binaryServer();
     await testService(server.url);
     const launched = await webkit();
@@ -83,30 +85,42 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     await session.goto(`${server.url}/`);
     const outcome = await demoOutcome(session);
     expect(outcome.state).toBe("linked");
-    expect(outcome.status).toContain(`user ${me}`);
-    const result = await session.evaluate(() => (window as any).pkipcResult, []);
-    // WebKit knocks from its network process, a child of the application, in the group we launched.
-    expect(basename(result.process.exe)).toBe("WebKitNetworkProcess");
-    expect(groupOf(result.process.pid)).toBe(launched.pid);
-    expect(result.process.user).toBe(me);
-    expect(result.process.uid).toBe(myUid);
+    expect(outcome.status).toContain("shown to the SaaS backend only");
+    const seen = await session.evaluate(() => (window as any).pkipcResult, []);
+    expect(seen.process).toBeUndefined();
     // The page's default for WebKit (src/client/browser/index.ts): a TLS knock, which works from http and https pages.
-    expect(result.transport).toBe("https");
+    expect(seen.transport).toBe("https");
+    const { process: found, origin } = await backendApi(server.url).status(seen.sessionId);
+    expect(origin).toBe(server.url);
+    // WebKit knocks from its network process, a child of the application, in the group we launched.
+    expect(basename(found!.exe)).toBe("WebKitNetworkProcess");
+    expect(groupOf(found!.pid)).toBe(launched.pid);
+    expect(found!.user).toBe(me);
+    expect(found!.uid).toBe(myUid);
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(join(RESULTS, "demo-page-webkit.png"), await session.screenshot());
   }, 90_000);
 
-  // Depends on the service's identity for WebKitGTK apps (a walk from WebKitNetworkProcess to the
-  // application, version from the package database): today's identity leaves WebKit unnamed.
-  test("the service names the application behind WebKit's network process: MiniBrowser, with WebKitGTK's version", async () => {
-    const server = await binaryServer();
-    await testService(server.url);
+  // The browser's name depends on the service's identity for WebKitGTK apps (a walk from
+  // WebKitNetworkProcess to the application, version from the package database): until it lands,
+  // WebKit links but is not named, and this test fails.
+  test("the SaaS backend path: the backend sees MiniBrowser, with WebKitGTK's version, behind WebKit's network process", async () => {
+    const saas = startDemoSaas();
+    onCleanup(() => saas.stop());
+    const server = await testServer();
+    server.allowOrigin(saas.url);
+    saas.connect(server.url, (await server.registry.issueApiKey("saas", saas.url)).key);
+    const service = await testService(server.url);
     const launched = await webkit();
     const { session } = launched;
-    await session.goto(`${server.url}/`);
+    await session.goto(`${saas.url}/`);
     const outcome = await demoOutcome(session);
     expect(outcome.state).toBe("linked");
+    expect(outcome.status).toContain(`user ${me}`);
     const result = await session.evaluate(() => (window as any).pkipcResult, []);
+    expect(result.origin).toBe(saas.url);
+    expect(basename(result.process.exe)).toBe("WebKitNetworkProcess");
+    expect(service.reports.find((r) => r.answer?.linked)?.answer?.origin).toBe(saas.url);
     // MiniBrowser has no version of its own; the driver reports WebKitGTK's, as the package database does.
     expect(result.process.browser?.name).toMatch(/MiniBrowser|WebKitGTK/);
     expect(result.process.browser?.version).toContain(launched.version);
@@ -135,27 +149,28 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(ra).toMatchObject({ ok: true });
     expect(rb).toMatchObject({ ok: true });
     expect(ra.sessionId).not.toBe(rb.sessionId);
-    for (const id of [ra.sessionId, rb.sessionId]) {
-      const status = (await (await fetch(`${server.url}/v1/sessions/${id}`)).json()) as { state: string };
-      expect(status.state).toBe("linked");
-    }
+    const [sa, sb] = [await backendApi(server.url).status(ra.sessionId!), await backendApi(server.url).status(rb.sessionId!)];
+    expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
     // All tabs knock from the one network process.
-    expect(ra.process?.pid).toBe(rb.process!.pid);
+    expect(sa.process?.pid).toBe(sb.process!.pid);
   }, 90_000);
 
-  test("the module embedded in a page of another origin links, through a service with the default allow-list", async () => {
+  test("the module embedded in a page of an allowed other origin links, through a service with the default allow-list", async () => {
     const server = await testServer();
     await testService(server.url, { allowProcesses: DEFAULT_BROWSERS });
     const saas = otherOrigin(`<!doctype html><title>saas</title><script type="module">
       import { link } from "${server.url}/pkipc.js";
-      window.outcome = link().then((r) => ({ ok: true, pid: r.process.pid, exe: r.process.exe }), (e) => ({ ok: false, message: e.message }));
+      window.outcome = link().then((r) => ({ ok: true, sessionId: r.sessionId, process: r.process ?? null }), (e) => ({ ok: false, message: e.message }));
     </script>`);
+    server.allowOrigin(saas);
     const launched = await webkit();
     await launched.session.goto(`${saas}/`);
     const outcome = await launched.session.evaluate(async () => await (window as any).outcome, []);
-    expect(outcome).toMatchObject({ ok: true });
-    expect(basename(outcome.exe)).toBe("WebKitNetworkProcess");
-    expect(groupOf(outcome.pid)).toBe(launched.pid);
+    expect(outcome).toMatchObject({ ok: true, process: null });
+    const status = await apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas)).key }).status(outcome.sessionId);
+    expect(status.origin).toBe(saas);
+    expect(basename(status.process!.exe)).toBe("WebKitNetworkProcess");
+    expect(groupOf(status.process!.pid)).toBe(launched.pid);
   }, 90_000);
 
   test("every transport links from an http page", async () => {

@@ -1,8 +1,7 @@
 // Guessing: floods of random reports against many live sessions link nothing; the limiters engage; honest users still link.
 import { describe, expect, test } from "bun:test";
 import type { ClientResult } from "../../src/client/index.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
-import { enrollWith, runPkipc, testServer, testService } from "../helpers.ts";
+import { backendApi, enrollWith, runPkipc, testServer, testService } from "../helpers.ts";
 import { type Answer, FAKE_PROCESS, randomPorts, requestFrom, signedPost } from "./tools.ts";
 
 const OFF = { perSecond: 0, burst: 0 };
@@ -21,7 +20,7 @@ describe("guessing", () => {
     // Creating the 1,000 sessions is set-up, not the attack: the per-address session limit is off too.
     const server = await testServer({ ttlMs: 600_000, security: { bindOrigin: false, limits: { sessionsPerAddress: OFF } } });
     await testService(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const live: string[] = [];
     await pool(1000, 32, async () => void live.push((await api.createSession()).id));
     const attacker = await enrollWith(server.url, "enrolled but malicious");

@@ -2,13 +2,12 @@
 import { describe, expect, test } from "bun:test";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
 import { startService } from "../../src/service/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
-import { enrollWith, testServer, testService } from "../helpers.ts";
+import { backendApi, enrollWith, testServer, testService } from "../helpers.ts";
 
 async function linkWith(url: string, names: string[]) {
-  const api = apiClient(url);
+  const api = backendApi(url);
   const offer = await api.createSession();
   for (const name of names) await api.queueInstruction(offer.id, { name, args: { cmd: "rm -rf /", message: "hi" } });
   await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });

@@ -17,7 +17,7 @@ const CODE_A = [[29_170, 29_171, 29_172, 29_173], [29_180, 29_181, 29_182, 29_18
 
 function record(id: string, tuples: number[][]): SessionRecord {
   const now = Date.now();
-  return { id, tuples, createdAt: now, expiresAt: now + 30_000, state: "pending", version: 0, origin: "127.0.0.1", instructions: [] };
+  return { id, tuples, createdAt: now, expiresAt: now + 30_000, state: "pending", version: 0, address: "127.0.0.1", instructions: [] };
 }
 
 for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
