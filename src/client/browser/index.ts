@@ -12,10 +12,27 @@ export { browserTransports, type BrowserTransportName };
  * The transport for this browser when none is named, chosen from measurements (README, "Browsers"): https
  * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
  * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
- * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not.
+ * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not;
+ * https in WebKit (Safari, and every browser on iOS), which blocks http: and ws: to loopback from an
+ * https page as mixed content, and whose https and wss knocks link equally fast (WebKitGTK 2.50).
  */
 export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? ""): BrowserTransportName {
-  return /Firefox\//.test(userAgent) ? "wss" : "https";
+  return DEFAULT_TRANSPORT[browserEngine(userAgent)];
+}
+
+/** The measured default per engine (README, "Browsers"); a browser that is neither Firefox nor WebKit is taken for Chromium. */
+const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "https", firefox: "wss", webkit: "https" };
+
+export type BrowserEngine = "chromium" | "firefox" | "webkit";
+
+/**
+ * The engine behind a user agent. WebKit is "AppleWebKit/" without a Chromium token: Safari, WebKitGTK
+ * and WPE browsers, and on iOS every browser (CriOS, FxiOS and EdgiOS carry no "Chrome/" or "Firefox/").
+ */
+export function browserEngine(userAgent: string): BrowserEngine {
+  if (/Firefox\//.test(userAgent)) return "firefox";
+  if (/AppleWebKit\//.test(userAgent) && !/(Chrome|Chromium|Edg|OPR)\//.test(userAgent)) return "webkit";
+  return "chromium";
 }
 
 /** Why link() failed: a stable code and one sentence. */
