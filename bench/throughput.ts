@@ -1,5 +1,6 @@
 // Session issue rate under wrk (32 connections): the pkipc server against an Elysia route doing the same work and
 // a bare Bun.serve, in the same run; then memory per live session (RSS from 10,000 to 100,000 live sessions).
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { heapStats } from "bun:jsc";
 import { silentLogger } from "../src/lib/log.ts";
@@ -14,7 +15,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MEMORY_STEPS = [10_000, 50_000, 100_000];
 
 /** Limits a benchmark would trip, raised: sessions per address off, the live cap and the store far above the run. */
-const RAISED: Raise<typeof serverOptions> = { sessionRate: "0", maxSessions: "1000000", maxRecords: "5000000" };
+const RAISED: Raise<typeof serverOptions> = { apiKeySessionRate: "0", apiKeyCallRate: "0", maxSessions: "1000000", maxRecords: "5000000" };
 /** For the memory steps: sessions outlive the whole measurement. */
 const LONG_LIVED: Raise<typeof serverOptions> = { ...RAISED, ttl: "600s" };
 
@@ -27,9 +28,14 @@ function wrkOrExit(): string {
   return path;
 }
 
-/** Runs wrk against `url`; the requests per second it reports. */
-async function wrk(url: string): Promise<{ rps: number; non2xx: number }> {
-  const child = Bun.spawn([wrkOrExit(), "-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, url], { stdout: "pipe", stderr: "pipe" });
+/**
+ * Runs wrk against `url` with POST requests (and a SaaS backend's API key when given, as pkipc's
+ * sessions are made); the requests per second it reports.
+ */
+async function wrk(url: string, apiKey?: string): Promise<{ rps: number; non2xx: number }> {
+  const script = join(tmpdir(), `pkipc-wrk-${process.pid}.lua`);
+  await Bun.write(script, `wrk.method = "POST"\n${apiKey ? `wrk.headers["Authorization"] = "Bearer ${apiKey}"\n` : ""}`);
+  const child = Bun.spawn([wrkOrExit(), "-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, url], { stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), (SECONDS + 30) * 1000);
   const out = await new Response(child.stdout).text();
   await child.exited;
@@ -56,14 +62,14 @@ async function reference(kind: "elysia" | "bare") {
 
 const rssKb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN);
 
-/** Issues sessions on `url` until `count` are live, 64 requests in flight. */
-async function issueUntil(url: string, from: number, count: number): Promise<void> {
+/** Issues sessions on `url` with `apiKey` until `count` are live, 64 requests in flight. */
+async function issueUntil(url: string, apiKey: string, from: number, count: number): Promise<void> {
   let next = from;
   await Promise.all(
     Array.from({ length: 64 }, async () => {
       while (next < count) {
         next++;
-        const response = await fetch(`${url}/v1/sessions`, { method: "POST" });
+        const response = await fetch(`${url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
         if (response.status !== 201) throw new Error(`session ${next}: ${response.status} ${await response.text()}`);
         await response.arrayBuffer();
       }
@@ -77,12 +83,12 @@ async function main() {
   const elysia = await reference("elysia");
   const bare = await reference("bare");
   console.log(`raised: ${pkipc.raised.join(", ")}`);
-  console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s GET /v1/sessions, ${ROUNDS} rounds, best of each:`);
+  console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s POST /v1/sessions (pkipc: with the API key), ${ROUNDS} rounds, best of each:`);
   const best = { pkipc: 0, elysia: 0, bare: 0 };
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, url] of [["pkipc", pkipc.url], ["elysia", elysia.url], ["bare", bare.url]] as const) {
-        const { rps, non2xx } = await wrk(`${url}/v1/sessions`);
+        const { rps, non2xx } = await wrk(`${url}/v1/sessions`, name === "pkipc" ? pkipc.apiKey : undefined);
         if (non2xx) console.log(`  ${name}: ${non2xx} answers were not 2xx`);
         best[name] = Math.max(best[name], rps);
         console.log(`  round ${round + 1} ${name.padEnd(6)} ${Math.round(rps).toLocaleString("en")} sessions/s`);
@@ -102,7 +108,7 @@ async function main() {
   let issued = 0;
   const points: { live: number; rss: number }[] = [];
   for (const step of MEMORY_STEPS) {
-    await issueUntil(fresh.url, issued, step);
+    await issueUntil(fresh.url, fresh.apiKey, issued, step);
     issued = step;
     // the server collects on idle: the lowest of a few readings is the least garbage
     let rss = Number.POSITIVE_INFINITY;

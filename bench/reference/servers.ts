@@ -18,7 +18,8 @@ const offer = () => ({
 
 const kind = process.argv[2];
 if (kind === "elysia") {
-  const app = new Elysia().get("/v1/sessions", () => offer(), { response: { 200: SessionOffer } });
+  // POST, as pkipc's sessions are asked for (by a backend with its API key; the reference checks no key).
+  const app = new Elysia().post("/v1/sessions", () => offer(), { response: { 200: SessionOffer } });
   app.listen({ hostname: "127.0.0.1", port: 0, reusePort: false });
   console.log(`port ${app.server!.port}`);
 } else if (kind === "bare") {
