@@ -52,6 +52,8 @@ export class HandlerDeadlineError extends PkipcError {
 /** A handler that ignores its signal still gets this long to answer after the deadline before it is given up on. */
 const GRACE_MS = 1000;
 
+const reasonOf = (signal: AbortSignal) => (signal.reason instanceof PkipcError ? signal.reason.message : "the service is stopping");
+
 function bounded(id: string, ok: unknown, result: unknown): Ack {
   if (typeof ok !== "boolean" || typeof result !== "string") return { id, ok: false, result: "the handler answered something other than { ok, result }" };
   // A longer result is refused rather than cut: half a JSON document would mislead whoever reads it.
@@ -79,8 +81,7 @@ export async function runInstruction(
   const abandoned = new Promise<HandlerAnswer>((resolve) => {
     const onAbort = () => {
       giveUp = setTimeout(() => {
-        const why = signal.reason instanceof PkipcError ? signal.reason.message : "the service is stopping";
-        resolve({ ok: false, result: `${why}; its answer was not awaited` });
+        resolve({ ok: false, result: `${reasonOf(signal)}; its answer was not awaited` });
       }, GRACE_MS);
     };
     if (signal.aborted) onAbort();
@@ -88,6 +89,8 @@ export async function runInstruction(
   });
   try {
     const answer = await Promise.race([handler.handle(instruction, { ...context, signal }), abandoned]);
+    // Success after the deadline is not success: whoever queued it was already told it is late.
+    if (signal.aborted && answer?.ok === true) return { id, ok: false, result: `${reasonOf(signal)}; its late answer was dropped` };
     return bounded(id, answer?.ok, answer?.result);
   } catch (error) {
     return { id, ok: false, result: `handler failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, MAX_RESULT) };

@@ -2,6 +2,7 @@
 import { accessSync, constants } from "node:fs";
 import { homedir } from "node:os";
 import { CapacityError, describeError } from "../../lib/errors.ts";
+import { Ack } from "../../protocol/schemas.ts";
 import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./index.ts";
 
 /** The environment a program gets besides its context: never the service's own. */
@@ -15,6 +16,8 @@ export interface ProgramEnvironment {
 export const MAX_PROGRAM_OUTPUT = 64 * 1024;
 /** Stderr kept for the log and the refusal; the rest is read and dropped so the program never blocks on it. */
 const MAX_PROGRAM_ERRORS = 8 * 1024;
+/** The longest result an answer carries (the Ack schema's bound). */
+const MAX_RESULT = Ack.properties.result.maxLength ?? 4096;
 /** After the program exits, its pipes get this long to drain before the reads are cut. */
 const DRAIN_MS = 1000;
 
@@ -210,7 +213,9 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
           const killed = child.signalCode ? ` (killed by ${child.signalCode})` : "";
           return refuse(`exited with status ${status}${killed}${firstLine ? `: ${firstLine}` : ""}`);
         }
-        return { ok: true, result: stdout.bytes.toString("utf8").replace(/\r?\n$/, "") };
+        const result = stdout.bytes.toString("utf8").replace(/\r?\n$/, "");
+        if (result.length > MAX_RESULT) return refuse(`answered ${result.length} characters; a result holds at most ${MAX_RESULT}`);
+        return { ok: true, result };
       } finally {
         release();
       }
