@@ -77,7 +77,7 @@ function repeated(rawArgs: readonly string[], names: string[]): string | true | 
   let bare = false;
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
-    for (const flag of names.map((n) => `--${n}`)) {
+    for (const flag of [...new Set(names)].map((n) => `--${n}`)) {
       if (arg === flag) {
         const next = rawArgs[i + 1];
         if (next === undefined || next.startsWith("--")) bare = true;
