@@ -72,6 +72,14 @@ describe("pkipc service with handler programs", () => {
   }, 60_000);
 });
 
+test("pkipc service --help lists the handler options with their defaults and variables", async () => {
+  const run = await runPkipc(["service", "--help"]);
+  expect(run.code).toBe(0);
+  for (const word of ["--handler", "PKIPC_HANDLERS", "--handlers-file", "--handler-timeout", "default 10s", "--key-dir", "--info-fields", "default os,kernel,arch"]) {
+    expect(run.stdout).toContain(word);
+  }
+});
+
 describe("bad handler settings are refused at start with one sentence", () => {
   test.each([
     [["--handler", "store-key=relative/tool"], /^pkipc service: handler "store-key": the program must be an absolute path, not "relative\/tool"/],

@@ -1,7 +1,7 @@
 // What a service does with an instruction from the server: the handler seam, the runner that bounds every handler, the registry.
 import { ConfigError, PkipcError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { Ack as AckSchema, type Ack, type Instruction, type ProcessInfo } from "../../protocol/schemas.ts";
+import { Ack as AckSchema, type Ack, type Instruction, Instruction as InstructionSchema, type ProcessInfo } from "../../protocol/schemas.ts";
 import { type InfoField, infoHandler } from "./info.ts";
 import { keyHandler } from "./key.ts";
 import { logHandler } from "./log.ts";
@@ -37,8 +37,12 @@ export interface InstructionHandler {
 /** The longest result an answer carries (the Ack schema's bound). */
 export const MAX_RESULT = AckSchema.properties.result.maxLength ?? 4096;
 
-/** Instruction names, as the protocol allows them (the Instruction schema's pattern). */
-export const INSTRUCTION_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const NAME = InstructionSchema.properties.name;
+const NAME_PATTERN = new RegExp(NAME.pattern!);
+/** True for a name the protocol allows an instruction (the Instruction schema's pattern and length). */
+export function isInstructionName(name: string): boolean {
+  return name.length <= (NAME.maxLength ?? 64) && NAME_PATTERN.test(name);
+}
 
 /** How long a handler has by default, in ms. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
@@ -78,11 +82,10 @@ export async function runInstruction(
   const timer = setTimeout(() => deadline.abort(new HandlerDeadlineError(`"${name}" did not finish within ${timeoutMs} ms`)), timeoutMs);
   const signal = context.signal ? AbortSignal.any([deadline.signal, context.signal]) : deadline.signal;
   let giveUp: ReturnType<typeof setTimeout> | undefined;
+  let onAbort = () => {};
   const abandoned = new Promise<HandlerAnswer>((resolve) => {
-    const onAbort = () => {
-      giveUp = setTimeout(() => {
-        resolve({ ok: false, result: `${reasonOf(signal)}; its answer was not awaited` });
-      }, GRACE_MS);
+    onAbort = () => {
+      giveUp = setTimeout(() => resolve({ ok: false, result: `${reasonOf(signal)}; its answer was not awaited` }), GRACE_MS);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
@@ -97,6 +100,7 @@ export async function runInstruction(
   } finally {
     clearTimeout(timer);
     clearTimeout(giveUp);
+    signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -140,7 +144,7 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
   const timeoutMs = settings.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
   const handlers: Record<string, InstructionHandler> = {};
   for (const name of Object.keys(given)) {
-    if (!INSTRUCTION_NAME.test(name)) throw new ConfigError(`handler name "${name}" is not an instruction name (lowercase letters, digits and -, starting with a letter)`);
+    if (!isInstructionName(name)) throw new ConfigError(`handler name "${name}" is not an instruction name (lowercase letters, digits and -, starting with a letter)`);
   }
   const slots = programSlots(settings.maxPrograms ?? 4);
   for (const [name, path] of Object.entries(programs)) {
@@ -163,6 +167,9 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
     }
   }
   log?.info(`instructions this service carries out: ${Object.keys(handlers).join(", ") || "none"}`, { timeoutMs });
+  if (Object.keys(programs).length && process.getuid?.() === 0) {
+    log?.warn("handler programs run as root, as this service does: give them only to programs written for that");
+  }
   if (settings.keyDir && !handlers.key) log?.warn("--key-dir is set but instruction \"key\" is not allowed (--allow-instructions key)");
   return {
     allowed: Object.keys(handlers),

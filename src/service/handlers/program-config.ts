@@ -2,7 +2,7 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { ConfigError } from "../../lib/errors.ts";
-import { INSTRUCTION_NAME } from "./index.ts";
+import { isInstructionName } from "./index.ts";
 
 /** A handlers file holds at most this many programs, and is at most 64 KiB. */
 const MAX_PROGRAMS = 64;
@@ -13,7 +13,7 @@ const MAX_FILE_BYTES = 64 * 1024;
  * may execute, that only its owner (this user or root) may write. Throws ConfigError with one sentence.
  */
 export function checkProgram(name: string, path: string): void {
-  if (!INSTRUCTION_NAME.test(name)) {
+  if (!isInstructionName(name)) {
     throw new ConfigError(`handler name "${name.slice(0, 80)}" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)`);
   }
   if (!isAbsolute(path)) throw new ConfigError(`handler "${name}": the program must be an absolute path, not "${path}"`);
