@@ -10,7 +10,7 @@ const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
   server: () => import("./server/command.ts").then((m) => m.default),
   service: () => import("./service/command.ts").then((m) => m.default),
   client: () => import("./client/command.ts").then((m) => m.default),
-  demo: () => import("./demo.ts").then((m) => m.default),
+  demo: () => import("./demo/command.ts").then((m) => m.default),
   admin: () => import("./server/admin-command.ts").then((m) => m.default),
 };
 

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import { duration, httpUrl, oneOf, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
 import type { ClientResult } from "./index.ts";
 
@@ -26,15 +26,18 @@ export const clientOptions = {
   transport: { description: "How to knock: tcp, http or ws", env: "PKIPC_TRANSPORT", default: "tcp", parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]) },
   format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
   timeout: { description: "How long to wait for the link", env: "PKIPC_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
-  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...]", default: "", parse: instruction },
+  apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
+  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
   json: { description: "Print the result as JSON", flag: true, parse: () => true },
 } as const;
 
 function describe(result: ClientResult): string {
   if (!result.linked) return `not linked: ${result.reason}`;
-  const p = result.process!;
+  const p = result.process;
   const lines = [
-    `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}`,
+    p
+      ? `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}${result.origin ? ` origin ${result.origin}` : ""}`
+      : `linked in ${result.timeToLinkMs?.toFixed(1)} ms (who linked is shown to the SaaS backend only: pass --api-key to see it)`,
     `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${result.knocks.landed}/${result.knocks.sent} knocks landed`,
   ];
   for (const i of result.instructions) lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
@@ -57,6 +60,7 @@ export default defineCommand({
       format: o.format,
       timeoutMs: o.timeout,
       instructions: o.instruction,
+      ...(o.apiKey ? { apiKey: o.apiKey } : {}),
     });
     print(o.json ? JSON.stringify(result) : describe(result));
     if (!result.linked) setExitCode(2);

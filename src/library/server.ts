@@ -26,7 +26,8 @@ export interface StartServerOptions extends ServerOptions {
 
 /**
  * Starts a server the way `pkipc server` does (the same checks: a range browsers can knock, a strong
- * enough code). Enroll services with `server.registry.issueToken(ms)`; stop it with stop() or the signal.
+ * enough code). Enroll services with `server.registry.issueToken(ms)`, make the backend's API key with
+ * `server.registry.issueApiKey(name, origin)`; stop it with stop() or the signal.
  * Throws ConfigError with one sentence for a bad option.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {

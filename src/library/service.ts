@@ -36,6 +36,10 @@ export interface StartServiceOptions {
   handlerSettings?: Omit<HandlerSettings, "allow" | "handlers">;
   /** Process names allowed to link. Default: browsers (DEFAULT_BROWSERS). */
   allowProcesses?: readonly string[];
+  /** Uids whose programs may link. Default: the user running the service (as root it must be given). */
+  users?: readonly number[];
+  /** Web origins whose sessions may link ("none": sessions without one). Default: any. */
+  allowOrigins?: readonly string[];
   /** Loopback address to hold the port range on. Default 127.0.0.1. */
   host?: string;
   /** Where the service's log lines go. Default: nowhere. */
@@ -85,6 +89,8 @@ export async function startService(options: StartServiceOptions): Promise<Librar
       allowInstructions: [...(options.allowInstructions ?? []), ...Object.keys(handlers)],
       handlerSettings: options.handlerSettings,
       ...(options.allowProcesses ? { allowProcesses: options.allowProcesses } : {}),
+      ...(options.users ? { users: options.users } : {}),
+      ...(options.allowOrigins ? { allowOrigins: options.allowOrigins } : {}),
       onReport: options.onReport,
     },
     log,

@@ -118,12 +118,18 @@ export const Report = T.Object(
 );
 export type Report = Static<typeof Report>;
 
+/** Most bytes of one instruction's args (keys and values); a session holds at most 16 instructions. */
+export const MAX_ARGS_BYTES = 16 * 1024;
+
+/** An instruction's arguments: at most 32 named string values (names of letters, digits, "_", "." and "-", up to 64) (and MAX_ARGS_BYTES in all, checked by the server). */
+const InstructionArgs = T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }), T.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false });
+
 /** Something the holder of a session asks the linked service to do. */
 export const Instruction = T.Object(
   {
     id: T.String({ maxLength: 64 }),
     name: T.String({ minLength: 1, maxLength: 64, pattern: "^[a-z][a-z0-9-]*$" }),
-    args: T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 4096 })),
+    args: InstructionArgs,
   },
   { additionalProperties: false, xmlName: "instruction" },
 );
@@ -217,7 +223,21 @@ export type InstructionStatus = Static<typeof InstructionStatus>;
 export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired")]);
 export type SessionState = Static<typeof SessionState>;
 
-/** GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. */
+/**
+ * POST /v1/sessions body, from a SaaS backend (API key): the user's address as the SaaS saw it, so the
+ * session links only a service reporting from there. Absent: the address of the request itself.
+ */
+export const SessionRequest = T.Object(
+  { address: T.Optional(T.String({ minLength: 2, maxLength: 45, pattern: "^[0-9A-Fa-f:.]+$" })) },
+  { additionalProperties: false },
+);
+export type SessionRequest = Static<typeof SessionRequest>;
+
+/**
+ * GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. A page sees
+ * only the progress (state, version, instruction states); `origin`, `process` and instruction results
+ * are for the SaaS backend's API key.
+ */
 export const SessionStatus = T.Object(
   {
     id: T.String(),
@@ -225,6 +245,7 @@ export const SessionStatus = T.Object(
     version: T.Integer({ minimum: 0 }),
     expiresAt: Timestamp,
     linkedAt: T.Optional(Timestamp),
+    origin: T.Optional(WebOrigin),
     process: T.Optional(ProcessInfo),
     instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),
   },

@@ -1,9 +1,10 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
-import { CapacityError, NotFoundError } from "../lib/errors.ts";
+import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
+import { MAX_ARGS_BYTES } from "../protocol/schemas.ts";
 import type {
   Ack,
   Instruction,
@@ -40,9 +41,13 @@ export interface SessionSettings {
 export interface Sessions {
   config(): ServiceConfig;
   create(who: SessionCreator): Promise<SessionOffer>;
-  /** The status; with waitMs > 0, waits until the version passes `since` (or the session ends). */
-  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal }): Promise<SessionStatus>;
-  queueInstruction(id: string, request: InstructionRequest): Promise<InstructionStatus>;
+  /**
+   * The status; with waitMs > 0, waits until the version passes `since` (or the session ends). Without a
+   * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
+   */
+  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer }): Promise<SessionStatus>;
+  /** Only a viewer whose sessions this is (its API key made it, or it belongs to the key's origin) may queue. */
+  queueInstruction(id: string, request: InstructionRequest, viewer: Viewer): Promise<InstructionStatus>;
   /** `address` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
   report(report: Report, address: string, serviceId?: string): Promise<ReportAnswer>;
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
@@ -56,6 +61,15 @@ export interface SessionCreator {
   origin?: string;
   apiKeyId?: string;
 }
+
+/** A SaaS backend reading or instructing sessions: its API key's id and the origin the key was issued for. */
+export interface Viewer {
+  id: string;
+  origin: string;
+}
+
+/** Whether `viewer` may see and instruct `record`: sessions its key made, or that pages of its origin made. */
+const belongsTo = (record: SessionRecord, viewer: Viewer) => record.apiKeyId === viewer.id || record.origin === viewer.origin;
 
 /** Who may link what (see SecuritySettings). */
 export interface LinkPolicy {
@@ -74,7 +88,11 @@ function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer
 /** How a service's allow-list names a session's origin: sessions of non-browser clients have none. */
 const originName = (origin: string | undefined) => origin ?? "none";
 
-function toStatus(record: SessionRecord, now: number): SessionStatus {
+/**
+ * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
+ * session, never who linked it nor what the service answered.
+ */
+function toStatus(record: SessionRecord, now: number, full: boolean): SessionStatus {
   const expired = record.state === "pending" && record.expiresAt <= now;
   return {
     id: record.id,
@@ -82,12 +100,17 @@ function toStatus(record: SessionRecord, now: number): SessionStatus {
     version: record.version,
     expiresAt: new Date(record.expiresAt).toISOString(),
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
-    ...(record.process ? { process: record.process } : {}),
+    ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
+    ...(full && record.process ? { process: record.process } : {}),
     instructions: record.instructions.map(({ id, name, state, result }) =>
-      result === undefined ? { id, name, state } : { id, name, state, result },
+      result === undefined || !full ? { id, name, state } : { id, name, state, result },
     ),
   };
 }
+
+/** Bytes of an instruction's args, keys and values, as UTF-8. */
+const argsBytes = (args: Record<string, string>) =>
+  Object.entries(args).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
 /** A signal that aborts at `ms` from now or when `parent` aborts. */
 function deadline(ms: number, parent?: AbortSignal): AbortSignal {
@@ -202,8 +225,12 @@ export function createSessions(
 
     async status(id, options = {}) {
       let record = await mustGet(id);
+      const viewer = options.viewer;
+      // Another backend's session reads as missing, so session ids of other SaaS cannot be probed.
+      if (viewer && !belongsTo(record, viewer)) throw new NotFoundError("no such session (it may have expired)");
+      const full = viewer !== undefined;
       const waitMs = Math.min(options.waitMs ?? 0, settings.maxWaitMs);
-      if (waitMs <= 0) return toStatus(record, Date.now());
+      if (waitMs <= 0) return toStatus(record, Date.now(), full);
       const since = options.since ?? record.version;
       const end = Date.now() + waitMs;
       // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
@@ -214,14 +241,18 @@ export function createSessions(
         if (options.signal?.aborted) break;
         record = await mustGet(id);
       }
-      return toStatus(record, Date.now());
+      return toStatus(record, Date.now(), full);
     },
 
-    async queueInstruction(id, request) {
+    async queueInstruction(id, request, viewer) {
       const instruction = { id: randomId(9), name: request.name, args: request.args ?? {}, state: "queued" as const };
+      if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
+        throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
+      }
       const updated = await update(
         () => mustGet(id),
         (record) => {
+          if (!belongsTo(record, viewer)) throw new NotFoundError("no such session");
           if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
           if (record.instructions.length >= settings.maxInstructions) {
             throw new CapacityError(`a session holds at most ${settings.maxInstructions} instructions`);

@@ -13,10 +13,38 @@ import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
 import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
 import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
+import { requireSecureServer } from "./secure-server.ts";
+import { parseUsers, usersToServe } from "./users.ts";
 
 /** A comma-separated list of names. */
 function names(raw: string): string[] {
   return raw.split(",").map((n) => n.trim()).filter(Boolean);
+}
+
+/** The server's URL: https, or http on loopback only (the key and instructions must not travel in clear). */
+function serverUrl(raw: string, name: string): URL {
+  const url = httpUrl(raw, name);
+  requireSecureServer(url);
+  return url;
+}
+
+/** Web origins (scheme://host[:port]) and the word "none", comma-separated. */
+function origins(raw: string, name: string): string[] {
+  const list = names(raw);
+  if (list.length === 0 || list.length > 64) throw new ConfigError(`${name} must list 1 to 64 origins (such as https://saas.example) or "none"`);
+  return list.map((entry) => {
+    if (entry === "none") return entry;
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== entry.replace(/\/$/, "")) {
+      throw new ConfigError(`${name}: "${entry}" is not a web origin such as https://saas.example (scheme and host, no path) or "none"`);
+    }
+    return url.origin;
+  });
 }
 
 /** Knocks only ever come from this machine, so the service never listens beyond loopback. */
@@ -26,7 +54,7 @@ function loopbackHost(raw: string, name: string): string {
 }
 
 export const serviceOptions = {
-  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
+  server: { description: "The pkipc server's URL (https; http only on loopback)", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: serverUrl },
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
@@ -45,7 +73,9 @@ export const serviceOptions = {
   handlerTimeout: { description: "How long an instruction's handler may take; a program's process group is then killed", env: "PKIPC_HANDLER_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
   keyDir: { description: "Folder the key instruction writes keys into (created 0700); needed to allow key", env: "PKIPC_KEY_DIR", parse: text },
   infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
-  confirm: { description: "Before each link: log it, or ask on the terminal", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
+  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", parse: origins },
+  confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
 } as const;
 
@@ -56,6 +86,7 @@ export default defineCommand({
     const { env, log, waitForSignal } = data as CommandEnv;
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
+    usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
     const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
     if (o.enroll) {
       let credentials;
@@ -84,6 +115,8 @@ export default defineCommand({
           keyDir: o.keyDir ? resolve(o.keyDir.replace(/^~(?=\/|$)/, env.HOME ?? "~")) : undefined,
           infoFields: o.infoFields,
         },
+        users: o.users,
+        allowOrigins: o.allowOrigins,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
       },
       log.child({ role: "service" }),

@@ -4,7 +4,7 @@ import { chmodSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClientResult } from "../../src/client/index.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
-import { runPkipc, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
+import { runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
 import { handlerProgram } from "../service/handlers/programs.ts";
 
 async function client(url: string, instruction: string): Promise<ClientResult> {
@@ -38,7 +38,13 @@ describe("pkipc service with handler programs", () => {
       expect(run.instructions[0]).toMatchObject({ name, state: "done" });
       const seen = JSON.parse(run.instructions[0]!.result!) as { args: Record<string, string>; env: Record<string, string> };
       expect(seen.args).toEqual({ who: name });
-      expect(seen.env).toMatchObject({ PKIPC_INSTRUCTION: name, PKIPC_PID: String(run.process!.pid), PKIPC_USER: run.process!.user, PKIPC_EXE: run.process!.exe });
+      expect(seen.env).toMatchObject({
+        PKIPC_INSTRUCTION: name,
+        PKIPC_PID: String(run.process!.pid),
+        PKIPC_USER: run.process!.user,
+        PKIPC_EXE: run.process!.exe,
+        PKIPC_ORIGIN: new URL(server.url).origin, // the origin of the backend's API key
+      });
       expect(seen.env).not.toHaveProperty("SERVICE_ONLY_SECRET");
       expect(seen.env).not.toHaveProperty("PKIPC_SERVER");
     }
@@ -94,7 +100,7 @@ describe("bad handler settings are refused at start with one sentence", () => {
   ])("%p", async (args, message) => {
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:9");
-    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, ...(args as string[])], 15_000);
+    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, "--users", TEST_USER, ...(args as string[])], 15_000);
     expect(run.code).toBe(64);
     expect(run.stderr).toMatch(message as RegExp);
     expect(run.stderr.trim().split("\n").length).toBe(1);

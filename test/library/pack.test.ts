@@ -45,7 +45,7 @@ test("npm pack, install into a fresh project, and a TypeScript integrator receiv
   expect({ linked: result.linked, reason: (result as { reason?: string }).reason }).toEqual({ linked: true, reason: undefined });
   expect(result.instructions).toEqual([expect.objectContaining({ name: "key-store", state: "done", result: "stored acme-api" })]);
   // the handler ran in the integrator's service and saw the key, and the knocking process it was linked to
-  expect(result.received).toEqual([{ name: "acme-api", secret: "pk_live_from_the_saas", pid: result.pid, linkId: expect.any(String) } as never]);
+  expect(result.received).toEqual([{ name: "acme-api", secret: "pk_live_from_the_saas", pid: result.pid, linkId: expect.any(String), origin: "https://saas.example" } as never]);
 
   // Types ship with the package: the integrator's script checks clean, a handler answering the wrong shape does not.
   writeFileSync(

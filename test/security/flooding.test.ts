@@ -2,8 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { ClientResult } from "../../src/client/index.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
-import { BUN, enrollWith, onCleanup, ROOT, runPkipc, testServer, testService } from "../helpers.ts";
+import { backendApi, BUN, enrollWith, onCleanup, ROOT, runPkipc, testServer, testService } from "../helpers.ts";
 import { FAKE_PROCESS, signedPost } from "./tools.ts";
 
 /** This test is about matching, not rate: the limits are off so every report reaches the matcher. */
@@ -12,9 +11,9 @@ const report = (observed: number[], failed: number[] = []) => ({ process: FAKE_P
 
 describe("reports that are not exactly a code", () => {
   test("a burst with one port outside every live code links nothing; nor does one with more ports than a code", async () => {
-    const server = await testServer({ security: { limits: { reportsPerService: OFF, reportsPerAddress: OFF } } });
+    const server = await testServer({ security: { limits: { reportsPerService: OFF, reportsPerAddress: OFF, requestsPerService: OFF } } });
     const credentials = await enrollWith(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offers = await Promise.all(Array.from({ length: 20 }, () => api.createSession()));
     const live = new Set(offers.flatMap((o) => o.tuples.flat()));
     const { start, end } = server.config.range;
@@ -59,7 +58,7 @@ describe("noisy processes during honest knocks", () => {
   test("a process knocking every port and one knocking random ports at high rate: no false link, honest clients link", async () => {
     const server = await testServer();
     const service = await testService(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const decoys = await Promise.all(Array.from({ length: 10 }, () => api.createSession()));
     const noise = [knocker("every", server.config.range, 0), knocker("random", server.config.range, 5000)];
     const runs = await Promise.all(

@@ -4,14 +4,13 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { transports } from "../../../plugins/transport/index.ts";
 import { knockTuples } from "../../../src/client/knock.ts";
-import { apiClient } from "../../../src/protocol/api-client.ts";
 import type { InstructionRequest, SessionStatus } from "../../../src/protocol/schemas.ts";
-import { tempFolder, testServer, testService } from "../../helpers.ts";
+import { backendApi, tempFolder, testServer, testService } from "../../helpers.ts";
 import { alive, handlerProgram } from "./programs.ts";
 
 /** Queues `instructions`, knocks the session's code, and reads the session until every instruction is answered. */
 async function linkWith(url: string, instructions: InstructionRequest[]): Promise<SessionStatus> {
-  const api = apiClient(url);
+  const api = backendApi(url); // the SaaS backend queues instructions and reads their answers with its API key
   const offer = await api.createSession();
   for (const instruction of instructions) await api.queueInstruction(offer.id, instruction);
   await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
@@ -56,7 +55,7 @@ describe("program handlers end to end", () => {
     const seen = JSON.parse(byName.context!.result!) as { args: Record<string, string>; env: Record<string, string> };
     expect(seen.args).toEqual({ key: "value" });
     // the knocker is this test process; the link id is the service's, as its report answer named it
-    expect(seen.env).toMatchObject({ PKIPC_INSTRUCTION: "context", PKIPC_PID: String(process.pid), PKIPC_EXE: process.execPath });
+    expect(seen.env).toMatchObject({ PKIPC_INSTRUCTION: "context", PKIPC_PID: String(process.pid), PKIPC_EXE: process.execPath, PKIPC_ORIGIN: new URL(server.url).origin });
     expect(seen.env.PKIPC_LINK_ID).toBe(service.reports[0]!.answer!.linkId!);
     expect(seen.env.PKIPC_INSTRUCTION_ID).toBe(byName.context!.id);
     // the hung program and the child it started are gone
