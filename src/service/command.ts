@@ -80,10 +80,15 @@ export const serviceOptions = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "service", description: "Listen on the knock range, attribute each knock to its process, report to the server" },
+  meta: {
+    name: "service",
+    description: "Listen on the knock range, attribute each knock to its process, report to the server. `pkipc service install [options]`, `uninstall` and `status` manage starting it at login",
+  },
   args: toCittyArgs(serviceOptions),
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
+    const stray = (args as { _?: string[] })._ ?? [];
+    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall and status come right after "service" (pkipc service install [options])`);
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
     usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token

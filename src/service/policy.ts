@@ -29,6 +29,11 @@ export const DEFAULT_BROWSERS: readonly string[] = [
   "WebKitNetworkProcess",
   "com.apple.WebKit.Networking",
   "Safari",
+  // macOS app executables (the knocking helper's browser is the app's main executable)
+  "Google Chrome",
+  "Chromium",
+  "Microsoft Edge",
+  "Brave Browser",
 ];
 
 /** True when the process's name or executable file name is on `allowed`. */

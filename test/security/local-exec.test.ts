@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { apiClient } from "../../src/protocol/api-client.ts";
-import { BUN, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
+import { backendApi, BUN, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
 
 const OTHER_USER = "pkipc-test";
 let folder = "";
@@ -70,7 +69,7 @@ describe("a root service and another user's program named like a browser", () =>
   test("with --users naming only root, its knocks are dropped unlooked-at: nothing runs, nothing links", async () => {
     const server = await serverProcess();
     const service = await serviceProcess(server.url, ["--users", "root"]);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offer = await api.createSession();
     await knockAsOtherUser(offer.tuples);
     await service.log.waitFor(/knock dropped|report ->/);
@@ -85,7 +84,7 @@ describe("a root service and another user's program named like a browser", () =>
   test("even for a user it serves, naming the browser never executes the program or its parent", async () => {
     const server = await serverProcess();
     const service = await serviceProcess(server.url, ["--users", OTHER_USER]);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offer = await api.createSession();
     await knockAsOtherUser(offer.tuples);
     // The report waits for the browser's identity, so once it links, identification is over.

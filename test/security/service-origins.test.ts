@@ -15,12 +15,25 @@ import { BUN, binary, enrollWith, eventually, onCleanup, ROOT, runPkipc, TEST_AL
 const SAAS = "https://saas.example";
 const HOSTILE = "https://hostile.example";
 
-/** A real server whose sessions the test can also create with a web origin (through the same store). */
+/**
+ * A real server, and a SaaS backend per web origin (each with an API key issued for that origin), so the
+ * test creates sessions of any origin the way a SaaS would. No origin: a non-browser client's session,
+ * made through the server's own session logic on the same store (nothing on the wire makes one).
+ */
 async function originServer(overrides: Parameters<typeof testServer>[0] = {}) {
   const store = memoryStore();
   const server = await testServer(overrides, store);
   const sessions = createSessions(server.config, store, silentLogger, { bindOrigin: true });
-  return { server, session: (origin?: string) => sessions.create({ address: "127.0.0.1", ...(origin ? { origin } : {}) }) };
+  const backends = new Map<string, ReturnType<typeof apiClient>>();
+  const backend = async (origin: string) => {
+    if (!backends.has(origin)) backends.set(origin, apiClient(server.url, { apiKey: (await server.registry.issueApiKey(`backend of ${origin}`, origin)).key }));
+    return backends.get(origin)!;
+  };
+  return {
+    server,
+    backend,
+    session: async (origin?: string) => (origin ? (await backend(origin)).createSession() : sessions.create({ address: "127.0.0.1" })),
+  };
 }
 
 /** A service in this process whose text log lines the test reads. */
@@ -64,7 +77,7 @@ function collect(stream: ReadableStream<Uint8Array>) {
 
 describe("--allow-origins", () => {
   test("a service that allows one origin is not linked by a session of another, and names the origin of the one it links", async () => {
-    const { server, session } = await originServer();
+    const { server, session, backend } = await originServer();
     const credentials = await enrollWith(server.url);
     const { lines, reports } = await loggingService(server.url, { credentials, allowOrigins: [SAAS] });
     const hostile = await session(HOSTILE);
@@ -72,7 +85,7 @@ describe("--allow-origins", () => {
     await eventually(() => reports.length === 1, "the report of the hostile session's knocks");
     expect(reports[0]!.answer?.code).toBe("ORIGIN_NOT_ALLOWED");
     expect(reports[0]!.origin).toBe(HOSTILE);
-    expect((await apiClient(server.url).status(hostile.id)).state).toBe("pending");
+    expect((await (await backend(HOSTILE)).status(hostile.id)).state).toBe("pending");
     // past the service's 1 s window in which a knock on a port of the last burst counts as a retry
     await Bun.sleep(1100);
     const saas = await session(SAAS);
@@ -80,13 +93,13 @@ describe("--allow-origins", () => {
     await eventually(() => reports.length === 2, "the report of the allowed session's knocks");
     expect(reports[1]!.answer?.linked).toBe(true);
     expect(reports[1]!.origin).toBe(SAAS);
-    expect((await apiClient(server.url).status(saas.id)).state).toBe("linked");
+    expect((await (await backend(SAAS)).status(saas.id)).state).toBe("linked");
     expect(lines.some((l) => /report -> linked .*origin=https:\/\/saas\.example/.test(l))).toBe(true);
   }, 60_000);
 
   test("a server that links a session of another origin anyway gets every instruction of it refused", async () => {
     // The server is not trusted to honour allowOrigins: here a proxy strips it from every report.
-    const { server, session } = await originServer({ security: { requireSignatures: false } });
+    const { server, session, backend } = await originServer({ security: { requireSignatures: false } });
     const upstream = new URL(server.url);
     const proxy = Bun.serve({
       hostname: "127.0.0.1",
@@ -107,7 +120,7 @@ describe("--allow-origins", () => {
     onCleanup(() => proxy.stop(true));
     const { lines, reports } = await loggingService(`http://127.0.0.1:${proxy.port}`, { allowOrigins: [SAAS] });
     const hostile = await session(HOSTILE);
-    await apiClient(server.url).queueInstruction(hostile.id, { name: "log", args: { message: "from a hostile page" } });
+    await (await backend(HOSTILE)).queueInstruction(hostile.id, { name: "log", args: { message: "from a hostile page" } });
     await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2 });
     await eventually(() => reports.length === 1, "the report");
     expect(reports[0]!.answer?.linked).toBe(true);
@@ -127,7 +140,7 @@ describe("--allow-origins", () => {
 
 describe("--confirm ask", () => {
   test("shows the session's origin and the process (escaped), links only on yes, and text logs escape names too", async () => {
-    const { server, session } = await originServer();
+    const { server, session, backend } = await originServer();
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, await enrollWith(server.url), server.url);
     const child = Bun.spawn(
@@ -159,7 +172,7 @@ describe("--confirm ask", () => {
     expect(declinedLine).toContain("\\x1b[31mfirefox\\u202e");
     expect(declinedLine).not.toMatch(/[\x1b\u202e]/);
     await knocker.exited;
-    expect((await apiClient(server.url).status(declined.id)).state).toBe("pending");
+    expect((await (await backend(SAAS)).status(declined.id)).state).toBe("pending");
 
     await Bun.sleep(1100); // past the 1 s retry window of the last burst
     const accepted = await session(SAAS);
@@ -167,11 +180,11 @@ describe("--confirm ask", () => {
     onCleanup(() => void (again.exitCode === null && again.kill("SIGKILL")));
     at = await err.waitFor(/Link it\? \[y\/N\] $/, at);
     expect(err.text().slice(at)).toBe(""); // nothing is linked while the user has not answered
-    expect((await apiClient(server.url).status(accepted.id)).state).toBe("pending");
+    expect((await (await backend(SAAS)).status(accepted.id)).state).toBe("pending");
     child.stdin.write("y\n");
     child.stdin.flush();
     await err.waitFor(/report -> linked .*origin=https:\/\/saas\.example/, at);
-    expect((await apiClient(server.url).status(accepted.id)).state).toBe("linked");
+    expect((await (await backend(SAAS)).status(accepted.id)).state).toBe("linked");
     await again.exited;
   }, 90_000);
 });
