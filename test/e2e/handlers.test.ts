@@ -8,7 +8,7 @@ import { runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "
 import { handlerProgram } from "../service/handlers/programs.ts";
 
 async function client(url: string, instruction: string): Promise<ClientResult> {
-  const run = await runPkipc(["client", "--server", url, "--json", "--instruction", instruction]);
+  const run = await runPkipc(["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction], 45_000);
   try {
     return JSON.parse(run.stdout) as ClientResult;
   } catch {
@@ -58,6 +58,7 @@ describe("pkipc service with handler programs", () => {
     const server = await serverProcess();
     await serviceProcess(server.url, [], { PKIPC_HANDLERS: `from-env=${echo}` });
     const run = await client(server.url, "from-env:x=1");
+    expect({ linked: run.linked, reason: run.reason }).toEqual({ linked: true, reason: undefined });
     expect(run.instructions[0]).toMatchObject({ name: "from-env", state: "done" });
   }, 60_000);
 
