@@ -11,6 +11,8 @@ export interface OptionSpec<V> {
   default?: string;
   /** A flag without a value (--json). */
   flag?: boolean;
+  /** May be given more than once: the values are joined with "," before parse (so parse reads a list). */
+  multiple?: boolean;
   parse(raw: string, name: string): V;
 }
 
@@ -69,7 +71,7 @@ export function resolveOptions<S extends OptionSpecs>(
   }
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const given = args[name] ?? args[kebab(name)];
+    const given = spec.multiple ? repeated(rawArgs, [name, kebab(name)]) : (args[name] ?? args[kebab(name)]);
     const label = `--${kebab(name)}`;
     if (spec.flag) {
       const fromEnv = spec.env ? env[spec.env] : undefined;
@@ -77,18 +79,29 @@ export function resolveOptions<S extends OptionSpecs>(
       continue;
     }
     if (given === true || given === false) throw new ConfigError(`${label} needs a value`);
-    // A list option given more than once (--allow-origin A --allow-origin B) reads as "A,B".
-    if (Array.isArray(given)) {
-      if (given.some((g) => typeof g !== "string")) throw new ConfigError(`${label} needs a value each time it is given`);
-      out[name] = spec.parse(given.join(","), label);
-      continue;
-    }
     const fromEnv = spec.env ? env[spec.env] : undefined;
     const raw = typeof given === "string" ? given : fromEnv !== undefined && fromEnv !== "" ? fromEnv : spec.default;
     const source = typeof given === "string" ? label : fromEnv ? spec.env! : `${label} default`;
     out[name] = raw === undefined ? undefined : spec.parse(raw, source);
   }
   return out as ResolvedOptions<S>;
+}
+
+/** Every value of a flag given more than once (--x A --x=B), joined with ","; undefined when it is not given. */
+function repeated(rawArgs: readonly string[], names: string[]): string | true | undefined {
+  const values: string[] = [];
+  let bare = false;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    for (const flag of [...new Set(names)].map((n) => `--${n}`)) {
+      if (arg === flag) {
+        const next = rawArgs[i + 1];
+        if (next === undefined || next.startsWith("--")) bare = true;
+        else values.push(next), i++;
+      } else if (arg.startsWith(`${flag}=`)) values.push(arg.slice(flag.length + 1));
+    }
+  }
+  return values.length ? values.join(",") : bare ? true : undefined;
 }
 
 export function parseBoolean(raw: string, name: string): boolean {

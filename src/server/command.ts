@@ -69,6 +69,7 @@ export const serverOptions = {
     description: "Web origins whose pages may create sessions and use the browser API (CORS), e.g. https://saas.example; repeatable or comma-separated. The server's own origin is always allowed",
     env: "PKIPC_ALLOW_ORIGIN",
     default: "",
+    multiple: true,
     parse: originList,
   },
   trustProxyHeader: { description: "Header a trusted reverse proxy sets to the client address (e.g. x-forwarded-for)", env: "PKIPC_TRUST_PROXY_HEADER", parse: text },

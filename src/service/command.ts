@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { describeError } from "../lib/errors.ts";
 import { duration, hostPort, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
@@ -13,6 +14,8 @@ import { serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serviceMetrics } from "./metrics.ts";
 import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
+import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
+import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
 
@@ -63,8 +66,18 @@ export const serviceOptions = {
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
   allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
   allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
+  handler: {
+    description: "A local program that carries out instruction NAME, NAME=/absolute/path (repeatable; a name given here is allowed without --allow-instructions)",
+    env: "PKIPC_HANDLERS",
+    multiple: true,
+    parse: parseHandlerPairs,
+  },
+  handlersFile: { description: 'Handler programs from a JSON file {"handlers": {"NAME": "/absolute/path"}}', env: "PKIPC_HANDLERS_FILE", parse: readHandlersFile },
+  handlerTimeout: { description: "How long an instruction's handler may take; a program's process group is then killed", env: "PKIPC_HANDLER_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
+  keyDir: { description: "Folder the key instruction writes keys into (created 0700); needed to allow key", env: "PKIPC_KEY_DIR", parse: text },
+  infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
-  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", parse: origins },
+  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", multiple: true, parse: origins },
   confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
   metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
@@ -109,6 +122,13 @@ export default defineCommand({
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
         configRefreshMs: o.configRefresh,
+        handlerSettings: {
+          programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
+          programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+          timeoutMs: o.handlerTimeout,
+          keyDir: o.keyDir ? resolve(o.keyDir.replace(/^~(?=\/|$)/, env.HOME ?? "~")) : undefined,
+          infoFields: o.infoFields,
+        },
         users: o.users,
         allowOrigins: o.allowOrigins,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,

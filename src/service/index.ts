@@ -8,7 +8,7 @@ import type { ServiceConfig } from "../protocol/schemas.ts";
 import { createAttributor, createBrowserIdentifier } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
-import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
+import { createInstructionRunner, type HandlerSettings, type InstructionHandler } from "./handlers/index.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
@@ -27,7 +27,10 @@ export interface ServiceOptions {
   host?: string;
   /** Overrides the server's idle gap, in ms. */
   idleMs?: number;
+  /** Handlers given in code (the library's typed handlers); each must also be allowed by allowInstructions. */
   handlers?: Record<string, InstructionHandler>;
+  /** The built-ins' settings (key folder, info fields), local program handlers, and the handlers' deadline. */
+  handlerSettings?: Omit<HandlerSettings, "allow" | "handlers">;
   /** This service's enrollment: every report, pull and ack is signed with it. */
   credentials?: ServiceCredentials;
   /** Process names allowed to link (see processAllowed). Default DEFAULT_BROWSERS. */
@@ -107,14 +110,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
   const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
   const perProcess = rateLimiter(options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 }, "reports from this process", { maxKeys: 4096 });
-  const allowInstructions = options.allowInstructions ?? ["log"];
-  const available = options.handlers ?? builtinHandlers;
-  const handlers: Record<string, InstructionHandler> = {};
-  for (const name of allowInstructions) {
-    const handler = Object.hasOwn(available, name) ? available[name] : undefined;
-    if (!handler) throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${Object.keys(available).join(", ")})`);
-    handlers[name] = handler;
-  }
+  const instructions = createInstructionRunner({ ...options.handlerSettings, allow: options.allowInstructions ?? ["log"], handlers: options.handlers }, log);
   const attributor = options.attributor ?? createAttributor();
   const identity = createBrowserIdentifier();
   let watcher: ReturnType<typeof watchConfig> | undefined;
@@ -193,7 +189,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       strategy,
       limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
       failed: failedPorts,
-      handlers,
+      instructions,
       log,
       giveUpMs: config.ttlMs,
       allowOrigins: options.allowOrigins,
