@@ -218,6 +218,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         ports: ranges(listener.held),
         server: api.url,
         strategy: strategy.name,
+        instructions: instructions.allowed.join(",") || "none",
       });
       if (listener.failed.length) {
         log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {

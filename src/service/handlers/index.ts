@@ -166,7 +166,6 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
       throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${known}; programs: --handler NAME=PATH)`);
     }
   }
-  log?.info(`instructions this service carries out: ${Object.keys(handlers).join(", ") || "none"}`, { timeoutMs });
   if (Object.keys(programs).length && process.getuid?.() === 0) {
     log?.warn("handler programs run as root, as this service does: give them only to programs written for that");
   }
