@@ -5,11 +5,10 @@ import type { Logger } from "../lib/log.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { knockCount } from "../protocol/code.ts";
 import type { ServiceConfig } from "../protocol/schemas.ts";
-import { createAttributor } from "./attribution/index.ts";
+import { createAttributor, createBrowserIdentifier } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
-import { browserIdentifier } from "./attribution/linux/identity.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
@@ -85,7 +84,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
 
   let reporter: ReturnType<typeof createReporter> | undefined;
-  const identity = browserIdentifier();
+  const identity = createBrowserIdentifier();
   // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
   let bursts: BurstTracker;
   const listener = listenOnRange({

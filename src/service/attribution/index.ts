@@ -1,9 +1,12 @@
-// Picks the attribution strategy of the platform the service runs on.
+// Picks the attribution strategy and browser identifier of the platform the service runs on.
 import { PkipcError } from "../../lib/errors.ts";
 import { linuxAttributor } from "./linux/attributor.ts";
-import type { Attributor } from "./types.ts";
+import { browserIdentifier } from "./linux/identity.ts";
+import type { Attributor, BrowserIdentifier } from "./types.ts";
+import { windowsAttributor } from "./windows/attributor.ts";
+import { windowsBrowserIdentifier } from "./windows/identity.ts";
 
-export type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+export type { Attributor, BrowserIdentifier, KnockSocket, ProcessInfo } from "./types.ts";
 
 /** The service cannot find knocking processes on this operating system. */
 export class UnsupportedPlatformError extends PkipcError {
@@ -11,12 +14,19 @@ export class UnsupportedPlatformError extends PkipcError {
 }
 
 /**
- * The attributor for `platform` (default: this one).
- * @throws UnsupportedPlatformError on anything but Linux.
+ * The attributor for `platform` (default: this one). Nothing is loaded until the first knock, so any
+ * platform's attributor can be created anywhere.
+ * @throws UnsupportedPlatformError on anything but Linux and Windows.
  */
 export function createAttributor(platform: NodeJS.Platform = process.platform): Attributor {
   if (platform === "linux") return linuxAttributor();
+  if (platform === "win32") return windowsAttributor();
   throw new UnsupportedPlatformError(
-    `Knock attribution is implemented for Linux only, not for ${platform}.`,
+    `Knock attribution is implemented for Linux and Windows only, not for ${platform}.`,
   );
+}
+
+/** The browser identifier for `platform` (default: this one); other platforms get the Linux one, which finds nothing it cannot read. */
+export function createBrowserIdentifier(platform: NodeJS.Platform = process.platform): BrowserIdentifier {
+  return platform === "win32" ? windowsBrowserIdentifier() : browserIdentifier();
 }
