@@ -43,7 +43,8 @@ export default defineCommand({
     const { env, log, waitForSignal } = data as CommandEnv;
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
-    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
+    // Windows has no HOME: its home folder is USERPROFILE
+    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? env.USERPROFILE ?? "~");
     if (o.enroll) {
       let credentials;
       try {
