@@ -24,13 +24,15 @@ describe("Windows under Wine", () => {
 
     const results: (ClientResult & { clientPid: number })[] = [];
     for (let i = 0; i < 2; i++) {
-      const run = await runWine(exe, ["client", "--server", server.url, "--json", "--instruction", `log:message=wine-${i}`]);
+      // Under Wine one GetExtendedTcpTable call costs rows x Wine processes x descriptors (0.2-3 s on a busy
+      // machine): give the link the session's whole lifetime rather than the default 10 s
+      const run = await runWine(exe, ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=wine-${i}`]);
       try {
         results.push(JSON.parse(run.stdout));
       } catch {
         throw new Error(`the Windows client printed no JSON (exit ${run.code}): ${run.stdout}${run.stderr}`);
       }
-      expect(run.code).toBe(0);
+      expect(run.code, `${run.stdout}\n${serviceLog.lines.join("\n")}`).toBe(0);
     }
     for (const result of results) {
       expect(result.linked).toBe(true);

@@ -76,7 +76,7 @@ let tableBuffer = new Uint8Array(1 << 16);
 
 /**
  * One GetExtendedTcpTable read (TCP_TABLE_OWNER_PID_ALL) for IPv4 or IPv6, as bytes for
- * parseTcpOwnerTable. On ERROR_INSUFFICIENT_BUFFER the size it asks for (plus room for growth) is
+ * parseTcpOwnerTable, valid until the next read (the buffer is reused). On ERROR_INSUFFICIENT_BUFFER the size it asks for (plus room for growth) is
  * allocated and the call retried, a bounded number of times.
  */
 export function readTcpTable(family: 4 | 6): Uint8Array {
@@ -103,12 +103,13 @@ export function closeHandle(handle: Handle): void {
   win().CloseHandle(handle);
 }
 
+const pathBuffer = new Uint8Array(MAX_PATH_CHARS * 2);
+
 /** The process's executable as a Win32 path (QueryFullProcessImageNameW, flags 0); "" if it cannot be read. */
 export function imagePath(handle: Handle): string {
   const chars = new Uint32Array([MAX_PATH_CHARS]);
-  const buffer = new Uint8Array(MAX_PATH_CHARS * 2);
-  if (!win().QueryFullProcessImageNameW(handle, 0, buffer, chars)) return "";
-  return Buffer.from(buffer.buffer, 0, Math.min(chars[0]!, MAX_PATH_CHARS) * 2).toString("utf16le");
+  if (!win().QueryFullProcessImageNameW(handle, 0, pathBuffer, chars)) return "";
+  return Buffer.from(pathBuffer.buffer, 0, Math.min(chars[0]!, MAX_PATH_CHARS) * 2).toString("utf16le");
 }
 
 /** The process's creation time (FILETIME as one number), which tells a process from a later one that reuses its PID. */
@@ -176,18 +177,21 @@ export function fileVersion(path: string): FileVersion | null {
   const block = new Uint8Array(size);
   if (!win().GetFileVersionInfoW(file, 0, size, block)) return null;
   const base = Number(ptr(block));
-  /** VerQueryValueW points into `block`: the bytes it names, or null when absent or outside the block. */
-  const query = (subBlock: string): Uint8Array | null => {
+  /**
+   * VerQueryValueW points into `block`: the bytes it names, or null when absent or outside the block.
+   * It counts a string value's length in characters, anything else in bytes.
+   */
+  const query = (subBlock: string, unit: 1 | 2): Uint8Array | null => {
     const where = new BigUint64Array(1);
     const length = new Uint32Array(1);
     if (!win().VerQueryValueW(block, wide(subBlock), where, length)) return null;
     const at = Number(where[0]!) - base;
-    return at >= 0 && at <= size ? block.subarray(at, Math.min(size, at + length[0]! * (subBlock === "\\" || subBlock.startsWith("\\VarFileInfo") ? 1 : 2))) : null;
+    return at >= 0 && at <= size ? block.subarray(at, Math.min(size, at + length[0]! * unit)) : null;
   };
-  const fixed = query("\\");
+  const fixed = query("\\", 1);
   const text = (name: string): string => {
-    for (const table of [...translations(query("\\VarFileInfo\\Translation") ?? new Uint8Array()), "040904b0", "040904e4"]) {
-      const value = query(`\\StringFileInfo\\${table}\\${name}`);
+    for (const table of [...translations(query("\\VarFileInfo\\Translation", 1) ?? new Uint8Array()), "040904b0", "040904e4"]) {
+      const value = query(`\\StringFileInfo\\${table}\\${name}`, 2);
       if (value) return wideString(value, 0, value.length / 2).trim();
     }
     return "";
