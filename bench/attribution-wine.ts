@@ -18,8 +18,18 @@ const child = Bun.spawn([join(ROOT, "scripts/wine-run.sh"), exe, join(ROOT, "ben
   cwd: ROOT,
   env: { ...process.env, BUN_BE_BUN: "1" },
   stdout: "inherit",
-  stderr: "ignore", // Bun under Wine prints a harmless "directory mismatch" line per file it loads
+  stderr: "pipe",
 });
+// Bun under Wine prints a harmless "Internal error: directory mismatch" line per folder it loads: drop those
+void (async () => {
+  let rest = "";
+  const reader = child.stderr.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    const lines = (rest + new TextDecoder().decode(read.value)).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) if (!line.includes("directory mismatch")) console.error(line);
+  }
+})();
 const stop = () => Bun.spawnSync([wineserver, "-k"], { env: { ...process.env, WINEPREFIX: join(ROOT, ".wine") } });
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => (child.kill(), stop(), process.exit(130)));
 const code = await child.exited;

@@ -27,6 +27,8 @@ const MAX_DESCRIBED = 256;
 interface Waiter {
   key: string;
   family: 4 | 6;
+  /** The knocking socket's local port: the only rows worth decoding have it. */
+  peerPort: number;
   resolve(info: ProcessInfo | null): void;
   reject(error: unknown): void;
 }
@@ -96,8 +98,10 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       for (const w of batch) wanted.set(w.key, [...(wanted.get(w.key) ?? []), w]);
       const found = new Map<string, TcpOwnerRow>();
       for (const family of [4, 6] as const) {
-        if (!batch.some((w) => w.family === family)) continue;
-        for (const row of parseTcpOwnerTable(api.readTcpTable(family), family)) {
+        const knockers = batch.filter((w) => w.family === family);
+        if (knockers.length === 0) continue;
+        const table = api.readTcpTable(family);
+        for (const row of parseTcpOwnerTable(table, family, table.length, new Set(knockers.map((w) => w.peerPort)))) {
           const key = rowKey(row.localAddress, row.localPort, row.remoteAddress, row.remotePort);
           // PID 0 is the System Idle process: a row no process owns any more (or, under Wine, one wineserver holds)
           if (row.pid !== 0 && wanted.has(key)) found.set(key, row);
@@ -130,7 +134,7 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       const peerAddress = canonicalAddress(socket.remoteAddress);
       const family = addressBytes(socket.remoteAddress)?.length === 16 ? 6 : 4;
       return new Promise((resolve, reject) => {
-        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, resolve, reject });
+        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, resolve, reject });
         schedule();
       });
     },

@@ -29,9 +29,10 @@ const dword = (view: DataView, at: number) => view.getUint32(at, true);
 /**
  * Decodes what GetExtendedTcpTable(..., AF_INET or AF_INET6, TCP_TABLE_OWNER_PID_ALL, ...) wrote into
  * `bytes` (`used` bytes of it). Rows beyond the buffer are ignored: a table that grew between the size
- * query and the read is cut, never over-read.
+ * query and the read is cut, never over-read. With `localPorts`, only rows whose local port is in it are
+ * decoded: most rows are other sockets, and building their address strings is most of the cost.
  */
-export function parseTcpOwnerTable(bytes: Uint8Array, family: 4 | 6, used = bytes.length): TcpOwnerRow[] {
+export function parseTcpOwnerTable(bytes: Uint8Array, family: 4 | 6, used = bytes.length, localPorts?: ReadonlySet<number>): TcpOwnerRow[] {
   const end = Math.min(used, bytes.length);
   if (end < TABLE_HEADER) return [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, end);
@@ -39,6 +40,7 @@ export function parseTcpOwnerTable(bytes: Uint8Array, family: 4 | 6, used = byte
   const count = Math.min(dword(view, 0), Math.floor((end - TABLE_HEADER) / size));
   const rows: TcpOwnerRow[] = [];
   for (let i = 0, at = TABLE_HEADER; i < count; i++, at += size) {
+    if (localPorts && !localPorts.has(portAt(bytes, at + (family === 4 ? 8 : 20)))) continue;
     if (family === 4) {
       rows.push({
         state: dword(view, at),

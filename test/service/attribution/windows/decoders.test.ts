@@ -83,6 +83,15 @@ describe("parseTcpOwnerTable", () => {
     ]);
   });
 
+  test("with a set of local ports, only the rows that have one are decoded", () => {
+    const row = (lport: number) => ({ state: 5, local: [127, 0, 0, 1], lport, remote: [127, 0, 0, 1], rport: 20_100, pid: lport });
+    const bytes = table4([row(51_000), row(51_001), row(51_002)]);
+    expect(parseTcpOwnerTable(bytes, 4, bytes.length, new Set([51_001, 9])).map((r) => r.pid)).toEqual([51_001]);
+    const six = table6([{ local: LOOPBACK6, lport: 51_000, remote: LOOPBACK6, rport: 1, state: 5, pid: 3 }]);
+    expect(parseTcpOwnerTable(six, 6, six.length, new Set([51_000]))).toHaveLength(1);
+    expect(parseTcpOwnerTable(six, 6, six.length, new Set([1]))).toHaveLength(0);
+  });
+
   test("never reads past the bytes written: a count larger than the buffer, a short buffer, an empty one", () => {
     const row = { state: 5, local: [127, 0, 0, 1], lport: 1000, remote: [127, 0, 0, 1], rport: 2000, pid: 7 };
     expect(parseTcpOwnerTable(table4([row, row], 1000), 4)).toHaveLength(2);
