@@ -46,7 +46,7 @@ try {
   // per-process budget (0.5/s, bursts of 6) its bursts would be dropped. The server's limits sit
   // close to this pace (a retry makes a second report), so they are raised too.
   const raised = "1000,1000";
-  const server = await benchServer({ maxSessions: "1000", sessionRate: raised, serviceReportRate: raised, addressReportRate: raised });
+  const server = await benchServer({ maxSessions: "1000", sessionRate: raised, readRate: raised, serviceReportRate: raised, addressReportRate: raised });
   const service = await benchService(server, { allowProcesses: Object.values(BROWSERS).join(","), processReportRate: raised });
   printRaised(server, service);
   for (const kind of KINDS) {

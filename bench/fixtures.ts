@@ -78,6 +78,8 @@ export interface BenchServer {
   pid: number;
   range: { start: number; end: number };
   adminSecret: string;
+  /** The API key of the benchmark's SaaS backend (its clients create sessions with it). */
+  apiKey: string;
   /** The raised options, as flags with their defaults. */
   raised: string[];
   lines: string[];
@@ -99,7 +101,23 @@ export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra
   );
   const log = watchLines(child.stderr);
   const url = (await log.waitFor(/listening on (http:\/\/\S+)/, 15_000))[1]!;
-  return { url, port: Number(new URL(url).port), pid: child.pid, range, adminSecret, raised: said, lines: log.lines };
+  const server = { url, port: Number(new URL(url).port), pid: child.pid, range, adminSecret, raised: said, lines: log.lines, apiKey: "" };
+  server.apiKey = await adminApiKey(server);
+  return server;
+}
+
+/** An API key for the benchmark's SaaS backend, from `pkipc admin api-key` as the README tells an operator. */
+async function adminApiKey(server: Omit<BenchServer, "apiKey">): Promise<string> {
+  const child = spawnBinary(["admin", "api-key", "bench", "--origin", server.url, "--server", server.url, "--timeout", "10s"], { PKIPC_ADMIN_SECRET: server.adminSecret });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  try {
+    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const key = out.split("\n")[0]?.trim();
+    if (code !== 0 || !key) throw new Error(`pkipc admin api-key failed (exit ${code}): ${err.trim() || out.trim()}`);
+    return key;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A one-time enrollment token, from `pkipc admin token` as the README tells an operator; killed after 15 s. */
@@ -127,7 +145,7 @@ export async function benchService(server: BenchServer, raise: Raise<typeof serv
   const folder = benchFolder();
   const { args, said } = optionFlags(serviceOptions, raise);
   const token = await adminToken(server);
-  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], {}, folder);
+  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], { PKIPC_USERS: String(process.getuid?.() ?? 0) }, folder); // as root it must be told whose programs to link
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/, 15_000);
   return { pid: child.pid, raised: said, lines: log.lines };

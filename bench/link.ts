@@ -10,9 +10,10 @@ const CLIENT_DEADLINE_MS = 30_000;
 /** High enough that no limit answers 429 during the runs: a 429 makes the service retry a second later. */
 const RAISED = "10000,10000";
 
-async function client(url: string): Promise<{ result: ClientResult | undefined; pid: number; wallMs: number }> {
+async function client(url: string, apiKey: string): Promise<{ result: ClientResult | undefined; pid: number; wallMs: number }> {
   const start = performance.now();
-  const child = spawnBinary(["client", "--server", url, "--json", "--timeout", "10s"]);
+  // As a SaaS backend would: the session is made with the API key, which shows who linked it.
+  const child = spawnBinary(["client", "--server", url, "--json", "--timeout", "10s"], { PKIPC_API_KEY: apiKey });
   const timer = setTimeout(() => child.kill("SIGKILL"), CLIENT_DEADLINE_MS);
   try {
     const [out] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
@@ -36,6 +37,9 @@ try {
   const server = await benchServer({
     maxSessions: "1000",
     sessionRate: RAISED,
+    apiKeySessionRate: RAISED,
+    apiKeyCallRate: RAISED,
+    serviceRequestRate: RAISED,
     serviceReportRate: RAISED,
     addressReportRate: RAISED,
   });
@@ -48,7 +52,7 @@ try {
   const wall: number[] = [];
   let failures = 0;
   for (let i = 0; i < RUNS; i++) {
-    const run = await client(server.url);
+    const run = await client(server.url, server.apiKey);
     if (ownLink(run)) link.push(run.result!.timeToLinkMs!);
     else failures++;
     wall.push(run.wallMs);
@@ -57,7 +61,7 @@ try {
   console.log(`  ${summary(link)}; not linked: ${failures}   [target: median <= 15 ms, p95 <= 40 ms]`);
   console.log(`  client process wall time incl. start-up: ${summary(wall)}`);
 
-  const runs = await Promise.all(Array.from({ length: CONCURRENT }, () => client(server.url)));
+  const runs = await Promise.all(Array.from({ length: CONCURRENT }, () => client(server.url, server.apiKey)));
   const own = runs.filter(ownLink).length;
   const sessions = new Set(runs.map((r) => r.result?.sessionId).filter(Boolean)).size;
   console.log(`${CONCURRENT} CLI clients at once: ${own} of ${CONCURRENT} linked to their own session (${sessions} distinct sessions)   [target: ${CONCURRENT} of ${CONCURRENT}]`);

@@ -19,6 +19,8 @@ const LIVE_SESSIONS = 1000;
 const OUT_OF_THE_WAY = "100000,1000000";
 const RAISED: Raise<typeof serverOptions> = {
   sessionRate: OUT_OF_THE_WAY,
+  apiKeySessionRate: OUT_OF_THE_WAY,
+  serviceRequestRate: OUT_OF_THE_WAY,
   serviceReportRate: OUT_OF_THE_WAY,
   addressReportRate: OUT_OF_THE_WAY,
   // A few seconds at full speed issue more sessions than the default cap (10,000 live at once, 503 past it).
@@ -84,7 +86,7 @@ function randomPorts(range: { start: number; end: number }, count: number): numb
 
 /** Creates `count` sessions, CONNECTIONS at a time; fails unless every one is issued. */
 async function makeSessions(server: BenchServer, count: number): Promise<void> {
-  const api = apiClient(server.url, { timeoutMs: REQUEST_DEADLINE_MS });
+  const api = apiClient(server.url, { timeoutMs: REQUEST_DEADLINE_MS, apiKey: server.apiKey });
   let next = 0;
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
@@ -129,10 +131,10 @@ async function measure(config: Config): Promise<{ sessions: Load; reports: Load 
   const extra = config.signed ? [] : ["--insecure-unsigned"];
   // Sessions: a fresh server, so the live-session count starts at zero.
   const a = await benchServer(config.sessions, extra);
-  const sessions = await drive(a.url, () => ({ method: "POST", path: "/v1/sessions" }));
+  const sessions = await drive(a.url, () => ({ method: "POST", path: "/v1/sessions", headers: { authorization: `Bearer ${a.apiKey}` } }));
   await stopAll();
   // Reports: a fresh server holding LIVE_SESSIONS live sessions; creating them is set-up, so their limit is out of the way.
-  const b = await benchServer({ ...config.reports, sessionRate: OUT_OF_THE_WAY }, extra);
+  const b = await benchServer({ ...config.reports, sessionRate: OUT_OF_THE_WAY, apiKeySessionRate: OUT_OF_THE_WAY }, extra);
   await makeSessions(b, LIVE_SESSIONS);
   const api = apiClient(b.url, { timeoutMs: REQUEST_DEADLINE_MS });
   const credentials = config.signed ? await api.enroll(await adminToken(b), "bench service") : undefined;

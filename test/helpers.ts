@@ -7,6 +7,7 @@ import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
 import { serverConfig as cliServerConfig } from "../src/server/command.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
+import type { SessionStore } from "../src/server/store/types.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";
@@ -35,15 +36,37 @@ export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfi
 }
 
 const servers = new Map<string, RunningServer>();
+/** The SaaS backend's API key of every server a test started, by URL. */
+const apiKeys = new Map<string, string>();
 
-/** A real server on a free port, with its security defaults on (signatures, origin binding, limits); stopped after the test. */
-export async function testServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { config: ServerConfig }> {
-  const config = serverConfig(overrides);
-  const server = await startServer(config, silentLogger);
-  servers.set(server.url, server);
-  onCleanup(() => (servers.delete(server.url), server.stop()));
-  return { ...server, config };
+/** The API key a test server made for its tests' SaaS backend (throws for a server not started by these helpers). */
+export function apiKeyOf(url: string): string {
+  const key = apiKeys.get(url);
+  if (!key) throw new Error(`${url} was not started by testServer() or serverProcess(): no API key for it`);
+  return key;
 }
+
+/** An API client acting as the SaaS backend of a test server (its API key), as a real SaaS would call it. */
+export function backendApi(url: string, options: { timeoutMs?: number } = {}) {
+  return apiClient(url, { ...options, apiKey: apiKeyOf(url) });
+}
+
+/**
+ * A real server on a free port, with its security defaults on (signatures, origin binding, limits) and an
+ * API key for the tests' SaaS backend (`apiKey`, origin: the server's own); stopped after the test.
+ */
+export async function testServer(overrides: Partial<ServerConfig> = {}, store?: SessionStore): Promise<RunningServer & { config: ServerConfig; apiKey: string }> {
+  const config = serverConfig(overrides);
+  const server = await startServer(config, silentLogger, store);
+  servers.set(server.url, server);
+  const { key } = await server.registry.issueApiKey("tests", new URL(server.url).origin);
+  apiKeys.set(server.url, key);
+  onCleanup(() => (servers.delete(server.url), apiKeys.delete(server.url), server.stop()));
+  return { ...server, config, apiKey: key };
+}
+
+/** The user tests run as: services in tests serve only this user's programs (as root, --users must say so). */
+export const TEST_USER = String(process.getuid?.() ?? 0);
 
 /** The processes tests knock from: browsers, plus the compiled client and bun (allowed by configuration, as a deployment would). */
 export const TEST_ALLOWED_PROCESSES = [...DEFAULT_BROWSERS, "pkipc", "bun", "bun.exe"];
@@ -69,6 +92,7 @@ export async function testService(
   const service = await startService(
     {
       allowProcesses: TEST_ALLOWED_PROCESSES,
+      users: [Number(TEST_USER)],
       ...options,
       credentials,
       server,
@@ -80,14 +104,20 @@ export async function testService(
   return { ...service, reports };
 }
 
-/** Starts the compiled binary; it is killed by PID after the test if still running. */
+/**
+ * Starts the compiled binary; it is killed by PID after the test if still running. `pkipc client` against
+ * a server these helpers started gets that server's API key (PKIPC_API_KEY), as a SaaS backend would have
+ * it, unless the test sets PKIPC_API_KEY itself ("" for none).
+ */
 export function spawnPkipc(args: string[], env: Record<string, string> = {}): Subprocess<"ignore", "pipe", "pipe"> {
+  const server = args[0] === "client" ? args[args.indexOf("--server") + 1] : undefined;
+  const key = server === undefined ? undefined : apiKeys.get(server);
   const child = Bun.spawn([binary(), ...args], {
     cwd: tempFolder(), // whatever it writes by default (e.g. the server's services file) stays out of the repo
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: { ...process.env, NO_COLOR: "1", ...(key ? { PKIPC_API_KEY: key } : {}), ...env },
   });
   onCleanup(async () => {
     if (child.exitCode === null) {
@@ -147,9 +177,29 @@ export async function serverProcess(args: string[] = [], env: Record<string, str
   });
   const log = watchLines(child.stderr);
   const match = await log.waitFor(/listening on (https?:\/\/\S+)/);
-  adminSecrets.set(match[1]!, adminSecret);
-  onCleanup(() => void adminSecrets.delete(match[1]!));
-  return { child, url: match[1]!, range, log, adminSecret };
+  const url = match[1]!;
+  adminSecrets.set(url, adminSecret);
+  onCleanup(() => void (adminSecrets.delete(url), apiKeys.delete(url)));
+  // The tests' SaaS backend gets its API key the way an operator makes one: through the admin API.
+  const certFile = args.includes("--tls-cert") ? args[args.indexOf("--tls-cert") + 1] : undefined;
+  if (certFile) trustedCertificates.set(url, await Bun.file(certFile).text());
+  const apiKey = await adminApiKey(url, "tests", new URL(url).origin);
+  apiKeys.set(url, apiKey);
+  return { child, url, range, log, adminSecret, apiKey };
+}
+
+/** A new API key from a server started by serverProcess, through its admin endpoint. */
+export async function adminApiKey(serverUrl: string, name: string, origin: string): Promise<string> {
+  const ca = trustedCertificates.get(serverUrl);
+  const response = await fetch(`${serverUrl}/v1/admin/api-keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminSecrets.get(serverUrl)}`, "content-type": "application/json" },
+    body: JSON.stringify({ name, origin }),
+    signal: AbortSignal.timeout(10_000),
+    ...(ca ? { tls: { ca } } : {}),
+  });
+  if (response.status !== 201) throw new Error(`no API key from ${serverUrl}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { key: string }).key;
 }
 
 /** Certificates (PEM) of https test servers, by URL, that the test process itself trusts when it calls them. */
@@ -169,12 +219,13 @@ export async function enrollmentToken(serverUrl: string): Promise<string> {
 
 /**
  * `pkipc service` as its own process, enrolled with a fresh token and a private key file, allowing the
- * test knockers (pkipc, bun) besides browsers; resolves once it holds its ports.
+ * test knockers (pkipc, bun) besides browsers and serving the test's own user (unless args say
+ * `--users`); resolves once it holds its ports.
  */
 export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
   const enroll = adminSecrets.has(serverUrl) ? ["--enroll", await enrollmentToken(serverUrl)] : [];
   const child = spawnPkipc(
-    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...enroll, ...args],
+    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...(args.includes("--users") ? [] : ["--users", TEST_USER]), ...enroll, ...args],
     env,
   );
   const log = watchLines(child.stderr);

@@ -2,8 +2,8 @@
 import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, resolveOptions, toCittyArgs } from "../lib/options.ts";
+import { ConfigError, describeError, PkipcError } from "../lib/errors.ts";
+import { duration, httpUrl, oneOf, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
 import type { ClientResult } from "./index.ts";
 
@@ -26,15 +26,18 @@ export const clientOptions = {
   transport: { description: "How to knock: tcp, http or ws", env: "PKIPC_TRANSPORT", default: "tcp", parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]) },
   format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
   timeout: { description: "How long to wait for the link", env: "PKIPC_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
-  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...]", default: "", parse: instruction },
+  apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
+  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
   json: { description: "Print the result as JSON", flag: true, parse: () => true },
 } as const;
 
 function describe(result: ClientResult): string {
   if (!result.linked) return `not linked: ${result.reason}`;
-  const p = result.process!;
+  const p = result.process;
   const lines = [
-    `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}`,
+    p
+      ? `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}${result.origin ? ` origin ${result.origin}` : ""}`
+      : `linked in ${result.timeToLinkMs?.toFixed(1)} ms (who linked is shown to the SaaS backend only: pass --api-key to see it)`,
     `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${result.knocks.landed}/${result.knocks.sent} knocks landed`,
   ];
   for (const i of result.instructions) lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
@@ -51,13 +54,23 @@ export default defineCommand({
     // modules load, as a web page has its connection open from loading itself.
     fetch.preconnect(o.server);
     const { runClient } = await import("./index.ts");
-    const result = await runClient({
+    let result: Awaited<ReturnType<typeof runClient>>;
+    try {
+      result = await runClient({
       server: o.server,
       transport: transports[o.transport],
       format: o.format,
       timeoutMs: o.timeout,
       instructions: o.instruction,
-    });
+      ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+      });
+    } catch (error) {
+      // The server refused or could not be reached: not linked, like any other failure of the exchange.
+      if (!(error instanceof PkipcError) || error instanceof ConfigError) throw error;
+      process.stderr.write(`pkipc client: not linked: ${describeError(error)}\n`);
+      setExitCode(2);
+      return;
+    }
     // clientPid lets a caller check that the link names this very process (the Wine test does)
     print(o.json ? JSON.stringify({ ...result, clientPid: process.pid }) : describe(result));
     if (!result.linked) setExitCode(2);

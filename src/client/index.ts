@@ -1,5 +1,7 @@
 // The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
+import { ConfigError } from "../lib/errors.ts";
 import { ApiError, apiClient } from "../protocol/api-client.ts";
+import { apiRoot } from "../protocol/endpoint.ts";
 import type { Format } from "../protocol/codec.ts";
 import type { InstructionRequest, ProcessInfo, SessionStatus } from "../protocol/schemas.ts";
 import { knockTuples } from "./knock.ts";
@@ -11,7 +13,12 @@ export interface ClientOptions {
   format?: Format;
   /** How long to wait for the link after knocking, in ms. Default 10,000. */
   timeoutMs?: number;
-  /** Instructions to queue for the service before knocking. */
+  /**
+   * The SaaS backend's API key: the client then creates its session as a backend would and sees who
+   * linked it. Without one it acts as a page of the server's own origin and sees only the progress.
+   */
+  apiKey?: string;
+  /** Instructions to queue for the service before knocking (needs apiKey). */
   instructions?: InstructionRequest[];
   signal?: AbortSignal;
 }
@@ -25,6 +32,8 @@ export interface ClientResult {
   format: Format;
   transport: string;
   process?: ProcessInfo;
+  /** The session's web origin, as the server told the backend (with an API key). */
+  origin?: string;
   /** From the session request to the confirmed link, in ms, measured in this process. */
   timeToLinkMs?: number;
   knocks: { sent: number; landed: number; refused: number };
@@ -36,17 +45,41 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
   const refused = knocks.filter((k) => k.landed === false).length;
   if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
   if (state === "expired") return "the code expired before a service reported it";
-  const part = refused ? ` (${refused} of ${knocks.length} knocks refused)` : "";
-  return `no service linked the session within ${timeoutMs / 1000} s${part}: is pkipc service running and pointed at this server?`;
+  if (refused === 0) {
+    // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
+    return `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`;
+  }
+  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): is pkipc service running and pointed at this server?`;
+}
+
+/**
+ * Asks for a session, waiting out a 429 (as its Retry-After says) while that fits before `end`: 50
+ * clients started at once from one address would otherwise fail past the server's burst.
+ */
+async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal) {
+  for (;;) {
+    try {
+      return await api.createSession(format, signal);
+    } catch (error) {
+      const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
+      if (performance.now() + wait >= end || signal?.aborted) throw error;
+      await Bun.sleep(wait);
+    }
+  }
 }
 
 /** Runs the whole exchange once. Throws only for errors talking to the server. */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const format = options.format ?? "json";
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const api = apiClient(options.server);
+  if (options.instructions?.length && !options.apiKey) {
+    throw new ConfigError("queueing instructions needs the SaaS backend's API key (--api-key or PKIPC_API_KEY; pkipc admin api-key makes one)");
+  }
+  // Without an API key, ask as the server's own demo page would: browsers always name the page's origin.
+  const root = apiRoot(options.server);
+  const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
-  const offer = await api.createSession(format, options.signal);
+  const offer = await createSession(api, format, start + timeoutMs, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
 
   const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
@@ -83,6 +116,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     state: status.state,
   };
   if (status.process) result.process = status.process;
+  if (status.origin) result.origin = status.origin;
   if (timeToLinkMs !== undefined) result.timeToLinkMs = Math.round(timeToLinkMs * 100) / 100;
   if (!result.linked) result.reason = whyNotLinked(status.state, knocks, timeoutMs);
   return result;

@@ -28,6 +28,22 @@ export class DecodeError extends PkipcError {
   override readonly status = 400;
 }
 
+/** The caller is known but may not do this (an origin that is not allowed, a session of another API key). */
+export class ForbiddenError extends PkipcError {
+  override readonly code: string = "FORBIDDEN";
+  override readonly status = 403;
+  constructor(message: string, code?: string) {
+    super(message);
+    if (code) this.code = code;
+  }
+}
+
+/** A request body in a media type the route does not read (only application/json, and application/xml where said). */
+export class UnsupportedMediaTypeError extends PkipcError {
+  override readonly code = "UNSUPPORTED_MEDIA_TYPE";
+  override readonly status = 415;
+}
+
 /** Something looked up by id does not exist (or no longer does). */
 export class NotFoundError extends PkipcError {
   override readonly code = "NOT_FOUND";

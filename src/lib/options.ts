@@ -61,6 +61,12 @@ export function resolveOptions<S extends OptionSpecs>(
       continue;
     }
     if (given === true || given === false) throw new ConfigError(`${label} needs a value`);
+    // A list option given more than once (--allow-origin A --allow-origin B) reads as "A,B".
+    if (Array.isArray(given)) {
+      if (given.some((g) => typeof g !== "string")) throw new ConfigError(`${label} needs a value each time it is given`);
+      out[name] = spec.parse(given.join(","), label);
+      continue;
+    }
     const fromEnv = spec.env ? env[spec.env] : undefined;
     const raw = typeof given === "string" ? given : fromEnv !== undefined && fromEnv !== "" ? fromEnv : spec.default;
     const source = typeof given === "string" ? label : fromEnv ? spec.env! : `${label} default`;
@@ -169,4 +175,25 @@ export function rate(raw: string, name: string): { perSecond: number; burst: num
 /** Text as given. */
 export function text(raw: string): string {
   return raw;
+}
+
+/**
+ * A comma-separated list of web origins (scheme://host[:port], as browsers send them in the Origin
+ * header: no path, no trailing slash); may be empty.
+ */
+export function originList(raw: string, name: string): string[] {
+  const origins = raw.split(",").map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== origin) {
+      throw new ConfigError(`${name}: "${origin}" is not a web origin such as https://saas.example (scheme, host and port only, no path or trailing slash)`);
+    }
+  }
+  if (origins.length > 64) throw new ConfigError(`${name} lists more than 64 origins`);
+  return [...new Set(origins)];
 }

@@ -25,6 +25,8 @@ export interface RateSpec {
 export interface RateLimiter {
   /** Takes one token for `key`, or throws RateLimitError naming `what`. */
   take(key: string): void;
+  /** Throws RateLimitError like take() when `key` has no token left, without taking one. */
+  check(key: string): void;
   /** Keys tracked now (never above maxKeys). */
   size(): number;
 }
@@ -43,7 +45,18 @@ export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: n
   const maxKeys = options.maxKeys ?? 65_536;
   const now = options.now ?? Date.now;
   const buckets = new Map<string, Bucket>();
+  const refused = (tokens: number) => {
+    const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
+    return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
+  };
   return {
+    check(key) {
+      if (spec.perSecond <= 0) return;
+      const bucket = buckets.get(key);
+      if (!bucket) return;
+      const tokens = Math.min(spec.burst, bucket.tokens + ((now() - bucket.at) / 1000) * spec.perSecond);
+      if (tokens < 1) throw refused(tokens);
+    },
     take(key) {
       if (spec.perSecond <= 0) return;
       const t = now();
@@ -57,10 +70,7 @@ export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: n
         if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!);
       }
       buckets.set(key, bucket);
-      if (bucket.tokens < 1) {
-        const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / spec.perSecond));
-        throw new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
-      }
+      if (bucket.tokens < 1) throw refused(bucket.tokens);
       bucket.tokens -= 1;
     },
     size: () => buckets.size,

@@ -15,6 +15,7 @@ import {
   ReportAnswer,
   ServiceConfig,
   SessionOffer,
+  type SessionRequest,
   SessionStatus,
 } from "./schemas.ts";
 
@@ -40,6 +41,10 @@ export interface ApiClientOptions {
   timeoutMs?: number;
   /** An enrolled service's id and key: every request is then signed (see signing.ts). */
   credentials?: ServiceCredentials;
+  /** A SaaS backend's API key (pkak_...): sent as a bearer credential on every request. */
+  apiKey?: string;
+  /** An Origin header to send, as a page of that origin would (the CLI client standing in for a page). */
+  origin?: string;
 }
 
 export type ApiClient = ReturnType<typeof apiClient>;
@@ -72,6 +77,8 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
         headers: {
           accept: format === "xml" ? "application/xml" : "application/json",
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+          ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+          ...(options.origin ? { origin: options.origin } : {}),
           ...signature,
         },
         body,
@@ -107,8 +114,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
   return {
     url: root.href,
     config: (signal?: AbortSignal) => call(ServiceConfig, "GET", "/v1/config", { signal }),
-    createSession: (format: Format = "json", signal?: AbortSignal) =>
-      call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal }),
+    /** A new session; a backend (apiKey) may state the user's address in `request`. */
+    createSession: (format: Format = "json", signal?: AbortSignal, request?: SessionRequest) =>
+      call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, ...(request ? { body: request } : {}) }),
     status: (id: string, wait?: { seconds: number; since: number }, signal?: AbortSignal) =>
       call(
         SessionStatus,

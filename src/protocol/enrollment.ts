@@ -36,3 +36,28 @@ export type ServiceSummary = Static<typeof ServiceSummary>;
 export const ServiceList = T.Object({ services: T.Array(ServiceSummary) }, { additionalProperties: false });
 
 export const ServiceIdParam = T.Object({ id: ServiceId });
+
+/** POST /v1/admin/api-keys body: a SaaS backend's name and the web origin of its pages. */
+export const ApiKeyRequest = T.Object(
+  {
+    name: T.String({ minLength: 1, maxLength: 128, pattern: "^[\\x20-\\x7e]+$" }),
+    origin: T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" }),
+  },
+  { additionalProperties: false },
+);
+export type ApiKeyRequest = Static<typeof ApiKeyRequest>;
+
+/** An API key as an operator sees it (never the key). */
+export const ApiKeySummary = T.Object(
+  { id: T.String(), name: T.String(), origin: T.String(), createdAt: T.String(), revokedAt: T.Optional(T.String()) },
+  { additionalProperties: false },
+);
+export type ApiKeySummary = Static<typeof ApiKeySummary>;
+
+/** POST /v1/admin/api-keys answer: the key, shown once. */
+export const ApiKeyAnswer = T.Composite([ApiKeySummary, T.Object({ key: T.String({ minLength: 40, maxLength: 64 }) })], { additionalProperties: false });
+export type ApiKeyAnswer = Static<typeof ApiKeyAnswer>;
+
+export const ApiKeyList = T.Object({ apiKeys: T.Array(ApiKeySummary) }, { additionalProperties: false });
+
+export const ApiKeyIdParam = T.Object({ id: T.String({ minLength: 4, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) });

@@ -94,19 +94,42 @@ export const EnumerateClaim = T.Object(
 export const Claim = T.Union([ServerMatchClaim, EnumerateClaim]);
 export type Claim = Static<typeof Claim>;
 
+/**
+ * A web origin as browsers send it in the Origin header: scheme://host[:port], no path. Sessions carry the
+ * origin of the page (or the SaaS backend's declared origin) that asked for them; services show it and may
+ * refuse it.
+ */
+export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" });
+
 /** POST /v1/reports: the knocks of one process. */
 export const Report = T.Object(
-  { process: ProcessInfo, claim: Claim },
+  {
+    process: ProcessInfo,
+    claim: Claim,
+    /**
+     * The local user's allow-list of origins: the server links only a session whose origin is on it
+     * (the word "none" admits sessions with no origin, made by non-browser clients). Absent: any origin.
+     */
+    allowOrigins: T.Optional(T.Array(T.Union([WebOrigin, T.Literal("none")]), { maxItems: 64, xmlItem: "origin" })),
+    /** Find the session the knocks fit and answer PROPOSED with its origin, without linking (for --confirm ask). */
+    propose: T.Optional(T.Boolean()),
+  },
   { additionalProperties: false, xmlName: "report" },
 );
 export type Report = Static<typeof Report>;
+
+/** Most bytes of one instruction's args (keys and values); a session holds at most 16 instructions. */
+export const MAX_ARGS_BYTES = 16 * 1024;
+
+/** An instruction's arguments: at most 32 named string values (names of letters, digits, "_", "." and "-", up to 64) (and MAX_ARGS_BYTES in all, checked by the server). */
+const InstructionArgs = T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }), T.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false });
 
 /** Something the holder of a session asks the linked service to do. */
 export const Instruction = T.Object(
   {
     id: T.String({ maxLength: 64 }),
     name: T.String({ minLength: 1, maxLength: 64, pattern: "^[a-z][a-z0-9-]*$" }),
-    args: T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 4096 })),
+    args: InstructionArgs,
   },
   { additionalProperties: false, xmlName: "instruction" },
 );
@@ -157,6 +180,9 @@ export const NoLinkCode = T.Union([
   T.Literal("WRONG_STRATEGY"),
   T.Literal("ALREADY_LINKED"),
   T.Literal("OTHER_ORIGIN"),
+  T.Literal("ORIGIN_NOT_ALLOWED"),
+  T.Literal("PROPOSED"),
+  T.Literal("TOO_MANY_COMPLETIONS"),
 ]);
 export type NoLinkCode = Static<typeof NoLinkCode>;
 
@@ -167,6 +193,8 @@ export const ReportAnswer = T.Object(
     code: T.Optional(NoLinkCode),
     reason: T.Optional(T.String()),
     linkId: T.Optional(T.String()),
+    /** The origin of the session that linked (or would link, for PROPOSED and ORIGIN_NOT_ALLOWED); absent when it has none. */
+    origin: T.Optional(WebOrigin),
     instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }),
   },
   { additionalProperties: false, xmlName: "answer" },
@@ -195,7 +223,21 @@ export type InstructionStatus = Static<typeof InstructionStatus>;
 export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired")]);
 export type SessionState = Static<typeof SessionState>;
 
-/** GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. */
+/**
+ * POST /v1/sessions body, from a SaaS backend (API key): the user's address as the SaaS saw it, so the
+ * session links only a service reporting from there. Absent: the address of the request itself.
+ */
+export const SessionRequest = T.Object(
+  { address: T.Optional(T.String({ minLength: 2, maxLength: 45, pattern: "^[0-9A-Fa-f:.]+$" })) },
+  { additionalProperties: false },
+);
+export type SessionRequest = Static<typeof SessionRequest>;
+
+/**
+ * GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. A page sees
+ * only the progress (state, version, instruction states); `origin`, `process` and instruction results
+ * are for the SaaS backend's API key.
+ */
 export const SessionStatus = T.Object(
   {
     id: T.String(),
@@ -203,6 +245,7 @@ export const SessionStatus = T.Object(
     version: T.Integer({ minimum: 0 }),
     expiresAt: Timestamp,
     linkedAt: T.Optional(Timestamp),
+    origin: T.Optional(WebOrigin),
     process: T.Optional(ProcessInfo),
     instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),
   },

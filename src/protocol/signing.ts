@@ -17,7 +17,16 @@ export const SIGNATURE_HEADERS = {
 } as const;
 
 /** Why a request was not accepted as coming from an enrolled service; each reason has its own code. */
-export type AuthFailure = "UNSIGNED" | "UNKNOWN_SERVICE" | "BAD_SIGNATURE" | "STALE" | "REPLAYED" | "BAD_TOKEN" | "BAD_ADMIN_SECRET";
+export type AuthFailure =
+  | "UNSIGNED"
+  | "UNKNOWN_SERVICE"
+  | "BAD_SIGNATURE"
+  | "STALE"
+  | "REPLAYED"
+  | "BAD_TOKEN"
+  | "BAD_ADMIN_SECRET"
+  | "BAD_API_KEY"
+  | "API_KEY_REQUIRED";
 
 /** A request that does not prove who sent it: 401, with the reason as the code. */
 export class UnauthorizedError extends PkipcError {
@@ -63,6 +72,11 @@ export interface VerifyContext {
   keyOf(serviceId: string): string | undefined;
   /** Accepted distance between the request's timestamp and the server's clock, in ms. */
   windowMs: number;
+  /**
+   * Called once the signature and timestamp are good, before the nonce is stored: the place for the
+   * service's own rate limit, so one service cannot fill the shared replay cache. Throws to refuse.
+   */
+  admit?(serviceId: string): void;
   /** Records a nonce; false when it was seen before (a replay). */
   remember(serviceId: string, nonce: string): boolean;
   now?: () => number;
@@ -98,6 +112,7 @@ export function verifyRequest(
   if (skew > context.windowMs) {
     throw new UnauthorizedError("STALE", `the request's timestamp is ${Math.round(skew / 1000)} s from the server's clock (window ${context.windowMs / 1000} s)`);
   }
+  context.admit?.(serviceId);
   if (!context.remember(serviceId, nonce)) throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
   return serviceId;
 }

@@ -3,9 +3,9 @@ import { apiRoot, apiUrl } from "../protocol/endpoint.ts";
 import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError, NetworkError } from "../lib/errors.ts";
-import { duration, httpUrl, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, httpUrl, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { decode } from "../protocol/codec.ts";
-import { EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
+import { ApiKeyAnswer, ApiKeyList, ApiKeySummary, EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
 import { ErrorBody } from "../protocol/schemas.ts";
 import type { TSchema, Static } from "@sinclair/typebox";
 
@@ -13,29 +13,47 @@ export const adminOptions = {
   server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
   adminSecret: { description: "The server's admin secret (prefer the variable: flags show in ps)", env: "PKIPC_ADMIN_SECRET", parse: text },
   timeout: { description: "Deadline of the request", default: "10s", parse: duration(100, 600_000) },
+  origin: { description: "api-key: the web origin of the SaaS pages that knock this key's sessions, e.g. https://saas.example", env: "PKIPC_API_KEY_ORIGIN", parse: (raw: string, name: string) => originList(raw, name)[0] ?? "" },
 } as const;
 
-async function call<S extends TSchema>(schema: S, base: URL, secret: string, method: string, path: string, timeoutMs: number): Promise<Static<S>> {
+async function call<S extends TSchema>(
+  schema: S,
+  base: URL,
+  secret: string,
+  method: string,
+  path: string,
+  timeoutMs: number,
+  body?: unknown,
+): Promise<Static<S>> {
   const url = apiUrl(apiRoot(base), path);
   let response: Response;
   try {
-    response = await fetch(url, { method, headers: { authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${secret}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
     throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${(error as Error).message}`, { cause: error });
   }
-  const body = await response.text();
+  const answer = await response.text();
   if (!response.ok) {
     let message = `${url.pathname} answered ${response.status}`;
     try {
-      message = decode(ErrorBody, body, "json").error.message;
+      message = decode(ErrorBody, answer, "json").error.message;
     } catch {}
     throw new ConfigError(message);
   }
-  return decode(schema, body, "json");
+  return decode(schema, answer, "json");
 }
 
 export default defineCommand({
-  meta: { name: "admin", description: "Operator: make an enrollment token (token), list services (services), revoke one (revoke ID)" },
+  meta: {
+    name: "admin",
+    description:
+      "Operator: enrollment tokens (token), services (services, revoke ID), SaaS backends' API keys (api-key NAME --origin URL, api-keys, revoke-api-key ID)",
+  },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {
     const { env, print } = data as CommandEnv;
@@ -52,8 +70,21 @@ export default defineCommand({
     } else if (action === "revoke" && id) {
       const s = await call(ServiceSummary, o.server, o.adminSecret, "DELETE", `/v1/admin/services/${encodeURIComponent(id)}`, o.timeout);
       print(`revoked ${s.id} (${s.name})`);
+    } else if (action === "api-key" && id) {
+      if (!o.origin) throw new ConfigError("name the web origin of the SaaS pages with --origin, e.g. --origin https://saas.example");
+      const k = await call(ApiKeyAnswer, o.server, o.adminSecret, "POST", "/v1/admin/api-keys", o.timeout, { name: id, origin: o.origin });
+      print(k.key);
+      print(`# API key ${k.id} "${k.name}" for pages of ${k.origin}; shown once: keep it in the SaaS backend's secrets (PKIPC_API_KEY)`);
+    } else if (action === "api-keys") {
+      const { apiKeys } = await call(ApiKeyList, o.server, o.adminSecret, "GET", "/v1/admin/api-keys", o.timeout);
+      for (const k of apiKeys) print(`${k.id}  ${k.name}  ${k.origin}  made ${k.createdAt}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ""}`);
+    } else if (action === "revoke-api-key" && id) {
+      const k = await call(ApiKeySummary, o.server, o.adminSecret, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(id)}`, o.timeout);
+      print(`revoked API key ${k.id} (${k.name})`);
     } else {
-      throw new ConfigError("say what to do: pkipc admin token | services | revoke SERVICE_ID");
+      throw new ConfigError(
+        "say what to do: pkipc admin token | services | revoke SERVICE_ID | api-key NAME --origin URL | api-keys | revoke-api-key KEY_ID",
+      );
     }
   },
 });

@@ -1,8 +1,20 @@
-// Enrollment and the admin endpoints: tokens, enrolling a service, listing and revoking services.
+// Enrollment and the admin endpoints: tokens, enrolling a service, listing and revoking services and API keys.
 import { Elysia } from "elysia";
 import type { Logger } from "../lib/log.ts";
-import { EnrollAnswer, EnrollRequest, EnrollToken, ServiceIdParam, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
-import type { ServiceSummary as StoredSummary } from "./enroll.ts";
+import {
+  ApiKeyAnswer,
+  ApiKeyIdParam,
+  ApiKeyList,
+  ApiKeyRequest,
+  ApiKeySummary,
+  EnrollAnswer,
+  EnrollRequest,
+  EnrollToken,
+  ServiceIdParam,
+  ServiceList,
+  ServiceSummary,
+} from "../protocol/enrollment.ts";
+import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary } from "./enroll.ts";
 import { type Guard, jsonBody } from "./guard.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -12,15 +24,17 @@ const view = (s: StoredSummary) => ({
   createdAt: iso(s.createdAt),
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
+const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
 
 /** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
 export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
   const { registry } = guard;
+  const admin = (request: Request, server: unknown) => guard.requireAdmin(request, addressOf(request, server));
   return new Elysia({ name: "pkipc-admin" })
     .post(
       "/v1/admin/tokens",
-      async ({ request, set }) => {
-        guard.requireAdmin(request);
+      async ({ request, server, set }) => {
+        admin(request, server);
         const { token, expiresAt } = await registry.issueToken(guard.settings.tokenTtlMs);
         log.info("enrollment token issued", { expiresAt: iso(expiresAt) }); // never the token itself
         set.status = 201;
@@ -30,21 +44,55 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
     )
     .get(
       "/v1/admin/services",
-      ({ request }) => {
-        guard.requireAdmin(request);
+      ({ request, server }) => {
+        admin(request, server);
         return { services: registry.list().map(view) };
       },
       { response: { 200: ServiceList }, detail: { summary: "Admin: enrolled services, without their keys" } },
     )
     .delete(
       "/v1/admin/services/:id",
-      async ({ request, params }) => {
-        guard.requireAdmin(request);
+      async ({ request, server, params }) => {
+        admin(request, server);
         const revoked = await registry.revoke(params.id);
         log.info("service revoked", { service: params.id, name: revoked.name });
         return view(revoked);
       },
       { params: ServiceIdParam, response: { 200: ServiceSummary }, detail: { summary: "Admin: revoke a service; its signed requests fail from now on" } },
+    )
+    .post(
+      "/v1/admin/api-keys",
+      async ({ request, server, body, set }) => {
+        admin(request, server);
+        const issued = await registry.issueApiKey(body.name, body.origin);
+        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin }); // never the key itself
+        set.status = 201;
+        return { ...keyView(issued), key: issued.key };
+      },
+      {
+        parse: jsonBody,
+        body: ApiKeyRequest,
+        response: { 201: ApiKeyAnswer },
+        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin` (shown once)" },
+      },
+    )
+    .get(
+      "/v1/admin/api-keys",
+      ({ request, server }) => {
+        admin(request, server);
+        return { apiKeys: registry.listApiKeys().map(keyView) };
+      },
+      { response: { 200: ApiKeyList }, detail: { summary: "Admin: API keys, without the keys themselves" } },
+    )
+    .delete(
+      "/v1/admin/api-keys/:id",
+      async ({ request, server, params }) => {
+        admin(request, server);
+        const revoked = await registry.revokeApiKey(params.id);
+        log.info("API key revoked", { id: params.id, name: revoked.name });
+        return keyView(revoked);
+      },
+      { params: ApiKeyIdParam, response: { 200: ApiKeySummary }, detail: { summary: "Admin: revoke an API key; requests with it fail from now on" } },
     )
     .post(
       "/v1/enroll",

@@ -3,7 +3,8 @@ import { openapi } from "@elysiajs/openapi";
 import type { Static, TProperties, TSchema } from "@sinclair/typebox";
 // Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
 import { Elysia, t as T } from "elysia";
-import { PkipcError } from "../lib/errors.ts";
+import { ForbiddenError, PkipcError } from "../lib/errors.ts";
+import { UnauthorizedError } from "../protocol/signing.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
 import {
@@ -16,6 +17,7 @@ import {
   ReportAnswer,
   ServiceConfig,
   SessionOffer,
+  SessionRequest,
   SessionStatus,
 } from "../protocol/schemas.ts";
 import { browserCors } from "./cors.ts";
@@ -23,7 +25,7 @@ import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
 import { type Guard, jsonBody } from "./guard.ts";
 import { RateLimitError } from "../lib/rate-limit.ts";
-import type { Sessions } from "./sessions.ts";
+import type { SessionCreator, Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -62,27 +64,50 @@ function validationMessage(error: unknown): string {
   return `${first.path || "request"}: ${first.summary ?? first.message ?? "invalid"}`;
 }
 
+/** How often the server says, per kind of limit, how many requests it answered 429 since it last said so. */
+const THROTTLE_LOG_MS = 10_000;
+
 /** Builds the Elysia app; the caller listens. */
 export function createApp(options: AppOptions) {
   const { sessions, log, guard } = options;
+  // One line per kind of limit per 10 s, with the count: a flood must not flood the log, nor go unsaid.
+  const throttled = new Map<string, { count: number; since: number }>();
+  const throttleLog = (error: RateLimitError) => {
+    const kind = error.message.split(";")[0]!;
+    const now = Date.now();
+    const seen = throttled.get(kind);
+    if (seen && now - seen.since < THROTTLE_LOG_MS) {
+      seen.count++;
+      return;
+    }
+    if (!seen && throttled.size >= 64) throttled.clear(); // bounded: kinds are a handful of fixed sentences
+    log.warn(`throttling: ${kind}`, { answered429: (seen?.count ?? 0) + 1, sinceMs: seen ? now - seen.since : 0 });
+    throttled.set(kind, { count: 0, since: now });
+  };
   const formatOf = (query: Record<string, unknown>, request: Request) =>
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
     guard.address(request, server);
 
-  const issue = async ({ query, request, server, set }: any) => {
-    const origin = addressOf(server, request);
-    guard.limitSession(origin);
-    const offer = await sessions.create(origin);
-    return reply(SessionOffer, offer, formatOf(query, request), request.method === "POST" ? 201 : 200);
-  };
-  const sessionDoc = {
-    query: strictQuery({ format: FormatQuery }),
-    response: { 200: SessionOffer, 201: SessionOffer, 429: ErrorBody, 503: ErrorBody },
-    detail: {
-      summary: "Issue a knock code",
-      description: "A new session with its knock code: the tuples to knock in order, and when it expires. JSON, or XML with ?format=xml or Accept: application/xml.",
-    },
+  /**
+   * Who asks for a session: a SaaS backend with its API key (it may state the user's address), or a
+   * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
+   * site must not be able to link the user's service to a session of its own.
+   */
+  const creatorOf = (request: Request, server: any, body: SessionRequest | undefined): SessionCreator => {
+    const address = addressOf(server, request);
+    const key = guard.apiKey(request);
+    if (key) {
+      guard.limitSession(address, key);
+      return { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
+    }
+    if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
+    const origin = guard.pageOrigin(request);
+    if (origin === undefined) {
+      throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
+    }
+    guard.limitSession(address);
+    return { address, origin };
   };
 
   // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
@@ -103,6 +128,7 @@ export function createApp(options: AppOptions) {
       // Elysia wraps what a parse hook throws (a refused signature, a decode error): answer with the original.
       const error = code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
       if (error instanceof RateLimitError) {
+        throttleLog(error);
         return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
       }
       if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);
@@ -127,7 +153,7 @@ export function createApp(options: AppOptions) {
         return errorReply("INVALID_INPUT", "the query string is not valid percent-encoding", 400, "json");
       }
     })
-    .use(browserCors())
+    .use(browserCors(guard.originAllowed))
     .use(pageRoutes())
     .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
       detail: { summary: "Liveness" },
@@ -138,15 +164,37 @@ export function createApp(options: AppOptions) {
       response: { 200: ServiceConfig },
       detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
     })
-    .post("/v1/sessions", issue, sessionDoc)
-    .get("/v1/sessions", issue, sessionDoc)
+    .post(
+      "/v1/sessions",
+      async ({ query, request, server, body }) => {
+        const offer = await sessions.create(creatorOf(request, server, body as SessionRequest | undefined));
+        return reply(SessionOffer, offer, formatOf(query, request), 201);
+      },
+      {
+        query: strictQuery({ format: FormatQuery }),
+        parse: jsonBody,
+        body: T.Optional(SessionRequest),
+        response: { 201: SessionOffer, 401: ErrorBody, 403: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+        detail: {
+          summary: "Issue a knock code",
+          description:
+            "A new session with its knock code: the tuples to knock in order, and when it expires. A SaaS backend calls it with its API key " +
+            "(Authorization: Bearer pkak_...) and may state the user's address in the body; a page of an allowed origin may call it without " +
+            "a body. JSON, or XML with ?format=xml or Accept: application/xml.",
+        },
+      },
+    )
     .get(
       "/v1/sessions/:id",
-      async ({ params, query, request }) => {
+      async ({ params, query, request, server }) => {
+        const viewer = guard.apiKey(request);
+        if (!viewer) guard.pageOrigin(request);
+        guard.limitRead(addressOf(server, request), viewer);
         const status = await sessions.status(params.id, {
           waitMs: (query.wait ?? 0) * 1000,
           since: query.since,
           signal: request.signal,
+          ...(viewer ? { viewer } : {}),
         });
         return reply(SessionStatus, status, formatOf(query, request));
       },
@@ -157,21 +205,26 @@ export function createApp(options: AppOptions) {
           wait: WaitQuery,
           since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
         }),
-        response: { 200: SessionStatus, 404: ErrorBody },
-        detail: { summary: "Session status: pending, linked (with the process) or expired; long poll with wait and since" },
+        response: { 200: SessionStatus, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody },
+        detail: {
+          summary: "Session status: pending, linked or expired; long poll with wait and since",
+          description: "With the API key that owns the session: also its origin, the linked process and the instructions' results. Without: progress only.",
+        },
       },
     )
     .post(
       "/v1/sessions/:id/instructions",
-      async ({ params, body, query, request }) =>
-        reply(InstructionStatus, await sessions.queueInstruction(params.id, body), formatOf(query, request), 202),
+      async ({ params, body, query, request }) => {
+        const viewer = guard.requireApiKey(request);
+        return reply(InstructionStatus, await sessions.queueInstruction(params.id, body, viewer), formatOf(query, request), 202);
+      },
       {
         params: T.Object({ id: SessionId }),
         query: strictQuery({ format: FormatQuery }),
         parse: jsonBody,
         body: InstructionRequest,
-        response: { 202: InstructionStatus, 404: ErrorBody },
-        detail: { summary: "Queue an instruction for the service that links this session" },
+        response: { 202: InstructionStatus, 401: ErrorBody, 404: ErrorBody, 415: ErrorBody },
+        detail: { summary: "Queue an instruction for the service that links this session (the SaaS backend's API key)" },
       },
     )
     .post(

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { bindFailureStrategies, findBindFailure } from "../../plugins/bind-failure/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { codeShape, duration, hostPort, integer, oneOf, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { readTlsFiles } from "./tls.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
@@ -50,6 +50,16 @@ export const serverOptions = {
   addressReportRate: { description: "Reports per second per source address", env: "PKIPC_ADDRESS_REPORT_RATE", default: "10,60", parse: rate },
   sessionRate: { description: "Sessions created per second per client address", env: "PKIPC_SESSION_RATE", default: "5,30", parse: rate },
   enrollRate: { description: "Enrollments per second per address", env: "PKIPC_ENROLL_RATE", default: "0.2,5", parse: rate },
+  apiKeySessionRate: { description: "Sessions per second one API key (a SaaS backend) may create", env: "PKIPC_API_KEY_SESSION_RATE", default: "100,1000", parse: rate },
+  apiKeyCallRate: { description: "Status reads and instructions per second per API key", env: "PKIPC_API_KEY_CALL_RATE", default: "500,5000", parse: rate },
+  readRate: { description: "Session status reads per second per address, for pages (each long poll is one)", env: "PKIPC_READ_RATE", default: "20,200", parse: rate },
+  serviceRequestRate: { description: "Signed requests (reports, pulls, acks) per second per service, counted before the replay cache", env: "PKIPC_SERVICE_REQUEST_RATE", default: "20,200", parse: rate },
+  allowOrigin: {
+    description: "Web origins whose pages may create sessions and use the browser API (CORS), e.g. https://saas.example; repeatable or comma-separated. The server's own origin is always allowed",
+    env: "PKIPC_ALLOW_ORIGIN",
+    default: "",
+    parse: originList,
+  },
   trustProxyHeader: { description: "Header a trusted reverse proxy sets to the client address (e.g. x-forwarded-for)", env: "PKIPC_TRUST_PROXY_HEADER", parse: text },
   anyOrigin: { description: "Let a report link sessions created from any address (turns off origin binding)", env: "PKIPC_ANY_ORIGIN", flag: true, parse: () => true },
   insecureUnsigned: { description: "Accept reports from services that are not enrolled (labs and benchmarks only)", env: "PKIPC_INSECURE_UNSIGNED", flag: true, parse: () => true },
@@ -89,12 +99,17 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
         signatureWindowMs: o.signatureWindow,
         requireSignatures: !o.insecureUnsigned,
         bindOrigin: !o.anyOrigin,
+        allowOrigins: o.allowOrigin,
         trustProxyHeader: o.trustProxyHeader || undefined,
         limits: {
           reportsPerService: o.serviceReportRate,
           reportsPerAddress: o.addressReportRate,
           sessionsPerAddress: o.sessionRate,
           enrollPerAddress: o.enrollRate,
+          sessionsPerApiKey: o.apiKeySessionRate,
+          callsPerApiKey: o.apiKeyCallRate,
+          readsPerAddress: o.readRate,
+          requestsPerService: o.serviceRequestRate,
         },
       },
     },
@@ -116,6 +131,7 @@ export function logServerStart(log: Logger, url: string, config: ServerConfig, b
   log.info("security", {
     signatures: security.requireSignatures === false ? "off" : "required",
     originBinding: security.bindOrigin === false ? "off" : "on",
+    allowOrigins: security.allowOrigins?.length ? security.allowOrigins.join(",") : "this server's own only",
     services: security.servicesFile ?? "memory",
     admin: security.adminSecret ? "enabled" : "disabled", // never the secret itself
   });

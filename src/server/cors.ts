@@ -1,27 +1,34 @@
-// CORS for the routes a page on another origin calls through the browser module.
+// CORS for the routes a page calls through the browser module: only for the origins the operator allows.
 import { Elysia } from "elysia";
 
-/** Paths a cross-origin page may call: the module's own calls, nothing a service uses. */
+/** Paths a page may call: the module's own calls, nothing a service or a backend uses. */
 const BROWSER_PATHS = [/^\/v1\/config$/, /^\/v1\/sessions$/, /^\/v1\/sessions\/[A-Za-z0-9_-]+$/];
 
-const HEADERS = {
-  "access-control-allow-origin": "*",
+const PREFLIGHT = {
   "access-control-allow-methods": "GET, POST",
-  "access-control-allow-headers": "accept, content-type",
+  "access-control-allow-headers": "accept",
   "access-control-max-age": "600",
 };
 
 /**
- * Adds CORS headers to the browser-facing API routes and answers their preflights. No credentials:
- * a session is a bearer of its own id, so any origin may ask for one (the security layer may narrow it).
+ * Answers CORS for the browser-facing routes, echoing the page's Origin when `allowed(origin)` says so
+ * and sending no CORS header otherwise (the route itself then refuses the request with 403). No
+ * credentials: a page holds nothing but its session id.
  */
-export function browserCors() {
+export function browserCors(allowed: (origin: string) => boolean) {
   return new Elysia({ name: "pkipc-cors" })
     .onRequest(({ request, set }) => {
       const path = new URL(request.url).pathname;
       if (!BROWSER_PATHS.some((p) => p.test(path))) return;
-      if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: HEADERS });
-      set.headers["access-control-allow-origin"] = "*";
+      const origin = request.headers.get("origin");
+      const ok = origin !== null && allowed(origin);
+      if (request.method === "OPTIONS") {
+        return ok
+          ? new Response(null, { status: 204, headers: { ...PREFLIGHT, "access-control-allow-origin": origin, vary: "Origin" } })
+          : new Response(null, { status: 403, headers: { vary: "Origin" } });
+      }
+      set.headers.vary = "Origin";
+      if (ok) set.headers["access-control-allow-origin"] = origin;
     })
     .as("global");
 }

@@ -1,4 +1,5 @@
-// Enrolled services: one-time tokens an operator hands out, exchanged for per-service keys, kept in a file.
+// The server's credentials: enrolled services (one-time tokens exchanged for per-service keys) and the
+// SaaS backends' API keys, kept in one file.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { writeAtomically } from "../lib/atomic-file.ts";
@@ -18,7 +19,24 @@ export interface EnrolledService {
 /** What an operator sees of a service: never its key. */
 export type ServiceSummary = Omit<EnrolledService, "key">;
 
-/** The enrolled services and the tokens not yet used. */
+/**
+ * A SaaS backend's credential: it creates sessions for its users, reads who linked them and queues
+ * instructions. Only the SHA-256 digest of the key is kept.
+ */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** The web origin of the SaaS pages that knock this key's sessions (shown to the user's service). */
+  origin: string;
+  digest: string;
+  createdAt: number;
+  revokedAt?: number;
+}
+
+/** What an operator, or a request authenticated by the key, sees of it: never the key or its digest. */
+export type ApiKeySummary = Omit<ApiKeyRecord, "digest">;
+
+/** The enrolled services, the tokens not yet used, and the API keys. */
 export interface ServiceRegistry {
   /** "file" or "memory". */
   readonly name: string;
@@ -30,13 +48,24 @@ export interface ServiceRegistry {
   keyOf(serviceId: string): string | undefined;
   revoke(serviceId: string): Promise<ServiceSummary>;
   list(): ServiceSummary[];
+  /** A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest kept. */
+  issueApiKey(name: string, origin: string): Promise<ApiKeySummary & { key: string }>;
+  /** The unrevoked API key with this secret (synchronous: it runs on every backend request). */
+  apiKeyOf(key: string): ApiKeySummary | undefined;
+  revokeApiKey(id: string): Promise<ApiKeySummary>;
+  listApiKeys(): ApiKeySummary[];
 }
 
 interface Stored {
   version: 1;
   services: EnrolledService[];
   tokens: { hash: string; expiresAt: number }[];
+  /** Absent in files written before API keys existed. */
+  apiKeys?: ApiKeyRecord[];
 }
+
+/** API keys start with this, so a leaked one is recognisable (and never starts with "-"). */
+export const API_KEY_PREFIX = "pkak_";
 
 export interface RegistryOptions {
   /** JSON file holding services and token digests; undefined keeps them in memory only. */
@@ -45,6 +74,8 @@ export interface RegistryOptions {
   maxServices?: number;
   /** Unused tokens at most. Default 1,000. */
   maxTokens?: number;
+  /** API keys at most (revoked ones count). Default 1,000. */
+  maxApiKeys?: number;
   now?: () => number;
 }
 
@@ -60,6 +91,7 @@ function load(path: string): Stored {
   try {
     const data = JSON.parse(readFileSync(path, "utf8")) as Stored;
     if (data.version !== 1 || !Array.isArray(data.services) || !Array.isArray(data.tokens)) throw new Error("unknown layout");
+    if (data.apiKeys !== undefined && !Array.isArray(data.apiKeys)) throw new Error("unknown layout of apiKeys");
     return data;
   } catch (error) {
     throw new ConfigError(`the services file ${path} cannot be read: ${(error as Error).message}`, { cause: error });
@@ -70,9 +102,16 @@ function load(path: string): Stored {
 export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry {
   const maxServices = options.maxServices ?? 10_000;
   const maxTokens = options.maxTokens ?? 1_000;
+  const maxApiKeys = options.maxApiKeys ?? 1_000;
   const now = options.now ?? Date.now;
   const state: Stored = options.path ? load(options.path) : { version: 1, services: [], tokens: [] };
+  state.apiKeys ??= [];
+  const apiKeys = state.apiKeys;
   const keys = new Map(state.services.filter((s) => s.revokedAt === undefined).map((s) => [s.id, s.key]));
+  const apiSummary = ({ digest: _digest, ...rest }: ApiKeyRecord): ApiKeySummary => rest;
+  // Looked up by the digest of the presented key: a map lookup on a SHA-256 digest reveals nothing usable
+  // about the key through timing.
+  const byDigest = new Map(apiKeys.filter((k) => k.revokedAt === undefined).map((k) => [k.digest, apiSummary(k)]));
 
   const save = () => {
     if (options.path) writeAtomically(options.path, `${JSON.stringify(state, null, 2)}\n`);
@@ -120,5 +159,24 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       return summary(service);
     },
     list: () => state.services.map(summary),
+    async issueApiKey(name, origin) {
+      if (apiKeys.length >= maxApiKeys) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
+      const key = `${API_KEY_PREFIX}${randomId(32)}`;
+      const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(key), createdAt: now() };
+      apiKeys.push(record);
+      byDigest.set(record.digest, apiSummary(record));
+      save();
+      return { ...apiSummary(record), key };
+    },
+    apiKeyOf: (key) => (key.startsWith(API_KEY_PREFIX) ? byDigest.get(digest(key)) : undefined),
+    async revokeApiKey(id) {
+      const record = apiKeys.find((k) => k.id === id);
+      if (!record) throw new NotFoundError(`no API key has id ${id}`);
+      record.revokedAt ??= now();
+      byDigest.delete(record.digest);
+      save();
+      return apiSummary(record);
+    },
+    listApiKeys: () => apiKeys.map(apiSummary),
   };
 }

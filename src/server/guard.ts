@@ -1,10 +1,10 @@
-// The server's defences in one place: who is calling (signature, admin secret), from where, and how often.
+// The server's defences in one place: who is calling (signature, API key, admin secret, page origin), from where, and how often.
 import type { TSchema } from "@sinclair/typebox";
-import { DecodeError, NotFoundError } from "../lib/errors.ts";
+import { ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { decode, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
-import type { ServiceRegistry } from "./enroll.ts";
+import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import { nonceCache } from "./limits.ts";
 
@@ -16,21 +16,38 @@ export interface SecuritySettings {
   signatureWindowMs: number;
   /** Signed requests remembered for replay detection; past it new ones get 429. Default 200,000. */
   maxNonces: number;
-  /** A report links only sessions created from the reporting service's address. Default true. */
+  /** Of those, what one service may hold, so one service cannot lock the others out. Default 5,000. */
+  maxNoncesPerService: number;
+  /** A report links only sessions created for the reporting service's address. Default true. */
   bindOrigin: boolean;
+  /**
+   * Web origins whose pages may use the browser API (CORS) and create sessions from the browser, e.g.
+   * "https://saas.example". The server's own origin is always allowed. Default: none other.
+   */
+  allowOrigins: string[];
   /** Header a trusted reverse proxy sets to the client's address (e.g. x-forwarded-for); unset trusts only the socket. */
   trustProxyHeader?: string;
   /** Secret of the admin endpoints (Authorization: Bearer ...); unset disables them. */
   adminSecret?: string;
   /** How long an enrollment token stays usable, in ms. Default 1 hour. */
   tokenTtlMs: number;
-  /** Where enrolled services are kept; unset keeps them in memory (lost at restart). */
+  /** Where enrolled services and API keys are kept; unset keeps them in memory (lost at restart). */
   servicesFile?: string;
   limits: {
     reportsPerService: RateSpec;
     reportsPerAddress: RateSpec;
     sessionsPerAddress: RateSpec;
     enrollPerAddress: RateSpec;
+    /** Sessions one API key may create (a SaaS backend asks for all its users). */
+    sessionsPerApiKey: RateSpec;
+    /** Every signed request of one service (reports, pulls, acks), counted before its nonce is stored. */
+    requestsPerService: RateSpec;
+    /** Session status reads from one address (pages and clients long-poll; each poll is one read). */
+    readsPerAddress: RateSpec;
+    /** Status reads and instructions queued by one API key. */
+    callsPerApiKey: RateSpec;
+    /** Wrong admin secrets from one address; once spent, even the right one waits. */
+    adminFailuresPerAddress: RateSpec;
   };
 }
 
@@ -38,7 +55,9 @@ export const DEFAULT_SECURITY: SecuritySettings = {
   requireSignatures: true,
   signatureWindowMs: 60_000,
   maxNonces: 200_000,
+  maxNoncesPerService: 5_000,
   bindOrigin: true,
+  allowOrigins: [],
   tokenTtlMs: 3_600_000,
   limits: {
     // A browser's knocks make one report; retries and several tabs make a few. Guessers need millions.
@@ -46,6 +65,12 @@ export const DEFAULT_SECURITY: SecuritySettings = {
     reportsPerAddress: { perSecond: 10, burst: 60 },
     sessionsPerAddress: { perSecond: 5, burst: 30 },
     enrollPerAddress: { perSecond: 0.2, burst: 5 },
+    sessionsPerApiKey: { perSecond: 100, burst: 1000 },
+    // A service watches at most 64 links with 25 s polls and acks each instruction: 20/s is far above that.
+    requestsPerService: { perSecond: 20, burst: 200 },
+    readsPerAddress: { perSecond: 20, burst: 200 },
+    callsPerApiKey: { perSecond: 500, burst: 5000 },
+    adminFailuresPerAddress: { perSecond: 0.1, burst: 10 },
   },
 };
 
@@ -61,16 +86,49 @@ type RequestIp = { requestIP(request: Request): { address: string } | null } | n
 
 const ADDRESS = /^[0-9A-Fa-f:.]{2,45}$/;
 
+/**
+ * The media type of a request body, lower case, without parameters ("application/json; charset=utf-8"
+ * reads as "application/json"); "" when none is given.
+ */
+function mediaType(request: Request): string {
+  return (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/**
+ * The body of a request, read only under its exact media type. A browser sends text/plain,
+ * application/x-www-form-urlencoded and multipart/form-data across origins without a preflight: none of
+ * them is ever read as JSON.
+ */
+async function bodyOf(request: Request, accepted: readonly string[]): Promise<{ type: string; text: string }> {
+  const text = await request.text();
+  const type = mediaType(request);
+  if (text === "" && type === "") return { type, text };
+  if (!accepted.includes(type)) {
+    throw new UnsupportedMediaTypeError(`the body must be ${accepted.join(" or ")}, not ${type || "untyped"}`);
+  }
+  return { type, text };
+}
+
 export type Guard = ReturnType<typeof createGuard>;
 
+/** The caller of a backend route: the API key it presented. */
+export type ApiCaller = ApiKeySummary;
+
 export function createGuard(settings: SecuritySettings, registry: ServiceRegistry, log: Logger) {
-  const nonces = nonceCache({ windowMs: settings.signatureWindowMs, maxEntries: settings.maxNonces });
-  const reportsPerService = rateLimiter(settings.limits.reportsPerService, "reports from this service");
-  const reportsPerAddress = rateLimiter(settings.limits.reportsPerAddress, "reports from this address");
-  const sessionsPerAddress = rateLimiter(settings.limits.sessionsPerAddress, "sessions from this address");
-  const enrollPerAddress = rateLimiter(settings.limits.enrollPerAddress, "enrollments from this address");
+  const nonces = nonceCache({ windowMs: settings.signatureWindowMs, maxEntries: settings.maxNonces, maxPerService: settings.maxNoncesPerService });
+  const limit = settings.limits;
+  const reportsPerService = rateLimiter(limit.reportsPerService, "reports from this service");
+  const reportsPerAddress = rateLimiter(limit.reportsPerAddress, "reports from this address");
+  const sessionsPerAddress = rateLimiter(limit.sessionsPerAddress, "sessions from this address");
+  const enrollPerAddress = rateLimiter(limit.enrollPerAddress, "enrollments from this address");
+  const sessionsPerApiKey = rateLimiter(limit.sessionsPerApiKey, "sessions for this API key");
+  const requestsPerService = rateLimiter(limit.requestsPerService, "signed requests from this service");
+  const readsPerAddress = rateLimiter(limit.readsPerAddress, "session reads from this address");
+  const callsPerApiKey = rateLimiter(limit.callsPerApiKey, "calls with this API key");
+  const adminFailures = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address");
   const identities = new WeakMap<Request, string>();
   const header = settings.trustProxyHeader?.toLowerCase();
+  const allowedOrigins = new Set(settings.allowOrigins);
 
   function authenticate(request: Request, body: string): string | undefined {
     const url = new URL(request.url);
@@ -78,7 +136,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     if (!settings.requireSignatures && !signed) return undefined;
     try {
       const id = verifyRequest(
-        { keyOf: registry.keyOf, windowMs: settings.signatureWindowMs, remember: nonces.remember },
+        { keyOf: registry.keyOf, windowMs: settings.signatureWindowMs, remember: nonces.remember, admit: (service) => requestsPerService.take(service) },
         { method: request.method, path: url.pathname + url.search, headers: request.headers, body },
       );
       identities.set(request, id);
@@ -89,9 +147,20 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     }
   }
 
+  /** The bearer credential of a request, if any. */
+  const bearer = (request: Request) => /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+
   return {
     settings,
     registry,
+    /** Live nonces, in all and of one service (for tests and metrics). */
+    nonces,
+    /** Also allow `origin` (the server adds its own once it knows its port). */
+    allowOrigin(origin: string): void {
+      allowedOrigins.add(origin);
+    },
+    /** Whether pages of `origin` may use the browser API. */
+    originAllowed: (origin: string) => allowedOrigins.has(origin),
     /** The client's address: the trusted proxy's header when configured and present, else the socket's peer. */
     address(request: Request, server: RequestIp): string {
       if (header) {
@@ -101,15 +170,44 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
     },
     /**
+     * A page's Origin header, checked: undefined for a request without one (not made by a page's script),
+     * the origin when it is allowed, ForbiddenError ORIGIN_NOT_ALLOWED otherwise.
+     */
+    pageOrigin(request: Request): string | undefined {
+      const origin = request.headers.get("origin");
+      if (origin === null) return undefined;
+      if (!allowedOrigins.has(origin)) {
+        throw new ForbiddenError(`pages of ${origin.slice(0, 256)} may not use this pkipc server (not on its --allow-origin list)`, "ORIGIN_NOT_ALLOWED");
+      }
+      return origin;
+    },
+    /**
+     * The API key a request presents (Authorization: Bearer pkak_...), or undefined when it presents none.
+     * A key that is unknown or revoked is refused, not ignored.
+     */
+    apiKey(request: Request): ApiCaller | undefined {
+      const given = bearer(request);
+      if (!given) return undefined;
+      const key = registry.apiKeyOf(given);
+      if (!key) throw new UnauthorizedError("BAD_API_KEY", "the API key is unknown or revoked");
+      callsPerApiKey.take(key.id);
+      return key;
+    },
+    /** Like apiKey(), but a request without one is refused: the routes only a SaaS backend may call. */
+    requireApiKey(request: Request): ApiCaller {
+      const key = this.apiKey(request);
+      if (!key) throw new UnauthorizedError("API_KEY_REQUIRED", "this needs the SaaS backend's API key (Authorization: Bearer pkak_...); pkipc admin api-key makes one");
+      return key;
+    },
+    /**
      * An Elysia parse hook for a signed route: reads the raw body (the signature covers its bytes),
-     * checks the signature, then decodes JSON, or XML when the content type says so.
+     * checks the signature, then decodes it as its media type says: application/json or application/xml.
      */
     signedBody(schema: TSchema) {
       return async ({ request }: { request: Request }) => {
-        const text = await request.text();
+        const { type, text } = await bodyOf(request, ["application/json", "application/xml"]);
         authenticate(request, text);
-        const type = request.headers.get("content-type") ?? "";
-        if (/\bxml\b/i.test(type)) return decode(schema, text, "xml");
+        if (type === "application/xml") return decode(schema, text, "xml");
         return parseJson(text);
       };
     },
@@ -119,14 +217,27 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     },
     /** The enrolled service that signed this request (undefined when signatures are off and it was unsigned). */
     serviceOf: (request: Request) => identities.get(request),
-    /** Throws unless the request carries the admin secret; the endpoints do not exist without one. */
-    requireAdmin(request: Request): void {
+    /**
+     * Throws unless the request carries the admin secret; the endpoints do not exist without one. Wrong
+     * secrets are counted per address, and once an address has spent its allowance even the right
+     * secret waits, so guessing it costs time.
+     */
+    requireAdmin(request: Request, address: string): void {
       if (!settings.adminSecret) throw new NotFoundError("admin endpoints are disabled (no admin secret is configured)");
-      const given = /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
-      if (!secretEquals(given, settings.adminSecret)) throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing or wrong");
+      adminFailures.check(address);
+      if (!secretEquals(bearer(request), settings.adminSecret)) {
+        adminFailures.take(address);
+        log.warn("a request with a wrong admin secret", { address });
+        throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing or wrong");
+      }
     },
-    limitSession(address: string): void {
-      sessionsPerAddress.take(address);
+    limitSession(address: string, apiKey?: ApiCaller): void {
+      if (apiKey) sessionsPerApiKey.take(apiKey.id);
+      else sessionsPerAddress.take(address);
+    },
+    /** Status reads: by API key for a backend (already counted by apiKey()), else by address. */
+    limitRead(address: string, apiKey?: ApiCaller): void {
+      if (!apiKey) readsPerAddress.take(address);
     },
     limitReport(serviceId: string | undefined, address: string): void {
       reportsPerAddress.take(address);
@@ -139,11 +250,10 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
 }
 
 /**
- * The parse hook of every unsigned JSON body: the size and nesting bounds of parseJson, so no body
- * reaches Elysia's validator deep enough to stall it. XML bodies are refused here (no such route takes XML).
+ * The parse hook of every unsigned body: JSON only, under its exact media type, within the size and
+ * nesting bounds of parseJson, so no body reaches Elysia's validator deep enough to stall it.
  */
 export async function jsonBody({ request }: { request: Request }): Promise<unknown> {
-  const type = request.headers.get("content-type") ?? "";
-  if (type && !/\bjson\b/i.test(type)) throw new DecodeError(`the body must be JSON, not ${type.split(";")[0]}`);
-  return parseJson(await request.text());
+  const { text } = await bodyOf(request, ["application/json"]);
+  return text === "" ? undefined : parseJson(text);
 }

@@ -26,6 +26,8 @@ export interface RunningServer {
   /** Enrolled services: the demo and tests issue tokens through it directly. */
   registry: ServiceRegistry;
   security: SecuritySettings;
+  /** Lets pages of `origin` use the browser API from now on (as --allow-origin does at start). */
+  allowOrigin(origin: string): void;
   stop(): Promise<void>;
 }
 
@@ -44,11 +46,18 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
   }
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  // Pages the server serves itself (the demo page) may use the browser API: its own origin is allowed,
+  // as the address it listens on (not the Host header, which any client, or a DNS-rebinding page, can set).
+  const scheme = config.tls ? "https" : "http";
+  const selfHosts = ["0.0.0.0", "::"].includes(config.host) ? ["127.0.0.1", "localhost", "[::1]"] : [host];
+  if (["127.0.0.1", "[::1]"].includes(host)) selfHosts.push("localhost");
+  for (const h of selfHosts) guard.allowOrigin(`${scheme}://${h}:${port}`);
   return {
     url: `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
     port,
     registry,
     security,
+    allowOrigin: (origin) => guard.allowOrigin(origin),
     async stop() {
       await app.stop(true);
       await store.close();

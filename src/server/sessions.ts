@@ -1,9 +1,10 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
-import { CapacityError, NotFoundError } from "../lib/errors.ts";
+import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
+import { MAX_ARGS_BYTES } from "../protocol/schemas.ts";
 import type {
   Ack,
   Instruction,
@@ -39,16 +40,36 @@ export interface SessionSettings {
 
 export interface Sessions {
   config(): ServiceConfig;
-  create(origin: string): Promise<SessionOffer>;
-  /** The status; with waitMs > 0, waits until the version passes `since` (or the session ends). */
-  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal }): Promise<SessionStatus>;
-  queueInstruction(id: string, request: InstructionRequest): Promise<InstructionStatus>;
-  /** `origin` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
-  report(report: Report, origin: string, serviceId?: string): Promise<ReportAnswer>;
+  create(who: SessionCreator): Promise<SessionOffer>;
+  /**
+   * The status; with waitMs > 0, waits until the version passes `since` (or the session ends). Without a
+   * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
+   */
+  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer }): Promise<SessionStatus>;
+  /** Only a viewer whose sessions this is (its API key made it, or it belongs to the key's origin) may queue. */
+  queueInstruction(id: string, request: InstructionRequest, viewer: Viewer): Promise<InstructionStatus>;
+  /** `address` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
+  report(report: Report, address: string, serviceId?: string): Promise<ReportAnswer>;
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
   pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
 }
+
+/** Who asked for a session: the user's address, and the web origin and API key behind it, if any. */
+export interface SessionCreator {
+  address: string;
+  origin?: string;
+  apiKeyId?: string;
+}
+
+/** A SaaS backend reading or instructing sessions: its API key's id and the origin the key was issued for. */
+export interface Viewer {
+  id: string;
+  origin: string;
+}
+
+/** Whether `viewer` may see and instruct `record`: sessions its key made, or that pages of its origin made. */
+const belongsTo = (record: SessionRecord, viewer: Viewer) => record.apiKeyId === viewer.id || record.origin === viewer.origin;
 
 /** Who may link what (see SecuritySettings). */
 export interface LinkPolicy {
@@ -60,11 +81,18 @@ const DRAW_ATTEMPTS = 16;
 const CAS_ATTEMPTS = 8;
 const CANDIDATE_LIMIT = 8;
 
-function noLink(code: NoLinkCode, reason: string): ReportAnswer {
-  return { linked: false, code, reason, instructions: [] };
+function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer {
+  return { linked: false, code, reason, instructions: [], ...(origin === undefined ? {} : { origin }) };
 }
 
-function toStatus(record: SessionRecord, now: number): SessionStatus {
+/** How a service's allow-list names a session's origin: sessions of non-browser clients have none. */
+const originName = (origin: string | undefined) => origin ?? "none";
+
+/**
+ * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
+ * session, never who linked it nor what the service answered.
+ */
+function toStatus(record: SessionRecord, now: number, full: boolean): SessionStatus {
   const expired = record.state === "pending" && record.expiresAt <= now;
   return {
     id: record.id,
@@ -72,12 +100,17 @@ function toStatus(record: SessionRecord, now: number): SessionStatus {
     version: record.version,
     expiresAt: new Date(record.expiresAt).toISOString(),
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
-    ...(record.process ? { process: record.process } : {}),
+    ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
+    ...(full && record.process ? { process: record.process } : {}),
     instructions: record.instructions.map(({ id, name, state, result }) =>
-      result === undefined ? { id, name, state } : { id, name, state, result },
+      result === undefined || !full ? { id, name, state } : { id, name, state, result },
     ),
   };
 }
+
+/** Bytes of an instruction's args, keys and values, as UTF-8. */
+const argsBytes = (args: Record<string, string>) =>
+  Object.entries(args).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
 /** A signal that aborts at `ms` from now or when `parent` aborts. */
 function deadline(ms: number, parent?: AbortSignal): AbortSignal {
@@ -142,8 +175,8 @@ export function createSessions(
       },
     );
     if (!linked) return noLink("ALREADY_LINKED", "the matching session was linked or expired meanwhile");
-    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user });
-    return { linked: true, linkId, instructions: delivered };
+    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user, origin: originName(record.origin) });
+    return { linked: true, linkId, instructions: delivered, ...(record.origin === undefined ? {} : { origin: record.origin }) };
   }
 
   return {
@@ -160,7 +193,7 @@ export function createSessions(
       maxFailed: settings.maxFailed,
     }),
 
-    async create(origin) {
+    async create(who) {
       if ((await store.liveCount()) >= settings.maxLiveSessions) {
         throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
       }
@@ -173,7 +206,9 @@ export function createSessions(
           expiresAt: now + settings.ttlMs,
           state: "pending",
           version: 0,
-          origin,
+          address: who.address,
+          ...(who.origin === undefined ? {} : { origin: who.origin }),
+          ...(who.apiKeyId === undefined ? {} : { apiKeyId: who.apiKeyId }),
           instructions: [],
         };
         if (!(await store.insert(record))) continue; // the same code is live: draw another
@@ -190,8 +225,12 @@ export function createSessions(
 
     async status(id, options = {}) {
       let record = await mustGet(id);
+      const viewer = options.viewer;
+      // Another backend's session reads as missing, so session ids of other SaaS cannot be probed.
+      if (viewer && !belongsTo(record, viewer)) throw new NotFoundError("no such session (it may have expired)");
+      const full = viewer !== undefined;
       const waitMs = Math.min(options.waitMs ?? 0, settings.maxWaitMs);
-      if (waitMs <= 0) return toStatus(record, Date.now());
+      if (waitMs <= 0) return toStatus(record, Date.now(), full);
       const since = options.since ?? record.version;
       const end = Date.now() + waitMs;
       // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
@@ -202,14 +241,18 @@ export function createSessions(
         if (options.signal?.aborted) break;
         record = await mustGet(id);
       }
-      return toStatus(record, Date.now());
+      return toStatus(record, Date.now(), full);
     },
 
-    async queueInstruction(id, request) {
+    async queueInstruction(id, request, viewer) {
       const instruction = { id: randomId(9), name: request.name, args: request.args ?? {}, state: "queued" as const };
+      if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
+        throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
+      }
       const updated = await update(
         () => mustGet(id),
         (record) => {
+          if (!belongsTo(record, viewer)) throw new NotFoundError("no such session");
           if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
           if (record.instructions.length >= settings.maxInstructions) {
             throw new CapacityError(`a session holds at most ${settings.maxInstructions} instructions`);
@@ -221,10 +264,13 @@ export function createSessions(
       return { id: instruction.id, name: instruction.name, state: instruction.state };
     },
 
-    async report(report, origin, serviceId) {
+    async report(report, address, serviceId) {
       const strategy = settings.bindFailure;
       if (report.claim.strategy !== strategy.name) {
         return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+      }
+      if (report.claim.strategy === "enumerate" && report.claim.completions.length > settings.maxCompletions) {
+        return noLink("TOO_MANY_COMPLETIONS", `${report.claim.completions.length} completions sent; at most ${settings.maxCompletions} are accepted`);
       }
       const observed = strategy.observed(report.claim);
       const failed = strategy.failed(report.claim);
@@ -246,17 +292,23 @@ export function createSessions(
       );
       // A page anywhere can make a browser knock a code its own server handed out: link only sessions
       // asked for from where this service reports from (the same machine, or the same NAT).
-      const fitting = policy.bindOrigin ? fits.filter((c) => c.origin === origin) : fits;
+      const fitting = policy.bindOrigin ? fits.filter((c) => c.address === address) : fits;
       if (fitting.length === 0 && fits.length > 0) {
-        log.warn("a report fits only sessions created from another address", { origin, service: serviceId });
+        log.warn("a report fits only sessions created from another address", { address, service: serviceId });
         return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
       }
-      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, origin });
+      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, address });
       if (fitting.length === 0) return noLink("NO_MATCH", `no live code fits the ${observed.length} ports knocked`);
       if (fitting.length > 1) {
         return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
       }
-      return link(fitting[0]!, report, serviceId);
+      const session = fitting[0]!;
+      // The local user has the last word on which sites may link their computer.
+      if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
+        return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
+      }
+      if (report.propose) return noLink("PROPOSED", `the knocks fit a session of ${originName(session.origin)}; not linked (proposal only)`, session.origin);
+      return link(session, report, serviceId);
     },
 
     async pull(linkId, waitMs, signal, serviceId) {

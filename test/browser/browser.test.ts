@@ -3,7 +3,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
-import { onCleanup, ROOT, spawnPkipc, testServer, testService, watchLines } from "../helpers.ts";
+import { backendApi, onCleanup, ROOT, spawnPkipc, testServer, testService, watchLines } from "../helpers.ts";
+import { apiClient } from "../../src/protocol/api-client.ts";
+import { startDemoSaas } from "../../src/demo/saas.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { binaryServer, binaryService, makeCertificate, otherOrigin } from "./fixtures.ts";
 import { linkInPage } from "./page.ts";
@@ -46,7 +48,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       return page;
     };
 
-    test("the demo page served by the binary links and shows the browser, its version, the OS user and PID", async () => {
+    test("the demo page served by the binary links; the page sees progress only, the backend's API key sees the browser, its version, the OS user and PID", async () => {
       const server = await binaryServer();
       await testService(server.url);
       const launched = await browser();
@@ -55,18 +57,44 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await page.goto(`${server.url}/`);
       const outcome = await demoOutcome(page);
       expect(outcome.state).toBe("linked");
+      expect(outcome.status).toContain("shown to the SaaS backend only");
+      const seen = await page.evaluate(() => (window as any).pkipcResult);
+      expect(seen.process).toBeUndefined();
+      const version = await versionOf(launched);
+      const { process: found, origin } = await backendApi(server.url).status(seen.sessionId);
+      expect(origin).toBe(server.url);
+      // The browser's main process: in the group we launched, and not one of its helper processes.
+      expect(groupOf(found!.browser!.pid)).toBe(launched.pid);
+      expect(readFileSync(`/proc/${found!.browser!.pid}/cmdline`, "latin1")).not.toContain("--type=");
+      expect(found!.browser!.version).toContain(version);
+      expect(found!.browser!.name).toMatch(kind === "chromium" ? /Chromium/ : /Firefox/);
+      expect(found!.user).toBe(me);
+      expect(found!.uid).toBe(myUid);
+    }, 90_000);
+
+    test("the SaaS backend path: the backend makes the session with its API key, the page knocks, the backend sees who linked", async () => {
+      const saas = startDemoSaas();
+      onCleanup(() => saas.stop());
+      const server = await testServer();
+      server.allowOrigin(saas.url);
+      saas.connect(server.url, (await server.registry.issueApiKey("saas", saas.url)).key);
+      const service = await testService(server.url);
+      const launched = await browser();
+      const page = await newPage();
+      await page.setViewport({ width: 900, height: 640 });
+      await page.goto(`${saas.url}/`);
+      const outcome = await demoOutcome(page);
+      expect(outcome.state).toBe("linked");
       const version = await versionOf(launched);
       expect(outcome.status).toContain(version);
       expect(outcome.status).toContain(`user ${me}`);
       const result = await page.evaluate(() => (window as any).pkipcResult);
       expect(outcome.status).toContain(`PID ${result.process.browser.pid}`);
-      // The browser's main process: in the group we launched, and not one of its helper processes.
+      expect(result.origin).toBe(saas.url);
       expect(groupOf(result.process.browser.pid)).toBe(launched.pid);
-      expect(readFileSync(`/proc/${result.process.browser.pid}/cmdline`, "latin1")).not.toContain("--type=");
-      expect(result.process.browser.version).toContain(version);
       expect(result.process.browser.name).toMatch(kind === "chromium" ? /Chromium/ : /Firefox/);
-      expect(result.process.user).toBe(me);
-      expect(result.process.uid).toBe(myUid);
+      // The service was told whose session it linked.
+      expect(service.reports.find((r) => r.answer?.linked)?.answer?.origin).toBe(saas.url);
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: join(RESULTS, `demo-page-${kind}.png`) as `${string}.png` });
     }, 90_000);
@@ -93,27 +121,28 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(ra).toMatchObject({ ok: true });
       expect(rb).toMatchObject({ ok: true });
       expect(ra.sessionId).not.toBe(rb.sessionId);
-      for (const id of [ra.sessionId, rb.sessionId]) {
-        const status = (await (await fetch(`${server.url}/v1/sessions/${id}`)).json()) as { state: string };
-        expect(status.state).toBe("linked");
-      }
+      const [sa, sb] = [await backendApi(server.url).status(ra.sessionId!), await backendApi(server.url).status(rb.sessionId!)];
+      expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
       // All tabs of one browser knock from the same process.
-      expect(ra.process?.pid).toBe(rb.process!.pid);
+      expect(sa.process?.pid).toBe(sb.process!.pid);
     }, 90_000);
 
-    test("the module embedded in a page of another origin links", async () => {
+    test("the module embedded in a page of an allowed other origin links with a session of its own", async () => {
       const server = await testServer();
       await testService(server.url);
       const saas = otherOrigin(`<!doctype html><title>saas</title><script type="module">
         import { link } from "${server.url}/pkipc.js";
-        window.outcome = link().then((r) => ({ ok: true, pid: r.process.pid, browser: r.process.browser }), (e) => ({ ok: false, message: e.message }));
+        window.outcome = link().then((r) => ({ ok: true, sessionId: r.sessionId, process: r.process ?? null }), (e) => ({ ok: false, message: e.message }));
       </script>`);
+      server.allowOrigin(saas);
       const page = await newPage();
       await page.goto(`${saas}/`);
       await page.waitForFunction(() => (window as any).outcome, { timeout: 10_000 });
       const outcome = await page.evaluate(() => (window as any).outcome);
-      expect(outcome).toMatchObject({ ok: true });
-      expect(groupOf(outcome.browser.pid)).toBe((await browser()).pid);
+      expect(outcome).toMatchObject({ ok: true, process: null });
+      const status = await apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas)).key }).status(outcome.sessionId);
+      expect(status.origin).toBe(saas);
+      expect(groupOf(status.process!.browser!.pid)).toBe((await browser()).pid);
     }, 90_000);
 
     test("ten links in a row from one page all link with the default transport, though every code reuses the same ports", async () => {
@@ -168,7 +197,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
 
       const byDefault = await linkInPage(page, `${server.url}/pkipc.js`);
       expect(byDefault).toMatchObject({ ok: true });
-      expect(groupOf(byDefault.process!.browser!.pid)).toBe(launched.pid);
+      expect(groupOf((await backendApi(server.url).status(byDefault.sessionId!)).process!.browser!.pid)).toBe(launched.pid);
 
       // Record which transports link while the permission is denied (the README quotes the table).
       const table: Record<string, string> = {};

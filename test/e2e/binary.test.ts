@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
 import type { ClientResult } from "../../src/client/index.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
-import { BUN, ROOT, runPkipc, serverProcess, serviceProcess, spawnPkipc, onCleanup } from "../helpers.ts";
+import { backendApi, BUN, ROOT, runPkipc, serverProcess, serviceProcess, spawnPkipc, onCleanup } from "../helpers.ts";
 
 async function client(url: string, ...args: string[]): Promise<{ code: number | null; result: ClientResult; pid: number; stderr: string }> {
   const run = await runPkipc(["client", "--server", url, "--json", ...args]);
@@ -54,12 +53,13 @@ describe("session formats", () => {
 
   test("the server hands out XML when asked by query or Accept", async () => {
     const server = await serverProcess();
-    const byQuery = await fetch(`${server.url}/v1/sessions?format=xml`, { method: "POST" });
+    const authorization = `Bearer ${server.apiKey}`;
+    const byQuery = await fetch(`${server.url}/v1/sessions?format=xml`, { method: "POST", headers: { authorization } });
     expect(byQuery.status).toBe(201);
     expect(byQuery.headers.get("content-type")).toContain("application/xml");
     expect(await byQuery.text()).toMatch(/<session>[\s\S]*<tuple>[\s\S]*<port>\d+<\/port>/);
-    const byAccept = await fetch(`${server.url}/v1/sessions`, { headers: { accept: "application/xml" } });
-    expect(byAccept.status).toBe(200);
+    const byAccept = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { accept: "application/xml", authorization } });
+    expect(byAccept.status).toBe(201);
     expect(await byAccept.text()).toContain("<session>");
   });
 });
@@ -110,7 +110,7 @@ describe("many processes at once", () => {
   test("a process that knocks every port of the range links nothing", async () => {
     const server = await serverProcess();
     const service = await serviceProcess(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offers = await Promise.all(Array.from({ length: 5 }, () => api.createSession()));
     const flood = knocker("all", server.range);
     const { pid } = JSON.parse(await new Response(flood.stdout).text()) as { pid: number };
@@ -125,7 +125,7 @@ describe("codes are short-lived and single-use", () => {
   test("an expired code does not link", async () => {
     const server = await serverProcess(["--ttl", "1s"]);
     const service = await serviceProcess(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offer = await api.createSession();
     await Bun.sleep(1200);
     await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
@@ -136,7 +136,7 @@ describe("codes are short-lived and single-use", () => {
   test("a second report of the same code does not link again", async () => {
     const server = await serverProcess();
     const service = await serviceProcess(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offer = await api.createSession();
     await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
     const first = await api.status(offer.id, { seconds: 5, since: 0 });
@@ -173,7 +173,7 @@ describe("instructions", () => {
   test("an instruction queued after the link reaches the service through the link", async () => {
     const server = await serverProcess();
     const service = await serviceProcess(server.url);
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const offer = await api.createSession();
     await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
     let status = await api.status(offer.id, { seconds: 5, since: 0 });

@@ -31,7 +31,7 @@ describe("a server under a path prefix", () => {
     // The token comes from the server's admin endpoint; the service enrolls, reports and acks through the proxy.
     const service = await serviceProcess(server.url, ["--server", base]);
     expect(service.log.lines.join("\n")).toContain(`server=${base}/`);
-    const run = await runPkipc(["client", "--server", base, "--json"]);
+    const run = await runPkipc(["client", "--server", base, "--json"], 30_000, { PKIPC_API_KEY: server.apiKey });
     const result = JSON.parse(run.stdout) as ClientResult;
     expect(result.linked).toBe(true);
     expect(result.process?.pid).toBe(run.pid);

@@ -17,7 +17,7 @@ describe("Windows under Wine", () => {
       "--key-file", keyFile,
       "--allow-processes", "pkipc.exe",
       "--enroll", await enrollmentToken(server.url),
-    ]);
+    ], { PKIPC_LOG_LEVEL: "debug" }); // unattributed knocks are logged at debug: shown if the test fails
     const serviceLog = watchLines(service.stderr);
     // the first run prepares the Wine prefix (about 10 s)
     await serviceLog.waitFor(/holding (\d+) of \1 ports/, 90_000);
@@ -26,7 +26,10 @@ describe("Windows under Wine", () => {
     for (let i = 0; i < 2; i++) {
       // Under Wine one GetExtendedTcpTable call costs rows x Wine processes x descriptors (0.2-3 s on a busy
       // machine): give the link the session's whole lifetime rather than the default 10 s
-      const run = await runWine(exe, ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=wine-${i}`]);
+      // as the SaaS backend: with its API key the client may queue an instruction and see who linked
+      const run = await runWine(exe, ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=wine-${i}`], 60_000, {
+        PKIPC_API_KEY: server.apiKey,
+      });
       try {
         results.push(JSON.parse(run.stdout));
       } catch {

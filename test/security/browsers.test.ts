@@ -2,20 +2,19 @@
 import { describe, expect, test } from "bun:test";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
 import { DEFAULT_BROWSERS } from "../../src/service/policy.ts";
-import { eventually, testServer, testService } from "../helpers.ts";
+import { backendApi, eventually, testServer, testService } from "../helpers.ts";
 
 describe("who may link", () => {
   test("by default a knock from a program that is not a browser is not reported", async () => {
     const server = await testServer();
     const service = await testService(server.url, { allowProcesses: DEFAULT_BROWSERS });
-    const offer = await apiClient(server.url).createSession();
+    const offer = await backendApi(server.url).createSession();
     await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 }); // this test runner is "bun"
     await eventually(() => service.reports.length > 0, "the service's decision");
     expect(service.reports[0]!.error).toMatch(/may not link/);
     expect(service.reports[0]!.answer).toBeUndefined();
-    expect((await apiClient(server.url).status(offer.id)).state).toBe("pending");
+    expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
   }, 60_000);
 
   test("a link the local user declines is never reported; one accepted links", async () => {
@@ -25,7 +24,7 @@ describe("who may link", () => {
     const service = await testService(server.url, {
       confirm: async (process) => (asked.push(process.name), answer),
     });
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const declined = await api.createSession();
     await knockTuples(transports.tcp, declined.tuples, { settleMs: 2 });
     await eventually(() => service.reports.length === 1, "the declined burst");

@@ -2,9 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
 import { signRequest } from "../../src/protocol/signing.ts";
-import { enrollWith, testServer, testService } from "../helpers.ts";
+import { backendApi, enrollWith, testServer, testService } from "../helpers.ts";
 import { FAKE_PROCESS } from "./tools.ts";
 
 const OFF = { perSecond: 0, burst: 0 };
@@ -62,7 +61,7 @@ describe("fuzzing every endpoint", () => {
     });
     const service = await testService(server.url);
     const credentials = await enrollWith(server.url, "fuzzer");
-    const api = apiClient(server.url);
+    const api = backendApi(server.url);
     const before = await Promise.all(Array.from({ length: 5 }, () => api.createSession()));
     const realId = before[0]!.id;
 

@@ -2,13 +2,12 @@
 import { describe, expect, test } from "bun:test";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
 import { startService } from "../../src/service/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
-import { enrollWith, testServer, testService } from "../helpers.ts";
+import { backendApi, enrollWith, TEST_USER, testServer, testService } from "../helpers.ts";
 
 async function linkWith(url: string, names: string[]) {
-  const api = apiClient(url);
+  const api = backendApi(url);
   const offer = await api.createSession();
   for (const name of names) await api.queueInstruction(offer.id, { name, args: { cmd: "rm -rf /", message: "hi" } });
   await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
@@ -42,7 +41,7 @@ describe("instruction allow-list", () => {
   test("allowing a name the service has no handler for is refused at start", async () => {
     const server = await testServer();
     await expect(
-      startService({ server: server.url, credentials: await enrollWith(server.url), allowInstructions: ["log", "exec"] }, silentLogger),
+      startService({ server: server.url, credentials: await enrollWith(server.url), users: [Number(TEST_USER)], allowInstructions: ["log", "exec"] }, silentLogger),
     ).rejects.toMatchObject({ code: "CONFIG" });
   }, 60_000);
 });

@@ -3,11 +3,11 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/lib/log.ts";
-import { apiClient } from "../../src/protocol/api-client.ts";
 import { signRequest } from "../../src/protocol/signing.ts";
 import { startServer } from "../../src/server/index.ts";
 import { readKeyFile, writeKeyFile } from "../../src/service/key-file.ts";
-import { enrollWith, onCleanup, serverConfig, tempFolder, testServer } from "../helpers.ts";
+import { apiClient } from "../../src/protocol/api-client.ts";
+import { backendApi, enrollWith, onCleanup, serverConfig, tempFolder, testServer } from "../helpers.ts";
 import { FAKE_PROCESS, requestFrom, signedPost } from "./tools.ts";
 
 const report = (ports: number[]) => ({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: ports, failed: [] } });
@@ -17,7 +17,7 @@ describe("forged reports", () => {
   test("a report with no signature, a wrong key, or an unknown service id is refused with 401 and a reason", async () => {
     const server = await testServer();
     const honest = await enrollWith(server.url);
-    const offer = await apiClient(server.url).createSession();
+    const offer = await backendApi(server.url).createSession();
     const body = JSON.stringify(report(offer.tuples.flat()));
 
     const unsigned = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", { headers: { "content-type": "application/json" }, body });
@@ -39,7 +39,7 @@ describe("forged reports", () => {
     expect(codeOf(swapped)).toBe("BAD_SIGNATURE");
 
     // None of that linked the session, and the honest key still does.
-    expect((await apiClient(server.url).status(offer.id)).state).toBe("pending");
+    expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
     const good = await signedPost("127.0.0.1", server.url, "/v1/reports", body, honest);
     expect(good.status).toBe(200);
     expect(JSON.parse(good.body).linked).toBe(true);
@@ -49,7 +49,7 @@ describe("forged reports", () => {
     const server = await testServer();
     const honest = await enrollWith(server.url);
     const other = await enrollWith(server.url, "another service");
-    const offer = await apiClient(server.url).createSession();
+    const offer = await backendApi(server.url).createSession();
     const linked = JSON.parse((await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), honest)).body);
     expect(linked.linked).toBe(true);
     const path = `/v1/links/${linked.linkId}/instructions`;
@@ -84,13 +84,13 @@ describe("replay and stale timestamps", () => {
   test("a report whose timestamp is outside the window is refused, in the past and in the future", async () => {
     const server = await testServer({ security: { signatureWindowMs: 30_000 } });
     const honest = await enrollWith(server.url);
-    const offer = await apiClient(server.url).createSession();
+    const offer = await backendApi(server.url).createSession();
     for (const skew of [-31_000, -600_000, 31_000, 86_400_000]) {
       const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), honest, Date.now() + skew);
       expect(answer.status).toBe(401);
       expect(codeOf(answer)).toBe("STALE");
     }
-    expect((await apiClient(server.url).status(offer.id)).state).toBe("pending");
+    expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
   });
 });
 
@@ -102,9 +102,9 @@ describe("enrollment", () => {
     const tokenAnswer = await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: admin });
     expect(tokenAnswer.status).toBe(201);
     const { token } = (await tokenAnswer.json()) as { token: string };
-    const credentials = await apiClient(server.url).enroll(token, "laptop");
-    await expect(apiClient(server.url).enroll(token, "laptop again")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
-    await expect(apiClient(server.url).enroll("A".repeat(43), "guess")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
+    const credentials = await backendApi(server.url).enroll(token, "laptop");
+    await expect(backendApi(server.url).enroll(token, "laptop again")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
+    await expect(backendApi(server.url).enroll("A".repeat(43), "guess")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
 
     for (const authorization of ["", "Bearer wrong-secret-0123456789", `Bearer ${secret}x`, secret]) {
       const answer = await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization } });
@@ -114,7 +114,7 @@ describe("enrollment", () => {
     expect(list.services.map((s) => s.id)).toEqual([credentials.serviceId]);
     expect(JSON.stringify(list)).not.toContain(credentials.key);
 
-    const offer = await apiClient(server.url).createSession();
+    const offer = await backendApi(server.url).createSession();
     const revoke = await fetch(`${server.url}/v1/admin/services/${credentials.serviceId}`, { method: "DELETE", headers: admin });
     expect(revoke.status).toBe(200);
     const after = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), credentials);
@@ -134,12 +134,14 @@ describe("enrollment", () => {
     const first = await startServer(config, createLogger({ write: () => {} }));
     const { token } = await first.registry.issueToken(60_000);
     const credentials = await apiClient(first.url).enroll(token, "kept");
+    const { key: apiKey } = await first.registry.issueApiKey("kept backend", first.url);
     await first.stop();
     expect(statSync(file).mode & 0o777).toBe(0o600);
 
     const second = await startServer(config, createLogger({ write: () => {} }));
     onCleanup(() => second.stop());
-    const offer = await apiClient(second.url).createSession();
+    // The service's key and the backend's API key both survive the restart.
+    const offer = await apiClient(second.url, { apiKey }).createSession();
     const answer = await signedPost("127.0.0.1", second.url, "/v1/reports", report(offer.tuples.flat()), credentials);
     expect(JSON.parse(answer.body).linked).toBe(true);
 
@@ -170,11 +172,12 @@ describe("enrollment", () => {
       token: string;
     };
     const credentials = await apiClient(server.url).enroll(token, "quiet");
-    const offer = await apiClient(server.url).createSession();
+    const { key: apiKey } = await server.registry.issueApiKey("quiet backend", server.url);
+    const offer = await apiClient(server.url, { apiKey }).createSession();
     await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), credentials);
     await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), { ...credentials, key: "C".repeat(43) });
     const all = lines.join("\n");
     expect(lines.length).toBeGreaterThan(2);
-    for (const secretText of [secret, token, credentials.key]) expect(all).not.toContain(secretText);
+    for (const secretText of [secret, token, credentials.key, apiKey]) expect(all).not.toContain(secretText);
   });
 });

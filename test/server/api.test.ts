@@ -2,6 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { testServer } from "../helpers.ts";
 
+/** The SaaS backend's credential for a test server. */
+const auth = (server: { apiKey: string }) => ({ authorization: `Bearer ${server.apiKey}` });
+
 async function json(response: Response) {
   return { status: response.status, body: (await response.json()) as any };
 }
@@ -42,12 +45,14 @@ describe("documents", () => {
 });
 
 describe("sessions", () => {
-  test("POST and GET issue distinct sessions with 128-bit ids and codes in the range", async () => {
+  test("POST issues distinct sessions with 128-bit ids and codes in the range; GET creates none", async () => {
     const server = await testServer();
-    const a = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
-    const b = await json(await fetch(`${server.url}/v1/sessions`));
+    const a = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
+    const b = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
     expect(a.status).toBe(201);
-    expect(b.status).toBe(200);
+    expect(b.status).toBe(201);
+    // A GET must not change state: an <img src> on any page could otherwise make sessions.
+    expect((await fetch(`${server.url}/v1/sessions`, { headers: auth(server) })).status).toBe(404);
     expect(a.body.id).not.toBe(b.body.id);
     expect(Buffer.from(a.body.id, "base64url").length).toBeGreaterThanOrEqual(16);
     for (const port of a.body.tuples.flat()) expect(port >= server.config.range.start && port <= server.config.range.end).toBe(true);
@@ -55,22 +60,22 @@ describe("sessions", () => {
 
   test("a long poll returns when the session expires, and not before", async () => {
     const server = await testServer({ ttlMs: 1000 });
-    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
     const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=10&since=0`));
     expect(status.body.state).toBe("expired");
   });
 
   test("a long poll returns at once when the version is already past `since`", async () => {
     const server = await testServer();
-    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
-    await fetch(`${server.url}/v1/sessions/${body.id}/instructions`, { method: "POST", body: JSON.stringify({ name: "log" }), headers: { "content-type": "application/json" } });
-    const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=30&since=0`));
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
+    await fetch(`${server.url}/v1/sessions/${body.id}/instructions`, { method: "POST", body: JSON.stringify({ name: "log" }), headers: { "content-type": "application/json", ...auth(server) } });
+    const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=30&since=0`, { headers: auth(server) }));
     expect(status.body).toMatchObject({ state: "pending", version: 1, instructions: [{ name: "log", state: "queued" }] });
   });
 
   test("knowing a code gives no access: a status needs the session id", async () => {
     const server = await testServer();
-    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
     const byCode = await fetch(`${server.url}/v1/sessions/${body.tuples.flat().join("-")}`);
     expect([400, 404]).toContain(byCode.status);
     expect(await byCode.text()).not.toContain(body.id);
@@ -105,7 +110,7 @@ describe("bad requests get a 4xx with a reason", () => {
 
   test("query strings of the wrong type", async () => {
     const server = await testServer();
-    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST" }));
+    const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
     for (const q of ["wait=soon", "wait=-1", "wait=1e9", "since=x", "format=yaml"]) {
       const response = await fetch(`${server.url}/v1/sessions/${body.id}?${q}`);
       expect(response.status).toBe(400);

@@ -1,5 +1,5 @@
 // The browser module (served as /pkipc.js): one call that gets a code, knocks it from this page, and waits for the link.
-import type { ProcessInfo, ServiceConfig, SessionStatus } from "../../protocol/schemas.ts";
+import type { ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 import { knockTuples } from "../knock.ts";
 import type { KnockTransport } from "../transport.ts";
 import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
@@ -20,7 +20,7 @@ export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? 
 
 /** Why link() failed: a stable code and one sentence. */
 export class LinkError extends Error {
-  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER";
+  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED";
   constructor(code: LinkError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LinkError";
@@ -34,11 +34,17 @@ export type LinkProgress =
   | { type: "knock"; port: number; tuple: number }
   | { type: "knocked"; port: number; tuple: number; ms: number; error?: string }
   | { type: "waiting" }
-  | { type: "linked"; process: ProcessInfo };
+  | { type: "linked"; process?: ProcessInfo };
 
 export interface LinkOptions {
   /** The pkipc server. Default: the origin this module was loaded from. */
   server?: string | URL;
+  /**
+   * A session the SaaS backend created with its API key and handed to this page (the production path).
+   * Without it the page asks the server for one itself, which the server allows only for the origins
+   * its operator listed (--allow-origin).
+   */
+  session?: SessionOffer;
   /** A transport name or your own KnockTransport. Default: {@link defaultTransport} for this browser. */
   transport?: BrowserTransportName | KnockTransport;
   /** Longest the whole exchange may take, in ms. Default 10,000. */
@@ -58,8 +64,11 @@ export interface LinkResult {
   sessionId: string;
   transport: string;
   tuples: number[][];
-  /** The knocking process; `process.browser` names the browser when the service recognised one. */
-  process: ProcessInfo;
+  /**
+   * Who linked: only when the server shows it to this page, which it does not by default (the SaaS
+   * backend reads it with its API key: GET /v1/sessions/{id}).
+   */
+  process?: ProcessInfo;
   /** From the call to the confirmed link, in ms. */
   timeToLinkMs: number;
   status: SessionStatus;
@@ -135,12 +144,20 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (deadline.aborted) {
       throw new LinkError("NOT_LINKED", `no pkipc service linked this page within ${timeoutMs / 1000} s: is pkipc service running on this computer, holding the server's port range?`, { cause: error });
     }
+    if (error instanceof ServerCallError && error.status === 403) {
+      throw new LinkError("NOT_ALLOWED", `the pkipc server at ${api.base} does not serve pages of ${globalThis.location?.origin ?? "this origin"}: ${error.message}`, { cause: error });
+    }
+    if (error instanceof ServerCallError && error.status === 0) {
+      // A server that refuses this origin answers without CORS headers, which a page sees as a network error.
+      const origin = globalThis.location?.origin ?? "this page's origin";
+      throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message} (is it reachable, and does its operator allow pages of ${origin} with --allow-origin?)`, { cause: error });
+    }
     if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message}`, { cause: error });
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
 
   try {
-    const [offer, config] = await Promise.all([api.createSession(signal), api.config(signal)]);
+    const [offer, config] = await Promise.all([options.session ?? api.createSession(signal), api.config(signal)]);
     emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
     const linked = waitForLink(api, offer.id, end, signal);
@@ -166,14 +183,13 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, held.then(() => linked)]);
     if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
-    if (!status.process) throw new LinkError("SERVER", "the server reported a link without a process");
-    emit({ type: "linked", process: status.process });
+    emit(status.process ? { type: "linked", process: status.process } : { type: "linked" });
     settled = true;
     return {
       sessionId: offer.id,
       transport: transport.name,
       tuples: offer.tuples,
-      process: status.process,
+      ...(status.process ? { process: status.process } : {}),
       timeToLinkMs: Math.round((performance.now() - start) * 10) / 10,
       status,
     };

@@ -1,5 +1,5 @@
 // The demo page's script: draws the port range, lights each knock as it goes out, then shows what the service found.
-import type { ProcessInfo } from "../../protocol/schemas.ts";
+import type { ProcessInfo, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 import { browserTransports, defaultTransport, fetchConfig, LinkError, type LinkProgress, type LinkResult, link } from "../../client/browser/index.ts";
 
 const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
@@ -58,16 +58,35 @@ function describe(p: ProcessInfo): [string, string][] {
   ];
 }
 
+/**
+ * Where this page's SaaS backend is, when it has one (`<meta name="pkipc-backend">`, set by the demo
+ * SaaS): the backend then creates the session with its API key and tells the page who linked. Served by
+ * the pkipc server itself, the page creates its own session and sees only the progress.
+ */
+const backend = document.querySelector<HTMLMetaElement>('meta[name="pkipc-backend"]')?.content;
+const server = new URL(document.querySelector<HTMLMetaElement>('meta[name="pkipc-server"]')?.content ?? ".", location.href);
+
+async function backendCall<T>(method: string, path: string): Promise<T> {
+  const response = await fetch(new URL(path, new URL(backend!, location.href)), { method, signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`the SaaS backend answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+  return (await response.json()) as T;
+}
+
 async function run(): Promise<void> {
   const transport = select.value as keyof typeof browserTransports;
-  setStatus("Asking the server for a code…", "running");
+  setStatus("Asking for a code…", "running");
   showDetails([]);
   try {
-    const result: LinkResult = await link({ transport, onProgress });
-    const b = result.process.browser;
-    setStatus(`Linked in ${Math.round(result.timeToLinkMs)} ms: ${b ? `${b.name} ${b.version}` : result.process.name}, user ${result.process.user}, PID ${b?.pid ?? result.process.pid}`, "linked");
-    showDetails([...describe(result.process), ["transport", result.transport], ["session", result.sessionId]]);
-    (window as any).pkipcResult = result;
+    const session = backend ? await backendCall<SessionOffer>("POST", "session") : undefined;
+    const result: LinkResult = await link({ server, transport, onProgress, ...(session ? { session } : {}) });
+    // The page itself never learns who linked; its backend does, with its API key.
+    const status = backend ? await backendCall<SessionStatus>("GET", `session/${encodeURIComponent(result.sessionId)}`) : result.status;
+    const p = status.process;
+    const b = p?.browser;
+    const who = p ? `: ${b ? `${b.name} ${b.version}` : p.name}, user ${p.user}, PID ${b?.pid ?? p.pid}` : " (who linked is shown to the SaaS backend only)";
+    setStatus(`Linked in ${Math.round(result.timeToLinkMs)} ms${who}`, "linked");
+    showDetails([...(p ? describe(p) : []), ...(status.origin ? [["origin", status.origin] as [string, string]] : []), ["transport", result.transport], ["session", result.sessionId]]);
+    (window as any).pkipcResult = { ...result, ...(p ? { process: p } : {}), ...(status.origin ? { origin: status.origin } : {}) };
   } catch (error) {
     const message = error instanceof LinkError ? error.message : `unexpected failure: ${(error as Error).message}`;
     setStatus(`Not linked: ${message}`, "failed");
@@ -77,11 +96,11 @@ async function run(): Promise<void> {
 
 for (const name of Object.keys(browserTransports)) select.append(new Option(name, name));
 select.value = params.get("transport") ?? defaultTransport();
-$("module-url").textContent = new URL("pkipc.js", location.href).href;
+$("module-url").textContent = new URL("pkipc.js", server).href;
 $("again").addEventListener("click", () => void run());
 select.addEventListener("change", () => void run());
 try {
-  drawGrid((await fetchConfig(new URL(".", location.href))).range);
+  drawGrid((await fetchConfig(server)).range);
   if (params.get("auto") !== "0") await run();
 } catch (error) {
   setStatus(`Not linked: the server did not answer (${(error as Error).message})`, "failed");

@@ -18,8 +18,12 @@ export interface SessionRecord {
   state: Exclude<SessionState, "expired">;
   /** Grows with every change; long polls wait for it to pass a value. */
   version: number;
-  /** The address the session was requested from. */
-  origin: string;
+  /** The user's address: where a browser asked from, or what a SaaS backend stated. Reports link only from it (origin binding). */
+  address: string;
+  /** The web origin the session belongs to: the page's Origin, or the origin of the backend's API key; absent for non-browser clients. */
+  origin?: string;
+  /** The API key that created it (backend sessions). */
+  apiKeyId?: string;
   linkedAt?: number;
   linkId?: string;
   /** The enrolled service whose report linked it: only it may pull and acknowledge. */

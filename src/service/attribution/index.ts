@@ -1,5 +1,7 @@
-// Picks the attribution strategy and browser identifier of the platform the service runs on.
+// Picks the attribution strategy and the browser identifier of the platform the service runs on.
 import { PkipcError } from "../../lib/errors.ts";
+import { darwinAttributor } from "./darwin/attributor.ts";
+import { darwinBrowserIdentifier } from "./darwin/identity.ts";
 import { linuxAttributor } from "./linux/attributor.ts";
 import { browserIdentifier } from "./linux/identity.ts";
 import type { Attributor, BrowserIdentifier } from "./types.ts";
@@ -14,19 +16,23 @@ export class UnsupportedPlatformError extends PkipcError {
 }
 
 /**
- * The attributor for `platform` (default: this one). Nothing is loaded until the first knock, so any
- * platform's attributor can be created anywhere.
- * @throws UnsupportedPlatformError on anything but Linux and Windows.
+ * The attributor for `platform` (default: this one). The Windows one loads no DLL until its first
+ * knock, so it can be created anywhere.
+ * @throws UnsupportedPlatformError on anything but Linux, macOS and Windows.
  */
 export function createAttributor(platform: NodeJS.Platform = process.platform): Attributor {
   if (platform === "linux") return linuxAttributor();
+  if (platform === "darwin") return darwinAttributor();
   if (platform === "win32") return windowsAttributor();
   throw new UnsupportedPlatformError(
-    `Knock attribution is implemented for Linux and Windows only, not for ${platform}.`,
+    `Knock attribution is implemented for Linux, macOS and Windows, not for ${platform}.`,
   );
 }
 
-/** The browser identifier for `platform` (default: this one); other platforms get the Linux one, which finds nothing it cannot read. */
+/** The browser identifier for `platform` (default: this one); one that adds nothing elsewhere. */
 export function createBrowserIdentifier(platform: NodeJS.Platform = process.platform): BrowserIdentifier {
-  return platform === "win32" ? windowsBrowserIdentifier() : browserIdentifier();
+  if (platform === "linux") return browserIdentifier();
+  if (platform === "darwin") return darwinBrowserIdentifier();
+  if (platform === "win32") return windowsBrowserIdentifier();
+  return { warm() {}, identify: async (p) => p };
 }

@@ -114,7 +114,7 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
         for (const w of waiters) w.resolve(info);
       }
     } catch (error) {
-      const failure = new WindowsAttributionError("Attributing knocks failed in a Win32 call.", { cause: error });
+      const failure = new WindowsAttributionError(`Attributing knocks failed in a Win32 call: ${(error as Error).message}`, { cause: error });
       for (const w of batch) w.reject(failure);
     }
     if (incoming.length > 0) schedule();

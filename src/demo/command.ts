@@ -1,19 +1,20 @@
 // `pkipc demo`: a server, a service and a client on loopback with free ports, end to end, then everything stops.
 import { defineCommand } from "citty";
-import type { ClientResult } from "./client/index.ts";
-import type { CommandEnv } from "./lib/command-env.ts";
-import { PkipcError } from "./lib/errors.ts";
-import { findFreeRange } from "./lib/ports.ts";
-import { codeBits } from "./protocol/code.ts";
-import { serverConfig } from "./server/command.ts";
-import { startServer } from "./server/index.ts";
+import type { ClientResult } from "../client/index.ts";
+import type { CommandEnv } from "../lib/command-env.ts";
+import { PkipcError } from "../lib/errors.ts";
+import { findFreeRange } from "../lib/ports.ts";
+import { codeBits } from "../protocol/code.ts";
+import { serverConfig } from "../server/command.ts";
+import { startServer } from "../server/index.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { apiClient } from "./protocol/api-client.ts";
-import { readKeyFile, writeKeyFile } from "./service/key-file.ts";
-import { DEFAULT_BROWSERS } from "./service/policy.ts";
-import { startService } from "./service/index.ts";
+import { apiClient } from "../protocol/api-client.ts";
+import { readKeyFile, writeKeyFile } from "../service/key-file.ts";
+import { DEFAULT_BROWSERS } from "../service/policy.ts";
+import { startService } from "../service/index.ts";
+import { startDemoSaas } from "./saas.ts";
 
 class DemoError extends PkipcError {
   override readonly code = "DEMO";
@@ -37,8 +38,14 @@ export default defineCommand({
       quiet.child({ role: "server" }),
     );
     let service: Awaited<ReturnType<typeof startService>> | undefined;
+    // The SaaS whose backend holds the API key and whose page knocks: sessions belong to its origin.
+    const saas = startDemoSaas();
+    server.allowOrigin(saas.url);
     try {
       print(`server   ${server.url}  range ${range.start}-${range.end}, codes of 3x4 ports (${codeBits(64, 12).toFixed(1)} bits)`);
+      const apiKey = await server.registry.issueApiKey("demo SaaS", saas.url);
+      saas.connect(server.url, apiKey.key);
+      print(`API key  ${apiKey.id} for the SaaS backend at ${saas.url} (its sessions, its users' identities, its instructions)`);
       // Enrollment as an operator and a user would do it: a one-time token, spent by the service for its key.
       const { token } = await server.registry.issueToken(60_000);
       const keyFile = join(folder, "service.key");
@@ -47,12 +54,16 @@ export default defineCommand({
       print(`enrolled service ${credentials.serviceId} (key in a file only this user can read)`);
       // Only browsers may link by default; the demo's knocker is this program, allowed by name.
       const allowProcesses = [...DEFAULT_BROWSERS, basename(self[0]!)];
-      service = await startService({ server: server.url, credentials, allowProcesses }, quiet.child({ role: "service" }));
+      // The knocker is this program's own child: the service serves this user only (as root too).
+      const uid = process.getuid?.();
+      service = await startService({ server: server.url, credentials, allowProcesses, users: uid === undefined ? undefined : [uid] }, quiet.child({ role: "service" }));
       print(`service  pid ${process.pid} holding ${service.held.length} ports on 127.0.0.1`);
       // The client is a separate process, as a browser would be: the service must find it by its socket.
       const child = Bun.spawn([...self, "client", "--server", server.url, "--json", "--instruction", "log:message=hello from the demo"], {
         stdout: "pipe",
         stderr: "inherit",
+        // The client creates its session as the SaaS backend would; the key goes by environment, not argv.
+        env: { ...process.env, PKIPC_API_KEY: apiKey.key },
       });
       const timer = setTimeout(() => child.kill(), 20_000);
       const output = await new Response(child.stdout).text();
@@ -71,7 +82,7 @@ export default defineCommand({
         return;
       }
       const p = result.process!;
-      print(`linked   in ${result.timeToLinkMs?.toFixed(1)} ms: the service found pid ${p.pid} (${p.name}, ${p.exe}) of user ${p.user}`);
+      print(`linked   in ${result.timeToLinkMs?.toFixed(1)} ms: the service found pid ${p.pid} (${p.name}, ${p.exe}) of user ${p.user}, for ${result.origin ?? "no origin"}`);
       for (const i of result.instructions) print(`delivered instruction "${i.name}" -> ${i.state}: ${i.result ?? ""}`);
       if (p.pid !== child.pid) {
         print(`MISMATCH: the service attributed the knocks to pid ${p.pid}, the client was ${child.pid}`);
@@ -79,11 +90,12 @@ export default defineCommand({
         return;
       }
       if (args.keep) {
-        print(`demo page ${server.url}/  open it in a browser on this computer: it knocks and shows what the service found; Ctrl-C stops`);
+        print(`demo page ${saas.url}/  open it in a browser on this computer: the SaaS backend makes the session, the page knocks, the backend shows what the service found; Ctrl-C stops`);
         await waitForSignal();
       }
     } finally {
       await service?.stop();
+      await saas.stop();
       await server.stop();
       rmSync(folder, { recursive: true, force: true });
     }
