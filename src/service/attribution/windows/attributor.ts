@@ -29,6 +29,8 @@ interface Waiter {
   family: 4 | 6;
   /** The knocking socket's local port: the only rows worth decoding have it. */
   peerPort: number;
+  /** Looked for in one table read already and not found. */
+  retried: boolean;
   resolve(info: ProcessInfo | null): void;
   reject(error: unknown): void;
 }
@@ -43,7 +45,7 @@ export const fileName = (path: string) => path.slice(path.lastIndexOf("\\") + 1)
 /**
  * Attribution through the IP Helper API. Knocks that arrive together (before the next setImmediate)
  * share one read of the owner-PID TCP table of their family (IPv4 or IPv6); each matching row gives the
- * knocker's PID, which is then named: image path, user (token SID and account), parent PID (Toolhelp).
+ * knocker's PID (a knock without one is looked for in one more read, then settles null), which is then named: image path, user (token SID and account), parent PID (Toolhelp).
  * A process's description is kept, keyed by PID and checked against its creation time, so a browser's
  * later knocks cost one table read and one OpenProcess.
  */
@@ -110,7 +112,17 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       const fresh = { taken: false };
       for (const [key, waiters] of wanted) {
         const row = found.get(key);
-        const info = row ? describe(row.pid, fresh) : null;
+        if (!row) {
+          // Looked for once more in the next read before giving up: the socket is still held open, and a
+          // table that was changing while it was read can miss a row (Wine builds it from /proc/net/tcp,
+          // read in pieces; seen on a busy machine). A peer that really closed costs one more read.
+          for (const w of waiters) {
+            if (w.retried) w.resolve(null);
+            else incoming.push({ ...w, retried: true });
+          }
+          continue;
+        }
+        const info = describe(row.pid, fresh);
         for (const w of waiters) w.resolve(info);
       }
     } catch (error) {
@@ -134,7 +146,7 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       const peerAddress = canonicalAddress(socket.remoteAddress);
       const family = addressBytes(socket.remoteAddress)?.length === 16 ? 6 : 4;
       return new Promise((resolve, reject) => {
-        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, resolve, reject });
+        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, retried: false, resolve, reject });
         schedule();
       });
     },

@@ -96,6 +96,25 @@ describe("windows attributor (scripted Win32)", () => {
     expect(await attributor.attribute(knock(52_000))).toBeNull();
   });
 
+  test("a row missing from one read is looked for in the next; a peer that stays missing settles null after two reads", async () => {
+    const rows: Row[] = [];
+    const { api, calls } = fakeWin32({ 4: rows, 6: [] }, { 12: { exe: CHROME, ppid: 1 } });
+    const attributor = windowsAttributor({
+      win32: {
+        ...api,
+        readTcpTable(family) {
+          const bytes = api.readTcpTable(family);
+          rows.push({ local: LO4, lport: 51_005, remote: LO4, rport: 20_100, pid: 12 }); // appears after the first read
+          return bytes;
+        },
+      },
+    });
+    expect((await attributor.attribute(knock(51_005)))?.pid).toBe(12);
+    expect(calls.tables).toBe(2);
+    expect(await attributor.attribute(knock(51_999))).toBeNull();
+    expect(calls.tables).toBe(4);
+  });
+
   test("knocks that arrive together share one table read and one snapshot; a known process is not described again", async () => {
     const rows = [51_001, 51_002, 51_003, 51_004].map((lport) => ({ local: LO4, lport, remote: LO4, rport: 20_100, pid: 10 }));
     const { api, calls } = fakeWin32({ 4: rows, 6: [] }, { 10: { exe: CHROME, ppid: 9 } });
