@@ -97,7 +97,8 @@ export default defineCommand({
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
     usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
-    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
+    // Windows has no HOME: its home folder is USERPROFILE
+    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? env.USERPROFILE ?? "~");
     if (o.enroll) {
       let credentials;
       try {
