@@ -159,3 +159,29 @@ describe("firefox, Local Network Access denied by preference", () => {
     expect(r.message).toContain("choose Allow");
   }, 90_000);
 });
+
+describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
+  test("network.lna.skip-domains (the preference SkipDomains sets) exempts the page's host: a page denied by default reaches loopback and links", async () => {
+    const server = await testServer();
+    await testService(server.url);
+    // Default-deny, as in the test above; then exempt the page's host, as an administrator's
+    // {"LocalNetworkAccess": {"SkipDomains": ["saas.example"]}} does for https://saas.example.
+    const prefs = { "permissions.default.loopback-network": 2, "network.lna.skip-domains": "127.0.0.1" };
+    const launched = await launchBrowser("firefox", { publicPorts: [server.port], firefoxPrefs: prefs });
+    onCleanup(() => launched.close());
+    const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+    onCleanup(() => answering.stop(true));
+    const page = await launched.browser.newPage();
+    await page.goto(`${server.url}/?auto=0`);
+    const reach = await page.evaluate(async (url) => {
+      try {
+        return `answered ${(await fetch(url)).status}`;
+      } catch (e) {
+        return `refused: ${(e as Error).message}`;
+      }
+    }, `http://127.0.0.1:${answering.port}/`);
+    expect(reach).toBe("answered 200");
+    const r = await linkInPage(page, `${server.url}/pkipc.js`);
+    expect(r).toMatchObject({ ok: true });
+  }, 90_000);
+});
