@@ -161,18 +161,21 @@ describe("firefox, Local Network Access denied by preference", () => {
 });
 
 describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
-  test("network.lna.skip-domains (the preference SkipDomains sets) exempts the page's host: a page denied by default reaches loopback and links", async () => {
+  test("network.lna.skip-domains (what SkipDomains sets, joined by commas) exempts the page's host: a page denied by default reaches loopback and links", async () => {
     const server = await testServer();
     await testService(server.url);
-    // Default-deny, as in the test above; then exempt the page's host, as an administrator's
-    // {"LocalNetworkAccess": {"SkipDomains": ["saas.example"]}} does for https://saas.example.
-    const prefs = { "permissions.default.loopback-network": 2, "network.lna.skip-domains": "127.0.0.1" };
+    // The page is served as http://localhost:PORT (public by override) and reaches 127.0.0.1, so only the
+    // page's own host can match. Default-deny, as in the test above; then exempt the page's host, as an
+    // administrator's {"LocalNetworkAccess": {"SkipDomains": ["saas.example"]}} does for https://saas.example.
+    const pageOrigin = `http://localhost:${server.port}`;
+    server.allowOrigin(pageOrigin);
+    const prefs = { "permissions.default.loopback-network": 2, "network.lna.skip-domains": "localhost" };
     const launched = await launchBrowser("firefox", { publicPorts: [server.port], firefoxPrefs: prefs });
     onCleanup(() => launched.close());
     const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
     onCleanup(() => answering.stop(true));
     const page = await launched.browser.newPage();
-    await page.goto(`${server.url}/?auto=0`);
+    await page.goto(`${pageOrigin}/?auto=0`);
     const reach = await page.evaluate(async (url) => {
       try {
         return `answered ${(await fetch(url)).status}`;
@@ -181,6 +184,7 @@ describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
       }
     }, `http://127.0.0.1:${answering.port}/`);
     expect(reach).toBe("answered 200");
+    expect(await page.evaluate(() => location.hostname)).toBe("localhost");
     const r = await linkInPage(page, `${server.url}/pkipc.js`);
     expect(r).toMatchObject({ ok: true });
   }, 90_000);
