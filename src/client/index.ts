@@ -1,5 +1,5 @@
 // The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, NetworkError } from "../lib/errors.ts";
 import { ApiError, apiClient } from "../protocol/api-client.ts";
 import { apiRoot } from "../protocol/endpoint.ts";
 import type { Format } from "../protocol/codec.ts";
@@ -45,8 +45,38 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
   const refused = knocks.filter((k) => k.landed === false).length;
   if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
   if (state === "expired") return "the code expired before a service reported it";
-  const part = refused ? ` (${refused} of ${knocks.length} knocks refused)` : "";
-  return `no service linked the session within ${timeoutMs / 1000} s${part}: is pkipc service running and pointed at this server?`;
+  if (refused === 0) {
+    // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
+    return `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`;
+  }
+  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): is pkipc service running and pointed at this server?`;
+}
+
+/**
+ * Asks for a session, waiting out a 429 (as its Retry-After says) while that fits before `end`: 50
+ * clients started at once from one address would otherwise fail past the server's burst.
+ */
+async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal) {
+  for (;;) {
+    try {
+      return await api.createSession(format, signal);
+    } catch (error) {
+      const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
+      if (performance.now() + wait >= end || signal?.aborted) throw error;
+      await Bun.sleep(wait);
+    }
+  }
+}
+
+/** Pause before asking again after a poll was closed without an answer, in ms. */
+const POLL_RETRY_MS = 100;
+
+/**
+ * A long poll closed without an answer (an idle limit on the way, a dropped keep-alive connection) or cut
+ * by a gateway: nothing is known to be wrong with the session, so the client asks again.
+ */
+function pollClosed(error: unknown): boolean {
+  return error instanceof NetworkError || (error instanceof ApiError && (error.status === 502 || error.status === 504));
 }
 
 /** Runs the whole exchange once. Throws only for errors talking to the server. */
@@ -60,7 +90,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const root = apiRoot(options.server);
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
-  const offer = await api.createSession(format, options.signal);
+  const offer = await createSession(api, format, start + timeoutMs, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
 
   const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
@@ -71,17 +101,27 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
   let status: SessionStatus | undefined;
   let timeToLinkMs: number | undefined;
+  let lastPollError: unknown;
   do {
     const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
     try {
       status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, options.signal);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && status) break;
+      if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
+        lastPollError = error;
+        await Bun.sleep(POLL_RETRY_MS);
+        continue;
+      }
       throw error;
     }
+    lastPollError = undefined;
     if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
-  } while (waitingOnService(status) && performance.now() < end);
+  } while ((status === undefined || waitingOnService(status)) && performance.now() < end);
   const knocks = await knocking;
+  // polls that kept failing until the deadline: the server is gone, not the service (say so, not "no service linked")
+  if (lastPollError && status?.state !== "linked") throw lastPollError;
+  if (!status) throw new NetworkError(`no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`);
   const result: ClientResult = {
     linked: status.state === "linked",
     sessionId: offer.id,

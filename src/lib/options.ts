@@ -19,11 +19,27 @@ export type ResolvedOptions<S extends OptionSpecs> = { [K in keyof S]: S[K] exte
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+/** Longest default the help shows in full; longer lists show their first items and how many there are. */
+export const HELP_DEFAULT_WIDTH = 40;
+
+/** A default as the help shows it: empty ones not at all, long lists cut to their first items. */
+export function helpDefault(value: string | undefined): string {
+  if (!value) return "";
+  if (value.length <= HELP_DEFAULT_WIDTH) return `default ${value}`;
+  const items = value.split(",");
+  let shown = "";
+  for (const item of items) {
+    if (`${shown},${item}`.length > HELP_DEFAULT_WIDTH - 4) break;
+    shown = shown ? `${shown},${item}` : item;
+  }
+  return items.length > 1 ? `default ${shown},... (${items.length} in all)` : `default ${value.slice(0, HELP_DEFAULT_WIDTH - 3)}...`;
+}
+
 /** citty argument definitions whose help names the default and the environment variable. */
 export function toCittyArgs(specs: OptionSpecs): ArgsDef {
   const args: ArgsDef = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const extra = [spec.default !== undefined && !spec.flag ? `default ${spec.default}` : "", spec.env ? `env ${spec.env}` : ""]
+    const extra = [spec.flag ? "" : helpDefault(spec.default), spec.env ? `env ${spec.env}` : ""]
       .filter(Boolean)
       .join("; ");
     args[kebab(name)] = {

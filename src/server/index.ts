@@ -6,6 +6,8 @@ import { createApp } from "./app.ts";
 import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
+import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serverMetrics } from "./metrics.ts";
 import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
 
@@ -17,6 +19,23 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** Serve GET /metrics (Prometheus text) on this address of its own; unset: no metrics at all. */
+  metricsListen?: { host: string; port: number };
+  /** Sessions the memory store keeps, live or finished. Default 100,000. */
+  maxRecords?: number;
+  /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
+  drainMs?: number;
+}
+
+/** Bun closes a connection quiet for longer than this many seconds (it allows at most 255). */
+export const MAX_IDLE_SECONDS = 255;
+
+/**
+ * The HTTP idle limit for a server whose long polls last up to `maxWaitMs`: a poll sends nothing while it
+ * waits, so the limit must outlast the longest one, with a margin for a slow answer.
+ */
+export function idleTimeoutFor(maxWaitMs: number): number {
+  return Math.min(MAX_IDLE_SECONDS, Math.ceil(maxWaitMs / 1000) + 15);
 }
 
 export interface RunningServer {
@@ -28,21 +47,49 @@ export interface RunningServer {
   security: SecuritySettings;
   /** Lets pages of `origin` use the browser API from now on (as --allow-origin does at start). */
   allowOrigin(origin: string): void;
+  /** Where GET /metrics answers, when --metrics-listen asked for it. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
 /** Starts the server; the store defaults to an in-memory one. */
-export async function startServer(config: ServerConfig, log: Logger, store: SessionStore = memoryStore()): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, store?: SessionStore): Promise<RunningServer> {
+  const metrics = config.metricsListen ? serverMetrics() : undefined;
+  store ??= memoryStore({ maxRecords: config.maxRecords });
+  if (metrics) store = metrics.store(store);
   const security = securitySettings(config.security);
   const registry = serviceRegistry({ path: security.servicesFile });
-  const guard = createGuard(security, registry, log);
-  const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  let guard = createGuard(security, registry, log);
+  let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  if (metrics) {
+    guard = metrics.guard(guard);
+    sessions = metrics.sessions(sessions);
+  }
   const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
   try {
-    app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
+    // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      reusePort: false,
+      idleTimeout: idleTimeoutFor(config.maxWaitMs),
+      ...(config.tls ? { tls: config.tls } : {}),
+    });
   } catch (error) {
     await store.close();
-    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+    const taken = (error as { code?: string }).code === "EADDRINUSE" || /in use/i.test((error as Error).message);
+    const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
+    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
+  }
+  let endpoint: MetricsEndpoint | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      endpoint = serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
+    } catch (error) {
+      await app.stop(true);
+      await store.close();
+      throw error;
+    }
   }
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -58,8 +105,20 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
     registry,
     security,
     allowOrigin: (origin) => guard.allowOrigin(origin),
+    ...(endpoint ? { metricsUrl: endpoint.url } : {}),
     async stop() {
-      await app.stop(true);
+      await endpoint?.stop();
+      // Drain: refuse new connections, answer long polls now, let requests in flight finish (bounded), then close.
+      sessions.drain();
+      const server = app.server;
+      if (server) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.drainMs ?? 5_000)));
+        await Promise.race([server.stop(false), bound]);
+        clearTimeout(timer);
+        await server.stop(true);
+      }
+      await app.stop(true).catch(() => undefined);
       await store.close();
     },
   };

@@ -4,10 +4,13 @@ import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
 import { describeError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, hostPort, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
+import { createAttributor } from "./attribution/index.ts";
+import { serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serviceMetrics } from "./metrics.ts";
 import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
 import { requireSecureServer } from "./secure-server.ts";
@@ -63,13 +66,15 @@ export const serviceOptions = {
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
   allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", parse: origins },
   confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
+  configRefresh: { description: "How often to check whether the server's range, code shape or strategy changed (then rebind)", env: "PKIPC_CONFIG_REFRESH", default: "30s", parse: duration(100, 3_600_000) },
 } as const;
 
 export default defineCommand({
   meta: {
     name: "service",
-    description: "Listen on the knock range, attribute each knock to its process, report to the server. `pkipc service install [options]`, `uninstall` and `status` manage starting it at login",
+    description: "Hold the knock range, report knocks to the server; install | uninstall | status: start at login",
   },
   args: toCittyArgs(serviceOptions),
   async run({ args, rawArgs, data }) {
@@ -90,6 +95,9 @@ export default defineCommand({
       writeKeyFile(keyFile, credentials, o.server.href);
       log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
     }
+    const metrics = o.metricsListen ? serviceMetrics() : undefined;
+    const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
+    if (endpoint) log.child({ role: "service" }).info(`metrics on ${endpoint.url}`);
     const service = await startService(
       {
         server: o.server,
@@ -100,13 +108,16 @@ export default defineCommand({
         allowProcesses: o.allowProcesses,
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
+        configRefreshMs: o.configRefresh,
         users: o.users,
         allowOrigins: o.allowOrigins,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
+        ...(metrics ? { attributor: metrics.attributor(createAttributor()), onReport: metrics.onReport } : {}),
       },
       log.child({ role: "service" }),
     );
     await stopped;
     await service.stop();
+    await endpoint?.stop();
   },
 });

@@ -110,13 +110,27 @@ export function createReporter(options: ReporterOptions) {
     }
   }
 
+  // Throttling is said once when it starts and once when it ends, not per report: under a flood of
+  // reports the log would otherwise drown, and at the debug level a user never learns why links are late.
+  let throttled = 0;
+  const throttle = (error: ApiError, pause: number) => {
+    if (throttled++ === 0) log.warn(`reports throttled by the server, retrying in ${Math.ceil(pause / 1000)} s: ${error.message}`);
+  };
+  const unthrottle = () => {
+    if (throttled > 0) log.info(`reports accepted again after ${throttled} throttled attempts`);
+    throttled = 0;
+  };
+
   /** Sends one report, retrying what may pass later until the report's give-up time. */
   async function report(body: Report, end: number): Promise<ReportAnswer> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await api.report(body, stopping.signal);
+        const answer = await api.report(body, stopping.signal);
+        unthrottle();
+        return answer;
       } catch (error) {
         const pause = backoff(error, attempt);
+        if (error instanceof ApiError && error.status === 429) throttle(error, pause);
         if (!retryable(error) || Date.now() + pause > end || stopping.signal.aborted) throw error;
         await Bun.sleep(pause);
       }

@@ -13,10 +13,27 @@ export { browserTransports, type BrowserTransportName, type LocalNetworkPermissi
  * The transport for this browser when none is named, chosen from measurements (README, "Browsers"): https
  * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
  * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
- * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not.
+ * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not;
+ * https in WebKit (Safari, and every browser on iOS), which blocks http: and ws: to loopback from an
+ * https page as mixed content, and whose https and wss knocks link equally fast (WebKitGTK 2.50).
  */
 export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? ""): BrowserTransportName {
-  return /Firefox\//.test(userAgent) ? "wss" : "https";
+  return DEFAULT_TRANSPORT[browserEngine(userAgent)];
+}
+
+/** The measured default per engine (README, "Browsers"); a browser that is neither Firefox nor WebKit is taken for Chromium. */
+const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "https", firefox: "wss", webkit: "https" };
+
+export type BrowserEngine = "chromium" | "firefox" | "webkit";
+
+/**
+ * The engine behind a user agent. WebKit is "AppleWebKit/" without a Chromium token: Safari, WebKitGTK
+ * and WPE browsers, and on iOS every browser (CriOS, FxiOS and EdgiOS carry no "Chrome/" or "Firefox/").
+ */
+export function browserEngine(userAgent: string): BrowserEngine {
+  if (/Firefox\//.test(userAgent)) return "firefox";
+  if (/AppleWebKit\//.test(userAgent) && !/(Chrome|Chromium|Edg|OPR)\//.test(userAgent)) return "webkit";
+  return "chromium";
 }
 
 /** Why link() failed: a stable code and one sentence. */
@@ -104,7 +121,8 @@ async function waitForLink(api: BrowserApi, id: string, end: number, signal: Abo
       try {
         return await api.status(id, wait, signal);
       } catch (error) {
-        if (signal.aborted || !(error instanceof ServerCallError) || error.status !== 0) throw error;
+        // a poll closed without an answer (network, or a gateway's 502/504) means "ask again", until the deadline
+        if (signal.aborted || !(error instanceof ServerCallError) || ![0, 502, 504].includes(error.status)) throw error;
         await sleep(100);
       }
     }
