@@ -1,4 +1,4 @@
-// Local Network Access in real headless Chromium and Firefox: the state the module reads, links through it, and LOCAL_NETWORK_BLOCKED.
+// Local Network Access in real headless Chromium, Firefox and WebKit: the state the module reads, links through it, and LOCAL_NETWORK_BLOCKED.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { apiClient } from "../../src/protocol/api-client.ts";
 import { onCleanup, ROOT, testServer, testService } from "../helpers.ts";
 import { linkInPage } from "./page.ts";
 import { type BrowserKind, launchBrowser, setLocalNetworkPermission } from "./launch.ts";
+import { launchWebKit, linkInWebKit } from "./webkit.ts";
 
 const RESULTS = join(ROOT, ".test-results");
 
@@ -187,5 +188,36 @@ describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
     expect(await page.evaluate(() => location.hostname)).toBe("localhost");
     const r = await linkInPage(page, `${server.url}/pkipc.js`);
     expect(r).toMatchObject({ ok: true });
+  }, 90_000);
+});
+
+describe("webkit, Local Network Access", () => {
+  test("WebKit does not expose the permission: query() knows neither name, the module reports unknown, and links", async () => {
+    const server = await testServer();
+    await testService(server.url);
+    const launched = await launchWebKit();
+    onCleanup(() => launched.close());
+    const { session } = launched;
+    await session.goto(`${server.url}/?auto=0`);
+    // WebKitGTK has no Local Network Access permission (Safari does not enforce it either, BRIEF section 2):
+    // both names are unknown to its Permissions API, which is what makes the module say "unknown".
+    const names = await session.evaluate(
+      async (names: string[]) => {
+        const out: string[] = [];
+        for (const name of names) {
+          try {
+            out.push(`${name}: ${(await navigator.permissions.query({ name } as never)).state}`);
+          } catch (e) {
+            out.push(`${name}: ${(e as Error).name}`);
+          }
+        }
+        return out;
+      },
+      [["loopback-network", "local-network-access"]],
+    );
+    expect(names).toEqual(["loopback-network: TypeError", "local-network-access: TypeError"]);
+    const r = await linkInWebKit(session, `${server.url}/pkipc.js`);
+    expect(r).toMatchObject({ ok: true, permission: "unknown" });
+    expect(r.permissionEvents).toEqual(["unknown"]);
   }, 90_000);
 });
