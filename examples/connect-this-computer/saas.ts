@@ -54,10 +54,11 @@ export function startExampleSaas(options: { pkipc: string; apiKey: string; port?
           const instruction = status.instructions.find((i) => i.name === "acme-key");
           const key = issued.get(id);
           if (!instruction || !key) return json({ state: "none" });
-          if (instruction.state !== "done" && instruction.state !== "refused") return json({ state: instruction.state });
+          // pkipc's own states: queued, delivered (handed to the service, no answer yet), done, refused.
+          if (instruction.state === "queued" || instruction.state === "delivered") return json({ state: "waiting" });
           if (instruction.state === "refused") return json({ state: "refused", reason: instruction.result });
           const answer = JSON.parse(instruction.result ?? "{}") as { path?: string; sha256?: string };
-          return json({ state: answer.sha256 === fingerprint(key) ? "delivered" : "mismatch", path: answer.path, sha256: answer.sha256 });
+          return json({ state: answer.sha256 === fingerprint(key) ? "stored" : "mismatch", path: answer.path, sha256: answer.sha256 });
         }
       } catch (error) {
         return json({ error: (error as Error).message }, 502);
