@@ -37,6 +37,8 @@ export interface AppOptions {
   log: Logger;
   /** Shown on /healthz. */
   storeName: string;
+  /** Throws when the store does not answer: /healthz then says so with 503. */
+  storeHealth?: () => Promise<void>;
   version: string;
 }
 
@@ -77,11 +79,11 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = (request: Request, server: any, body: SessionRequest | undefined): SessionCreator => {
+  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<SessionCreator> => {
     const address = addressOf(server, request);
-    const key = guard.apiKey(request);
+    const key = await guard.apiKey(request);
     if (key) {
-      guard.limitSession(address, key);
+      await guard.limitSession(address, key);
       return { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
     }
     if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
@@ -89,7 +91,7 @@ export function createApp(options: AppOptions) {
     if (origin === undefined) {
       throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
     }
-    guard.limitSession(address);
+    await guard.limitSession(address);
     return { address, origin };
   };
 
@@ -137,7 +139,15 @@ export function createApp(options: AppOptions) {
     })
     .use(browserCors(guard.originAllowed))
     .use(pageRoutes())
-    .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
+    .get("/healthz", async ({ set }) => {
+      try {
+        await options.storeHealth?.();
+      } catch (error) {
+        set.status = 503;
+        return { ok: false, store: options.storeName, version: options.version, error: (error as Error).message };
+      }
+      return { ok: true, store: options.storeName, version: options.version };
+    }, {
       detail: { summary: "Liveness" },
     })
     .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
@@ -149,7 +159,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
-        const offer = await sessions.create(creatorOf(request, server, body as SessionRequest | undefined));
+        const offer = await sessions.create(await creatorOf(request, server, body as SessionRequest | undefined));
         return reply(SessionOffer, offer, formatOf(query, request), 201);
       },
       {
@@ -169,9 +179,9 @@ export function createApp(options: AppOptions) {
     .get(
       "/v1/sessions/:id",
       async ({ params, query, request, server }) => {
-        const viewer = guard.apiKey(request);
+        const viewer = await guard.apiKey(request);
         if (!viewer) guard.pageOrigin(request);
-        guard.limitRead(addressOf(server, request), viewer);
+        await guard.limitRead(addressOf(server, request), viewer);
         const status = await sessions.status(params.id, {
           waitMs: (query.wait ?? 0) * 1000,
           since: query.since,
@@ -197,7 +207,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions/:id/instructions",
       async ({ params, body, query, request }) => {
-        const viewer = guard.requireApiKey(request);
+        const viewer = await guard.requireApiKey(request);
         return reply(InstructionStatus, await sessions.queueInstruction(params.id, body, viewer), formatOf(query, request), 202);
       },
       {
@@ -214,7 +224,7 @@ export function createApp(options: AppOptions) {
       async ({ body, query, request, server }) => {
         const origin = addressOf(server, request);
         const service = guard.serviceOf(request);
-        guard.limitReport(service, origin);
+        await guard.limitReport(service, origin);
         return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
       },
       {

@@ -3,10 +3,10 @@ import { NetworkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
-import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
+import type { ServiceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
-import { memoryStore } from "./store/memory.ts";
+import { openState } from "./state.ts";
 import type { SessionStore } from "./store/types.ts";
 
 export interface ServerConfig extends SessionSettings {
@@ -17,6 +17,8 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** Where shared state lives: "memory" (default) or redis://[user:pass@]HOST:PORT[/DB] (or rediss://) for several instances. */
+  store?: string;
 }
 
 export interface RunningServer {
@@ -31,17 +33,18 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts the server; the store defaults to an in-memory one. */
-export async function startServer(config: ServerConfig, log: Logger, store: SessionStore = memoryStore()): Promise<RunningServer> {
+/** Starts the server; state lives in memory unless config.store names Redis (`sessions` replaces the memory store, for tests). */
+export async function startServer(config: ServerConfig, log: Logger, sessionStore?: SessionStore): Promise<RunningServer> {
   const security = securitySettings(config.security);
-  const registry = serviceRegistry({ path: security.servicesFile });
-  const guard = createGuard(security, registry, log);
+  const state = await openState(config.store ?? "memory", security, log, sessionStore);
+  const { store, registry } = state;
+  const guard = createGuard(security, registry, log, state);
   const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
-  const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
+  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, version: VERSION });
   try {
     app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
   } catch (error) {
-    await store.close();
+    await state.close();
     throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
   }
   const port = app.server!.port!;
@@ -60,7 +63,7 @@ export async function startServer(config: ServerConfig, log: Logger, store: Sess
     allowOrigin: (origin) => guard.allowOrigin(origin),
     async stop() {
       await app.stop(true);
-      await store.close();
+      await state.close();
     },
   };
 }

@@ -1,0 +1,98 @@
+// A real redis-server for one test: a free port, a temp folder, no persistence; stopped by PID after the test.
+import { spawnSync } from "bun";
+import { findFreePort } from "../src/lib/ports.ts";
+import { onCleanup, tempFolder, watchLines } from "./helpers.ts";
+
+const INSTALL_HINT = "redis-server is not installed: apt-get install redis-server (the Redis tests start their own)";
+
+export interface TestRedis {
+  url: string;
+  port: number;
+  pid(): number;
+  /** Runs redis-cli-like commands through a plain connection of the test (not the server's). */
+  command(...args: string[]): Promise<string>;
+  /** Stops it (SIGKILL: data in memory is lost, as with a crash without persistence). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  start(): Promise<void>;
+}
+
+function redisServerPath(): string {
+  const found = spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
+  if (!found) throw new Error(INSTALL_HINT);
+  return found;
+}
+
+/** Starts redis-server on 127.0.0.1 and a free port; it is killed after the test, failed or not. */
+export async function testRedis(): Promise<TestRedis> {
+  const path = redisServerPath();
+  const port = findFreePort();
+  const dir = tempFolder();
+  let child: ReturnType<typeof Bun.spawn> | undefined;
+  const start = async () => {
+    const proc = Bun.spawn(
+      [path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "notice"],
+      { stdout: "pipe", stderr: "pipe", stdin: "ignore" },
+    );
+    child = proc;
+    const lines = watchLines(proc.stdout as ReadableStream<Uint8Array>);
+    await lines.waitFor(/Ready to accept connections/, 10_000);
+  };
+  const stop = async () => {
+    if (child && child.exitCode === null) {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+  };
+  await start();
+  onCleanup(stop);
+  const url = `redis://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    pid: () => child!.pid,
+    async command(...args) {
+      return rawCommand(port, args);
+    },
+    stop,
+    start,
+  };
+}
+
+/** One command over a fresh TCP connection, in RESP; answers the reply's first line (or bulk) as text. */
+async function rawCommand(port: number, args: string[]): Promise<string> {
+  const request = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  return new Promise((resolve, reject) => {
+    let data = "";
+    const timer = setTimeout(() => reject(new Error(`redis on port ${port} did not answer ${args[0]}`)), 5_000);
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(socket) {
+          socket.write(request);
+        },
+        data(socket, chunk) {
+          data += chunk.toString();
+          const end = data.indexOf("\r\n");
+          if (end < 0) return;
+          if (data[0] === "$") {
+            const length = Number(data.slice(1, end));
+            if (length >= 0 && data.length < end + 2 + length + 2) return;
+            clearTimeout(timer);
+            socket.end();
+            resolve(length < 0 ? "" : data.slice(end + 2, end + 2 + length));
+            return;
+          }
+          clearTimeout(timer);
+          socket.end();
+          resolve(data.slice(0, end));
+        },
+        error(_socket, error) {
+          clearTimeout(timer);
+          reject(error);
+        },
+      },
+    }).catch(reject);
+  });
+}
