@@ -13,8 +13,10 @@ export interface TestRedis {
   command(...args: string[]): Promise<string>;
   /** Stops it (SIGKILL: data in memory is lost, as with a crash without persistence). */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port, empty (or with what restart() saved). */
   start(): Promise<void>;
+  /** A graceful restart as an operator makes one: SHUTDOWN SAVE, then start again, loading what was saved. */
+  restart(): Promise<void>;
 }
 
 function redisServerPath(): string {
@@ -56,6 +58,13 @@ export async function testRedis(): Promise<TestRedis> {
     },
     stop,
     start,
+    async restart() {
+      // The connection closes without an answer: the command's own error is expected.
+      await rawCommand(port, ["SHUTDOWN", "SAVE"]).catch(() => {});
+      const exited = await Promise.race([child!.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+      if (!exited) throw new Error(`redis-server (pid ${child!.pid}) did not shut down`);
+      await start();
+    },
   };
 }
 
@@ -80,17 +89,21 @@ async function rawCommand(port: number, args: string[]): Promise<string> {
             const length = Number(data.slice(1, end));
             if (length >= 0 && data.length < end + 2 + length + 2) return;
             clearTimeout(timer);
-            socket.end();
             resolve(length < 0 ? "" : data.slice(end + 2, end + 2 + length));
+            socket.end();
             return;
           }
           clearTimeout(timer);
-          socket.end();
           resolve(data.slice(0, end));
+          socket.end();
         },
         error(_socket, error) {
           clearTimeout(timer);
           reject(error);
+        },
+        close() {
+          clearTimeout(timer);
+          reject(new Error(`redis on port ${port} closed the connection`));
         },
       },
     }).catch(reject);

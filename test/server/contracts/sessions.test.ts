@@ -149,3 +149,26 @@ for (const impl of implementations) {
     });
   });
 }
+
+describe("session store: Redis without its pub/sub", () => {
+  test("a lost wake-up only delays the answer: a store whose subscriber hears nothing still wakes its waits", async () => {
+    const connection = await testConnection();
+    // As Bun's subscriber was seen to do after a reconnect: subscribed in name, receiving nothing.
+    const deaf = await redisStore({ ...connection, subscribe: async () => {} }, silentLogger, { recheckMs: 250 });
+    const writer = await redisStore(connection, silentLogger);
+    onCleanup(() => deaf.close());
+    onCleanup(() => writer.close());
+    const record = session([[20071, 20072]]);
+    await writer.insert(record);
+    const started = Date.now();
+    let wokenAfter = -1;
+    const wait = deaf.changed(record.id, 0, AbortSignal.timeout(20_000)).then(() => (wokenAfter = Date.now() - started));
+    await Bun.sleep(100);
+    expect(await writer.replace({ ...record, version: 1 }, 0)).toBe(true);
+    await wait;
+    // Woken by the change (read back as version 1), not by the 20 s deadline.
+    expect((await deaf.get(record.id))?.version).toBe(1);
+    expect(wokenAfter).toBeLessThan(20_000);
+    console.log(`a wait without pub/sub woke ${wokenAfter - 100} ms after the change (re-check every 250 ms)`);
+  });
+});
