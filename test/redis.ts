@@ -1,5 +1,6 @@
 // A real redis-server for one test: a free port, a temp folder, no persistence; stopped by PID after the test.
 import { spawnSync } from "bun";
+import Redis from "ioredis";
 import { findFreePort } from "../src/lib/ports.ts";
 import { onCleanup, tempFolder, watchLines } from "./helpers.ts";
 
@@ -9,8 +10,8 @@ export interface TestRedis {
   url: string;
   port: number;
   pid(): number;
-  /** Runs redis-cli-like commands through a plain connection of the test (not the server's). */
-  command(...args: string[]): Promise<string>;
+  /** Runs one command through a connection of the test's own (not a server's). */
+  command(...args: string[]): Promise<unknown>;
   /** Stops it (SIGKILL: data in memory is lost, as with a crash without persistence). */
   stop(): Promise<void>;
   /** Starts it again on the same port, empty (or with what restart() saved). */
@@ -68,44 +69,14 @@ export async function testRedis(): Promise<TestRedis> {
   };
 }
 
-/** One command over a fresh TCP connection, in RESP; answers the reply's first line (or bulk) as text. */
-async function rawCommand(port: number, args: string[]): Promise<string> {
-  const request = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
-  return new Promise((resolve, reject) => {
-    let data = "";
-    const timer = setTimeout(() => reject(new Error(`redis on port ${port} did not answer ${args[0]}`)), 5_000);
-    Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(socket) {
-          socket.write(request);
-        },
-        data(socket, chunk) {
-          data += chunk.toString();
-          const end = data.indexOf("\r\n");
-          if (end < 0) return;
-          if (data[0] === "$") {
-            const length = Number(data.slice(1, end));
-            if (length >= 0 && data.length < end + 2 + length + 2) return;
-            clearTimeout(timer);
-            resolve(length < 0 ? "" : data.slice(end + 2, end + 2 + length));
-            socket.end();
-            return;
-          }
-          clearTimeout(timer);
-          resolve(data.slice(0, end));
-          socket.end();
-        },
-        error(_socket, error) {
-          clearTimeout(timer);
-          reject(error);
-        },
-        close() {
-          clearTimeout(timer);
-          reject(new Error(`redis on port ${port} closed the connection`));
-        },
-      },
-    }).catch(reject);
-  });
+/** One command over a connection of the test's own (not a server's); the reply as Redis gives it. */
+async function rawCommand(port: number, args: string[]): Promise<unknown> {
+  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 5_000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return await client.call(args[0]!, ...args.slice(1));
+  } finally {
+    client.disconnect();
+  }
 }

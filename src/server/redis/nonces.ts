@@ -35,7 +35,7 @@ export function redisNonces(redis: RedisConnection, options: NonceCacheOptions):
       if (answer === -2) throw new RateLimitError("too many signed requests in the replay window; retry shortly", 1);
       return answer === 1;
     },
-    size: () => redis.run((c) => c.zcount(all, `(${now()}`, "+inf")),
-    sizeOf: (serviceId) => redis.run((c) => c.zcount(of(serviceId), `(${now()}`, "+inf")),
+    size: async () => Number(await redis.command("ZCOUNT", [all, `(${now()}`, "+inf"])),
+    sizeOf: async (serviceId) => Number(await redis.command("ZCOUNT", [of(serviceId), `(${now()}`, "+inf"])),
   };
 }

@@ -42,10 +42,11 @@ return 1`;
 
 type Hash = Record<string, string>;
 
-const pairs = (flat: unknown): Hash => {
-  const list = flat as string[];
+/** A hash as Redis answers it: a flat field, value list (RESP2, and from scripts) or an object (RESP3). */
+const pairs = (reply: unknown): Hash => {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Hash;
   const out: Hash = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[list[i]!] = list[i + 1]!;
+  for (let i = 0; i + 1 < reply.length; i += 2) out[reply[i]!] = reply[i + 1]!;
   return out;
 };
 
@@ -82,15 +83,13 @@ export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOpti
   const revoke = redis.script(REVOKE);
   const issueApiKey = redis.script(ISSUE_API_KEY);
 
-  /** Every member of `set` read as a hash, in one round trip (bounded by the set's own maximum). */
-  const hashes = (set: string, keyOf: (member: string) => string) =>
-    redis.run(async (c) => {
-      const ids = await c.smembers(set);
-      const pipeline = c.pipeline();
-      for (const id of ids) pipeline.hgetall(keyOf(id));
-      const results = (await pipeline.exec()) ?? [];
-      return results.map(([, h]) => h as Hash).filter((h) => h && h.id !== undefined);
-    });
+  /** Every member of `set` read as a hash; the commands go out together (bounded by the set's own maximum). */
+  const hashes = async (set: string, keyOf: (member: string) => Promise<string | undefined> | string) => {
+    const members = (await redis.command("SMEMBERS", [set])) as string[];
+    const keys = await Promise.all(members.map(keyOf));
+    const all = await Promise.all(keys.map((k): Promise<Hash> => (k === undefined ? Promise.resolve({}) : redis.command("HGETALL", [k]).then(pairs))));
+    return all.filter((h) => h.id !== undefined);
+  };
 
   return {
     name: "redis",
@@ -113,7 +112,7 @@ export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOpti
       return { serviceId: id, key: secret };
     },
     async keyOf(serviceId) {
-      const [secret, revokedAt] = await redis.run((c) => c.hmget(key.service(serviceId), "key", "revokedAt"));
+      const [secret, revokedAt] = (await redis.command("HMGET", [key.service(serviceId), "key", "revokedAt"])) as Array<string | null>;
       return secret !== null && revokedAt === null ? secret : undefined;
     },
     async revoke(serviceId) {
@@ -133,26 +132,21 @@ export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOpti
     },
     async apiKeyOf(secret) {
       if (!secret.startsWith(API_KEY_PREFIX)) return undefined;
-      const h = await redis.run((c) => c.hgetall(key.apiKey(digest(secret))));
+      const h = pairs(await redis.command("HGETALL", [key.apiKey(digest(secret))]));
       return h.id !== undefined && h.revokedAt === undefined ? apiKeyOfHash(h) : undefined;
     },
     async revokeApiKey(id) {
-      const hash = await redis.run((c) => c.get(key.apiKeyId(id)));
+      const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
       const h = hash === null ? undefined : await revoke([key.apiKey(hash)], [now()]);
       if (!h) throw new NotFoundError(`no API key has id ${id}`);
       return apiKeyOfHash(pairs(h));
     },
-    listApiKeys: async () =>
-      (
-        await redis.run(async (c) => {
-          const ids = await c.smembers(key.apiKeys);
-          const hashesById = await Promise.all(ids.map((id) => c.get(key.apiKeyId(id))));
-          const pipeline = c.pipeline();
-          for (const h of hashesById) if (h) pipeline.hgetall(key.apiKey(h));
-          return ((await pipeline.exec()) ?? []).map(([, h]) => h as Hash).filter((h) => h && h.id !== undefined);
-        })
-      )
-        .map(apiKeyOfHash)
-        .sort((a, b) => a.createdAt - b.createdAt),
+    listApiKeys: async () => {
+      const byId = async (id: string) => {
+        const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
+        return hash === null ? undefined : key.apiKey(hash);
+      };
+      return (await hashes(key.apiKeys, byId)).map(apiKeyOfHash).sort((a, b) => a.createdAt - b.createdAt);
+    },
   };
 }
