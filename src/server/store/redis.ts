@@ -13,22 +13,27 @@ export interface RedisStoreOptions {
   recheckMs?: number;
 }
 
+/** One insert in this many prunes the indexes it adds to. */
+const PRUNE_EVERY = 8;
+
 /** How long an index outlives its last live entry, in ms: its expiry moves on at most this often. */
 const INDEX_SLACK_MS = 60_000;
 
 /** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
 const CHANGES_KEEP_MS = 10_000;
 
-// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now.
-// Every index is pruned of expired entries as it grows, and expires a minute after its last live entry
-// (moved on at most once a minute: a call per index per insert costs a third of the script's time).
+// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now, prune (1 or 0).
+// An index expires a minute after its last live entry (its expiry moved on at most once a minute), and is
+// pruned of expired entries on one insert in PRUNE_EVERY (and on every read): each call per index per
+// insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
+// expired entries more than the live ones.
 const INSERT = `
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PXAT', ARGV[3]) then return 0 end
-local now, exp = tonumber(ARGV[5]), tonumber(ARGV[3])
+local now, exp, prune = tonumber(ARGV[5]), tonumber(ARGV[3]), ARGV[6] == '1'
 redis.call('HSET', KEYS[1], 'v', 0, 'd', ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 for i = 3, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
   redis.call('ZADD', KEYS[i], exp, ARGV[1])
   if redis.call('PTTL', KEYS[i]) < exp - now then redis.call('PEXPIREAT', KEYS[i], exp + ${INDEX_SLACK_MS}) end
 end
@@ -143,7 +148,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     name: "redis",
     async insert(record) {
       const keys = [key.record(record.id), key.code(record), key.live, ...ports(record)];
-      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now()];
+      const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
+      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune];
       return (await insert(keys, args)) === 1;
     },
     async get(id) {
