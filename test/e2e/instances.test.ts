@@ -5,7 +5,7 @@ import { knockTuples } from "../../src/client/knock.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import type { Report, SessionStatus } from "../../src/protocol/schemas.ts";
-import { apiKeyOf, enrollmentToken, serverProcess, serviceProcess } from "../helpers.ts";
+import { apiKeyOf, enrollmentToken, runPkipc, serverProcess, serviceProcess, spawnPkipc, watchLines } from "../helpers.ts";
 import { type TestRedis, testRedis } from "../redis.ts";
 
 type Instance = Awaited<ReturnType<typeof serverProcess>>;
@@ -255,5 +255,36 @@ describe("Redis faults", () => {
     const key = ((await again.json()) as { key: string }).key;
     expect((await apiClient(a!.url, { apiKey: key }).createSession()).id).toBeString();
     expect(a!.child.exitCode).toBeNull();
+  });
+});
+
+describe("--store", () => {
+  test("a value that is neither memory nor a Redis URL is refused with one sentence", async () => {
+    for (const [value, message] of [
+      ["mysql://127.0.0.1:3306", /--store must be memory or a redis:\/\/ or rediss:\/\/ URL/],
+      ["redis://127.0.0.1:6379/x", /the Redis database in redis:\/\/127\.0\.0\.1:6379\/x must be a number/],
+      ["redis://", /names no host|is not a URL/],
+    ] as const) {
+      const run = await runPkipc(["server", "--listen", "127.0.0.1:0", "--store", value]);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toContain("    at ");
+    }
+  });
+
+  test("PKIPC_STORE works like --store, and the password never shows in the log or on /healthz", async () => {
+    const redis = await testRedis();
+    const withPassword = redis.url.replace("redis://", "redis://pkipc:hunter2-password@");
+    const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", "--services-file", "unused.json"], { PKIPC_STORE: withPassword });
+    const log = watchLines(child.stderr);
+    const url = (await log.waitFor(/listening on (http:\/\/\S+)/))[1]!;
+    // The user does not exist on this Redis: it refuses the login, and the instance says the store is unreachable.
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(503);
+    const body = await health.text();
+    expect(body).toContain(`(${redis.url})`);
+    expect(body).not.toContain("hunter2");
+    expect(log.lines.join("\n")).toContain(`store=${redis.url}`);
+    expect(log.lines.join("\n")).not.toContain("hunter2");
   });
 });
