@@ -145,7 +145,7 @@ export async function benchService(server: BenchServer, raise: Raise<typeof serv
   const folder = benchFolder();
   const { args, said } = optionFlags(serviceOptions, raise);
   const token = await adminToken(server);
-  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], {}, folder);
+  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], { PKIPC_USERS: String(process.getuid?.() ?? 0) }, folder); // as root it must be told whose programs to link
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/, 15_000);
   return { pid: child.pid, raised: said, lines: log.lines };

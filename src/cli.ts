@@ -14,6 +14,15 @@ const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
   admin: () => import("./server/admin-command.ts").then((m) => m.default),
 };
 
+/** Actions named by the word after a role (`pkipc service install`): each its own command with its own options. */
+const actions: Record<string, Record<string, () => Promise<CommandDef<any>>>> = {
+  service: {
+    install: () => import("./service/autostart-command.ts").then((m) => m.install),
+    uninstall: () => import("./service/autostart-command.ts").then((m) => m.uninstall),
+    status: () => import("./service/autostart-command.ts").then((m) => m.status),
+  },
+};
+
 const main = defineCommand({
   meta: { name: "pkipc", version: VERSION, description: "Deliver a key from a web server to a local service through a browser, by port knocking on loopback" },
   subCommands,
@@ -62,16 +71,19 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`pkipc: unknown command "${name}"; one of server, service, client, demo, admin (see pkipc --help)\n`);
     return 64;
   }
-  const command = await loader();
-  const rest = argv.slice(1);
+  const roleActions = actions[name] ?? {};
+  const action = argv[1] !== undefined && Object.hasOwn(roleActions, argv[1]) ? argv[1] : undefined;
+  const command = action ? await roleActions[action]!() : await loader();
+  const rest = argv.slice(action ? 2 : 1);
+  const label = action ? `${name} ${action}` : name;
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${await renderUsage(command, main)}\n`);
+    process.stdout.write(`${await renderUsage(command, action ? await loader() : main)}\n`);
     return 0;
   }
   try {
     await runCommand(command, { rawArgs: rest, data });
   } catch (error) {
-    process.stderr.write(`pkipc ${name}: ${describeError(error)}\n`);
+    process.stderr.write(`pkipc ${label}: ${describeError(error)}\n`);
     if (!(error instanceof PkipcError) && env.PKIPC_LOG_LEVEL === "debug") process.stderr.write(`${(error as Error).stack}\n`);
     return error instanceof PkipcError && error.code === "CONFIG" ? 64 : 1;
   }

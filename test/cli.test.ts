@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeKeyFile } from "../src/service/key-file.ts";
-import { runPkipc, serverProcess, tempFolder } from "./helpers.ts";
+import { runPkipc, serverProcess, TEST_USER, tempFolder } from "./helpers.ts";
 
 describe("help", () => {
   test("pkipc --help lists the roles", async () => {
@@ -59,7 +59,7 @@ describe("bad options are refused at start with one sentence", () => {
     // An enrolled service (a well-formed key file), so the first thing to fail is reaching the server.
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:9");
-    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile], 15_000);
+    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, "--users", TEST_USER], 15_000);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
   });

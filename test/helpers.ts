@@ -65,6 +65,9 @@ export async function testServer(overrides: Partial<ServerConfig> = {}, store?: 
   return { ...server, config, apiKey: key };
 }
 
+/** The user tests run as: services in tests serve only this user's programs (as root, --users must say so). */
+export const TEST_USER = String(process.getuid?.() ?? 0);
+
 /** The processes tests knock from: browsers, plus the compiled client and bun (allowed by configuration, as a deployment would). */
 export const TEST_ALLOWED_PROCESSES = [...DEFAULT_BROWSERS, "pkipc", "bun", "bun.exe"];
 
@@ -89,6 +92,7 @@ export async function testService(
   const service = await startService(
     {
       allowProcesses: TEST_ALLOWED_PROCESSES,
+      users: [Number(TEST_USER)],
       ...options,
       credentials,
       server,
@@ -215,12 +219,13 @@ export async function enrollmentToken(serverUrl: string): Promise<string> {
 
 /**
  * `pkipc service` as its own process, enrolled with a fresh token and a private key file, allowing the
- * test knockers (pkipc, bun) besides browsers; resolves once it holds its ports.
+ * test knockers (pkipc, bun) besides browsers and serving the test's own user (unless args say
+ * `--users`); resolves once it holds its ports.
  */
 export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
   const enroll = adminSecrets.has(serverUrl) ? ["--enroll", await enrollmentToken(serverUrl)] : [];
   const child = spawnPkipc(
-    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...enroll, ...args],
+    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...(args.includes("--users") ? [] : ["--users", TEST_USER]), ...enroll, ...args],
     env,
   );
   const log = watchLines(child.stderr);

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError, PkipcError } from "../lib/errors.ts";
 import { duration, httpUrl, oneOf, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
 import type { ClientResult } from "./index.ts";
@@ -54,14 +54,23 @@ export default defineCommand({
     // modules load, as a web page has its connection open from loading itself.
     fetch.preconnect(o.server);
     const { runClient } = await import("./index.ts");
-    const result = await runClient({
+    let result: Awaited<ReturnType<typeof runClient>>;
+    try {
+      result = await runClient({
       server: o.server,
       transport: transports[o.transport],
       format: o.format,
       timeoutMs: o.timeout,
       instructions: o.instruction,
       ...(o.apiKey ? { apiKey: o.apiKey } : {}),
-    });
+      });
+    } catch (error) {
+      // The server refused or could not be reached: not linked, like any other failure of the exchange.
+      if (!(error instanceof PkipcError) || error instanceof ConfigError) throw error;
+      process.stderr.write(`pkipc client: not linked: ${describeError(error)}\n`);
+      setExitCode(2);
+      return;
+    }
     print(o.json ? JSON.stringify(result) : describe(result));
     if (!result.linked) setExitCode(2);
   },

@@ -45,8 +45,27 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
   const refused = knocks.filter((k) => k.landed === false).length;
   if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
   if (state === "expired") return "the code expired before a service reported it";
-  const part = refused ? ` (${refused} of ${knocks.length} knocks refused)` : "";
-  return `no service linked the session within ${timeoutMs / 1000} s${part}: is pkipc service running and pointed at this server?`;
+  if (refused === 0) {
+    // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
+    return `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`;
+  }
+  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): is pkipc service running and pointed at this server?`;
+}
+
+/**
+ * Asks for a session, waiting out a 429 (as its Retry-After says) while that fits before `end`: 50
+ * clients started at once from one address would otherwise fail past the server's burst.
+ */
+async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal) {
+  for (;;) {
+    try {
+      return await api.createSession(format, signal);
+    } catch (error) {
+      const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
+      if (performance.now() + wait >= end || signal?.aborted) throw error;
+      await Bun.sleep(wait);
+    }
+  }
 }
 
 /** Runs the whole exchange once. Throws only for errors talking to the server. */
@@ -60,7 +79,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const root = apiRoot(options.server);
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
-  const offer = await api.createSession(format, options.signal);
+  const offer = await createSession(api, format, start + timeoutMs, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
 
   const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });

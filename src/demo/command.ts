@@ -54,7 +54,9 @@ export default defineCommand({
       print(`enrolled service ${credentials.serviceId} (key in a file only this user can read)`);
       // Only browsers may link by default; the demo's knocker is this program, allowed by name.
       const allowProcesses = [...DEFAULT_BROWSERS, basename(self[0]!)];
-      service = await startService({ server: server.url, credentials, allowProcesses }, quiet.child({ role: "service" }));
+      // The knocker is this program's own child: the service serves this user only (as root too).
+      const uid = process.getuid?.();
+      service = await startService({ server: server.url, credentials, allowProcesses, users: uid === undefined ? undefined : [uid] }, quiet.child({ role: "service" }));
       print(`service  pid ${process.pid} holding ${service.held.length} ports on 127.0.0.1`);
       // The client is a separate process, as a browser would be: the service must find it by its socket.
       const child = Bun.spawn([...self, "client", "--server", server.url, "--json", "--instruction", "log:message=hello from the demo"], {

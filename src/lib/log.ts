@@ -1,4 +1,5 @@
 // The one logger: a line per event on stderr, as text for people or JSON for machines.
+import { printable } from "./printable.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
@@ -24,9 +25,10 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+/** A field's value for a text line; control and bidi characters (from process names, paths) are shown escaped. */
 function formatValue(value: unknown): string {
-  if (typeof value === "string") return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
-  return JSON.stringify(value);
+  if (typeof value === "string") return printable(/[\s"=]/.test(value) ? JSON.stringify(value) : value);
+  return printable(String(JSON.stringify(value)));
 }
 
 /** Creates a logger; a silent one is `createLogger({ write: () => {} })`. */
@@ -48,7 +50,7 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
       .map(([k, v]) => `${k}=${formatValue(v)}`)
       .join(" ");
     const tag = level === "info" ? "" : `${level.toUpperCase()} `;
-    write(`${role}${tag}${message}${rest ? ` ${rest}` : ""}`);
+    write(`${role}${tag}${printable(message)}${rest ? ` ${rest}` : ""}`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

@@ -66,9 +66,26 @@ function validationMessage(error: unknown): string {
   return `${first.path || "request"}: ${first.summary ?? first.message ?? "invalid"}`;
 }
 
+/** How often the server says, per kind of limit, how many requests it answered 429 since it last said so. */
+const THROTTLE_LOG_MS = 10_000;
+
 /** Builds the Elysia app; the caller listens. */
 export function createApp(options: AppOptions) {
   const { sessions, log, guard } = options;
+  // One line per kind of limit per 10 s, with the count: a flood must not flood the log, nor go unsaid.
+  const throttled = new Map<string, { count: number; since: number }>();
+  const throttleLog = (error: RateLimitError) => {
+    const kind = error.message.split(";")[0]!;
+    const now = Date.now();
+    const seen = throttled.get(kind);
+    if (seen && now - seen.since < THROTTLE_LOG_MS) {
+      seen.count++;
+      return;
+    }
+    if (!seen && throttled.size >= 64) throttled.clear(); // bounded: kinds are a handful of fixed sentences
+    log.warn(`throttling: ${kind}`, { answered429: (seen?.count ?? 0) + 1, sinceMs: seen ? now - seen.since : 0 });
+    throttled.set(kind, { count: 0, since: now });
+  };
   const formatOf = (query: Record<string, unknown>, request: Request) =>
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
@@ -113,6 +130,7 @@ export function createApp(options: AppOptions) {
       // Elysia wraps what a parse hook throws (a refused signature, a decode error): answer with the original.
       const error = code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
       if (error instanceof RateLimitError) {
+        throttleLog(error);
         return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
       }
       if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);

@@ -10,10 +10,38 @@ import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
 import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
+import { requireSecureServer } from "./secure-server.ts";
+import { parseUsers, usersToServe } from "./users.ts";
 
 /** A comma-separated list of names. */
 function names(raw: string): string[] {
   return raw.split(",").map((n) => n.trim()).filter(Boolean);
+}
+
+/** The server's URL: https, or http on loopback only (the key and instructions must not travel in clear). */
+function serverUrl(raw: string, name: string): URL {
+  const url = httpUrl(raw, name);
+  requireSecureServer(url);
+  return url;
+}
+
+/** Web origins (scheme://host[:port]) and the word "none", comma-separated. */
+function origins(raw: string, name: string): string[] {
+  const list = names(raw);
+  if (list.length === 0 || list.length > 64) throw new ConfigError(`${name} must list 1 to 64 origins (such as https://saas.example) or "none"`);
+  return list.map((entry) => {
+    if (entry === "none") return entry;
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== entry.replace(/\/$/, "")) {
+      throw new ConfigError(`${name}: "${entry}" is not a web origin such as https://saas.example (scheme and host, no path) or "none"`);
+    }
+    return url.origin;
+  });
 }
 
 /** Knocks only ever come from this machine, so the service never listens beyond loopback. */
@@ -23,7 +51,7 @@ function loopbackHost(raw: string, name: string): string {
 }
 
 export const serviceOptions = {
-  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
+  server: { description: "The pkipc server's URL (https; http only on loopback)", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: serverUrl },
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
@@ -32,17 +60,25 @@ export const serviceOptions = {
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
   allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
   allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
-  confirm: { description: "Before each link: log it, or ask on the terminal", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
+  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", parse: origins },
+  confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
 } as const;
 
 export default defineCommand({
-  meta: { name: "service", description: "Listen on the knock range, attribute each knock to its process, report to the server" },
+  meta: {
+    name: "service",
+    description: "Listen on the knock range, attribute each knock to its process, report to the server. `pkipc service install [options]`, `uninstall` and `status` manage starting it at login",
+  },
   args: toCittyArgs(serviceOptions),
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
+    const stray = (args as { _?: string[] })._ ?? [];
+    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall and status come right after "service" (pkipc service install [options])`);
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
+    usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
     const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
     if (o.enroll) {
       let credentials;
@@ -64,6 +100,8 @@ export default defineCommand({
         allowProcesses: o.allowProcesses,
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
+        users: o.users,
+        allowOrigins: o.allowOrigins,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
       },
       log.child({ role: "service" }),

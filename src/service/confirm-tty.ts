@@ -1,10 +1,13 @@
 // `--confirm ask`: the local user says yes or no on the terminal before a knock is reported.
 import { createInterface } from "node:readline";
+import { printable } from "../lib/printable.ts";
 import type { ProcessInfo } from "../protocol/schemas.ts";
 import type { ConfirmLink } from "./policy.ts";
 
 /**
- * Asks one question at a time on `output`, reading the answer from `input`; no answer within
+ * Asks one question at a time on `output`, naming the process and the web origin of the session its
+ * knocks fit (names and paths escaped: a process cannot paint its own prompt), reading the answer from
+ * `input`; no answer within
  * `timeoutMs` (default 20 s, inside a code's lifetime) counts as no.
  */
 export function terminalConfirm(
@@ -17,9 +20,13 @@ export function terminalConfirm(
   const waiting: Array<(line: string) => void> = [];
   lines.on("line", (line) => waiting.shift()?.(line));
   let queue = Promise.resolve(false);
-  const ask = (process: ProcessInfo, ports: number) =>
+  const ask = (process: ProcessInfo, ports: number, origin: string) =>
     new Promise<boolean>((resolve) => {
-      output.write(`pkipc: ${process.name} (pid ${process.pid}, ${process.exe || "exe unknown"}) knocked ${ports} ports. Link it to a session of ${server}? [y/N] `);
+      const browser = process.browser ? `, ${process.browser.name} ${process.browser.version}` : "";
+      const site = origin === "none" ? "a session with no web origin (a non-browser client)" : `a session of the website ${origin}`;
+      output.write(
+        printable(`pkipc: ${process.name} (pid ${process.pid}, user ${process.user}, ${process.exe || "exe unknown"}${browser}) knocked ${ports} ports for ${site}, through ${server}. Link it? [y/N] `),
+      );
       const timer = setTimeout(() => {
         waiting.splice(waiting.indexOf(answer), 1);
         output.write("\nno answer: declined\n");
@@ -31,5 +38,5 @@ export function terminalConfirm(
       };
       waiting.push(answer);
     });
-  return (process, ports) => (queue = queue.then(() => ask(process, ports), () => ask(process, ports)));
+  return (process, ports, origin) => (queue = queue.then(() => ask(process, ports, origin), () => ask(process, ports, origin)));
 }

@@ -5,16 +5,17 @@ import type { Logger } from "../lib/log.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { knockCount } from "../protocol/code.ts";
 import type { ServiceConfig } from "../protocol/schemas.ts";
-import { createAttributor } from "./attribution/index.ts";
+import { createAttributor, createBrowserIdentifier } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
 import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
-import { browserIdentifier } from "./attribution/linux/identity.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
+import { requireSecureServer } from "./secure-server.ts";
+import { usersToServe } from "./users.ts";
 
 export interface ServiceOptions {
   /** The pkipc server's base URL. */
@@ -32,8 +33,19 @@ export interface ServiceOptions {
   allowProcesses?: readonly string[];
   /** Instruction names this service carries out; anything else is refused and the refusal reported. Default ["log"]. */
   allowInstructions?: readonly string[];
-  /** Asked before each report; false drops the burst. Default: none (each link is logged). */
+  /**
+   * Asked before each link with the origin of the session the knocks fit (the service asks the server
+   * for a proposal first); false drops the burst. Default: none (each link is logged).
+   */
   confirm?: ConfirmLink;
+  /**
+   * Users (uids) whose processes may link. Knocks of every other user are dropped before anything
+   * about their process is looked up. Default: this service's own uid; required when it runs as root
+   * (a root service would otherwise link every user's programs).
+   */
+  users?: readonly number[];
+  /** Web origins whose sessions may link, and "none" for sessions without one. Default: any. */
+  allowOrigins?: readonly string[];
   /**
    * Reports one process may cause. A process that knocks all the time (a flood, a guessing page) would
    * otherwise spend this service's whole report budget at the server and starve honest knocks.
@@ -66,6 +78,10 @@ function ranges(ports: number[]): string {
 
 /** Starts a service against a server: fetches its config, binds the range, reports until stopped. */
 export async function startService(options: ServiceOptions, log: Logger): Promise<RunningService> {
+  requireSecureServer(options.server);
+  const users = usersToServe(options.users, process.getuid?.());
+  const userAllowed = (uid: number) => users === undefined || users.includes(uid);
+  const otherUserLog = rateLimiter({ perSecond: 1 / 60, burst: 3 }, "log lines about other users", { maxKeys: 256 });
   const api = apiClient(options.server, { credentials: options.credentials });
   if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
   const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
@@ -85,7 +101,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
 
   let reporter: ReturnType<typeof createReporter> | undefined;
-  const identity = browserIdentifier();
+  const identity = createBrowserIdentifier();
   // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
   let bursts: BurstTracker;
   const listener = listenOnRange({
@@ -95,11 +111,23 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     log,
     async onKnock(socket) {
       const process = await attributor.attribute(socket);
-      if (process) {
-        identity.warm(process);
-        bursts.add(process, socket.localPort);
+      if (!process) {
+        log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
+        return;
       }
-      else log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
+      if (!userAllowed(process.uid)) {
+        // Dropped before anything else is looked up; logged a few times a minute per user at most.
+        try {
+          otherUserLog.take(String(process.uid));
+          log.info("knock dropped: the process belongs to a user this service does not serve", { uid: process.uid, user: process.user, pid: process.pid });
+        } catch {
+          // already logged for this user lately
+        }
+        return;
+      }
+      // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
+      if (processAllowed(process, allowProcesses)) identity.warm(process);
+      bursts.add(process, socket.localPort);
     },
   });
   bursts = createBurstTracker({
@@ -117,23 +145,15 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
         return;
       }
-      // Name the browser behind the burst (its main process, name, version), then apply the local policy.
+      if (!processAllowed(burst.process, allowProcesses)) {
+        log.info("knocks ignored: the process is not an allowed browser", who);
+        options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+        return;
+      }
+      // Name the browser behind the burst (its main process, name, version), then report it.
       void identity
         .identify(burst.process)
-        .then(async (process) => {
-          const named = { ...burst, process };
-          if (!processAllowed(process, allowProcesses)) {
-            log.info("knocks ignored: the process is not an allowed browser", who);
-            options.onReport?.({ burst: named, error: `process "${process.name}" may not link (not on the allow-list)`, acks: [] });
-            return;
-          }
-          if (options.confirm && !(await options.confirm(process, burst.ports.length))) {
-            log.info("link declined by the local user", who);
-            options.onReport?.({ burst: named, error: "declined by the local user", acks: [] });
-            return;
-          }
-          reporter?.submit(named);
-        })
+        .then((process) => reporter?.submit({ ...burst, process }))
         .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }));
     },
   });
@@ -146,6 +166,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     handlers,
     log,
     giveUpMs: config.ttlMs,
+    allowOrigins: options.allowOrigins,
+    confirm: options.confirm,
     onReport: options.onReport,
   });
 

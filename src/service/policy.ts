@@ -29,6 +29,11 @@ export const DEFAULT_BROWSERS: readonly string[] = [
   "WebKitNetworkProcess",
   "com.apple.WebKit.Networking",
   "Safari",
+  // macOS app executables (the knocking helper's browser is the app's main executable)
+  "Google Chrome",
+  "Chromium",
+  "Microsoft Edge",
+  "Brave Browser",
 ];
 
 /** True when the process's name or executable file name is on `allowed`. */
@@ -39,7 +44,8 @@ export function processAllowed(process: ProcessInfo, allowed: readonly string[])
 }
 
 /**
- * Asked before a burst is reported: true lets it link. The CLI's `--confirm ask` prompts on the
+ * Asked before a burst links, with the web origin of the session its knocks fit ("none" for a session
+ * made without one): true lets it link that session. The CLI's `--confirm ask` prompts on the
  * terminal; the default only logs each link.
  */
-export type ConfirmLink = (process: ProcessInfo, ports: number) => Promise<boolean>;
+export type ConfirmLink = (process: ProcessInfo, ports: number, origin: string) => Promise<boolean>;

@@ -3,14 +3,17 @@ import { describeError, NetworkError, PkipcError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { ApiError, type ApiClient } from "../protocol/api-client.ts";
 import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
-import type { Ack, Instruction, ProcessInfo, ReportAnswer } from "../protocol/schemas.ts";
+import type { Ack, Instruction, ProcessInfo, Report, ReportAnswer } from "../protocol/schemas.ts";
 import type { Burst } from "./bursts.ts";
 import { type InstructionHandler, runInstruction } from "./handlers.ts";
+import type { ConfirmLink } from "./policy.ts";
 
 /** What became of one burst, for whoever watches the service (tests, the demo). */
 export interface ReportEvent {
   burst: Burst;
   answer?: ReportAnswer;
+  /** The web origin of the session the knocks fit, as the server named it ("none": a session without one). */
+  origin?: string;
   error?: string;
   acks: Ack[];
 }
@@ -25,6 +28,16 @@ export interface ReporterOptions {
   log: Logger;
   /** Give up on a report after this long, in ms (a code does not outlive it anyway). */
   giveUpMs: number;
+  /**
+   * Web origins whose sessions may link (the word "none": sessions without an origin), sent with every
+   * report and checked again on the answer. Default: any.
+   */
+  allowOrigins?: readonly string[];
+  /**
+   * Asked before linking, with the origin of the session the knocks fit: the service first sends a
+   * proposal, and links only that origin's session if the answer is yes. Default: none (links directly).
+   */
+  confirm?: ConfirmLink;
   /** How long a linked service keeps asking for further instructions, in ms. Default 60,000. */
   watchLinkMs?: number;
   onReport?(event: ReportEvent): void;
@@ -32,6 +45,15 @@ export interface ReporterOptions {
 
 const MAX_IN_FLIGHT = 256;
 const MAX_WATCHED_LINKS = 64;
+
+/**
+ * The origin of the session an answer is about, as an allow-list names it ("none": a session of a
+ * non-browser client); undefined when the knocks fit no session.
+ */
+function sessionOrigin(answer: ReportAnswer): string | undefined {
+  if (answer.origin !== undefined) return answer.origin;
+  return answer.linked || answer.code === "PROPOSED" || answer.code === "ORIGIN_NOT_ALLOWED" ? "none" : undefined;
+}
 
 const retryable = (error: unknown) =>
   error instanceof NetworkError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
@@ -63,6 +85,11 @@ export function createReporter(options: ReporterOptions) {
     }
   }
 
+  /** A linked session's instructions when its origin is not one the local user allows: all refused. */
+  function refuseAll(instructions: Instruction[], origin: string): Ack[] {
+    return instructions.map((i) => ({ id: i.id, ok: false, result: `refused: the session's origin ${origin} is not allowed by this service` }));
+  }
+
   /** After a link, the session holder may queue more: ask for them until the link's watch ends. */
   async function watch(linkId: string, process: ProcessInfo): Promise<void> {
     if (watching >= MAX_WATCHED_LINKS) return;
@@ -83,31 +110,80 @@ export function createReporter(options: ReporterOptions) {
     }
   }
 
+  // Throttling is said once when it starts and once when it ends, not per report: under a flood of
+  // reports the log would otherwise drown, and at the debug level a user never learns why links are late.
+  let throttled = 0;
+  const throttle = (error: ApiError, pause: number) => {
+    if (throttled++ === 0) log.warn(`reports throttled by the server, retrying in ${Math.ceil(pause / 1000)} s: ${error.message}`);
+  };
+  const unthrottle = () => {
+    if (throttled > 0) log.info(`reports accepted again after ${throttled} throttled attempts`);
+    throttled = 0;
+  };
+
+  /** Sends one report, retrying what may pass later until the report's give-up time. */
+  async function report(body: Report, end: number): Promise<ReportAnswer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await api.report(body, stopping.signal);
+        unthrottle();
+        return answer;
+      } catch (error) {
+        const pause = backoff(error, attempt);
+        if (error instanceof ApiError && error.status === 429) throttle(error, pause);
+        if (!retryable(error) || Date.now() + pause > end || stopping.signal.aborted) throw error;
+        await Bun.sleep(pause);
+      }
+    }
+  }
+
   async function send(burst: Burst): Promise<void> {
     const event: ReportEvent = { burst, acks: [] };
     const who = { pid: burst.process.pid, name: burst.process.name, user: burst.process.user, ports: burst.ports.length };
     try {
       const claim = options.strategy.claim(burst.ports, [...options.failed, ...burst.uncertain], options.limits);
       const end = Date.now() + options.giveUpMs;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          event.answer = await api.report({ process: burst.process, claim }, stopping.signal);
-          break;
-        } catch (error) {
-          const pause = backoff(error, attempt);
-          if (!retryable(error) || Date.now() + pause > end || stopping.signal.aborted) throw error;
-          await Bun.sleep(pause);
+      const base: Report = { process: burst.process, claim, ...(options.allowOrigins ? { allowOrigins: [...options.allowOrigins] } : {}) };
+      let allowed = options.allowOrigins;
+      if (options.confirm) {
+        // Ask the server which session the knocks fit, show its origin, and link only that origin's session.
+        const proposal = await report({ ...base, propose: true }, end);
+        event.origin = sessionOrigin(proposal);
+        if (proposal.code !== "PROPOSED" || event.origin === undefined) {
+          event.answer = proposal;
+          log.info(`report -> not linked (${proposal.code}): ${proposal.reason}`, { ...who, origin: event.origin });
+          options.onReport?.(event);
+          return;
         }
+        const origin = event.origin;
+        if (!(await options.confirm(burst.process, burst.ports.length, origin))) {
+          event.error = "declined by the local user";
+          log.info("link declined by the local user", { ...who, origin: event.origin });
+          options.onReport?.(event);
+          return;
+        }
+        allowed = [origin];
       }
+      event.answer = await report(allowed ? { ...base, allowOrigins: [...allowed] } : base, end);
       const answer = event.answer;
+      event.origin = sessionOrigin(answer);
       if (answer.linked && answer.linkId) {
-        log.info(`report -> linked`, { ...who, instructions: answer.instructions.length });
-        event.acks = await handle(answer.instructions, burst.process);
-        await sendAcks(answer.linkId, event.acks);
-        const watcher = watch(answer.linkId, burst.process).finally(() => watchers.delete(watcher));
-        watchers.add(watcher);
+        const origin = event.origin ?? "none";
+        // The server was told which origins may link; a link to any other is refused here as well.
+        const fields = { ...who, origin, instructions: answer.instructions.length };
+        if (allowed && !allowed.includes(origin)) {
+          log.warn("report -> linked a session of an origin this service does not allow; its instructions are refused", fields);
+          event.acks = refuseAll(answer.instructions, origin);
+          await sendAcks(answer.linkId, event.acks);
+        } else {
+          log.info("report -> linked", fields);
+          event.acks = await handle(answer.instructions, burst.process);
+          await sendAcks(answer.linkId, event.acks);
+          const watcher = watch(answer.linkId, burst.process).finally(() => watchers.delete(watcher));
+          watchers.add(watcher);
+        }
       } else {
-        log.info(`report -> not linked (${answer.code}): ${answer.reason}`, who);
+        log.info(`report -> not linked (${answer.code}): ${answer.reason}`, { ...who, origin: event.origin });
       }
     } catch (error) {
       event.error = describeError(error);

@@ -74,20 +74,21 @@ describe("guessing", () => {
     const server = await testServer({ maxLiveSessions: 200, security: { limits: { sessionsPerAddress: { perSecond: 1, burst: 30 } } } });
     const count = new Map<number, number>();
     for (let i = 0; i < 100; i++) {
-      const answer = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions");
+      // As a page of the server's own origin asks: the limit is per address.
+      const answer = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions", { headers: { origin: server.url } });
       count.set(answer.status, (count.get(answer.status) ?? 0) + 1);
       if (answer.status === 429) expect(Number(answer.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     }
     expect(count.get(201)).toBeGreaterThanOrEqual(30);
     expect(count.get(429)).toBeGreaterThanOrEqual(60);
     // Another address is not affected by the first one's limit.
-    expect((await requestFrom("127.0.0.3", server.url, "POST", "/v1/sessions")).status).toBe(201);
+    expect((await requestFrom("127.0.0.3", server.url, "POST", "/v1/sessions", { headers: { origin: server.url } })).status).toBe(201);
 
     // 400 addresses past the cap: 503 from the 201st live session on, however many are asked for.
     const capped = await testServer({ maxLiveSessions: 200 });
     const capCount = new Map<number, number>();
     await pool(20_000, 32, async (i) => {
-      const answer = await requestFrom(`127.0.${1 + (i % 2)}.${2 + (i % 200)}`, capped.url, "POST", "/v1/sessions");
+      const answer = await requestFrom(`127.0.${1 + (i % 2)}.${2 + (i % 200)}`, capped.url, "POST", "/v1/sessions", { headers: { origin: capped.url } });
       capCount.set(answer.status, (capCount.get(answer.status) ?? 0) + 1);
     });
     expect(capCount.get(201)).toBe(200);

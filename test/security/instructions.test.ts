@@ -4,7 +4,7 @@ import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
 import { startService } from "../../src/service/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
-import { backendApi, enrollWith, testServer, testService } from "../helpers.ts";
+import { backendApi, enrollWith, TEST_USER, testServer, testService } from "../helpers.ts";
 
 async function linkWith(url: string, names: string[]) {
   const api = backendApi(url);
@@ -41,7 +41,7 @@ describe("instruction allow-list", () => {
   test("allowing a name the service has no handler for is refused at start", async () => {
     const server = await testServer();
     await expect(
-      startService({ server: server.url, credentials: await enrollWith(server.url), allowInstructions: ["log", "exec"] }, silentLogger),
+      startService({ server: server.url, credentials: await enrollWith(server.url), users: [Number(TEST_USER)], allowInstructions: ["log", "exec"] }, silentLogger),
     ).rejects.toMatchObject({ code: "CONFIG" });
   }, 60_000);
 });

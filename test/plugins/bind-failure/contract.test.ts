@@ -15,9 +15,12 @@ const limits: ClaimLimits = { knocks: 12, maxMissing: 3, maxFailed: 16, maxCompl
 const proc: ProcessInfo = { pid: 4321, ppid: 1, uid: 1000, user: "ana", exe: "/usr/bin/browser", name: "browser" };
 const CODE_A = [[29_170, 29_171, 29_172, 29_173], [29_180, 29_181, 29_182, 29_183], [29_190, 29_191, 29_192, 29_193]];
 
+/** The SaaS backend that made the sessions: only it sees who linked them. */
+const BACKEND = { id: "ak_contract", origin: "https://saas.example" };
+
 function record(id: string, tuples: number[][]): SessionRecord {
   const now = Date.now();
-  return { id, tuples, createdAt: now, expiresAt: now + 30_000, state: "pending", version: 0, address: "127.0.0.1", instructions: [] };
+  return { id, tuples, createdAt: now, expiresAt: now + 30_000, state: "pending", version: 0, address: "127.0.0.1", apiKeyId: BACKEND.id, instructions: [] };
 }
 
 for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
@@ -35,9 +38,11 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
       const { report, sessions } = await setup(CODE_A);
       const answer = await report(CODE_A.flat().reverse());
       expect(answer.linked).toBe(true);
-      const status = await sessions.status("session-0-aaaaaaaaaaaaaaa");
+      const status = await sessions.status("session-0-aaaaaaaaaaaaaaa", { viewer: BACKEND });
       expect(status.state).toBe("linked");
       expect(status.process?.pid).toBe(4321);
+      // A page reading the same session learns that it linked, not who.
+      expect((await sessions.status("session-0-aaaaaaaaaaaaaaa")).process).toBeUndefined();
     });
 
     test("knocks on ports the service could not bind are filled in from its failed ports", async () => {

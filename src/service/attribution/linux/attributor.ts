@@ -133,14 +133,14 @@ function localPortOf(text: string, start: number, end: number): number {
 const readBuffer = Buffer.allocUnsafe(1 << 16);
 
 /** procfs files report size 0, so read until EOF; big reads keep the kernel from re-walking its table. */
-function readProcFile(path: string, limit: number): string {
+function readProcFile(path: string, limit: number, encoding: BufferEncoding = "latin1"): string {
   const fd = openSync(path, "r");
   try {
     const chunks: string[] = [];
     for (let total = 0; total < limit; ) {
       const n = readSync(fd, readBuffer, 0, readBuffer.length, null);
       if (n <= 0) break;
-      chunks.push(readBuffer.toString("latin1", 0, n));
+      chunks.push(readBuffer.toString(encoding, 0, n));
       total += n;
     }
     return chunks.join("");
@@ -371,8 +371,9 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
       uid,
       user: userName(uid),
       exe: read("exe", readlinkSync),
-      // only the newline goes: a process name may end in a space
-      name: read("comm", (p) => readProcFile(p, 4096)).replace(/\n$/, ""),
+      // only the newline goes: a process name may end in a space. UTF-8, as a terminal would show it
+      // (so a bidi override in a name is seen, and escaped, as one)
+      name: read("comm", (p) => readProcFile(p, 4096, "utf8")).replace(/\n$/, ""),
     };
   }
 

@@ -1,13 +1,14 @@
-// Names the browser behind a knock: walks up from the knocking process to the browser's main process, then reads its name and version.
-import { readFileSync, readlinkSync } from "node:fs";
+// Names the browser behind a knock from data only: walks up to the browser's main process, then reads its version from files, never by running it.
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BrowserInfo, ProcessInfo } from "../../../protocol/schemas.ts";
+import { debianPackages, firstEntries, type PackageDb, readBounded } from "./package-version.ts";
 
 export interface IdentifyOptions {
   /** Where procfs is mounted. Default "/proc". */
   procRoot?: string;
-  /** Longest a `--version` run may take, in ms. Default 3,000. */
-  versionTimeoutMs?: number;
+  /** Where installed packages are looked up. Default: dpkg's database under /var/lib/dpkg. */
+  packages?: PackageDb;
 }
 
 /**
@@ -17,35 +18,57 @@ export interface IdentifyOptions {
 const isChildProcess = (commandLine: string) => /(^|\s)(--type=|-contentproc(\s|$))/.test(commandLine);
 /** Executable names of the browsers recognised without a Chromium child process or a Firefox application.ini. */
 const BROWSER_NAME = /chrom|firefox|librewolf|edge|brave|opera|vivaldi|iceweasel/i;
+/** WebKitGTK's helper processes: the application that owns them is an ancestor. */
+const WEBKIT_HELPER = /^WebKit(Network|Web|GPU)Process$/;
+/** Processes that may sit between a WebKit helper and its application (sandbox launchers). */
+const LAUNCHER = /^(bwrap|xdg-dbus-proxy|flatpak-spawn)$/;
 const MAX_WALK = 4;
 const MAX_CACHED = 256;
+const MAX_INI_BYTES = 64 << 10;
+const MAX_VERSION_FILE_BYTES = 256;
+const MAX_FOLDER_ENTRIES = 4096;
+/** Display names of browser packages; other packages are shown by their package name. */
+const DISPLAY: [RegExp, string][] = [
+  [/^chromium/, "Chromium"],
+  [/^google-chrome/, "Google Chrome"],
+  [/^microsoft-edge/, "Microsoft Edge"],
+  [/^brave/, "Brave"],
+  [/^vivaldi/, "Vivaldi"],
+  [/^opera/, "Opera"],
+  [/^firefox/, "Mozilla Firefox"],
+  [/^librewolf/, "LibreWolf"],
+  [/^epiphany/, "Epiphany"],
+];
+const VERSION = /^\d+(\.\d+)+[\w.+~-]*$/;
+
+type Named = { name: string; version: string };
+
+const display = (pkg: string) => DISPLAY.find(([pattern]) => pattern.test(pkg))?.[1] ?? pkg;
 
 /**
  * Returns `identify(process)`, which adds `browser` to a knocking process when it belongs to one.
  * Chromium knocks from its network-service utility process (a child of the main process); Firefox
- * knocks from its main process. Results are cached per pid and versions per executable, so only the
- * first knock of a browser pays for a `--version` run (about 150 ms for Chromium).
+ * knocks from its main process; WebKitGTK applications knock from WebKitNetworkProcess, a child of
+ * the application. Versions come from files only (Firefox's application.ini, a version file beside
+ * the executable, the package database), cached per executable (path, inode, mtime): nothing a
+ * knocking process names is ever executed. Call it only for knocks the local policy accepted.
  */
 export function browserIdentifier(options: IdentifyOptions = {}) {
   const proc = options.procRoot ?? "/proc";
-  const versionTimeoutMs = options.versionTimeoutMs ?? 3_000;
-  const byPid = new Map<number, Promise<BrowserInfo | undefined>>();
-  const byExe = new Map<string, Promise<{ name: string; version: string } | undefined>>();
+  const packages = options.packages ?? debianPackages();
+  const byExe = new Map<string, Promise<Named | undefined>>();
 
-  const commandLine = (pid: number) => {
+  const readProc = (pid: number, file: string) => {
     try {
-      return readFileSync(`${proc}/${pid}/cmdline`, "latin1").replaceAll("\0", " ");
+      return readFileSync(`${proc}/${pid}/${file}`, "latin1").slice(0, 65536);
     } catch {
       return "";
     }
   };
+  const commandLine = (pid: number) => readProc(pid, "cmdline").replaceAll("\0", " ");
   const ppidOf = (pid: number) => {
-    try {
-      const stat = readFileSync(`${proc}/${pid}/stat`, "latin1");
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      return 0;
-    }
+    const stat = readProc(pid, "stat");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) || 0;
   };
   const exeOf = (pid: number) => {
     try {
@@ -54,49 +77,79 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
       return "";
     }
   };
+  /** The executable's identity through /proc (so it is the very file the process runs): path, inode, mtime. */
+  const identityOf = (pid: number, exe: string) => {
+    try {
+      const s = statSync(`${proc}/${pid}/exe`);
+      return `${exe}\0${s.dev}:${s.ino}:${s.mtimeMs}`;
+    } catch {
+      return undefined;
+    }
+  };
 
-  /** Firefox and its kin ship an application.ini next to the executable: no process needs to run. */
-  function fromApplicationIni(exe: string): { name: string; version: string } | undefined {
+  /** Firefox and its kin ship an application.ini next to the executable. */
+  async function fromApplicationIni(exe: string): Promise<Named | undefined> {
     for (const file of [join(dirname(exe), "application.ini"), join(dirname(exe), "browser", "application.ini")]) {
-      try {
-        const ini = readFileSync(file, "utf8");
-        const field = (key: string) => new RegExp(`^${key}=(.+)$`, "m").exec(ini)?.[1]?.trim();
-        const version = field("Version");
-        if (version) return { name: [field("Vendor"), field("Name")].filter(Boolean).join(" "), version };
-      } catch {
-        // not there: try the next place
-      }
+      const ini = await readBounded(file, MAX_INI_BYTES);
+      if (!ini) continue;
+      const field = (key: string) => new RegExp(`^${key}=(.+)$`, "m").exec(ini)?.[1]?.trim();
+      const version = field("Version");
+      if (version) return { name: [field("Vendor"), field("Name")].filter(Boolean).join(" ") || basename(exe), version };
     }
     return undefined;
   }
 
-  /** Chromium and its kin print "Chromium 156.0.8078.79 ..." for --version. */
-  async function fromVersionFlag(exe: string): Promise<{ name: string; version: string } | undefined> {
-    try {
-      const child = Bun.spawn([exe, "--version"], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), versionTimeoutMs);
-      const text = (await new Response(child.stdout).text()).slice(0, 512);
-      await child.exited;
-      clearTimeout(timer);
-      const match = /^(.*?)\s*(\d+(?:\.\d+)+\S*)/.exec(text.trim());
-      return match ? { name: match[1] || basename(exe), version: match[2]! } : undefined;
-    } catch {
-      return undefined;
+  /** Some Chromium-based builds keep their version beside the binary: a `version` file, or a folder named after it. */
+  async function fromVersionFile(exe: string): Promise<Named | undefined> {
+    for (const file of ["version", "VERSION"]) {
+      const text = (await readBounded(join(dirname(exe), file), MAX_VERSION_FILE_BYTES))?.trim().replace(/^v/, "");
+      if (text && VERSION.test(text)) return { name: basename(exe), version: text };
     }
+    const folder = firstEntries(dirname(exe), MAX_FOLDER_ENTRIES).find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
+    return folder ? { name: basename(exe), version: folder } : undefined;
   }
 
-  function versionOf(exe: string): Promise<{ name: string; version: string } | undefined> {
-    let found = byExe.get(exe);
+  async function fromPackage(exe: string, key: string): Promise<Named | undefined> {
+    const pkg = await packages.of(exe, key);
+    return pkg ? { name: display(pkg.name), version: pkg.version } : undefined;
+  }
+
+  /** An executable's name and version, cached per identity. */
+  function versionOf(pid: number, exe: string): Promise<Named | undefined> {
+    const key = identityOf(pid, exe);
+    if (!key) return Promise.resolve(undefined);
+    let found = byExe.get(key);
     if (!found) {
-      const ini = fromApplicationIni(exe);
-      found = ini ? Promise.resolve(ini) : fromVersionFlag(exe);
+      found = (async () => (await fromApplicationIni(exe)) ?? (await fromVersionFile(exe)) ?? (await fromPackage(exe, key)))().catch(() => undefined);
       if (byExe.size >= MAX_CACHED) byExe.delete(byExe.keys().next().value!);
-      byExe.set(exe, found);
+      byExe.set(key, found);
     }
     return found;
   }
 
+  /** A WebKitGTK helper: name the application above it, with its version or else the engine's. */
+  async function webkitApp(process: ProcessInfo): Promise<BrowserInfo | undefined> {
+    let pid = process.ppid || ppidOf(process.pid);
+    for (let step = 0; step < MAX_WALK && pid > 1; step++) {
+      const exe = exeOf(pid);
+      const name = basename(exe);
+      if (!exe || WEBKIT_HELPER.test(name) || LAUNCHER.test(name)) {
+        pid = ppidOf(pid);
+        continue;
+      }
+      const engine = await versionOf(process.pid, process.exe);
+      const app = await versionOf(pid, exe);
+      // MiniBrowser comes in WebKit's own package: then the version is the engine's
+      const ownVersion = app && engine && app.name !== engine.name ? app : undefined;
+      const appName = ownVersion?.name ?? (name === "epiphany" ? "Epiphany" : name);
+      if (ownVersion) return { name: appName, version: ownVersion.version, pid, exe };
+      return { name: `${appName} (WebKitGTK)`, version: engine?.version ?? webkitLibraryVersion(process.exe) ?? "", pid, exe };
+    }
+    return undefined;
+  }
+
   async function find(process: ProcessInfo): Promise<BrowserInfo | undefined> {
+    if (WEBKIT_HELPER.test(basename(process.exe))) return webkitApp(process);
     let pid = process.pid;
     let sawChild = false;
     for (let step = 0; step < MAX_WALK && isChildProcess(commandLine(pid)); step++) {
@@ -107,27 +160,30 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     }
     const exe = pid === process.pid ? process.exe : exeOf(pid);
     if (!exe) return undefined;
-    const ini = fromApplicationIni(exe);
-    if (!sawChild && !ini && !BROWSER_NAME.test(basename(exe))) return undefined;
-    const named = await versionOf(exe);
+    if (!sawChild && !BROWSER_NAME.test(basename(exe)) && !(await fromApplicationIni(exe))) return undefined;
+    const named = await versionOf(pid, exe);
     if (!named) return undefined;
     return { name: named.name.slice(0, 256), version: named.version.slice(0, 64), pid, exe };
   }
 
   return {
-    /** Starts identifying as soon as a knock is attributed, so the report does not wait for it. */
+    /** Starts identifying as soon as a knock passed the local policy, so the report does not wait for it. */
     warm(process: ProcessInfo): void {
-      if (byPid.has(process.pid)) return;
-      if (byPid.size >= MAX_CACHED) byPid.delete(byPid.keys().next().value!);
-      byPid.set(process.pid, find(process).catch(() => undefined));
+      void find(process).catch(() => undefined);
     },
     /** The process with `browser` filled in when it belongs to a recognised browser. */
     async identify(process: ProcessInfo): Promise<ProcessInfo> {
-      this.warm(process);
-      const browser = await byPid.get(process.pid);
-      return browser ? { ...process, browser } : process;
+      const browser = await find(process).catch(() => undefined);
+      return browser ? { ...process, browser: { ...browser, name: browser.name.slice(0, 256), version: browser.version.slice(0, 64) } } : process;
     },
   };
+}
+
+/** libwebkit2gtk-4.1.so.0.19.9 beside the helper's folder: the engine's API and library version, when no package names it. */
+function webkitLibraryVersion(helperExe: string): string | undefined {
+  const file = firstEntries(dirname(dirname(helperExe)), 65_536).find((n) => /^libwebkit2gtk-[\d.]+\.so\.\d+\.\d+\.\d+$/.test(n));
+  const match = file ? /^libwebkit2gtk-([\d.]+)\.so\.([\d.]+)$/.exec(file) : null;
+  return match ? `${match[1]} (library ${match[2]})` : undefined;
 }
 
 export type BrowserIdentifier = ReturnType<typeof browserIdentifier>;

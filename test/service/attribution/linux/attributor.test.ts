@@ -249,7 +249,7 @@ describe("linuxAttributor on a crafted procfs", () => {
 describe("createAttributor", () => {
   test("gives the Linux attributor on Linux and a typed error elsewhere", () => {
     expect(createAttributor("linux").name).toBe("linux-procfs");
-    expect(() => createAttributor("darwin")).toThrow(UnsupportedPlatformError);
+    expect(() => createAttributor("freebsd")).toThrow(UnsupportedPlatformError);
   });
 });
 

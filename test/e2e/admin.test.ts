@@ -1,0 +1,42 @@
+// `pkipc admin` as an operator uses it against a running server: API keys for SaaS backends, listed and revoked.
+import { describe, expect, test } from "bun:test";
+import { apiClient } from "../../src/protocol/api-client.ts";
+import { runPkipc, serverProcess } from "../helpers.ts";
+
+describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
+  test("a key made on the command line creates sessions of its origin; listed without the key; revoked, it fails at once", async () => {
+    const server = await serverProcess();
+    const env = { PKIPC_ADMIN_SECRET: server.adminSecret };
+    const made = await runPkipc(["admin", "api-key", "shop backend", "--origin", "https://shop.example", "--server", server.url], 15_000, env);
+    expect(made.code).toBe(0);
+    const [key, note] = made.stdout.trim().split("\n");
+    expect(key).toMatch(/^pkak_[A-Za-z0-9_-]{43}$/);
+    expect(note).toContain("https://shop.example");
+    const id = /API key (ak_\S+)/.exec(note!)![1]!;
+
+    const api = apiClient(server.url, { apiKey: key });
+    const offer = await api.createSession();
+    expect((await api.status(offer.id)).origin).toBe("https://shop.example");
+
+    const listed = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`${id}  shop backend  https://shop.example`);
+    expect(listed.stdout).not.toContain(key!);
+
+    const revoked = await runPkipc(["admin", "revoke-api-key", id, "--server", server.url], 15_000, env);
+    expect(revoked.code).toBe(0);
+    await expect(api.createSession()).rejects.toMatchObject({ status: 401, code: "BAD_API_KEY" });
+    expect((await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, env)).stdout).toContain("REVOKED");
+  });
+
+  test("an API key needs a web origin, and a bad one is refused in one sentence", async () => {
+    const server = await serverProcess();
+    const env = { PKIPC_ADMIN_SECRET: server.adminSecret };
+    const missing = await runPkipc(["admin", "api-key", "x", "--server", server.url], 15_000, env);
+    expect(missing.code).toBe(64);
+    expect(missing.stderr).toContain("--origin");
+    const bad = await runPkipc(["admin", "api-key", "x", "--origin", "https://shop.example/path", "--server", server.url], 15_000, env);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,153 @@
+// The systemd user unit: checked by systemd-analyze and by parsing it back; install/uninstall/status through the real binary in a temp HOME.
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { systemdAutostart, systemdQuote, systemdUnit } from "../../../src/service/autostart/systemd.ts";
+import { binary, onCleanup, tempFolder } from "../../helpers.ts";
+import { recordingRunner } from "./recording.ts";
+
+/** Words of an ExecStart line as systemd reads them (systemd.service "Command lines"): quotes, \ escapes, %% and $$. */
+function execWords(line: string): string[] {
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (const m of line.matchAll(re)) {
+    const raw = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!;
+    words.push(raw.replace(/%%/g, "%").replace(/\$\$/g, "$"));
+  }
+  return words;
+}
+
+/** Sections of a unit file: name -> key -> values. */
+function parseUnit(text: string): Record<string, Record<string, string[]>> {
+  const out: Record<string, Record<string, string[]>> = {};
+  let section = "";
+  for (const line of text.split("\n")) {
+    if (!line.trim() || line.startsWith("#")) continue;
+    const header = /^\[(\w+)\]$/.exec(line);
+    if (header) out[(section = header[1]!)] = {};
+    else {
+      const [, key, value] = /^(\w+)=(.*)$/.exec(line) ?? [];
+      if (!key || !section) throw new Error(`not a unit line: ${line}`);
+      (out[section]![key] ??= []).push(value!);
+    }
+  }
+  return out;
+}
+
+const tricky = ["--server", "http://127.0.0.1:7870/a b", "--name", `quote " back\\slash 100% $HOME 'single' ünïcode`, "--skip", ""];
+
+/** systemd-analyze from Debian's systemd package; the test fails (never skips) without it. */
+function systemdAnalyze(): string {
+  const path = Bun.which("systemd-analyze");
+  if (!path) throw new Error("systemd-analyze is missing: apt-get install systemd");
+  return path;
+}
+
+describe("systemd unit", () => {
+  test("systemd-analyze --user verify accepts the unit, with no warning", async () => {
+    const folder = tempFolder();
+    const runtime = join(folder, "runtime");
+    mkdirSync(runtime, { mode: 0o700 });
+    const unit = join(folder, "pkipc.service");
+    await Bun.write(unit, systemdUnit({ program: binary(), args: ["service", ...tricky] }));
+    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "pipe", stderr: "pipe" });
+    onCleanup(() => child.kill("SIGKILL"));
+    const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    expect({ code, output: (out + err).trim() }).toEqual({ code: 0, output: "" });
+  });
+
+  test("systemd-analyze notices a broken unit (so the check above can fail)", async () => {
+    const folder = tempFolder();
+    const runtime = join(folder, "runtime");
+    mkdirSync(runtime, { mode: 0o700 });
+    const unit = join(folder, "pkipc.service");
+    await Bun.write(unit, systemdUnit({ program: join(folder, "no-such-pkipc"), args: ["service"] }));
+    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "pipe", stderr: "pipe" });
+    onCleanup(() => child.kill("SIGKILL"));
+    const [code, err] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+    expect(code).not.toBe(0);
+    expect(err).toContain("is not executable");
+  });
+
+  test("parsed back: restart on failure, wanted by default.target, ExecStart gives every option back unchanged", () => {
+    const unit = parseUnit(systemdUnit({ program: "/opt/pkipc dir/pkipc", args: ["service", ...tricky] }));
+    expect(unit.Service?.Restart).toEqual(["on-failure"]);
+    expect(unit.Install?.WantedBy).toEqual(["default.target"]);
+    expect(execWords(unit.Service!.ExecStart![0]!)).toEqual(["/opt/pkipc dir/pkipc", "service", ...tricky]);
+  });
+
+  test("a line break in an option is refused with a sentence", () => {
+    expect(() => systemdQuote("a\nExecStartPre=/bin/evil")).toThrow(/line break/);
+  });
+
+  test("with a user manager: install enables and starts, a second install only starts, uninstall disables and reloads", async () => {
+    const config = join(tempFolder(), "config");
+    const run = recordingRunner();
+    const autostart = systemdAutostart({ home: "/nowhere", configHome: config, uid: 1000, run });
+    const entry = { program: "/usr/local/bin/pkipc", args: ["service"] };
+    expect((await autostart.install(entry)).at(-1)).toContain("enabled and started");
+    await autostart.install(entry);
+    expect(await autostart.status()).toMatchObject({ installed: true, running: false });
+    await autostart.uninstall();
+    expect(run.calls.filter((c) => !c.endsWith("show-environment"))).toEqual([
+      "systemctl --user daemon-reload", "systemctl --user enable pkipc.service", "systemctl --user restart pkipc.service",
+      "systemctl --user daemon-reload", "systemctl --user enable pkipc.service", "systemctl --user start pkipc.service",
+      "systemctl --user is-active pkipc.service",
+      "systemctl --user disable --now pkipc.service", "systemctl --user daemon-reload",
+    ]);
+    expect(existsSync(join(config, "systemd", "user", "pkipc.service"))).toBe(false);
+  });
+
+  test("without a user manager, uninstall also removes the enable link, and only when it points at our unit", async () => {
+    const config = join(tempFolder(), "config");
+    const autostart = systemdAutostart({ home: "/nowhere", configHome: config, uid: 1000, run: recordingRunner(() => ({ code: 1, stderr: "Failed to connect to bus" })) });
+    await autostart.install({ program: "/usr/local/bin/pkipc", args: ["service"] });
+    const wants = join(config, "systemd", "user", "default.target.wants");
+    mkdirSync(wants);
+    symlinkSync(join(config, "systemd", "user", "pkipc.service"), join(wants, "pkipc.service"));
+    expect(await autostart.uninstall()).toEqual([`removed ${join(wants, "pkipc.service")}`, `removed ${join(config, "systemd", "user", "pkipc.service")}`]);
+    expect(readdirSync(wants)).toEqual([]);
+  });
+});
+
+describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)", () => {
+  async function pkipc(home: string, ...args: string[]) {
+    const child = Bun.spawn([binary(), "service", ...args], { env: { PATH: process.env.PATH, HOME: home }, stdout: "pipe", stderr: "pipe" });
+    onCleanup(() => child.kill("SIGKILL"));
+    const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    return { code, stdout, stderr };
+  }
+
+  test("--dry-run prints the unit and touches nothing", async () => {
+    const home = tempFolder();
+    const r = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--dry-run");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`would write ${home}/.config/systemd/user/pkipc.service:`);
+    expect(r.stdout).toContain(`ExecStart="${binary()}" "service" "--server" "http://127.0.0.1:7870"`);
+    expect(r.stdout).toContain("would run: systemctl --user enable pkipc.service");
+    expect(readdirSync(home)).toEqual([]);
+  });
+
+  test("install twice gives the same file; status says installed; uninstall removes it; bad options are refused first", async () => {
+    const home = tempFolder();
+    const unit = join(home, ".config", "systemd", "user", "pkipc.service");
+    const first = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871");
+    expect(first).toMatchObject({ code: 0, stderr: "" });
+    expect(first.stdout).toContain(`wrote ${unit}`);
+    const text = readFileSync(unit, "utf8");
+    expect(execWords(parseUnit(text).Service!.ExecStart![0]!)).toEqual([binary(), "service", "--server", "http://127.0.0.1:7870", "--skip", "7871"]);
+    // No user manager answers in this container: install says what to run instead.
+    expect(first.stdout).toContain("systemctl --user daemon-reload && systemctl --user enable --now pkipc.service");
+    const second = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871");
+    expect(second.stdout).toContain("already installed with these options");
+    expect(readFileSync(unit, "utf8")).toBe(text);
+    expect((await pkipc(home, "status")).stdout).toContain(`installed at ${unit}`);
+    expect((await pkipc(home, "uninstall")).stdout).toContain(`removed ${unit}`);
+    expect(existsSync(unit)).toBe(false);
+    expect((await pkipc(home, "status")).stdout).toContain("not installed");
+    const bad = await pkipc(home, "install", "--server", "ftp://x");
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toStartWith("pkipc service install: ");
+    expect(existsSync(unit)).toBe(false);
+  });
+});
