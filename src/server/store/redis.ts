@@ -11,22 +11,22 @@ export interface RedisStoreOptions {
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
+  /** How long a port index outlives its last live entry, in ms (its expiry moves on in steps this long). Default 60,000. */
+  indexSlackMs?: number;
 }
 
 /** One insert in this many prunes the indexes it adds to. */
 const PRUNE_EVERY = 8;
 
-/** How long an index outlives its last live entry, in ms: its expiry moves on at most this often. */
-const INDEX_SLACK_MS = 60_000;
-
 /** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
 const CHANGES_KEEP_MS = 10_000;
 
-// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now, prune (1 or 0).
-// An index expires a minute after its last live entry (its expiry moved on at most once a minute), and is
-// pruned of expired entries on one insert in PRUNE_EVERY (and on every read): each call per index per
-// insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
-// expired entries more than the live ones.
+// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now, prune (1 or 0),
+// refresh (one '1' or '0' per index: whether to move its expiry to ARGV[8]), index expiry.
+// An index is pruned of expired entries on one insert in PRUNE_EVERY (and on every read): a call per index
+// per insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
+// expired entries more than its live ones. Its expiry is moved on only when this instance has not moved it
+// far enough yet (see `refreshed`), and then indexSlackMs beyond its last live entry.
 const INSERT = `
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PXAT', ARGV[3]) then return 0 end
 local now, exp, prune = tonumber(ARGV[5]), tonumber(ARGV[3]), ARGV[6] == '1'
@@ -35,7 +35,7 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 for i = 3, #KEYS do
   if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
   redis.call('ZADD', KEYS[i], exp, ARGV[1])
-  if redis.call('PTTL', KEYS[i]) < exp - now then redis.call('PEXPIREAT', KEYS[i], exp + ${INDEX_SLACK_MS}) end
+  if string.byte(ARGV[7], i - 2) == 49 and redis.call('PTTL', KEYS[i]) < tonumber(ARGV[8]) - now then redis.call('PEXPIREAT', KEYS[i], ARGV[8]) end
 end
 return 1`;
 
@@ -93,6 +93,7 @@ return ids`;
 export async function redisStore(redis: RedisConnection, log: Logger, options: RedisStoreOptions = {}): Promise<SessionStore> {
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 10_000;
+  const indexSlackMs = options.indexSlackMs ?? 60_000;
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
@@ -103,6 +104,10 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     changes: `${p}changes`,
     channel: `${p}changed`,
   };
+  // The expiry this instance last gave each index (a lower bound: another instance may have moved it further).
+  // An index deleted meanwhile (emptied, or Redis restarted) goes without expiry until this runs past it, at
+  // most indexSlackMs: a late expiry, never a lost entry. Bounded by the port range, plus one.
+  const refreshed = new Map<string, number>();
   const ports = (r: SessionRecord) => [...new Set(r.tuples.flat())].map(key.port);
   const insert = redis.script(INSERT);
   const replace = redis.script(REPLACE);
@@ -147,10 +152,16 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   return {
     name: "redis",
     async insert(record) {
-      const keys = [key.record(record.id), key.code(record), key.live, ...ports(record)];
+      const indexes = [key.live, ...ports(record)];
+      const keys = [key.record(record.id), key.code(record), ...indexes];
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
-      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune];
-      return (await insert(keys, args)) === 1;
+      // Expiries move on in steps of indexSlackMs: most inserts find their indexes' expiry far enough out.
+      const until = record.expiresAt + indexSlackMs;
+      const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
+      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until];
+      if (!((await insert(keys, args)) === 1)) return false;
+      for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
+      return true;
     },
     async get(id) {
       return parse(await redis.command("HGET", [key.record(id), "d"]));

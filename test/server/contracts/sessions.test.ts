@@ -172,3 +172,27 @@ describe("session store: Redis without its pub/sub", () => {
     console.log(`a wait without pub/sub woke ${wokenAfter - 100} ms after the change (re-check every 250 ms)`);
   });
 });
+
+describe("session store: Redis keys", () => {
+  test("every key expires with what it holds: nothing is left once sessions, linked or not, are past their retention", async () => {
+    const connection = await testConnection();
+    const store = await redisStore(connection, silentLogger, { retainMs: 200, indexSlackMs: 300 });
+    onCleanup(() => store.close());
+    const soon = Date.now() + 200;
+    const pending = session([[20081, 20082], [20083, 20084]], { expiresAt: soon });
+    const linkedOne = session([[20085, 20086], [20087, 20088]], { expiresAt: soon });
+    await store.insert(pending);
+    await store.insert(linkedOne);
+    await store.replace(linked(linkedOne, "link000000008"), 0);
+    expect(Number(await connection.command("DBSIZE", []))).toBeGreaterThanOrEqual(10);
+    // The list of recent changes lives 10 s after the last change; everything else by now.
+    const end = Date.now() + 15_000;
+    let keys: unknown[] = [];
+    while (Date.now() < end) {
+      keys = (await connection.command("KEYS", ["*"])) as unknown[];
+      if (keys.length === 0) break;
+      await Bun.sleep(250);
+    }
+    expect(keys).toEqual([]);
+  }, 30_000);
+});
