@@ -288,3 +288,29 @@ describe("--store", () => {
     expect(log.lines.join("\n")).not.toContain("hunter2");
   });
 });
+
+describe("Redis hangs", () => {
+  test("a Redis that stops answering (SIGSTOP): requests get 503 by the command deadline instead of hanging, then it goes on (SIGCONT)", async () => {
+    const redis = await testRedis();
+    const [a] = await instances(1, redis);
+    expect((await backend(a!).createSession()).id).toBeString();
+    process.kill(redis.pid(), "SIGSTOP");
+    try {
+      const refused = await fetch(`${a!.url}/v1/sessions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKeyOf(a!.url)}` },
+        signal: AbortSignal.timeout(20_000),
+      });
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("STORE_UNAVAILABLE");
+    } finally {
+      process.kill(redis.pid(), "SIGCONT");
+    }
+    const end = Date.now() + 20_000;
+    while (!(await fetch(`${a!.url}/healthz`).then((r) => r.ok))) {
+      if (Date.now() > end) throw new Error("the instance did not go on once Redis answered again");
+      await Bun.sleep(100);
+    }
+    expect((await backend(a!).createSession()).id).toBeString();
+  });
+});
