@@ -59,15 +59,44 @@ const serviceOf = (h: Hash): ServiceSummary => ({
 
 const apiKeyOfHash = (h: Hash): ApiKeySummary => ({ ...serviceOf(h), origin: h.origin! });
 
+export interface RedisRegistryOptions extends Omit<RegistryOptions, "path"> {
+  /**
+   * How long an instance trusts a key it found, in ms: the bound on how late a revocation made on another
+   * instance takes effect here (on the revoking instance, at once). 0 asks Redis on every request. Default 1,000.
+   */
+  lookupCacheMs?: number;
+}
+
+/** Lookups remembered at most, per kind; past it the cache starts afresh. */
+const MAX_CACHED = 10_000;
+
 /**
  * A registry in Redis. Services and API keys never expire (revoked ones stay, marked); tokens expire with
- * their lifetime. Lookups go to Redis on every request: revocation is effective at once on every instance.
+ * their lifetime. A key found is trusted for lookupCacheMs (a second): every signed or backend request
+ * would otherwise wait for one more round trip to Redis; unknown and revoked keys are never cached, so a
+ * new enrollment works at once everywhere.
  */
-export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOptions, "path"> = {}): ServiceRegistry {
+export function redisRegistry(redis: RedisConnection, options: RedisRegistryOptions = {}): ServiceRegistry {
   const maxServices = options.maxServices ?? 10_000;
   const maxTokens = options.maxTokens ?? 1_000;
   const maxApiKeys = options.maxApiKeys ?? 1_000;
   const now = options.now ?? Date.now;
+  const cacheMs = options.lookupCacheMs ?? 1_000;
+  const serviceKeys = new Map<string, { value: string; until: number }>();
+  const apiKeysByDigest = new Map<string, { value: ApiKeySummary; until: number }>();
+  /** The cached value of `id`, or what `load` finds (then cached when found). */
+  async function cached<T>(cache: Map<string, { value: T; until: number }>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const hit = cache.get(id);
+    const t = performance.now();
+    if (hit && hit.until > t) return hit.value;
+    const value = await load();
+    if (value === undefined) cache.delete(id);
+    else {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      if (cacheMs > 0) cache.set(id, { value, until: t + cacheMs });
+    }
+    return value;
+  }
   const p = redis.prefix;
   const key = {
     token: (hash: string) => `${p}token:${hash}`,
@@ -111,11 +140,13 @@ export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOpti
       if (answer === "FULL") throw new CapacityError(`the server has ${maxServices} enrolled services already`);
       return { serviceId: id, key: secret };
     },
-    async keyOf(serviceId) {
-      const [secret, revokedAt] = (await redis.command("HMGET", [key.service(serviceId), "key", "revokedAt"])) as Array<string | null>;
-      return secret !== null && revokedAt === null ? secret : undefined;
-    },
+    keyOf: (serviceId) =>
+      cached(serviceKeys, serviceId, async () => {
+        const [secret, revokedAt] = (await redis.command("HMGET", [key.service(serviceId), "key", "revokedAt"])) as Array<string | null>;
+        return secret !== null && revokedAt === null ? secret : undefined;
+      }),
     async revoke(serviceId) {
+      serviceKeys.delete(serviceId);
       const h = await revoke([key.service(serviceId)], [now()]);
       if (!h) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
       return serviceOf(pairs(h));
@@ -132,11 +163,15 @@ export function redisRegistry(redis: RedisConnection, options: Omit<RegistryOpti
     },
     async apiKeyOf(secret) {
       if (!secret.startsWith(API_KEY_PREFIX)) return undefined;
-      const h = pairs(await redis.command("HGETALL", [key.apiKey(digest(secret))]));
-      return h.id !== undefined && h.revokedAt === undefined ? apiKeyOfHash(h) : undefined;
+      const hash = digest(secret);
+      return cached(apiKeysByDigest, hash, async () => {
+        const h = pairs(await redis.command("HGETALL", [key.apiKey(hash)]));
+        return h.id !== undefined && h.revokedAt === undefined ? apiKeyOfHash(h) : undefined;
+      });
     },
     async revokeApiKey(id) {
       const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
+      if (hash !== null) apiKeysByDigest.delete(hash);
       const h = hash === null ? undefined : await revoke([key.apiKey(hash)], [now()]);
       if (!h) throw new NotFoundError(`no API key has id ${id}`);
       return apiKeyOfHash(pairs(h));
