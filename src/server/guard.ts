@@ -248,8 +248,8 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       if (!apiKey) await readsPerAddress.take(address);
     },
     async limitReport(serviceId: string | undefined, address: string): Promise<void> {
-      await reportsPerAddress.take(address);
-      if (serviceId) await reportsPerService.take(serviceId);
+      // Both at once: with a shared store each is a round trip, and both are counted either way.
+      await Promise.all([reportsPerAddress.take(address), serviceId ? reportsPerService.take(serviceId) : undefined]);
     },
     async limitEnroll(address: string): Promise<void> {
       await enrollPerAddress.take(address);
