@@ -172,7 +172,10 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     async replace(record, expectedVersion) {
       const keys = [key.record(record.id), key.code(record), key.live, key.link(record.linkId ?? "-"), key.changes, ...ports(record)];
       const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
-      return (await replace(keys, args)) === 1;
+      const replaced = (await replace(keys, args)) === 1;
+      // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone).
+      if (replaced && record.version !== expectedVersion) wake(record.id);
+      return replaced;
     },
     async candidates(wanted, limit) {
       if (wanted.length === 0) return [];
