@@ -115,6 +115,35 @@ describe("three instances on one Redis", () => {
   });
 });
 
+describe("revocation across instances", () => {
+  test("a service or API key revoked through one instance is refused by the others within the 1 s lookup bound", async () => {
+    const redis = await testRedis();
+    const [a, b] = await instances(2, redis);
+    const service = await signedService(a!);
+    const onB = backend(a!, b!);
+    const offer = await onB.createSession(); // B now trusts the API key (cached for a second)
+    expect((await service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 1))).linked).toBe(false); // B trusts the service too
+    const headers = { authorization: `Bearer ${a!.adminSecret}` };
+    expect((await fetch(`${a!.url}/v1/admin/services/${service.credentials.serviceId}`, { method: "DELETE", headers })).status).toBe(200);
+    const keys = (await (await fetch(`${a!.url}/v1/admin/api-keys`, { headers })).json()) as { apiKeys: { id: string }[] };
+    for (const { id } of keys.apiKeys) expect((await fetch(`${a!.url}/v1/admin/api-keys/${id}`, { method: "DELETE", headers })).status).toBe(200);
+    const refusedBy = async (call: () => Promise<unknown>, code: string) => {
+      const end = Date.now() + 5_000;
+      for (;;) {
+        const outcome = await call().then(
+          () => "accepted",
+          (e) => (e as { code: string }).code,
+        );
+        if (outcome === code) return;
+        if (Date.now() > end) throw new Error(`still ${outcome} 5 s after the revocation (expected ${code})`);
+        await Bun.sleep(100);
+      }
+    };
+    await refusedBy(() => service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 2)), "UNKNOWN_SERVICE");
+    await refusedBy(() => onB.status(offer.id), "BAD_API_KEY");
+  });
+});
+
 describe("instances fail and come back", () => {
   test("an instance is killed (SIGKILL) while a client waits on it: the client's next request to another instance sees the link", async () => {
     const redis = await testRedis();
