@@ -11,6 +11,11 @@ export interface RedisStoreOptions {
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
+  /**
+   * How long a live count read from Redis is reused, in ms, plus the sessions this instance inserted since:
+   * the live-session cap may be passed by what other instances issue in that time. Default 100.
+   */
+  liveCountMs?: number;
   /** How long a port index outlives its last live entry, in ms (its expiry moves on in steps this long). Default 60,000. */
   indexSlackMs?: number;
 }
@@ -94,6 +99,10 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 10_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
+  const liveCountMs = options.liveCountMs ?? 100;
+  // The live count is asked for before every session issued: a round trip each, for a bound that may be
+  // approximate (see SessionStore.liveCount).
+  let counted = { value: 0, at: Number.NEGATIVE_INFINITY, insertedSince: 0 };
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
@@ -160,6 +169,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
       const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until];
       if (!((await insert(keys, args)) === 1)) return false;
+      counted.insertedSince++;
       for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
       return true;
     },
@@ -210,7 +220,11 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       signal.removeEventListener("abort", onAbort);
     },
     async liveCount() {
-      return Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
+      const t = performance.now();
+      if (t - counted.at < liveCountMs) return counted.value + counted.insertedSince;
+      const value = Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
+      counted = { value, at: t, insertedSince: 0 };
+      return value;
     },
     async close() {
       clearInterval(recheck);

@@ -27,7 +27,8 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       onCleanup(() => b.close());
       await b.ready(5_000);
       const first = await redisStore(a, silentLogger);
-      const second = await redisStore(b, silentLogger);
+      // The second reads the live count afresh every time, as an instance that issues nothing would.
+      const second = await redisStore(b, silentLogger, { liveCountMs: 0 });
       onCleanup(() => first.close());
       onCleanup(() => second.close());
       return [first, second];
