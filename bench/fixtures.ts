@@ -100,7 +100,7 @@ export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra
     folder,
   );
   const log = watchLines(child.stderr);
-  const url = (await log.waitFor(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+  const url = (await log.waitFor(/listening on (https?:\/\/\S+)/, 15_000))[1]!;
   const server = { url, port: Number(new URL(url).port), pid: child.pid, range, adminSecret, raised: said, lines: log.lines, apiKey: "" };
   server.apiKey = await adminApiKey(server);
   return server;

@@ -34,6 +34,35 @@ function selfCommand(): string[] {
   return compiled ? [process.execPath] : [process.execPath, Bun.main];
 }
 
+/** Widest help line: descriptions wrap under their own column past it. */
+const HELP_WIDTH = 100;
+
+/**
+ * citty pads every help line to the widest one: trailing blanks go, and a long description wraps under
+ * its column, so a terminal does not wrap them into noise.
+ */
+function help(usage: string): string {
+  const visible = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "").length;
+  return usage
+    .split("\n")
+    .map((raw) => {
+      const line = raw.replace(/[ \t]+$/, "");
+      const parts = /^(\s*\S+ {4})(\S.*)$/.exec(line);
+      if (!parts || visible(line) <= HELP_WIDTH) return line;
+      const indent = visible(parts[1]!);
+      const room = Math.max(40, HELP_WIDTH - indent);
+      const rows: string[] = [];
+      let row = "";
+      for (const word of parts[2]!.split(" ")) {
+        if (row && row.length + 1 + word.length > room) rows.push(row), (row = word);
+        else row = row ? `${row} ${word}` : word;
+      }
+      rows.push(row);
+      return parts[1] + rows.join(`\n${" ".repeat(indent)}`);
+    })
+    .join("\n");
+}
+
 async function run(argv: string[]): Promise<number> {
   const env = process.env;
   const level = (env.PKIPC_LOG_LEVEL ?? "info") as LogLevel;
@@ -58,8 +87,10 @@ async function run(argv: string[]): Promise<number> {
       }),
   };
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h") {
-    process.stdout.write(`${await renderUsage(main)}\n\nEach role has its own options: pkipc <role> --help\n`);
-    return 0;
+    // asked for help: stdout and success; no subcommand at all is a usage error (64), on stderr
+    const usage = `${help(await renderUsage(main))}\n\nEach role has its own options: pkipc <role> --help\n`;
+    (argv.length === 0 ? process.stderr : process.stdout).write(usage);
+    return argv.length === 0 ? 64 : 0;
   }
   if (argv[0] === "--version" || argv[0] === "-v") {
     process.stdout.write(`${VERSION}\n`);
@@ -77,7 +108,7 @@ async function run(argv: string[]): Promise<number> {
   const rest = argv.slice(action ? 2 : 1);
   const label = action ? `${name} ${action}` : name;
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${await renderUsage(command, action ? await loader() : main)}\n`);
+    process.stdout.write(`${help(await renderUsage(command, action ? await loader() : main))}\n`);
     return 0;
   }
   try {

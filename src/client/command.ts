@@ -71,7 +71,8 @@ export default defineCommand({
       setExitCode(2);
       return;
     }
-    print(o.json ? JSON.stringify(result) : describe(result));
+    // clientPid lets a caller check that the link names this very process (the Wine test does)
+    print(o.json ? JSON.stringify({ ...result, clientPid: process.pid }) : describe(result));
     if (!result.linked) setExitCode(2);
   },
 });

@@ -1,5 +1,5 @@
 // The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, NetworkError } from "../lib/errors.ts";
 import { ApiError, apiClient } from "../protocol/api-client.ts";
 import { apiRoot } from "../protocol/endpoint.ts";
 import type { Format } from "../protocol/codec.ts";
@@ -68,6 +68,17 @@ async function createSession(api: ReturnType<typeof apiClient>, format: Format, 
   }
 }
 
+/** Pause before asking again after a poll was closed without an answer, in ms. */
+const POLL_RETRY_MS = 100;
+
+/**
+ * A long poll closed without an answer (an idle limit on the way, a dropped keep-alive connection) or cut
+ * by a gateway: nothing is known to be wrong with the session, so the client asks again.
+ */
+function pollClosed(error: unknown): boolean {
+  return error instanceof NetworkError || (error instanceof ApiError && (error.status === 502 || error.status === 504));
+}
+
 /** Runs the whole exchange once. Throws only for errors talking to the server. */
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const format = options.format ?? "json";
@@ -90,17 +101,27 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
   let status: SessionStatus | undefined;
   let timeToLinkMs: number | undefined;
+  let lastPollError: unknown;
   do {
     const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
     try {
       status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, options.signal);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && status) break;
+      if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
+        lastPollError = error;
+        await Bun.sleep(POLL_RETRY_MS);
+        continue;
+      }
       throw error;
     }
+    lastPollError = undefined;
     if (status.state === "linked" && timeToLinkMs === undefined) timeToLinkMs = performance.now() - start;
-  } while (waitingOnService(status) && performance.now() < end);
+  } while ((status === undefined || waitingOnService(status)) && performance.now() < end);
   const knocks = await knocking;
+  // polls that kept failing until the deadline: the server is gone, not the service (say so, not "no service linked")
+  if (lastPollError && status?.state !== "linked") throw lastPollError;
+  if (!status) throw new NetworkError(`no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`);
   const result: ClientResult = {
     linked: status.state === "linked",
     sessionId: offer.id,

@@ -11,6 +11,8 @@ export interface OptionSpec<V> {
   default?: string;
   /** A flag without a value (--json). */
   flag?: boolean;
+  /** May be given more than once: the values are joined with "," before parse (so parse reads a list). */
+  multiple?: boolean;
   parse(raw: string, name: string): V;
 }
 
@@ -19,11 +21,27 @@ export type ResolvedOptions<S extends OptionSpecs> = { [K in keyof S]: S[K] exte
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+/** Longest default the help shows in full; longer lists show their first items and how many there are. */
+export const HELP_DEFAULT_WIDTH = 40;
+
+/** A default as the help shows it: empty ones not at all, long lists cut to their first items. */
+export function helpDefault(value: string | undefined): string {
+  if (!value) return "";
+  if (value.length <= HELP_DEFAULT_WIDTH) return `default ${value}`;
+  const items = value.split(",");
+  let shown = "";
+  for (const item of items) {
+    if (`${shown},${item}`.length > HELP_DEFAULT_WIDTH - 4) break;
+    shown = shown ? `${shown},${item}` : item;
+  }
+  return items.length > 1 ? `default ${shown},... (${items.length} in all)` : `default ${value.slice(0, HELP_DEFAULT_WIDTH - 3)}...`;
+}
+
 /** citty argument definitions whose help names the default and the environment variable. */
 export function toCittyArgs(specs: OptionSpecs): ArgsDef {
   const args: ArgsDef = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const extra = [spec.default !== undefined && !spec.flag ? `default ${spec.default}` : "", spec.env ? `env ${spec.env}` : ""]
+    const extra = [spec.flag ? "" : helpDefault(spec.default), spec.env ? `env ${spec.env}` : ""]
       .filter(Boolean)
       .join("; ");
     args[kebab(name)] = {
@@ -53,7 +71,7 @@ export function resolveOptions<S extends OptionSpecs>(
   }
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const given = args[name] ?? args[kebab(name)];
+    const given = spec.multiple ? repeated(rawArgs, [name, kebab(name)]) : (args[name] ?? args[kebab(name)]);
     const label = `--${kebab(name)}`;
     if (spec.flag) {
       const fromEnv = spec.env ? env[spec.env] : undefined;
@@ -61,18 +79,29 @@ export function resolveOptions<S extends OptionSpecs>(
       continue;
     }
     if (given === true || given === false) throw new ConfigError(`${label} needs a value`);
-    // A list option given more than once (--allow-origin A --allow-origin B) reads as "A,B".
-    if (Array.isArray(given)) {
-      if (given.some((g) => typeof g !== "string")) throw new ConfigError(`${label} needs a value each time it is given`);
-      out[name] = spec.parse(given.join(","), label);
-      continue;
-    }
     const fromEnv = spec.env ? env[spec.env] : undefined;
     const raw = typeof given === "string" ? given : fromEnv !== undefined && fromEnv !== "" ? fromEnv : spec.default;
     const source = typeof given === "string" ? label : fromEnv ? spec.env! : `${label} default`;
     out[name] = raw === undefined ? undefined : spec.parse(raw, source);
   }
   return out as ResolvedOptions<S>;
+}
+
+/** Every value of a flag given more than once (--x A --x=B), joined with ","; undefined when it is not given. */
+function repeated(rawArgs: readonly string[], names: string[]): string | true | undefined {
+  const values: string[] = [];
+  let bare = false;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    for (const flag of [...new Set(names)].map((n) => `--${n}`)) {
+      if (arg === flag) {
+        const next = rawArgs[i + 1];
+        if (next === undefined || next.startsWith("--")) bare = true;
+        else values.push(next), i++;
+      } else if (arg.startsWith(`${flag}=`)) values.push(arg.slice(flag.length + 1));
+    }
+  }
+  return values.length ? values.join(",") : bare ? true : undefined;
 }
 
 export function parseBoolean(raw: string, name: string): boolean {

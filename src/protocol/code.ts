@@ -64,15 +64,43 @@ function randomBelow(bound: number): number {
 export function drawCode(range: PortRange, shape: CodeShape): number[][] {
   const size = rangeSize(range);
   const knocks = knockCount(shape);
-  // Partial Fisher-Yates over the range: the first `knocks` slots are a uniform random k-subset in random order.
-  const pool = Array.from({ length: size }, (_, i) => range.start + i);
+  const ports = knocks * 4 <= size ? sparseDraw(range.start, size, knocks) : shuffleDraw(range.start, size, knocks);
+  const tuples: number[][] = [];
+  for (let t = 0; t < shape.tuples; t++) tuples.push(ports.slice(t * shape.portsPerTuple, (t + 1) * shape.portsPerTuple));
+  return tuples;
+}
+
+/**
+ * `knocks` distinct ports, uniform and in random order, when they are few against the range (the default:
+ * 12 of 64): uniform draws, repeats drawn again. The words come in one call to the random source; a draw
+ * needs about 13 of the 48 (a repeat costs one), and a fresh batch comes if they run out, 16 batches at most.
+ */
+function sparseDraw(start: number, size: number, knocks: number): number[] {
+  const limit = Math.floor(0x1_0000_0000 / size) * size;
+  const words = new Uint32Array(knocks * 4);
+  const ports: number[] = [];
+  for (let batch = 0; batch < 16 && ports.length < knocks; batch++) {
+    crypto.getRandomValues(words);
+    for (let i = 0; i < words.length && ports.length < knocks; i++) {
+      const word = words[i]!;
+      if (word >= limit) continue;
+      const port = start + (word % size);
+      if (!ports.includes(port)) ports.push(port);
+    }
+  }
+  // 16 batches without 12 distinct ports of 48+ is beyond any real chance; the shuffle is the exact fallback
+  return ports.length === knocks ? ports : shuffleDraw(start, size, knocks);
+}
+
+/** Partial Fisher-Yates over the range: the first `knocks` slots are a uniform random k-subset in random order. */
+function shuffleDraw(start: number, size: number, knocks: number): number[] {
+  const pool = new Array<number>(size);
+  for (let i = 0; i < size; i++) pool[i] = start + i;
   for (let i = 0; i < knocks; i++) {
     const j = i + randomBelow(size - i);
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
-  const tuples: number[][] = [];
-  for (let t = 0; t < shape.tuples; t++) tuples.push(pool.slice(t * shape.portsPerTuple, (t + 1) * shape.portsPerTuple));
-  return tuples;
+  return pool.slice(0, knocks);
 }
 
 /** The canonical form of a set of ports: sorted and joined; equal codes have equal keys. */

@@ -42,6 +42,17 @@ export function parseJson(text: string): unknown {
   }
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A body's bytes as text; invalid UTF-8 is refused (a lenient decoder would turn it into U+FFFD and read on). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch (error) {
+    throw new DecodeError("the body is not valid UTF-8", { cause: error });
+  }
+}
+
 /** Encodes a payload in the given format. */
 export function encode<S extends TSchema>(schema: S, value: Static<S>, format: Format): string {
   return format === "xml" ? encodeXml(schema, value) : JSON.stringify(value);
@@ -59,13 +70,21 @@ export function decode<S extends TSchema>(schema: S, text: string, format: Forma
 }
 
 /**
- * The format a request asks for: `?format=` wins, then the Accept header (XML only when it names an
- * XML type before any JSON type), then JSON.
+ * The format a request asks for: `?format=` wins, then the Accept header by its q-values (XML when an XML
+ * type is preferred to JSON; on a tie, the one named first), then JSON.
  */
 export function negotiate(formatParam: string | undefined, accept: string | null | undefined): Format {
   if (formatParam === "xml" || formatParam === "json") return formatParam;
-  const header = (accept ?? "").toLowerCase();
-  const xml = header.search(/(application|text)\/xml/);
-  const json = header.indexOf("application/json");
-  return xml >= 0 && (json < 0 || xml < json) ? "xml" : "json";
+  let best: { format: Format; q: number } | undefined;
+  // bounded: a header of thousands of entries is read up to its first 32
+  for (const entry of (accept ?? "").toLowerCase().split(",", 32)) {
+    const [type = "", ...params] = entry.split(";").map((p) => p.trim());
+    const format: Format | undefined = /^(application|text)\/xml$/.test(type) ? "xml" : type === "application/json" ? "json" : undefined;
+    if (!format) continue;
+    const qParam = params.find((p) => p.startsWith("q="));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q) || q <= 0 || q > 1) continue;
+    if (!best || q > best.q) best = { format, q };
+  }
+  return best?.format ?? "json";
 }

@@ -253,9 +253,9 @@ export const SessionStatus = T.Object(
 );
 export type SessionStatus = Static<typeof SessionStatus>;
 
-/** Every error answer of the API. */
+/** Every error answer of the API. In XML the one property is the root: `<error><code/><message/></error>`. */
 export const ErrorBody = T.Object(
   { error: T.Object({ code: T.String(), message: T.String() }) },
-  { additionalProperties: false, xmlName: "error" },
+  { additionalProperties: false, xmlName: "error", xmlUnwrap: "error" },
 );
 export type ErrorBody = Static<typeof ErrorBody>;

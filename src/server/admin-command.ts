@@ -51,8 +51,7 @@ async function call<S extends TSchema>(
 export default defineCommand({
   meta: {
     name: "admin",
-    description:
-      "Operator: enrollment tokens (token), services (services, revoke ID), SaaS backends' API keys (api-key NAME --origin URL, api-keys, revoke-api-key ID)",
+    description: "Operator: token | services | revoke ID | api-key NAME --origin URL | api-keys | revoke-api-key ID",
   },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {

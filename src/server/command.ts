@@ -41,7 +41,18 @@ export const serverOptions = {
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
   maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
+  maxRecords: {
+    description: "Sessions the memory store keeps, live or finished (kept 5 min after they end); 0 = 10 x --max-sessions",
+    env: "PKIPC_MAX_RECORDS",
+    default: "0",
+    parse: integer(0, 100_000_000),
+  },
   maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
+  metricsListen: {
+    description: "Serve GET /metrics (Prometheus) on this HOST:PORT of its own; unset: no metrics",
+    env: "PKIPC_METRICS_LISTEN",
+    parse: hostPort,
+  },
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
   store: {
@@ -73,6 +84,7 @@ export const serverOptions = {
     description: "Web origins whose pages may create sessions and use the browser API (CORS), e.g. https://saas.example; repeatable or comma-separated. The server's own origin is always allowed",
     env: "PKIPC_ALLOW_ORIGIN",
     default: "",
+    multiple: true,
     parse: originList,
   },
   trustProxyHeader: { description: "Header a trusted reverse proxy sets to the client address (e.g. x-forwarded-for)", env: "PKIPC_TRUST_PROXY_HEADER", parse: text },
@@ -105,6 +117,8 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxFailed: o.maxFailed,
       maxCompletions: o.maxCompletions,
       maxLiveSessions: o.maxSessions,
+      maxRecords: o.maxRecords || o.maxSessions * 10,
+      ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
       store: o.store,
@@ -164,6 +178,7 @@ export default defineCommand({
     const { config, bits } = serverConfig(args, rawArgs, env);
     const server = await startServer(config, log.child({ role: "server" }));
     logServerStart(log.child({ role: "server" }), server.url, config, bits);
+    if (server.metricsUrl) log.child({ role: "server" }).info(`metrics on ${server.metricsUrl}`);
     await waitForSignal();
     await server.stop();
   },

@@ -27,6 +27,9 @@ export function browserCors(allowed: (origin: string) => boolean) {
           ? new Response(null, { status: 204, headers: { ...PREFLIGHT, "access-control-allow-origin": origin, vary: "Origin" } })
           : new Response(null, { status: 403, headers: { vary: "Origin" } });
       }
+      // Only requests that name an origin get CORS headers: a backend's calls (no Origin) are answered as
+      // built, without Elysia copying the response to add headers.
+      if (origin === null) return;
       set.headers.vary = "Origin";
       if (ok) set.headers["access-control-allow-origin"] = origin;
     })

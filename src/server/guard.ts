@@ -2,7 +2,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { decode, parseJson } from "../protocol/codec.ts";
+import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
 import { type BucketStore, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
@@ -138,7 +138,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
   const header = settings.trustProxyHeader?.toLowerCase();
   const allowedOrigins = new Set(settings.allowOrigins);
 
-  async function authenticate(request: Request, body: string): Promise<string | undefined> {
+  async function authenticate(request: Request, body: string | Uint8Array): Promise<string | undefined> {
     const url = new URL(request.url);
     const signed = request.headers.has("x-pkipc-signature");
     if (!settings.requireSignatures && !signed) return undefined;
@@ -157,6 +157,13 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
 
   /** The bearer credential of a request, if any. */
   const bearer = (request: Request) => /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+  function address(request: Request, server: RequestIp): string {
+    if (header) {
+      const forwarded = request.headers.get(header)?.split(",").at(-1)?.trim();
+      if (forwarded && ADDRESS.test(forwarded)) return forwarded.replace(/^::ffff:/i, "");
+    }
+    return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
+  }
 
   return {
     settings,
@@ -170,13 +177,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     /** Whether pages of `origin` may use the browser API. */
     originAllowed: (origin: string) => allowedOrigins.has(origin),
     /** The client's address: the trusted proxy's header when configured and present, else the socket's peer. */
-    address(request: Request, server: RequestIp): string {
-      if (header) {
-        const forwarded = request.headers.get(header)?.split(",").at(-1)?.trim();
-        if (forwarded && ADDRESS.test(forwarded)) return forwarded.replace(/^::ffff:/i, "");
-      }
-      return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
-    },
+    address,
     /**
      * A page's Origin header, checked: undefined for a request without one (not made by a page's script),
      * the origin when it is allowed, ForbiddenError ORIGIN_NOT_ALLOWED otherwise.
@@ -212,11 +213,23 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * checks the signature, then decodes it as its media type says: application/json or application/xml.
      */
     signedBody(schema: TSchema) {
-      return async ({ request }: { request: Request }) => {
-        const { type, text } = await bodyOf(request, ["application/json", "application/xml"]);
-        await authenticate(request, text);
-        if (type === "application/xml") return decode(schema, text, "xml");
-        return parseJson(text);
+      return async ({ request, server }: { request: Request; server?: RequestIp }) => {
+        const type = mediaType(request);
+        const bytes = new Uint8Array(await request.arrayBuffer());
+        if (!(bytes.length === 0 && type === "") && type !== "application/json" && type !== "application/xml") {
+          throw new UnsupportedMediaTypeError(`the body must be application/json or application/xml, not ${type || "untyped"}`);
+        }
+        const id = await authenticate(request, bytes);
+        try {
+          const text = decodeUtf8(bytes);
+          if (type === "application/xml") return decode(schema, text, "xml");
+          return parseJson(text);
+        } catch (error) {
+          // A refused body costs its sender like a report does, so a flood of them meets the same limits.
+          await reportsPerAddress.take(address(request, server));
+          if (id) await reportsPerService.take(id);
+          throw error;
+        }
       };
     },
     /** A beforeHandle hook for a signed route without a body. */

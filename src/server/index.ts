@@ -7,6 +7,9 @@ import type { ServiceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
 import { openState } from "./state.ts";
+import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serverMetrics } from "./metrics.ts";
+import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
 
 export interface ServerConfig extends SessionSettings {
@@ -19,6 +22,23 @@ export interface ServerConfig extends SessionSettings {
   security?: SecurityOverrides;
   /** Where shared state lives: "memory" (default) or redis://[user:pass@]HOST:PORT[/DB] (or rediss://) for several instances. */
   store?: string;
+  /** Serve GET /metrics (Prometheus text) on this address of its own; unset: no metrics at all. */
+  metricsListen?: { host: string; port: number };
+  /** Sessions the memory store keeps, live or finished. Default 100,000. */
+  maxRecords?: number;
+  /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
+  drainMs?: number;
+}
+
+/** Bun closes a connection quiet for longer than this many seconds (it allows at most 255). */
+export const MAX_IDLE_SECONDS = 255;
+
+/**
+ * The HTTP idle limit for a server whose long polls last up to `maxWaitMs`: a poll sends nothing while it
+ * waits, so the limit must outlast the longest one, with a margin for a slow answer.
+ */
+export function idleTimeoutFor(maxWaitMs: number): number {
+  return Math.min(MAX_IDLE_SECONDS, Math.ceil(maxWaitMs / 1000) + 15);
 }
 
 export interface RunningServer {
@@ -30,22 +50,50 @@ export interface RunningServer {
   security: SecuritySettings;
   /** Lets pages of `origin` use the browser API from now on (as --allow-origin does at start). */
   allowOrigin(origin: string): void;
+  /** Where GET /metrics answers, when --metrics-listen asked for it. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
-/** Starts the server; state lives in memory unless config.store names Redis (`sessions` replaces the memory store, for tests). */
+/** Starts the server; state lives in memory unless config.store names Redis (`sessionStore` replaces the memory store, for tests). */
 export async function startServer(config: ServerConfig, log: Logger, sessionStore?: SessionStore): Promise<RunningServer> {
+  const metrics = config.metricsListen ? serverMetrics() : undefined;
   const security = securitySettings(config.security);
-  const state = await openState(config.store ?? "memory", security, log, sessionStore);
-  const { store, registry } = state;
-  const guard = createGuard(security, registry, log, state);
-  const sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  const kind = config.store ?? "memory";
+  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined));
+  const store = metrics ? metrics.store(state.store) : state.store;
+  const { registry } = state;
+  let guard = createGuard(security, registry, log, state);
+  let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  if (metrics) {
+    guard = metrics.guard(guard);
+    sessions = metrics.sessions(sessions);
+  }
   const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, version: VERSION });
   try {
-    app.listen({ hostname: config.host, port: config.port, ...(config.tls ? { tls: config.tls } : {}) });
+    // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      reusePort: false,
+      idleTimeout: idleTimeoutFor(config.maxWaitMs),
+      ...(config.tls ? { tls: config.tls } : {}),
+    });
   } catch (error) {
     await state.close();
-    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+    const taken = (error as { code?: string }).code === "EADDRINUSE" || /in use/i.test((error as Error).message);
+    const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
+    throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
+  }
+  let endpoint: MetricsEndpoint | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      endpoint = serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
+    } catch (error) {
+      await app.stop(true);
+      await state.close();
+      throw error;
+    }
   }
   const port = app.server!.port!;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -61,8 +109,20 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
     registry,
     security,
     allowOrigin: (origin) => guard.allowOrigin(origin),
+    ...(endpoint ? { metricsUrl: endpoint.url } : {}),
     async stop() {
-      await app.stop(true);
+      await endpoint?.stop();
+      // Drain: refuse new connections, answer long polls now, let requests in flight finish (bounded), then close.
+      sessions.drain();
+      const server = app.server;
+      if (server) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.drainMs ?? 5_000)));
+        await Promise.race([server.stop(false), bound]);
+        clearTimeout(timer);
+        await server.stop(true);
+      }
+      await app.stop(true).catch(() => undefined);
       await state.close();
     },
   };

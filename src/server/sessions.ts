@@ -53,6 +53,8 @@ export interface Sessions {
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
   pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
+  /** Shutting down: every long poll, held or to come, answers at once. */
+  drain(): void;
 }
 
 /** Who asked for a session: the user's address, and the web origin and API key behind it, if any. */
@@ -109,13 +111,13 @@ function toStatus(record: SessionRecord, now: number, full: boolean): SessionSta
 }
 
 /** Bytes of an instruction's args, keys and values, as UTF-8. */
-const argsBytes = (args: Record<string, string>) =>
+const argsBytes = (args: Readonly<Record<string, string>>) =>
   Object.entries(args).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
-/** A signal that aborts at `ms` from now or when `parent` aborts. */
-function deadline(ms: number, parent?: AbortSignal): AbortSignal {
+/** A signal that aborts at `ms` from now or when `parent` or `stopping` aborts. */
+function deadline(ms: number, parent: AbortSignal | undefined, stopping: AbortSignal): AbortSignal {
   const timeout = AbortSignal.timeout(Math.max(0, ms));
-  return parent ? AbortSignal.any([timeout, parent]) : timeout;
+  return AbortSignal.any(parent ? [timeout, parent, stopping] : [timeout, stopping]);
 }
 
 export function createSessions(
@@ -125,6 +127,7 @@ export function createSessions(
   policy: LinkPolicy = { bindOrigin: true },
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const stopping = new AbortController();
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -139,9 +142,10 @@ export function createSessions(
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const record = await load();
       if (!record) return undefined;
-      const next = change(record);
-      if (!next) return undefined;
-      next.version = record.version + 1;
+      const changed = change(record);
+      if (!changed) return undefined;
+      // a new object: records from the store are frozen (see store/types.ts)
+      const next = { ...changed, version: record.version + 1 };
       if (await store.replace(next, record.version)) return next;
     }
     throw new CapacityError("the session is changing too often to update; try again");
@@ -206,9 +210,10 @@ export function createSessions(
       }
       const now = Date.now();
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
+        const tuples = drawCode(settings.range, settings.shape);
         const record: SessionRecord = {
           id: randomId(16),
-          tuples: drawCode(settings.range, settings.shape),
+          tuples,
           createdAt: now,
           expiresAt: now + settings.ttlMs,
           state: "pending",
@@ -221,7 +226,7 @@ export function createSessions(
         if (!(await store.insert(record))) continue; // the same code is live: draw another
         return {
           id: record.id,
-          tuples: record.tuples,
+          tuples,
           expiresAt: new Date(record.expiresAt).toISOString(),
           ttlMs: settings.ttlMs,
           settleMs: settings.settleMs,
@@ -244,8 +249,8 @@ export function createSessions(
       while (record.version <= since && Date.now() < end) {
         if (record.state === "pending" && record.expiresAt <= Date.now()) break;
         const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
-        await store.changed(id, record.version, deadline(until - Date.now(), options.signal));
-        if (options.signal?.aborted) break;
+        await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
+        if (options.signal?.aborted || stopping.signal.aborted) break;
         record = await mustGet(id);
       }
       return toStatus(record, Date.now(), full);
@@ -333,8 +338,8 @@ export function createSessions(
         if (record) return taken;
         const current = await linkOf(linkId, serviceId);
         if (!current) throw new NotFoundError("no such link (it may have expired)");
-        if (Date.now() >= end || signal?.aborted) return [];
-        await store.changed(current.id, current.version, deadline(end - Date.now(), signal));
+        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return [];
+        await store.changed(current.id, current.version, deadline(end - Date.now(), signal, stopping.signal));
       }
     },
 
@@ -352,5 +357,7 @@ export function createSessions(
       );
       if (!updated) throw new NotFoundError("no such link (it may have expired)");
     },
+
+    drain: () => stopping.abort(),
   };
 }

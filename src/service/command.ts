@@ -3,13 +3,19 @@ import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { describeError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, hostPort, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
+import { createAttributor } from "./attribution/index.ts";
+import { serveMetrics } from "../lib/metrics-endpoint.ts";
+import { serviceMetrics } from "./metrics.ts";
 import { readKeyFile, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
+import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
+import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
 
@@ -60,16 +66,28 @@ export const serviceOptions = {
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
   allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
   allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
+  handler: {
+    description: "A local program that carries out instruction NAME, NAME=/absolute/path (repeatable; a name given here is allowed without --allow-instructions)",
+    env: "PKIPC_HANDLERS",
+    multiple: true,
+    parse: parseHandlerPairs,
+  },
+  handlersFile: { description: 'Handler programs from a JSON file {"handlers": {"NAME": "/absolute/path"}}', env: "PKIPC_HANDLERS_FILE", parse: readHandlersFile },
+  handlerTimeout: { description: "How long an instruction's handler may take; a program's process group is then killed", env: "PKIPC_HANDLER_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
+  keyDir: { description: "Folder the key instruction writes keys into (created 0700); needed to allow key", env: "PKIPC_KEY_DIR", parse: text },
+  infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
-  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", parse: origins },
+  allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", multiple: true, parse: origins },
   confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
+  configRefresh: { description: "How often to check whether the server's range, code shape or strategy changed (then rebind)", env: "PKIPC_CONFIG_REFRESH", default: "30s", parse: duration(100, 3_600_000) },
 } as const;
 
 export default defineCommand({
   meta: {
     name: "service",
-    description: "Listen on the knock range, attribute each knock to its process, report to the server. `pkipc service install [options]`, `uninstall` and `status` manage starting it at login",
+    description: "Hold the knock range, report knocks to the server; install | uninstall | status: start at login",
   },
   args: toCittyArgs(serviceOptions),
   async run({ args, rawArgs, data }) {
@@ -79,7 +97,8 @@ export default defineCommand({
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
     usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
-    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? "~");
+    // Windows has no HOME: its home folder is USERPROFILE
+    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? env.USERPROFILE ?? "~");
     if (o.enroll) {
       let credentials;
       try {
@@ -90,6 +109,9 @@ export default defineCommand({
       writeKeyFile(keyFile, credentials, o.server.href);
       log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
     }
+    const metrics = o.metricsListen ? serviceMetrics() : undefined;
+    const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
+    if (endpoint) log.child({ role: "service" }).info(`metrics on ${endpoint.url}`);
     const service = await startService(
       {
         server: o.server,
@@ -100,13 +122,23 @@ export default defineCommand({
         allowProcesses: o.allowProcesses,
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
+        configRefreshMs: o.configRefresh,
+        handlerSettings: {
+          programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
+          programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+          timeoutMs: o.handlerTimeout,
+          keyDir: o.keyDir ? resolve(o.keyDir.replace(/^~(?=\/|$)/, env.HOME ?? "~")) : undefined,
+          infoFields: o.infoFields,
+        },
         users: o.users,
         allowOrigins: o.allowOrigins,
         confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
+        ...(metrics ? { attributor: metrics.attributor(createAttributor()), onReport: metrics.onReport } : {}),
       },
       log.child({ role: "service" }),
     );
     await stopped;
     await service.stop();
+    await endpoint?.stop();
   },
 });

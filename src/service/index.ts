@@ -8,11 +8,12 @@ import type { ServiceConfig } from "../protocol/schemas.ts";
 import { createAttributor, createBrowserIdentifier } from "./attribution/index.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
-import { builtinHandlers, type InstructionHandler } from "./handlers.ts";
+import { createInstructionRunner, type HandlerSettings, type InstructionHandler } from "./handlers/index.ts";
 import { listenOnRange } from "./listener.ts";
 import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts";
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
+import { watchConfig } from "./config-watch.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { usersToServe } from "./users.ts";
@@ -26,7 +27,10 @@ export interface ServiceOptions {
   host?: string;
   /** Overrides the server's idle gap, in ms. */
   idleMs?: number;
+  /** Handlers given in code (the library's typed handlers); each must also be allowed by allowInstructions. */
   handlers?: Record<string, InstructionHandler>;
+  /** The built-ins' settings (key folder, info fields), local program handlers, and the handlers' deadline. */
+  handlerSettings?: Omit<HandlerSettings, "allow" | "handlers">;
   /** This service's enrollment: every report, pull and ack is signed with it. */
   credentials?: ServiceCredentials;
   /** Process names allowed to link (see processAllowed). Default DEFAULT_BROWSERS. */
@@ -53,17 +57,37 @@ export interface ServiceOptions {
    */
   reportsPerProcess?: RateSpec;
   attributor?: Attributor;
+  /**
+   * How often to ask the server whether its configuration (range, code shape, strategy, timing) changed,
+   * in ms; a changed one is applied by rebinding. Default 30,000.
+   */
+  configRefreshMs?: number;
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
 }
 
 export interface RunningService {
-  config: ServiceConfig;
-  held: number[];
-  failed: { port: number; reason: string }[];
+  /** The server's configuration the service runs with now (it follows changes). */
+  readonly config: ServiceConfig;
+  readonly held: number[];
+  readonly failed: { port: number; reason: string }[];
   /** Reports what is still open, waits briefly for answers, releases every port. */
   stop(): Promise<void>;
 }
+
+/** The part of a running service bound to one configuration of the server. */
+interface Generation {
+  config: ServiceConfig;
+  held: number[];
+  failed: { port: number; reason: string }[];
+  stop(): Promise<void>;
+}
+
+/** How long a stopping service waits for bursts being named, then for reports in flight, in ms each. */
+const DRAIN_MS = 3000;
+
+/** Report answers that only a server whose configuration changed would give: check it at once. */
+const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
 function ranges(ports: number[]): string {
   const parts: string[] = [];
@@ -86,114 +110,168 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
   const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
   const perProcess = rateLimiter(options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 }, "reports from this process", { maxKeys: 4096 });
-  const allowInstructions = options.allowInstructions ?? ["log"];
-  const available = options.handlers ?? builtinHandlers;
-  const handlers: Record<string, InstructionHandler> = {};
-  for (const name of allowInstructions) {
-    const handler = Object.hasOwn(available, name) ? available[name] : undefined;
-    if (!handler) throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${Object.keys(available).join(", ")})`);
-    handlers[name] = handler;
-  }
-  const config = await api.config();
-  const strategy = findBindFailure(config.bindFailure);
-  if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
+  const instructions = createInstructionRunner({ ...options.handlerSettings, allow: options.allowInstructions ?? ["log"], handlers: options.handlers }, log);
   const attributor = options.attributor ?? createAttributor();
-  const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
-
-  let reporter: ReturnType<typeof createReporter> | undefined;
   const identity = createBrowserIdentifier();
-  // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
-  let bursts: BurstTracker;
-  const listener = listenOnRange({
-    range: config.range,
-    host: options.host,
-    skip: options.skip,
-    log,
-    async onKnock(socket) {
-      const process = await attributor.attribute(socket);
-      if (!process) {
-        log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
-        return;
-      }
-      if (!userAllowed(process.uid)) {
-        // Dropped before anything else is looked up; logged a few times a minute per user at most.
-        try {
-          otherUserLog.take(String(process.uid));
-          log.info("knock dropped: the process belongs to a user this service does not serve", { uid: process.uid, user: process.user, pid: process.pid });
-        } catch {
-          // already logged for this user lately
-        }
-        return;
-      }
-      // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
-      if (processAllowed(process, allowProcesses)) identity.warm(process);
-      bursts.add(process, socket.localPort);
-    },
-  });
-  bursts = createBurstTracker({
-    knocks,
-    idleMs: options.idleMs ?? config.idleMs,
-    minPorts: knocks - config.maxMissing,
-    // with every port held, a burst short of a whole code is still arriving: let it linger
-    missable: listener.failed.length,
-    onBurst(burst) {
-      const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
-      try {
-        perProcess.take(String(burst.process.pid));
-      } catch {
-        log.debug("knocks ignored: the process knocks too often", who);
-        options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
-        return;
-      }
-      if (!processAllowed(burst.process, allowProcesses)) {
-        log.info("knocks ignored: the process is not an allowed browser", who);
-        options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
-        return;
-      }
-      // Name the browser behind the burst (its main process, name, version), then report it.
-      void identity
-        .identify(burst.process)
-        .then((process) => reporter?.submit({ ...burst, process }))
-        .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }));
-    },
-  });
-  const failedPorts = listener.failed.map((f) => f.port);
-  reporter = createReporter({
-    api,
-    strategy,
-    limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
-    failed: failedPorts,
-    handlers,
-    log,
-    giveUpMs: config.ttlMs,
-    allowOrigins: options.allowOrigins,
-    confirm: options.confirm,
-    onReport: options.onReport,
-  });
+  let watcher: ReturnType<typeof watchConfig> | undefined;
 
-  log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
-    ports: ranges(listener.held),
-    server: api.url,
-    strategy: strategy.name,
-  });
-  if (listener.failed.length) {
-    log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
-      failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
+  /**
+   * Everything that depends on the server's configuration: the ports held, the bursts, the reporter.
+   * A changed configuration gets a new one; `initial` refuses to start when no port could be bound.
+   */
+  function bind(config: ServiceConfig, initial: boolean): Generation {
+    const strategy = findBindFailure(config.bindFailure);
+    if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
+    const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
+    let reporter: ReturnType<typeof createReporter> | undefined;
+    /** Bursts being named before they are reported: a stop waits for them, so no seen burst is lost. */
+    const identifying = new Set<Promise<void>>();
+    // The tracker needs to know which ports could not be bound; knocks reach it only after attribution.
+    let bursts: BurstTracker;
+    const listener = listenOnRange({
+      range: config.range,
+      host: options.host,
+      skip: options.skip,
+      log,
+      async onKnock(socket) {
+        const process = await attributor.attribute(socket);
+        if (!process) {
+          log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
+          return;
+        }
+        if (!userAllowed(process.uid)) {
+          // Dropped before anything else is looked up; logged a few times a minute per user at most.
+          try {
+            otherUserLog.take(String(process.uid));
+            log.info("knock dropped: the process belongs to a user this service does not serve", { uid: process.uid, user: process.user, pid: process.pid });
+          } catch {
+            // already logged for this user lately
+          }
+          return;
+        }
+        // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
+        if (processAllowed(process, allowProcesses)) identity.warm(process);
+        bursts.add(process, socket.localPort);
+      },
     });
+    bursts = createBurstTracker({
+      knocks,
+      idleMs: options.idleMs ?? config.idleMs,
+      minPorts: knocks - config.maxMissing,
+      // with every port held, a burst short of a whole code is still arriving: let it linger
+      missable: listener.failed.length,
+      onBurst(burst) {
+        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
+        try {
+          perProcess.take(String(burst.process.pid));
+        } catch {
+          log.debug("knocks ignored: the process knocks too often", who);
+          options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
+          return;
+        }
+        if (!processAllowed(burst.process, allowProcesses)) {
+          log.info("knocks ignored: the process is not an allowed browser", who);
+          options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+          return;
+        }
+        // Name the browser behind the burst (its main process, name, version), then report it.
+        const naming: Promise<void> = identity
+          .identify(burst.process)
+          .then((process) => reporter?.submit({ ...burst, process }))
+          .catch((error) => options.onReport?.({ burst, error: `not reported: ${(error as Error).message}`, acks: [] }))
+          .finally(() => naming && identifying.delete(naming));
+        identifying.add(naming);
+      },
+    });
+    const failedPorts = listener.failed.map((f) => f.port);
+    reporter = createReporter({
+      api,
+      strategy,
+      limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
+      failed: failedPorts,
+      instructions,
+      log,
+      giveUpMs: config.ttlMs,
+      allowOrigins: options.allowOrigins,
+      confirm: options.confirm,
+      onReport(event) {
+        // Answers only a server with another range, shape or strategy gives: look at its configuration now.
+        if (event.answer?.code && MISMATCH.has(event.answer.code)) void watcher?.check(`a report was answered ${event.answer.code}`);
+        options.onReport?.(event);
+      },
+    });
+
+    // Nothing held: one sentence saying why, not the lists of a partial bind first.
+    if (listener.held.length === 0) {
+      const range = `${config.range.start}-${config.range.end}`;
+      const skipped = listener.failed.every((f) => f.reason === "skipped");
+      const message = skipped
+        ? `--skip leaves no port of ${range} to bind`
+        : `could not bind any port of ${range} (${listener.failed[0]?.reason ?? "no port"}); is another pkipc service running?`;
+      if (initial) {
+        listener.stop();
+        throw new ConfigError(message);
+      }
+      log.error(`${message}; trying again at the next configuration check`);
+    } else {
+      log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
+        ports: ranges(listener.held),
+        server: api.url,
+        strategy: strategy.name,
+        instructions: instructions.allowed.join(",") || "none",
+      });
+      if (listener.failed.length) {
+        log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
+          failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
+        });
+      }
+    }
+    return {
+      config,
+      held: listener.held,
+      failed: listener.failed,
+      async stop() {
+        listener.stop();
+        // A stop (SIGTERM) must not lose what was seen: report the open bursts, let their naming finish
+        // (bounded), then let the reporter drain its reports (bounded too) before anything is aborted.
+        bursts.flushAll();
+        await Promise.race([Promise.allSettled([...identifying]), Bun.sleep(DRAIN_MS)]);
+        await reporter!.stop(DRAIN_MS);
+      },
+    };
   }
-  if (listener.held.length === 0) {
-    listener.stop();
-    throw new ConfigError(`could not bind any port of ${config.range.start}-${config.range.end}; is another service running?`);
-  }
+
+  let current = bind(await api.config(), true);
+  let stopping: Promise<void>[] = [];
+  watcher = watchConfig({
+    fetch: () => api.config(),
+    current: () => current.config,
+    stale: () => current.held.length === 0,
+    async apply(next) {
+      // Release the old ports first: the new range may overlap them. What the old reporter still has in
+      // flight finishes in the background (bounded by its own grace time).
+      const old = current;
+      stopping.push(old.stop());
+      current = bind(next, false);
+    },
+    intervalMs: options.configRefreshMs ?? 30_000,
+    log,
+  });
 
   return {
-    config,
-    held: listener.held,
-    failed: listener.failed,
+    get config() {
+      return current.config;
+    },
+    get held() {
+      return current.held;
+    },
+    get failed() {
+      return current.failed;
+    },
     async stop() {
-      listener.stop();
-      bursts.flushAll();
-      await reporter!.stop();
+      await watcher?.stop();
+      await Promise.all([current.stop(), ...stopping]);
+      stopping = [];
     },
   };
 }

@@ -19,7 +19,9 @@ export function readKeyFile(path: string): ServiceCredentials {
   if (!existsSync(path)) throw new ConfigError(`no key file at ${path}: enroll first with pkipc service --enroll TOKEN`);
   const info = statSync(path);
   const mode = info.mode & 0o777;
-  if (mode & 0o077) throw new ConfigError(`the key file ${path} may be read by others (mode ${mode.toString(8)}); run chmod 600 ${path}`);
+  // Windows has no mode bits (every file reads 0666): its ACLs decide, and a user's profile folder is
+  // private to that user by default. So the check is POSIX's only.
+  if (process.platform !== "win32" && mode & 0o077) throw new ConfigError(`the key file ${path} may be read by others (mode ${mode.toString(8)}); run chmod 600 ${path}`);
   if (typeof process.getuid === "function" && info.uid !== process.getuid()) {
     throw new ConfigError(`the key file ${path} belongs to another user (uid ${info.uid})`);
   }

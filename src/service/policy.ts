@@ -26,7 +26,12 @@ export const DEFAULT_BROWSERS: readonly string[] = [
   "firefox.exe",
   "librewolf",
   "epiphany",
+  // WebKit knocks from its network process, whatever the application (MiniBrowser, Epiphany, Safari).
+  // Linux (WebKitGTK): exe .../webkit2gtk-4.1/WebKitNetworkProcess, comm cut to 15 characters. macOS:
+  // exe .../com.apple.WebKit.Networking.xpc/Contents/MacOS/com.apple.WebKit.Networking; its 16-character
+  // p_comm "com.apple.WebKit" is left out, as it names WebKit's content and GPU processes too.
   "WebKitNetworkProcess",
+  "WebKitNetworkPr",
   "com.apple.WebKit.Networking",
   "Safari",
   // macOS app executables (the knocking helper's browser is the app's main executable)

@@ -5,7 +5,7 @@ import { ApiError, type ApiClient } from "../protocol/api-client.ts";
 import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
 import type { Ack, Instruction, ProcessInfo, Report, ReportAnswer } from "../protocol/schemas.ts";
 import type { Burst } from "./bursts.ts";
-import { type InstructionHandler, runInstruction } from "./handlers.ts";
+import type { InstructionRunner } from "./handlers/index.ts";
 import type { ConfirmLink } from "./policy.ts";
 
 /** What became of one burst, for whoever watches the service (tests, the demo). */
@@ -24,7 +24,8 @@ export interface ReporterOptions {
   limits: ClaimLimits;
   /** Ports the service could not bind. */
   failed: readonly number[];
-  handlers: Record<string, InstructionHandler>;
+  /** Carries out instructions (see handlers/index.ts): only what the local configuration allows. */
+  instructions: InstructionRunner;
   log: Logger;
   /** Give up on a report after this long, in ms (a code does not outlive it anyway). */
   giveUpMs: number;
@@ -70,9 +71,17 @@ export function createReporter(options: ReporterOptions) {
   const reports = new Set<Promise<void>>();
   const watchers = new Set<Promise<void>>();
 
-  async function handle(instructions: Instruction[], process: ProcessInfo): Promise<Ack[]> {
+  /** Where a link's instructions come from, as their handlers see it. */
+  interface LinkContext {
+    process: ProcessInfo;
+    linkId: string;
+    /** The session's web origin; absent when it has none. */
+    origin?: string;
+  }
+
+  async function handle(instructions: Instruction[], link: LinkContext): Promise<Ack[]> {
     const acks: Ack[] = [];
-    for (const instruction of instructions) acks.push(await runInstruction(options.handlers, instruction, { log, process }));
+    for (const instruction of instructions) acks.push(await options.instructions.run(instruction, { log, ...link, signal: stopping.signal }));
     return acks;
   }
 
@@ -91,15 +100,15 @@ export function createReporter(options: ReporterOptions) {
   }
 
   /** After a link, the session holder may queue more: ask for them until the link's watch ends. */
-  async function watch(linkId: string, process: ProcessInfo): Promise<void> {
+  async function watch(link: LinkContext): Promise<void> {
     if (watching >= MAX_WATCHED_LINKS) return;
     watching++;
     const end = Date.now() + watchLinkMs;
     try {
       while (Date.now() < end && !stopping.signal.aborted) {
         const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
-        const { instructions } = await api.pull(linkId, wait, stopping.signal);
-        await sendAcks(linkId, await handle(instructions, process));
+        const { instructions } = await api.pull(link.linkId, wait, stopping.signal);
+        await sendAcks(link.linkId, await handle(instructions, link));
       }
     } catch (error) {
       if (!stopping.signal.aborted && !(error instanceof ApiError && error.status === 404)) {
@@ -177,9 +186,10 @@ export function createReporter(options: ReporterOptions) {
           await sendAcks(answer.linkId, event.acks);
         } else {
           log.info("report -> linked", fields);
-          event.acks = await handle(answer.instructions, burst.process);
+          const link: LinkContext = { process: burst.process, linkId: answer.linkId, ...(answer.origin ? { origin: answer.origin } : {}) };
+          event.acks = await handle(answer.instructions, link);
           await sendAcks(answer.linkId, event.acks);
-          const watcher = watch(answer.linkId, burst.process).finally(() => watchers.delete(watcher));
+          const watcher = watch(link).finally(() => watchers.delete(watcher));
           watchers.add(watcher);
         }
       } else {

@@ -24,6 +24,8 @@ export interface LaunchOptions {
   publicPorts?: number[];
   /** Accept the self-signed certificate of a test https server. */
   acceptInsecureCerts?: boolean;
+  /** Firefox only: more preferences, applied after the ones publicPorts sets. */
+  firefoxPrefs?: Record<string, unknown>;
 }
 
 export interface LaunchedBrowser {
@@ -39,6 +41,16 @@ export function browserBinary(kind: BrowserKind): string {
   const path = BROWSER_BINARIES[kind];
   if (!existsSync(path)) throw new Error(`${path} is missing: run apt-get install chromium firefox-esr (real-browser tests are never skipped)`);
   return path;
+}
+
+/**
+ * Sets the Local Network Access permission for loopback ("loopback-network") of pages of `origin`, as a
+ * user's answer to the prompt would: CDP Browser.setPermission in Chromium, WebDriver BiDi
+ * permissions.setPermission in Firefox (both through puppeteer's BrowserContext.setPermission).
+ * Both browsers then report it from navigator.permissions.query and enforce it.
+ */
+export async function setLocalNetworkPermission(launched: LaunchedBrowser, origin: string, state: "granted" | "denied" | "prompt"): Promise<void> {
+  await launched.browser.defaultBrowserContext().setPermission(origin, { permission: { name: "loopback-network" as never }, state });
 }
 
 /** Launches one headless browser with a fresh profile. */
@@ -68,6 +80,7 @@ export async function launchBrowser(kind: BrowserKind, options: LaunchOptions = 
       prefs["network.localhost.prompt.testing"] = true;
       prefs["network.localhost.prompt.testing.allow"] = false;
     }
+    Object.assign(prefs, options.firefoxPrefs);
     browser = await puppeteer.launch({
       browser: "firefox",
       executablePath,

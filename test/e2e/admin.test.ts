@@ -40,3 +40,15 @@ describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
+
+describe("pkipc server --allow-origin", () => {
+  test("given twice, both origins' pages may create sessions; any other gets 403", async () => {
+    const server = await serverProcess(["--allow-origin", "https://a.example", "--allow-origin=https://b.example"]);
+    const create = (origin: string) => fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { origin } });
+    expect((await create("https://a.example")).status).toBe(201);
+    const b = await create("https://b.example");
+    expect(b.status).toBe(201);
+    expect(b.headers.get("access-control-allow-origin")).toBe("https://b.example");
+    expect((await create("https://c.example")).status).toBe(403);
+  });
+});

@@ -35,7 +35,7 @@ describe("a server under a path prefix", () => {
     const result = JSON.parse(run.stdout) as ClientResult;
     expect(result.linked).toBe(true);
     expect(result.process?.pid).toBe(run.pid);
-    expect(service.log.lines.join("\n")).toContain("report -> linked");
+    await service.log.waitFor(/report -> linked/);
     // The browser module and the demo page are served under the prefix too.
     const module = await fetch(`${base}/pkipc.js`, { signal: AbortSignal.timeout(5000) });
     expect(module.status).toBe(200);

@@ -4,23 +4,41 @@ import { knockTuples } from "../knock.ts";
 import type { KnockTransport } from "../transport.ts";
 import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
 import { withKnockLock } from "./lock.ts";
+import { blockedAdvice, type LocalNetworkPermission, queryLocalNetworkPermission } from "./permission.ts";
 import { type BrowserTransportName, browserTransports } from "./transports.ts";
 
-export { browserTransports, type BrowserTransportName };
+export { browserTransports, type BrowserTransportName, type LocalNetworkPermission, queryLocalNetworkPermission };
 
 /**
  * The transport for this browser when none is named, chosen from measurements (README, "Browsers"): https
  * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
  * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
- * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not.
+ * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not;
+ * https in WebKit (Safari, and every browser on iOS), which blocks http: and ws: to loopback from an
+ * https page as mixed content, and whose https and wss knocks link equally fast (WebKitGTK 2.50).
  */
 export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? ""): BrowserTransportName {
-  return /Firefox\//.test(userAgent) ? "wss" : "https";
+  return DEFAULT_TRANSPORT[browserEngine(userAgent)];
+}
+
+/** The measured default per engine (README, "Browsers"); a browser that is neither Firefox nor WebKit is taken for Chromium. */
+const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "https", firefox: "wss", webkit: "https" };
+
+export type BrowserEngine = "chromium" | "firefox" | "webkit";
+
+/**
+ * The engine behind a user agent. WebKit is "AppleWebKit/" without a Chromium token: Safari, WebKitGTK
+ * and WPE browsers, and on iOS every browser (CriOS, FxiOS and EdgiOS carry no "Chrome/" or "Firefox/").
+ */
+export function browserEngine(userAgent: string): BrowserEngine {
+  if (/Firefox\//.test(userAgent)) return "firefox";
+  if (/AppleWebKit\//.test(userAgent) && !/(Chrome|Chromium|Edg|OPR)\//.test(userAgent)) return "webkit";
+  return "chromium";
 }
 
 /** Why link() failed: a stable code and one sentence. */
 export class LinkError extends Error {
-  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED";
+  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED" | "LOCAL_NETWORK_BLOCKED";
   constructor(code: LinkError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LinkError";
@@ -30,6 +48,8 @@ export class LinkError extends Error {
 
 /** What link() reports as it goes, e.g. to light up a port as its knock goes out. */
 export type LinkProgress =
+  /** The page's Local Network Access permission for loopback: before knocking, and again if it changed by the link. */
+  | { type: "permission"; state: LocalNetworkPermission }
   | { type: "session"; sessionId: string; tuples: number[][]; expiresAt: string; range: ServiceConfig["range"] }
   | { type: "knock"; port: number; tuple: number }
   | { type: "knocked"; port: number; tuple: number; ms: number; error?: string }
@@ -71,6 +91,11 @@ export interface LinkResult {
   process?: ProcessInfo;
   /** From the call to the confirmed link, in ms. */
   timeToLinkMs: number;
+  /**
+   * The page's Local Network Access permission for loopback when it linked ("unknown" where the browser
+   * does not expose it). "denied" with a link is normal today: knocks land before the browser checks.
+   */
+  permission: LocalNetworkPermission;
   status: SessionStatus;
 }
 
@@ -96,7 +121,8 @@ async function waitForLink(api: BrowserApi, id: string, end: number, signal: Abo
       try {
         return await api.status(id, wait, signal);
       } catch (error) {
-        if (signal.aborted || !(error instanceof ServerCallError) || error.status !== 0) throw error;
+        // a poll closed without an answer (network, or a gateway's 502/504) means "ask again", until the deadline
+        if (signal.aborted || !(error instanceof ServerCallError) || ![0, 502, 504].includes(error.status)) throw error;
         await sleep(100);
       }
     }
@@ -117,7 +143,9 @@ export function fetchConfig(server: string | URL = defaultServer(), signal = Abo
 /**
  * Gets a code from the server, knocks it from this page, and resolves once the local pkipc service
  * has reported it. Rejects with a {@link LinkError}: NOT_LINKED (nothing linked in time: no service
- * running, or every knock refused), EXPIRED, ABORTED, or SERVER (the server could not be reached).
+ * running, or every knock refused), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser denies this
+ * page local network access: the message says how to allow it), EXPIRED, ABORTED, NOT_ALLOWED, or
+ * SERVER (the server could not be reached).
  */
 export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const start = performance.now();
@@ -157,7 +185,9 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   };
 
   try {
-    const [offer, config] = await Promise.all([options.session ?? api.createSession(signal), api.config(signal)]);
+    // The permission only explains a failure: knock whatever it says, since knocks land before the browser checks.
+    const [offer, config, permission] = await Promise.all([options.session ?? api.createSession(signal), api.config(signal), queryLocalNetworkPermission()]);
+    emit({ type: "permission", state: permission });
     emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
     const linked = waitForLink(api, offer.id, end, signal);
@@ -183,6 +213,9 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, held.then(() => linked)]);
     if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
+    // Knocking may have changed it (a prompt answered, or a headless browser's automatic denial).
+    const permissionNow = await queryLocalNetworkPermission();
+    if (permissionNow !== permission) emit({ type: "permission", state: permissionNow });
     emit(status.process ? { type: "linked", process: status.process } : { type: "linked" });
     settled = true;
     return {
@@ -191,10 +224,29 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
       tuples: offer.tuples,
       ...(status.process ? { process: status.process } : {}),
       timeToLinkMs: Math.round((performance.now() - start) * 10) / 10,
+      permission: permissionNow,
       status,
     };
   } catch (error) {
     settled = true;
-    return fail(error);
+    const permission = await queryLocalNetworkPermission();
+    try {
+      return fail(error);
+    } catch (failure) {
+      throw explainPermission(failure, permission);
+    }
   }
+}
+
+/**
+ * A link that timed out or expired while the browser denies this page local network access becomes
+ * LOCAL_NETWORK_BLOCKED, with what the user can do; while the browser still asks, the message says to allow it.
+ */
+function explainPermission(failure: unknown, permission: LocalNetworkPermission): unknown {
+  if (!(failure instanceof LinkError) || (failure.code !== "NOT_LINKED" && failure.code !== "EXPIRED")) return failure;
+  if (permission === "denied") return new LinkError("LOCAL_NETWORK_BLOCKED", blockedAdvice(globalThis.location?.origin ?? ""), { cause: failure });
+  if (permission === "prompt") {
+    return new LinkError(failure.code, `${failure.message} If the browser asks whether this site may access apps on this device, choose Allow and try again.`, { cause: failure.cause });
+  }
+  return failure;
 }

@@ -21,8 +21,20 @@ function drawGrid(range: { start: number; end: number }): void {
   }
 }
 
+/** What the page may do on loopback, in words; the advice box is shown only when a link failed for it. */
+const PERMISSION_TEXT: Record<string, string> = {
+  granted: "allowed",
+  denied: "blocked (knocking anyway: knocks land before the browser checks)",
+  prompt: "not decided yet (the browser may ask)",
+  unknown: "not readable in this browser",
+};
+
 function onProgress(event: LinkProgress): void {
-  if (event.type === "session") {
+  if (event.type === "permission") {
+    const permission = $("permission");
+    permission.textContent = `Local network access: ${PERMISSION_TEXT[event.state] ?? event.state}`;
+    permission.dataset.state = event.state;
+  } else if (event.type === "session") {
     for (const cell of cells.values()) cell.className = "port";
     for (const port of event.tuples.flat()) cells.get(port)?.classList.add("code");
     setStatus(`Knocking ${event.tuples.flat().length} ports…`);
@@ -76,6 +88,7 @@ async function run(): Promise<void> {
   const transport = select.value as keyof typeof browserTransports;
   setStatus("Asking for a code…", "running");
   showDetails([]);
+  $("advice").hidden = true;
   try {
     const session = backend ? await backendCall<SessionOffer>("POST", "session") : undefined;
     const result: LinkResult = await link({ server, transport, onProgress, ...(session ? { session } : {}) });
@@ -85,11 +98,23 @@ async function run(): Promise<void> {
     const b = p?.browser;
     const who = p ? `: ${b ? `${b.name} ${b.version}` : p.name}, user ${p.user}, PID ${b?.pid ?? p.pid}` : " (who linked is shown to the SaaS backend only)";
     setStatus(`Linked in ${Math.round(result.timeToLinkMs)} ms${who}`, "linked");
-    showDetails([...(p ? describe(p) : []), ...(status.origin ? [["origin", status.origin] as [string, string]] : []), ["transport", result.transport], ["session", result.sessionId]]);
+    showDetails([
+      ...(p ? describe(p) : []),
+      ...(status.origin ? [["origin", status.origin] as [string, string]] : []),
+      ["transport", result.transport],
+      ["local network access", result.permission],
+      ["session", result.sessionId],
+    ]);
     (window as any).pkipcResult = { ...result, ...(p ? { process: p } : {}), ...(status.origin ? { origin: status.origin } : {}) };
   } catch (error) {
     const message = error instanceof LinkError ? error.message : `unexpected failure: ${(error as Error).message}`;
-    setStatus(`Not linked: ${message}`, "failed");
+    if (error instanceof LinkError && error.code === "LOCAL_NETWORK_BLOCKED") {
+      // The browser refused this page the loopback: what the user can do matters more than the status line.
+      setStatus("Not linked: your browser blocked this page from reaching apps on this computer.", "failed");
+      const advice = $("advice");
+      advice.textContent = message;
+      advice.hidden = false;
+    } else setStatus(`Not linked: ${message}`, "failed");
     (window as any).pkipcResult = { error: message, code: (error as LinkError).code };
   }
 }

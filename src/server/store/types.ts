@@ -7,33 +7,38 @@ export interface InstructionRecord extends Instruction {
   result?: string;
 }
 
-/** Everything the server knows of one session. Times are epoch milliseconds. */
+/**
+ * Everything the server knows of one session. Times are epoch milliseconds. Readonly all the way down: a
+ * record is a value shared by the store and every reader (the memory store does not copy it), so code that
+ * changes one does not compile; a change is a new record, stored with `replace`.
+ */
 export interface SessionRecord {
-  id: string;
+  readonly id: string;
   /** The knock code, in knock order. */
-  tuples: number[][];
-  createdAt: number;
-  expiresAt: number;
+  readonly tuples: readonly (readonly number[])[];
+  readonly createdAt: number;
+  readonly expiresAt: number;
   /** "expired" is never stored: a pending record past expiresAt reads as expired. */
-  state: Exclude<SessionState, "expired">;
+  readonly state: Exclude<SessionState, "expired">;
   /** Grows with every change; long polls wait for it to pass a value. */
-  version: number;
+  readonly version: number;
   /** The user's address: where a browser asked from, or what a SaaS backend stated. Reports link only from it (origin binding). */
-  address: string;
+  readonly address: string;
   /** The web origin the session belongs to: the page's Origin, or the origin of the backend's API key; absent for non-browser clients. */
-  origin?: string;
+  readonly origin?: string;
   /** The API key that created it (backend sessions). */
-  apiKeyId?: string;
-  linkedAt?: number;
-  linkId?: string;
+  readonly apiKeyId?: string;
+  readonly linkedAt?: number;
+  readonly linkId?: string;
   /** The enrolled service whose report linked it: only it may pull and acknowledge. */
-  serviceId?: string;
-  process?: ProcessInfo;
-  instructions: InstructionRecord[];
+  readonly serviceId?: string;
+  readonly process?: Readonly<ProcessInfo>;
+  readonly instructions: readonly Readonly<InstructionRecord>[];
 }
 
 /**
- * Live sessions. Every method is asynchronous so a networked store can stand behind it; every
+ * Live sessions. Records read from a store are immutable values (the memory store hands out its one frozen
+ * copy): to change one, build a new record and `replace` it. Every method is asynchronous so a networked store can stand behind it; every
  * change goes through `replace`, a compare-and-set on the version, so concurrent servers cannot both
  * link one session.
  */

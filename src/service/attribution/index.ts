@@ -1,34 +1,31 @@
 // Picks the attribution strategy and the browser identifier of the platform the service runs on.
 import { PkipcError } from "../../lib/errors.ts";
-import type { ProcessInfo } from "../../protocol/schemas.ts";
 import { darwinAttributor } from "./darwin/attributor.ts";
 import { darwinBrowserIdentifier } from "./darwin/identity.ts";
 import { linuxAttributor } from "./linux/attributor.ts";
 import { browserIdentifier } from "./linux/identity.ts";
-import type { Attributor } from "./types.ts";
+import type { Attributor, BrowserIdentifier } from "./types.ts";
+import { windowsAttributor } from "./windows/attributor.ts";
+import { windowsBrowserIdentifier } from "./windows/identity.ts";
 
-export type { Attributor, KnockSocket, ProcessInfo } from "./types.ts";
+export type { Attributor, BrowserIdentifier, KnockSocket, ProcessInfo } from "./types.ts";
 
 /** The service cannot find knocking processes on this operating system. */
 export class UnsupportedPlatformError extends PkipcError {
   override readonly code = "UNSUPPORTED_PLATFORM";
 }
 
-/** Adds the browser (main process, name, version) to an attributed process; the service warms it as soon as a knock is attributed. */
-export interface BrowserIdentifier {
-  warm(process: ProcessInfo): void;
-  identify(process: ProcessInfo): Promise<ProcessInfo>;
-}
-
 /**
- * The attributor for `platform` (default: this one).
- * @throws UnsupportedPlatformError on anything but Linux and macOS.
+ * The attributor for `platform` (default: this one). The Windows one loads no DLL until its first
+ * knock, so it can be created anywhere.
+ * @throws UnsupportedPlatformError on anything but Linux, macOS and Windows.
  */
 export function createAttributor(platform: NodeJS.Platform = process.platform): Attributor {
   if (platform === "linux") return linuxAttributor();
   if (platform === "darwin") return darwinAttributor();
+  if (platform === "win32") return windowsAttributor();
   throw new UnsupportedPlatformError(
-    `Knock attribution is implemented for Linux and macOS, not for ${platform}.`,
+    `Knock attribution is implemented for Linux, macOS and Windows, not for ${platform}.`,
   );
 }
 
@@ -36,5 +33,6 @@ export function createAttributor(platform: NodeJS.Platform = process.platform): 
 export function createBrowserIdentifier(platform: NodeJS.Platform = process.platform): BrowserIdentifier {
   if (platform === "linux") return browserIdentifier();
   if (platform === "darwin") return darwinBrowserIdentifier();
+  if (platform === "win32") return windowsBrowserIdentifier();
   return { warm() {}, identify: async (p) => p };
 }

@@ -21,3 +21,11 @@ export interface Attributor {
   /** Resolves null when the process cannot be found (the peer closed first, another network namespace, no permission). */
   attribute(socket: KnockSocket): Promise<ProcessInfo | null>;
 }
+
+/** Names the browser a knocking process belongs to (its main process, name, version), without starting a process. */
+export interface BrowserIdentifier {
+  /** Starts identifying as soon as a knock is attributed, so the report does not wait for it. */
+  warm(process: ProcessInfo): void;
+  /** The process with `browser` filled in when it belongs to a recognised browser. */
+  identify(process: ProcessInfo): Promise<ProcessInfo>;
+}

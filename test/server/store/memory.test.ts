@@ -1,0 +1,70 @@
+// The memory store: frozen records handed out without copies, a configurable ceiling, and a port index that stays right.
+import { expect, test } from "bun:test";
+import { CapacityError } from "../../../src/lib/errors.ts";
+import { drawCode, randomId } from "../../../src/protocol/code.ts";
+import { memoryStore } from "../../../src/server/store/memory.ts";
+import type { SessionRecord } from "../../../src/server/store/types.ts";
+
+const RANGE = { start: 29170, end: 29233 };
+const record = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({
+  id: randomId(16),
+  tuples: drawCode(RANGE, { tuples: 3, portsPerTuple: 4 }),
+  createdAt: Date.now(),
+  expiresAt: Date.now() + 60_000,
+  state: "pending",
+  version: 0,
+  address: "127.0.0.1",
+  instructions: [],
+  ...overrides,
+});
+
+/** Never called: it compiles only while every mutation below is refused by the record's types (tsc checks tests). */
+export function recordsAreReadonly(read: SessionRecord): void {
+  // @ts-expect-error a record's fields are readonly
+  read.state = "linked";
+  // @ts-expect-error so are its tuples
+  read.tuples[0]![0] = 1;
+  // @ts-expect-error and its instruction list
+  read.instructions.push({ id: "x", name: "x", args: {}, state: "queued" });
+  // @ts-expect-error and what it says of the process
+  read.process!.pid = 1;
+}
+
+test("a record read back is a value: a change is a new record replaced by version, and earlier reads keep theirs", async () => {
+  const store = memoryStore();
+  const r = record();
+  expect(await store.insert(r)).toBe(true);
+  const read = (await store.get(r.id))!;
+  expect(await store.replace({ ...read, state: "linked", linkId: "L1", version: 1 }, 0)).toBe(true);
+  expect((await store.getByLink("L1"))?.state).toBe("linked");
+  expect(read.state).toBe("pending");
+  expect(await store.replace({ ...read, state: "linked", version: 1 }, 0)).toBe(false); // a stale version loses
+  await store.close();
+});
+
+test("the record ceiling is a setting", async () => {
+  const store = memoryStore({ maxRecords: 3 });
+  for (let i = 0; i < 3; i++) expect(await store.insert(record())).toBe(true);
+  expect(store.insert(record())).rejects.toThrow(CapacityError);
+  await store.close();
+});
+
+test("the port index finds live codes only, and a live code cannot be drawn twice", async () => {
+  const store = memoryStore();
+  const all: SessionRecord[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const r = record();
+    if (await store.insert(r)) all.push(r);
+  }
+  expect(await store.insert(record({ tuples: all[0]!.tuples.map((t) => [...t].reverse()) }))).toBe(false);
+  // link most of them: their ports leave the index (lazily, compacted as lists empty)
+  for (const r of all.slice(0, 1500)) expect(await store.replace({ ...r, state: "linked", version: 1 }, 0)).toBe(true);
+  expect(await store.liveCount()).toBe(500);
+  for (const r of [...all.slice(0, 20), ...all.slice(1500, 1520)]) {
+    const found = await store.candidates(r.tuples.flat(), 8);
+    expect(found.map((f) => f.id).includes(r.id)).toBe(r.state === "pending" && all.indexOf(r) >= 1500);
+  }
+  // a linked code may be drawn again
+  expect(await store.insert(record({ tuples: all[0]!.tuples }))).toBe(true);
+  await store.close();
+});
