@@ -87,10 +87,10 @@ export interface BenchServer {
 
 /**
  * `pkipc server` on a free port and range of 127.0.0.1, with a random admin secret (so services can be
- * enrolled) and its services file in a private folder; `raise` sets options above their defaults.
+ * enrolled) and its services file in a private folder; `raise` sets options above their defaults. Instances
+ * of one deployment (several on one Redis) are given the same `range`.
  */
-export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra: string[] = []): Promise<BenchServer> {
-  const range = findFreeRange(64);
+export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra: string[] = [], range = findFreeRange(64)): Promise<BenchServer> {
   const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   const folder = benchFolder();
   const { args, said } = optionFlags(serverOptions, raise);

@@ -62,6 +62,12 @@ export class NetworkError extends PkipcError {
   override readonly status = 502;
 }
 
+/** The shared store (Redis) cannot be reached or did not answer in time: 503, the request may be retried. */
+export class StoreUnavailableError extends PkipcError {
+  override readonly code = "STORE_UNAVAILABLE";
+  override readonly status = 503;
+}
+
 /** The bind-failure strategy cannot describe what the service saw within its bound. */
 export class TooManyCompletionsError extends PkipcError {
   override readonly code = "TOO_MANY_COMPLETIONS";

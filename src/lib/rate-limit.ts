@@ -1,4 +1,4 @@
-// Rate limits: token buckets keyed by service, address or process, in a bounded map; 429 with Retry-After.
+// Rate limits: token buckets keyed by service, address or process, in a bounded map or a shared store; 429 with Retry-After.
 import { PkipcError } from "./errors.ts";
 
 /** Too many requests from one key: 429, with how long to wait. */
@@ -75,4 +75,60 @@ export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: n
     },
     size: () => buckets.size,
   };
+}
+
+/**
+ * Where the server's buckets live: this process's memory, or a store every instance shares, so a limit
+ * counts every instance's requests. `spend` refills bucket `key` to now, takes `cost` tokens (0 or 1)
+ * when it holds at least one, and answers the tokens it held before: under 1 means refused.
+ */
+export interface BucketStore {
+  readonly name: string;
+  spend(key: string, spec: RateSpec, cost: 0 | 1): Promise<number>;
+}
+
+/** A rate limit of the server: like RateLimiter, asynchronous so the buckets may be shared. */
+export interface SharedLimiter {
+  take(key: string): Promise<void>;
+  check(key: string): Promise<void>;
+}
+
+/** Buckets in this process's memory, bounded like rateLimiter's (least recently used go past maxKeys). */
+export function memoryBuckets(options: { maxKeys?: number; now?: () => number } = {}): BucketStore {
+  const maxKeys = options.maxKeys ?? 65_536;
+  const now = options.now ?? Date.now;
+  const buckets = new Map<string, Bucket>();
+  return {
+    name: "memory",
+    async spend(key, spec, cost) {
+      const t = now();
+      let bucket = buckets.get(key);
+      if (bucket) {
+        buckets.delete(key); // re-inserted below: the map's order is least recently used first
+        bucket.tokens = Math.min(spec.burst, bucket.tokens + ((t - bucket.at) / 1000) * spec.perSecond);
+        bucket.at = t;
+      } else {
+        bucket = { tokens: spec.burst, at: t };
+        if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!);
+      }
+      buckets.set(key, bucket);
+      const held = bucket.tokens;
+      if (held >= 1) bucket.tokens -= cost;
+      return held;
+    },
+  };
+}
+
+/** A limit of `spec` per key over `store`; `name` keeps its buckets apart from the other limits' in the store. */
+export function sharedLimiter(spec: RateSpec, what: string, name: string, store: BucketStore): SharedLimiter {
+  const refused = (tokens: number) => {
+    const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
+    return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
+  };
+  const spend = async (key: string, cost: 0 | 1) => {
+    if (spec.perSecond <= 0) return;
+    const held = await store.spend(`${name}:${key}`, spec, cost);
+    if (held < 1) throw refused(held);
+  };
+  return { take: (key) => spend(key, 1), check: (key) => spend(key, 0) };
 }

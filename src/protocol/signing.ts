@@ -69,16 +69,16 @@ export function signRequest(
 
 /** What {@link verifyRequest} needs from the server: keys by service id, the clock window, the replay cache. */
 export interface VerifyContext {
-  keyOf(serviceId: string): string | undefined;
+  keyOf(serviceId: string): Promise<string | undefined> | string | undefined;
   /** Accepted distance between the request's timestamp and the server's clock, in ms. */
   windowMs: number;
   /**
    * Called once the signature and timestamp are good, before the nonce is stored: the place for the
    * service's own rate limit, so one service cannot fill the shared replay cache. Throws to refuse.
    */
-  admit?(serviceId: string): void;
+  admit?(serviceId: string): Promise<void> | void;
   /** Records a nonce; false when it was seen before (a replay). */
-  remember(serviceId: string, nonce: string): boolean;
+  remember(serviceId: string, nonce: string): Promise<boolean> | boolean;
   now?: () => number;
 }
 
@@ -86,10 +86,10 @@ export interface VerifyContext {
  * Checks a signed request and returns the service id. Throws UnauthorizedError naming the reason. The
  * nonce is recorded only once the signature is good, so forged requests cannot fill the replay cache.
  */
-export function verifyRequest(
+export async function verifyRequest(
   context: VerifyContext,
   request: { method: string; path: string; headers: Headers; body: string | Uint8Array },
-): string {
+): Promise<string> {
   const h = (name: string) => request.headers.get(name) ?? "";
   const serviceId = h(SIGNATURE_HEADERS.service);
   const timestamp = h(SIGNATURE_HEADERS.timestamp);
@@ -101,7 +101,7 @@ export function verifyRequest(
   if (!ID_PATTERN.test(serviceId) || !NONCE_PATTERN.test(nonce) || !/^\d{1,15}$/.test(timestamp) || !/^[A-Za-z0-9_-]{43}$/.test(given)) {
     throw new UnauthorizedError("BAD_SIGNATURE", "the signature headers are malformed");
   }
-  const key = context.keyOf(serviceId);
+  const key = await context.keyOf(serviceId);
   if (key === undefined) throw new UnauthorizedError("UNKNOWN_SERVICE", "no enrolled service has this id (it may have been revoked)");
   const expected = mac(key, canonical(request.method, request.path, serviceId, timestamp, nonce, request.body));
   // Constant time: the comparison must not reveal how many leading bytes of a forgery were right.
@@ -112,8 +112,8 @@ export function verifyRequest(
   if (skew > context.windowMs) {
     throw new UnauthorizedError("STALE", `the request's timestamp is ${Math.round(skew / 1000)} s from the server's clock (window ${context.windowMs / 1000} s)`);
   }
-  context.admit?.(serviceId);
-  if (!context.remember(serviceId, nonce)) throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
+  await context.admit?.(serviceId);
+  if (!(await context.remember(serviceId, nonce))) throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
   return serviceId;
 }
 

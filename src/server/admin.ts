@@ -30,11 +30,12 @@ const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
 export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
   const { registry } = guard;
   const admin = (request: Request, server: unknown) => guard.requireAdmin(request, addressOf(request, server));
+  // Every route awaits admin(): a refused secret throws before anything is read or changed.
   return new Elysia({ name: "pkipc-admin" })
     .post(
       "/v1/admin/tokens",
       async ({ request, server, set }) => {
-        admin(request, server);
+        await admin(request, server);
         const { token, expiresAt } = await registry.issueToken(guard.settings.tokenTtlMs);
         log.info("enrollment token issued", { expiresAt: iso(expiresAt) }); // never the token itself
         set.status = 201;
@@ -44,16 +45,16 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
     )
     .get(
       "/v1/admin/services",
-      ({ request, server }) => {
-        admin(request, server);
-        return { services: registry.list().map(view) };
+      async ({ request, server }) => {
+        await admin(request, server);
+        return { services: (await registry.list()).map(view) };
       },
       { response: { 200: ServiceList }, detail: { summary: "Admin: enrolled services, without their keys" } },
     )
     .delete(
       "/v1/admin/services/:id",
       async ({ request, server, params }) => {
-        admin(request, server);
+        await admin(request, server);
         const revoked = await registry.revoke(params.id);
         log.info("service revoked", { service: params.id, name: revoked.name });
         return view(revoked);
@@ -63,7 +64,7 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
     .post(
       "/v1/admin/api-keys",
       async ({ request, server, body, set }) => {
-        admin(request, server);
+        await admin(request, server);
         const issued = await registry.issueApiKey(body.name, body.origin);
         log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin }); // never the key itself
         set.status = 201;
@@ -78,16 +79,16 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
     )
     .get(
       "/v1/admin/api-keys",
-      ({ request, server }) => {
-        admin(request, server);
-        return { apiKeys: registry.listApiKeys().map(keyView) };
+      async ({ request, server }) => {
+        await admin(request, server);
+        return { apiKeys: (await registry.listApiKeys()).map(keyView) };
       },
       { response: { 200: ApiKeyList }, detail: { summary: "Admin: API keys, without the keys themselves" } },
     )
     .delete(
       "/v1/admin/api-keys/:id",
       async ({ request, server, params }) => {
-        admin(request, server);
+        await admin(request, server);
         const revoked = await registry.revokeApiKey(params.id);
         log.info("API key revoked", { id: params.id, name: revoked.name });
         return keyView(revoked);
@@ -97,7 +98,7 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
     .post(
       "/v1/enroll",
       async ({ request, server, body, set }) => {
-        guard.limitEnroll(addressOf(request, server));
+        await guard.limitEnroll(addressOf(request, server));
         const credentials = await registry.enroll(body.token, body.name);
         log.info("service enrolled", { service: credentials.serviceId, name: body.name });
         set.status = 201;

@@ -37,6 +37,8 @@ export interface AppOptions {
   log: Logger;
   /** Shown on /healthz. */
   storeName: string;
+  /** Throws when the store does not answer: /healthz then says so with 503. */
+  storeHealth?: () => Promise<void>;
   version: string;
 }
 
@@ -94,11 +96,11 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = (request: Request, server: any, body: SessionRequest | undefined): SessionCreator => {
+  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<SessionCreator> => {
     const address = addressOf(server, request);
-    const key = guard.apiKey(request);
+    const key = await guard.apiKey(request);
     if (key) {
-      guard.limitSession(address, key);
+      await guard.limitSession(address, key);
       return { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
     }
     if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
@@ -106,7 +108,7 @@ export function createApp(options: AppOptions) {
     if (origin === undefined) {
       throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
     }
-    guard.limitSession(address);
+    await guard.limitSession(address);
     return { address, origin };
   };
 
@@ -155,7 +157,15 @@ export function createApp(options: AppOptions) {
     })
     .use(browserCors(guard.originAllowed))
     .use(pageRoutes())
-    .get("/healthz", async () => ({ ok: true, store: options.storeName, version: options.version }), {
+    .get("/healthz", async ({ set }) => {
+      try {
+        await options.storeHealth?.();
+      } catch (error) {
+        set.status = 503;
+        return { ok: false, store: options.storeName, version: options.version, error: (error as Error).message };
+      }
+      return { ok: true, store: options.storeName, version: options.version };
+    }, {
       detail: { summary: "Liveness" },
     })
     .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
@@ -167,7 +177,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
-        const offer = await sessions.create(creatorOf(request, server, body as SessionRequest | undefined));
+        const offer = await sessions.create(await creatorOf(request, server, body as SessionRequest | undefined));
         return reply(SessionOffer, offer, formatOf(query, request), 201);
       },
       {
@@ -187,9 +197,9 @@ export function createApp(options: AppOptions) {
     .get(
       "/v1/sessions/:id",
       async ({ params, query, request, server }) => {
-        const viewer = guard.apiKey(request);
+        const viewer = await guard.apiKey(request);
         if (!viewer) guard.pageOrigin(request);
-        guard.limitRead(addressOf(server, request), viewer);
+        await guard.limitRead(addressOf(server, request), viewer);
         const status = await sessions.status(params.id, {
           waitMs: (query.wait ?? 0) * 1000,
           since: query.since,
@@ -215,7 +225,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions/:id/instructions",
       async ({ params, body, query, request }) => {
-        const viewer = guard.requireApiKey(request);
+        const viewer = await guard.requireApiKey(request);
         return reply(InstructionStatus, await sessions.queueInstruction(params.id, body, viewer), formatOf(query, request), 202);
       },
       {
@@ -232,7 +242,7 @@ export function createApp(options: AppOptions) {
       async ({ body, query, request, server }) => {
         const origin = addressOf(server, request);
         const service = guard.serviceOf(request);
-        guard.limitReport(service, origin);
+        await guard.limitReport(service, origin);
         return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
       },
       {

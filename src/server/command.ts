@@ -5,10 +5,19 @@ import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { readTlsFiles } from "./tls.ts";
+import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
+
+/** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
+function storeUrl(raw: string, name: string): string {
+  if (raw === "memory") return raw;
+  if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL`);
+  checkRedisUrl(raw);
+  return raw;
+}
 
 export const serverOptions = {
   listen: { description: "Address to listen on", env: "PKIPC_LISTEN", default: "127.0.0.1:7870", parse: hostPort },
@@ -46,6 +55,12 @@ export const serverOptions = {
   },
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
+  store: {
+    description: "Where sessions, services, nonces and limits live: memory, or redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS) shared by several instances",
+    env: "PKIPC_STORE",
+    default: "memory",
+    parse: storeUrl,
+  },
   servicesFile: { description: "File of enrolled services (their keys: kept mode 0600)", env: "PKIPC_SERVICES_FILE", default: "pkipc-services.json", parse: text },
   adminSecret: {
     description: "Secret of the admin endpoints (tokens, revocation); prefer the variable, flags show in ps. Unset disables them",
@@ -106,6 +121,7 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
+      store: o.store,
       security: {
         servicesFile: o.servicesFile,
         adminSecret: o.adminSecret,
@@ -138,6 +154,7 @@ export function logServerStart(log: Logger, url: string, config: ServerConfig, b
     bits: Number(bits.toFixed(1)),
     ttl: `${config.ttlMs / 1000}s`,
     bindFailure: config.bindFailure.name,
+    store: config.store && config.store !== "memory" ? redisWhere(config.store) : "memory",
   });
   const overlaps = ephemeralOverlaps(config.range);
   if (overlaps.length) log.warn(`the port range overlaps OS ephemeral ranges (${overlaps.join(", ")}); knocks may collide with outgoing connections`);
@@ -146,7 +163,7 @@ export function logServerStart(log: Logger, url: string, config: ServerConfig, b
     signatures: security.requireSignatures === false ? "off" : "required",
     originBinding: security.bindOrigin === false ? "off" : "on",
     allowOrigins: security.allowOrigins?.length ? security.allowOrigins.join(",") : "this server's own only",
-    services: security.servicesFile ?? "memory",
+    services: config.store && config.store !== "memory" ? "redis" : (security.servicesFile ?? "memory"),
     admin: security.adminSecret ? "enabled" : "disabled", // never the secret itself
   });
   if (security.requireSignatures === false) log.warn("unsigned reports are accepted: anyone who can reach this server can claim sessions");

@@ -1,5 +1,5 @@
 // The server's credentials: enrolled services (one-time tokens exchanged for per-service keys) and the
-// SaaS backends' API keys, kept in one file.
+// SaaS backends' API keys, kept in one file (or in Redis: redis/registry.ts, for several instances).
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { writeAtomically } from "../lib/atomic-file.ts";
@@ -38,22 +38,25 @@ export type ApiKeySummary = Omit<ApiKeyRecord, "digest">;
 
 /** The enrolled services, the tokens not yet used, and the API keys. */
 export interface ServiceRegistry {
-  /** "file" or "memory". */
+  /** "file", "memory" or "redis". */
   readonly name: string;
   /** A new one-time enrollment token; only its digest is kept. */
   issueToken(ttlMs: number): Promise<{ token: string; expiresAt: number }>;
   /** Spends a token and enrolls a service; throws UnauthorizedError BAD_TOKEN for an unknown, used or expired token. */
   enroll(token: string, name: string): Promise<ServiceCredentials>;
-  /** The key of an enrolled, unrevoked service (synchronous: it runs on every signed request). */
-  keyOf(serviceId: string): string | undefined;
+  /**
+   * The key of an enrolled, unrevoked service. Looked up on every signed request, never cached, so a
+   * revocation takes effect on the next request at every instance.
+   */
+  keyOf(serviceId: string): Promise<string | undefined>;
   revoke(serviceId: string): Promise<ServiceSummary>;
-  list(): ServiceSummary[];
+  list(): Promise<ServiceSummary[]>;
   /** A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest kept. */
   issueApiKey(name: string, origin: string): Promise<ApiKeySummary & { key: string }>;
-  /** The unrevoked API key with this secret (synchronous: it runs on every backend request). */
-  apiKeyOf(key: string): ApiKeySummary | undefined;
+  /** The unrevoked API key with this secret; looked up on every backend request, like keyOf. */
+  apiKeyOf(key: string): Promise<ApiKeySummary | undefined>;
   revokeApiKey(id: string): Promise<ApiKeySummary>;
-  listApiKeys(): ApiKeySummary[];
+  listApiKeys(): Promise<ApiKeySummary[]>;
 }
 
 interface Stored {
@@ -79,7 +82,7 @@ export interface RegistryOptions {
   now?: () => number;
 }
 
-const digest = (token: string) => createHash("sha256").update(token).digest("hex");
+export const digest = (token: string) => createHash("sha256").update(token).digest("hex");
 
 /** Reads the file; refuses one that others may read, since it holds every service's key. */
 function load(path: string): Stored {
@@ -149,7 +152,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       save();
       return { serviceId: service.id, key: service.key };
     },
-    keyOf: (serviceId) => keys.get(serviceId),
+    keyOf: async (serviceId) => keys.get(serviceId),
     async revoke(serviceId) {
       const service = state.services.find((s) => s.id === serviceId);
       if (!service) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
@@ -158,7 +161,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       save();
       return summary(service);
     },
-    list: () => state.services.map(summary),
+    list: async () => state.services.map(summary),
     async issueApiKey(name, origin) {
       if (apiKeys.length >= maxApiKeys) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
       const key = `${API_KEY_PREFIX}${randomId(32)}`;
@@ -168,7 +171,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       save();
       return { ...apiSummary(record), key };
     },
-    apiKeyOf: (key) => (key.startsWith(API_KEY_PREFIX) ? byDigest.get(digest(key)) : undefined),
+    apiKeyOf: async (key) => (key.startsWith(API_KEY_PREFIX) ? byDigest.get(digest(key)) : undefined),
     async revokeApiKey(id) {
       const record = apiKeys.find((k) => k.id === id);
       if (!record) throw new NotFoundError(`no API key has id ${id}`);
@@ -177,6 +180,6 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       save();
       return apiSummary(record);
     },
-    listApiKeys: () => apiKeys.map(apiSummary),
+    listApiKeys: async () => apiKeys.map(apiSummary),
   };
 }

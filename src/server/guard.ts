@@ -5,8 +5,8 @@ import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
-import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
-import { nonceCache } from "./limits.ts";
+import { type BucketStore, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
+import { type NonceCache, nonceCache } from "./limits.ts";
 
 /** The security knobs of a server; every one has a safe default in {@link DEFAULT_SECURITY}. */
 export interface SecuritySettings {
@@ -114,28 +114,36 @@ export type Guard = ReturnType<typeof createGuard>;
 /** The caller of a backend route: the API key it presented. */
 export type ApiCaller = ApiKeySummary;
 
-export function createGuard(settings: SecuritySettings, registry: ServiceRegistry, log: Logger) {
-  const nonces = nonceCache({ windowMs: settings.signatureWindowMs, maxEntries: settings.maxNonces, maxPerService: settings.maxNoncesPerService });
+/** Where the guard keeps what every instance must share: the replay cache and the rate-limit buckets. */
+export interface GuardState {
+  nonces?: NonceCache;
+  buckets?: BucketStore;
+}
+
+export function createGuard(settings: SecuritySettings, registry: ServiceRegistry, log: Logger, state: GuardState = {}) {
+  const nonces = state.nonces ?? nonceCache({ windowMs: settings.signatureWindowMs, maxEntries: settings.maxNonces, maxPerService: settings.maxNoncesPerService });
+  const buckets = state.buckets ?? memoryBuckets();
   const limit = settings.limits;
-  const reportsPerService = rateLimiter(limit.reportsPerService, "reports from this service");
-  const reportsPerAddress = rateLimiter(limit.reportsPerAddress, "reports from this address");
-  const sessionsPerAddress = rateLimiter(limit.sessionsPerAddress, "sessions from this address");
-  const enrollPerAddress = rateLimiter(limit.enrollPerAddress, "enrollments from this address");
-  const sessionsPerApiKey = rateLimiter(limit.sessionsPerApiKey, "sessions for this API key");
-  const requestsPerService = rateLimiter(limit.requestsPerService, "signed requests from this service");
-  const readsPerAddress = rateLimiter(limit.readsPerAddress, "session reads from this address");
-  const callsPerApiKey = rateLimiter(limit.callsPerApiKey, "calls with this API key");
-  const adminFailures = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address");
+  const rateLimiter = (spec: RateSpec, what: string, name: string) => sharedLimiter(spec, what, name, buckets);
+  const reportsPerService = rateLimiter(limit.reportsPerService, "reports from this service", "report-service");
+  const reportsPerAddress = rateLimiter(limit.reportsPerAddress, "reports from this address", "report-address");
+  const sessionsPerAddress = rateLimiter(limit.sessionsPerAddress, "sessions from this address", "session-address");
+  const enrollPerAddress = rateLimiter(limit.enrollPerAddress, "enrollments from this address", "enroll-address");
+  const sessionsPerApiKey = rateLimiter(limit.sessionsPerApiKey, "sessions for this API key", "session-api-key");
+  const requestsPerService = rateLimiter(limit.requestsPerService, "signed requests from this service", "request-service");
+  const readsPerAddress = rateLimiter(limit.readsPerAddress, "session reads from this address", "read-address");
+  const callsPerApiKey = rateLimiter(limit.callsPerApiKey, "calls with this API key", "call-api-key");
+  const adminFailures = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address", "admin-failure-address");
   const identities = new WeakMap<Request, string>();
   const header = settings.trustProxyHeader?.toLowerCase();
   const allowedOrigins = new Set(settings.allowOrigins);
 
-  function authenticate(request: Request, body: string | Uint8Array): string | undefined {
+  async function authenticate(request: Request, body: string | Uint8Array): Promise<string | undefined> {
     const url = new URL(request.url);
     const signed = request.headers.has("x-pkipc-signature");
     if (!settings.requireSignatures && !signed) return undefined;
     try {
-      const id = verifyRequest(
+      const id = await verifyRequest(
         { keyOf: registry.keyOf, windowMs: settings.signatureWindowMs, remember: nonces.remember, admit: (service) => requestsPerService.take(service) },
         { method: request.method, path: url.pathname + url.search, headers: request.headers, body },
       );
@@ -186,17 +194,17 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * The API key a request presents (Authorization: Bearer pkak_...), or undefined when it presents none.
      * A key that is unknown or revoked is refused, not ignored.
      */
-    apiKey(request: Request): ApiCaller | undefined {
+    async apiKey(request: Request): Promise<ApiCaller | undefined> {
       const given = bearer(request);
       if (!given) return undefined;
-      const key = registry.apiKeyOf(given);
+      const key = await registry.apiKeyOf(given);
       if (!key) throw new UnauthorizedError("BAD_API_KEY", "the API key is unknown or revoked");
-      callsPerApiKey.take(key.id);
+      await callsPerApiKey.take(key.id);
       return key;
     },
     /** Like apiKey(), but a request without one is refused: the routes only a SaaS backend may call. */
-    requireApiKey(request: Request): ApiCaller {
-      const key = this.apiKey(request);
+    async requireApiKey(request: Request): Promise<ApiCaller> {
+      const key = await this.apiKey(request);
       if (!key) throw new UnauthorizedError("API_KEY_REQUIRED", "this needs the SaaS backend's API key (Authorization: Bearer pkak_...); pkipc admin api-key makes one");
       return key;
     },
@@ -211,22 +219,22 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
         if (!(bytes.length === 0 && type === "") && type !== "application/json" && type !== "application/xml") {
           throw new UnsupportedMediaTypeError(`the body must be application/json or application/xml, not ${type || "untyped"}`);
         }
-        const id = authenticate(request, bytes);
+        const id = await authenticate(request, bytes);
         try {
           const text = decodeUtf8(bytes);
           if (type === "application/xml") return decode(schema, text, "xml");
           return parseJson(text);
         } catch (error) {
           // A refused body costs its sender like a report does, so a flood of them meets the same limits.
-          reportsPerAddress.take(address(request, server));
-          if (id) reportsPerService.take(id);
+          await reportsPerAddress.take(address(request, server));
+          if (id) await reportsPerService.take(id);
           throw error;
         }
       };
     },
     /** A beforeHandle hook for a signed route without a body. */
-    signedNoBody({ request }: { request: Request }): void {
-      authenticate(request, "");
+    async signedNoBody({ request }: { request: Request }): Promise<void> {
+      await authenticate(request, "");
     },
     /** The enrolled service that signed this request (undefined when signatures are off and it was unsigned). */
     serviceOf: (request: Request) => identities.get(request),
@@ -235,29 +243,29 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * secrets are counted per address, and once an address has spent its allowance even the right
      * secret waits, so guessing it costs time.
      */
-    requireAdmin(request: Request, address: string): void {
+    async requireAdmin(request: Request, address: string): Promise<void> {
       if (!settings.adminSecret) throw new NotFoundError("admin endpoints are disabled (no admin secret is configured)");
-      adminFailures.check(address);
+      await adminFailures.check(address);
       if (!secretEquals(bearer(request), settings.adminSecret)) {
-        adminFailures.take(address);
+        await adminFailures.take(address);
         log.warn("a request with a wrong admin secret", { address });
         throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing or wrong");
       }
     },
-    limitSession(address: string, apiKey?: ApiCaller): void {
-      if (apiKey) sessionsPerApiKey.take(apiKey.id);
-      else sessionsPerAddress.take(address);
+    async limitSession(address: string, apiKey?: ApiCaller): Promise<void> {
+      if (apiKey) await sessionsPerApiKey.take(apiKey.id);
+      else await sessionsPerAddress.take(address);
     },
     /** Status reads: by API key for a backend (already counted by apiKey()), else by address. */
-    limitRead(address: string, apiKey?: ApiCaller): void {
-      if (!apiKey) readsPerAddress.take(address);
+    async limitRead(address: string, apiKey?: ApiCaller): Promise<void> {
+      if (!apiKey) await readsPerAddress.take(address);
     },
-    limitReport(serviceId: string | undefined, address: string): void {
-      reportsPerAddress.take(address);
-      if (serviceId) reportsPerService.take(serviceId);
+    async limitReport(serviceId: string | undefined, address: string): Promise<void> {
+      // Both at once: with a shared store each is a round trip, and both are counted either way.
+      await Promise.all([reportsPerAddress.take(address), serviceId ? reportsPerService.take(serviceId) : undefined]);
     },
-    limitEnroll(address: string): void {
-      enrollPerAddress.take(address);
+    async limitEnroll(address: string): Promise<void> {
+      await enrollPerAddress.take(address);
     },
   };
 }

@@ -3,9 +3,10 @@ import { NetworkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
-import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
+import type { ServiceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
+import { openState } from "./state.ts";
 import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serverMetrics } from "./metrics.ts";
 import { memoryStore } from "./store/memory.ts";
@@ -19,6 +20,8 @@ export interface ServerConfig extends SessionSettings {
   tls?: { cert: string; key: string };
   /** Signatures, origin binding, limits; anything left out takes its safe default (DEFAULT_SECURITY). */
   security?: SecurityOverrides;
+  /** Where shared state lives: "memory" (default) or redis://[user:pass@]HOST:PORT[/DB] (or rediss://) for several instances. */
+  store?: string;
   /** Serve GET /metrics (Prometheus text) on this address of its own; unset: no metrics at all. */
   metricsListen?: { host: string; port: number };
   /** Sessions the memory store keeps, live or finished. Default 100,000. */
@@ -52,20 +55,21 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts the server; the store defaults to an in-memory one. */
-export async function startServer(config: ServerConfig, log: Logger, store?: SessionStore): Promise<RunningServer> {
+/** Starts the server; state lives in memory unless config.store names Redis (`sessionStore` replaces the memory store, for tests). */
+export async function startServer(config: ServerConfig, log: Logger, sessionStore?: SessionStore): Promise<RunningServer> {
   const metrics = config.metricsListen ? serverMetrics() : undefined;
-  store ??= memoryStore({ maxRecords: config.maxRecords });
-  if (metrics) store = metrics.store(store);
   const security = securitySettings(config.security);
-  const registry = serviceRegistry({ path: security.servicesFile });
-  let guard = createGuard(security, registry, log);
+  const kind = config.store ?? "memory";
+  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined));
+  const store = metrics ? metrics.store(state.store) : state.store;
+  const { registry } = state;
+  let guard = createGuard(security, registry, log, state);
   let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
   if (metrics) {
     guard = metrics.guard(guard);
     sessions = metrics.sessions(sessions);
   }
-  const app = createApp({ sessions, guard, log, storeName: store.name, version: VERSION });
+  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, version: VERSION });
   try {
     // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
     app.listen({
@@ -76,7 +80,7 @@ export async function startServer(config: ServerConfig, log: Logger, store?: Ses
       ...(config.tls ? { tls: config.tls } : {}),
     });
   } catch (error) {
-    await store.close();
+    await state.close();
     const taken = (error as { code?: string }).code === "EADDRINUSE" || /in use/i.test((error as Error).message);
     const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
     throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
@@ -87,7 +91,7 @@ export async function startServer(config: ServerConfig, log: Logger, store?: Ses
       endpoint = serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
     } catch (error) {
       await app.stop(true);
-      await store.close();
+      await state.close();
       throw error;
     }
   }
@@ -119,7 +123,7 @@ export async function startServer(config: ServerConfig, log: Logger, store?: Ses
         await server.stop(true);
       }
       await app.stop(true).catch(() => undefined);
-      await store.close();
+      await state.close();
     },
   };
 }

@@ -5,7 +5,29 @@ import { RateLimitError } from "../lib/rate-limit.ts";
  * Seen nonces, per service, for as long as a timestamp stays acceptable. Bounded in all and per service:
  * full means refuse, and a service at its own quota is refused without touching the others' room.
  */
-export function nonceCache(options: { windowMs: number; maxEntries?: number; maxPerService?: number; now?: () => number }) {
+export interface NonceCache {
+  /** "memory" or "redis". */
+  readonly name: string;
+  /** Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live nonces. */
+  remember(serviceId: string, nonce: string): Promise<boolean>;
+  /** Live nonces in all. */
+  size(): Promise<number>;
+  /** Live nonces of one service. */
+  sizeOf(serviceId: string): Promise<number>;
+}
+
+export interface NonceCacheOptions {
+  /** The signature window: a nonce is kept twice as long (a timestamp may be up to one window ahead). */
+  windowMs: number;
+  /** Nonces kept at most. Default 200,000. */
+  maxEntries?: number;
+  /** Nonces one service may hold. Default 5,000. */
+  maxPerService?: number;
+  now?: () => number;
+}
+
+/** The replay cache in this process's memory. */
+export function nonceCache(options: NonceCacheOptions): NonceCache {
   const maxEntries = options.maxEntries ?? 200_000;
   const maxPerService = options.maxPerService ?? 5_000;
   const perService = new Map<string, number>();
@@ -23,8 +45,8 @@ export function nonceCache(options: { windowMs: number; maxEntries?: number; max
     }
   };
   return {
-    /** Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live nonces. */
-    remember(serviceId: string, nonce: string): boolean {
+    name: "memory",
+    async remember(serviceId, nonce) {
       const t = now();
       prune(t);
       const key = `${serviceId}:${nonce}`;
@@ -37,8 +59,7 @@ export function nonceCache(options: { windowMs: number; maxEntries?: number; max
       perService.set(serviceId, mine + 1);
       return true;
     },
-    size: () => seen.size,
-    /** Live nonces of one service. */
-    sizeOf: (serviceId: string) => perService.get(serviceId) ?? 0,
+    size: async () => (prune(now()), seen.size),
+    sizeOf: async (serviceId) => (prune(now()), perService.get(serviceId) ?? 0),
   };
 }

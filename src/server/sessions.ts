@@ -160,8 +160,15 @@ export function createSessions(
   async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
     const linkId = randomId();
     let delivered: Instruction[] = [];
+    // The first attempt starts from the record the match just read (a shared store saves a round trip); the
+    // compare-and-set refuses it if it changed meanwhile, and later attempts read it again.
+    let fresh: SessionRecord | undefined = record;
     const linked = await update(
-      () => store.get(record.id),
+      async () => {
+        const current = fresh ?? (await store.get(record.id));
+        fresh = undefined;
+        return current;
+      },
       (current) => {
         if (current.state !== "pending" || current.expiresAt <= Date.now()) return undefined;
         delivered = current.instructions

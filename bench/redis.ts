@@ -1,0 +1,138 @@
+// Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ClientResult } from "../src/client/index.ts";
+import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
+import { watchLines } from "../test/lines.ts";
+import { type BenchServer, benchServer, benchService, spawnBinary, stopAll } from "./fixtures.ts";
+import { percentile } from "./stats.ts";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 60);
+const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 1_500);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** High enough that no limit answers 429 during the runs. */
+const RAISED = "100000,100000";
+const RAISE = {
+  maxSessions: "1000000",
+  ttl: "5s",
+  sessionRate: RAISED,
+  apiKeySessionRate: RAISED,
+  apiKeyCallRate: RAISED,
+  serviceRequestRate: RAISED,
+  serviceReportRate: RAISED,
+  addressReportRate: RAISED,
+  readRate: RAISED,
+};
+
+/** redis-server on a free port, persistence off, in a temp folder; killed by PID at the end. */
+async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const path = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
+  if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
+  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-redis-"));
+  const port = findFreePort();
+  const child = Bun.spawn([path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "pipe", stderr: "pipe" });
+  await watchLines(child.stdout).waitFor(/Ready to accept connections/, 10_000);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
+async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; failed: number }> {
+  let issued = 0;
+  let failed = 0;
+  let next = 0;
+  const end = performance.now() + LOAD_MS;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      while (performance.now() < end) {
+        const server = servers[next++ % servers.length]!;
+        const response = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${servers[0]!.apiKey}` } });
+        await response.arrayBuffer();
+        if (response.status === 201) issued++;
+        else failed++;
+      }
+    }),
+  );
+  return { perSecond: issued / ((performance.now() - start) / 1000), failed };
+}
+
+/** One CLI client against `url`: its own time to link (session request to confirmed link). */
+async function link(url: string, apiKey: string): Promise<number | undefined> {
+  const child = spawnBinary(["client", "--server", url, "--json", "--timeout", "10s"], { PKIPC_API_KEY: apiKey });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const [out] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  clearTimeout(timer);
+  try {
+    const result = JSON.parse(out) as ClientResult;
+    return result.linked && result.process?.pid === child.pid ? result.timeToLinkMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Config {
+  name: string;
+  servers: BenchServer[];
+  rates: number[];
+  failed: number;
+  link: number[];
+  notLinked: number;
+}
+
+/** One configuration's instances, with one service (reporting to the second instance when there are several, so links cross instances). */
+async function start(name: string, store: string, count: number): Promise<Config> {
+  const range = findFreeRange(64);
+  const servers: BenchServer[] = [];
+  for (let i = 0; i < count; i++) servers.push(await benchServer(RAISE, ["--store", store], range));
+  await benchService(servers[count > 1 ? 1 : 0]!, { allowProcesses: "pkipc", processReportRate: RAISED });
+  return { name, servers, rates: [], failed: 0, link: [], notLinked: 0 };
+}
+
+const redis = await startRedis();
+try {
+  console.log(`sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`);
+  console.log("the configurations take turns (round by round, client by client), so a busy moment of a shared machine hits them alike");
+  console.log(`limits raised on every instance (no 429 during the runs): ${Object.entries(RAISE).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  // Each on its own Redis database, so their sessions and counts stay apart.
+  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3)];
+  // Links first, on a quiet store; then the load. The memory store keeps 100,000 records for 5 minutes:
+  // rounds of 1.5 s stay under that ceiling up to 22,000 sessions a second.
+  for (let i = 0; i < RUNS; i++) {
+    for (const config of configs) {
+      const t = await link(config.servers[i % config.servers.length]!.url, config.servers[0]!.apiKey);
+      if (t === undefined) config.notLinked++;
+      else config.link.push(t);
+    }
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const config of configs) {
+      const load = await issueRate(config.servers);
+      config.rates.push(load.perSecond);
+      config.failed += load.failed;
+    }
+  }
+  const f = (n: number) => n.toFixed(2);
+  const median = (xs: number[]) => percentile(xs, 50);
+  console.log(`${"store".padEnd(22)} ${"sessions/s (median of rounds, min-max)".padEnd(40)} ${"link median".padStart(12)} ${"link p95".padStart(9)}  not linked`);
+  for (const c of configs) {
+    const rate = `${Math.round(median(c.rates))} (${Math.round(Math.min(...c.rates))}-${Math.round(Math.max(...c.rates))})`;
+    console.log(
+      `${c.name.padEnd(22)} ${rate.padEnd(40)} ${`${f(median(c.link))} ms`.padStart(12)} ${`${f(percentile(c.link, 95))} ms`.padStart(9)}  ${c.notLinked}${c.failed ? `  (${c.failed} session requests failed)` : ""}`,
+    );
+  }
+  const [memory, one] = configs;
+  console.log(`redis (1 instance) issues ${((median(one!.rates) / median(memory!.rates)) * 100).toFixed(0)}% of memory's sessions/s   [target: >= 50%]`);
+  console.log(`redis (1 instance) link median is ${f(median(one!.link) - median(memory!.link))} ms above memory's   [target: <= 2 ms]`);
+} finally {
+  await stopAll();
+  await redis.stop();
+}

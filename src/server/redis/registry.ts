@@ -1,0 +1,187 @@
+// Enrolled services, enrollment tokens and API keys in Redis, so every instance signs, enrolls and revokes alike.
+import { CapacityError, NotFoundError } from "../../lib/errors.ts";
+import { randomId } from "../../protocol/code.ts";
+import { UnauthorizedError } from "../../protocol/signing.ts";
+import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary } from "../enroll.ts";
+import type { RedisConnection } from "./connection.ts";
+
+// KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
+// Spends the token and enrolls in one step: two instances given the same token enroll once.
+const ENROLL = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'BAD_TOKEN' end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return 'FULL' end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[4], 'id', ARGV[4], 'name', ARGV[5], 'key', ARGV[6], 'createdAt', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[4])
+return 'OK'`;
+
+// KEYS: token, tokens. ARGV: digest, now, expiresAt, max tokens.
+const ISSUE_TOKEN = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[1], '1', 'PXAT', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+return 1`;
+
+// KEYS: record, all. ARGV: now. Marks it revoked once (the first time stays) and answers the record.
+const REVOKE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[1])
+return redis.call('HGETALL', KEYS[1])`;
+
+// KEYS: all, by digest, by id. ARGV: max, id, digest, fields...
+const ISSUE_API_KEY = `
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[2])
+return 1`;
+
+type Hash = Record<string, string>;
+
+/** A hash as Redis answers it: a flat field, value list (RESP2, and from scripts) or an object (RESP3). */
+const pairs = (reply: unknown): Hash => {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Hash;
+  const out: Hash = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) out[reply[i]!] = reply[i + 1]!;
+  return out;
+};
+
+const serviceOf = (h: Hash): ServiceSummary => ({
+  id: h.id!,
+  name: h.name!,
+  createdAt: Number(h.createdAt),
+  ...(h.revokedAt === undefined ? {} : { revokedAt: Number(h.revokedAt) }),
+});
+
+const apiKeyOfHash = (h: Hash): ApiKeySummary => ({ ...serviceOf(h), origin: h.origin! });
+
+export interface RedisRegistryOptions extends Omit<RegistryOptions, "path"> {
+  /**
+   * How long an instance trusts a key it found, in ms: the bound on how late a revocation made on another
+   * instance takes effect here (on the revoking instance, at once). 0 asks Redis on every request. Default 1,000.
+   */
+  lookupCacheMs?: number;
+}
+
+/** Lookups remembered at most, per kind; past it the cache starts afresh. */
+const MAX_CACHED = 10_000;
+
+/**
+ * A registry in Redis. Services and API keys never expire (revoked ones stay, marked); tokens expire with
+ * their lifetime. A key found is trusted for lookupCacheMs (a second): every signed or backend request
+ * would otherwise wait for one more round trip to Redis; unknown and revoked keys are never cached, so a
+ * new enrollment works at once everywhere.
+ */
+export function redisRegistry(redis: RedisConnection, options: RedisRegistryOptions = {}): ServiceRegistry {
+  const maxServices = options.maxServices ?? 10_000;
+  const maxTokens = options.maxTokens ?? 1_000;
+  const maxApiKeys = options.maxApiKeys ?? 1_000;
+  const now = options.now ?? Date.now;
+  const cacheMs = options.lookupCacheMs ?? 1_000;
+  const serviceKeys = new Map<string, { value: string; until: number }>();
+  const apiKeysByDigest = new Map<string, { value: ApiKeySummary; until: number }>();
+  /** The cached value of `id`, or what `load` finds (then cached when found). */
+  async function cached<T>(cache: Map<string, { value: T; until: number }>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const hit = cache.get(id);
+    const t = performance.now();
+    if (hit && hit.until > t) return hit.value;
+    const value = await load();
+    if (value === undefined) cache.delete(id);
+    else {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      if (cacheMs > 0) cache.set(id, { value, until: t + cacheMs });
+    }
+    return value;
+  }
+  const p = redis.prefix;
+  const key = {
+    token: (hash: string) => `${p}token:${hash}`,
+    tokens: `${p}tokens`,
+    services: `${p}services`,
+    service: (id: string) => `${p}service:${id}`,
+    apiKeys: `${p}api-keys`,
+    apiKey: (hash: string) => `${p}api-key:${hash}`,
+    apiKeyId: (id: string) => `${p}api-key-id:${id}`,
+  };
+  const enroll = redis.script(ENROLL);
+  const issueToken = redis.script(ISSUE_TOKEN);
+  const revoke = redis.script(REVOKE);
+  const issueApiKey = redis.script(ISSUE_API_KEY);
+
+  /** Every member of `set` read as a hash; the commands go out together (bounded by the set's own maximum). */
+  const hashes = async (set: string, keyOf: (member: string) => Promise<string | undefined> | string) => {
+    const members = (await redis.command("SMEMBERS", [set])) as string[];
+    const keys = await Promise.all(members.map(keyOf));
+    const all = await Promise.all(keys.map((k): Promise<Hash> => (k === undefined ? Promise.resolve({}) : redis.command("HGETALL", [k]).then(pairs))));
+    return all.filter((h) => h.id !== undefined);
+  };
+
+  return {
+    name: "redis",
+    async issueToken(ttlMs) {
+      const token = `pket_${randomId(32)}`;
+      const hash = digest(token);
+      const expiresAt = now() + ttlMs;
+      if ((await issueToken([key.token(hash), key.tokens], [hash, now(), expiresAt, maxTokens])) !== 1) {
+        throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
+      }
+      return { token, expiresAt };
+    },
+    async enroll(token, name) {
+      const hash = digest(token);
+      const id = randomId(12);
+      const secret = randomId(32);
+      const answer = await enroll([key.token(hash), key.tokens, key.services, key.service(id)], [hash, now(), maxServices, id, name, secret]);
+      if (answer === "BAD_TOKEN") throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
+      if (answer === "FULL") throw new CapacityError(`the server has ${maxServices} enrolled services already`);
+      return { serviceId: id, key: secret };
+    },
+    keyOf: (serviceId) =>
+      cached(serviceKeys, serviceId, async () => {
+        const [secret, revokedAt] = (await redis.command("HMGET", [key.service(serviceId), "key", "revokedAt"])) as Array<string | null>;
+        return secret !== null && revokedAt === null ? secret : undefined;
+      }),
+    async revoke(serviceId) {
+      serviceKeys.delete(serviceId);
+      const h = await revoke([key.service(serviceId)], [now()]);
+      if (!h) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
+      return serviceOf(pairs(h));
+    },
+    list: async () => (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
+    async issueApiKey(name, origin) {
+      const secret = `${API_KEY_PREFIX}${randomId(32)}`;
+      const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(secret), createdAt: now() };
+      const fields = Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
+      const added = await issueApiKey([key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)], [maxApiKeys, record.id, record.digest, ...fields]);
+      if (added !== 1) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
+      const { digest: _digest, ...summary } = record;
+      return { ...summary, key: secret };
+    },
+    async apiKeyOf(secret) {
+      if (!secret.startsWith(API_KEY_PREFIX)) return undefined;
+      const hash = digest(secret);
+      return cached(apiKeysByDigest, hash, async () => {
+        const h = pairs(await redis.command("HGETALL", [key.apiKey(hash)]));
+        return h.id !== undefined && h.revokedAt === undefined ? apiKeyOfHash(h) : undefined;
+      });
+    },
+    async revokeApiKey(id) {
+      const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
+      if (hash !== null) apiKeysByDigest.delete(hash);
+      const h = hash === null ? undefined : await revoke([key.apiKey(hash)], [now()]);
+      if (!h) throw new NotFoundError(`no API key has id ${id}`);
+      return apiKeyOfHash(pairs(h));
+    },
+    listApiKeys: async () => {
+      const byId = async (id: string) => {
+        const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
+        return hash === null ? undefined : key.apiKey(hash);
+      };
+      return (await hashes(key.apiKeys, byId)).map(apiKeyOfHash).sort((a, b) => a.createdAt - b.createdAt);
+    },
+  };
+}

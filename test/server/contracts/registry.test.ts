@@ -1,0 +1,102 @@
+// The credential registry contract: the services file (and memory) and Redis enroll, look up and revoke alike.
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { type ServiceRegistry, serviceRegistry } from "../../../src/server/enroll.ts";
+import { redisRegistry } from "../../../src/server/redis/registry.ts";
+import { UnauthorizedError } from "../../../src/protocol/signing.ts";
+import { tempFolder } from "../../helpers.ts";
+
+/** Polls `check` until true: a revocation reaches another instance within its lookup cache's bound (1 s). */
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const end = Date.now() + 5_000;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
+import { testConnection } from "./backends.ts";
+
+/** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
+const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [
+  {
+    name: "file",
+    async open(limits = {}) {
+      const path = join(tempFolder(), "services.json");
+      // The file is read at start: the "other instance" is a restart that reads what the first wrote.
+      return [serviceRegistry({ path, ...limits }), () => serviceRegistry({ path, ...limits })];
+    },
+  },
+  {
+    name: "redis",
+    async open(limits = {}) {
+      const connection = await testConnection();
+      // The other handle is one long-lived instance, as in a deployment: its lookups are cached (a second).
+      const other = redisRegistry(connection, limits);
+      return [redisRegistry(connection, limits), () => other];
+    },
+  },
+];
+
+for (const impl of implementations) {
+  describe(`registry contract: ${impl.name}`, () => {
+    test("a token enrolls once; the service's key is found elsewhere until it is revoked, and stays revoked", async () => {
+      const [registry, other] = await impl.open();
+      const { token } = await registry.issueToken(60_000);
+      const credentials = await registry.enroll(token, "laptop");
+      await expect(registry.enroll(token, "again")).rejects.toBeInstanceOf(UnauthorizedError);
+      expect(await other().keyOf(credentials.serviceId)).toBe(credentials.key);
+      expect(await registry.keyOf("nosuchservice1")).toBeUndefined();
+      expect((await other().list()).map((s) => [s.id, s.name])).toEqual([[credentials.serviceId, "laptop"]]);
+      const revoked = await registry.revoke(credentials.serviceId);
+      expect(revoked.revokedAt).toBeNumber();
+      expect(await registry.keyOf(credentials.serviceId)).toBeUndefined();
+      await eventually(async () => (await other().keyOf(credentials.serviceId)) === undefined, "the revocation on the other instance");
+      expect((await other().list())[0]!.revokedAt).toBe(revoked.revokedAt!);
+      expect(JSON.stringify(await other().list())).not.toContain(credentials.key);
+      await expect(registry.revoke("nosuchservice1")).rejects.toThrow(/no enrolled service/);
+    });
+
+    test("an expired token is refused; past maxTokens no token is issued", async () => {
+      const [registry] = await impl.open({ maxTokens: 2 });
+      const { token } = await registry.issueToken(50);
+      await Bun.sleep(100);
+      await expect(registry.enroll(token, "late")).rejects.toThrow(/unknown, used or expired/);
+      await registry.issueToken(60_000);
+      await registry.issueToken(60_000);
+      await expect(registry.issueToken(60_000)).rejects.toThrow(/2 enrollment tokens/);
+    });
+
+    test("past maxServices a token is refused and not spent", async () => {
+      const [registry] = await impl.open({ maxServices: 1 });
+      await registry.enroll((await registry.issueToken(60_000)).token, "one");
+      const { token } = await registry.issueToken(60_000);
+      await expect(registry.enroll(token, "two")).rejects.toThrow(/1 enrolled services/);
+    });
+
+    test("two instances spend one token at once: one enrollment", async () => {
+      const [registry, other] = await impl.open();
+      const { token } = await registry.issueToken(60_000);
+      const results = await Promise.allSettled([registry.enroll(token, "a"), other().enroll(token, "b")]);
+      // The file registry is one process's: its second handle does not see the token until it is reopened,
+      // so only Redis truly races here; either way, one enrollment.
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    });
+
+    test("an API key is found by its secret elsewhere until revoked; only its digest is kept", async () => {
+      const [registry, other] = await impl.open();
+      const issued = await registry.issueApiKey("saas", "https://saas.example");
+      expect(issued.key).toStartWith("pkak_");
+      const found = await other().apiKeyOf(issued.key);
+      expect(found).toEqual({ id: issued.id, name: "saas", origin: "https://saas.example", createdAt: issued.createdAt });
+      expect(await other().apiKeyOf("pkak_wrong")).toBeUndefined();
+      expect(await other().apiKeyOf("not-a-key")).toBeUndefined();
+      expect((await other().listApiKeys()).map((k) => k.id)).toEqual([issued.id]);
+      expect(JSON.stringify(await other().listApiKeys())).not.toContain(issued.key);
+      const revoked = await registry.revokeApiKey(issued.id);
+      expect(revoked.revokedAt).toBeNumber();
+      expect(await registry.apiKeyOf(issued.key)).toBeUndefined();
+      await eventually(async () => (await other().apiKeyOf(issued.key)) === undefined, "the API key's revocation on the other instance");
+      await expect(registry.revokeApiKey("ak_nosuch")).rejects.toThrow(/no API key/);
+    });
+  });
+}
