@@ -30,7 +30,8 @@ const main = defineCommand({
 
 /** How to run this program again: the compiled binary alone, or bun with this script. */
 function selfCommand(): string[] {
-  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:\\~BUN");
+  // Bun.main is /$bunfs/root/… in a Linux or macOS build, B:/~BUN/root/… (forward slashes) in a Windows one
+  const compiled = /^(\/\$bunfs\/|B:[\\/]~BUN[\\/])/.test(Bun.main);
   return compiled ? [process.execPath] : [process.execPath, Bun.main];
 }
 

@@ -69,12 +69,15 @@ export function windowsAutostart(context: AutostartContext & { program: string; 
       const data = await current();
       const image = basename(context.program.replaceAll("\\", "/"));
       const t = await context.run(["tasklist", "/FI", `IMAGENAME eq ${image}`, "/FO", "CSV", "/NH"]);
-      const pids = t.code === 0
-        ? [...t.stdout.matchAll(/^"([^"]*)","(\d+)"/gm)].filter((m) => m[1]!.toLowerCase() === image.toLowerCase()).map((m) => Number(m[2])).filter((p) => p !== context.selfPid)
-        : undefined;
+      const listed = t.code === 0
+        ? [...t.stdout.matchAll(/^"([^"]*)","(\d+)"/gm)].filter((m) => m[1]!.toLowerCase() === image.toLowerCase()).map((m) => Number(m[2]))
+        : [];
+      // this process runs the same image, so a working tasklist lists it; Wine's prints nothing and exits 0
+      const pids = listed.includes(context.selfPid) ? listed.filter((p) => p !== context.selfPid) : undefined;
       const running = pids === undefined ? undefined : pids.length > 0;
       const where = data === undefined ? "not installed" : `installed in ${RUN_KEY}\\${RUN_VALUE}`;
-      const state = running === undefined ? "whether it runs is unknown (tasklist failed)" : running ? `running (pid ${pids!.join(", ")})` : "not running";
+      const why = t.code === 0 ? "tasklist did not list this process" : "tasklist failed";
+      const state = running === undefined ? `whether it runs is unknown (${why})` : running ? `running (pid ${pids!.join(", ")})` : "not running";
       return { installed: data !== undefined, running, detail: `${where}; ${state}` };
     },
   };

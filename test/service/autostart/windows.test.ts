@@ -79,4 +79,12 @@ describe("Windows Run-key entry", () => {
       `reg delete ${RUN_KEY} /v pkipc /f`,
     ]);
   });
+
+  test("status says running is unknown when tasklist does not list the asking process itself (Wine's prints nothing)", async () => {
+    for (const stdout of ["", '"pkipc.exe","4100","Console","1","40,000 K"\r\n']) {
+      const run = recordingRunner((argv) => (argv[0] === "tasklist" ? { stdout } : { code: 1, stderr: "ERROR: The system was unable to find the specified registry key or value." }));
+      const autostart = windowsAutostart({ home: "C:\\Users\\ada", configHome: "", uid: 0, run, program, selfPid: 4200 });
+      expect(await autostart.status()).toEqual({ installed: false, running: undefined, detail: "not installed; whether it runs is unknown (tasklist did not list this process)" });
+    }
+  });
 });
