@@ -49,7 +49,8 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
     // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
     return `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`;
   }
-  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): is pkipc service running and pointed at this server?`;
+  // Most knocks landed, so something holds the range: the same causes as above, or a service missing some ports.
+  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): the service may be throttled by the server (its log says so), pointed at another server, not allowing this program or user, or not running`;
 }
 
 /**

@@ -44,8 +44,9 @@ describe("throttled clients and services", () => {
       expect(run.code).toBe(2);
       const result = JSON.parse(run.stdout) as ClientResult;
       expect(result.linked).toBe(false);
-      expect(result.reason).toContain("every knock landed");
-      expect(result.reason).toContain("throttled");
+      // Usually "every knock landed, but…"; a knock the service resets early can read as refused.
+      expect(result.knocks.landed).toBeGreaterThan(0);
+      expect(result.reason).toContain("may be throttled by the server");
     }
     await service.log.waitFor(/reports throttled by the server, retrying in \d+ s/);
     await server.log.waitFor(/throttling: too many reports from this service/);
