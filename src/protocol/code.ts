@@ -112,3 +112,16 @@ export function codeKey(ports: Iterable<number>): string {
 export function randomId(bytes = 16): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
 }
+
+/**
+ * A random id that starts with a letter or digit: ids are typed on command lines (`pkipc admin revoke
+ * ID`), where one starting with "-" would read as an option.
+ */
+export function randomWordId(bytes = 12): string {
+  // One draw in 32 starts with "-" or "_": draw again (64 draws all failing is a 2^-320 event).
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const id = randomId(bytes);
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+  return `a${randomId(bytes).slice(1)}`;
+}

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { writeAtomically } from "../lib/atomic-file.ts";
 import { CapacityError, ConfigError, NotFoundError } from "../lib/errors.ts";
-import { randomId } from "../protocol/code.ts";
+import { randomId, randomWordId } from "../protocol/code.ts";
 import { type ServiceCredentials, UnauthorizedError } from "../protocol/signing.ts";
 
 /** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
@@ -146,7 +146,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       if (index < 0) throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
       if (state.services.length >= maxServices) throw new CapacityError(`the server has ${maxServices} enrolled services already`);
       state.tokens.splice(index, 1);
-      const service: EnrolledService = { id: randomId(12), name, key: randomId(32), createdAt: now() };
+      const service: EnrolledService = { id: randomWordId(12), name, key: randomId(32), createdAt: now() };
       state.services.push(service);
       keys.set(service.id, service.key);
       save();

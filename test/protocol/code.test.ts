@@ -74,3 +74,12 @@ describe("drawing codes", () => {
     for (const id of ids) expect(Buffer.from(id, "base64url").length).toBe(16);
   });
 });
+
+describe("ids typed on command lines", () => {
+  test("service ids never start with - or _ (pkipc admin revoke ID would read one as an option)", async () => {
+    const { randomWordId } = await import("../../src/protocol/code.ts");
+    const ids = Array.from({ length: 20_000 }, () => randomWordId(12));
+    expect(ids.filter((id) => !/^[A-Za-z0-9][A-Za-z0-9_-]{15}$/.test(id))).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});

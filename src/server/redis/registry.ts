@@ -1,6 +1,6 @@
 // Enrolled services, enrollment tokens and API keys in Redis, so every instance signs, enrolls and revokes alike.
 import { CapacityError, NotFoundError } from "../../lib/errors.ts";
-import { randomId } from "../../protocol/code.ts";
+import { randomId, randomWordId } from "../../protocol/code.ts";
 import { UnauthorizedError } from "../../protocol/signing.ts";
 import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary } from "../enroll.ts";
 import type { RedisConnection } from "./connection.ts";
@@ -133,7 +133,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     },
     async enroll(token, name) {
       const hash = digest(token);
-      const id = randomId(12);
+      const id = randomWordId(12);
       const secret = randomId(32);
       const answer = await enroll([key.token(hash), key.tokens, key.services, key.service(id)], [hash, now(), maxServices, id, name, secret]);
       if (answer === "BAD_TOKEN") throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
