@@ -18,18 +18,18 @@ const PREFLIGHT = {
 export function browserCors(allowed: (origin: string) => boolean) {
   return new Elysia({ name: "pkipc-cors" })
     .onRequest(({ request, set }) => {
+      // Only requests that name an origin get CORS headers: a backend's calls (no Origin) are answered as
+      // built, without parsing the URL here or Elysia copying the response to add headers.
+      const origin = request.headers.get("origin");
+      if (origin === null) return;
       const path = new URL(request.url).pathname;
       if (!BROWSER_PATHS.some((p) => p.test(path))) return;
-      const origin = request.headers.get("origin");
-      const ok = origin !== null && allowed(origin);
+      const ok = allowed(origin);
       if (request.method === "OPTIONS") {
         return ok
           ? new Response(null, { status: 204, headers: { ...PREFLIGHT, "access-control-allow-origin": origin, vary: "Origin" } })
           : new Response(null, { status: 403, headers: { vary: "Origin" } });
       }
-      // Only requests that name an origin get CORS headers: a backend's calls (no Origin) are answered as
-      // built, without Elysia copying the response to add headers.
-      if (origin === null) return;
       set.headers.vary = "Origin";
       if (ok) set.headers["access-control-allow-origin"] = origin;
     })

@@ -114,6 +114,8 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
   const apiSummary = ({ digest: _digest, ...rest }: ApiKeyRecord): ApiKeySummary => rest;
   // Looked up by the digest of the presented key: a map lookup on a SHA-256 digest reveals nothing usable
   // about the key through timing.
+  /** Digests of keys presented lately (bounded): a revoked key still misses, since byDigest no longer holds it. */
+  const digests = new Map<string, string>();
   const byDigest = new Map(apiKeys.filter((k) => k.revokedAt === undefined).map((k) => [k.digest, apiSummary(k)]));
 
   const save = () => {
@@ -171,7 +173,16 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       save();
       return { ...apiSummary(record), key };
     },
-    apiKeyOf: async (key) => (key.startsWith(API_KEY_PREFIX) ? byDigest.get(digest(key)) : undefined),
+    apiKeyOf: async (key) => {
+      if (!key.startsWith(API_KEY_PREFIX)) return undefined;
+      // A backend presents the same key on every call: remember its digest (the hash is most of the lookup).
+      let hashed = digests.get(key);
+      if (hashed === undefined) {
+        if (digests.size >= 1024) digests.clear();
+        digests.set(key, (hashed = digest(key)));
+      }
+      return byDigest.get(hashed);
+    },
     async revokeApiKey(id) {
       const record = apiKeys.find((k) => k.id === id);
       if (!record) throw new NotFoundError(`no API key has id ${id}`);

@@ -275,6 +275,8 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
  * nesting bounds of parseJson, so no body reaches Elysia's validator deep enough to stall it.
  */
 export async function jsonBody({ request }: { request: Request }): Promise<unknown> {
+  // No body and no media type (a backend's bare POST /v1/sessions): nothing to read.
+  if (request.body === null && !request.headers.has("content-type")) return undefined;
   const { text } = await bodyOf(request, ["application/json"]);
   return text === "" ? undefined : parseJson(text);
 }
