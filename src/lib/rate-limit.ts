@@ -42,23 +42,31 @@ interface Bucket {
  * active keys (default 65,536: one per address of a busy /16).
  */
 export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: number; now?: () => number } = {}): RateLimiter {
+  const buckets = bucketMap(options);
+  const spend = (key: string, cost: 0 | 1) => {
+    if (spec.perSecond <= 0) return;
+    const held = buckets.spend(key, spec, cost);
+    if (held < 1) throw refusal(spec, what, held);
+  };
+  return { check: (key) => spend(key, 0), take: (key) => spend(key, 1), size: buckets.size };
+}
+
+/** The 429 of a limit whose bucket held `tokens` (under 1), with how long until one is back. */
+function refusal(spec: RateSpec, what: string, tokens: number): RateLimitError {
+  const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
+  return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
+}
+
+/**
+ * Token buckets by key in a bounded map (least recently used go past maxKeys). `spend` refills bucket
+ * `key` to now, takes `cost` tokens when it holds at least one, and answers what it held before.
+ */
+function bucketMap(options: { maxKeys?: number; now?: () => number }) {
   const maxKeys = options.maxKeys ?? 65_536;
   const now = options.now ?? Date.now;
   const buckets = new Map<string, Bucket>();
-  const refused = (tokens: number) => {
-    const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
-    return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
-  };
   return {
-    check(key) {
-      if (spec.perSecond <= 0) return;
-      const bucket = buckets.get(key);
-      if (!bucket) return;
-      const tokens = Math.min(spec.burst, bucket.tokens + ((now() - bucket.at) / 1000) * spec.perSecond);
-      if (tokens < 1) throw refused(tokens);
-    },
-    take(key) {
-      if (spec.perSecond <= 0) return;
+    spend(key: string, spec: RateSpec, cost: 0 | 1): number {
       const t = now();
       let bucket = buckets.get(key);
       if (bucket) {
@@ -70,8 +78,9 @@ export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: n
         if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!);
       }
       buckets.set(key, bucket);
-      if (bucket.tokens < 1) throw refused(bucket.tokens);
-      bucket.tokens -= 1;
+      const held = bucket.tokens;
+      if (held >= 1) bucket.tokens -= cost;
+      return held;
     },
     size: () => buckets.size,
   };
@@ -95,40 +104,16 @@ export interface SharedLimiter {
 
 /** Buckets in this process's memory, bounded like rateLimiter's (least recently used go past maxKeys). */
 export function memoryBuckets(options: { maxKeys?: number; now?: () => number } = {}): BucketStore {
-  const maxKeys = options.maxKeys ?? 65_536;
-  const now = options.now ?? Date.now;
-  const buckets = new Map<string, Bucket>();
-  return {
-    name: "memory",
-    async spend(key, spec, cost) {
-      const t = now();
-      let bucket = buckets.get(key);
-      if (bucket) {
-        buckets.delete(key); // re-inserted below: the map's order is least recently used first
-        bucket.tokens = Math.min(spec.burst, bucket.tokens + ((t - bucket.at) / 1000) * spec.perSecond);
-        bucket.at = t;
-      } else {
-        bucket = { tokens: spec.burst, at: t };
-        if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!);
-      }
-      buckets.set(key, bucket);
-      const held = bucket.tokens;
-      if (held >= 1) bucket.tokens -= cost;
-      return held;
-    },
-  };
+  const buckets = bucketMap(options);
+  return { name: "memory", spend: async (key, spec, cost) => buckets.spend(key, spec, cost) };
 }
 
 /** A limit of `spec` per key over `store`; `name` keeps its buckets apart from the other limits' in the store. */
 export function sharedLimiter(spec: RateSpec, what: string, name: string, store: BucketStore): SharedLimiter {
-  const refused = (tokens: number) => {
-    const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
-    return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
-  };
   const spend = async (key: string, cost: 0 | 1) => {
     if (spec.perSecond <= 0) return;
     const held = await store.spend(`${name}:${key}`, spec, cost);
-    if (held < 1) throw refused(held);
+    if (held < 1) throw refusal(spec, what, held);
   };
   return { take: (key) => spend(key, 1), check: (key) => spend(key, 0) };
 }

@@ -84,7 +84,7 @@ interface Generation {
 }
 
 /** How long a stopping service waits for bursts being named, then for reports in flight, in ms each. */
-const DRAIN_MS = 3000;
+const DRAIN_MS = 3_000;
 
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);

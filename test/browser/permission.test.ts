@@ -88,7 +88,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
 
     test("permission denied and nothing links (no service running): LOCAL_NETWORK_BLOCKED, with what the user and IT can do", async () => {
       const { server, page } = await setup("denied", false);
-      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3000 });
+      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
       expect(r).toMatchObject({ ok: false, code: "LOCAL_NETWORK_BLOCKED" });
       expect(r.permissionEvents).toEqual(["denied"]);
       expect(r.message).toContain(saasOrigin);
@@ -97,7 +97,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
 
     test("permission granted and no service running: still NOT_LINKED, with no Local Network Access advice", async () => {
       const { server, page } = await setup("granted", false);
-      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3000 });
+      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
       expect(r).toMatchObject({ ok: false, code: "NOT_LINKED" });
       expect(r.permissionEvents).toEqual(["granted"]);
       expect(r.message).toContain("is pkipc service running");
@@ -154,7 +154,7 @@ describe("firefox, Local Network Access denied by preference", () => {
       }
     }, `http://127.0.0.1:${answering.port}/`);
     expect(reach).toStartWith("refused");
-    const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3000 });
+    const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
     expect(r).toMatchObject({ ok: false, code: "NOT_LINKED" });
     expect(r.permissionEvents).toEqual(["prompt"]);
     expect(r.message).toContain("choose Allow");
