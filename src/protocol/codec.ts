@@ -75,6 +75,7 @@ export function decode<S extends TSchema>(schema: S, text: string, format: Forma
  */
 export function negotiate(formatParam: string | undefined, accept: string | null | undefined): Format {
   if (formatParam === "xml" || formatParam === "json") return formatParam;
+  if (!accept || accept === "*/*") return "json"; // most requests: no Accept, or curl's
   let best: { format: Format; q: number } | undefined;
   // bounded: a header of thousands of entries is read up to its first 32
   for (const entry of (accept ?? "").toLowerCase().split(",", 32)) {

@@ -97,12 +97,12 @@ export function createApp(options: AppOptions) {
    * site must not be able to link the user's service to a session of its own.
    */
   const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<SessionCreator> => {
-    const address = addressOf(server, request);
     const key = await guard.apiKey(request);
     if (key) {
-      await guard.limitSession(address, key);
-      return { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
+      await guard.limitSession("", key); // counted by key, not by address
+      return { address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request), origin: key.origin, apiKeyId: key.id };
     }
+    const address = addressOf(server, request);
     if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
     const origin = guard.pageOrigin(request);
     if (origin === undefined) {

@@ -274,9 +274,8 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
  * The parse hook of every unsigned body: JSON only, under its exact media type, within the size and
  * nesting bounds of parseJson, so no body reaches Elysia's validator deep enough to stall it.
  */
-export async function jsonBody({ request }: { request: Request }): Promise<unknown> {
-  // No body and no media type (a backend's bare POST /v1/sessions): nothing to read.
+export function jsonBody({ request }: { request: Request }): Promise<unknown> | undefined {
+  // No body and no media type (a backend's bare POST /v1/sessions): nothing to read, and no promise to wait for.
   if (request.body === null && !request.headers.has("content-type")) return undefined;
-  const { text } = await bodyOf(request, ["application/json"]);
-  return text === "" ? undefined : parseJson(text);
+  return bodyOf(request, ["application/json"]).then(({ text }) => (text === "" ? undefined : parseJson(text)));
 }

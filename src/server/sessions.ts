@@ -17,7 +17,7 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import type { SessionRecord, SessionStore } from "./store/types.ts";
+import { NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -211,6 +211,7 @@ export function createSessions(
       const now = Date.now();
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
+        // Every field named, in one order: records of one shape keep the store's code fast (no spreads).
         const record: SessionRecord = {
           id: randomId(16),
           tuples,
@@ -219,9 +220,9 @@ export function createSessions(
           state: "pending",
           version: 0,
           address: who.address,
-          ...(who.origin === undefined ? {} : { origin: who.origin }),
-          ...(who.apiKeyId === undefined ? {} : { apiKeyId: who.apiKeyId }),
-          instructions: [],
+          origin: who.origin,
+          apiKeyId: who.apiKeyId,
+          instructions: NO_INSTRUCTIONS,
         };
         if (!(await store.insert(record))) continue; // the same code is live: draw another
         return {

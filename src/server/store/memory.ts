@@ -1,6 +1,11 @@
-// The in-memory session store: one process, bounded, swept as sessions expire.
+// The in-memory session store: one process, bounded, swept as sessions expire, cheap for the garbage collector.
 import { CapacityError } from "../../lib/errors.ts";
-import type { SessionRecord, SessionStore } from "./types.ts";
+import { NumberList, SlotTable, stringKey } from "./slot-table.ts";
+import { NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
+
+/** An empty instruction list, shared by every record that has none: one array less per live session. */
+const shared = (record: SessionRecord): SessionRecord =>
+  record.instructions.length === 0 && record.instructions !== NO_INSTRUCTIONS ? { ...record, instructions: NO_INSTRUCTIONS } : record;
 
 export interface MemoryStoreOptions {
   /** Records kept at most, live or finished; inserting past it fails with CapacityError. Default 100,000. */
@@ -12,18 +17,6 @@ export interface MemoryStoreOptions {
   /** Clock, for tests. */
   now?: () => number;
 }
-
-/** A port's pending sessions. Ids leave lazily: `dead` counts the ones gone, and past half the list is compacted. */
-interface PortList {
-  ids: string[];
-  dead: number;
-}
-
-const EMPTY: readonly never[] = Object.freeze([]);
-
-/** An empty instruction list, shared by every record that has none: one array less per live session. */
-const shared = (record: SessionRecord): SessionRecord =>
-  record.instructions.length === 0 && record.instructions !== EMPTY ? { ...record, instructions: EMPTY } : record;
 
 /**
  * A number for a code, whatever the order of its ports: 53 bits from two sums of mixed ports (a sum does not
@@ -42,41 +35,100 @@ function codeHash(tuples: readonly (readonly number[])[]): number {
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
 
-/** Creates an in-memory store; call close() to stop its sweeper. */
+/** Records per chunk: a chunk is scanned by the collector only when it changed since the last collection. */
+const CHUNK = 1024;
+
+/**
+ * A run of record numbers: what each holds (undefined once removed), its number (to tell a reused cell from
+ * the record an index meant), and whether it is in the live indexes (pending, by code and by port).
+ */
+interface Chunk {
+  records: (SessionRecord | undefined)[];
+  numbers: Float64Array;
+  indexed: Uint8Array;
+}
+
+/**
+ * Creates an in-memory store; call close() to stop its sweeper.
+ *
+ * Records get numbers in insertion order and sit in a ring of `maxRecords` cells, in chunks; the indexes
+ * (by id, by live code, by port) hold record numbers in typed arrays (see slot-table.ts). A session issued
+ * changes one chunk and typed arrays only, so a collection rescans one chunk, not every live session.
+ */
 export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const maxRecords = options.maxRecords ?? 100_000;
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 10_000;
   const now = options.now ?? Date.now;
 
-  // Records are immutable values (readonly types, see types.ts), stored once: every read hands out the same object.
-  const records = new Map<string, SessionRecord>();
-  const byLink = new Map<string, string>();
-  const liveCodes = new Map<number, string>(); // code hash -> session id, pending sessions only
-  const byPort = new Map<number, PortList>(); // port -> pending session ids (lazily cleaned)
+  const chunks: Chunk[] = [];
+  /** Numbers of the oldest record kept, of the oldest not yet swept out of the live indexes, and of the next. */
+  let head = 0;
+  let swept = 0;
+  let tail = 0;
+  const ids = new SlotTable(); // id hash -> number
+  const liveCodes = new SlotTable(); // code hash -> number, pending sessions only
+  const byPort = new Map<number, NumberList>(); // port -> numbers of pending sessions (lazily cleaned)
+  const byLink = new Map<string, number>();
   const waiters = new Map<string, Set<() => void>>();
   let waiterCount = 0;
 
+  const chunkOf = (n: number) => chunks[Math.floor((n % maxRecords) / CHUNK)];
+  /** The record numbered `n`, if it is still kept. */
+  function at(n: number): SessionRecord | undefined {
+    const chunk = chunkOf(n);
+    const i = (n % maxRecords) % CHUNK;
+    return chunk !== undefined && chunk.numbers[i] === n ? chunk.records[i] : undefined;
+  }
+  const isIndexed = (n: number) => chunkOf(n)?.indexed[(n % maxRecords) % CHUNK] === 1;
   const isLive = (r: SessionRecord) => r.state === "pending" && r.expiresAt > now();
-  const indexed = (r: SessionRecord) => r.state === "pending" && liveCodes.get(codeHash(r.tuples)) === r.id;
 
-  function unindex(record: SessionRecord): void {
-    const hash = codeHash(record.tuples);
-    if (liveCodes.get(hash) !== record.id) return;
-    liveCodes.delete(hash);
+  function numberOf(id: string): number {
+    const key = stringKey(id);
+    for (let cell = ids.first(key); cell >= 0; cell = ids.next(cell, key)) {
+      const n = ids.valueAt(cell);
+      if (at(n)?.id === id) return n;
+    }
+    return -1;
+  }
+
+  function put(n: number, record: SessionRecord): void {
+    const cell = n % maxRecords;
+    const c = Math.floor(cell / CHUNK);
+    const chunk = (chunks[c] ??= { records: new Array(CHUNK).fill(undefined), numbers: new Float64Array(CHUNK).fill(-1), indexed: new Uint8Array(CHUNK) });
+    chunk.records[cell % CHUNK] = record;
+    chunk.numbers[cell % CHUNK] = n;
+  }
+
+  /** Takes record `n` out of the live indexes (linked, or expired); its port entries go lazily. */
+  function unindex(n: number, record: SessionRecord): void {
+    const chunk = chunkOf(n)!;
+    const i = (n % maxRecords) % CHUNK;
+    if (chunk.indexed[i] !== 1) return;
+    chunk.indexed[i] = 0;
+    liveCodes.remove(codeHash(record.tuples), n);
     for (const tuple of record.tuples) {
       for (const port of tuple) {
         const list = byPort.get(port);
         if (!list) continue;
-        if (++list.dead * 2 <= list.ids.length) continue;
-        list.ids = list.ids.filter((id) => {
-          const r = records.get(id);
-          return r !== undefined && r.id !== record.id && isLive(r);
+        if (++list.dead * 2 <= list.length) continue;
+        list.retain((m) => {
+          const r = at(m);
+          return r !== undefined && isIndexed(m) && isLive(r);
         });
-        list.dead = 0;
-        if (list.ids.length === 0) byPort.delete(port);
+        if (list.length === 0) byPort.delete(port);
       }
     }
+  }
+
+  /** Forgets record `n` altogether (the oldest, past its retention). */
+  function remove(n: number, record: SessionRecord): void {
+    const chunk = chunkOf(n)!;
+    const i = (n % maxRecords) % CHUNK;
+    ids.remove(stringKey(record.id), n);
+    if (record.linkId !== undefined && byLink.get(record.linkId) === n) byLink.delete(record.linkId);
+    chunk.records[i] = undefined;
+    chunk.numbers[i] = -1;
   }
 
   function wake(id: string): void {
@@ -87,18 +139,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     for (const resolve of set) resolve();
   }
 
-  // Records are inserted in creation order and all share one lifetime rule, so the oldest are at the front.
+  // Records are numbered in creation order and all share one lifetime rule, so the oldest come first: each
+  // sweep walks only what expired or passed its retention since the last one.
   function sweep(): void {
     const t = now();
-    for (const record of records.values()) {
+    for (; swept < tail; swept++) {
+      const record = at(swept);
+      if (record === undefined) continue;
       if (record.expiresAt > t) break;
-      if (indexed(record)) {
-        unindex(record);
+      if (isIndexed(swept)) {
+        unindex(swept, record);
         wake(record.id);
       }
-      if (record.expiresAt + retainMs > t) continue;
-      records.delete(record.id);
-      if (record.linkId) byLink.delete(record.linkId);
+    }
+    for (; head < swept; head++) {
+      const record = at(head);
+      if (record === undefined) continue;
+      if (record.expiresAt + retainMs > t) break;
+      remove(head, record);
     }
   }
   const sweeper = setInterval(sweep, 1000);
@@ -107,62 +165,74 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   return {
     name: "memory",
     async insert(record) {
-      if (records.size >= maxRecords) sweep();
-      if (records.size >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
+      if (tail - head >= maxRecords) sweep();
+      if (tail - head >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
       const hash = codeHash(record.tuples);
-      const holder = liveCodes.get(hash);
-      if (holder !== undefined) {
-        const other = records.get(holder);
+      let stale = -1;
+      for (let cell = liveCodes.first(hash); cell >= 0; cell = liveCodes.next(cell, hash)) {
+        const holder = liveCodes.valueAt(cell);
+        const other = at(holder);
         if (other && isLive(other)) return false;
-        if (other) unindex(other);
+        stale = holder;
       }
-      records.set(record.id, shared(record));
-      liveCodes.set(hash, record.id);
+      if (stale >= 0) {
+        const other = at(stale);
+        if (other) unindex(stale, other);
+        else liveCodes.remove(hash, stale);
+      }
+      const n = tail++;
+      put(n, shared(record));
+      chunkOf(n)!.indexed[(n % maxRecords) % CHUNK] = 1;
+      ids.add(stringKey(record.id), n);
+      liveCodes.add(hash, n);
       for (const tuple of record.tuples) {
         for (const port of tuple) {
-          const list = byPort.get(port);
-          if (list) list.ids.push(record.id);
-          else byPort.set(port, { ids: [record.id], dead: 0 });
+          let list = byPort.get(port);
+          if (!list) byPort.set(port, (list = new NumberList()));
+          list.push(n);
         }
       }
       return true;
     },
     async get(id) {
-      return records.get(id);
+      const n = numberOf(id);
+      return n < 0 ? undefined : at(n);
     },
     async getByLink(linkId) {
-      const id = byLink.get(linkId);
-      return id === undefined ? undefined : records.get(id);
+      const n = byLink.get(linkId);
+      return n === undefined ? undefined : at(n);
     },
     async replace(record, expectedVersion) {
-      const current = records.get(record.id);
+      const n = numberOf(record.id);
+      const current = n < 0 ? undefined : at(n);
       if (!current || current.version !== expectedVersion) return false;
-      if (record.state !== "pending") unindex(current);
-      records.set(record.id, shared(record));
-      if (record.linkId) byLink.set(record.linkId, record.id);
+      if (record.state !== "pending") unindex(n, current);
+      put(n, shared(record));
+      if (record.linkId) byLink.set(record.linkId, n);
       if (record.version !== expectedVersion) wake(record.id);
       return true;
     },
     async candidates(ports, limit) {
       if (ports.length === 0) return [];
-      let smallest: PortList | undefined;
+      let smallest: NumberList | undefined;
       for (const port of ports) {
         const list = byPort.get(port);
         if (!list) return [];
-        if (!smallest || list.ids.length < smallest.ids.length) smallest = list;
+        if (!smallest || list.length < smallest.length) smallest = list;
       }
       const found: SessionRecord[] = [];
-      for (const id of smallest!.ids) {
-        const record = records.get(id);
-        if (!record || !isLive(record)) continue;
+      for (let i = 0; i < smallest!.length && found.length < limit; i++) {
+        const n = smallest!.items[i]!;
+        const record = at(n);
+        if (!record || !isIndexed(n) || !isLive(record)) continue;
         const code = record.tuples.flat();
         if (ports.every((p) => code.includes(p))) found.push(record);
-        if (found.length >= limit) break;
       }
       return found;
     },
     changed(id, version, signal) {
-      const record = records.get(id);
+      const n = numberOf(id);
+      const record = n < 0 ? undefined : at(n);
       if (!record || record.version > version || signal.aborted || waiterCount >= maxWaiters) return Promise.resolve();
       return new Promise<void>((resolve) => {
         let set = waiters.get(id);

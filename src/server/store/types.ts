@@ -36,6 +36,9 @@ export interface SessionRecord {
   readonly instructions: readonly Readonly<InstructionRecord>[];
 }
 
+/** The instruction list of a record that has none: one frozen array shared by all of them. */
+export const NO_INSTRUCTIONS: readonly never[] = Object.freeze([]);
+
 /**
  * Live sessions. Records read from a store are immutable values (the memory store hands out its one frozen
  * copy): to change one, build a new record and `replace` it. Every method is asynchronous so a networked store can stand behind it; every

@@ -68,3 +68,28 @@ test("the port index finds live codes only, and a live code cannot be drawn twic
   expect(await store.insert(record({ tuples: all[0]!.tuples }))).toBe(true);
   await store.close();
 });
+
+test("cells reused round the ring never answer for the session that held them before", async () => {
+  let clock = 1_000_000;
+  const store = memoryStore({ maxRecords: 50, retainMs: 0, now: () => clock });
+  const all: SessionRecord[] = [];
+  // ten turns of the ring: each turn's sessions expire before the next turn, and take the same cells
+  for (let turn = 0; turn < 10; turn++) {
+    const these: SessionRecord[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = record({ createdAt: clock, expiresAt: clock + 1_000 });
+      if (await store.insert(r)) these.push(r);
+    }
+    expect(these.length).toBeGreaterThan(40);
+    for (const r of these) {
+      expect((await store.get(r.id))?.id).toBe(r.id);
+      const found = await store.candidates(r.tuples.flat(), 8);
+      expect(found.filter((f) => f.id === r.id).length).toBe(1); // once, never twice through a stale entry
+    }
+    for (const r of all) expect(await store.get(r.id)).toBeUndefined(); // earlier turns are gone
+    expect(await store.liveCount()).toBe(these.length);
+    all.push(...these);
+    clock += 2_000; // all expire; the next insert past the ceiling sweeps them
+  }
+  await store.close();
+});
