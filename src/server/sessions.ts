@@ -144,7 +144,7 @@ export function createSessions(
       if (!record) return undefined;
       const changed = change(record);
       if (!changed) return undefined;
-      // a new object: records from the store are frozen (see store/types.ts)
+      // a new object: records from the store are immutable values (see store/types.ts)
       const next = { ...changed, version: record.version + 1 };
       if (await store.replace(next, record.version)) return next;
     }

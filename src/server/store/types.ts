@@ -9,8 +9,9 @@ export interface InstructionRecord extends Instruction {
 
 /**
  * Everything the server knows of one session. Times are epoch milliseconds. Readonly all the way down: a
- * record is a value shared by the store and every reader (the memory store does not copy it), so code that
- * changes one does not compile; a change is a new record, stored with `replace`.
+ * record is a value that may be shared by the store and every reader (the memory store hands out the
+ * records it keeps whole without a copy), so code that changes one does not compile; a change is a new
+ * record, stored with `replace`.
  */
 export interface SessionRecord {
   readonly id: string;
@@ -40,10 +41,9 @@ export interface SessionRecord {
 export const NO_INSTRUCTIONS: readonly never[] = Object.freeze([]);
 
 /**
- * Live sessions. Records read from a store are immutable values (the memory store hands out its one frozen
- * copy): to change one, build a new record and `replace` it. Every method is asynchronous so a networked store can stand behind it; every
- * change goes through `replace`, a compare-and-set on the version, so concurrent servers cannot both
- * link one session.
+ * Live sessions. Records read from a store are immutable values: to change one, build a new record and
+ * `replace` it. Every method is asynchronous so a networked store can stand behind it; every change goes
+ * through `replace`, a compare-and-set on the version, so concurrent servers cannot both link one session.
  */
 export interface SessionStore {
   readonly name: string;

@@ -93,3 +93,26 @@ test("cells reused round the ring never answer for the session that held them be
   }
   await store.close();
 });
+
+test("a session reads back as inserted whether it is kept in columns or whole, and moves between the two", async () => {
+  const store = memoryStore();
+  const plain = record({ origin: "https://saas.example", apiKeyId: "ak_1" });
+  const long = record({ tuples: drawCode(RANGE, { tuples: 4, portsPerTuple: 5 }) }); // 20 knocks: kept whole
+  const uneven = record({ tuples: [[29170, 29171], [29172, 29173, 29174]] });
+  for (const r of [plain, long, uneven]) {
+    expect(await store.insert(r)).toBe(true);
+    expect(await store.get(r.id)).toEqual(r);
+    expect((await store.candidates(r.tuples.flat(), 8)).map((f) => f.id)).toEqual([r.id]);
+  }
+  // an instruction queued: whole; linked: out of the live indexes; the link finds it
+  const queued = { ...plain, version: 1, instructions: [{ id: "i1", name: "key", args: {}, state: "queued" as const }] };
+  expect(await store.replace(queued, 0)).toBe(true);
+  expect(await store.get(plain.id)).toEqual(queued);
+  expect((await store.candidates(plain.tuples.flat(), 8)).map((f) => f.id)).toEqual([plain.id]);
+  const linked = { ...queued, version: 2, state: "linked" as const, linkId: "L1", linkedAt: Date.now() };
+  expect(await store.replace(linked, 1)).toBe(true);
+  expect(await store.getByLink("L1")).toEqual(linked);
+  expect(await store.candidates(plain.tuples.flat(), 8)).toEqual([]);
+  expect(await store.liveCount()).toBe(2);
+  await store.close();
+});
