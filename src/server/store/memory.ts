@@ -86,7 +86,8 @@ function inlinable(record: SessionRecord): boolean {
   if (record.linkId !== undefined || record.linkedAt !== undefined || record.serviceId !== undefined) return false;
   const size = record.tuples[0]?.length ?? 0;
   if (size === 0 || size > 255 || size * record.tuples.length > INLINE_KNOCKS) return false;
-  return record.tuples.every((t) => t.length === size);
+  for (const tuple of record.tuples) if (tuple.length !== size) return false;
+  return true;
 }
 
 /**
@@ -112,7 +113,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   let tail = 0;
   const ids = new SlotTable(); // id hash -> number
   const liveCodes = new SlotTable(); // code hash -> number, pending sessions only
-  const byPort = new Map<number, NumberList>(); // port -> numbers of pending sessions (lazily cleaned)
+  // port -> numbers of pending sessions (lazily cleaned); an array by port number, 12 reads a session issued
+  const byPort: (NumberList | undefined)[] = new Array(65_536).fill(undefined);
   const byLink = new Map<string, number>();
   const waiters = new Map<string, Set<() => void>>();
   let waiterCount = 0;
@@ -183,7 +185,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   }
 
   /** Stores `record` as number `n`: in the columns when it fits them, else whole. */
-  function put(n: number, record: SessionRecord): void {
+  function put(n: number, record: SessionRecord): Chunk {
     const cell = n % maxRecords;
     const chunk = (chunks[Math.floor(cell / CHUNK)] ??= newChunk());
     const i = cell % CHUNK;
@@ -194,7 +196,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       chunk.addresses[i] = "";
       chunk.origins[i] = undefined;
       chunk.apiKeyIds[i] = undefined;
-      return;
+      return chunk;
     }
     chunk.records[i] = undefined;
     chunk.ids[i] = record.id;
@@ -208,6 +210,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     let k = i * INLINE_KNOCKS;
     for (const tuple of record.tuples) for (const port of tuple) chunk.ports[k++] = port;
     chunk.knocks[i] = k - i * INLINE_KNOCKS;
+    return chunk;
   }
 
   /** Takes record `n` out of the live indexes (linked, or expired); its port entries go lazily. */
@@ -219,11 +222,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     liveCodes.remove(chunk.codes[i]!, n);
     for (const tuple of record.tuples) {
       for (const port of tuple) {
-        const list = byPort.get(port);
+        const list = byPort[port];
         if (!list) continue;
         if (++list.dead * 2 <= list.length) continue;
         list.retain(isLive);
-        if (list.length === 0) byPort.delete(port);
+        if (list.length === 0) byPort[port] = undefined;
       }
     }
   }
@@ -293,16 +296,16 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         else liveCodes.remove(hash, stale);
       }
       const n = tail++;
-      put(n, record);
-      const chunk = kept(n)!;
-      chunk.indexed[cellOf(n)] = 1;
-      chunk.codes[cellOf(n)] = hash;
+      const chunk = put(n, record);
+      const i = cellOf(n);
+      chunk.indexed[i] = 1;
+      chunk.codes[i] = hash;
       ids.add(stringKey(record.id), n);
       liveCodes.add(hash, n);
       for (const tuple of record.tuples) {
         for (const port of tuple) {
-          let list = byPort.get(port);
-          if (!list) byPort.set(port, (list = new NumberList()));
+          let list = byPort[port];
+          if (!list) byPort[port] = list = new NumberList();
           list.push(n);
         }
       }
@@ -330,7 +333,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (ports.length === 0) return [];
       let smallest: NumberList | undefined;
       for (const port of ports) {
-        const list = byPort.get(port);
+        const list = byPort[port];
         if (!list) return [];
         if (!smallest || list.length < smallest.length) smallest = list;
       }
