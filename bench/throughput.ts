@@ -32,7 +32,7 @@ function wrkOrExit(): string {
  * Runs wrk against `url` with POST requests (and a SaaS backend's API key when given, as pkipc's
  * sessions are made); the requests per second it reports.
  */
-async function wrk(url: string, apiKey?: string): Promise<{ rps: number; non2xx: number }> {
+async function wrk(url: string, apiKey?: string): Promise<{ rps: number; non2xx: number; requests: number }> {
   const script = join(tmpdir(), `pkipc-wrk-${process.pid}.lua`);
   await Bun.write(script, `wrk.method = "POST"\n${apiKey ? `wrk.headers["Authorization"] = "Bearer ${apiKey}"\n` : ""}`);
   const child = Bun.spawn([wrkOrExit(), "-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, url], { stdout: "pipe", stderr: "pipe" });
@@ -42,8 +42,9 @@ async function wrk(url: string, apiKey?: string): Promise<{ rps: number; non2xx:
   clearTimeout(timer);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
   if (!Number.isFinite(rps)) throw new Error(`wrk printed no rate: ${out}`);
-  return { rps, non2xx };
+  return { rps, non2xx, requests };
 }
 
 /** A reference server from bench/reference/servers.ts, killed by PID at the end. */
@@ -58,6 +59,13 @@ async function reference(kind: "elysia" | "bare") {
   }
   reader.releaseLock();
   return { url: `http://127.0.0.1:${/port (\d+)/.exec(text)![1]}`, stop: () => child.kill("SIGKILL"), pid: child.pid };
+}
+
+/** CPU time a process has used (all its threads, the collector's included), in µs, from /proc/PID/stat. */
+async function cpuMicros(pid: number): Promise<number> {
+  const fields = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name, in clock ticks (100/s)
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 const rssKb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN);
@@ -85,15 +93,26 @@ async function main() {
   console.log(`raised: ${pkipc.raised.join(", ")}`);
   console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s POST /v1/sessions (pkipc: with the API key), ${ROUNDS} rounds, best of each:`);
   const best = { pkipc: 0, elysia: 0, bare: 0 };
+  // CPU per request is steadier than the rate on a shared machine: another process's load slows the rate of
+  // the busiest server most, but moves its CPU per request far less.
+  const cpu = { pkipc: [] as number[], elysia: [] as number[], bare: [] as number[] };
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, url] of [["pkipc", pkipc.url], ["elysia", elysia.url], ["bare", bare.url]] as const) {
-        const { rps, non2xx } = await wrk(`${url}/v1/sessions`, name === "pkipc" ? pkipc.apiKey : undefined);
+      for (const [name, url, pid] of [["pkipc", pkipc.url, pkipc.pid], ["elysia", elysia.url, elysia.pid], ["bare", bare.url, bare.pid]] as const) {
+        const before = await cpuMicros(pid);
+        const { rps, non2xx, requests } = await wrk(`${url}/v1/sessions`, name === "pkipc" ? pkipc.apiKey : undefined);
+        const perRequest = ((await cpuMicros(pid)) - before) / requests;
         if (non2xx) console.log(`  ${name}: ${non2xx} answers were not 2xx`);
         best[name] = Math.max(best[name], rps);
-        console.log(`  round ${round + 1} ${name.padEnd(6)} ${Math.round(rps).toLocaleString("en")} sessions/s`);
+        cpu[name].push(perRequest);
+        console.log(`  round ${round + 1} ${name.padEnd(6)} ${Math.round(rps).toLocaleString("en")} sessions/s, ${perRequest.toFixed(1)} µs of CPU each`);
       }
     }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    console.log(
+      `CPU per session (median of rounds): pkipc ${median(cpu.pkipc).toFixed(1)} µs, Elysia route ${median(cpu.elysia).toFixed(1)} µs, bare ${median(cpu.bare).toFixed(1)} µs; ` +
+        `pkipc costs ${(median(cpu.pkipc) / median(cpu.elysia)).toFixed(2)} x the Elysia route (70 % of its rate is 1.43 x)`,
+    );
     console.log(
       `session issue: pkipc ${Math.round(best.pkipc).toLocaleString("en")}/s, Elysia route ${Math.round(best.elysia).toLocaleString("en")}/s, ` +
         `bare Bun.serve ${Math.round(best.bare).toLocaleString("en")}/s; pkipc = ${((100 * best.pkipc) / best.elysia).toFixed(0)} % of Elysia ` +
