@@ -23,14 +23,20 @@ const MAX_BATCH = 1024;
 const MAX_INCOMING = 8192;
 /** Processes whose description is kept (a browser knocks from one process: the first knock pays, the rest hit). */
 const MAX_DESCRIBED = 256;
+/**
+ * Table reads a knock is looked for in before it settles as unattributed. The socket is held open meanwhile,
+ * so its row should be in the first; under Wine on a busy machine two reads in a row have missed every row
+ * of a client (the e2e test saw it), so a missing row gets three more chances. Knocks share each read.
+ */
+const MAX_READS = 4;
 
 interface Waiter {
   key: string;
   family: 4 | 6;
   /** The knocking socket's local port: the only rows worth decoding have it. */
   peerPort: number;
-  /** Looked for in one table read already and not found. */
-  retried: boolean;
+  /** Table reads it was looked for in and not found. */
+  misses: number;
   resolve(info: ProcessInfo | null): void;
   reject(error: unknown): void;
 }
@@ -113,12 +119,12 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       for (const [key, waiters] of wanted) {
         const row = found.get(key);
         if (!row) {
-          // Looked for once more in the next read before giving up: the socket is still held open, and a
+          // Looked for again in the next read before giving up: the socket is still held open, and a
           // table that was changing while it was read can miss a row (Wine builds it from /proc/net/tcp,
-          // read in pieces; seen on a busy machine). A peer that really closed costs one more read.
+          // read in pieces; seen on a busy machine). A peer that really closed costs MAX_READS reads.
           for (const w of waiters) {
-            if (w.retried) w.resolve(null);
-            else incoming.push({ ...w, retried: true });
+            if (w.misses + 1 >= MAX_READS) w.resolve(null);
+            else incoming.push({ ...w, misses: w.misses + 1 });
           }
           continue;
         }
@@ -146,7 +152,7 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       const peerAddress = canonicalAddress(socket.remoteAddress);
       const family = addressBytes(socket.remoteAddress)?.length === 16 ? 6 : 4;
       return new Promise((resolve, reject) => {
-        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, retried: false, resolve, reject });
+        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, misses: 0, resolve, reject });
         schedule();
       });
     },
