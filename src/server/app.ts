@@ -24,7 +24,7 @@ import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
 import { type Guard, jsonBody } from "./guard.ts";
-import { RateLimitError } from "../lib/rate-limit.ts";
+import { type Charge, RateLimitError } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -96,20 +96,19 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<SessionCreator> => {
+  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<[SessionCreator, Charge[]]> => {
     const address = addressOf(server, request);
-    const key = await guard.apiKey(request);
+    const key = await guard.presentedApiKey(request);
     if (key) {
-      await guard.limitSession(address, key);
-      return { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
+      const who = { address: body?.address?.replace(/^::ffff:/i, "") ?? address, origin: key.origin, apiKeyId: key.id };
+      return [who, guard.sessionCharges(address, key)];
     }
     if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
     const origin = guard.pageOrigin(request);
     if (origin === undefined) {
       throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
     }
-    await guard.limitSession(address);
-    return { address, origin };
+    return [{ address, origin }, guard.sessionCharges(address)];
   };
 
   // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
@@ -177,7 +176,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
-        const offer = await sessions.create(await creatorOf(request, server, body as SessionRequest | undefined));
+        const offer = await sessions.create(...(await creatorOf(request, server, body as SessionRequest | undefined)));
         return reply(SessionOffer, offer, formatOf(query, request), 201);
       },
       {

@@ -79,7 +79,7 @@ export function serverMetrics(): ServerMetrics {
     registry,
     sessions: (inner) => ({
       ...inner,
-      create: (who) => counted(() => inner.create(who)).then((offer) => (issued.inc(), offer)),
+      create: (who, charges) => counted(() => inner.create(who, charges)).then((offer) => (issued.inc(), offer)),
       status: (id, options) => held(options?.waitMs ?? 0, () => inner.status(id, options)),
       pull: (linkId, waitMs, signal, serviceId) => held(waitMs, () => inner.pull(linkId, waitMs, signal, serviceId)),
       queueInstruction: (id, request, viewer) => counted(() => inner.queueInstruction(id, request, viewer)),
@@ -109,7 +109,7 @@ export function serverMetrics(): ServerMetrics {
         };
       return {
         name: inner.name,
-        insert: call("insert", (r) => inner.insert(r)),
+        insert: call("insert", (r, charges) => inner.insert(r, charges)),
         get: call("get", (id) => inner.get(id)),
         getByLink: call("getByLink", (id) => inner.getByLink(id)),
         candidates: call("candidates", (ports, limit) => inner.candidates(ports, limit)),
@@ -146,7 +146,6 @@ export function serverMetrics(): ServerMetrics {
         signedBody: (schema) => wrap(inner.signedBody(schema)),
         signedNoBody: wrap(inner.signedNoBody),
         requireAdmin: wrap(inner.requireAdmin),
-        limitSession: wrap(inner.limitSession),
         limitReport: wrap(inner.limitReport),
         limitEnroll: wrap(inner.limitEnroll),
       };

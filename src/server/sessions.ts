@@ -1,6 +1,7 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
 import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
@@ -40,7 +41,11 @@ export interface SessionSettings {
 
 export interface Sessions {
   config(): ServiceConfig;
-  create(who: SessionCreator): Promise<SessionOffer>;
+  /**
+   * A new session. `charges` are the rate-limit tokens the request owes (see Guard.sessionCharges): taken in
+   * the same step as the insert, so a refused one answers 429 and issues nothing.
+   */
+  create(who: SessionCreator, charges?: readonly Charge[]): Promise<SessionOffer>;
   /**
    * The status; with waitMs > 0, waits until the version passes `since` (or the session ends). Without a
    * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
@@ -204,11 +209,14 @@ export function createSessions(
       maxFailed: settings.maxFailed,
     }),
 
-    async create(who) {
+    async create(who, charges = []) {
       if ((await store.liveCount()) >= settings.maxLiveSessions) {
+        // Refused for capacity, the request still counts against its limits (and a spent limit answers 429 first).
+        await takeCharges(charges);
         throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
       }
       const now = Date.now();
+      let owed = charges;
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         const record: SessionRecord = {
@@ -223,7 +231,9 @@ export function createSessions(
           ...(who.apiKeyId === undefined ? {} : { apiKeyId: who.apiKeyId }),
           instructions: [],
         };
-        if (!(await store.insert(record))) continue; // the same code is live: draw another
+        const inserted = await store.insert(record, owed);
+        owed = []; // taken by the first attempt, inserted or not
+        if (!inserted) continue; // the same code is live: draw another
         return {
           id: record.id,
           tuples,

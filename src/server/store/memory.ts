@@ -1,5 +1,6 @@
 // The in-memory session store: one process, bounded, swept as sessions expire.
 import { CapacityError } from "../../lib/errors.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
 import type { SessionRecord, SessionStore } from "./types.ts";
 
 export interface MemoryStoreOptions {
@@ -106,7 +107,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   return {
     name: "memory",
-    async insert(record) {
+    async insert(record, charges = []) {
+      if (charges.length > 0) await takeCharges(charges);
       if (records.size >= maxRecords) sweep();
       if (records.size >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
       const hash = codeHash(record.tuples);

@@ -1,6 +1,8 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../lib/log.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
 import { codeKey } from "../../protocol/code.ts";
+import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import type { SessionRecord, SessionStore } from "./types.ts";
 
@@ -26,21 +28,24 @@ const PRUNE_EVERY = 8;
 /** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
 const CHANGES_KEEP_MS = 10_000;
 
-// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now, prune (1 or 0),
-// refresh (one '1' or '0' per index: whether to move its expiry to ARGV[8]), index expiry.
+// Charges first (CHARGE_PRELUDE), then K: record, code, live, ...ports. A: id, json, expiresAt, retainUntil, now,
+// prune (1 or 0), refresh (one '1' or '0' per index: whether to move its expiry to A[8]), index expiry.
+// Answers 1 inserted, 0 the code is live, or {position, tokens} of a refused charge (then nothing is written).
 // An index is pruned of expired entries on one insert in PRUNE_EVERY (and on every read): a call per index
 // per insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
 // expired entries more than its live ones. Its expiry is moved on only when this instance has not moved it
 // far enough yet (see `refreshed`), and then indexSlackMs beyond its last live entry.
-const INSERT = `
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PXAT', ARGV[3]) then return 0 end
-local now, exp, prune = tonumber(ARGV[5]), tonumber(ARGV[3]), ARGV[6] == '1'
-redis.call('HSET', KEYS[1], 'v', 0, 'd', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-for i = 3, #KEYS do
-  if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
-  redis.call('ZADD', KEYS[i], exp, ARGV[1])
-  if string.byte(ARGV[7], i - 2) == 49 and redis.call('PTTL', KEYS[i]) < tonumber(ARGV[8]) - now then redis.call('PEXPIREAT', KEYS[i], ARGV[8]) end
+const INSERT = `${CHARGE_PRELUDE}
+local refused, held = charge()
+if refused > 0 then return {refused, tostring(held)} end
+if not redis.call('SET', K[2], A[1], 'NX', 'PXAT', A[3]) then return 0 end
+local now, exp, prune = tonumber(A[5]), tonumber(A[3]), A[6] == '1'
+redis.call('HSET', K[1], 'v', 0, 'd', A[2])
+redis.call('PEXPIREAT', K[1], A[4])
+for i = 3, #K do
+  if prune then redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
+  redis.call('ZADD', K[i], exp, A[1])
+  if string.byte(A[7], i - 2) == 49 and redis.call('PTTL', K[i]) < tonumber(A[8]) - now then redis.call('PEXPIREAT', K[i], A[8]) end
 end
 return 1`;
 
@@ -160,7 +165,13 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
 
   return {
     name: "redis",
-    async insert(record) {
+    async insert(record, charges = []) {
+      // Charges on this Redis are taken by the insert script itself: one round trip for the request.
+      let fused = chargesFor(redis, charges);
+      if (!fused) {
+        await takeCharges(charges);
+        fused = { keys: [], args: [0] };
+      }
       const indexes = [key.live, ...ports(record)];
       const keys = [key.record(record.id), key.code(record), ...indexes];
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
@@ -168,7 +179,9 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const until = record.expiresAt + indexSlackMs;
       const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
       const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until];
-      if (!((await insert(keys, args)) === 1)) return false;
+      const answer = await insert([...fused.keys, ...keys], [...fused.args, ...args]);
+      if (Array.isArray(answer)) throw charges[Number(answer[0]) - 1]!.refusal(Number(answer[1]));
+      if (answer !== 1) return false;
       counted.insertedSince++;
       for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
       return true;

@@ -1,4 +1,5 @@
 // The session store seam: where live sessions are kept, in memory by default, shared stores later.
+import type { Charge } from "../../lib/rate-limit.ts";
 import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
 
 /** An instruction with what became of it. */
@@ -44,8 +45,13 @@ export interface SessionRecord {
  */
 export interface SessionStore {
   readonly name: string;
-  /** Adds a pending session; false when a live session already has the same code (draw again). */
-  insert(record: SessionRecord): Promise<boolean>;
+  /**
+   * Adds a pending session; false when a live session already has the same code (draw again). First takes
+   * one token of each of `charges`, in order, in the same step (a store that holds the buckets takes them in
+   * its own write): a refused one throws its RateLimitError and nothing is inserted. Charges are taken
+   * whether or not the code was free.
+   */
+  insert(record: SessionRecord, charges?: readonly Charge[]): Promise<boolean>;
   get(id: string): Promise<SessionRecord | undefined>;
   /** The session a service link belongs to. */
   getByLink(linkId: string): Promise<SessionRecord | undefined>;

@@ -1,20 +1,26 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
 import { describe, expect, test } from "bun:test";
+import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
+import { redisBuckets } from "../../../src/server/redis/buckets.ts";
 import { memoryStore } from "../../../src/server/store/memory.ts";
 import { redisStore } from "../../../src/server/store/redis.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testConnection } from "./backends.ts";
 
-/** Two handles on one store: for memory the same object, for Redis two stores on two connections (two instances). */
-const implementations: Array<{ name: string; open(): Promise<[SessionStore, SessionStore]> }> = [
+/**
+ * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
+ * instances); then each one's rate-limit buckets, as the server opens them beside its store.
+ */
+const implementations: Array<{ name: string; open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]> }> = [
   {
     name: "memory",
     async open() {
       const store = memoryStore();
       onCleanup(() => store.close());
-      return [store, store];
+      const buckets = memoryBuckets();
+      return [store, store, buckets, buckets];
     },
   },
   {
@@ -31,7 +37,7 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       const second = await redisStore(b, silentLogger, { liveCountMs: 0 });
       onCleanup(() => first.close());
       onCleanup(() => second.close());
-      return [first, second];
+      return [first, second, redisBuckets(a), redisBuckets(b)];
     },
   },
 ];
@@ -136,6 +142,29 @@ for (const impl of implementations) {
       const aborted = b.changed(record.id, 1, controller.signal);
       controller.abort();
       await aborted;
+    });
+
+    test("an insert takes its charges in the same step: a spent limit answers 429 and inserts nothing; both instances spend one bucket", async () => {
+      const [a, b, onA, onB] = await impl.open();
+      const spec = { perSecond: 0.01, burst: 2 };
+      const calls = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", buckets).charge("k");
+      const sessions = (buckets: BucketStore) => sharedLimiter(spec, "sessions", "test-sessions", buckets).charge("k");
+      const live = await b.liveCount();
+      expect(await a.insert(session([[20091, 20092]]), [...calls(onA), ...sessions(onA)])).toBe(true);
+      // The code is live: nothing inserted, yet the request counted.
+      expect(await b.insert(session([[20091, 20092]]), [...calls(onB), ...sessions(onB)])).toBe(false);
+      const refused = session([[20093, 20094]]);
+      const error = await b.insert(refused, [...calls(onB), ...sessions(onB)]).catch((e) => e);
+      expect(error).toBeInstanceOf(RateLimitError);
+      expect((error as RateLimitError).message).toMatch(/^too many sessions;/);
+      expect(await a.get(refused.id)).toBeUndefined();
+      expect(await b.liveCount()).toBe(live + 1);
+      // Charges are taken in order and the ones before a refusal stay taken: 3 calls went before, this is the 4th.
+      expect(await sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", onA).take("k")).toBeUndefined();
+      expect(await onA.spend("test-calls:k", { perSecond: 0.01, burst: 100 }, 0)).toBeCloseTo(96, 0);
+      // The code of the refused session was never taken; a limit that is off charges nothing.
+      expect(sharedLimiter({ perSecond: 0, burst: 0 }, "off", "test-off", onA).charge("k")).toEqual([]);
+      expect(await a.insert(refused)).toBe(true);
     });
 
     test("liveCount counts pending sessions, not linked ones", async () => {
