@@ -144,7 +144,12 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     if (!settings.requireSignatures && !signed) return undefined;
     try {
       const id = await verifyRequest(
-        { keyOf: registry.keyOf, windowMs: settings.signatureWindowMs, remember: nonces.remember, admit: (service) => requestsPerService.take(service) },
+        {
+          keyOf: registry.keyOf,
+          windowMs: settings.signatureWindowMs,
+          // The service's own limit, taken before its nonce is stored and in the same step (one round trip on Redis).
+          remember: (service, nonce) => nonces.remember(service, nonce, requestsPerService.charge(service)),
+        },
         { method: request.method, path: url.pathname + url.search, headers: request.headers, body },
       );
       identities.set(request, id);

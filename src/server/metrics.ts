@@ -109,7 +109,7 @@ export function serverMetrics(): ServerMetrics {
         };
       return {
         name: inner.name,
-        insert: call("insert", (r, charges) => inner.insert(r, charges)),
+        insert: call("insert", (r, gate) => inner.insert(r, gate)),
         get: call("get", (id) => inner.get(id)),
         getByLink: call("getByLink", (id) => inner.getByLink(id)),
         candidates: call("candidates", (ports, limit) => inner.candidates(ports, limit)),

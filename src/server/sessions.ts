@@ -1,7 +1,7 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
 import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { type Charge, takeCharges } from "../lib/rate-limit.ts";
+import type { Charge } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
@@ -18,7 +18,7 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import type { SessionRecord, SessionStore } from "./store/types.ts";
+import type { InsertGate, SessionRecord, SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -210,13 +210,9 @@ export function createSessions(
     }),
 
     async create(who, charges = []) {
-      if ((await store.liveCount()) >= settings.maxLiveSessions) {
-        // Refused for capacity, the request still counts against its limits (and a spent limit answers 429 first).
-        await takeCharges(charges);
-        throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
-      }
       const now = Date.now();
-      let owed = charges;
+      // The first attempt takes the request's tokens and checks the live-session cap, in the insert's own step.
+      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions };
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         const record: SessionRecord = {
@@ -231,8 +227,8 @@ export function createSessions(
           ...(who.apiKeyId === undefined ? {} : { apiKeyId: who.apiKeyId }),
           instructions: [],
         };
-        const inserted = await store.insert(record, owed);
-        owed = []; // taken by the first attempt, inserted or not
+        const inserted = await store.insert(record, gate);
+        gate = undefined; // the tokens were taken by the first attempt, inserted or not
         if (!inserted) continue; // the same code is live: draw another
         return {
           id: record.id,
@@ -259,9 +255,9 @@ export function createSessions(
       while (record.version <= since && Date.now() < end) {
         if (record.state === "pending" && record.expiresAt <= Date.now()) break;
         const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
-        await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
+        const next = await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
         if (options.signal?.aborted || stopping.signal.aborted) break;
-        record = await mustGet(id);
+        record = next ?? (await mustGet(id));
       }
       return toStatus(record, Date.now(), full);
     },

@@ -1,7 +1,7 @@
 // The in-memory session store: one process, bounded, swept as sessions expire.
 import { CapacityError } from "../../lib/errors.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
-import type { SessionRecord, SessionStore } from "./types.ts";
+import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
 
 export interface MemoryStoreOptions {
   /** Records kept at most, live or finished; inserting past it fails with CapacityError. Default 100,000. */
@@ -107,8 +107,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   return {
     name: "memory",
-    async insert(record, charges = []) {
-      if (charges.length > 0) await takeCharges(charges);
+    async insert(record, gate = {}) {
+      if (gate.charges && gate.charges.length > 0) await takeCharges(gate.charges);
+      if (gate.maxLive !== undefined && liveCodes.size >= gate.maxLive) throw liveCapError(gate.maxLive);
       if (records.size >= maxRecords) sweep();
       if (records.size >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
       const hash = codeHash(record.tuples);

@@ -4,7 +4,7 @@ import { takeCharges } from "../../lib/rate-limit.ts";
 import { codeKey } from "../../protocol/code.ts";
 import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
-import type { SessionRecord, SessionStore } from "./types.ts";
+import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
 
 export interface RedisStoreOptions {
   /** How long a finished or expired session can still be read, in ms. Default 300,000 (as the memory store). */
@@ -13,11 +13,6 @@ export interface RedisStoreOptions {
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
-  /**
-   * How long a live count read from Redis is reused, in ms, plus the sessions this instance inserted since:
-   * the live-session cap may be passed by what other instances issue in that time. Default 100.
-   */
-  liveCountMs?: number;
   /** How long a port index outlives its last live entry, in ms (its expiry moves on in steps this long). Default 60,000. */
   indexSlackMs?: number;
 }
@@ -29,8 +24,9 @@ const PRUNE_EVERY = 8;
 const CHANGES_KEEP_MS = 10_000;
 
 // Charges first (CHARGE_PRELUDE), then K: record, code, live, ...ports. A: id, json, expiresAt, retainUntil, now,
-// prune (1 or 0), refresh (one '1' or '0' per index: whether to move its expiry to A[8]), index expiry.
-// Answers 1 inserted, 0 the code is live, or {position, tokens} of a refused charge (then nothing is written).
+// prune (1 or 0), refresh (one '1' or '0' per index: whether to move its expiry to A[8]), index expiry, the
+// live-session cap ('' for none). Answers 1 inserted, 0 the code is live, -1 the cap is reached, or
+// {position, tokens} of a refused charge; refused, it writes nothing but the charges taken before.
 // An index is pruned of expired entries on one insert in PRUNE_EVERY (and on every read): a call per index
 // per insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
 // expired entries more than its live ones. Its expiry is moved on only when this instance has not moved it
@@ -38,6 +34,7 @@ const CHANGES_KEEP_MS = 10_000;
 const INSERT = `${CHARGE_PRELUDE}
 local refused, held = charge()
 if refused > 0 then return {refused, tostring(held)} end
+if A[9] ~= '' and redis.call('ZCOUNT', K[3], '(' .. A[5], '+inf') >= tonumber(A[9]) then return -1 end
 if not redis.call('SET', K[2], A[1], 'NX', 'PXAT', A[3]) then return 0 end
 local now, exp, prune = tonumber(A[5]), tonumber(A[3]), A[6] == '1'
 redis.call('HSET', K[1], 'v', 0, 'd', A[2])
@@ -104,10 +101,6 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 10_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
-  const liveCountMs = options.liveCountMs ?? 100;
-  // The live count is asked for before every session issued: a round trip each, for a bound that may be
-  // approximate (see SessionStore.liveCount).
-  let counted = { value: 0, at: Number.NEGATIVE_INFINITY, insertedSince: 0 };
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
@@ -129,15 +122,17 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const byLink = redis.script(BY_LINK);
   const changes = redis.script(CHANGES);
 
-  // Long polls held by this instance, by session id: each resolves at the next change of its session.
-  const waiters = new Map<string, Set<() => void>>();
+  // Long polls held by this instance, by session id: each resolves at the next change of its session, with
+  // the record when this instance made the change.
+  type Wake = (record?: SessionRecord) => void;
+  const waiters = new Map<string, Set<Wake>>();
   let waiterCount = 0;
-  const wake = (id: string) => {
+  const wake = (id: string, record?: SessionRecord) => {
     const set = waiters.get(id);
     if (!set) return;
     waiters.delete(id);
     waiterCount -= set.size;
-    for (const resolve of set) resolve();
+    for (const resolve of set) resolve(record);
   };
   await redis.subscribe(key.channel, wake);
 
@@ -165,7 +160,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
 
   return {
     name: "redis",
-    async insert(record, charges = []) {
+    async insert(record, gate = {}) {
+      const charges = gate.charges ?? [];
       // Charges on this Redis are taken by the insert script itself: one round trip for the request.
       let fused = chargesFor(redis, charges);
       if (!fused) {
@@ -178,11 +174,11 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       // Expiries move on in steps of indexSlackMs: most inserts find their indexes' expiry far enough out.
       const until = record.expiresAt + indexSlackMs;
       const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
-      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until];
+      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until, gate.maxLive ?? ""];
       const answer = await insert([...fused.keys, ...keys], [...fused.args, ...args]);
       if (Array.isArray(answer)) throw charges[Number(answer[0]) - 1]!.refusal(Number(answer[1]));
+      if (answer === -1) throw liveCapError(gate.maxLive!);
       if (answer !== 1) return false;
-      counted.insertedSince++;
       for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
       return true;
     },
@@ -196,8 +192,9 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const keys = [key.record(record.id), key.code(record), key.live, key.link(record.linkId ?? "-"), key.changes, ...ports(record)];
       const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
       const replaced = (await replace(keys, args)) === 1;
-      // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone).
-      if (replaced && record.version !== expectedVersion) wake(record.id);
+      // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone), and
+      // answer with this record rather than read it back.
+      if (replaced && record.version !== expectedVersion) wake(record.id, record);
       return replaced;
     },
     async candidates(wanted, limit) {
@@ -209,8 +206,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     async changed(id, version, signal) {
       // Past the bound a poll returns at once, as with the memory store, and the client polls again.
       if (signal.aborted || waiterCount >= maxWaiters) return;
-      let done!: () => void;
-      const waited = new Promise<void>((resolve) => (done = resolve));
+      let done!: Wake;
+      const waited = new Promise<SessionRecord | undefined>((resolve) => (done = resolve));
       let set = waiters.get(id);
       if (!set) waiters.set(id, (set = new Set()));
       set.add(done);
@@ -229,15 +226,12 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         .command("HGET", [key.record(id), "v"])
         .then((v) => (v === null || Number(v) > version) && onAbort())
         .catch(() => {});
-      await waited;
+      const record = await waited;
       signal.removeEventListener("abort", onAbort);
+      return record && record.version > version ? record : undefined;
     },
     async liveCount() {
-      const t = performance.now();
-      if (t - counted.at < liveCountMs) return counted.value + counted.insertedSince;
-      const value = Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
-      counted = { value, at: t, insertedSince: 0 };
-      return value;
+      return Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
     },
     async close() {
       clearInterval(recheck);

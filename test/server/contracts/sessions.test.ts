@@ -33,8 +33,7 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       onCleanup(() => b.close());
       await b.ready(5_000);
       const first = await redisStore(a, silentLogger);
-      // The second reads the live count afresh every time, as an instance that issues nothing would.
-      const second = await redisStore(b, silentLogger, { liveCountMs: 0 });
+      const second = await redisStore(b, silentLogger);
       onCleanup(() => first.close());
       onCleanup(() => second.close());
       return [first, second, redisBuckets(a), redisBuckets(b)];
@@ -138,8 +137,15 @@ for (const impl of implementations) {
       expect((await b.get(record.id))?.version).toBe(1);
       // Already past the version: answers at once.
       await b.changed(record.id, 0, AbortSignal.timeout(20_000));
+      // Woken by a change it made itself, a store may answer with the new record (sparing a read).
+      const local = a.changed(record.id, 1, AbortSignal.timeout(20_000));
+      await Bun.sleep(20);
+      const second = { ...record, version: 2, instructions: [{ id: "i2", name: "y", args: {}, state: "queued" as const }] };
+      expect(await a.replace(second, 1)).toBe(true);
+      const handed = await local;
+      if (handed) expect(handed).toEqual(second);
       const controller = new AbortController();
-      const aborted = b.changed(record.id, 1, controller.signal);
+      const aborted = b.changed(record.id, 2, controller.signal);
       controller.abort();
       await aborted;
     });
@@ -150,11 +156,11 @@ for (const impl of implementations) {
       const calls = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", buckets).charge("k");
       const sessions = (buckets: BucketStore) => sharedLimiter(spec, "sessions", "test-sessions", buckets).charge("k");
       const live = await b.liveCount();
-      expect(await a.insert(session([[20091, 20092]]), [...calls(onA), ...sessions(onA)])).toBe(true);
+      expect(await a.insert(session([[20091, 20092]]), { charges: [...calls(onA), ...sessions(onA)] })).toBe(true);
       // The code is live: nothing inserted, yet the request counted.
-      expect(await b.insert(session([[20091, 20092]]), [...calls(onB), ...sessions(onB)])).toBe(false);
+      expect(await b.insert(session([[20091, 20092]]), { charges: [...calls(onB), ...sessions(onB)] })).toBe(false);
       const refused = session([[20093, 20094]]);
-      const error = await b.insert(refused, [...calls(onB), ...sessions(onB)]).catch((e) => e);
+      const error = await b.insert(refused, { charges: [...calls(onB), ...sessions(onB)] }).catch((e) => e);
       expect(error).toBeInstanceOf(RateLimitError);
       expect((error as RateLimitError).message).toMatch(/^too many sessions;/);
       expect(await a.get(refused.id)).toBeUndefined();
@@ -165,6 +171,21 @@ for (const impl of implementations) {
       // The code of the refused session was never taken; a limit that is off charges nothing.
       expect(sharedLimiter({ perSecond: 0, burst: 0 }, "off", "test-off", onA).charge("k")).toEqual([]);
       expect(await a.insert(refused)).toBe(true);
+    });
+
+    test("the live-session cap is checked in the insert's step, counting both instances' sessions: full, it answers 503 and writes nothing", async () => {
+      const [a, b, onA] = await impl.open();
+      const live = await a.liveCount();
+      expect(await a.insert(session([[20101, 20102]]), { maxLive: live + 2 })).toBe(true);
+      expect(await b.insert(session([[20103, 20104]]), { maxLive: live + 2 })).toBe(true);
+      const charges = sharedLimiter({ perSecond: 0.01, burst: 10 }, "sessions", "test-cap", onA).charge("k");
+      const refused = session([[20105, 20106]]);
+      await expect(a.insert(refused, { charges, maxLive: live + 2 })).rejects.toThrow(`too many live sessions (${live + 2}); try again shortly`);
+      expect(await b.get(refused.id)).toBeUndefined();
+      expect(await b.liveCount()).toBe(live + 2);
+      // Refused for capacity, the request still counted.
+      expect(await onA.spend("test-cap:k", { perSecond: 0.01, burst: 10 }, 0)).toBeCloseTo(9, 0);
+      expect(await b.insert(refused, { maxLive: live + 3 })).toBe(true);
     });
 
     test("liveCount counts pending sessions, not linked ones", async () => {
