@@ -241,8 +241,8 @@ export function createApp(options: AppOptions) {
       async ({ body, query, request, server }) => {
         const origin = addressOf(server, request);
         const service = guard.serviceOf(request);
-        await guard.limitReport(service, origin);
-        return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
+        const answer = await sessions.report(body, origin, service, guard.reportCharges(service, origin));
+        return reply(ReportAnswer, answer, formatOf(query, request));
       },
       {
         parse: guard.signedBody(Report),

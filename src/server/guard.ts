@@ -274,9 +274,9 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     async limitRead(address: string, apiKey?: ApiCaller): Promise<void> {
       if (!apiKey) await readsPerAddress.take(address);
     },
-    async limitReport(serviceId: string | undefined, address: string): Promise<void> {
-      // Both at once: with a shared store each is a round trip, and both are counted either way.
-      await Promise.all([reportsPerAddress.take(address), serviceId ? reportsPerService.take(serviceId) : undefined]);
+    /** What a report costs: one of its address, and one of the service that signed it. Sessions.report takes them. */
+    reportCharges(serviceId: string | undefined, address: string): Charge[] {
+      return [...reportsPerAddress.charge(address), ...(serviceId ? reportsPerService.charge(serviceId) : [])];
     },
     async limitEnroll(address: string): Promise<void> {
       await enrollPerAddress.take(address);

@@ -83,9 +83,9 @@ export function serverMetrics(): ServerMetrics {
       status: (id, options) => held(options?.waitMs ?? 0, () => inner.status(id, options)),
       pull: (linkId, waitMs, signal, serviceId) => held(waitMs, () => inner.pull(linkId, waitMs, signal, serviceId)),
       queueInstruction: (id, request, viewer) => counted(() => inner.queueInstruction(id, request, viewer)),
-      async report(report, address, serviceId) {
+      async report(report, address, serviceId, charges) {
         try {
-          const answer = await inner.report(report, address, serviceId);
+          const answer = await inner.report(report, address, serviceId, charges);
           reports.inc(answer.linked ? { outcome: "linked", reason: "LINKED" } : { outcome: "not_linked", reason: answer.code });
           return answer;
         } catch (error) {
@@ -112,7 +112,7 @@ export function serverMetrics(): ServerMetrics {
         insert: call("insert", (r, gate) => inner.insert(r, gate)),
         get: call("get", (id) => inner.get(id)),
         getByLink: call("getByLink", (id) => inner.getByLink(id)),
-        candidates: call("candidates", (ports, limit) => inner.candidates(ports, limit)),
+        candidates: call("candidates", (ports, limit, charges) => inner.candidates(ports, limit, charges)),
         changed: call("changed", (id, version, signal) => inner.changed(id, version, signal)),
         liveCount: call("liveCount", () => inner.liveCount()),
         close: call("close", () => inner.close()),
@@ -146,7 +146,6 @@ export function serverMetrics(): ServerMetrics {
         signedBody: (schema) => wrap(inner.signedBody(schema)),
         signedNoBody: wrap(inner.signedNoBody),
         requireAdmin: wrap(inner.requireAdmin),
-        limitReport: wrap(inner.limitReport),
         limitEnroll: wrap(inner.limitEnroll),
       };
     },

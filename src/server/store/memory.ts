@@ -146,7 +146,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (record.version !== expectedVersion) wake(record.id);
       return true;
     },
-    async candidates(ports, limit) {
+    async candidates(ports, limit, charges = []) {
+      if (charges.length > 0) await takeCharges(charges);
       if (ports.length === 0) return [];
       let smallest: PortList | undefined;
       for (const port of ports) {

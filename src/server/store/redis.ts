@@ -68,17 +68,20 @@ if ARGV[3] ~= ARGV[1] then
 end
 return 1`;
 
-// KEYS: ...ports. ARGV: now, limit, record key prefix. Pending, unexpired ids in every port's index.
-const CANDIDATES = `
-local now = tonumber(ARGV[1])
-for i = 1, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+// Charges first (CHARGE_PRELUDE), then K: ...ports. A: now, limit, record key prefix. Answers the position of a
+// refused charge (0 for none) and what it held, then the pending, unexpired records in every port's index.
+const CANDIDATES = `${CHARGE_PRELUDE}
+local refused, held = charge()
+if refused > 0 then return {refused, tostring(held)} end
+local now = tonumber(A[1])
+for i = 1, #K do redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
 local ids
-if #KEYS == 1 then ids = redis.call('ZRANGE', KEYS[1], 0, -1) else ids = redis.call('ZINTER', #KEYS, unpack(KEYS)) end
-local out = {}
+if #K == 1 then ids = redis.call('ZRANGE', K[1], 0, -1) else ids = redis.call('ZINTER', #K, unpack(K)) end
+local out = {0, ''}
 for _, id in ipairs(ids) do
-  local d = redis.call('HGET', ARGV[3] .. id, 'd')
+  local d = redis.call('HGET', A[3] .. id, 'd')
   if d then out[#out + 1] = d end
-  if #out >= tonumber(ARGV[2]) then break end
+  if #out - 2 >= tonumber(A[2]) then break end
 end
 return out`;
 
@@ -197,9 +200,16 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       if (replaced && record.version !== expectedVersion) wake(record.id, record);
       return replaced;
     },
-    async candidates(wanted, limit) {
-      if (wanted.length === 0) return [];
-      const found = (await candidates([...new Set(wanted)].map(key.port), [Date.now(), limit, key.record("")])) as string[];
+    async candidates(wanted, limit, charges = []) {
+      let fused = chargesFor(redis, charges);
+      if (!fused || wanted.length === 0) {
+        await takeCharges(charges);
+        if (wanted.length === 0) return [];
+        fused = { keys: [], args: [0] };
+      }
+      const ports = [...new Set(wanted)].map(key.port);
+      const [refused, held, ...found] = (await candidates([...fused.keys, ...ports], [...fused.args, Date.now(), limit, key.record("")])) as string[];
+      if (Number(refused) > 0) throw charges[Number(refused) - 1]!.refusal(Number(held));
       const now = Date.now();
       return found.map((json) => JSON.parse(json) as SessionRecord).filter((r) => r.state === "pending" && r.expiresAt > now);
     },

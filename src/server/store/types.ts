@@ -59,8 +59,11 @@ export interface SessionStore {
   getByLink(linkId: string): Promise<SessionRecord | undefined>;
   /** Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code index. */
   replace(record: SessionRecord, expectedVersion: number): Promise<boolean>;
-  /** Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). */
-  candidates(ports: readonly number[], limit: number): Promise<SessionRecord[]>;
+  /**
+   * Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). Takes `charges`
+   * first, in the same step, as insert does: a refused one throws its RateLimitError.
+   */
+  candidates(ports: readonly number[], limit: number, charges?: readonly Charge[]): Promise<SessionRecord[]>;
   /**
    * Resolves once session `id` has a version above `version`, or when `signal` aborts. A store that has the
    * changed record at hand (it made the change itself) may resolve with it, sparing the caller a read.

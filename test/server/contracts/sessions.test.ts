@@ -123,6 +123,18 @@ for (const impl of implementations) {
       expect((await b.candidates([20041], 10)).map((r) => r.id)).toEqual([two.id]);
     });
 
+    test("candidates take their charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
+      const [a, b, onA, onB] = await impl.open();
+      const one = session([[20111, 20112], [20113, 20114]]);
+      await a.insert(one);
+      const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 2 }, "reports", "test-reports", buckets).charge("k");
+      expect((await a.candidates([20111, 20114], 10, charge(onA))).map((r) => r.id)).toEqual([one.id]);
+      expect(await b.candidates([20111, 20119], 10, charge(onB))).toEqual([]);
+      await expect(b.candidates([20111, 20114], 10, charge(onB))).rejects.toThrow(/^too many reports;/);
+      await expect(a.candidates([], 10, charge(onA))).rejects.toBeInstanceOf(RateLimitError);
+      expect((await a.candidates([20111, 20114], 10)).map((r) => r.id)).toEqual([one.id]);
+    });
+
     test("a change on one instance wakes a wait held on the other; a wait ends when its signal aborts", async () => {
       const [a, b] = await impl.open();
       const record = session([[20051, 20052]]);
