@@ -1,7 +1,7 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../lib/log.ts";
-import { takeCharges } from "../../lib/rate-limit.ts";
 import { codeKey } from "../../protocol/code.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
 import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
@@ -107,7 +107,6 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
-    code: (r: SessionRecord) => `${p}code:${codeKey(r.tuples.flat())}`,
     port: (port: number) => `${p}port:${port}`,
     link: (linkId: string) => `${p}link:${linkId}`,
     live: `${p}live`,
@@ -118,7 +117,19 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   // An index deleted meanwhile (emptied, or Redis restarted) goes without expiry until this runs past it, at
   // most indexSlackMs: a late expiry, never a lost entry. Bounded by the port range, plus one.
   const refreshed = new Map<string, number>();
-  const ports = (r: SessionRecord) => [...new Set(r.tuples.flat())].map(key.port);
+  // A session's code key and its ports' index keys (each port once, in order).
+  // Port keys are made once each: at most one per port number, 65,536.
+  const portKeys: string[] = [];
+  const portKey = (port: number) => (Number.isInteger(port) && port >= 0 && port <= 0xffff ? (portKeys[port] ??= key.port(port)) : key.port(port));
+  const codeKeys = (r: SessionRecord) => {
+    const sorted = r.tuples.flat().sort((x, y) => x - y);
+    const ports: string[] = [];
+    for (let i = 0; i < sorted.length; i++) {
+      const port = sorted[i]!;
+      if (port !== sorted[i - 1]) ports.push(portKey(port));
+    }
+    return { code: `${p}code:${codeKey(sorted)}`, ports };
+  };
   const insert = redis.script(INSERT);
   const replace = redis.script(REPLACE);
   const candidates = redis.script(CANDIDATES);
@@ -171,12 +182,14 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         await takeCharges(charges);
         fused = { keys: [], args: [0] };
       }
-      const indexes = [key.live, ...ports(record)];
-      const keys = [key.record(record.id), key.code(record), ...indexes];
+      const { code, ports } = codeKeys(record);
+      const indexes = [key.live, ...ports];
+      const keys = [key.record(record.id), code, ...indexes];
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
       // Expiries move on in steps of indexSlackMs: most inserts find their indexes' expiry far enough out.
       const until = record.expiresAt + indexSlackMs;
-      const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
+      let refresh = "";
+      for (const k of indexes) refresh += (refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0";
       const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until, gate.maxLive ?? ""];
       const answer = await insert([...fused.keys, ...keys], [...fused.args, ...args]);
       if (Array.isArray(answer)) throw charges[Number(answer[0]) - 1]!.refusal(Number(answer[1]));
@@ -192,7 +205,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       return parse(await byLink([key.link(linkId)], [key.record("")]));
     },
     async replace(record, expectedVersion) {
-      const keys = [key.record(record.id), key.code(record), key.live, key.link(record.linkId ?? "-"), key.changes, ...ports(record)];
+      const { code, ports } = codeKeys(record);
+      const keys = [key.record(record.id), code, key.live, key.link(record.linkId ?? "-"), key.changes, ...ports];
       const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
       const replaced = (await replace(keys, args)) === 1;
       // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone), and
@@ -207,7 +221,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         if (wanted.length === 0) return [];
         fused = { keys: [], args: [0] };
       }
-      const ports = [...new Set(wanted)].map(key.port);
+      const ports = [...new Set(wanted)].map(portKey);
       const [refused, held, ...found] = (await candidates([...fused.keys, ...ports], [...fused.args, Date.now(), limit, key.record("")])) as string[];
       if (Number(refused) > 0) throw charges[Number(refused) - 1]!.refusal(Number(held));
       const now = Date.now();
