@@ -100,6 +100,29 @@ export interface BucketStore {
 export interface SharedLimiter {
   take(key: string): Promise<void>;
   check(key: string): Promise<void>;
+  /** The token take(key) would take, for a store to take in the same step as its write; none when the limit is off. */
+  charge(key: string): Charge[];
+}
+
+/**
+ * One token a request owes a limit. A store that holds the buckets too (Redis) takes it inside the write
+ * the request makes, in one round trip; any other takes it first with takeCharges.
+ */
+export interface Charge {
+  /** The bucket's key in `buckets` ("<limit>:<key>"). */
+  readonly bucket: string;
+  readonly spec: RateSpec;
+  readonly buckets: BucketStore;
+  /** The 429 for a bucket that held `tokens` (under 1). */
+  refusal(tokens: number): RateLimitError;
+}
+
+/** Takes each charge in order; the first refused throws its 429, and the ones before it stay taken (as separate takes would). */
+export async function takeCharges(charges: readonly Charge[]): Promise<void> {
+  for (const charge of charges) {
+    const held = await charge.buckets.spend(charge.bucket, charge.spec, 1);
+    if (held < 1) throw charge.refusal(held);
+  }
 }
 
 /** Buckets in this process's memory, bounded like rateLimiter's (least recently used go past maxKeys). */
@@ -115,5 +138,10 @@ export function sharedLimiter(spec: RateSpec, what: string, name: string, store:
     const held = await store.spend(`${name}:${key}`, spec, cost);
     if (held < 1) throw refusal(spec, what, held);
   };
-  return { take: (key) => spend(key, 1), check: (key) => spend(key, 0) };
+  const refuse = (tokens: number) => refusal(spec, what, tokens);
+  return {
+    take: (key) => spend(key, 1),
+    check: (key) => spend(key, 0),
+    charge: (key) => (spec.perSecond <= 0 ? [] : [{ bucket: `${name}:${key}`, spec, buckets: store, refusal: refuse }]),
+  };
 }

@@ -73,11 +73,10 @@ export interface VerifyContext {
   /** Accepted distance between the request's timestamp and the server's clock, in ms. */
   windowMs: number;
   /**
-   * Called once the signature and timestamp are good, before the nonce is stored: the place for the
-   * service's own rate limit, so one service cannot fill the shared replay cache. Throws to refuse.
+   * Records a nonce once the signature and timestamp are good; false when it was seen before (a replay).
+   * Also the place for the service's own rate limit, taken before the nonce is stored (the server takes it
+   * in the same step), so one service cannot fill the shared replay cache. Throws to refuse.
    */
-  admit?(serviceId: string): Promise<void> | void;
-  /** Records a nonce; false when it was seen before (a replay). */
   remember(serviceId: string, nonce: string): Promise<boolean> | boolean;
   now?: () => number;
 }
@@ -112,7 +111,6 @@ export async function verifyRequest(
   if (skew > context.windowMs) {
     throw new UnauthorizedError("STALE", `the request's timestamp is ${Math.round(skew / 1000)} s from the server's clock (window ${context.windowMs / 1000} s)`);
   }
-  await context.admit?.(serviceId);
   if (!(await context.remember(serviceId, nonce))) throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
   return serviceId;
 }

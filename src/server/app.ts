@@ -24,7 +24,7 @@ import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
 import { type Guard, jsonBody } from "./guard.ts";
-import { RateLimitError } from "../lib/rate-limit.ts";
+import { type Charge, RateLimitError } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -96,11 +96,12 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<SessionCreator> => {
-    const key = await guard.apiKey(request);
+  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<[SessionCreator, Charge[]]> => {
+    const key = await guard.presentedApiKey(request);
     if (key) {
-      await guard.limitSession("", key); // counted by key, not by address
-      return { address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request), origin: key.origin, apiKeyId: key.id };
+      // the socket's address only when the backend states none (requestIP is a system call)
+      const who = { address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request), origin: key.origin, apiKeyId: key.id };
+      return [who, guard.sessionCharges("", key)]; // counted by key, not by address
     }
     const address = addressOf(server, request);
     if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
@@ -108,8 +109,7 @@ export function createApp(options: AppOptions) {
     if (origin === undefined) {
       throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
     }
-    await guard.limitSession(address);
-    return { address, origin };
+    return [{ address, origin }, guard.sessionCharges(address)];
   };
 
   // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
@@ -177,7 +177,7 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
-        const offer = await sessions.create(await creatorOf(request, server, body as SessionRequest | undefined));
+        const offer = await sessions.create(...(await creatorOf(request, server, body as SessionRequest | undefined)));
         return reply(SessionOffer, offer, formatOf(query, request), 201);
       },
       {
@@ -242,8 +242,8 @@ export function createApp(options: AppOptions) {
       async ({ body, query, request, server }) => {
         const origin = addressOf(server, request);
         const service = guard.serviceOf(request);
-        await guard.limitReport(service, origin);
-        return reply(ReportAnswer, await sessions.report(body, origin, service), formatOf(query, request));
+        const answer = await sessions.report(body, origin, service, guard.reportCharges(service, origin));
+        return reply(ReportAnswer, answer, formatOf(query, request));
       },
       {
         parse: guard.signedBody(Report),

@@ -5,7 +5,7 @@ import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
-import { type BucketStore, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
+import { type BucketStore, type Charge, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
 import { type NonceCache, nonceCache } from "./limits.ts";
 
 /** The security knobs of a server; every one has a safe default in {@link DEFAULT_SECURITY}. */
@@ -144,7 +144,12 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     if (!settings.requireSignatures && !signed) return undefined;
     try {
       const id = await verifyRequest(
-        { keyOf: registry.keyOf, windowMs: settings.signatureWindowMs, remember: nonces.remember, admit: (service) => requestsPerService.take(service) },
+        {
+          keyOf: registry.keyOf,
+          windowMs: settings.signatureWindowMs,
+          // The service's own limit, taken before its nonce is stored and in the same step (one round trip on Redis).
+          remember: (service, nonce) => nonces.remember(service, nonce, requestsPerService.charge(service)),
+        },
         { method: request.method, path: url.pathname + url.search, headers: request.headers, body },
       );
       identities.set(request, id);
@@ -195,11 +200,16 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * A key that is unknown or revoked is refused, not ignored.
      */
     async apiKey(request: Request): Promise<ApiCaller | undefined> {
+      const key = await this.presentedApiKey(request);
+      if (key) await callsPerApiKey.take(key.id);
+      return key;
+    },
+    /** Like apiKey(), but the call is not counted yet: the caller hands sessionCharges() to the write it makes. */
+    async presentedApiKey(request: Request): Promise<ApiCaller | undefined> {
       const given = bearer(request);
       if (!given) return undefined;
       const key = await registry.apiKeyOf(given);
       if (!key) throw new UnauthorizedError("BAD_API_KEY", "the API key is unknown or revoked");
-      await callsPerApiKey.take(key.id);
       return key;
     },
     /** Like apiKey(), but a request without one is refused: the routes only a SaaS backend may call. */
@@ -252,17 +262,21 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
         throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing or wrong");
       }
     },
-    async limitSession(address: string, apiKey?: ApiCaller): Promise<void> {
-      if (apiKey) await sessionsPerApiKey.take(apiKey.id);
-      else await sessionsPerAddress.take(address);
+    /**
+     * What creating a session costs, in order: a call and a session of the API key (from presentedApiKey), or a
+     * session of the address. Sessions.create takes them with its insert.
+     */
+    sessionCharges(address: string, apiKey?: ApiCaller): Charge[] {
+      if (apiKey) return [...callsPerApiKey.charge(apiKey.id), ...sessionsPerApiKey.charge(apiKey.id)];
+      return sessionsPerAddress.charge(address);
     },
     /** Status reads: by API key for a backend (already counted by apiKey()), else by address. */
     async limitRead(address: string, apiKey?: ApiCaller): Promise<void> {
       if (!apiKey) await readsPerAddress.take(address);
     },
-    async limitReport(serviceId: string | undefined, address: string): Promise<void> {
-      // Both at once: with a shared store each is a round trip, and both are counted either way.
-      await Promise.all([reportsPerAddress.take(address), serviceId ? reportsPerService.take(serviceId) : undefined]);
+    /** What a report costs: one of its address, and one of the service that signed it. Sessions.report takes them. */
+    reportCharges(serviceId: string | undefined, address: string): Charge[] {
+      return [...reportsPerAddress.charge(address), ...(serviceId ? reportsPerService.charge(serviceId) : [])];
     },
     async limitEnroll(address: string): Promise<void> {
       await enrollPerAddress.take(address);

@@ -1,5 +1,5 @@
 // The replay cache of signed requests: every nonce seen within the signature window, bounded.
-import { RateLimitError } from "../lib/rate-limit.ts";
+import { type Charge, RateLimitError, takeCharges } from "../lib/rate-limit.ts";
 
 /**
  * Seen nonces, per service, for as long as a timestamp stays acceptable. Bounded in all and per service:
@@ -8,8 +8,12 @@ import { RateLimitError } from "../lib/rate-limit.ts";
 export interface NonceCache {
   /** "memory" or "redis". */
   readonly name: string;
-  /** Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live nonces. */
-  remember(serviceId: string, nonce: string): Promise<boolean>;
+  /**
+   * Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live
+   * nonces. First takes `charges` in the same step (as SessionStore.insert does): a refused one throws its
+   * RateLimitError and the nonce is not stored.
+   */
+  remember(serviceId: string, nonce: string, charges?: readonly Charge[]): Promise<boolean>;
   /** Live nonces in all. */
   size(): Promise<number>;
   /** Live nonces of one service. */
@@ -46,7 +50,8 @@ export function nonceCache(options: NonceCacheOptions): NonceCache {
   };
   return {
     name: "memory",
-    async remember(serviceId, nonce) {
+    async remember(serviceId, nonce, charges = []) {
+      if (charges.length > 0) await takeCharges(charges);
       const t = now();
       prune(t);
       const key = `${serviceId}:${nonce}`;

@@ -79,13 +79,13 @@ export function serverMetrics(): ServerMetrics {
     registry,
     sessions: (inner) => ({
       ...inner,
-      create: (who) => counted(() => inner.create(who)).then((offer) => (issued.inc(), offer)),
+      create: (who, charges) => counted(() => inner.create(who, charges)).then((offer) => (issued.inc(), offer)),
       status: (id, options) => held(options?.waitMs ?? 0, () => inner.status(id, options)),
       pull: (linkId, waitMs, signal, serviceId) => held(waitMs, () => inner.pull(linkId, waitMs, signal, serviceId)),
       queueInstruction: (id, request, viewer) => counted(() => inner.queueInstruction(id, request, viewer)),
-      async report(report, address, serviceId) {
+      async report(report, address, serviceId, charges) {
         try {
-          const answer = await inner.report(report, address, serviceId);
+          const answer = await inner.report(report, address, serviceId, charges);
           reports.inc(answer.linked ? { outcome: "linked", reason: "LINKED" } : { outcome: "not_linked", reason: answer.code });
           return answer;
         } catch (error) {
@@ -109,10 +109,10 @@ export function serverMetrics(): ServerMetrics {
         };
       return {
         name: inner.name,
-        insert: call("insert", (r) => inner.insert(r)),
+        insert: call("insert", (r, gate) => inner.insert(r, gate)),
         get: call("get", (id) => inner.get(id)),
         getByLink: call("getByLink", (id) => inner.getByLink(id)),
-        candidates: call("candidates", (ports, limit) => inner.candidates(ports, limit)),
+        candidates: call("candidates", (ports, limit, charges) => inner.candidates(ports, limit, charges)),
         changed: call("changed", (id, version, signal) => inner.changed(id, version, signal)),
         liveCount: call("liveCount", () => inner.liveCount()),
         close: call("close", () => inner.close()),
@@ -146,8 +146,6 @@ export function serverMetrics(): ServerMetrics {
         signedBody: (schema) => wrap(inner.signedBody(schema)),
         signedNoBody: wrap(inner.signedNoBody),
         requireAdmin: wrap(inner.requireAdmin),
-        limitSession: wrap(inner.limitSession),
-        limitReport: wrap(inner.limitReport),
         limitEnroll: wrap(inner.limitEnroll),
       };
     },

@@ -1,6 +1,7 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
 import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
@@ -17,7 +18,7 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import { NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { type InsertGate, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -40,7 +41,11 @@ export interface SessionSettings {
 
 export interface Sessions {
   config(): ServiceConfig;
-  create(who: SessionCreator): Promise<SessionOffer>;
+  /**
+   * A new session. `charges` are the rate-limit tokens the request owes (see Guard.sessionCharges): taken in
+   * the same step as the insert, so a refused one answers 429 and issues nothing.
+   */
+  create(who: SessionCreator, charges?: readonly Charge[]): Promise<SessionOffer>;
   /**
    * The status; with waitMs > 0, waits until the version passes `since` (or the session ends). Without a
    * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
@@ -48,8 +53,12 @@ export interface Sessions {
   status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer }): Promise<SessionStatus>;
   /** Only a viewer whose sessions this is (its API key made it, or it belongs to the key's origin) may queue. */
   queueInstruction(id: string, request: InstructionRequest, viewer: Viewer): Promise<InstructionStatus>;
-  /** `address` is the reporting service's address; `serviceId` the enrolled service that signed the report. */
-  report(report: Report, address: string, serviceId?: string): Promise<ReportAnswer>;
+  /**
+   * `address` is the reporting service's address; `serviceId` the enrolled service that signed the report.
+   * `charges` (see Guard.reportCharges) are taken before anything is matched, in the store's step: a refused
+   * one answers 429 and links nothing.
+   */
+  report(report: Report, address: string, serviceId?: string, charges?: readonly Charge[]): Promise<ReportAnswer>;
   /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
   pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
@@ -190,6 +199,33 @@ export function createSessions(
     return { linked: true, linkId, instructions: delivered, ...(record.origin === undefined ? {} : { origin: record.origin }) };
   }
 
+  /** The ports a report claims were knocked, or the answer to a report that cannot link whatever the store holds. */
+  function claimed(report: Report): { observed: number[]; failed: number[] } | ReportAnswer {
+    const strategy = settings.bindFailure;
+    if (report.claim.strategy !== strategy.name) {
+      return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+    }
+    if (report.claim.strategy === "enumerate" && report.claim.completions.length > settings.maxCompletions) {
+      return noLink("TOO_MANY_COMPLETIONS", `${report.claim.completions.length} completions sent; at most ${settings.maxCompletions} are accepted`);
+    }
+    const observed = strategy.observed(report.claim);
+    const failed = strategy.failed(report.claim);
+    const outside = [...observed, ...failed].find((p) => !inRange(settings.range, p));
+    if (outside !== undefined) {
+      return noLink("OUT_OF_RANGE", `port ${outside} is outside the range ${settings.range.start}-${settings.range.end}`);
+    }
+    if (observed.length > knocks) {
+      return noLink("TOO_MANY_PORTS", `the process knocked ${observed.length} ports, a code has ${knocks}`);
+    }
+    if (observed.length === 0 || knocks - observed.length > settings.maxMissing) {
+      return noLink("TOO_MANY_MISSING", `${observed.length} of ${knocks} knocks seen; at most ${settings.maxMissing} may be missing`);
+    }
+    if (failed.length > settings.maxFailed) {
+      return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
+    }
+    return { observed, failed };
+  }
+
   return {
     config: () => ({
       range: settings.range,
@@ -204,11 +240,10 @@ export function createSessions(
       maxFailed: settings.maxFailed,
     }),
 
-    async create(who) {
-      if ((await store.liveCount()) >= settings.maxLiveSessions) {
-        throw new CapacityError(`too many live sessions (${settings.maxLiveSessions}); try again shortly`);
-      }
+    async create(who, charges = []) {
       const now = Date.now();
+      // The first attempt takes the request's tokens and checks the live-session cap, in the insert's own step.
+      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions };
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         // Every field named, in one order: records of one shape keep the store's code fast (no spreads).
@@ -224,7 +259,9 @@ export function createSessions(
           apiKeyId: who.apiKeyId,
           instructions: NO_INSTRUCTIONS,
         };
-        if (!(await store.insert(record))) continue; // the same code is live: draw another
+        const inserted = await store.insert(record, gate);
+        gate = undefined; // the tokens were taken by the first attempt, inserted or not
+        if (!inserted) continue; // the same code is live: draw another
         return {
           id: record.id,
           tuples,
@@ -250,9 +287,9 @@ export function createSessions(
       while (record.version <= since && Date.now() < end) {
         if (record.state === "pending" && record.expiresAt <= Date.now()) break;
         const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
-        await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
+        const next = await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
         if (options.signal?.aborted || stopping.signal.aborted) break;
-        record = await mustGet(id);
+        record = next ?? (await mustGet(id));
       }
       return toStatus(record, Date.now(), full);
     },
@@ -277,30 +314,16 @@ export function createSessions(
       return { id: instruction.id, name: instruction.name, state: instruction.state };
     },
 
-    async report(report, address, serviceId) {
+    async report(report, address, serviceId, charges = []) {
       const strategy = settings.bindFailure;
-      if (report.claim.strategy !== strategy.name) {
-        return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+      const claim = claimed(report);
+      // The report's rate-limit tokens are taken first: by the candidates search when it comes to one (the same step).
+      if (!("observed" in claim)) {
+        await takeCharges(charges);
+        return claim;
       }
-      if (report.claim.strategy === "enumerate" && report.claim.completions.length > settings.maxCompletions) {
-        return noLink("TOO_MANY_COMPLETIONS", `${report.claim.completions.length} completions sent; at most ${settings.maxCompletions} are accepted`);
-      }
-      const observed = strategy.observed(report.claim);
-      const failed = strategy.failed(report.claim);
-      const outside = [...observed, ...failed].find((p) => !inRange(settings.range, p));
-      if (outside !== undefined) {
-        return noLink("OUT_OF_RANGE", `port ${outside} is outside the range ${settings.range.start}-${settings.range.end}`);
-      }
-      if (observed.length > knocks) {
-        return noLink("TOO_MANY_PORTS", `the process knocked ${observed.length} ports, a code has ${knocks}`);
-      }
-      if (observed.length === 0 || knocks - observed.length > settings.maxMissing) {
-        return noLink("TOO_MANY_MISSING", `${observed.length} of ${knocks} knocks seen; at most ${settings.maxMissing} may be missing`);
-      }
-      if (failed.length > settings.maxFailed) {
-        return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
-      }
-      const fits = (await store.candidates(observed, CANDIDATE_LIMIT)).filter((c) =>
+      const { observed, failed } = claim;
+      const fits = (await store.candidates(observed, CANDIDATE_LIMIT, charges)).filter((c) =>
         strategy.fits(report.claim, new Set(c.tuples.flat())),
       );
       // A page anywhere can make a browser knock a code its own server handed out: link only sessions

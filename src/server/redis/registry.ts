@@ -82,20 +82,40 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
   const maxApiKeys = options.maxApiKeys ?? 1_000;
   const now = options.now ?? Date.now;
   const cacheMs = options.lookupCacheMs ?? 1_000;
-  const serviceKeys = new Map<string, { value: string; until: number }>();
-  const apiKeysByDigest = new Map<string, { value: ApiKeySummary; until: number }>();
-  /** The cached value of `id`, or what `load` finds (then cached when found). */
-  async function cached<T>(cache: Map<string, { value: T; until: number }>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-    const hit = cache.get(id);
-    const t = performance.now();
-    if (hit && hit.until > t) return hit.value;
+  type Entry<T> = { value: T; until: number; refreshing?: boolean };
+  const serviceKeys = new Map<string, Entry<string>>();
+  const apiKeysByDigest = new Map<string, Entry<ApiKeySummary>>();
+  // Bumped by every revocation here: a lookup begun before one does not cache what it found.
+  let generation = 0;
+  const forget = (cache: Map<string, unknown>, id: string) => {
+    cache.delete(id);
+    generation++;
+  };
+  /** Looks `id` up with `load` and caches what it finds for cacheMs from the start of the lookup. */
+  async function lookUp<T>(cache: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>, t: number): Promise<T | undefined> {
+    const begun = generation;
     const value = await load();
     if (value === undefined) cache.delete(id);
-    else {
+    else if (cacheMs > 0 && begun === generation) {
       if (cache.size >= MAX_CACHED) cache.clear();
-      if (cacheMs > 0) cache.set(id, { value, until: t + cacheMs });
+      cache.set(id, { value, until: t + cacheMs });
     }
     return value;
+  }
+  /**
+   * The cached value of `id`, or what `load` finds (then cached when found). An entry used in the second half
+   * of its life is looked up again in the background, so a key in steady use does not wait for Redis; none is
+   * trusted past cacheMs from its lookup.
+   */
+  async function cached<T>(cache: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const hit = cache.get(id);
+    const t = performance.now();
+    if (!hit || hit.until <= t) return lookUp(cache, id, load, t);
+    if (!hit.refreshing && hit.until - t < cacheMs / 2) {
+      hit.refreshing = true;
+      lookUp(cache, id, load, t).catch(() => (hit.refreshing = false));
+    }
+    return hit.value;
   }
   const p = redis.prefix;
   const key = {
@@ -146,8 +166,8 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
         return secret !== null && revokedAt === null ? secret : undefined;
       }),
     async revoke(serviceId) {
-      serviceKeys.delete(serviceId);
-      const h = await revoke([key.service(serviceId)], [now()]);
+      forget(serviceKeys, serviceId);
+      const h = await revoke([key.service(serviceId)], [now()]).finally(() => forget(serviceKeys, serviceId));
       if (!h) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
       return serviceOf(pairs(h));
     },
@@ -171,8 +191,9 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     },
     async revokeApiKey(id) {
       const hash = (await redis.command("GET", [key.apiKeyId(id)])) as string | null;
-      if (hash !== null) apiKeysByDigest.delete(hash);
-      const h = hash === null ? undefined : await revoke([key.apiKey(hash)], [now()]);
+      if (hash === null) throw new NotFoundError(`no API key has id ${id}`);
+      forget(apiKeysByDigest, hash);
+      const h = await revoke([key.apiKey(hash)], [now()]).finally(() => forget(apiKeysByDigest, hash));
       if (!h) throw new NotFoundError(`no API key has id ${id}`);
       return apiKeyOfHash(pairs(h));
     },

@@ -1,7 +1,8 @@
 // The in-memory session store: one process, bounded, swept as sessions expire, cheap for the garbage collector.
 import { CapacityError } from "../../lib/errors.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
 import { NumberList, SlotTable, stringKey } from "./slot-table.ts";
-import { NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
+import { liveCapError, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
 const shared = (record: SessionRecord): SessionRecord =>
@@ -280,7 +281,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   return {
     name: "memory",
-    async insert(record) {
+    async insert(record, gate = {}) {
+      if (gate.charges && gate.charges.length > 0) await takeCharges(gate.charges);
+      if (gate.maxLive !== undefined && liveCodes.size >= gate.maxLive) throw liveCapError(gate.maxLive);
       if (tail - head >= maxRecords) sweep();
       if (tail - head >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
       const hash = codeHash(record.tuples);
@@ -329,7 +332,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (record.version !== expectedVersion) wake(record.id);
       return true;
     },
-    async candidates(ports, limit) {
+    async candidates(ports, limit, charges = []) {
+      if (charges.length > 0) await takeCharges(charges);
       if (ports.length === 0) return [];
       let smallest: NumberList | undefined;
       for (const port of ports) {

@@ -1,8 +1,10 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../lib/log.ts";
 import { codeKey } from "../../protocol/code.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
+import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
-import type { SessionRecord, SessionStore } from "./types.ts";
+import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
 
 export interface RedisStoreOptions {
   /** How long a finished or expired session can still be read, in ms. Default 300,000 (as the memory store). */
@@ -11,11 +13,6 @@ export interface RedisStoreOptions {
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
-  /**
-   * How long a live count read from Redis is reused, in ms, plus the sessions this instance inserted since:
-   * the live-session cap may be passed by what other instances issue in that time. Default 100.
-   */
-  liveCountMs?: number;
   /** How long a port index outlives its last live entry, in ms (its expiry moves on in steps this long). Default 60,000. */
   indexSlackMs?: number;
 }
@@ -26,21 +23,26 @@ const PRUNE_EVERY = 8;
 /** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
 const CHANGES_KEEP_MS = 10_000;
 
-// KEYS: record, code, live, ...ports. ARGV: id, json, expiresAt, retainUntil, now, prune (1 or 0),
-// refresh (one '1' or '0' per index: whether to move its expiry to ARGV[8]), index expiry.
+// Charges first (CHARGE_PRELUDE), then K: record, code, live, ...ports. A: id, json, expiresAt, retainUntil, now,
+// prune (1 or 0), refresh (one '1' or '0' per index: whether to move its expiry to A[8]), index expiry, the
+// live-session cap ('' for none). Answers 1 inserted, 0 the code is live, -1 the cap is reached, or
+// {position, tokens} of a refused charge; refused, it writes nothing but the charges taken before.
 // An index is pruned of expired entries on one insert in PRUNE_EVERY (and on every read): a call per index
 // per insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
 // expired entries more than its live ones. Its expiry is moved on only when this instance has not moved it
 // far enough yet (see `refreshed`), and then indexSlackMs beyond its last live entry.
-const INSERT = `
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PXAT', ARGV[3]) then return 0 end
-local now, exp, prune = tonumber(ARGV[5]), tonumber(ARGV[3]), ARGV[6] == '1'
-redis.call('HSET', KEYS[1], 'v', 0, 'd', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-for i = 3, #KEYS do
-  if prune then redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
-  redis.call('ZADD', KEYS[i], exp, ARGV[1])
-  if string.byte(ARGV[7], i - 2) == 49 and redis.call('PTTL', KEYS[i]) < tonumber(ARGV[8]) - now then redis.call('PEXPIREAT', KEYS[i], ARGV[8]) end
+const INSERT = `${CHARGE_PRELUDE}
+local refused, held = charge()
+if refused > 0 then return {refused, tostring(held)} end
+if A[9] ~= '' and redis.call('ZCOUNT', K[3], '(' .. A[5], '+inf') >= tonumber(A[9]) then return -1 end
+if not redis.call('SET', K[2], A[1], 'NX', 'PXAT', A[3]) then return 0 end
+local now, exp, prune = tonumber(A[5]), tonumber(A[3]), A[6] == '1'
+redis.call('HSET', K[1], 'v', 0, 'd', A[2])
+redis.call('PEXPIREAT', K[1], A[4])
+for i = 3, #K do
+  if prune then redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
+  redis.call('ZADD', K[i], exp, A[1])
+  if string.byte(A[7], i - 2) == 49 and redis.call('PTTL', K[i]) < tonumber(A[8]) - now then redis.call('PEXPIREAT', K[i], A[8]) end
 end
 return 1`;
 
@@ -66,17 +68,20 @@ if ARGV[3] ~= ARGV[1] then
 end
 return 1`;
 
-// KEYS: ...ports. ARGV: now, limit, record key prefix. Pending, unexpired ids in every port's index.
-const CANDIDATES = `
-local now = tonumber(ARGV[1])
-for i = 1, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+// Charges first (CHARGE_PRELUDE), then K: ...ports. A: now, limit, record key prefix. Answers the position of a
+// refused charge (0 for none) and what it held, then the pending, unexpired records in every port's index.
+const CANDIDATES = `${CHARGE_PRELUDE}
+local refused, held = charge()
+if refused > 0 then return {refused, tostring(held)} end
+local now = tonumber(A[1])
+for i = 1, #K do redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
 local ids
-if #KEYS == 1 then ids = redis.call('ZRANGE', KEYS[1], 0, -1) else ids = redis.call('ZINTER', #KEYS, unpack(KEYS)) end
-local out = {}
+if #K == 1 then ids = redis.call('ZRANGE', K[1], 0, -1) else ids = redis.call('ZINTER', #K, unpack(K)) end
+local out = {0, ''}
 for _, id in ipairs(ids) do
-  local d = redis.call('HGET', ARGV[3] .. id, 'd')
+  local d = redis.call('HGET', A[3] .. id, 'd')
   if d then out[#out + 1] = d end
-  if #out >= tonumber(ARGV[2]) then break end
+  if #out - 2 >= tonumber(A[2]) then break end
 end
 return out`;
 
@@ -99,14 +104,9 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 10_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
-  const liveCountMs = options.liveCountMs ?? 100;
-  // The live count is asked for before every session issued: a round trip each, for a bound that may be
-  // approximate (see SessionStore.liveCount).
-  let counted = { value: 0, at: Number.NEGATIVE_INFINITY, insertedSince: 0 };
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
-    code: (r: SessionRecord) => `${p}code:${codeKey(r.tuples.flat())}`,
     port: (port: number) => `${p}port:${port}`,
     link: (linkId: string) => `${p}link:${linkId}`,
     live: `${p}live`,
@@ -117,22 +117,36 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   // An index deleted meanwhile (emptied, or Redis restarted) goes without expiry until this runs past it, at
   // most indexSlackMs: a late expiry, never a lost entry. Bounded by the port range, plus one.
   const refreshed = new Map<string, number>();
-  const ports = (r: SessionRecord) => [...new Set(r.tuples.flat())].map(key.port);
+  // A session's code key and its ports' index keys (each port once, in order).
+  // Port keys are made once each: at most one per port number, 65,536.
+  const portKeys: string[] = [];
+  const portKey = (port: number) => (Number.isInteger(port) && port >= 0 && port <= 0xffff ? (portKeys[port] ??= key.port(port)) : key.port(port));
+  const codeKeys = (r: SessionRecord) => {
+    const sorted = r.tuples.flat().sort((x, y) => x - y);
+    const ports: string[] = [];
+    for (let i = 0; i < sorted.length; i++) {
+      const port = sorted[i]!;
+      if (port !== sorted[i - 1]) ports.push(portKey(port));
+    }
+    return { code: `${p}code:${codeKey(sorted)}`, ports };
+  };
   const insert = redis.script(INSERT);
   const replace = redis.script(REPLACE);
   const candidates = redis.script(CANDIDATES);
   const byLink = redis.script(BY_LINK);
   const changes = redis.script(CHANGES);
 
-  // Long polls held by this instance, by session id: each resolves at the next change of its session.
-  const waiters = new Map<string, Set<() => void>>();
+  // Long polls held by this instance, by session id: each resolves at the next change of its session, with
+  // the record when this instance made the change.
+  type Wake = (record?: SessionRecord) => void;
+  const waiters = new Map<string, Set<Wake>>();
   let waiterCount = 0;
-  const wake = (id: string) => {
+  const wake = (id: string, record?: SessionRecord) => {
     const set = waiters.get(id);
     if (!set) return;
     waiters.delete(id);
     waiterCount -= set.size;
-    for (const resolve of set) resolve();
+    for (const resolve of set) resolve(record);
   };
   await redis.subscribe(key.channel, wake);
 
@@ -160,16 +174,27 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
 
   return {
     name: "redis",
-    async insert(record) {
-      const indexes = [key.live, ...ports(record)];
-      const keys = [key.record(record.id), key.code(record), ...indexes];
+    async insert(record, gate = {}) {
+      const charges = gate.charges ?? [];
+      // Charges on this Redis are taken by the insert script itself: one round trip for the request.
+      let fused = chargesFor(redis, charges);
+      if (!fused) {
+        await takeCharges(charges);
+        fused = { keys: [], args: [0] };
+      }
+      const { code, ports } = codeKeys(record);
+      const indexes = [key.live, ...ports];
+      const keys = [key.record(record.id), code, ...indexes];
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
       // Expiries move on in steps of indexSlackMs: most inserts find their indexes' expiry far enough out.
       const until = record.expiresAt + indexSlackMs;
-      const refresh = indexes.map((k) => ((refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0")).join("");
-      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until];
-      if (!((await insert(keys, args)) === 1)) return false;
-      counted.insertedSince++;
+      let refresh = "";
+      for (const k of indexes) refresh += (refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0";
+      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until, gate.maxLive ?? ""];
+      const answer = await insert([...fused.keys, ...keys], [...fused.args, ...args]);
+      if (Array.isArray(answer)) throw charges[Number(answer[0]) - 1]!.refusal(Number(answer[1]));
+      if (answer === -1) throw liveCapError(gate.maxLive!);
+      if (answer !== 1) return false;
       for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
       return true;
     },
@@ -180,24 +205,33 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       return parse(await byLink([key.link(linkId)], [key.record("")]));
     },
     async replace(record, expectedVersion) {
-      const keys = [key.record(record.id), key.code(record), key.live, key.link(record.linkId ?? "-"), key.changes, ...ports(record)];
+      const { code, ports } = codeKeys(record);
+      const keys = [key.record(record.id), code, key.live, key.link(record.linkId ?? "-"), key.changes, ...ports];
       const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
       const replaced = (await replace(keys, args)) === 1;
-      // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone).
-      if (replaced && record.version !== expectedVersion) wake(record.id);
+      // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone), and
+      // answer with this record rather than read it back.
+      if (replaced && record.version !== expectedVersion) wake(record.id, record);
       return replaced;
     },
-    async candidates(wanted, limit) {
-      if (wanted.length === 0) return [];
-      const found = (await candidates([...new Set(wanted)].map(key.port), [Date.now(), limit, key.record("")])) as string[];
+    async candidates(wanted, limit, charges = []) {
+      let fused = chargesFor(redis, charges);
+      if (!fused || wanted.length === 0) {
+        await takeCharges(charges);
+        if (wanted.length === 0) return [];
+        fused = { keys: [], args: [0] };
+      }
+      const ports = [...new Set(wanted)].map(portKey);
+      const [refused, held, ...found] = (await candidates([...fused.keys, ...ports], [...fused.args, Date.now(), limit, key.record("")])) as string[];
+      if (Number(refused) > 0) throw charges[Number(refused) - 1]!.refusal(Number(held));
       const now = Date.now();
       return found.map((json) => JSON.parse(json) as SessionRecord).filter((r) => r.state === "pending" && r.expiresAt > now);
     },
     async changed(id, version, signal) {
       // Past the bound a poll returns at once, as with the memory store, and the client polls again.
       if (signal.aborted || waiterCount >= maxWaiters) return;
-      let done!: () => void;
-      const waited = new Promise<void>((resolve) => (done = resolve));
+      let done!: Wake;
+      const waited = new Promise<SessionRecord | undefined>((resolve) => (done = resolve));
       let set = waiters.get(id);
       if (!set) waiters.set(id, (set = new Set()));
       set.add(done);
@@ -216,15 +250,12 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         .command("HGET", [key.record(id), "v"])
         .then((v) => (v === null || Number(v) > version) && onAbort())
         .catch(() => {});
-      await waited;
+      const record = await waited;
       signal.removeEventListener("abort", onAbort);
+      return record && record.version > version ? record : undefined;
     },
     async liveCount() {
-      const t = performance.now();
-      if (t - counted.at < liveCountMs) return counted.value + counted.insertedSince;
-      const value = Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
-      counted = { value, at: t, insertedSince: 0 };
-      return value;
+      return Number(await redis.command("ZCOUNT", [key.live, `(${Date.now()}`, "+inf"]));
     },
     async close() {
       clearInterval(recheck);

@@ -1,4 +1,6 @@
 // The session store seam: where live sessions are kept, in memory by default, shared stores later.
+import { CapacityError } from "../../lib/errors.ts";
+import type { Charge } from "../../lib/rate-limit.ts";
 import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
 
 /** An instruction with what became of it. */
@@ -47,22 +49,44 @@ export const NO_INSTRUCTIONS: readonly never[] = Object.freeze([]);
  */
 export interface SessionStore {
   readonly name: string;
-  /** Adds a pending session; false when a live session already has the same code (draw again). */
-  insert(record: SessionRecord): Promise<boolean>;
+  /**
+   * Adds a pending session; false when a live session already has the same code (draw again). In the same
+   * step and first, it applies `gate`: takes one token of each charge, in order (a store that holds the
+   * buckets takes them in its own write; a refused one throws its RateLimitError), then refuses with
+   * liveCapError while `maxLive` sessions are pending. A refused insert writes nothing; charges are taken
+   * whether or not the code was free.
+   */
+  insert(record: SessionRecord, gate?: InsertGate): Promise<boolean>;
   get(id: string): Promise<SessionRecord | undefined>;
   /** The session a service link belongs to. */
   getByLink(linkId: string): Promise<SessionRecord | undefined>;
   /** Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code index. */
   replace(record: SessionRecord, expectedVersion: number): Promise<boolean>;
-  /** Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). */
-  candidates(ports: readonly number[], limit: number): Promise<SessionRecord[]>;
-  /** Resolves once session `id` has a version above `version`, or when `signal` aborts. */
-  changed(id: string, version: number, signal: AbortSignal): Promise<void>;
   /**
-   * How many sessions are pending, for the live-session cap: called on every session issued, so it must
-   * be cheap. It may count sessions that expired moments ago and are not swept yet (a memory store
-   * sweeps every second).
+   * Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). Takes `charges`
+   * first, in the same step, as insert does: a refused one throws its RateLimitError.
+   */
+  candidates(ports: readonly number[], limit: number, charges?: readonly Charge[]): Promise<SessionRecord[]>;
+  /**
+   * Resolves once session `id` has a version above `version`, or when `signal` aborts. A store that has the
+   * changed record at hand (it made the change itself) may resolve with it, sparing the caller a read.
+   */
+  changed(id: string, version: number, signal: AbortSignal): Promise<SessionRecord | void>;
+  /**
+   * How many sessions are pending (the metrics' gauge; the cap itself is checked by insert). It may count
+   * sessions that expired moments ago and are not swept yet (a memory store sweeps every second).
    */
   liveCount(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** What an insert checks before it writes, in the same step. */
+export interface InsertGate {
+  /** Rate-limit tokens the request owes. Default none. */
+  charges?: readonly Charge[];
+  /** The live-session cap: refuse while this many sessions are pending. Default none. */
+  maxLive?: number;
+}
+
+/** The 503 of an insert refused by the live-session cap. */
+export const liveCapError = (maxLive: number) => new CapacityError(`too many live sessions (${maxLive}); try again shortly`);

@@ -6,19 +6,21 @@ import { redisBuckets } from "../../../src/server/redis/buckets.ts";
 import { redisNonces } from "../../../src/server/redis/nonces.ts";
 import { testConnection } from "./backends.ts";
 
-const nonceImplementations: Array<{ name: string; open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache]> }> = [
+/** Two handles on one replay cache (two instances), then the buckets each opens beside it. */
+const nonceImplementations: Array<{ name: string; open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache, BucketStore, BucketStore]> }> = [
   {
     name: "memory",
     async open(options) {
       const cache = nonceCache(options);
-      return [cache, cache];
+      const buckets = memoryBuckets();
+      return [cache, cache, buckets, buckets];
     },
   },
   {
     name: "redis",
     async open(options) {
       const connection = await testConnection();
-      return [redisNonces(connection, options), redisNonces(connection, options)];
+      return [redisNonces(connection, options), redisNonces(connection, options), redisBuckets(connection), redisBuckets(connection)];
     },
   },
 ];
@@ -46,6 +48,18 @@ for (const impl of nonceImplementations) {
       await Bun.sleep(250);
       expect(await a.remember("s1", "n3")).toBe(true);
       expect(await a.size()).toBe(1);
+    });
+
+    test("charges are taken with the nonce: a spent limit answers 429 and stores nothing; both instances spend one bucket", async () => {
+      const [a, b, onA, onB] = await impl.open({ windowMs: 60_000 });
+      const spec = { perSecond: 0.01, burst: 2 };
+      const charge = (buckets: BucketStore) => sharedLimiter(spec, "signed requests", "test-signed", buckets).charge("s1");
+      expect(await a.remember("s1", "n1", charge(onA))).toBe(true);
+      // A replay is refused as before, and still counts.
+      expect(await b.remember("s1", "n1", charge(onB))).toBe(false);
+      await expect(b.remember("s1", "n2", charge(onB))).rejects.toThrow(/^too many signed requests; at most 0.01\/s/);
+      expect(await a.sizeOf("s1")).toBe(1);
+      expect(await a.remember("s1", "n2")).toBe(true);
     });
   });
 }

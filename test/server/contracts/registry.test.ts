@@ -100,3 +100,31 @@ for (const impl of implementations) {
     });
   });
 }
+
+describe("registry: Redis lookups in steady use", () => {
+  test("a key in steady use is looked up again in the background, never trusted past the bound: revoked elsewhere, it is refused within it", async () => {
+    const connection = await testConnection();
+    const here = redisRegistry(connection, { lookupCacheMs: 300 });
+    const elsewhere = redisRegistry(connection, { lookupCacheMs: 300 });
+    const issued = await here.issueApiKey("saas", "https://saas.example");
+    // Used every 50 ms for a second: found every time, from the cache or its background lookups.
+    for (let i = 0; i < 20; i++) {
+      expect((await elsewhere.apiKeyOf(issued.key))?.id).toBe(issued.id);
+      await Bun.sleep(50);
+    }
+    await here.revokeApiKey(issued.id);
+    expect(await here.apiKeyOf(issued.key)).toBeUndefined();
+    const revokedAt = Date.now();
+    let refusedAfter = -1;
+    while (Date.now() - revokedAt < 2_000) {
+      if ((await elsewhere.apiKeyOf(issued.key)) === undefined) {
+        refusedAfter = Date.now() - revokedAt;
+        break;
+      }
+      await Bun.sleep(20);
+    }
+    // Within the 300 ms bound, plus the pace of this loop on a busy machine (never the 2 s it waits at most).
+    expect(refusedAfter).toBeGreaterThanOrEqual(0);
+    expect(refusedAfter).toBeLessThan(1_000);
+  });
+});

@@ -1,20 +1,26 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
 import { describe, expect, test } from "bun:test";
+import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
+import { redisBuckets } from "../../../src/server/redis/buckets.ts";
 import { memoryStore } from "../../../src/server/store/memory.ts";
 import { redisStore } from "../../../src/server/store/redis.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testConnection } from "./backends.ts";
 
-/** Two handles on one store: for memory the same object, for Redis two stores on two connections (two instances). */
-const implementations: Array<{ name: string; open(): Promise<[SessionStore, SessionStore]> }> = [
+/**
+ * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
+ * instances); then each one's rate-limit buckets, as the server opens them beside its store.
+ */
+const implementations: Array<{ name: string; open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]> }> = [
   {
     name: "memory",
     async open() {
       const store = memoryStore();
       onCleanup(() => store.close());
-      return [store, store];
+      const buckets = memoryBuckets();
+      return [store, store, buckets, buckets];
     },
   },
   {
@@ -27,11 +33,10 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       onCleanup(() => b.close());
       await b.ready(5_000);
       const first = await redisStore(a, silentLogger);
-      // The second reads the live count afresh every time, as an instance that issues nothing would.
-      const second = await redisStore(b, silentLogger, { liveCountMs: 0 });
+      const second = await redisStore(b, silentLogger);
       onCleanup(() => first.close());
       onCleanup(() => second.close());
-      return [first, second];
+      return [first, second, redisBuckets(a), redisBuckets(b)];
     },
   },
 ];
@@ -118,6 +123,18 @@ for (const impl of implementations) {
       expect((await b.candidates([20041], 10)).map((r) => r.id)).toEqual([two.id]);
     });
 
+    test("candidates take their charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
+      const [a, b, onA, onB] = await impl.open();
+      const one = session([[20111, 20112], [20113, 20114]]);
+      await a.insert(one);
+      const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 2 }, "reports", "test-reports", buckets).charge("k");
+      expect((await a.candidates([20111, 20114], 10, charge(onA))).map((r) => r.id)).toEqual([one.id]);
+      expect(await b.candidates([20111, 20119], 10, charge(onB))).toEqual([]);
+      await expect(b.candidates([20111, 20114], 10, charge(onB))).rejects.toThrow(/^too many reports;/);
+      await expect(a.candidates([], 10, charge(onA))).rejects.toBeInstanceOf(RateLimitError);
+      expect((await a.candidates([20111, 20114], 10)).map((r) => r.id)).toEqual([one.id]);
+    });
+
     test("a change on one instance wakes a wait held on the other; a wait ends when its signal aborts", async () => {
       const [a, b] = await impl.open();
       const record = session([[20051, 20052]]);
@@ -132,10 +149,55 @@ for (const impl of implementations) {
       expect((await b.get(record.id))?.version).toBe(1);
       // Already past the version: answers at once.
       await b.changed(record.id, 0, AbortSignal.timeout(20_000));
+      // Woken by a change it made itself, a store may answer with the new record (sparing a read).
+      const local = a.changed(record.id, 1, AbortSignal.timeout(20_000));
+      await Bun.sleep(20);
+      const second = { ...record, version: 2, instructions: [{ id: "i2", name: "y", args: {}, state: "queued" as const }] };
+      expect(await a.replace(second, 1)).toBe(true);
+      const handed = await local;
+      if (handed) expect(handed).toEqual(second);
       const controller = new AbortController();
-      const aborted = b.changed(record.id, 1, controller.signal);
+      const aborted = b.changed(record.id, 2, controller.signal);
       controller.abort();
       await aborted;
+    });
+
+    test("an insert takes its charges in the same step: a spent limit answers 429 and inserts nothing; both instances spend one bucket", async () => {
+      const [a, b, onA, onB] = await impl.open();
+      const spec = { perSecond: 0.01, burst: 2 };
+      const calls = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", buckets).charge("k");
+      const sessions = (buckets: BucketStore) => sharedLimiter(spec, "sessions", "test-sessions", buckets).charge("k");
+      const live = await b.liveCount();
+      expect(await a.insert(session([[20091, 20092]]), { charges: [...calls(onA), ...sessions(onA)] })).toBe(true);
+      // The code is live: nothing inserted, yet the request counted.
+      expect(await b.insert(session([[20091, 20092]]), { charges: [...calls(onB), ...sessions(onB)] })).toBe(false);
+      const refused = session([[20093, 20094]]);
+      const error = await b.insert(refused, { charges: [...calls(onB), ...sessions(onB)] }).catch((e) => e);
+      expect(error).toBeInstanceOf(RateLimitError);
+      expect((error as RateLimitError).message).toMatch(/^too many sessions;/);
+      expect(await a.get(refused.id)).toBeUndefined();
+      expect(await b.liveCount()).toBe(live + 1);
+      // Charges are taken in order and the ones before a refusal stay taken: 3 calls went before, this is the 4th.
+      expect(await sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", onA).take("k")).toBeUndefined();
+      expect(await onA.spend("test-calls:k", { perSecond: 0.01, burst: 100 }, 0)).toBeCloseTo(96, 0);
+      // The code of the refused session was never taken; a limit that is off charges nothing.
+      expect(sharedLimiter({ perSecond: 0, burst: 0 }, "off", "test-off", onA).charge("k")).toEqual([]);
+      expect(await a.insert(refused)).toBe(true);
+    });
+
+    test("the live-session cap is checked in the insert's step, counting both instances' sessions: full, it answers 503 and writes nothing", async () => {
+      const [a, b, onA] = await impl.open();
+      const live = await a.liveCount();
+      expect(await a.insert(session([[20101, 20102]]), { maxLive: live + 2 })).toBe(true);
+      expect(await b.insert(session([[20103, 20104]]), { maxLive: live + 2 })).toBe(true);
+      const charges = sharedLimiter({ perSecond: 0.01, burst: 10 }, "sessions", "test-cap", onA).charge("k");
+      const refused = session([[20105, 20106]]);
+      await expect(a.insert(refused, { charges, maxLive: live + 2 })).rejects.toThrow(`too many live sessions (${live + 2}); try again shortly`);
+      expect(await b.get(refused.id)).toBeUndefined();
+      expect(await b.liveCount()).toBe(live + 2);
+      // Refused for capacity, the request still counted.
+      expect(await onA.spend("test-cap:k", { perSecond: 0.01, burst: 10 }, 0)).toBeCloseTo(9, 0);
+      expect(await b.insert(refused, { maxLive: live + 3 })).toBe(true);
     });
 
     test("liveCount counts pending sessions, not linked ones", async () => {
