@@ -1,7 +1,7 @@
 // The in-memory session store: one process, bounded, swept as sessions expire, cheap for the garbage collector.
 import { CapacityError } from "../../lib/errors.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
-import { NumberList, SlotTable, stringKey } from "./slot-table.ts";
+import { mix, NumberList, SlotTable, stringKey } from "./slot-table.ts";
 import { liveCapError, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
@@ -17,15 +17,6 @@ export interface MemoryStoreOptions {
   maxWaiters?: number;
   /** Clock, for tests. */
   now?: () => number;
-}
-
-/** A full 32-bit mix of one value (MurmurHash3's finalizer): nearby ports give unrelated words. */
-function mix(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  return x ^ (x >>> 16);
 }
 
 /**

@@ -1,6 +1,5 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../lib/log.ts";
-import { codeKey } from "../../protocol/code.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
 import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
@@ -128,7 +127,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const port = sorted[i]!;
       if (port !== sorted[i - 1]) ports.push(portKey(port));
     }
-    return { code: `${p}code:${codeKey(sorted)}`, ports };
+    return { code: `${p}code:${sorted.join(",")}`, ports }; // codeKey's form, without sorting again
   };
   const insert = redis.script(INSERT);
   const replace = redis.script(REPLACE);

@@ -28,10 +28,7 @@ export class SlotTable {
 
   /** The first cell of `key`'s probe sequence. */
   private home(key: number): number {
-    let h = Math.imul(key >>> 0, 0x9e3779b1) ^ Math.imul((key / 0x1_0000_0000) >>> 0, 0x85ebca6b);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    return (h ^ (h >>> 12)) & this.mask;
+    return mix((key >>> 0) ^ Math.imul((key / 0x1_0000_0000) >>> 0, 0x85ebca6b)) & this.mask;
   }
 
   /** The cell of the first entry of `key`, or -1. Walk on with next(). */
@@ -108,6 +105,15 @@ export class SlotTable {
     this.mask = cells - 1;
     for (let i = 0; i < keys.length; i++) if (values[i] !== EMPTY) this.place(keys[i]!, values[i]!);
   }
+}
+
+/** A full 32-bit mix of one value (MurmurHash3's finalizer): nearby inputs give unrelated words. */
+export function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
 }
 
 /** A 53-bit hash of a string (two 32-bit FNV-1a variants): ids as SlotTable keys. */
