@@ -1,4 +1,5 @@
-// Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three.
+// Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three;
+// then memory and one Redis instance under wrk, with the CPU pkipc and redis-server spend per session.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,11 +8,15 @@ import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
 import { watchLines } from "../test/lines.ts";
 import { type BenchServer, benchServer, benchService, spawnBinary, stopAll } from "./fixtures.ts";
 import { percentile } from "./stats.ts";
+import { cpuMicros, wrk, wrkOrExit } from "./wrk.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 1_500);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Rounds of wrk (2 threads, 32 connections) against one instance, and their length in seconds. */
+const WRK_ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
+const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 4);
 /** High enough that no limit answers 429 during the runs. */
 const RAISED = "100000,100000";
 const RAISE = {
@@ -27,7 +32,7 @@ const RAISE = {
 };
 
 /** redis-server on a free port, persistence off, in a temp folder; killed by PID at the end. */
-async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startRedis(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const path = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
   if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
   const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-redis-"));
@@ -36,6 +41,7 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
   await watchLines(child.stdout).waitFor(/Ready to accept connections/, 10_000);
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
     async stop() {
       child.kill("SIGKILL");
       await child.exited;
@@ -97,6 +103,7 @@ async function start(name: string, store: string, count: number): Promise<Config
   return { name, servers, rates: [], failed: 0, link: [], notLinked: 0 };
 }
 
+wrkOrExit();
 const redis = await startRedis();
 try {
   console.log(`sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`);
@@ -132,6 +139,28 @@ try {
   const [memory, one] = configs;
   console.log(`redis (1 instance) issues ${((median(one!.rates) / median(memory!.rates)) * 100).toFixed(0)}% of memory's sessions/s   [target: >= 50%]`);
   console.log(`redis (1 instance) link median is ${f(median(one!.link) - median(memory!.link))} ms above memory's   [target: <= 2 ms]`);
+
+  // The same two under wrk, a load that costs the machine little, with the CPU each process spent per session:
+  // on a shared machine the CPU moves far less than the rate.
+  console.log(`\nunder wrk (2 threads, 32 connections, ${WRK_SECONDS} s, ${WRK_ROUNDS} rounds taking turns): median sessions/s, CPU per session`);
+  const under = [memory!, one!].map((c) => ({ name: c.name, rps: [] as number[], server: [] as number[], redis: [] as number[], non2xx: 0 }));
+  for (let round = 0; round < WRK_ROUNDS; round++) {
+    for (const [i, c] of [memory!, one!].entries()) {
+      const server = c.servers[0]!;
+      const before = [await cpuMicros(server.pid), await cpuMicros(redis.pid)];
+      const load = await wrk(`${server.url}/v1/sessions`, { apiKey: server.apiKey, connections: 32, seconds: WRK_SECONDS });
+      const after = [await cpuMicros(server.pid), await cpuMicros(redis.pid)];
+      under[i]!.rps.push(load.rps);
+      under[i]!.server.push((after[0]! - before[0]!) / load.requests);
+      under[i]!.redis.push((after[1]! - before[1]!) / load.requests);
+      under[i]!.non2xx += load.non2xx;
+    }
+  }
+  for (const u of under) {
+    const redisCpu = u.name.startsWith("redis") ? `, redis-server ${f(median(u.redis))} µs` : "";
+    console.log(`${u.name.padEnd(22)} ${String(Math.round(median(u.rps))).padStart(6)}/s   pkipc ${f(median(u.server))} µs${redisCpu}${u.non2xx ? `  (${u.non2xx} answers not 201)` : ""}`);
+  }
+  console.log(`redis (1 instance) under wrk issues ${((median(under[1]!.rps) / median(under[0]!.rps)) * 100).toFixed(0)}% of memory's sessions/s`);
 } finally {
   await stopAll();
   await redis.stop();

@@ -1,6 +1,5 @@
 // Session issue rate under wrk (32 connections): the pkipc server against an Elysia route doing the same work and
 // a bare Bun.serve, in the same run; then memory per live session (RSS from 10,000 to 100,000 live sessions).
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { heapStats } from "bun:jsc";
 import { silentLogger } from "../src/lib/log.ts";
@@ -8,6 +7,7 @@ import { serverConfig, serverOptions } from "../src/server/command.ts";
 import { createSessions } from "../src/server/sessions.ts";
 import { memoryStore } from "../src/server/store/memory.ts";
 import { benchServer, type Raise, stopAll } from "./fixtures.ts";
+import { cpuMicros, wrkOrExit, wrk as wrkRun } from "./wrk.ts";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -19,33 +19,7 @@ const RAISED: Raise<typeof serverOptions> = { apiKeySessionRate: "0", apiKeyCall
 /** For the memory steps: sessions outlive the whole measurement. */
 const LONG_LIVED: Raise<typeof serverOptions> = { ...RAISED, ttl: "600s" };
 
-function wrkOrExit(): string {
-  const path = Bun.which("wrk");
-  if (!path) {
-    console.error("wrk is missing: apt-get install wrk");
-    process.exit(1);
-  }
-  return path;
-}
-
-/**
- * Runs wrk against `url` with POST requests (and a SaaS backend's API key when given, as pkipc's
- * sessions are made); the requests per second it reports.
- */
-async function wrk(url: string, apiKey?: string): Promise<{ rps: number; non2xx: number; requests: number }> {
-  const script = join(tmpdir(), `pkipc-wrk-${process.pid}.lua`);
-  await Bun.write(script, `wrk.method = "POST"\n${apiKey ? `wrk.headers["Authorization"] = "Bearer ${apiKey}"\n` : ""}`);
-  const child = Bun.spawn([wrkOrExit(), "-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, url], { stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => child.kill("SIGKILL"), (SECONDS + 30) * 1000);
-  const out = await new Response(child.stdout).text();
-  await child.exited;
-  clearTimeout(timer);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
-  if (!Number.isFinite(rps)) throw new Error(`wrk printed no rate: ${out}`);
-  return { rps, non2xx, requests };
-}
+const wrk = (url: string, apiKey?: string) => wrkRun(url, { apiKey, connections: CONNECTIONS, seconds: SECONDS });
 
 /** A reference server from bench/reference/servers.ts, killed by PID at the end. */
 async function reference(kind: "elysia" | "bare") {
@@ -59,13 +33,6 @@ async function reference(kind: "elysia" | "bare") {
   }
   reader.releaseLock();
   return { url: `http://127.0.0.1:${/port (\d+)/.exec(text)![1]}`, stop: () => child.kill("SIGKILL"), pid: child.pid };
-}
-
-/** CPU time a process has used (all its threads, the collector's included), in µs, from /proc/PID/stat. */
-async function cpuMicros(pid: number): Promise<number> {
-  const fields = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]!.split(" ");
-  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name, in clock ticks (100/s)
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 const rssKb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN);

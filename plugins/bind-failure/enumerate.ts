@@ -1,6 +1,5 @@
 // enumerate: the service sends every code its knocks could complete to with failed ports; the server looks each up.
-import type { BindFailureStrategy } from "../../src/protocol/bind-failure.ts";
-import { codeBits } from "../../src/protocol/code.ts";
+import { type BindFailureStrategy, completions as completionsOf } from "../../src/protocol/bind-failure.ts";
 import type { Claim } from "../../src/protocol/schemas.ts";
 import { codeKey } from "../../src/protocol/code.ts";
 import { TooManyCompletionsError } from "../../src/lib/errors.ts";
@@ -10,20 +9,6 @@ type EnumerateClaim = Extract<Claim, { strategy: "enumerate" }>;
 function asEnumerate(claim: Claim): EnumerateClaim {
   if (claim.strategy !== "enumerate") throw new TypeError(`enumerate cannot read a ${claim.strategy} claim`);
   return claim;
-}
-
-/** Every k-subset of `items`, in lexicographic order of indexes; the caller bounds the count first. */
-function* subsets(items: readonly number[], k: number): Generator<number[]> {
-  const index = Array.from({ length: k }, (_, i) => i);
-  if (k > items.length) return;
-  for (;;) {
-    yield index.map((i) => items[i]!);
-    let i = k - 1;
-    while (i >= 0 && index[i] === items.length - k + i) i--;
-    if (i < 0) return;
-    index[i]!++;
-    for (let j = i + 1; j < k; j++) index[j] = index[j - 1]! + 1;
-  }
 }
 
 export const enumerate = {
@@ -36,14 +21,8 @@ export const enumerate = {
     if (missing <= 0 || missing > candidates.length || missing > limits.maxMissing) {
       return { strategy: "enumerate", completions: [seen.slice(0, limits.knocks + 1)] };
     }
-    const count = Math.round(2 ** codeBits(candidates.length, missing));
-    if (count > limits.maxCompletions) {
-      throw new TooManyCompletionsError(
-        `saw ${seen.length} of ${limits.knocks} knocks with ${candidates.length} failed ports: ${count} completions exceed the bound of ${limits.maxCompletions}`,
-      );
-    }
-    const completions: number[][] = [];
-    for (const extra of subsets(candidates, missing)) completions.push([...seen, ...extra].sort((a, b) => a - b));
+    const what = `saw ${seen.length} of ${limits.knocks} knocks with ${candidates.length} failed ports`;
+    const completions = completionsOf(seen, candidates, missing, limits.maxCompletions, what);
     return { strategy: "enumerate", completions };
   },
   observed(claim) {
@@ -60,6 +39,18 @@ export const enumerate = {
     const all = new Set(asEnumerate(claim).completions.flat());
     for (const port of enumerate.observed(claim)) all.delete(port);
     return [...all];
+  },
+  codes(claim, limits) {
+    // What the service sent, each once: only whole codes can be live.
+    const codes = new Map<string, number[]>();
+    for (const completion of asEnumerate(claim).completions) {
+      const ports = [...new Set(completion)].sort((a, b) => a - b);
+      if (ports.length === limits.knocks) codes.set(ports.join(","), ports);
+    }
+    if (codes.size > limits.maxCompletions) {
+      throw new TooManyCompletionsError(`${codes.size} completions sent; at most ${limits.maxCompletions} are accepted`);
+    }
+    return [...codes.values()];
   },
   fits(claim, code) {
     const key = codeKey(code);

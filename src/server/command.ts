@@ -39,7 +39,7 @@ export const serverOptions = {
   idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
   maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "3", parse: integer(0, 64) },
   maxFailed: { description: "Failed ports a service may claim", env: "PKIPC_MAX_FAILED", default: "16", parse: integer(0, 4096) },
-  maxCompletions: { description: "enumerate: completions in one report", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
+  maxCompletions: { description: "Codes one report may stand for, each looked up (enumerate: completions sent; server-match: C(failed, missing))", env: "PKIPC_MAX_COMPLETIONS", default: "2048", parse: integer(1, 100_000) },
   maxSessions: { description: "Live sessions at once (503 past it)", env: "PKIPC_MAX_SESSIONS", default: "10000", parse: integer(1, 1_000_000) },
   maxRecords: {
     description: "Sessions the memory store keeps, live or finished (kept 5 min after they end); 0 = 10 x --max-sessions",

@@ -112,7 +112,7 @@ export function serverMetrics(): ServerMetrics {
         insert: call("insert", (r, gate) => inner.insert(r, gate)),
         get: call("get", (id) => inner.get(id)),
         getByLink: call("getByLink", (id) => inner.getByLink(id)),
-        candidates: call("candidates", (ports, limit, charges) => inner.candidates(ports, limit, charges)),
+        find: call("find", (codes, charges) => inner.find(codes, charges)),
         changed: call("changed", (id, version, signal) => inner.changed(id, version, signal)),
         liveCount: call("liveCount", () => inner.liveCount()),
         close: call("close", () => inner.close()),

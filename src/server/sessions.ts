@@ -1,5 +1,5 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
-import { CapacityError, InvalidInputError, NotFoundError } from "../lib/errors.ts";
+import { CapacityError, InvalidInputError, NotFoundError, TooManyCompletionsError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
@@ -90,7 +90,6 @@ export interface LinkPolicy {
 
 const DRAW_ATTEMPTS = 16;
 const CAS_ATTEMPTS = 8;
-const CANDIDATE_LIMIT = 8;
 
 function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer {
   return { linked: false, code, reason, instructions: [], ...(origin === undefined ? {} : { origin }) };
@@ -200,7 +199,7 @@ export function createSessions(
   }
 
   /** The ports a report claims were knocked, or the answer to a report that cannot link whatever the store holds. */
-  function claimed(report: Report): { observed: number[]; failed: number[] } | ReportAnswer {
+  function claimed(report: Report): { observed: number[]; failed: number[]; codes: number[][] } | ReportAnswer {
     const strategy = settings.bindFailure;
     if (report.claim.strategy !== strategy.name) {
       return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
@@ -223,7 +222,13 @@ export function createSessions(
     if (failed.length > settings.maxFailed) {
       return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
     }
-    return { observed, failed };
+    try {
+      const limits = { knocks, maxMissing: settings.maxMissing, maxFailed: settings.maxFailed, maxCompletions: settings.maxCompletions };
+      return { observed, failed, codes: strategy.codes(report.claim, limits) };
+    } catch (error) {
+      if (error instanceof TooManyCompletionsError) return noLink("TOO_MANY_COMPLETIONS", error.message);
+      throw error;
+    }
   }
 
   return {
@@ -322,8 +327,9 @@ export function createSessions(
         await takeCharges(charges);
         return claim;
       }
-      const { observed, failed } = claim;
-      const fits = (await store.candidates(observed, CANDIDATE_LIMIT, charges)).filter((c) =>
+      const { observed, failed, codes } = claim;
+      // Each code the knocks can be is looked up whole: one read for a full burst, however many sessions are live.
+      const fits = (await store.find(codes, charges)).filter((c) =>
         strategy.fits(report.claim, new Set(c.tuples.flat())),
       );
       // A page anywhere can make a browser knock a code its own server handed out: link only sessions

@@ -3,17 +3,19 @@ import type { BucketStore, Charge } from "../../lib/rate-limit.ts";
 import type { RedisConnection } from "./connection.ts";
 
 // A bucket refilled to `now` (ms, the Redis clock, so instances with skewed clocks agree) gives `cost` tokens
-// when it holds at least one, and answers what it held. It expires once it would be full again: an absent
-// bucket reads as full.
-const SPEND_FUNCTION = `
+// when it holds at least one, and answers what it held. It is one string, "tokens at" (two commands a spend,
+// where a hash took three), and expires once it would be full again: an absent bucket reads as full.
+export const SPEND_FUNCTION = `
 local function spend(key, rate, burst, cost, now)
-  local b = redis.call('HMGET', key, 'tokens', 'at')
+  local b = redis.call('GET', key)
   local tokens = burst
-  if b[1] then tokens = math.min(burst, tonumber(b[1]) + (now - tonumber(b[2])) / 1000 * rate) end
+  if b then
+    local held, at = string.match(b, '^(%S+) (%S+)$')
+    if held then tokens = math.min(burst, tonumber(held) + (now - tonumber(at)) / 1000 * rate) end
+  end
   if cost > 0 and tokens >= 1 then
     local left = tokens - cost
-    redis.call('HSET', key, 'tokens', tostring(left), 'at', tostring(now))
-    redis.call('PEXPIRE', key, math.ceil((burst - left) / rate * 1000) + 1000)
+    redis.call('SET', key, tostring(left) .. ' ' .. tostring(now), 'PX', math.ceil((burst - left) / rate * 1000) + 1000)
   end
   return tokens
 end
@@ -45,9 +47,10 @@ local function charge()
 end
 local K, A = {unpack(KEYS, charged + 1)}, {unpack(ARGV, 2 * charged + 2)}`;
 
-const bucketKey = (redis: RedisConnection, bucket: string) => `${redis.prefix}rl:${bucket}`;
+// "rate:", not the "rl:" of the hashes earlier versions kept: the two never read each other's keys.
+const bucketKey = (redis: RedisConnection, bucket: string) => `${redis.prefix}rate:${bucket}`;
 
-/** Buckets shared by every instance on `redis`; keys `<prefix>rl:<limit>:<key>`, gone once refilled. */
+/** Buckets shared by every instance on `redis`; keys `<prefix>rate:<limit>:<key>`, gone once refilled. */
 export function redisBuckets(redis: RedisConnection): BucketStore {
   const spend = redis.script(SPEND);
   const store: BucketStore = {

@@ -1,7 +1,7 @@
 // The in-memory session store: one process, bounded, swept as sessions expire, cheap for the garbage collector.
 import { CapacityError } from "../../lib/errors.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
-import { mix, NumberList, SlotTable, stringKey } from "./slot-table.ts";
+import { mix, SlotTable, stringKey } from "./slot-table.ts";
 import { liveCapError, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
@@ -51,7 +51,7 @@ const INLINE_KNOCKS = 16;
 interface Chunk {
   /** The record number in each cell (-1 when empty): tells a reused cell from the record an index meant. */
   numbers: Float64Array;
-  /** Whether the cell is in the live indexes (pending, by code and by port). */
+  /** Whether the cell is in the live-code index (pending). */
   indexed: Uint8Array;
   /** The code's hash, for the live-code index. */
   codes: Float64Array;
@@ -98,7 +98,7 @@ function inlinable(record: SessionRecord): boolean {
  *
  * Records get numbers in insertion order and sit in a ring of `maxRecords` cells, in chunks. A pending
  * session is kept in columns (typed arrays and two strings) and built into a record when read; the indexes
- * (by id, by live code, by port) hold record numbers in typed arrays (see slot-table.ts). So the collector
+ * (by id, by live code) hold record numbers in typed arrays (see slot-table.ts). So the collector
  * has about two small strings per live session to visit, not ten objects, and a session issued changes one
  * chunk: at 600,000 live the store cost 6 to 13 µs per session issued in collections alone, and its heap
  * grew by about 650 bytes per session.
@@ -110,14 +110,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const now = options.now ?? Date.now;
 
   const chunks: Chunk[] = [];
-  /** Numbers of the oldest record kept, of the oldest not yet swept out of the live indexes, and of the next. */
+  /** Numbers of the oldest record kept, of the oldest not yet swept out of the live-code index, and of the next. */
   let head = 0;
   let swept = 0;
   let tail = 0;
   const ids = new SlotTable(); // id hash -> number
   const liveCodes = new SlotTable(); // code hash -> number, pending sessions only
-  // port -> numbers of pending sessions (lazily cleaned); an array by port number, 12 reads a session issued
-  const byPort: (NumberList | undefined)[] = new Array(65_536).fill(undefined);
   const byLink = new Map<string, number>();
   const waiters = new Map<string, Set<() => void>>();
   let waiterCount = 0;
@@ -157,24 +155,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   }
   const idAt = (chunk: Chunk, i: number) => chunk.records[i]?.id ?? chunk.ids[i];
   const expiresAt = (chunk: Chunk, i: number) => chunk.records[i]?.expiresAt ?? chunk.times[i * 3 + 1]!;
-  /** Whether record `n` is pending, unexpired and in the live indexes. */
+  /** Whether record `n` is pending, unexpired and in the live-code index. */
   function isLive(n: number): boolean {
     const chunk = kept(n);
     if (!chunk) return false;
     const i = cellOf(n);
     return chunk.indexed[i] === 1 && expiresAt(chunk, i) > now();
   }
-  /** Whether record `n`'s code holds every one of `ports` (without building it). */
-  function holdsAll(n: number, ports: readonly number[]): boolean {
+  /** Whether record `n`'s code is exactly the ports of `code` (distinct ports, any order), without building it. */
+  function isCode(n: number, code: readonly number[]): boolean {
     const chunk = kept(n)!;
     const i = cellOf(n);
     const whole = chunk.records[i];
-    if (whole) {
-      const code = whole.tuples.flat();
-      return ports.every((p) => code.includes(p));
-    }
-    const code = chunk.ports.subarray(i * INLINE_KNOCKS, i * INLINE_KNOCKS + chunk.knocks[i]!);
-    return ports.every((p) => code.includes(p));
+    const ports = whole ? whole.tuples.flat() : chunk.ports.subarray(i * INLINE_KNOCKS, i * INLINE_KNOCKS + chunk.knocks[i]!);
+    if (ports.length !== code.length) return false;
+    for (const port of ports) if (!code.includes(port)) return false;
+    return true;
   }
 
   function numberOf(id: string): number {
@@ -216,22 +212,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return chunk;
   }
 
-  /** Takes record `n` out of the live indexes (linked, or expired); its port entries go lazily. */
-  function unindex(n: number, record: SessionRecord): void {
+  /** Takes record `n` out of the live-code index (linked, or expired). */
+  function unindex(n: number): void {
     const chunk = kept(n)!;
     const i = cellOf(n);
     if (chunk.indexed[i] !== 1) return;
     chunk.indexed[i] = 0;
     liveCodes.remove(chunk.codes[i]!, n);
-    for (const tuple of record.tuples) {
-      for (const port of tuple) {
-        const list = byPort[port];
-        if (!list) continue;
-        if (++list.dead * 2 <= list.length) continue;
-        list.retain(isLive);
-        if (list.length === 0) byPort[port] = undefined;
-      }
-    }
   }
 
   /** Forgets record `n` altogether (the oldest, past its retention). */
@@ -266,9 +253,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const i = cellOf(swept);
       if (expiresAt(chunk, i) > t) break;
       if (chunk.indexed[i] === 1) {
-        const record = at(swept)!;
-        unindex(swept, record);
-        wake(record.id);
+        unindex(swept);
+        wake(idAt(chunk, i)!);
       }
     }
     for (; head < swept; head++) {
@@ -299,8 +285,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         stale = holder;
       }
       if (stale >= 0) {
-        const other = at(stale);
-        if (other) unindex(stale, other);
+        if (kept(stale)) unindex(stale);
         else liveCodes.remove(hash, stale);
       }
       const n = tail++;
@@ -310,13 +295,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       chunk.codes[i] = hash;
       ids.add(stringKey(record.id), n);
       liveCodes.add(hash, n);
-      for (const tuple of record.tuples) {
-        for (const port of tuple) {
-          let list = byPort[port];
-          if (!list) byPort[port] = list = new NumberList();
-          list.push(n);
-        }
-      }
       return true;
     },
     async get(id) {
@@ -331,25 +309,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const n = numberOf(record.id);
       const current = n < 0 ? undefined : at(n);
       if (!current || current.version !== expectedVersion) return false;
-      if (record.state !== "pending") unindex(n, current);
+      if (record.state !== "pending") unindex(n);
       put(n, record);
       if (record.linkId) byLink.set(record.linkId, n);
       if (record.version !== expectedVersion) wake(record.id);
       return true;
     },
-    async candidates(ports, limit, charges = []) {
+    async find(codes, charges = []) {
       if (charges.length > 0) await takeCharges(charges);
-      if (ports.length === 0) return [];
-      let smallest: NumberList | undefined;
-      for (const port of ports) {
-        const list = byPort[port];
-        if (!list) return [];
-        if (!smallest || list.length < smallest.length) smallest = list;
-      }
       const found: SessionRecord[] = [];
-      for (let i = 0; i < smallest!.length && found.length < limit; i++) {
-        const n = smallest!.items[i]!;
-        if (isLive(n) && holdsAll(n, ports)) found.push(at(n)!);
+      for (const code of codes) {
+        const hash = codeHash([code]);
+        for (let cell = liveCodes.first(hash); cell >= 0; cell = liveCodes.next(cell, hash)) {
+          const n = liveCodes.valueAt(cell);
+          // A code given twice finds its session once.
+          if (isLive(n) && isCode(n, code) && !found.some((r) => r.id === idAt(kept(n)!, cellOf(n)))) found.push(at(n)!);
+        }
       }
       return found;
     },

@@ -1,7 +1,7 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../lib/log.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
-import { CHARGE_PRELUDE, chargesFor } from "../redis/buckets.ts";
+import { CHARGE_PRELUDE, chargesFor, SPEND_FUNCTION } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
 
@@ -12,40 +12,63 @@ export interface RedisStoreOptions {
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
-  /** How long a port index outlives its last live entry, in ms (its expiry moves on in steps this long). Default 60,000. */
+  /** How long the live-session index outlives its last entry, in ms (its expiry moves on in steps this long). Default 60,000. */
   indexSlackMs?: number;
 }
 
-/** One insert in this many prunes the indexes it adds to. */
+/** One insert in this many prunes the live-session index of expired entries. */
 const PRUNE_EVERY = 8;
 
 /** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
 const CHANGES_KEEP_MS = 10_000;
 
-// Charges first (CHARGE_PRELUDE), then K: record, code, live, ...ports. A: id, json, expiresAt, retainUntil, now,
-// prune (1 or 0), refresh (one '1' or '0' per index: whether to move its expiry to A[8]), index expiry, the
-// live-session cap ('' for none). Answers 1 inserted, 0 the code is live, -1 the cap is reached, or
-// {position, tokens} of a refused charge; refused, it writes nothing but the charges taken before.
-// An index is pruned of expired entries on one insert in PRUNE_EVERY (and on every read): a call per index
-// per insert costs about a tenth of the script, and an index holds at most PRUNE_EVERY inserts' worth of
-// expired entries more than its live ones. Its expiry is moved on only when this instance has not moved it
-// far enough yet (see `refreshed`), and then indexSlackMs beyond its last live entry.
-const INSERT = `${CHARGE_PRELUDE}
-local refused, held = charge()
-if refused > 0 then return {refused, tostring(held)} end
-if A[9] ~= '' and redis.call('ZCOUNT', K[3], '(' .. A[5], '+inf') >= tonumber(A[9]) then return -1 end
-if not redis.call('SET', K[2], A[1], 'NX', 'PXAT', A[3]) then return 0 end
-local now, exp, prune = tonumber(A[5]), tonumber(A[3]), A[6] == '1'
-redis.call('HSET', K[1], 'v', 0, 'd', A[2])
-redis.call('PEXPIREAT', K[1], A[4])
-for i = 3, #K do
-  if prune then redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
-  redis.call('ZADD', K[i], exp, A[1])
-  if string.byte(A[7], i - 2) == 49 and redis.call('PTTL', K[i]) < tonumber(A[8]) - now then redis.call('PEXPIREAT', K[i], A[8]) end
+// Inserts, as many as came in one turn of the event loop (one script run and one round trip for all of them;
+// each is still one atomic step, in order). ARGV[1] is their number; then, for each, its charges' keys in
+// KEYS and ARGV: their count, then per charge its rate and burst (see buckets.ts); then KEYS record, code,
+// live, and ARGV id, json, expiresAt, retainUntil, now, prune (1 or 0), the live index's expiry ('' to leave
+// it), the live-session cap ('' for none). Answers one result per insert: 1 inserted, 0 the code is live, -1
+// the cap is reached, or 'position:tokens' of a refused charge; a refused insert writes nothing but the
+// charges taken before. A report finds a session by its code key alone (FIND): an insert writes the record,
+// the code and one entry of the live index, which is pruned of expired entries on one insert in PRUNE_EVERY;
+// its expiry is moved on only when this instance has not moved it far enough yet.
+const INSERT = `${SPEND_FUNCTION}
+local clocked
+local out, k, a = {}, 1, 2
+for n = 1, tonumber(ARGV[1]) do
+  local result
+  for i = 1, tonumber(ARGV[a]) do
+    if not result then
+      clocked = clocked or clock()
+      local held = spend(KEYS[k], tonumber(ARGV[a + 2 * i - 1]), tonumber(ARGV[a + 2 * i]), 1, clocked)
+      if held < 1 then result = i .. ':' .. tostring(held) end
+    end
+    k = k + 1
+  end
+  a = a + 1 + 2 * tonumber(ARGV[a])
+  local record, code, live = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local id, exp, now, cap = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 4]), ARGV[a + 7]
+  if not result then
+    if cap ~= '' and redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(cap) then result = -1
+    elseif not redis.call('SET', code, id, 'NX', 'PXAT', exp) then result = 0
+    else
+      redis.call('HSET', record, 'v', 0, 'd', ARGV[a + 1])
+      redis.call('PEXPIREAT', record, ARGV[a + 3])
+      if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', live, '-inf', now) end
+      redis.call('ZADD', live, exp, id)
+      local expiry = ARGV[a + 6]
+      if expiry ~= '' and redis.call('PTTL', live) < tonumber(expiry) - now then redis.call('PEXPIREAT', live, expiry) end
+      result = 1
+    end
+  end
+  out[n] = result
+  k, a = k + 3, a + 8
 end
-return 1`;
+return out`;
 
-// KEYS: record, code, live, link, changes, ...ports. ARGV: expected, json, version, pending, id, channel, linkId.
+/** Inserts sent in one script run at most; more wait for the next. */
+const MAX_BATCH = 256;
+
+// KEYS: record, code, live, link, changes. ARGV: expected, json, version, pending, id, channel, linkId.
 const REPLACE = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v or v ~= ARGV[1] then return 0 end
@@ -53,7 +76,6 @@ local ttl = redis.call('PTTL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[2])
 if ARGV[4] == '0' then
   if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
-  for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[5]) end
   redis.call('ZREM', KEYS[3], ARGV[5])
 end
 if ARGV[7] ~= '' and ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl) end
@@ -67,20 +89,21 @@ if ARGV[3] ~= ARGV[1] then
 end
 return 1`;
 
-// Charges first (CHARGE_PRELUDE), then K: ...ports. A: now, limit, record key prefix. Answers the position of a
-// refused charge (0 for none) and what it held, then the pending, unexpired records in every port's index.
-const CANDIDATES = `${CHARGE_PRELUDE}
+// Charges first (CHARGE_PRELUDE), then K: code keys. A: record key prefix. Answers the position of a refused
+// charge (0 for none) and what it held, then the records the codes name (the caller checks they are live).
+// Codes are read a thousand at a time: a Lua call takes at most a few thousand arguments.
+const FIND = `${CHARGE_PRELUDE}
 local refused, held = charge()
 if refused > 0 then return {refused, tostring(held)} end
-local now = tonumber(A[1])
-for i = 1, #K do redis.call('ZREMRANGEBYSCORE', K[i], '-inf', now) end
-local ids
-if #K == 1 then ids = redis.call('ZRANGE', K[1], 0, -1) else ids = redis.call('ZINTER', #K, unpack(K)) end
 local out = {0, ''}
-for _, id in ipairs(ids) do
-  local d = redis.call('HGET', A[3] .. id, 'd')
-  if d then out[#out + 1] = d end
-  if #out - 2 >= tonumber(A[2]) then break end
+for from = 1, #K, 1000 do
+  local ids = redis.call('MGET', unpack(K, from, math.min(from + 999, #K)))
+  for i = 1, #ids do
+    if ids[i] then
+      local d = redis.call('HGET', A[1] .. ids[i], 'd')
+      if d then out[#out + 1] = d end
+    end
+  end
 end
 return out`;
 
@@ -106,32 +129,20 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const p = redis.prefix;
   const key = {
     record: (id: string) => `${p}s:${id}`,
-    port: (port: number) => `${p}port:${port}`,
     link: (linkId: string) => `${p}link:${linkId}`,
     live: `${p}live`,
     changes: `${p}changes`,
     channel: `${p}changed`,
   };
-  // The expiry this instance last gave each index (a lower bound: another instance may have moved it further).
-  // An index deleted meanwhile (emptied, or Redis restarted) goes without expiry until this runs past it, at
-  // most indexSlackMs: a late expiry, never a lost entry. Bounded by the port range, plus one.
-  const refreshed = new Map<string, number>();
-  // A session's code key and its ports' index keys (each port once, in order).
-  // Port keys are made once each: at most one per port number, 65,536.
-  const portKeys: string[] = [];
-  const portKey = (port: number) => (Number.isInteger(port) && port >= 0 && port <= 0xffff ? (portKeys[port] ??= key.port(port)) : key.port(port));
-  const codeKeys = (r: SessionRecord) => {
-    const sorted = r.tuples.flat().sort((x, y) => x - y);
-    const ports: string[] = [];
-    for (let i = 0; i < sorted.length; i++) {
-      const port = sorted[i]!;
-      if (port !== sorted[i - 1]) ports.push(portKey(port));
-    }
-    return { code: `${p}code:${sorted.join(",")}`, ports }; // codeKey's form, without sorting again
-  };
+  // The expiry this instance last gave the live index (a lower bound: another instance may have moved it
+  // further). Deleted meanwhile (emptied, or Redis restarted), it goes without expiry until this runs past
+  // it, at most indexSlackMs: a late expiry, never a lost entry.
+  let refreshed = 0;
+  /** A code's key: its ports sorted (`ports` is sorted in place). */
+  const codeKeyOf = (ports: number[]) => `${p}code:${ports.sort((x, y) => x - y).join(",")}`;
   const insert = redis.script(INSERT);
   const replace = redis.script(REPLACE);
-  const candidates = redis.script(CANDIDATES);
+  const find = redis.script(FIND);
   const byLink = redis.script(BY_LINK);
   const changes = redis.script(CHANGES);
 
@@ -169,6 +180,30 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   }, options.recheckMs ?? 250);
   recheck.unref?.();
 
+  // Inserts waiting for the next turn of the event loop, sent together: Redis spent about as long starting a
+  // script run as in the insert's own commands, and this process about as long sending it.
+  type Queued = { keys: string[]; args: Array<string | number>; resolve: (answer: unknown) => void; reject: (error: unknown) => void };
+  let batch: Queued[] = [];
+  function flush(): void {
+    const sent = batch;
+    if (sent.length === 0) return;
+    batch = [];
+    const keys: string[] = [];
+    const args: Array<string | number> = [sent.length];
+    for (const q of sent) {
+      for (const k of q.keys) keys.push(k);
+      for (const v of q.args) args.push(v);
+    }
+    insert(keys, args).then(
+      (answers) => {
+        for (let i = 0; i < sent.length; i++) sent[i]!.resolve((answers as unknown[])[i]);
+      },
+      (error) => {
+        for (const q of sent) q.reject(error);
+      },
+    );
+  }
+
   const parse = (json: unknown) => (typeof json === "string" ? (JSON.parse(json) as SessionRecord) : undefined);
 
   return {
@@ -181,20 +216,23 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         await takeCharges(charges);
         fused = { keys: [], args: [0] };
       }
-      const { code, ports } = codeKeys(record);
-      const indexes = [key.live, ...ports];
-      const keys = [key.record(record.id), code, ...indexes];
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
-      // Expiries move on in steps of indexSlackMs: most inserts find their indexes' expiry far enough out.
-      const until = record.expiresAt + indexSlackMs;
-      let refresh = "";
-      for (const k of indexes) refresh += (refreshed.get(k) ?? 0) < record.expiresAt ? "1" : "0";
-      const args = [record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, refresh, until, gate.maxLive ?? ""];
-      const answer = await insert([...fused.keys, ...keys], [...fused.args, ...args]);
-      if (Array.isArray(answer)) throw charges[Number(answer[0]) - 1]!.refusal(Number(answer[1]));
+      // The live index's expiry moves on in steps of indexSlackMs: most inserts find it far enough out.
+      const until = refreshed < record.expiresAt ? record.expiresAt + indexSlackMs : "";
+      const keys = [...fused.keys, key.record(record.id), codeKeyOf(record.tuples.flat()), key.live];
+      const args = [...fused.args, record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, until, gate.maxLive ?? ""];
+      const answer = await new Promise<unknown>((resolve, reject) => {
+        batch.push({ keys, args, resolve, reject });
+        if (batch.length >= MAX_BATCH) flush();
+        else if (batch.length === 1) setImmediate(flush);
+      });
+      if (typeof answer === "string") {
+        const [position, held] = answer.split(":");
+        throw charges[Number(position) - 1]!.refusal(Number(held));
+      }
       if (answer === -1) throw liveCapError(gate.maxLive!);
       if (answer !== 1) return false;
-      for (const k of indexes) if ((refreshed.get(k) ?? 0) < record.expiresAt) refreshed.set(k, until);
+      if (until !== "" && until > refreshed) refreshed = until;
       return true;
     },
     async get(id) {
@@ -204,8 +242,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       return parse(await byLink([key.link(linkId)], [key.record("")]));
     },
     async replace(record, expectedVersion) {
-      const { code, ports } = codeKeys(record);
-      const keys = [key.record(record.id), code, key.live, key.link(record.linkId ?? "-"), key.changes, ...ports];
+      const keys = [key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, key.link(record.linkId ?? "-"), key.changes];
       const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
       const replaced = (await replace(keys, args)) === 1;
       // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone), and
@@ -213,18 +250,23 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       if (replaced && record.version !== expectedVersion) wake(record.id, record);
       return replaced;
     },
-    async candidates(wanted, limit, charges = []) {
+    async find(codes, charges = []) {
       let fused = chargesFor(redis, charges);
-      if (!fused || wanted.length === 0) {
+      if (!fused || codes.length === 0) {
         await takeCharges(charges);
-        if (wanted.length === 0) return [];
+        if (codes.length === 0) return [];
         fused = { keys: [], args: [0] };
       }
-      const ports = [...new Set(wanted)].map(portKey);
-      const [refused, held, ...found] = (await candidates([...fused.keys, ...ports], [...fused.args, Date.now(), limit, key.record("")])) as string[];
+      const keys = codes.map((code) => codeKeyOf([...code]));
+      const [refused, held, ...found] = (await find([...fused.keys, ...keys], [...fused.args, key.record("")])) as string[];
       if (Number(refused) > 0) throw charges[Number(refused) - 1]!.refusal(Number(held));
       const now = Date.now();
-      return found.map((json) => JSON.parse(json) as SessionRecord).filter((r) => r.state === "pending" && r.expiresAt > now);
+      const live = new Map<string, SessionRecord>();
+      for (const json of found) {
+        const r = JSON.parse(json) as SessionRecord;
+        if (r.state === "pending" && r.expiresAt > now) live.set(r.id, r);
+      }
+      return [...live.values()];
     },
     async changed(id, version, signal) {
       // Past the bound a poll returns at once, as with the memory store, and the client polls again.

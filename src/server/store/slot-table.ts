@@ -127,32 +127,3 @@ export function stringKey(text: string): number {
   }
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
-
-/** A growable list of record numbers in a typed array (a port's pending sessions). */
-export class NumberList {
-  items = new Float64Array(8);
-  length = 0;
-  /** Entries known to be stale: past half the list, the owner compacts it. */
-  dead = 0;
-
-  push(value: number): void {
-    if (this.length === this.items.length) {
-      const grown = new Float64Array(this.items.length * 2);
-      grown.set(this.items);
-      this.items = grown;
-    }
-    this.items[this.length++] = value;
-  }
-
-  /** Keeps the entries `keep` accepts, in order. */
-  retain(keep: (value: number) => boolean): void {
-    let kept = 0;
-    for (let i = 0; i < this.length; i++) {
-      const value = this.items[i]!;
-      if (keep(value)) this.items[kept++] = value;
-    }
-    this.length = kept;
-    this.dead = 0;
-    if (this.items.length > 64 && kept * 4 < this.items.length) this.items = this.items.slice(0, Math.max(8, kept * 2));
-  }
-}

@@ -63,10 +63,11 @@ export interface SessionStore {
   /** Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code index. */
   replace(record: SessionRecord, expectedVersion: number): Promise<boolean>;
   /**
-   * Pending, unexpired sessions whose code holds every one of `ports` (at most `limit`). Takes `charges`
-   * first, in the same step, as insert does: a refused one throws its RateLimitError.
+   * Pending, unexpired sessions whose code is one of `codes` (each a code's distinct ports, in any order);
+   * no code twice. Takes `charges` first, in the same step, as insert does: a refused one throws its
+   * RateLimitError.
    */
-  candidates(ports: readonly number[], limit: number, charges?: readonly Charge[]): Promise<SessionRecord[]>;
+  find(codes: readonly (readonly number[])[], charges?: readonly Charge[]): Promise<SessionRecord[]>;
   /**
    * Resolves once session `id` has a version above `version`, or when `signal` aborts. A store that has the
    * changed record at hand (it made the change itself) may resolve with it, sparing the caller a read.

@@ -101,6 +101,37 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
       expect(answer).toMatchObject({ linked: false, code: "WRONG_STRATEGY" });
     });
 
+    test("codes: exactly the codes of the range that fit the claim, each sorted and once, found by brute force", () => {
+      const seen = [...CODE_A.flat().slice(0, 9), CODE_A[0]![0]!]; // 9 ports seen, one twice: 3 missing
+      const failed = [29_191, 29_200, 29_192, 29_201, 29_193, 29_202, 29_200]; // holds the 3 missing, one twice
+      const claim = strategy.claim(seen, failed, limits);
+      const codes = strategy.codes(claim, limits);
+      // Every 12-port set of a small universe that holds all seen ports, checked with fits: the codes that fit.
+      const universe = [...new Set([...seen, ...failed, 29_210, 29_211])];
+      const fitting: string[] = [];
+      const pick = (from: number, chosen: number[]) => {
+        if (chosen.length === limits.knocks) {
+          if (strategy.fits(claim, new Set(chosen))) fitting.push([...chosen].sort((a, b) => a - b).join(","));
+          return;
+        }
+        for (let i = from; i < universe.length; i++) pick(i + 1, [...chosen, universe[i]!]);
+      };
+      pick(0, []);
+      expect(fitting.length).toBe(20); // C(6, 3): the missing 3 from the 6 distinct failed ports
+      expect(codes.map((c) => c.join(",")).sort()).toEqual(fitting.sort());
+      for (const code of codes) expect(code).toEqual([...code].sort((a, b) => a - b));
+    });
+
+    test("a report whose completions pass --max-completions is refused with the count, not searched", async () => {
+      const { sessions, store } = await setup(CODE_A);
+      const tight = createSessions(serverConfig({ range, bindFailure: strategy, maxCompletions: 5 }), store, silentLogger);
+      const seen = CODE_A.flat().slice(0, 9);
+      const failed = [...CODE_A.flat().slice(9), 29_200, 29_201, 29_202]; // C(6, 3) = 20 codes
+      const claim = strategy.claim(seen, failed, limits);
+      expect(await tight.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: false, code: "TOO_MANY_COMPLETIONS", reason: expect.stringMatching(/20/) });
+      expect(await sessions.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: true });
+    });
+
     test("a port outside the range is refused", async () => {
       const { report } = await setup(CODE_A);
       expect(await report([...CODE_A.flat().slice(0, 11), 80])).toMatchObject({ linked: false, code: "OUT_OF_RANGE" });

@@ -107,32 +107,36 @@ for (const impl of implementations) {
       expect(await a.replace({ ...record, version: 5 }, 0)).toBe(false);
     });
 
-    test("candidates: pending, unexpired sessions holding every port asked for, at most `limit`", async () => {
+    test("find: the pending, unexpired sessions whose code is exactly one of the codes asked for, in any order, each once", async () => {
       const [a, b] = await impl.open();
       const one = session([[20041, 20042], [20043, 20044]]);
       const two = session([[20041, 20045], [20046, 20047]]);
       const gone = session([[20041, 20042], [20048, 20049]], { expiresAt: Date.now() + 50 });
       for (const r of [one, two, gone]) expect(await a.insert(r)).toBe(true);
       await Bun.sleep(100);
-      expect((await b.candidates([20041], 10)).map((r) => r.id).sort()).toEqual([one.id, two.id].sort());
-      expect((await b.candidates([20041, 20044], 10)).map((r) => r.id)).toEqual([one.id]);
-      expect(await b.candidates([20041, 20049], 10)).toEqual([]);
-      expect(await b.candidates([20041], 1)).toHaveLength(1);
-      expect(await b.candidates([], 10)).toEqual([]);
+      const ids = async (codes: number[][]) => (await b.find(codes)).map((r) => r.id).sort();
+      expect(await ids([[20044, 20043, 20042, 20041]])).toEqual([one.id]);
+      expect(await ids([[20041, 20042, 20043, 20044], [20047, 20046, 20045, 20041], [20041, 20042, 20043, 20049]])).toEqual([one.id, two.id].sort());
+      // Part of a code, more than a code, or a code with one port changed: none of them is the code.
+      expect(await ids([[20041, 20042, 20043], [20041, 20042, 20043, 20044, 20045], [20041, 20042, 20043, 20045]])).toEqual([]);
+      expect(await ids([[20041, 20042, 20048, 20049]])).toEqual([]); // expired
+      expect(await ids([[20041, 20042, 20043, 20044], [20044, 20043, 20042, 20041]])).toEqual([one.id]);
+      expect(await b.find([])).toEqual([]);
       expect(await a.replace(linked(one, "link000000004"), 0)).toBe(true);
-      expect((await b.candidates([20041], 10)).map((r) => r.id)).toEqual([two.id]);
+      expect(await ids([[20041, 20042, 20043, 20044], [20041, 20045, 20046, 20047]])).toEqual([two.id]);
     });
 
-    test("candidates take their charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
+    test("find takes its charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
       const [a, b, onA, onB] = await impl.open();
       const one = session([[20111, 20112], [20113, 20114]]);
       await a.insert(one);
+      const code = [20111, 20112, 20113, 20114];
       const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 2 }, "reports", "test-reports", buckets).charge("k");
-      expect((await a.candidates([20111, 20114], 10, charge(onA))).map((r) => r.id)).toEqual([one.id]);
-      expect(await b.candidates([20111, 20119], 10, charge(onB))).toEqual([]);
-      await expect(b.candidates([20111, 20114], 10, charge(onB))).rejects.toThrow(/^too many reports;/);
-      await expect(a.candidates([], 10, charge(onA))).rejects.toBeInstanceOf(RateLimitError);
-      expect((await a.candidates([20111, 20114], 10)).map((r) => r.id)).toEqual([one.id]);
+      expect((await a.find([code], charge(onA))).map((r) => r.id)).toEqual([one.id]);
+      expect(await b.find([[20111, 20112, 20113, 20119]], charge(onB))).toEqual([]);
+      await expect(b.find([code], charge(onB))).rejects.toThrow(/^too many reports;/);
+      await expect(a.find([], charge(onA))).rejects.toBeInstanceOf(RateLimitError);
+      expect((await a.find([code])).map((r) => r.id)).toEqual([one.id]);
     });
 
     test("a change on one instance wakes a wait held on the other; a wait ends when its signal aborts", async () => {
@@ -200,6 +204,32 @@ for (const impl of implementations) {
       expect(await b.insert(refused, { maxLive: live + 3 })).toBe(true);
     });
 
+    test("inserts made at once, from both instances, each get their own answer: the limit, the cap and the code count every one of them in turn", async () => {
+      const [a, b, onA, onB] = await impl.open();
+      const live = await a.liveCount();
+      const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 40 }, "sessions", "test-together", buckets).charge("k");
+      // 60 inserts started together (a Redis store sends those of one turn in one step): 40 tokens, a cap of 30
+      // live, and every fifth one the code of the one before it.
+      const records = Array.from({ length: 60 }, (_, i) => {
+        const k = i % 5 === 4 ? i - 1 : i;
+        return session([[20300 + k, 20400 + k]]);
+      });
+      const answers = await Promise.all(
+        records.map((r, i) => (i % 2 === 0 ? a : b).insert(r, { charges: charge(i % 2 === 0 ? onA : onB), maxLive: live + 30 }).catch((e: Error) => e)),
+      );
+      const inserted = records.filter((_, i) => answers[i] === true);
+      const duplicate = answers.filter((x) => x === false).length;
+      const limited = answers.filter((x) => x instanceof RateLimitError).length;
+      const capped = answers.filter((x) => x instanceof Error && /too many live sessions/.test(x.message)).length;
+      expect(inserted.length + duplicate + limited + capped).toBe(60);
+      expect(limited).toBe(20); // 40 tokens for 60 requests, whichever instance they came through
+      expect(inserted.length).toBe(30); // the cap
+      expect(await a.liveCount()).toBe(live + 30);
+      // No code twice among the inserted; each inserted one reads back, the others do not.
+      expect(new Set(inserted.map((r) => r.tuples.flat().join(","))).size).toBe(30);
+      for (const [i, r] of records.entries()) expect((await b.get(r.id))?.id).toBe(answers[i] === true ? r.id : undefined);
+    });
+
     test("liveCount counts pending sessions, not linked ones", async () => {
       const [a, b] = await impl.open();
       const before = await b.liveCount();
@@ -247,7 +277,9 @@ describe("session store: Redis keys", () => {
     await store.insert(pending);
     await store.insert(linkedOne);
     await store.replace(linked(linkedOne, "link000000008"), 0);
-    expect(Number(await connection.command("DBSIZE", []))).toBeGreaterThanOrEqual(10);
+    // Two records, the pending one's code (the linked one's left with its link), the live index, the link, the changes.
+    const written = ((await connection.command("KEYS", ["*"])) as string[]).map((k) => k.slice(connection.prefix.length)).sort();
+    expect(written).toEqual(["changes", "code:20081,20082,20083,20084", "link:link000000008", "live", `s:${linkedOne.id}`, `s:${pending.id}`].sort());
     // The list of recent changes lives 10 s after the last change; everything else by now.
     const end = Date.now() + 15_000;
     let keys: unknown[] = [];

@@ -57,11 +57,11 @@ test("the port index finds live codes only, and a live code cannot be drawn twic
     if (await store.insert(r)) all.push(r);
   }
   expect(await store.insert(record({ tuples: all[0]!.tuples.map((t) => [...t].reverse()) }))).toBe(false);
-  // link most of them: their ports leave the index (lazily, compacted as lists empty)
+  // link most of them: their codes leave the live index
   for (const r of all.slice(0, 1500)) expect(await store.replace({ ...r, state: "linked", version: 1 }, 0)).toBe(true);
   expect(await store.liveCount()).toBe(500);
   for (const r of [...all.slice(0, 20), ...all.slice(1500, 1520)]) {
-    const found = await store.candidates(r.tuples.flat(), 8);
+    const found = await store.find([r.tuples.flat()]);
     expect(found.map((f) => f.id).includes(r.id)).toBe(r.state === "pending" && all.indexOf(r) >= 1500);
   }
   // a linked code may be drawn again
@@ -83,7 +83,7 @@ test("cells reused round the ring never answer for the session that held them be
     expect(these.length).toBeGreaterThan(40);
     for (const r of these) {
       expect((await store.get(r.id))?.id).toBe(r.id);
-      const found = await store.candidates(r.tuples.flat(), 8);
+      const found = await store.find([r.tuples.flat()]);
       expect(found.filter((f) => f.id === r.id).length).toBe(1); // once, never twice through a stale entry
     }
     for (const r of all) expect(await store.get(r.id)).toBeUndefined(); // earlier turns are gone
@@ -102,17 +102,17 @@ test("a session reads back as inserted whether it is kept in columns or whole, a
   for (const r of [plain, long, uneven]) {
     expect(await store.insert(r)).toBe(true);
     expect(await store.get(r.id)).toEqual(r);
-    expect((await store.candidates(r.tuples.flat(), 8)).map((f) => f.id)).toEqual([r.id]);
+    expect((await store.find([r.tuples.flat()])).map((f) => f.id)).toEqual([r.id]);
   }
   // an instruction queued: whole; linked: out of the live indexes; the link finds it
   const queued = { ...plain, version: 1, instructions: [{ id: "i1", name: "key", args: {}, state: "queued" as const }] };
   expect(await store.replace(queued, 0)).toBe(true);
   expect(await store.get(plain.id)).toEqual(queued);
-  expect((await store.candidates(plain.tuples.flat(), 8)).map((f) => f.id)).toEqual([plain.id]);
+  expect((await store.find([plain.tuples.flat()])).map((f) => f.id)).toEqual([plain.id]);
   const linked = { ...queued, version: 2, state: "linked" as const, linkId: "L1", linkedAt: Date.now() };
   expect(await store.replace(linked, 1)).toBe(true);
   expect(await store.getByLink("L1")).toEqual(linked);
-  expect(await store.candidates(plain.tuples.flat(), 8)).toEqual([]);
+  expect(await store.find([plain.tuples.flat()])).toEqual([]);
   expect(await store.liveCount()).toBe(2);
   await store.close();
 });

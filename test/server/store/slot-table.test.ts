@@ -1,6 +1,6 @@
 // The typed-array hash table under the memory store: it answers as a Map would, through growth, collisions and deletions.
 import { expect, test } from "bun:test";
-import { NumberList, SlotTable, stringKey } from "../../../src/server/store/slot-table.ts";
+import { SlotTable, stringKey } from "../../../src/server/store/slot-table.ts";
 
 /** Every value the table holds for `key`, walking its probe sequence. */
 function valuesOf(table: SlotTable, key: number): number[] {
@@ -47,14 +47,4 @@ test("string keys differ for different ids and agree for equal ones", () => {
   expect(seen.size).toBe(100_000);
   expect(stringKey("abc")).toBe(stringKey("abc"));
   expect(Number.isSafeInteger(stringKey("x".repeat(64)))).toBe(true);
-});
-
-test("a number list grows, keeps what is asked, and shrinks its storage once mostly empty", () => {
-  const list = new NumberList();
-  for (let i = 0; i < 1000; i++) list.push(i);
-  list.dead = 7;
-  list.retain((n) => n % 100 === 0);
-  expect(Array.from(list.items.subarray(0, list.length))).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
-  expect(list.dead).toBe(0);
-  expect(list.items.length).toBeLessThan(64);
 });
