@@ -11,7 +11,7 @@ export interface ClaimLimits {
   maxMissing: number;
   /** At most this many failed ports may be claimed. */
   maxFailed: number;
-  /** enumerate: at most this many completions in one report. */
+  /** At most this many codes one report may stand for (enumerate: the completions it sends). */
   maxCompletions: number;
 }
 

@@ -322,7 +322,7 @@ export function createSessions(
     async report(report, address, serviceId, charges = []) {
       const strategy = settings.bindFailure;
       const claim = claimed(report);
-      // The report's rate-limit tokens are taken first: by the candidates search when it comes to one (the same step).
+      // The report's rate-limit tokens are taken first: by the code search when it comes to one (the same step).
       if (!("observed" in claim)) {
         await takeCharges(charges);
         return claim;

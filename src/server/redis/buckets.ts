@@ -45,7 +45,10 @@ local function charge()
   end
   return 0
 end
-local K, A = {unpack(KEYS, charged + 1)}, {unpack(ARGV, 2 * charged + 2)}`;
+-- Copied one by one: unpack refuses more than about 8,000 values, and a report may stand for more codes.
+local K, A = {}, {}
+for i = charged + 1, #KEYS do K[#K + 1] = KEYS[i] end
+for i = 2 * charged + 2, #ARGV do A[#A + 1] = ARGV[i] end`;
 
 // "rate:", not the "rl:" of the hashes earlier versions kept: the two never read each other's keys.
 const bucketKey = (redis: RedisConnection, bucket: string) => `${redis.prefix}rate:${bucket}`;

@@ -194,9 +194,17 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       for (const k of q.keys) keys.push(k);
       for (const v of q.args) args.push(v);
     }
+    // A failed run fails every insert in it, though Redis keeps what the inserts before the failure wrote (a
+    // script is not undone): as a timed-out single insert, such a session counts against the cap until it
+    // expires and is never handed out.
     insert(keys, args).then(
       (answers) => {
-        for (let i = 0; i < sent.length; i++) sent[i]!.resolve((answers as unknown[])[i]);
+        if (!Array.isArray(answers) || answers.length !== sent.length) {
+          const error = new Error(`the insert script answered ${JSON.stringify(answers).slice(0, 100)} for ${sent.length} inserts`);
+          for (const q of sent) q.reject(error);
+          return;
+        }
+        for (let i = 0; i < sent.length; i++) sent[i]!.resolve(answers[i]);
       },
       (error) => {
         for (const q of sent) q.reject(error);

@@ -126,6 +126,17 @@ for (const impl of implementations) {
       expect(await ids([[20041, 20042, 20043, 20044], [20041, 20045, 20046, 20047]])).toEqual([two.id]);
     });
 
+    test("find looks up as many codes as a report may stand for (--max-completions allows 100,000), with its charges", async () => {
+      const [a, b, onA] = await impl.open();
+      const one = session([[20201, 20202], [20203, 20204]]);
+      expect(await a.insert(one)).toBe(true);
+      // 12,000 codes, the live one last: past what a Lua call can take at once (about 8,000 values).
+      const codes = Array.from({ length: 11_999 }, (_, i) => [30000 + (i % 500), 31000 + Math.floor(i / 500), 32000, 32001]);
+      codes.push([20204, 20203, 20202, 20201]);
+      const charge = sharedLimiter({ perSecond: 0.01, burst: 5 }, "reports", "test-many", onA).charge("k");
+      expect((await b.find(codes, charge)).map((r) => r.id)).toEqual([one.id]);
+    });
+
     test("find takes its charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
       const [a, b, onA, onB] = await impl.open();
       const one = session([[20111, 20112], [20113, 20114]]);
