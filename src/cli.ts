@@ -44,7 +44,9 @@ const HELP_WIDTH = 100;
  */
 function help(usage: string): string {
   const visible = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "").length;
-  return usage
+  // Colours only for a terminal that wants them: not into a file, a pipe or a pager that shows the codes.
+  const plain = !process.stdout.isTTY || process.env.NO_COLOR !== undefined;
+  return (plain ? usage.replace(/\x1b\[[0-9;]*m/g, "") : usage)
     .split("\n")
     .map((raw) => {
       const line = raw.replace(/[ \t]+$/, "");

@@ -45,7 +45,7 @@ export default defineCommand({
       print(`server   ${server.url}  range ${range.start}-${range.end}, codes of 3x4 ports (${codeBits(64, 12).toFixed(1)} bits)`);
       const apiKey = await server.registry.issueApiKey("demo SaaS", saas.url);
       saas.connect(server.url, apiKey.key);
-      print(`API key  ${apiKey.id} for the SaaS backend at ${saas.url} (its sessions, its users' identities, its instructions)`);
+      print(`API key  id ${apiKey.id} (its secret stays in the demo) for the SaaS backend at ${saas.url}`);
       // Enrollment as an operator and a user would do it: a one-time token, spent by the service for its key.
       const { token } = await server.registry.issueToken(60_000);
       const keyFile = join(folder, "service.key");

@@ -47,7 +47,7 @@ export const serverOptions = {
     default: "0",
     parse: integer(0, 100_000_000),
   },
-  maxWait: { description: "Longest long poll", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
+  maxWait: { description: "Longest long poll (at most 60s)", env: "PKIPC_MAX_WAIT", default: "30s", parse: duration(0, 60_000) },
   metricsListen: {
     description: "Serve GET /metrics (Prometheus) on this HOST:PORT of its own; unset: no metrics",
     env: "PKIPC_METRICS_LISTEN",

@@ -60,7 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
   const metrics = config.metricsListen ? serverMetrics() : undefined;
   const security = securitySettings(config.security);
   const kind = config.store ?? "memory";
-  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined));
+  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined), sharedSettings(config, security));
   const store = metrics ? metrics.store(state.store) : state.store;
   const { registry } = state;
   let guard = createGuard(security, registry, log, state);
@@ -125,5 +125,29 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
       await app.stop(true).catch(() => undefined);
       await state.close();
     },
+  };
+}
+
+/** The settings every instance on one store must agree on, as text (secrets only as set or not). */
+function sharedSettings(config: ServerConfig, security: SecuritySettings): Record<string, string> {
+  return {
+    range: `${config.range.start}-${config.range.end}`,
+    code: `${config.shape.tuples}x${config.shape.portsPerTuple}`,
+    ttl: `${config.ttlMs} ms`,
+    settle: `${config.settleMs} ms`,
+    idle: `${config.idleMs} ms`,
+    "bind-failure": config.bindFailure.name,
+    "max-missing": String(config.maxMissing),
+    "max-failed": String(config.maxFailed),
+    "max-completions": String(config.maxCompletions),
+    "max-sessions": String(config.maxLiveSessions),
+    "max-wait": `${config.maxWaitMs} ms`,
+    "signature-window": `${security.signatureWindowMs} ms`,
+    "token-ttl": `${security.tokenTtlMs} ms`,
+    signatures: security.requireSignatures ? "required" : "off",
+    "origin binding": security.bindOrigin ? "on" : "off",
+    "allow-origin": [...security.allowOrigins].sort().join(" ") || "none",
+    "admin secret": security.adminSecret ? "set" : "not set",
+    limits: JSON.stringify(security.limits),
   };
 }

@@ -5,7 +5,7 @@ import { type ServiceRegistry, serviceRegistry } from "./enroll.ts";
 import type { SecuritySettings } from "./guard.ts";
 import type { NonceCache } from "./limits.ts";
 import { redisBuckets } from "./redis/buckets.ts";
-import { redisConnection } from "./redis/connection.ts";
+import { type RedisConnection, redisConnection } from "./redis/connection.ts";
 import { redisNonces } from "./redis/nonces.ts";
 import { redisRegistry } from "./redis/registry.ts";
 import { memoryStore } from "./store/memory.ts";
@@ -33,7 +33,13 @@ export interface SharedState {
  * instance of one deployment is given. A Redis that is down at start is not fatal: requests get 503
  * until it answers.
  */
-export async function openState(store: string, security: SecuritySettings, log: Logger, sessions?: SessionStore): Promise<SharedState> {
+export async function openState(
+  store: string,
+  security: SecuritySettings,
+  log: Logger,
+  sessions?: SessionStore,
+  shared: Readonly<Record<string, string>> = {},
+): Promise<SharedState> {
   if (store === "memory") {
     const memory = sessions ?? memoryStore();
     return {
@@ -46,6 +52,7 @@ export async function openState(store: string, security: SecuritySettings, log: 
   }
   const redis = redisConnection({ url: store }, log);
   if (!(await redis.ready(CONNECT_WAIT_MS))) log.warn("the Redis store does not answer yet; requests get 503 until it does", { store: redis.where });
+  else await checkRedis(redis, log, shared);
   const sessionStore = await redisStore(redis, log);
   return {
     where: redis.where,
@@ -59,4 +66,49 @@ export async function openState(store: string, security: SecuritySettings, log: 
       await redis.close();
     },
   };
+}
+
+/**
+ * What an operator should hear at start about the Redis every instance shares, as warnings (nothing here
+ * stops the server): a Redis that may lose enrolled services and API keys or evict nonces, and settings that
+ * differ from those of the instance that started before this one. Each instance then stores its own.
+ */
+async function checkRedis(redis: RedisConnection, log: Logger, shared: Readonly<Record<string, string>>): Promise<void> {
+  try {
+    const config = (await redis.command("CONFIG", ["GET", "*"])) as unknown;
+    const value = (name: string): string | undefined => {
+      if (Array.isArray(config)) {
+        const i = config.indexOf(name);
+        return i >= 0 && i % 2 === 0 ? String(config[i + 1]) : undefined;
+      }
+      return config && typeof config === "object" ? (config as Record<string, string>)[name] : undefined;
+    };
+    if (value("appendonly") === "no") {
+      log.warn("this Redis keeps no append-only file (appendonly no): enrolled services and API keys are lost if it restarts; set appendonly yes", { store: redis.where });
+    }
+    const policy = value("maxmemory-policy");
+    if (policy !== undefined && policy !== "noeviction") {
+      log.warn(`this Redis may evict keys (maxmemory-policy ${policy}): an evicted nonce allows a replay; set maxmemory-policy noeviction`, { store: redis.where });
+    }
+  } catch (error) {
+    // A managed Redis may refuse CONFIG: then the README's requirements are the operator's to check.
+    log.debug("could not read the Redis configuration", { error: (error as Error).message });
+  }
+  if (Object.keys(shared).length === 0) return;
+  const key = `${redis.prefix}settings`;
+  try {
+    const before = await redis.command("GET", [key]);
+    if (typeof before === "string") {
+      const other = JSON.parse(before) as Record<string, string>;
+      const differ = Object.keys(shared).filter((k) => k in other && other[k] !== shared[k]);
+      if (differ.length > 0) {
+        log.warn("this instance's settings differ from those of the instance that started before it on this Redis; every instance needs the same", {
+          differ: differ.map((k) => `${k} ${shared[k]} (other: ${other[k]})`).join("; "),
+        });
+      }
+    }
+    await redis.command("SET", [key, JSON.stringify(shared)]);
+  } catch (error) {
+    log.debug("could not compare settings with the other instances", { error: (error as Error).message });
+  }
 }

@@ -264,7 +264,7 @@ describe("Redis faults", () => {
     console.log(`after a Redis restart: polls answered ${answered.map((x) => x.lateMs).join(", ")} ms after the change`);
   });
 
-  test("Redis down: 503 with one sentence, /healthz says the store is unreachable, nothing crashes, and it recovers by itself", async () => {
+  test("Redis down: 503 with one sentence, /healthz says the store is unreachable, the log says so once, nothing crashes, and it recovers by itself (and logs that)", async () => {
     const redis = await testRedis();
     const [a] = await instances(1, redis);
     expect((await backend(a!).createSession()).id).toBeString();
@@ -278,6 +278,11 @@ describe("Redis faults", () => {
     expect(health.status).toBe(503);
     expect(await health.json()).toMatchObject({ ok: false, store: "redis", error: expect.stringContaining("unreachable") });
     expect(a!.child.exitCode).toBeNull();
+    // The operator learns of it from the log at once, and once: not at shutdown, not at every request.
+    await fetch(`${a!.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKeyOf(a!.url)}` } });
+    await a!.log.waitFor(/WARN.*the Redis store is unreachable/, 5_000);
+    const said = a!.log.lines.filter((l) => /the Redis store is unreachable/.test(l));
+    expect(said, said.join("\n")).toHaveLength(1);
     await redis.start();
     // An empty Redis: the API key is gone with it, so a new one is made through the admin API once it answers.
     const end = Date.now() + 20_000;
@@ -285,6 +290,7 @@ describe("Redis faults", () => {
       if (Date.now() > end) throw new Error("the instance did not recover when Redis came back");
       await Bun.sleep(100);
     }
+    await a!.log.waitFor(/the Redis store is reachable again/, 5_000);
     const again = await fetch(`${a!.url}/v1/admin/api-keys`, {
       method: "POST",
       headers: { authorization: `Bearer ${a!.adminSecret}`, "content-type": "application/json" },
@@ -294,6 +300,28 @@ describe("Redis faults", () => {
     const key = ((await again.json()) as { key: string }).key;
     expect((await apiClient(a!.url, { apiKey: key }).createSession()).id).toBeString();
     expect(a!.child.exitCode).toBeNull();
+  });
+});
+
+describe("what an operator is told at start", () => {
+  test("a Redis that may lose or evict what pkipc keeps, and an instance whose settings differ from the one before it, are warned about by name", async () => {
+    const redis = await testRedis(); // started with appendonly no, as the tests run it
+    await redis.command("CONFIG", "SET", "maxmemory-policy", "allkeys-lru");
+    const range = findFreeRange(64);
+    const a = await startInstance(redis, range);
+    const log = a.log.lines.join("\n");
+    expect(log).toMatch(/WARN.*appendonly no.*set appendonly yes/);
+    expect(log).toMatch(/WARN.*maxmemory-policy allkeys-lru.*set maxmemory-policy noeviction/);
+    expect(log).not.toMatch(/settings differ/);
+    // A second instance with the same settings says nothing of them; one with another range and code does.
+    const same = await startInstance(redis, range);
+    expect(same.log.lines.join("\n")).not.toMatch(/settings differ/);
+    const other = findFreeRange(64);
+    const odd = await startInstance(redis, other, ["--code", "4x4"]);
+    const warning = (await odd.log.waitFor(/WARN.*settings differ.*/, 5_000))[0];
+    expect(warning).toContain(`range ${other.start}-${other.end} (other: ${range.start}-${range.end})`);
+    expect(warning).toContain("code 4x4 (other: 3x4)");
+    expect(warning).not.toContain("ttl");
   });
 });
 
@@ -352,4 +380,48 @@ describe("Redis hangs", () => {
     }
     expect((await backend(a!).createSession()).id).toBeString();
   });
+
+  test("under load, Redis stops answering for longer than the command deadline: every request in flight gets 201 or 503, none hangs, and every session answered 201 is there afterwards", async () => {
+    const redis = await testRedis();
+    // Limits raised: the load is one address and one API key, and every request should reach the store.
+    const raised = "100000,100000";
+    const [a] = await instances(1, redis, ["--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised, "--max-sessions", "1000000"]);
+    const headers = { authorization: `Bearer ${apiKeyOf(a!.url)}` };
+    const statuses = new Map<number, number>();
+    const issued: string[] = [];
+    let hung = 0;
+    const end = Date.now() + 5_000;
+    // 48 clients creating sessions back to back (the instance sends those of one turn to Redis together),
+    // while Redis is stopped from 0.5 s to 3.5 s (the deadline is 2 s).
+    const load = Promise.all(
+      Array.from({ length: 48 }, async () => {
+        while (Date.now() < end) {
+          const response = await fetch(`${a!.url}/v1/sessions`, { method: "POST", headers, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+          if (!response) {
+            hung++;
+            continue;
+          }
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          const body = (await response.json()) as { id?: string };
+          if (response.status === 201) issued.push(body.id!);
+        }
+      }),
+    );
+    await Bun.sleep(500);
+    process.kill(redis.pid(), "SIGSTOP");
+    try {
+      await Bun.sleep(3_000);
+    } finally {
+      process.kill(redis.pid(), "SIGCONT");
+    }
+    await load;
+    console.log(`requests while Redis stopped for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}, ${hung} without an answer`);
+    expect(hung).toBe(0);
+    expect([...statuses.keys()].sort()).toEqual([201, 503]);
+    expect(a!.child.exitCode).toBeNull();
+    // Nothing answered 201 was lost: each reads back (a sample of 200, spread over the run).
+    const api = backend(a!);
+    const step = Math.max(1, Math.floor(issued.length / 200));
+    for (let i = 0; i < issued.length; i += step) expect((await api.status(issued[i]!)).id).toBe(issued[i]!);
+  }, 60_000);
 });

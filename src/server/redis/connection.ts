@@ -75,15 +75,25 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     connectionTimeout: connectTimeout,
     enableAutoPipelining: true,
   });
+  // Whether Redis was away at the last word from it, so the log says each change once. The client's own
+  // close and connect events do not fire for a connection lost and made again, so the commands' outcomes tell.
   let down = false;
-  client.onclose = (error) => {
-    if (!down) log.warn("the Redis store is unreachable", { store: where, error: error?.message ?? "connection closed" });
+  let closing = false;
+  const wentAway = (error: unknown) => {
+    if (down || closing) return;
     down = true;
+    log.warn("the Redis store is unreachable; requests that need it get 503 until it answers", {
+      store: where,
+      error: (error as Error | undefined)?.message ?? "connection closed",
+    });
   };
-  client.onconnect = () => {
-    if (down) log.info("the Redis store is reachable again", { store: where });
+  const cameBack = () => {
+    if (!down) return;
     down = false;
+    log.info("the Redis store is reachable again", { store: where });
   };
+  client.onclose = wentAway;
+  client.onconnect = cameBack;
   let connecting: Promise<void> | undefined = client.connect().catch(() => {});
   void connecting.then(() => (connecting = undefined));
 
@@ -101,7 +111,9 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     for (const entry of pending) {
       if (now - entry.sentAt < commandTimeout) continue;
       pending.delete(entry);
-      entry.reject(unavailable(new Error(`no answer within ${commandTimeout} ms`)));
+      const error = new Error(`no answer within ${commandTimeout} ms`);
+      wentAway(error);
+      entry.reject(unavailable(error));
     }
   }, 250);
   sweep.unref?.();
@@ -113,11 +125,20 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
       client.send(name, args.map(String)).then(
         (value) => {
           pending.delete(entry);
+          if (down) cameBack();
           resolve(value);
         },
         (error) => {
           pending.delete(entry);
-          reject(refused(error) ? error : unavailable(error));
+          if (refused(error)) {
+            if (down) cameBack(); // it answered
+            reject(error);
+            return;
+          }
+          // A script Redis does not hold yet: it answered, and the caller loads the script.
+          if (/^NOSCRIPT/.test((error as Error).message)) cameBack();
+          else wentAway(error);
+          reject(unavailable(error));
         },
       );
     });
@@ -165,6 +186,7 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
       await command("PING", []);
     },
     async close() {
+      closing = true;
       clearInterval(sweep);
       subscriber?.disconnect();
       client.close();

@@ -113,13 +113,17 @@ local id = redis.call('GET', KEYS[1])
 if not id then return false end
 return redis.call('HGET', ARGV[1] .. id, 'd')`;
 
-// KEYS: changes. ARGV: since (ms, Redis clock; 0 for none). Returns the Redis clock, then the ids changed since.
+// KEYS: changes. ARGV: since (ms, Redis clock; 0 for none). Returns the Redis clock, then each id changed since
+// and when (ms, Redis clock).
 const CHANGES = `
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')
 table.insert(ids, 1, tostring(ms))
 return ids`;
+
+/** What a re-check allows for between a change's time in Redis and a wait's start here, in ms. */
+const RECHECK_SLACK_MS = 50;
 
 /** A session store in Redis; sessions expire in Redis with what they hold (see README, "Running several instances"). */
 export async function redisStore(redis: RedisConnection, log: Logger, options: RedisStoreOptions = {}): Promise<SessionStore> {
@@ -146,19 +150,33 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const byLink = redis.script(BY_LINK);
   const changes = redis.script(CHANGES);
 
-  // Long polls held by this instance, by session id: each resolves at the next change of its session, with
-  // the record when this instance made the change.
+  // Long polls held by this instance, by session id, each with when it began (this process's steady clock, in
+  // ms): each resolves at the next change of its session, with the record when this instance made the change.
   type Wake = (record?: SessionRecord) => void;
-  const waiters = new Map<string, Set<Wake>>();
+  const waiters = new Map<string, Map<Wake, number>>();
   let waiterCount = 0;
+  const steady = () => performance.timeOrigin + performance.now();
   const wake = (id: string, record?: SessionRecord) => {
     const set = waiters.get(id);
     if (!set) return;
     waiters.delete(id);
     waiterCount -= set.size;
-    for (const resolve of set) resolve(record);
+    for (const resolve of set.keys()) resolve(record);
   };
-  await redis.subscribe(key.channel, wake);
+  // The re-check wakes only the waits that began before the change (`changedAt` on this clock): a wait that
+  // began after it looked at the version itself when it began.
+  const wakeBegunBefore = (id: string, changedAt: number) => {
+    const set = waiters.get(id);
+    if (!set) return;
+    for (const [resolve, began] of set) {
+      if (began - RECHECK_SLACK_MS > changedAt) continue;
+      set.delete(resolve);
+      waiterCount--;
+      resolve();
+    }
+    if (set.size === 0) waiters.delete(id);
+  };
+  await redis.subscribe(key.channel, (id) => wake(id));
 
   // A subscriber can miss messages (a reconnect, a killed connection) without noticing: every recheckMs the
   // polls held here look at the list of recent changes, so a lost wake-up costs at most that long.
@@ -169,9 +187,12 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     checking = true;
     try {
       // One second of overlap: a change written just before the last look may carry a slightly older time.
-      const [now, ...ids] = (await changes([key.changes], [seenUntil === 0 ? 0 : seenUntil - 1_000])) as string[];
+      const [now, ...changed] = (await changes([key.changes], [seenUntil === 0 ? 0 : seenUntil - 1_000])) as string[];
       seenUntil = Number(now);
-      for (const id of ids) wake(id);
+      // Redis's clock minus this one's, read now: never above the true difference (the answer arrives after
+      // Redis read its clock), so a change is never placed after a wait it came before.
+      const offset = Number(now) - steady();
+      for (let i = 0; i + 1 < changed.length; i += 2) wakeBegunBefore(changed[i]!, Number(changed[i + 1]) - offset);
     } catch (error) {
       log.debug("re-check of waiting polls failed", { error: (error as Error).message });
     } finally {
@@ -282,8 +303,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       let done!: Wake;
       const waited = new Promise<SessionRecord | undefined>((resolve) => (done = resolve));
       let set = waiters.get(id);
-      if (!set) waiters.set(id, (set = new Set()));
-      set.add(done);
+      if (!set) waiters.set(id, (set = new Map()));
+      set.set(done, steady());
       waiterCount++;
       const onAbort = () => {
         const current = waiters.get(id);

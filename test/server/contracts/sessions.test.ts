@@ -275,6 +275,28 @@ describe("session store: Redis without its pub/sub", () => {
     expect(wokenAfter).toBeLessThan(20_000);
     console.log(`a wait without pub/sub woke ${wokenAfter - 100} ms after the change (re-check every 250 ms)`);
   });
+
+  test("the re-check wakes only the waits that began before a change: a wait begun after it sleeps on until the next one", async () => {
+    const connection = await testConnection();
+    const deaf = await redisStore({ ...connection, subscribe: async () => {} }, silentLogger, { recheckMs: 100 });
+    const writer = await redisStore(connection, silentLogger);
+    onCleanup(() => deaf.close());
+    onCleanup(() => writer.close());
+    const record = session([[20075, 20076]]);
+    await writer.insert(record);
+    expect(await writer.replace({ ...record, version: 1 }, 0)).toBe(true);
+    await Bun.sleep(100);
+    // Version 1 is in the list of recent changes for the next 10 s; a wait for what comes after it began later.
+    let woken = -1;
+    const started = Date.now();
+    const wait = deaf.changed(record.id, 1, AbortSignal.timeout(20_000)).then((r) => (woken = Date.now() - started));
+    await Bun.sleep(1_500); // 15 re-checks, each seeing version 1's change
+    expect(woken).toBe(-1);
+    expect(await writer.replace({ ...record, version: 2 }, 1)).toBe(true);
+    await wait;
+    expect(woken).toBeGreaterThanOrEqual(1_500);
+    expect(woken).toBeLessThan(20_000);
+  });
 });
 
 describe("session store: Redis keys", () => {
