@@ -1,5 +1,5 @@
 // enumerate: the service sends every code its knocks could complete to with failed ports; the server looks each up.
-import { type BindFailureStrategy, completions as completionsOf } from "../../src/protocol/bind-failure.ts";
+import { type BindFailureStrategy, completions as completionsOf, seenAndFailed } from "../../src/protocol/bind-failure.ts";
 import type { Claim } from "../../src/protocol/schemas.ts";
 import { codeKey } from "../../src/protocol/code.ts";
 import { TooManyCompletionsError } from "../../src/lib/errors.ts";
@@ -14,9 +14,8 @@ function asEnumerate(claim: Claim): EnumerateClaim {
 export const enumerate = {
   name: "enumerate",
   claim(observed, failed, limits) {
-    const seen = [...new Set(observed)].sort((a, b) => a - b);
+    const { seen, candidates } = seenAndFailed(observed, failed);
     const missing = limits.knocks - seen.length;
-    const candidates = [...new Set(failed)].filter((p) => !seen.includes(p)).sort((a, b) => a - b);
     // Too many or too few ports to complete: send what was seen, the server says why it cannot link.
     if (missing <= 0 || missing > candidates.length || missing > limits.maxMissing) {
       return { strategy: "enumerate", completions: [seen.slice(0, limits.knocks + 1)] };

@@ -1,5 +1,5 @@
 // server-match: the service sends the ports it saw and the ports it failed to bind; the server finds the code.
-import { type BindFailureStrategy, completions } from "../../src/protocol/bind-failure.ts";
+import { type BindFailureStrategy, completions, seenAndFailed } from "../../src/protocol/bind-failure.ts";
 import type { Claim } from "../../src/protocol/schemas.ts";
 
 type ServerMatchClaim = Extract<Claim, { strategy: "server-match" }>;
@@ -12,19 +12,14 @@ function asServerMatch(claim: Claim): ServerMatchClaim {
 export const serverMatch = {
   name: "server-match",
   claim(observed, failed) {
-    const seen = new Set(observed);
-    return {
-      strategy: "server-match",
-      observed: [...seen].sort((a, b) => a - b),
-      failed: [...new Set(failed)].filter((p) => !seen.has(p)).sort((a, b) => a - b),
-    };
+    const { seen, candidates } = seenAndFailed(observed, failed);
+    return { strategy: "server-match", observed: seen, failed: candidates };
   },
   observed: (claim) => [...new Set(asServerMatch(claim).observed)],
   failed: (claim) => [...new Set(asServerMatch(claim).failed)],
   codes(claim, limits) {
     const { observed, failed } = asServerMatch(claim);
-    const seen = [...new Set(observed)].sort((a, b) => a - b);
-    const candidates = [...new Set(failed)].filter((p) => !seen.includes(p)).sort((a, b) => a - b);
+    const { seen, candidates } = seenAndFailed(observed, failed);
     // A code has `knocks` ports: the ones seen, and the rest from the failed ones.
     const missing = limits.knocks - seen.length;
     const what = `${seen.length} of ${limits.knocks} knocks seen with ${candidates.length} failed ports`;

@@ -37,6 +37,15 @@ export interface BindFailureStrategy {
   fits(claim: Claim, code: ReadonlySet<number>): boolean;
 }
 
+/** The ports seen, each once, and the failed ports that could complete them (not seen), each once; both sorted. */
+export function seenAndFailed(observed: readonly number[], failed: readonly number[]): { seen: number[]; candidates: number[] } {
+  const seen = new Set(observed);
+  return {
+    seen: [...seen].sort((a, b) => a - b),
+    candidates: [...new Set(failed)].filter((p) => !seen.has(p)).sort((a, b) => a - b),
+  };
+}
+
 /** Every k-subset of `items`, in lexicographic order of indexes; the caller bounds the count first. */
 export function* subsets<T>(items: readonly T[], k: number): Generator<T[]> {
   if (k < 0 || k > items.length) return;

@@ -56,9 +56,12 @@ export function checkRedisUrl(url: string): void {
   if (u.pathname.length > 1 && !/^\/\d{1,2}$/.test(u.pathname)) throw new ConfigError(`the Redis database in ${redisWhere(url)} must be a number (/0 to /15)`);
 }
 
-/** Whether a failure is Redis refusing a command (a fault of ours: 500) rather than Redis being away (503). */
+/**
+ * Whether a failure is Redis refusing a command (a fault of ours: 500) rather than Redis being away (503). A
+ * NOSCRIPT is a refusal too (Redis answered): script() loads the script then.
+ */
 const refused = (error: unknown) =>
-  (error as { code?: string }).code === "ERR_REDIS_SERVER_ERROR" && !/^(LOADING|BUSY|MASTERDOWN|READONLY|NOSCRIPT)/.test((error as Error).message);
+  (error as { code?: string }).code === "ERR_REDIS_SERVER_ERROR" && !/^(LOADING|BUSY|MASTERDOWN|READONLY)/.test((error as Error).message);
 
 /** Opens the connections; commands fail fast (no offline queue) while Redis is away, and reconnect by themselves. */
 export function redisConnection(options: RedisOptions, log: Logger): RedisConnection {
@@ -125,19 +128,17 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
       client.send(name, args.map(String)).then(
         (value) => {
           pending.delete(entry);
-          if (down) cameBack();
+          cameBack();
           resolve(value);
         },
         (error) => {
           pending.delete(entry);
           if (refused(error)) {
-            if (down) cameBack(); // it answered
+            cameBack(); // it answered
             reject(error);
             return;
           }
-          // A script Redis does not hold yet: it answered, and the caller loads the script.
-          if (/^NOSCRIPT/.test((error as Error).message)) cameBack();
-          else wentAway(error);
+          wentAway(error);
           reject(unavailable(error));
         },
       );
@@ -155,7 +156,7 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
           return await command("EVALSHA", [sha, keys.length, ...keys, ...args]);
         } catch (error) {
           // Not loaded yet, or Redis restarted empty: EVAL loads it for the next time.
-          if (!/NOSCRIPT/.test(String((error as Error).cause ?? error))) throw error;
+          if (!/^NOSCRIPT/.test((error as Error).message)) throw error;
           return command("EVAL", [lua, keys.length, ...keys, ...args]);
         }
       };

@@ -255,13 +255,18 @@ for (const impl of implementations) {
 }
 
 describe("session store: Redis without its pub/sub", () => {
-  test("a lost wake-up only delays the answer: a store whose subscriber hears nothing still wakes its waits", async () => {
+  /** A store whose subscriber hears nothing (as Bun's was seen to after a reconnect), and one that writes. */
+  async function deafAndWriter(recheckMs: number): Promise<[SessionStore, SessionStore]> {
     const connection = await testConnection();
-    // As Bun's subscriber was seen to do after a reconnect: subscribed in name, receiving nothing.
-    const deaf = await redisStore({ ...connection, subscribe: async () => {} }, silentLogger, { recheckMs: 250 });
+    const deaf = await redisStore({ ...connection, subscribe: async () => {} }, silentLogger, { recheckMs });
     const writer = await redisStore(connection, silentLogger);
     onCleanup(() => deaf.close());
     onCleanup(() => writer.close());
+    return [deaf, writer];
+  }
+
+  test("a lost wake-up only delays the answer: a store whose subscriber hears nothing still wakes its waits", async () => {
+    const [deaf, writer] = await deafAndWriter(250);
     const record = session([[20071, 20072]]);
     await writer.insert(record);
     const started = Date.now();
@@ -277,11 +282,7 @@ describe("session store: Redis without its pub/sub", () => {
   });
 
   test("the re-check wakes only the waits that began before a change: a wait begun after it sleeps on until the next one", async () => {
-    const connection = await testConnection();
-    const deaf = await redisStore({ ...connection, subscribe: async () => {} }, silentLogger, { recheckMs: 100 });
-    const writer = await redisStore(connection, silentLogger);
-    onCleanup(() => deaf.close());
-    onCleanup(() => writer.close());
+    const [deaf, writer] = await deafAndWriter(100);
     const record = session([[20075, 20076]]);
     await writer.insert(record);
     expect(await writer.replace({ ...record, version: 1 }, 0)).toBe(true);
