@@ -8,13 +8,20 @@ import { findFreeRange } from "../../src/lib/ports.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import type { PortRange } from "../../src/protocol/ports.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
-import { configFor, hostileSaas, type HostileSaas, rssMiB, socketCount } from "../fixtures/hostile-saas.ts";
-import { eventually, spawnPkipc, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder, watchLines } from "../helpers.ts";
+import { configFor, type HostileSaas, rssMiB, socketCount, startHostileSaas } from "../fixtures/hostile-saas.ts";
+import { eventually, onCleanup, spawnPkipc, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder, watchLines } from "../helpers.ts";
 
 /** The bound the issue sets for the service under an endless answer. */
 const MAX_RSS_MIB = 100;
 /** What every refusal of an endless answer says. */
 const TOO_LARGE = new RegExp(`answered more than ${MAX_RESPONSE_BYTES} bytes`);
+
+/** The hostile server, stopped after the test. */
+function hostileSaas(): HostileSaas {
+  const saas = startHostileSaas();
+  onCleanup(() => saas.stop());
+  return saas;
+}
 
 const shown = (r: PortRange) => `${r.start}-${r.end}`;
 
