@@ -60,7 +60,10 @@ export function watchConfig(options: ConfigWatchOptions) {
         const next = await options.fetch();
         failures = 0;
         const changes = configChanges(options.current(), next);
-        if (changes.length === 0 && !options.stale()) return;
+        if (changes.length === 0 && !options.stale()) {
+          refused = undefined; // back to the range it holds: a later refusal is news again
+          return;
+        }
         if (stopped) return;
         const refusal = options.refuse?.(next);
         if (refusal) {
