@@ -83,3 +83,9 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** A response body grew past the bound its reader set: reading stopped there and the connection was dropped. */
+export class ResponseTooLargeError extends PkipcError {
+  override readonly code = "RESPONSE_TOO_LARGE";
+  override readonly status = 502;
+}

@@ -40,6 +40,8 @@ export interface StartServiceOptions {
   users?: readonly number[];
   /** Web origins whose sessions may link ("none": sessions without one). Default: any. */
   allowOrigins?: readonly string[];
+  /** Most ports to hold: a server's range with more, below 1024 or in the OS's ephemeral range is refused. Default 256. */
+  maxPorts?: number;
   /** Loopback address to hold the port range on. Default 127.0.0.1. */
   host?: string;
   /** Where the service's log lines go. Default: nowhere. */
@@ -85,6 +87,7 @@ export async function startService(options: StartServiceOptions): Promise<Librar
       server: options.server,
       credentials,
       host: options.host,
+      ...(options.maxPorts ? { maxPorts: options.maxPorts } : {}),
       handlers,
       allowInstructions: [...(options.allowInstructions ?? []), ...Object.keys(handlers)],
       handlerSettings: options.handlerSettings,

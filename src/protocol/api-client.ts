@@ -1,6 +1,7 @@
-// Typed calls to a pkipc server, shared by the service and the CLI client: every call has a deadline.
+// Typed calls to a pkipc server, shared by the service and the CLI client: every call has a deadline and a size bound.
 import type { Static, TSchema } from "@sinclair/typebox";
-import { DecodeError, NetworkError, PkipcError } from "../lib/errors.ts";
+import { boundedFetch } from "../lib/bounded-fetch.ts";
+import { DecodeError, PkipcError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
 import { EnrollAnswer } from "./enrollment.ts";
 import { apiPath, apiRoot, apiUrl } from "./endpoint.ts";
@@ -43,6 +44,8 @@ export interface ApiClientOptions {
   credentials?: ServiceCredentials;
   /** A SaaS backend's API key (pkak_...): sent as a bearer credential on every request. */
   apiKey?: string;
+  /** Bytes of an answer read at most; a longer one is cut off and refused (ResponseTooLargeError). Default 1 MiB. */
+  maxResponseBytes?: number;
   /** An Origin header to send, as a page of that origin would (the CLI client standing in for a page). */
   origin?: string;
 }
@@ -66,14 +69,10 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     const signature = options.credentials
       ? signRequest(options.credentials, { method, path: apiPath(root, url), body: body ?? "" })
       : {};
-    const deadline = AbortSignal.timeout(timeoutMs + (init.extraMs ?? 0));
-    const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(url, {
+    const { response, text } = await boundedFetch(
+      url,
+      {
         method,
-        signal,
         headers: {
           accept: format === "xml" ? "application/xml" : "application/json",
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
@@ -82,12 +81,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
           ...signature,
         },
         body,
-      });
-      text = await response.text();
-    } catch (error) {
-      const why = deadline.aborted ? `no answer within ${timeoutMs + (init.extraMs ?? 0)} ms` : (error as Error).message;
-      throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${why}`, { cause: error });
-    }
+      },
+      { timeoutMs: timeoutMs + (init.extraMs ?? 0), signal: init.signal, maxBytes: options.maxResponseBytes },
+    );
     if (!response.ok) {
       let errorBody: ErrorBody | undefined;
       try {

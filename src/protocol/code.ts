@@ -1,6 +1,6 @@
 // Knock codes: their shape, their strength in bits, and how they are drawn.
 import { ConfigError } from "../lib/errors.ts";
-import { type PortRange, rangeSize, refusedPortIn } from "./ports.ts";
+import { ephemeralOverlaps, FIRST_USER_PORT, type PortRange, rangeSize, refusedPortIn } from "./ports.ts";
 import { MAX_KNOCKS } from "./schemas.ts";
 
 /** How a code is laid out: `tuples` groups of `portsPerTuple` distinct ports. */
@@ -29,13 +29,21 @@ export function codeBits(n: number, k: number): number {
 
 /**
  * Checks that a range and shape make a usable code space; returns its strength in bits.
- * Refuses browser-refused ports, codes longer than the range, and codes under MIN_BITS unless `force`.
+ * Refuses browser-refused ports, ranges below 1024 or inside a default ephemeral range (services refuse
+ * them), codes longer than the range, and codes under MIN_BITS unless `force`.
  */
 export function validateCodeSpace(range: PortRange, shape: CodeShape, force = false): number {
   if (range.start > range.end) throw new ConfigError(`port range ${range.start}-${range.end} is empty: the start must not exceed the end`);
   const refused = refusedPortIn(range);
   if (refused !== undefined) {
     throw new ConfigError(`port range ${range.start}-${range.end} contains port ${refused}, which browsers refuse to connect to`);
+  }
+  if (range.start < FIRST_USER_PORT) {
+    throw new ConfigError(`port range ${range.start}-${range.end} starts below ${FIRST_USER_PORT}: services never bind system ports`);
+  }
+  const overlaps = ephemeralOverlaps(range);
+  if (overlaps.length) {
+    throw new ConfigError(`port range ${range.start}-${range.end} overlaps the ephemeral ports of ${overlaps.join(", ")}: services there refuse to bind it`);
   }
   const knocks = knockCount(shape);
   if (knocks > MAX_KNOCKS) throw new ConfigError(`a code of ${knocks} knocks is longer than the limit of ${MAX_KNOCKS}`);

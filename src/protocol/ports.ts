@@ -10,11 +10,21 @@ const BAD_PORT_LIST = [
 ];
 export const BROWSER_REFUSED_PORTS: ReadonlySet<number> = new Set(BAD_PORT_LIST);
 
-/** Ephemeral (outgoing) port ranges: a range inside them collides with the OS's own choices. */
+/** Ephemeral (outgoing) port ranges by default: a range inside them collides with the OS's own choices. */
 export const EPHEMERAL_RANGES = [
   { os: "Linux", start: 32768, end: 60999 },
   { os: "Windows", start: 49152, end: 65535 },
+  { os: "macOS", start: 49152, end: 65535 },
 ] as const;
+
+/** Ports below this are the system's: a service never binds them, so a server never draws codes there. */
+export const FIRST_USER_PORT = 1024;
+
+/**
+ * Most ports a service holds unless its user raises --max-ports: a larger range from the server is
+ * refused, so a server's range should stay within it (the default range is 64).
+ */
+export const DEFAULT_MAX_PORTS = 256;
 
 export interface PortRange {
   start: number;

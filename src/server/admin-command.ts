@@ -2,7 +2,8 @@
 import { apiRoot, apiUrl } from "../protocol/endpoint.ts";
 import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
-import { ConfigError, NetworkError } from "../lib/errors.ts";
+import { boundedFetch } from "../lib/bounded-fetch.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { duration, httpUrl, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { decode } from "../protocol/codec.ts";
 import { ApiKeyAnswer, ApiKeyList, ApiKeySummary, EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
@@ -26,18 +27,15 @@ async function call<S extends TSchema>(
   body?: unknown,
 ): Promise<Static<S>> {
   const url = apiUrl(apiRoot(base), path);
-  let response: Response;
-  try {
-    response = await fetch(url, {
+  const { response, text: answer } = await boundedFetch(
+    url,
+    {
       method,
       headers: { authorization: `Bearer ${secret}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (error) {
-    throw new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${(error as Error).message}`, { cause: error });
-  }
-  const answer = await response.text();
+    },
+    { timeoutMs },
+  );
   if (!response.ok) {
     let message = `${url.pathname} answered ${response.status}`;
     try {

@@ -7,7 +7,7 @@ import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, r
 import { readTlsFiles } from "./tls.ts";
 import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
-import { DEFAULT_RANGE, ephemeralOverlaps, rangeSize } from "../protocol/ports.ts";
+import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
 
@@ -156,8 +156,9 @@ export function logServerStart(log: Logger, url: string, config: ServerConfig, b
     bindFailure: config.bindFailure.name,
     store: config.store && config.store !== "memory" ? redisWhere(config.store) : "memory",
   });
-  const overlaps = ephemeralOverlaps(config.range);
-  if (overlaps.length) log.warn(`the port range overlaps OS ephemeral ranges (${overlaps.join(", ")}); knocks may collide with outgoing connections`);
+  if (rangeSize(config.range) > DEFAULT_MAX_PORTS) {
+    log.warn(`the port range has ${rangeSize(config.range)} ports; services refuse more than ${DEFAULT_MAX_PORTS} unless their --max-ports allows it`);
+  }
   const security = config.security ?? {};
   log.info("security", {
     signatures: security.requireSignatures === false ? "off" : "required",

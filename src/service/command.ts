@@ -5,7 +5,7 @@ import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { describeError } from "../lib/errors.ts";
-import { duration, hostPort, httpUrl, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
 import { startService } from "./index.ts";
@@ -18,6 +18,7 @@ import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
 import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
+import { DEFAULT_MAX_PORTS } from "./range-bounds.ts";
 
 /** A comma-separated list of names. */
 function names(raw: string): string[] {
@@ -81,6 +82,12 @@ export const serviceOptions = {
   confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
   metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
+  maxPorts: {
+    description: "Most ports the service holds: a server's range with more (or below 1024, or inside this computer's ephemeral range) is refused",
+    env: "PKIPC_MAX_PORTS",
+    default: String(DEFAULT_MAX_PORTS),
+    parse: integer(1, 65_535),
+  },
   configRefresh: { description: "How often to check whether the server's range, code shape or strategy changed (then rebind)", env: "PKIPC_CONFIG_REFRESH", default: "30s", parse: duration(100, 3_600_000) },
 } as const;
 
@@ -123,6 +130,7 @@ export default defineCommand({
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
         configRefreshMs: o.configRefresh,
+        maxPorts: o.maxPorts,
         handlerSettings: {
           programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
           programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },

@@ -1,8 +1,11 @@
 // Follows the server's configuration: a service whose server moved to another range or code shape rebinds
 // by itself instead of holding ports no knock will come to.
-import { describeError } from "../lib/errors.ts";
+import { describeError, ResponseTooLargeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ServiceConfig } from "../protocol/schemas.ts";
+
+/** After failed checks the wait doubles from one interval up to this many intervals. */
+const MAX_BACKOFF_CHECKS = 8;
 
 /** What differs between two configurations, one phrase per setting ("range 29170-29233 -> 30000-30063"); empty when equal. */
 export function configChanges(before: ServiceConfig, after: ServiceConfig): string[] {
@@ -27,6 +30,8 @@ export interface ConfigWatchOptions {
   current(): ServiceConfig;
   /** Whether the service should rebind even if nothing changed (its last bind held no port). */
   stale(): boolean;
+  /** Why a configuration must not be applied (one sentence naming the bound), or undefined to apply it. */
+  refuse?(next: ServiceConfig): string | undefined;
   /** Applies a new configuration; called one at a time. */
   apply(next: ServiceConfig, changes: string[]): Promise<void>;
   /** How often to ask the server, in ms. */
@@ -37,24 +42,50 @@ export interface ConfigWatchOptions {
 /**
  * Asks the server for its configuration every `intervalMs`, and at once when `check()` is called (a
  * report answered in a way only a changed server explains), and applies a changed one. A server that
- * does not answer leaves the service as it is.
+ * does not answer (or answers too much) leaves the service as it is and is asked again after a doubling
+ * pause; a configuration `refuse` names a reason for is logged once and not applied.
  */
 export function watchConfig(options: ConfigWatchOptions) {
   let running: Promise<void> | undefined;
   let stopped = false;
+  /** The refused range last logged; consecutive failed checks and when the next may run (backoff). */
+  let refused: string | undefined;
+  let failures = 0;
+  let retryAt = 0;
   const check = (why: string): Promise<void> => {
-    if (stopped) return Promise.resolve();
+    if (stopped || Date.now() < retryAt) return running ?? Promise.resolve();
     // One check at a time: a burst of odd answers triggers one fetch, not one each.
     running ??= (async () => {
       try {
         const next = await options.fetch();
+        failures = 0;
         const changes = configChanges(options.current(), next);
-        if (changes.length === 0 && !options.stale()) return;
+        if (changes.length === 0 && !options.stale()) {
+          refused = undefined; // back to the range it holds: a later refusal is news again
+          return;
+        }
         if (stopped) return;
+        const refusal = options.refuse?.(next);
+        if (refusal) {
+          // Said once per refused range, not at every check: a hostile server must not flood the log.
+          const shown = `${next.range.start}-${next.range.end}`;
+          if (refused !== shown) {
+            const kept = options.current().range;
+            options.log.error(`${refusal}: refused, keeping ${kept.start}-${kept.end}`, { why });
+          }
+          refused = shown;
+          return;
+        }
+        refused = undefined;
         options.log.warn(`the server's configuration changed (${changes.join(", ") || "the last bind held no port"}): rebinding`, { why });
         await options.apply(next, changes);
       } catch (error) {
-        options.log.debug("could not check the server's configuration", { why, error: describeError(error) });
+        failures++;
+        const pause = Math.min(options.intervalMs * 2 ** (failures - 1), MAX_BACKOFF_CHECKS * options.intervalMs);
+        retryAt = Date.now() + pause;
+        // An answer refused for its size is a server misbehaving (or hostile): said at warn, not debug.
+        const level = error instanceof ResponseTooLargeError ? "warn" : "debug";
+        options.log[level](`could not check the server's configuration: ${describeError(error)}; next check in ${Math.ceil(pause / 1000)} s`, { why });
       } finally {
         running = undefined;
       }

@@ -14,6 +14,8 @@ import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts"
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
 import { watchConfig } from "./config-watch.ts";
+import { osEphemeralRange } from "../lib/ephemeral-range.ts";
+import { DEFAULT_MAX_PORTS, rangeRefusal, type RangeBounds } from "./range-bounds.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { usersToServe } from "./users.ts";
@@ -62,6 +64,13 @@ export interface ServiceOptions {
    * in ms; a changed one is applied by rebinding. Default 30,000.
    */
   configRefreshMs?: number;
+  /**
+   * Most ports this service holds: a server's range with more, below 1024 or inside this computer's
+   * ephemeral range is refused (at start: an error; later: logged, and the last good range kept). Default 256.
+   */
+  maxPorts?: number;
+  /** This computer's ephemeral port range. Default: read from the OS (osEphemeralRange). */
+  ephemeralRange?: RangeBounds["ephemeral"];
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
 }
@@ -114,12 +123,15 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const attributor = options.attributor ?? createAttributor();
   const identity = createBrowserIdentifier();
   let watcher: ReturnType<typeof watchConfig> | undefined;
+  const bounds: RangeBounds = { maxPorts: options.maxPorts ?? DEFAULT_MAX_PORTS, ephemeral: options.ephemeralRange ?? osEphemeralRange() };
 
   /**
    * Everything that depends on the server's configuration: the ports held, the bursts, the reporter.
    * A changed configuration gets a new one; `initial` refuses to start when no port could be bound.
    */
   function bind(config: ServiceConfig, initial: boolean): Generation {
+    const refusal = rangeRefusal(config.range, bounds);
+    if (refusal) throw new ConfigError(`${refusal}: refusing to bind it`);
     const strategy = findBindFailure(config.bindFailure);
     if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
     const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
@@ -246,6 +258,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   watcher = watchConfig({
     fetch: () => api.config(),
     current: () => current.config,
+    refuse: (next) => rangeRefusal(next.range, bounds),
     stale: () => current.held.length === 0,
     async apply(next) {
       // Release the old ports first: the new range may overlap them. What the old reporter still has in

@@ -1,5 +1,5 @@
 // Sends each burst to the server, retrying until it is answered, and carries out what the answer asks.
-import { describeError, NetworkError, PkipcError } from "../lib/errors.ts";
+import { DecodeError, describeError, NetworkError, PkipcError, ResponseTooLargeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { ApiError, type ApiClient } from "../protocol/api-client.ts";
 import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
@@ -56,6 +56,30 @@ function sessionOrigin(answer: ReportAnswer): string | undefined {
   return answer.linked || answer.code === "PROPOSED" || answer.code === "ORIGIN_NOT_ALLOWED" ? "none" : undefined;
 }
 
+/** First pause before a failed pull is asked again, doubling up to MAX_PULL_RETRY_MS. */
+const PULL_RETRY_MS = 1000;
+const MAX_PULL_RETRY_MS = 16_000;
+
+/** Pull failures worth asking again: the server's fault or the network's, not a link it no longer knows. */
+const retryablePull = (error: unknown) =>
+  error instanceof NetworkError ||
+  error instanceof ResponseTooLargeError ||
+  error instanceof DecodeError ||
+  (error instanceof ApiError && (error.status >= 500 || error.status === 429));
+
+/** Waits `ms`, or less when `signal` aborts (a stopping service does not wait out a backoff). */
+function pauseFor(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 const retryable = (error: unknown) =>
   error instanceof NetworkError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
 /** How long to wait before retrying: what a 429 asks for, else exponential from 100 ms. */
@@ -104,11 +128,25 @@ export function createReporter(options: ReporterOptions) {
     if (watching >= MAX_WATCHED_LINKS) return;
     watching++;
     const end = Date.now() + watchLinkMs;
+    let failures = 0;
     try {
       while (Date.now() < end && !stopping.signal.aborted) {
         const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
-        const { instructions } = await api.pull(link.linkId, wait, stopping.signal);
-        await sendAcks(link.linkId, await handle(instructions, link));
+        let pulled: Instruction[];
+        try {
+          pulled = (await api.pull(link.linkId, wait, stopping.signal)).instructions;
+          failures = 0;
+        } catch (error) {
+          // A link the server no longer knows ends the watch; anything else (a server down, an answer
+          // refused for its size) is asked again after a doubling pause, within the watch.
+          if (stopping.signal.aborted || !retryablePull(error)) throw error;
+          const pause = Math.min(PULL_RETRY_MS * 2 ** failures++, MAX_PULL_RETRY_MS);
+          const level = error instanceof ResponseTooLargeError ? "warn" : "debug";
+          log[level](`could not pull the link's instructions: ${describeError(error)}; trying again in ${Math.ceil(pause / 1000)} s`);
+          await pauseFor(Math.min(pause, Math.max(0, end - Date.now())), stopping.signal);
+          continue;
+        }
+        await sendAcks(link.linkId, await handle(pulled, link));
       }
     } catch (error) {
       if (!stopping.signal.aborted && !(error instanceof ApiError && error.status === 404)) {

@@ -21,6 +21,15 @@ describe("code space", () => {
     expect(() => validateCodeSpace({ start: 10_050, end: 10_100 }, { tuples: 3, portsPerTuple: 4 })).toThrow(/port 10080/);
   });
 
+  test("a range a service would refuse is refused at the server: below 1024, or inside a default ephemeral range", () => {
+    const shape = { tuples: 3, portsPerTuple: 4 };
+    expect(() => validateCodeSpace({ start: 900, end: 963 }, shape)).toThrow(/starts below 1024/);
+    expect(() => validateCodeSpace({ start: 40_000, end: 59_999 }, shape)).toThrow(/ephemeral ports of Linux 32768-60999/);
+    expect(() => validateCodeSpace({ start: 61_100, end: 61_163 }, shape)).toThrow(/Windows 49152-65535, macOS 49152-65535/);
+    expect(validateCodeSpace({ start: 1024, end: 1087 }, shape)).toBeGreaterThan(32);
+    expect(validateCodeSpace({ start: 32_704, end: 32_767 }, shape)).toBeGreaterThan(32);
+  });
+
   test("a weak code space is refused unless forced", () => {
     const range = { start: 29_170, end: 29_185 };
     const shape = { tuples: 2, portsPerTuple: 2 };
