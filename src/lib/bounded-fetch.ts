@@ -22,7 +22,7 @@ export interface BoundedAnswer {
 /**
  * fetch() that reads the body itself, chunk by chunk, and stops at `maxBytes`: response.text() would
  * read a hostile server's endless answer whole before any size check (1.35 GB read, then OOM-killed).
- * Throws NetworkError (naming the URL) when no whole answer came by the deadline, and
+ * Throws NetworkError (naming the URL) when no whole answer came by the deadline or the answer is a redirect, and
  * ResponseTooLargeError (naming the URL and the bound) past the bound; both cancel the exchange.
  */
 export async function boundedFetch(url: URL, init: Omit<RequestInit, "signal">, options: BoundedFetchOptions): Promise<BoundedAnswer> {
@@ -39,9 +39,17 @@ export async function boundedFetch(url: URL, init: Omit<RequestInit, "signal">, 
   const tooLarge = () => new ResponseTooLargeError(`${where} answered more than ${maxBytes} bytes (the bound); stopped reading it`);
   let response: Response;
   try {
-    response = await fetch(url, { ...init, signal });
+    // No redirect is followed: a hostile server would bounce a signed request to an address of its choice
+    // (plain http off loopback included, past requireSecureServer). pkipc's API never redirects.
+    response = await fetch(url, { ...init, signal, redirect: "manual" });
   } catch (error) {
     throw failed(error);
+  }
+  if (response.status >= 300 && response.status < 400) {
+    drop.abort();
+    await response.body?.cancel().catch(() => {});
+    const to = response.headers.get("location") ?? "nowhere";
+    throw new NetworkError(`${where} answered a redirect (${response.status} to ${to.slice(0, 200)}); pkipc follows none`);
   }
   // A declared length past the bound is refused before a byte is read.
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
