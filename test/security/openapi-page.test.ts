@@ -57,7 +57,7 @@ describe("the server serves no third-party script, and hardens every HTML page",
       expectHardened(answer, path);
       expect(urlsIn(body, `${server.url}${path}`).filter((u) => u.origin !== origin).map(String), path).toEqual([]);
     }
-    expect(htmlPaths.sort()).toEqual(["/", "/openapi"]);
+    expect(htmlPaths).toEqual(expect.arrayContaining(["/", "/openapi"]));
   }, 60_000);
 });
 
