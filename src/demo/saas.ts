@@ -5,6 +5,7 @@ import { apiClient } from "../protocol/api-client.ts";
 import { ApiError } from "../protocol/api-client.ts";
 import { describeError } from "../lib/errors.ts";
 import { DEMO_HTML, DEMO_JS } from "../server/page/assets.ts";
+import { htmlHeaders } from "../server/page/headers.ts";
 
 export interface DemoSaas {
   /** The SaaS's own origin, e.g. http://127.0.0.1:41235: list it in the server's --allow-origin. */
@@ -29,7 +30,7 @@ const html = (server: string) =>
  * address, made with the API key), GET /api/session/ID (its full status, identity included).
  */
 export function startDemoSaas(options: { hostname?: string; port?: number } = {}): DemoSaas {
-  let target: { server: string; api: ReturnType<typeof apiClient> } | undefined;
+  let target: { server: string; api: ReturnType<typeof apiClient>; page: string; headers: Record<string, string> } | undefined;
   const json = (value: unknown, status = 200) => Response.json(value, { status, headers: { "cache-control": "no-store" } });
   const fail = (error: unknown) =>
     error instanceof ApiError ? json({ error: { code: error.code, message: error.message } }, error.status) : json({ error: { code: "BACKEND", message: describeError(error) } }, 502);
@@ -39,9 +40,11 @@ export function startDemoSaas(options: { hostname?: string; port?: number } = {}
     port: options.port ?? 0,
     async fetch(request, server) {
       const { pathname } = new URL(request.url);
-      if (request.method === "GET" && pathname === "/demo.js") return new Response(DEMO_JS, { headers: { "content-type": "text/javascript; charset=utf-8" } });
+      if (request.method === "GET" && pathname === "/demo.js") {
+        return new Response(DEMO_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "x-content-type-options": "nosniff" } });
+      }
       if (!target) return json({ error: { code: "NOT_READY", message: "the demo SaaS is not connected to a pkipc server yet" } }, 503);
-      if (request.method === "GET" && pathname === "/") return new Response(html(target.server), { headers: { "content-type": "text/html; charset=utf-8" } });
+      if (request.method === "GET" && pathname === "/") return new Response(target.page, { headers: target.headers });
       try {
         if (request.method === "POST" && pathname === "/api/session") {
           // A real SaaS would first check that its user is signed in; the address is the one it sees.
@@ -59,7 +62,9 @@ export function startDemoSaas(options: { hostname?: string; port?: number } = {}
   return {
     url: `http://${http.hostname?.includes(":") ? `[${http.hostname}]` : http.hostname}:${http.port}`,
     connect(server, apiKey) {
-      target = { server, api: apiClient(server, { apiKey, timeoutMs: 5000 }) };
+      const page = html(server);
+      // The page calls its own backend and the pkipc server (for the code space and progress), nothing else.
+      target = { server, api: apiClient(server, { apiKey, timeoutMs: 5000 }), page, headers: htmlHeaders(page, [new URL(server).origin]) };
     },
     async stop() {
       await http.stop(true);

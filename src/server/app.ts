@@ -116,6 +116,9 @@ export function createApp(options: AppOptions) {
   return new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
     .use(
       openapi({
+        // No viewer: Elysia's default loads Scalar from a CDN, unpinned, on this origin. pageRoutes serves
+        // a plain page at /openapi instead; the document stays at /openapi/json.
+        provider: null,
         documentation: {
           info: {
             title: "pkipc",

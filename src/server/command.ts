@@ -5,6 +5,7 @@ import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { readTlsFiles } from "./tls.ts";
+import { checkAdminSecret } from "./admin-secret.ts";
 import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
@@ -63,10 +64,10 @@ export const serverOptions = {
   },
   servicesFile: { description: "File of enrolled services (their keys: kept mode 0600)", env: "PKIPC_SERVICES_FILE", default: "pkipc-services.json", parse: text },
   adminSecret: {
-    description: "Secret of the admin endpoints (tokens, revocation); prefer the variable, flags show in ps. Unset disables them",
+    description: "Secret of the admin endpoints (tokens, revocation): 128 bits or more, e.g. openssl rand -base64 24; prefer the variable, flags show in ps. Unset disables them",
     env: "PKIPC_ADMIN_SECRET",
     parse: (raw: string, name: string) => {
-      if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
+      checkAdminSecret(raw, name);
       return raw;
     },
   },

@@ -46,8 +46,10 @@ export interface SecuritySettings {
     readsPerAddress: RateSpec;
     /** Status reads and instructions queued by one API key. */
     callsPerApiKey: RateSpec;
-    /** Wrong admin secrets from one address; once spent, even the right one waits. */
+    /** Wrong admin secrets from one address; once spent, wrong ones get 429 (the right one always passes). */
     adminFailuresPerAddress: RateSpec;
+    /** Wrong admin secrets from all addresses together, so many addresses guess no faster than this. */
+    adminFailures: RateSpec;
   };
 }
 
@@ -71,6 +73,7 @@ export const DEFAULT_SECURITY: SecuritySettings = {
     readsPerAddress: { perSecond: 20, burst: 200 },
     callsPerApiKey: { perSecond: 500, burst: 5000 },
     adminFailuresPerAddress: { perSecond: 0.1, burst: 10 },
+    adminFailures: { perSecond: 1, burst: 100 },
   },
 };
 
@@ -133,7 +136,8 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
   const requestsPerService = rateLimiter(limit.requestsPerService, "signed requests from this service", "request-service");
   const readsPerAddress = rateLimiter(limit.readsPerAddress, "session reads from this address", "read-address");
   const callsPerApiKey = rateLimiter(limit.callsPerApiKey, "calls with this API key", "call-api-key");
-  const adminFailures = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address", "admin-failure-address");
+  const adminFailuresHere = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address", "admin-failure-address");
+  const adminFailures = rateLimiter(limit.adminFailures, "wrong admin secrets from all addresses", "admin-failure");
   const identities = new WeakMap<Request, string>();
   const header = settings.trustProxyHeader?.toLowerCase();
   const allowedOrigins = new Set(settings.allowOrigins);
@@ -249,18 +253,22 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     /** The enrolled service that signed this request (undefined when signatures are off and it was unsigned). */
     serviceOf: (request: Request) => identities.get(request),
     /**
-     * Throws unless the request carries the admin secret; the endpoints do not exist without one. Wrong
-     * secrets are counted per address, and once an address has spent its allowance even the right
-     * secret waits, so guessing it costs time.
+     * Throws unless the request carries the admin secret; the endpoints do not exist without one. The right
+     * secret always passes, so no one can lock the operator out. A wrong one counts against its address and
+     * against all addresses together (429 once either is spent). A request without a Bearer credential
+     * counts against nothing: it is what any web page can send without CORS (a no-cors POST cannot set
+     * Authorization, and no admin route answers a preflight), so it must not spend the operator's allowance.
      */
     async requireAdmin(request: Request, address: string): Promise<void> {
       if (!settings.adminSecret) throw new NotFoundError("admin endpoints are disabled (no admin secret is configured)");
-      await adminFailures.check(address);
-      if (!secretEquals(bearer(request), settings.adminSecret)) {
-        await adminFailures.take(address);
-        log.warn("a request with a wrong admin secret", { address });
-        throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing or wrong");
-      }
+      const given = bearer(request);
+      if (given && secretEquals(given, settings.adminSecret)) return;
+      if (!given) throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing (Authorization: Bearer ADMIN_SECRET)");
+      // The address first: one address that spent its own allowance cannot spend everyone's.
+      await adminFailuresHere.take(address);
+      await adminFailures.take("all");
+      log.warn("a request with a wrong admin secret", { address });
+      throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is wrong");
     },
     /**
      * What creating a session costs, in order: a call and a session of the API key (from presentedApiKey), or a

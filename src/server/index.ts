@@ -4,6 +4,7 @@ import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import type { ServiceRegistry } from "./enroll.ts";
+import { checkAdminSecret } from "./admin-secret.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, type SessionSettings } from "./sessions.ts";
 import { openState } from "./state.ts";
@@ -59,6 +60,8 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, log: Logger, sessionStore?: SessionStore): Promise<RunningServer> {
   const metrics = config.metricsListen ? serverMetrics() : undefined;
   const security = securitySettings(config.security);
+  // Before anything opens: a weak secret is refused for library callers as for the CLI.
+  if (security.adminSecret !== undefined) checkAdminSecret(security.adminSecret);
   const kind = config.store ?? "memory";
   const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined), sharedSettings(config, security));
   const store = metrics ? metrics.store(state.store) : state.store;

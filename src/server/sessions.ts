@@ -51,7 +51,7 @@ export interface Sessions {
    * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
    */
   status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer }): Promise<SessionStatus>;
-  /** Only a viewer whose sessions this is (its API key made it, or it belongs to the key's origin) may queue. */
+  /** Only a viewer whose session this is (its API key made it, or a page of the key's origin did) may queue. */
   queueInstruction(id: string, request: InstructionRequest, viewer: Viewer): Promise<InstructionStatus>;
   /**
    * `address` is the reporting service's address; `serviceId` the enrolled service that signed the report.
@@ -79,8 +79,14 @@ export interface Viewer {
   origin: string;
 }
 
-/** Whether `viewer` may see and instruct `record`: sessions its key made, or that pages of its origin made. */
-const belongsTo = (record: SessionRecord, viewer: Viewer) => record.apiKeyId === viewer.id || record.origin === viewer.origin;
+/**
+ * Whether `viewer` may see and instruct `record`. A session made with an API key belongs to that key
+ * alone: two keys issued for one origin (two backends, or a key given to a contractor) must not read or
+ * instruct each other's users. A session a page made (no key) belongs to the page's origin, so every key
+ * of that origin may: the page has no key to name, and the operator issued each of them for that origin.
+ */
+const belongsTo = (record: SessionRecord, viewer: Viewer) =>
+  record.apiKeyId !== undefined ? record.apiKeyId === viewer.id : record.origin !== undefined && record.origin === viewer.origin;
 
 /** Who may link what (see SecuritySettings). */
 export interface LinkPolicy {

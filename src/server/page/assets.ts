@@ -7,3 +7,5 @@ export const MODULE_JS: string = bundleForBrowser("../../client/browser/index.ts
 export const DEMO_JS: string = bundleForBrowser("./demo.ts");
 /** The demo page, served at /. */
 export const DEMO_HTML: string = inlineFile("./demo.html");
+/** The page at /openapi: a link to the OpenAPI document, no script. */
+export const OPENAPI_HTML: string = inlineFile("./openapi.html");
