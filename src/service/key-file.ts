@@ -1,5 +1,5 @@
 // The service's key on disk: written only its user can read, and refused when anyone else could.
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError, UnsafePathError } from "../lib/errors.ts";
 import { trustedPath } from "../lib/trusted-path.ts";
@@ -29,6 +29,11 @@ export function writeKeyFile(path: string, credentials: ServiceCredentials, serv
  */
 export function readKeyFile(path: string): ServiceCredentials {
   if (!existsSync(path)) throw new ConfigError(`no key file at ${path}: enroll first with pkipc service --enroll TOKEN`);
+  // the key's own privacy first: its sentence says what to run
+  const own = lstatSync(path);
+  if (process.platform !== "win32" && own.isFile() && own.mode & 0o077) {
+    throw new ConfigError(`the key file ${path} may be read by others (mode ${(own.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+  }
   let fd: number;
   try {
     // the folders above decide who could swap the key for theirs, as much as the file's own mode
