@@ -174,9 +174,8 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
         return refuse(`was not started: ${describeError(error)}`);
       }
       try {
-        let real: string;
         try {
-          real = runnableProgram(path);
+          runnableProgram(path);
         } catch (error) {
           if (!existsSync(path)) return refuse("is missing");
           log.warn("handler program refused", { name, path, reason: describeError(error) });
@@ -184,8 +183,9 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
         }
         let child: Bun.Subprocess<"pipe", "pipe", "pipe">;
         try {
-          // the checked real path, not `path` again: a link is not followed a second time
-          child = Bun.spawn([real], {
+          // `path` as configured (a multi-call program may read its name from argv[0]): every link on the
+          // way sits in a folder only root or the service's user may change, so it still leads where it was checked
+          child = Bun.spawn([path], {
             stdin: "pipe",
             stdout: "pipe",
             stderr: "pipe",
