@@ -1,6 +1,6 @@
 // The one check before the service runs, reads or writes a local file: every folder from / down belongs to root or the service's user and no one else may change it (sshd's StrictModes, sudo's secure path).
 import { lstatSync, mkdirSync, readlinkSync, type Stats } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { UnsafePathError } from "./errors.ts";
 
 /** What the path must end at. */
@@ -20,7 +20,7 @@ const S_ISVTX = 0o1000;
 const modeText = (info: Stats) => (info.mode & 0o7777).toString(8);
 
 /**
- * Resolves `path` one name at a time from `/` and returns its real path, refusing with an
+ * Resolves `path` (relative to the working folder) one name at a time from `/` and returns its real path, refusing with an
  * UnsafePathError (one sentence that names the path) unless every folder on the way, the folders its
  * symbolic links lead through, and the file or folder at the end belong to root or `uid` and may be
  * written by neither their group nor others. A folder every user may write but with the sticky bit
@@ -32,7 +32,7 @@ const modeText = (info: Stats) => (info.mode & 0o7777).toString(8);
  * Windows has neither owners as uids nor mode bits (its ACLs decide): there the path is returned unchecked.
  */
 export function trustedPath(path: string, kind: PathKind, options: TrustedPathOptions = {}): string {
-  if (!isAbsolute(path)) throw new UnsafePathError(`${path} is not an absolute path`);
+  path = resolve(path); // a relative path is the working folder's, whose folders are checked like any other
   if (process.platform === "win32" || typeof process.geteuid !== "function") {
     if (options.create && kind === "folder") mkdirSync(path, { recursive: true });
     return path;
