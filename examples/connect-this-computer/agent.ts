@@ -46,7 +46,8 @@ export function startAgent(options: AgentOptions): Promise<LibraryService> {
         chmodSync(temporary, 0o600);
         renameSync(temporary, keyPath);
         context.log.info("Acme key stored", { path: keyPath, origin: context.origin, browser: context.process.browser?.name });
-        return { ok: true, result: JSON.stringify({ path: keyPath, sha256: createHash("sha256").update(key).digest("hex").slice(0, 16) }) };
+        // The path relative to the app's folder: where this user keeps files is none of the SaaS's business.
+        return { ok: true, result: JSON.stringify({ path: "api-key", sha256: createHash("sha256").update(key).digest("hex").slice(0, 16) }) };
       },
     },
     ...(options.quiet ? {} : { log: createLogger({}) }),

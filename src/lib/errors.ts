@@ -22,6 +22,12 @@ export class ConfigError extends PkipcError {
   override readonly status = 400;
 }
 
+/** A local file or folder others could change (or a link through such a place): refused before it is run, read or written. */
+export class UnsafePathError extends PkipcError {
+  override readonly code = "UNSAFE_PATH";
+  override readonly status = 403;
+}
+
 /** An XML or JSON document that does not decode to the expected payload. */
 export class DecodeError extends PkipcError {
   override readonly code = "DECODE";

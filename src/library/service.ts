@@ -11,6 +11,8 @@ import { type RunningService, type ServiceOptions, startService as startCoreServ
 export type { FunctionHandlerContext, HandlerAnswer, HandlerFunction, Logger, RunningService, ServiceCredentials };
 export { DEFAULT_BROWSERS } from "../service/policy.ts";
 export { DEFAULT_INFO_FIELDS, INFO_FIELDS, type InfoField } from "../service/handlers/info.ts";
+/** The folder name under keyDir where the `key` built-in stores an origin's keys: a local app reads keyDir/originFolder(origin)/name. */
+export { originFolder } from "../service/handlers/key.ts";
 export { createLogger } from "../lib/log.ts";
 export { PkipcError, ConfigError } from "../lib/errors.ts";
 

@@ -2,8 +2,10 @@
 // SaaS backends' API keys, kept in one file (or in Redis: redis/registry.ts, for several instances).
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { writeAtomically } from "../lib/atomic-file.ts";
-import { CapacityError, ConfigError, NotFoundError } from "../lib/errors.ts";
+import { CapacityError, ConfigError, NotFoundError, UnsafePathError } from "../lib/errors.ts";
+import { trustedPath } from "../lib/trusted-path.ts";
 import { randomId, randomWordId } from "../protocol/code.ts";
 import { type ServiceCredentials, UnauthorizedError } from "../protocol/signing.ts";
 
@@ -86,6 +88,12 @@ export const digest = (token: string) => createHash("sha256").update(token).dige
 
 /** Reads the file; refuses one that others may read, since it holds every service's key. */
 function load(path: string): Stored {
+  // every change rewrites it: a folder others could change is refused now, not at the first enrollment
+  try {
+    trustedPath(dirname(resolve(path)), "folder");
+  } catch (error) {
+    if (error instanceof UnsafePathError && existsSync(dirname(resolve(path)))) throw new ConfigError(`the services file ${path} is refused: ${error.message}`, { cause: error });
+  }
   if (!existsSync(path)) return { version: 1, services: [], tokens: [] };
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) {

@@ -75,7 +75,7 @@ export const serviceOptions = {
   },
   handlersFile: { description: 'Handler programs from a JSON file {"handlers": {"NAME": "/absolute/path"}}', env: "PKIPC_HANDLERS_FILE", parse: readHandlersFile },
   handlerTimeout: { description: "How long an instruction's handler may take; a program's process group is then killed", env: "PKIPC_HANDLER_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
-  keyDir: { description: "Folder the key instruction writes keys into (created 0700); needed to allow key", env: "PKIPC_KEY_DIR", parse: text },
+  keyDir: { description: "Folder the key instruction writes keys into, one folder per origin (created 0700); needed to allow key", env: "PKIPC_KEY_DIR", parse: text },
   infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
   allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", multiple: true, parse: origins },

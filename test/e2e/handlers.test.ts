@@ -68,8 +68,11 @@ describe("pkipc service with handler programs", () => {
     const service = await serviceProcess(server.url, ["--allow-instructions", "key,info", "--key-dir", keyDir, "--info-fields", "os,arch,user"]);
     const stored = await client(server.url, "key:name=acme-api,secret=sk_live_NotForLogs");
     expect(stored.instructions[0]).toMatchObject({ state: "done" });
-    expect(await Bun.file(join(keyDir, "acme-api")).text()).toBe("sk_live_NotForLogs");
-    expect(statSync(join(keyDir, "acme-api")).mode & 0o777).toBe(0o600);
+    // in the folder of the session's origin (the test backend's API key names the server's own)
+    const path = join(keyDir, `http_127.0.0.1_${new URL(server.url).port}`, "acme-api");
+    expect(JSON.parse(stored.instructions[0]!.result!).path).toBe(`http_127.0.0.1_${new URL(server.url).port}/acme-api`);
+    expect(await Bun.file(path).text()).toBe("sk_live_NotForLogs");
+    expect(statSync(path).mode & 0o777).toBe(0o600);
     const info = await client(server.url, "info");
     expect(Object.keys(JSON.parse(info.instructions[0]!.result!))).toEqual(["os", "arch", "user"]);
     await service.log.waitFor(/key stored name=acme-api/);

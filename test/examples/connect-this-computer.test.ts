@@ -54,7 +54,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(status).toStartWith("Connected: the key is stored at");
 
       const keyPath = join(folder, "api-key");
-      expect(status).toContain(keyPath);
+      // the path relative to the app's folder: the SaaS learns nothing of where the user's files are
+      expect(status).toContain("stored at api-key in the Acme app's folder");
+      expect(status).not.toContain(folder);
       expect([...saas.issued.values()]).toHaveLength(1);
       expect(readFileSync(keyPath, "utf8").trim()).toBe([...saas.issued.values()][0]!);
       expect(statSync(keyPath).mode & 0o777).toBe(0o600);

@@ -1,7 +1,8 @@
 // macOS autostart: a LaunchAgent (~/Library/LaunchAgents/<label>.plist) loaded into the user's GUI session with launchctl.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { writeAtomically } from "../../lib/atomic-file.ts";
 
 export const LAUNCHD_LABEL = "org.pkipc.service";
 
@@ -72,10 +73,8 @@ export function launchdAutostart(context: AutostartContext): Autostart {
       const wasLoaded = await loaded();
       if (before === text && wasLoaded) return [`${plistPath} is already installed with these options and loaded`];
       if (before !== text) {
-        mkdirSync(dirname(plistPath), { recursive: true });
-        const temporary = `${plistPath}.${process.pid}.tmp`;
-        writeFileSync(temporary, text, { mode: 0o644 });
-        renameSync(temporary, plistPath);
+        // the one checked writer: no folder on the way that others may change, no link followed
+        writeAtomically(plistPath, text, 0o644);
         done.push(`${before === undefined ? "wrote" : "updated"} ${plistPath}`);
       }
       if (wasLoaded) await launchctl("bootout", service); // the old options are still running

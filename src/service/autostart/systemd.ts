@@ -1,7 +1,8 @@
 // Linux autostart: a systemd user unit (~/.config/systemd/user/pkipc.service), enabled with `systemctl --user` when a user manager answers.
-import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { writeAtomically } from "../../lib/atomic-file.ts";
 
 export const UNIT_NAME = "pkipc.service";
 
@@ -61,10 +62,8 @@ export function systemdAutostart(context: AutostartContext): Autostart {
       const done: string[] = [];
       if (before === text) done.push(`${unitPath} is already installed with these options`);
       else {
-        mkdirSync(dirname(unitPath), { recursive: true });
-        const temporary = `${unitPath}.${process.pid}.tmp`;
-        writeFileSync(temporary, text, { mode: 0o644 });
-        renameSync(temporary, unitPath);
+        // the one checked writer: no folder on the way that others may change, no link followed
+        writeAtomically(unitPath, text, 0o644);
         done.push(`${before === undefined ? "wrote" : "updated"} ${unitPath}`);
       }
       if (!(await managerReachable())) {

@@ -1,8 +1,10 @@
 // Which programs handle which instructions: NAME=PATH pairs from flags, the environment or a handlers file, each checked before the service starts.
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { ConfigError } from "../../lib/errors.ts";
+import { ConfigError, describeError, UnsafePathError } from "../../lib/errors.ts";
+import { trustedPath } from "../../lib/trusted-path.ts";
 import { isInstructionName } from "./index.ts";
+import { runnableProgram } from "./program.ts";
 
 /** A handlers file holds at most this many programs, and is at most 64 KiB. */
 const MAX_PROGRAMS = 64;
@@ -10,28 +12,20 @@ const MAX_FILE_BYTES = 64 * 1024;
 
 /**
  * Checks that `path` can be a handler program: an absolute path to an existing regular file this user
- * may execute, that only its owner (this user or root) may write. Throws ConfigError with one sentence.
+ * may execute, which it and every folder above it leave to root or this user alone (runnableProgram).
+ * Throws ConfigError with one sentence.
  */
 export function checkProgram(name: string, path: string): void {
   if (!isInstructionName(name)) {
     throw new ConfigError(`handler name "${name.slice(0, 80)}" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)`);
   }
   if (!isAbsolute(path)) throw new ConfigError(`handler "${name}": the program must be an absolute path, not "${path}"`);
-  let info;
+  if (!existsSync(path)) throw new ConfigError(`handler "${name}": the program ${path} does not exist`);
   try {
-    info = statSync(path);
-  } catch {
-    throw new ConfigError(`handler "${name}": the program ${path} does not exist`);
+    runnableProgram(path);
+  } catch (error) {
+    throw new ConfigError(`handler "${name}": ${describeError(error)}`, { cause: error });
   }
-  if (!info.isFile()) throw new ConfigError(`handler "${name}": ${path} is not a file`);
-  const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
-  try {
-    accessSync(path, constants.X_OK);
-  } catch {
-    throw new ConfigError(`handler "${name}": ${path} is not executable (chmod +x ${path})`);
-  }
-  if (info.mode & 0o022) throw new ConfigError(`handler "${name}": ${path} may be changed by other users (mode ${(info.mode & 0o777).toString(8)}); run chmod go-w ${path}`);
-  if (uid !== undefined && info.uid !== uid && info.uid !== 0) throw new ConfigError(`handler "${name}": ${path} belongs to another user (uid ${info.uid})`);
 }
 
 /** Adds one NAME=PATH pair to `programs`, refusing a malformed pair or a name given twice. */
@@ -57,11 +51,20 @@ export function parseHandlerPairs(raw: string, label = "--handler"): Record<stri
 export function readHandlersFile(path: string): Record<string, string> {
   let data: unknown;
   try {
-    const info = statSync(path);
-    if (info.size > MAX_FILE_BYTES) throw new ConfigError(`the handlers file ${path} is larger than ${MAX_FILE_BYTES} bytes`);
-    data = JSON.parse(readFileSync(path, "utf8"));
+    // it names what runs as the service's user: the same trust as the programs themselves
+    const fd = openSync(trustedPath(path, "file"), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    try {
+      const size = fstatSync(fd).size;
+      if (size > MAX_FILE_BYTES) throw new ConfigError(`the handlers file ${path} is larger than ${MAX_FILE_BYTES} bytes`);
+      const bytes = Buffer.alloc(size);
+      const read = readSync(fd, bytes, 0, size, 0);
+      data = JSON.parse(bytes.toString("utf8", 0, read));
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     if (error instanceof ConfigError) throw error;
+    if (error instanceof UnsafePathError && existsSync(path)) throw new ConfigError(`the handlers file ${path} is refused: ${error.message}`, { cause: error });
     const why = error instanceof SyntaxError ? "is not valid JSON" : "cannot be read";
     throw new ConfigError(`the handlers file ${path} ${why}`, { cause: error });
   }

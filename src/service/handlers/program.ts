@@ -1,7 +1,8 @@
 // Program handlers: a local program the user configured runs once per instruction, in its own process group, bounded in time, output and number.
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { CapacityError, describeError } from "../../lib/errors.ts";
+import { CapacityError, describeError, UnsafePathError } from "../../lib/errors.ts";
+import { trustedPath } from "../../lib/trusted-path.ts";
 import { Ack } from "../../protocol/schemas.ts";
 import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./index.ts";
 
@@ -60,10 +61,26 @@ export function programSlots(max = 4, maxWaiting = 64) {
 }
 export type ProgramSlots = ReturnType<typeof programSlots>;
 
+/**
+ * The real path of a program the service may run now: it and every folder above it (and wherever its
+ * links lead) pass trustedPath, so only root or the service's user could have put it there, and the
+ * service's user may execute it. Checked at start and again before every run: a folder someone else can
+ * write would let them swap the program between two instructions. Throws UnsafePathError naming the path.
+ */
+export function runnableProgram(path: string): string {
+  const real = trustedPath(path, "file");
+  try {
+    accessSync(real, constants.X_OK);
+  } catch {
+    throw new UnsafePathError(`${real} is not executable (chmod +x ${real})`);
+  }
+  return real;
+}
+
 export interface ProgramHandlerOptions {
   /** The instruction name it answers. */
   name: string;
-  /** Absolute path, checked at start with checkProgram. */
+  /** Absolute path, checked at start with checkProgram and before every run with runnableProgram. */
   path: string;
   env?: ProgramEnvironment;
   slots: ProgramSlots;
@@ -158,13 +175,16 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
       }
       try {
         try {
-          accessSync(path, constants.X_OK);
+          runnableProgram(path);
         } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          return refuse(code === "ENOENT" ? "is missing" : `cannot be run (${code ?? "error"})`);
+          if (!existsSync(path)) return refuse("is missing");
+          log.warn("handler program refused", { name, path, reason: describeError(error) });
+          return refuse(`was not run: ${describeError(error)}`);
         }
         let child: Bun.Subprocess<"pipe", "pipe", "pipe">;
         try {
+          // `path` as configured (a multi-call program may read its name from argv[0]): every link on the
+          // way sits in a folder only root or the service's user may change, so it still leads where it was checked
           child = Bun.spawn([path], {
             stdin: "pipe",
             stdout: "pipe",

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { originFolder } from "../../../src/service/handlers/key.ts";
 import { transports } from "../../../plugins/transport/index.ts";
 import { knockTuples } from "../../../src/client/knock.ts";
 import type { InstructionRequest, SessionStatus } from "../../../src/protocol/schemas.ts";
@@ -79,8 +80,9 @@ describe("program handlers end to end", () => {
     const [key, info, log] = status.instructions;
     expect(key).toMatchObject({ state: "done" });
     const stored = JSON.parse(key!.result!) as { path: string; sha256: string };
-    expect(stored.path).toBe(join(keyDir, "acme-api"));
-    expect(await Bun.file(stored.path).text()).toBe("pk_live_0123456789");
+    // in the folder of the session's origin (the backend API key's), named relative to the key folder
+    expect(stored.path).toBe(`${originFolder(new URL(server.url).origin)}/acme-api`);
+    expect(await Bun.file(join(keyDir, stored.path)).text()).toBe("pk_live_0123456789");
     expect(stored.sha256).toBe(new Bun.CryptoHasher("sha256").update("pk_live_0123456789").digest("hex").slice(0, 16));
     expect(info).toMatchObject({ state: "done" });
     expect(Object.keys(JSON.parse(info!.result!))).toEqual(["os", "arch", "pkipcVersion"]);

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../../src/lib/log.ts";
-import { keyFingerprint, keyHandler } from "../../../src/service/handlers/key.ts";
+import { keyFingerprint, keyHandler, originFolder } from "../../../src/service/handlers/key.ts";
 import { tempFolder } from "../../helpers.ts";
 
 const knocker = { pid: 1, ppid: 0, uid: 0, user: "ana", exe: "/usr/bin/firefox", name: "firefox" };
@@ -13,19 +13,21 @@ function setup() {
   const dir = join(tempFolder(), "keys");
   const handler = keyHandler({ dir });
   const log = createLogger({ level: "debug", write: (line) => lines.push(line) });
-  const store = (args: Record<string, string>) =>
-    handler.handle({ id: "k", name: "key", args }, { log, process: knocker, linkId: "l", signal: new AbortController().signal });
+  const store = (args: Record<string, string>, origin = "https://saas.example") =>
+    handler.handle({ id: "k", name: "key", args }, { log, process: knocker, linkId: "l", origin, signal: new AbortController().signal });
   return { dir, lines, store };
 }
 
 describe("key", () => {
-  test("writes the secret to DIR/NAME with mode 0600 in a folder of mode 0700, answers path and fingerprint, and never logs the secret", async () => {
-    const { dir, lines, store } = setup();
+  test("writes the secret to DIR/ORIGIN/NAME with mode 0600 in folders of mode 0700, answers the path relative to DIR and the fingerprint, and never logs the secret", async () => {
+    const { dir: keys, lines, store } = setup();
+    const dir = join(keys, "https_saas.example");
     const answer = await store({ name: "acme.api_key-1", secret: "sk_live_Very-Secret" });
-    expect(answer).toEqual({ ok: true, result: JSON.stringify({ path: join(dir, "acme.api_key-1"), sha256: keyFingerprint("sk_live_Very-Secret") }) });
+    expect(answer).toEqual({ ok: true, result: JSON.stringify({ path: "https_saas.example/acme.api_key-1", sha256: keyFingerprint("sk_live_Very-Secret") }) });
     expect(readFileSync(join(dir, "acme.api_key-1"), "utf8")).toBe("sk_live_Very-Secret");
     expect(statSync(join(dir, "acme.api_key-1")).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(keys).mode & 0o777).toBe(0o700);
     expect(lines.join("\n")).toContain(keyFingerprint("sk_live_Very-Secret"));
     expect(lines.join("\n")).not.toContain("Very-Secret");
     // a new secret under the same name replaces the old one whole, and leaves no temporary file
@@ -41,19 +43,32 @@ describe("key", () => {
       expect(answer.ok).toBe(false);
       expect(answer.result).toContain("the key's name must be");
     }
-    expect([...new Bun.Glob("**").scanSync({ cwd: dir, dot: true })]).toEqual([]);
+    expect([...new Bun.Glob("**").scanSync({ cwd: dir, dot: true, onlyFiles: false })]).toEqual([]);
     expect(existsSync(join(dir, "..", "escape"))).toBe(false);
   });
 
   test("a symbolic link planted at the key's path is neither followed nor replaced", async () => {
-    const { dir, store } = setup();
+    const { dir: keys, store } = setup();
+    const dir = join(keys, "https_saas.example");
+    mkdirSync(dir, { mode: 0o700 });
     const target = join(tempFolder(), "victim");
     writeFileSync(target, "original");
     symlinkSync(target, join(dir, "planted"));
     const answer = await store({ name: "planted", secret: "attacker-wants-this-written" });
-    expect(answer).toEqual({ ok: false, result: `${join(dir, "planted")} exists and is not a regular file; it was not replaced` });
+    expect(answer).toEqual({ ok: false, result: "the key https_saas.example/planted was not written: https_saas.example/planted exists and is not a regular file; it was not replaced" });
     expect(readFileSync(target, "utf8")).toBe("original");
     expect(readlinkSync(join(dir, "planted"))).toBe(target);
+  });
+
+  test("origin folders: readable, distinct for distinct origins, never a path trick; long origins hashed", () => {
+    expect(originFolder("https://saas.example:8443")).toBe("https_saas.example_8443");
+    expect(originFolder("http://[::1]:80")).toBe("http_%5B__1%5D_80");
+    expect(originFolder(undefined)).toBe("no-origin");
+    const origins = ["https://a_b.example", "https://a:1", "https://a%3A1", "https://A.example", "https://a.example", "http://a.example", "https://../..", "https://a.example%2F..%2F"];
+    const names = origins.map(originFolder);
+    expect(new Set(names).size).toBe(origins.length);
+    for (const name of names) expect(name).toMatch(/^[a-z][A-Za-z0-9.%_-]*$/);
+    expect(originFolder(`https://${"x".repeat(250)}`)).toMatch(/^sha256-[0-9a-f]{64}$/);
   });
 
   test("missing or extra args are refused with one sentence", async () => {

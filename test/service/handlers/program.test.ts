@@ -173,6 +173,11 @@ describe("program configuration", () => {
     expect(() => readHandlersFile(file)).toThrow('handler "store-key": the program must be an absolute path');
     expect(() => readHandlersFile(join(folder, "none.json"))).toThrow("cannot be read");
     expect(() => mergePrograms({ a: good }, { a: good })).toThrow('handler "a" is configured twice');
+    // it says what runs as the service's user: in a folder others may change it is refused, naming the folder
+    writeFileSync(file, JSON.stringify({ handlers: { "store-key": good } }));
+    chmodSync(folder, 0o775);
+    expect(() => readHandlersFile(file)).toThrow(`the handlers file ${file} is refused: the folder ${folder} may be changed by other users (mode 775); run chmod go-w ${folder}`);
+    chmodSync(folder, 0o700);
   });
 
   test("a symbolic link to a program is checked as the program it points at", () => {

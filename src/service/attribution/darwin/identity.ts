@@ -1,5 +1,5 @@
 // Names the browser behind a knock on macOS: from the knocking process to its app bundle, then the bundle's Info.plist.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BrowserInfo, ProcessInfo } from "../../../protocol/schemas.ts";
 import { libSystem } from "./libsystem.ts";
@@ -31,13 +31,19 @@ export function appBundleOf(exe: string): string | undefined {
   return at < 0 ? undefined : exe.slice(0, at + 4);
 }
 
-/** Reads at most MAX_PLIST_BYTES of a file; undefined when it is missing, unreadable or larger. */
-function readBounded(path: string): Uint8Array | undefined {
+/**
+ * Reads at most MAX_PLIST_BYTES of a file; undefined when it is missing, unreadable or larger. With
+ * `readerUid` (a file in a knocker's app, read for that user): a link at `path` is not followed, and the
+ * file must belong to that user, or to root and be readable by all (as Linux's identity reads files).
+ */
+function readBounded(path: string, readerUid?: number): Uint8Array | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
-    const size = fstatSync(fd).size;
-    if (size > MAX_PLIST_BYTES) return undefined;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (readerUid === undefined ? 0 : constants.O_NOFOLLOW));
+    const info = fstatSync(fd);
+    const size = info.size;
+    if (!info.isFile() || size > MAX_PLIST_BYTES) return undefined;
+    if (readerUid !== undefined && info.uid !== readerUid && !(info.uid === 0 && info.mode & 0o004)) return undefined;
     const bytes = new Uint8Array(size);
     let got = 0;
     while (got < size) {
@@ -53,9 +59,14 @@ function readBounded(path: string): Uint8Array | undefined {
   }
 }
 
-/** An app bundle's name and version from Contents/Info.plist; undefined without a readable one. */
-export function bundleInfo(bundle: string, root = ""): { name: string; version: string } | undefined {
-  const bytes = readBounded(join(root, bundle, "Contents", "Info.plist"));
+/**
+ * An app bundle's name and version from Contents/Info.plist; undefined without a readable one. With
+ * `readerUid`, neither Contents nor Info.plist may be a symbolic link (a knocker could point it at a
+ * root-only file), and the file must be one that user could read himself.
+ */
+export function bundleInfo(bundle: string, root = "", readerUid?: number): { name: string; version: string } | undefined {
+  if (readerUid !== undefined && !lstatSync(join(root, bundle, "Contents"), { throwIfNoEntry: false })?.isDirectory()) return undefined;
+  const bytes = readBounded(join(root, bundle, "Contents", "Info.plist"), readerUid);
   if (!bytes) return undefined;
   let entries: Map<string, string>;
   try {
@@ -87,12 +98,20 @@ export function darwinBrowserIdentifier(options: DarwinIdentifyOptions = {}) {
   const byPid = new Map<number, BrowserInfo | undefined>();
   const byBundle = new Map<string, { name: string; version: string } | undefined>();
 
-  function infoOf(bundle: string) {
-    if (!byBundle.has(bundle)) {
+  /** The bundle's name and version as the knocking user `uid` may read them. */
+  function infoOf(bundle: string, uid: number) {
+    const key = `${bundle}\0${uid}`;
+    if (!byBundle.has(key)) {
       if (byBundle.size >= MAX_CACHED) byBundle.delete(byBundle.keys().next().value!);
-      byBundle.set(bundle, bundleInfo(bundle, root));
+      let info;
+      try {
+        info = bundleInfo(bundle, root, uid);
+      } catch {
+        info = undefined;
+      }
+      byBundle.set(key, info);
     }
-    return byBundle.get(bundle);
+    return byBundle.get(key);
   }
 
   /** The app's main process: up the parent chain while the parent still runs from inside the same app. */
@@ -120,7 +139,7 @@ export function darwinBrowserIdentifier(options: DarwinIdentifyOptions = {}) {
       if (responsibleBundle && (!bundle || exe.includes(".xpc/"))) [pid, exe, bundle] = [responsible, responsibleExe, responsibleBundle];
     }
     if (!bundle) return undefined;
-    const named = infoOf(bundle);
+    const named = infoOf(bundle, process.uid);
     if (!named) return undefined;
     const main = mainProcess(pid, exe, bundle);
     return { name: named.name, version: named.version, pid: main.pid, exe: main.exe.slice(0, 4096) };

@@ -1,5 +1,5 @@
 // Names the browser behind a knock from data only: walks up to the browser's main process, then reads its version from files, never by running it.
-import { readFileSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BrowserInfo, ProcessInfo } from "../../../protocol/schemas.ts";
 import { debianPackages, firstEntries, type PackageDb, readBounded } from "./package-version.ts";
@@ -87,10 +87,25 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     }
   };
 
+  /**
+   * A file of the browser's own install folder (the real folder of its executable, from /proc), read
+   * for the knocking user: no symbolic link is followed, not for the file nor a folder on the way
+   * (a knocker could point one at a root-only file), and only files of that user or readable by all.
+   */
+  async function installFile(exe: string, relative: string[], maxBytes: number, uid: number): Promise<string | undefined> {
+    let at = dirname(exe);
+    for (const folder of relative.slice(0, -1)) {
+      at = join(at, folder);
+      const info = lstatSync(at, { throwIfNoEntry: false });
+      if (!info?.isDirectory()) return undefined;
+    }
+    return readBounded(join(at, relative.at(-1)!), maxBytes, uid);
+  }
+
   /** Firefox and its kin ship an application.ini next to the executable. */
-  async function fromApplicationIni(exe: string): Promise<Named | undefined> {
-    for (const file of [join(dirname(exe), "application.ini"), join(dirname(exe), "browser", "application.ini")]) {
-      const ini = await readBounded(file, MAX_INI_BYTES);
+  async function fromApplicationIni(exe: string, uid: number): Promise<Named | undefined> {
+    for (const file of [["application.ini"], ["browser", "application.ini"]]) {
+      const ini = await installFile(exe, file, MAX_INI_BYTES, uid).catch(() => undefined);
       if (!ini) continue;
       const field = (key: string) => new RegExp(`^${key}=(.+)$`, "m").exec(ini)?.[1]?.trim();
       const version = field("Version");
@@ -100,9 +115,9 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
   }
 
   /** Some Chromium-based builds keep their version beside the binary: a `version` file, or a folder named after it. */
-  async function fromVersionFile(exe: string): Promise<Named | undefined> {
+  async function fromVersionFile(exe: string, uid: number): Promise<Named | undefined> {
     for (const file of ["version", "VERSION"]) {
-      const text = (await readBounded(join(dirname(exe), file), MAX_VERSION_FILE_BYTES))?.trim().replace(/^v/, "");
+      const text = (await installFile(exe, [file], MAX_VERSION_FILE_BYTES, uid))?.trim().replace(/^v/, "");
       if (text && VERSION.test(text)) return { name: basename(exe), version: text };
     }
     const folder = firstEntries(dirname(exe), MAX_FOLDER_ENTRIES).find((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
@@ -114,15 +129,15 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     return pkg ? { name: display(pkg.name), version: pkg.version } : undefined;
   }
 
-  /** An executable's name and version, cached per identity. */
-  function versionOf(pid: number, exe: string): Promise<Named | undefined> {
+  /** An executable's name and version as the knocking user `uid` may see them, cached per identity and user. */
+  function versionOf(pid: number, exe: string, uid: number): Promise<Named | undefined> {
     const key = identityOf(pid, exe);
     if (!key) return Promise.resolve(undefined);
-    let found = byExe.get(key);
+    let found = byExe.get(`${key}\0${uid}`);
     if (!found) {
-      found = (async () => (await fromApplicationIni(exe)) ?? (await fromVersionFile(exe)) ?? (await fromPackage(exe, key)))().catch(() => undefined);
+      found = (async () => (await fromApplicationIni(exe, uid)) ?? (await fromVersionFile(exe, uid)) ?? (await fromPackage(exe, key)))().catch(() => undefined);
       if (byExe.size >= MAX_CACHED) byExe.delete(byExe.keys().next().value!);
-      byExe.set(key, found);
+      byExe.set(`${key}\0${uid}`, found);
     }
     return found;
   }
@@ -137,8 +152,8 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
         pid = ppidOf(pid);
         continue;
       }
-      const engine = await versionOf(process.pid, process.exe);
-      const app = await versionOf(pid, exe);
+      const engine = await versionOf(process.pid, process.exe, process.uid);
+      const app = await versionOf(pid, exe, process.uid);
       // MiniBrowser comes in WebKit's own package: then the version is the engine's
       const ownVersion = app && engine && app.name !== engine.name ? app : undefined;
       const appName = ownVersion?.name ?? (name === "epiphany" ? "Epiphany" : name);
@@ -160,8 +175,8 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     }
     const exe = pid === process.pid ? process.exe : exeOf(pid);
     if (!exe) return undefined;
-    if (!sawChild && !BROWSER_NAME.test(basename(exe)) && !(await fromApplicationIni(exe))) return undefined;
-    const named = await versionOf(pid, exe);
+    if (!sawChild && !BROWSER_NAME.test(basename(exe)) && !(await fromApplicationIni(exe, process.uid))) return undefined;
+    const named = await versionOf(pid, exe, process.uid);
     if (!named) return undefined;
     return { name: named.name.slice(0, 256), version: named.version.slice(0, 64), pid, exe };
   }

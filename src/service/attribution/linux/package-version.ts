@@ -25,13 +25,20 @@ const MAX_CACHED = 256;
  * Reads a whole regular file unless it is larger than `maxBytes` (then undefined): knockers may control
  * files next to their programs, so every read is bounded before it starts, and a FIFO or device put in
  * a file's place is opened without blocking and then refused.
+ *
+ * With `readerUid` (a file beside a knocker's program, read as root for that user): a symbolic link at
+ * `path` is not followed (O_NOFOLLOW), and the file must belong to that user, or to root and be readable
+ * by everyone, so the service never reads for a knocker what the knocker could not read himself.
  */
-export async function readBounded(path: string, maxBytes: number): Promise<string | undefined> {
+export async function readBounded(path: string, maxBytes: number, readerUid?: number): Promise<string | undefined> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    const { size, isFile } = await handle.stat().then((s) => ({ size: s.size, isFile: s.isFile() }));
-    if (!isFile || size > maxBytes) return undefined;
+    const noFollow = readerUid === undefined ? 0 : constants.O_NOFOLLOW;
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | noFollow);
+    const info = await handle.stat();
+    const { size } = info;
+    if (!info.isFile() || size > maxBytes) return undefined;
+    if (readerUid !== undefined && info.uid !== readerUid && !(info.uid === 0 && info.mode & 0o004)) return undefined;
     const buffer = Buffer.alloc(Math.min(size, maxBytes));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     return buffer.toString("utf8", 0, bytesRead);

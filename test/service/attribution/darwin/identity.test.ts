@@ -1,6 +1,6 @@
 // Browser identity on macOS: Info.plist reading (XML and bplist00) and the walk from a knocking process to its app, on fake bundles.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { appBundleOf, darwinBrowserIdentifier, type ProcessSource } from "../../../../src/service/attribution/darwin/identity.ts";
 import { binaryPlistStrings, PlistError, plistStrings, xmlPlistStrings } from "../../../../src/service/attribution/darwin/plist.ts";
@@ -179,6 +179,18 @@ describe("darwin browser identity", () => {
     const exe = table[pid]![0];
     return { pid, ppid: table[pid]![1], uid: 501, user: "ada", exe, name: exe.split("/").pop()! };
   };
+
+  test("an Info.plist (or Contents folder) linked elsewhere, or one the knocking user could not read, is not read", async () => {
+    const root = fakeRoot();
+    rmSync(join(root, "/Applications/Firefox.app/Contents/Info.plist"));
+    symlinkSync(join(root, "/Applications/Google Chrome.app/Contents/Info.plist"), join(root, "/Applications/Firefox.app/Contents/Info.plist"));
+    expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(800))).browser).toBeUndefined();
+    rmSync(join(root, "/Applications/Firefox.app/Contents"), { recursive: true });
+    symlinkSync(join(root, "/Applications/Google Chrome.app/Contents"), join(root, "/Applications/Firefox.app/Contents"));
+    expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(800))).browser).toBeUndefined();
+    chmodSync(join(root, "/Applications/Safari.app/Contents/Info.plist"), 0o600); // root's alone; the knocker is uid 501
+    expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(650))).browser).toBeUndefined();
+  });
 
   test("Chrome's helper process is named by the outer app and its main process", async () => {
     const identify = darwinBrowserIdentifier({ processes, root: fakeRoot() });

@@ -1,6 +1,6 @@
 // Browser identity from data only, over a crafted procfs and dpkg database (real files), plus the real Chromium and Firefox packages of this machine.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { browserIdentifier } from "../../../../src/service/attribution/linux/identity.ts";
 import { debianPackages, upstreamVersion } from "../../../../src/service/attribution/linux/package-version.ts";
@@ -99,6 +99,27 @@ describe("browser identity from data only", () => {
     const answer = await Promise.race([m.identifier().identify(knocker), Bun.sleep(5_000).then(() => "still waiting" as const)]);
     expect(answer).not.toBe("still waiting");
     expect((answer as ProcessInfo).browser).toBeUndefined();
+  });
+
+  test("no link is followed out of the install folder, and only files of the knocking user or readable by all are read", async () => {
+    const m = machine();
+    const secret = m.file("root-only/application.ini", "[App]\nName=Secret\nVersion=13.37\n");
+    chmodSync(secret, 0o600); // root's, readable by root alone: the knocker (uid 1000) could not read it
+    const linked = m.file("opt/linked/firefox", "x");
+    symlinkSync(secret, join(m.root, "opt/linked/application.ini"));
+    const viaFolder = m.file("opt/folder/firefox", "x");
+    symlinkSync(join(m.root, "root-only"), join(m.root, "opt/folder/browser"));
+    const hidden = m.file("opt/hidden/firefox", "x");
+    chmodSync(m.file("opt/hidden/application.ini", "[App]\nName=Hidden\nVersion=1.2.3\n"), 0o600);
+    const open = m.file("opt/open/firefox", "x");
+    m.file("opt/open/application.ini", "[App]\nName=Open\nVersion=4.5.6\n"); // root's and readable by all: the knocker could read it too
+    const identify = m.identifier();
+    for (const [pid, exe] of [[401, linked], [402, viaFolder], [403, hidden]] as const) {
+      expect((await identify.identify(m.proc(pid, 1, exe, [exe]))).browser).toBeUndefined();
+    }
+    expect((await identify.identify(m.proc(404, 1, open, [open]))).browser).toMatchObject({ name: "Open", version: "4.5.6" });
+    chmodSync(secret, 0o644);
+    expect((await m.identifier().identify(m.proc(405, 1, linked, [linked]))).browser).toBeUndefined(); // a link, even to a readable file
   });
 
   test("upstreamVersion drops the epoch and the Debian revision only", () => {
