@@ -1,7 +1,7 @@
 // examples/connect-this-computer end to end, in real Chromium and Firefox: a click on the SaaS page puts a
 // per-user API key, made by the SaaS's backend, into a file of the local app; nothing else can.
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startAgent } from "../../examples/connect-this-computer/agent.ts";
 import { startExampleSaas } from "../../examples/connect-this-computer/saas.ts";
@@ -60,7 +60,10 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect([...saas.issued.values()]).toHaveLength(1);
       expect(readFileSync(keyPath, "utf8").trim()).toBe([...saas.issued.values()][0]!);
       expect(statSync(keyPath).mode & 0o777).toBe(0o600);
-      if (kind === "chromium") await page.screenshot({ path: join(ROOT, ".test-results", "connect-this-computer.png") as `${string}.png` });
+      if (kind === "chromium") {
+        mkdirSync(join(ROOT, ".test-results"), { recursive: true });
+        await page.screenshot({ path: join(ROOT, ".test-results", "connect-this-computer.png") as `${string}.png` });
+      }
     }, 90_000);
   });
 }
