@@ -50,6 +50,12 @@ export class NotFoundError extends PkipcError {
   override readonly status = 404;
 }
 
+/** A linked session whose link has ended: it takes no more instructions, and its service stops asking. */
+export class SessionEndedError extends PkipcError {
+  override readonly code = "SESSION_ENDED";
+  override readonly status = 410;
+}
+
 /** A bounded resource is full (live sessions, queued instructions). */
 export class CapacityError extends PkipcError {
   override readonly code = "CAPACITY";

@@ -5,7 +5,7 @@ import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import type { ServiceRegistry } from "./enroll.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
-import { createSessions, type SessionSettings } from "./sessions.ts";
+import { createSessions, retentionFor, type SessionSettings } from "./sessions.ts";
 import { openState } from "./state.ts";
 import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serverMetrics } from "./metrics.ts";
@@ -60,7 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
   const metrics = config.metricsListen ? serverMetrics() : undefined;
   const security = securitySettings(config.security);
   const kind = config.store ?? "memory";
-  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined), sharedSettings(config, security));
+  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords, retainMs: retentionFor(config.linkTtlMs) }) : undefined), sharedSettings(config, security), retentionFor(config.linkTtlMs));
   const store = metrics ? metrics.store(state.store) : state.store;
   const { registry } = state;
   let guard = createGuard(security, registry, log, state);
@@ -134,6 +134,7 @@ function sharedSettings(config: ServerConfig, security: SecuritySettings): Recor
     range: `${config.range.start}-${config.range.end}`,
     code: `${config.shape.tuples}x${config.shape.portsPerTuple}`,
     ttl: `${config.ttlMs} ms`,
+    "link-ttl": `${config.linkTtlMs} ms`,
     settle: `${config.settleMs} ms`,
     idle: `${config.idleMs} ms`,
     "bind-failure": config.bindFailure.name,

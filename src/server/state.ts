@@ -39,9 +39,11 @@ export async function openState(
   log: Logger,
   sessions?: SessionStore,
   shared: Readonly<Record<string, string>> = {},
+  /** How long a finished session stays readable, in ms (see sessions.ts, retentionFor). */
+  retainMs?: number,
 ): Promise<SharedState> {
   if (store === "memory") {
-    const memory = sessions ?? memoryStore();
+    const memory = sessions ?? memoryStore(retainMs === undefined ? {} : { retainMs });
     return {
       where: "memory",
       store: memory,
@@ -53,7 +55,7 @@ export async function openState(
   const redis = redisConnection({ url: store }, log);
   if (!(await redis.ready(CONNECT_WAIT_MS))) log.warn("the Redis store does not answer yet; requests get 503 until it does", { store: redis.where });
   else await checkRedis(redis, log, shared);
-  const sessionStore = await redisStore(redis, log);
+  const sessionStore = await redisStore(redis, log, retainMs === undefined ? {} : { retainMs });
   return {
     where: redis.where,
     store: sessionStore,
