@@ -6,7 +6,8 @@ export class PkipcError extends Error {
   readonly status: number = 500;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // a bundler that splits chunks renames classes it sees twice (ConfigError2 in dist/library): the name users see drops that
+    this.name = new.target.name.replace(/\d+$/, "");
   }
 }
 
