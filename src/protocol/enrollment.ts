@@ -60,4 +60,7 @@ export type ApiKeyAnswer = Static<typeof ApiKeyAnswer>;
 
 export const ApiKeyList = T.Object({ apiKeys: T.Array(ApiKeySummary) }, { additionalProperties: false });
 
+/** POST /v1/admin/data-loss/acknowledge: whether a data-loss flag was cleared. */
+export const DataLossAnswer = T.Object({ acknowledged: T.Boolean() }, { additionalProperties: false });
+
 export const ApiKeyIdParam = T.Object({ id: T.String({ minLength: 4, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) });

@@ -5,7 +5,7 @@ import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError, NetworkError } from "../lib/errors.ts";
 import { duration, httpUrl, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { decode } from "../protocol/codec.ts";
-import { ApiKeyAnswer, ApiKeyList, ApiKeySummary, EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
+import { ApiKeyAnswer, ApiKeyList, ApiKeySummary, DataLossAnswer, EnrollToken, ServiceList, ServiceSummary } from "../protocol/enrollment.ts";
 import { ErrorBody } from "../protocol/schemas.ts";
 import type { TSchema, Static } from "@sinclair/typebox";
 
@@ -51,7 +51,7 @@ async function call<S extends TSchema>(
 export default defineCommand({
   meta: {
     name: "admin",
-    description: "Operator: token | services | revoke ID | api-key NAME --origin URL | api-keys | revoke-api-key ID",
+    description: "Operator: token | services | revoke ID | api-key NAME --origin URL | api-keys | revoke-api-key ID | acknowledge-data-loss",
   },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {
@@ -80,9 +80,12 @@ export default defineCommand({
     } else if (action === "revoke-api-key" && id) {
       const k = await call(ApiKeySummary, o.server, o.adminSecret, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(id)}`, o.timeout);
       print(`revoked API key ${k.id} (${k.name})`);
+    } else if (action === "acknowledge-data-loss") {
+      const { acknowledged } = await call(DataLossAnswer, o.server, o.adminSecret, "POST", "/v1/admin/data-loss/acknowledge", o.timeout);
+      print(acknowledged ? "acknowledged: /healthz answers 200 again on every instance" : "no data loss was flagged");
     } else {
       throw new ConfigError(
-        "say what to do: pkipc admin token | services | revoke SERVICE_ID | api-key NAME --origin URL | api-keys | revoke-api-key KEY_ID",
+        "say what to do: pkipc admin token | services | revoke SERVICE_ID | api-key NAME --origin URL | api-keys | revoke-api-key KEY_ID | acknowledge-data-loss",
       );
     }
   },

@@ -7,6 +7,7 @@ import {
   ApiKeyList,
   ApiKeyRequest,
   ApiKeySummary,
+  DataLossAnswer,
   EnrollAnswer,
   EnrollRequest,
   EnrollToken,
@@ -27,7 +28,12 @@ const view = (s: StoredSummary) => ({
 const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
 
 /** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
-export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
+export function adminRoutes(
+  guard: Guard,
+  log: Logger,
+  addressOf: (request: Request, server: any) => string,
+  acknowledgeLoss: () => Promise<boolean> = async () => false,
+) {
   const { registry } = guard;
   const admin = (request: Request, server: unknown) => guard.requireAdmin(request, addressOf(request, server));
   // Every route awaits admin(): a refused secret throws before anything is read or changed.
@@ -94,6 +100,19 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
         return keyView(revoked);
       },
       { params: ApiKeyIdParam, response: { 200: ApiKeySummary }, detail: { summary: "Admin: revoke an API key; requests with it fail from now on" } },
+    )
+    .post(
+      "/v1/admin/data-loss/acknowledge",
+      async ({ request, server }) => {
+        await admin(request, server);
+        const acknowledged = await acknowledgeLoss();
+        if (acknowledged) log.warn("an operator acknowledged the Redis data loss");
+        return { acknowledged };
+      },
+      {
+        response: { 200: DataLossAnswer },
+        detail: { summary: "Admin: the Redis store's lost data was restored or re-made; /healthz answers 200 again (acknowledged false: no loss was flagged)" },
+      },
     )
     .post(
       "/v1/enroll",

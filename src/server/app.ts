@@ -40,6 +40,8 @@ export interface AppOptions {
   storeName: string;
   /** Throws when the store does not answer: /healthz then says so with 503. */
   storeHealth?: () => Promise<void>;
+  /** Clears a shared store's data-loss flag (the admin endpoint); false when none was set. */
+  acknowledgeLoss?: () => Promise<boolean>;
   version: string;
 }
 
@@ -169,7 +171,7 @@ export function createApp(options: AppOptions) {
     }, {
       detail: { summary: "Liveness" },
     })
-    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
+    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request), options.acknowledgeLoss))
     .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
       query: strictQuery({ format: FormatQuery }),
       response: { 200: ServiceConfig },

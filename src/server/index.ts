@@ -69,7 +69,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
     guard = metrics.guard(guard);
     sessions = metrics.sessions(sessions);
   }
-  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, version: VERSION });
+  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, acknowledgeLoss: state.acknowledgeLoss, version: VERSION });
   try {
     // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
     app.listen({
