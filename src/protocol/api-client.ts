@@ -3,7 +3,8 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { DecodeError, NetworkError, PkipcError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
 import { EnrollAnswer } from "./enrollment.ts";
-import { apiPath, apiRoot, apiUrl } from "./endpoint.ts";
+import { apiPath, apiRoot, apiUrl, VERSION_HEADER } from "./endpoint.ts";
+import { VERSION } from "../version.ts";
 import { type ServiceCredentials, signRequest } from "./signing.ts";
 import {
   type Ack,
@@ -84,6 +85,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
         signal,
         headers: {
           accept: format === "xml" ? "application/xml" : "application/json",
+          [VERSION_HEADER]: VERSION,
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
           ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
           ...(options.origin ? { origin: options.origin } : {}),

@@ -28,6 +28,11 @@ export const ServiceSummary = T.Object(
     name: T.String(),
     createdAt: T.String(),
     revokedAt: T.Optional(T.String()),
+    /** The last signed request seen from it (by any instance on Redis; by this instance on memory), and from where. */
+    lastSeenAt: T.Optional(T.String()),
+    address: T.Optional(T.String()),
+    /** The pkipc version it named then; absent for services of 0.2. */
+    version: T.Optional(T.String()),
   },
   { additionalProperties: false },
 );

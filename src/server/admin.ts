@@ -15,7 +15,7 @@ import {
   ServiceList,
   ServiceSummary,
 } from "../protocol/enrollment.ts";
-import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary } from "./enroll.ts";
+import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary, Sighting } from "./enroll.ts";
 import { type Guard, jsonBody } from "./guard.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -26,6 +26,8 @@ const view = (s: StoredSummary) => ({
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
 const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
+const seenView = (seen: Sighting | undefined) =>
+  seen ? { lastSeenAt: iso(seen.at), address: seen.address, ...(seen.version ? { version: seen.version } : {}) } : {};
 
 /** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
 export function adminRoutes(
@@ -53,7 +55,8 @@ export function adminRoutes(
       "/v1/admin/services",
       async ({ request, server }) => {
         await admin(request, server);
-        return { services: (await registry.list()).map(view) };
+        const [services, sightings] = await Promise.all([registry.list(), registry.sightings()]);
+        return { services: services.map((s) => ({ ...view(s), ...seenView(sightings.get(s.id)) })) };
       },
       { response: { 200: ServiceList }, detail: { summary: "Admin: enrolled services, without their keys" } },
     )

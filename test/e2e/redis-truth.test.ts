@@ -4,18 +4,21 @@ import { VERSION } from "../../src/version.ts";
 import { runPkipc, serverProcess, spawnPkipc } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
-async function health(url: string): Promise<{ status: number; body: { ok: boolean; error?: string } }> {
+type Health = { status: number; body: { ok: boolean; error?: string } };
+
+async function health(url: string): Promise<Health> {
   const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
   return { status: response.status, body: (await response.json()) as { ok: boolean; error?: string } };
 }
 
 /** /healthz until `want` holds (the watch looks every 5 s); the last answer either way. */
-async function healthUntil(url: string, want: (h: Awaited<ReturnType<typeof health>>) => boolean, ms: number) {
+async function healthUntil(url: string, want: (h: Health) => boolean, ms: number) {
   const end = Date.now() + ms;
-  let last = await health(url).catch(() => ({ status: 0, body: { ok: false } }));
+  const unanswered: Health = { status: 0, body: { ok: false } };
+  let last = await health(url).catch(() => unanswered);
   while (!want(last) && Date.now() < end) {
     await Bun.sleep(500);
-    last = await health(url).catch(() => ({ status: 0, body: { ok: false } }));
+    last = await health(url).catch(() => unanswered);
   }
   return last;
 }
