@@ -52,7 +52,7 @@ async function call<S extends TSchema>(
 export default defineCommand({
   meta: {
     name: "admin",
-    description: "Operator: token | services | revoke ID | api-key NAME --origin URL | api-keys | revoke-api-key ID | acknowledge-data-loss",
+    description: "Operator: token, services, revoke, api-key, api-keys, revoke-api-key, acknowledge-data-loss",
   },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {
