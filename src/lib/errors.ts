@@ -6,7 +6,8 @@ export class PkipcError extends Error {
   readonly status: number = 500;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // a bundler that splits chunks renames classes it sees twice (ConfigError2 in dist/library): the name users see drops that
+    this.name = new.target.name.replace(/\d+$/, "");
   }
 }
 
@@ -54,6 +55,12 @@ export class UnsupportedMediaTypeError extends PkipcError {
 export class NotFoundError extends PkipcError {
   override readonly code = "NOT_FOUND";
   override readonly status = 404;
+}
+
+/** A linked session whose link has ended: it takes no more instructions, and its service stops asking. */
+export class SessionEndedError extends PkipcError {
+  override readonly code = "SESSION_ENDED";
+  override readonly status = 410;
 }
 
 /** A bounded resource is full (live sessions, queued instructions). */

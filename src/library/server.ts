@@ -1,43 +1,25 @@
-// `pkipc/server`: the server role as a library, for SaaS backends on Bun, configured with the same options as `pkipc server`.
-import { silentLogger, type Logger } from "../lib/log.ts";
-import { serverConfig, serverOptions } from "../server/command.ts";
-import { type RunningServer, startServer as startCoreServer } from "../server/index.ts";
+// `pkipc/server`: for SaaS backends. The API client (backend.ts) runs anywhere; startServer runs a pkipc server in-process, which needs Bun, and loads it only when called.
+import { ConfigError } from "../lib/errors.ts";
+import type { RunningServer, StartServerOptions } from "./server-core.ts";
 
-export type { Logger, RunningServer };
-export { apiClient, ApiError, type ApiClient } from "../protocol/api-client.ts";
+export * from "./backend.ts";
+export type { Logger, RunningServer, ServerOptions, StartServerOptions } from "./server-core.ts";
 export { createLogger } from "../lib/log.ts";
-export { PkipcError, ConfigError } from "../lib/errors.ts";
-
-type Options = typeof serverOptions;
-/**
- * The options of `pkipc server`, camelCased, each as its flag's text (`listen: "127.0.0.1:0"`,
- * `range: "29170-29233"`, `ttl: "30s"`), or true for a switch; defaults as the CLI documents them.
- */
-export type ServerOptions = {
-  [K in keyof Options]?: Options[K] extends { flag: true } ? boolean : string;
-};
-
-export interface StartServerOptions extends ServerOptions {
-  /** Where the server's log lines go. Default: nowhere. */
-  log?: Logger;
-  /** Stops the server when aborted. */
-  signal?: AbortSignal;
-}
+export { ConfigError } from "../lib/errors.ts";
 
 /**
  * Starts a server the way `pkipc server` does (the same checks: a range browsers can knock, a strong
  * enough code). Enroll services with `server.registry.issueToken(ms)`, make the backend's API key with
  * `server.registry.issueApiKey(name, origin)`; stop it with stop() or the signal.
- * Throws ConfigError with one sentence for a bad option.
+ * Throws ConfigError with one sentence for a bad option, or when not running on Bun.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const { log, signal, ...flags } = options;
-  const args = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && v !== false));
-  const { config } = serverConfig(args, [], {});
-  const server = await startCoreServer(config, log ?? silentLogger);
-  let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= server.stop());
-  signal?.addEventListener("abort", () => void stop(), { once: true });
-  if (signal?.aborted) await stop();
-  return { ...server, stop };
+  // The server is built on Bun.serve and Bun's Redis client; Node and Deno backends run the pkipc binary instead.
+  if (!("Bun" in globalThis)) {
+    throw new ConfigError(
+      "startServer runs a pkipc server in this process, which needs Bun (https://bun.sh); on Node or Deno run the pkipc binary (pkipc server) and talk to it with backendClient",
+    );
+  }
+  const core = await import("./server-core.ts");
+  return core.startServer(options);
 }

@@ -4,13 +4,15 @@ import { boundedFetch } from "../lib/bounded-fetch.ts";
 import { DecodeError, PkipcError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
 import { EnrollAnswer } from "./enrollment.ts";
-import { apiPath, apiRoot, apiUrl } from "./endpoint.ts";
+import { apiPath, apiRoot, apiUrl, VERSION_HEADER } from "./endpoint.ts";
+import { VERSION } from "../version.ts";
 import { type ServiceCredentials, signRequest } from "./signing.ts";
 import {
   type Ack,
   ErrorBody,
   type InstructionRequest,
   InstructionStatus,
+  LINK_TTL_HEADER,
   PulledInstructions,
   type Report,
   ReportAnswer,
@@ -52,6 +54,13 @@ export interface ApiClientOptions {
 
 export type ApiClient = ReturnType<typeof apiClient>;
 
+/** The link lifetime a server states in LINK_TTL_HEADER, in ms; undefined when absent or not a whole number. */
+function linkTtlOf(headers: Headers): number | undefined {
+  const raw = headers.get(LINK_TTL_HEADER);
+  const ms = raw === null || !/^\d{1,10}$/.test(raw) ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
 /** A client for the server at `base` (e.g. http://127.0.0.1:7870). */
 export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
   const root = apiRoot(base);
@@ -61,7 +70,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     schema: S | undefined,
     method: string,
     path: string,
-    init: { body?: unknown; format?: Format; extraMs?: number; signal?: AbortSignal } = {},
+    init: { body?: unknown; format?: Format; extraMs?: number; signal?: AbortSignal; headers?: (headers: Headers) => void } = {},
   ): Promise<Static<S>> {
     const url = apiUrl(root, path);
     const format = init.format ?? "json";
@@ -75,6 +84,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
         method,
         headers: {
           accept: format === "xml" ? "application/xml" : "application/json",
+          [VERSION_HEADER]: VERSION,
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
           ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
           ...(options.origin ? { origin: options.origin } : {}),
@@ -99,6 +109,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
         Number.isFinite(retryAfter) ? retryAfter : undefined,
       );
     }
+    init.headers?.(response.headers);
     if (!schema) return undefined as Static<S>;
     try {
       return decode(schema, text, format);
@@ -123,11 +134,22 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     queueInstruction: (id: string, request: InstructionRequest, signal?: AbortSignal) =>
       call(InstructionStatus, "POST", `/v1/sessions/${encodeURIComponent(id)}/instructions`, { body: request, signal }),
     report: (report: Report, signal?: AbortSignal) => call(ReportAnswer, "POST", "/v1/reports", { body: report, signal }),
-    pull: (linkId: string, waitSeconds: number, signal?: AbortSignal) =>
-      call(PulledInstructions, "GET", `/v1/links/${encodeURIComponent(linkId)}/instructions?wait=${waitSeconds}`, {
+    /** A report, with how long a link it made takes instructions (absent from servers of 0.2). */
+    reportLink: async (report: Report, signal?: AbortSignal): Promise<{ answer: ReportAnswer; linkTtlMs?: number }> => {
+      let linkTtlMs: number | undefined;
+      const answer = await call(ReportAnswer, "POST", "/v1/reports", { body: report, signal, headers: (h) => (linkTtlMs = linkTtlOf(h)) });
+      return { answer, ...(linkTtlMs === undefined ? {} : { linkTtlMs }) };
+    },
+    /** Instructions queued for a link, with how long from now the link takes more (absent from servers of 0.2). */
+    pull: async (linkId: string, waitSeconds: number, signal?: AbortSignal): Promise<PulledInstructions & { linkTtlMs?: number }> => {
+      let linkTtlMs: number | undefined;
+      const pulled = await call(PulledInstructions, "GET", `/v1/links/${encodeURIComponent(linkId)}/instructions?wait=${waitSeconds}`, {
         extraMs: waitSeconds * 1000,
         signal,
-      }),
+        headers: (h) => (linkTtlMs = linkTtlOf(h)),
+      });
+      return linkTtlMs === undefined ? pulled : { ...pulled, linkTtlMs };
+    },
     ack: (linkId: string, acks: Ack[], signal?: AbortSignal) =>
       call(undefined, "POST", `/v1/links/${encodeURIComponent(linkId)}/acks`, { body: { acks }, signal }),
     /** Spends a one-time enrollment token; the answer holds this service's id and key. */

@@ -21,3 +21,6 @@ export function apiUrl(root: URL, path: string): URL {
 export function apiPath(root: URL, url: URL): string {
   return url.pathname.slice(root.pathname.length - 1) + url.search;
 }
+
+/** The request header in which pkipc's own clients name their version (operators see it per service). */
+export const VERSION_HEADER = "pkipc-version";

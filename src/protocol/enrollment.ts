@@ -28,6 +28,11 @@ export const ServiceSummary = T.Object(
     name: T.String(),
     createdAt: T.String(),
     revokedAt: T.Optional(T.String()),
+    /** The last signed request seen from it (by any instance on Redis; by this instance on memory), and from where. */
+    lastSeenAt: T.Optional(T.String()),
+    address: T.Optional(T.String()),
+    /** The pkipc version it named then; absent for services of 0.2. */
+    version: T.Optional(T.String()),
   },
   { additionalProperties: false },
 );
@@ -59,5 +64,8 @@ export const ApiKeyAnswer = T.Composite([ApiKeySummary, T.Object({ key: T.String
 export type ApiKeyAnswer = Static<typeof ApiKeyAnswer>;
 
 export const ApiKeyList = T.Object({ apiKeys: T.Array(ApiKeySummary) }, { additionalProperties: false });
+
+/** POST /v1/admin/data-loss/acknowledge: whether a data-loss flag was cleared. */
+export const DataLossAnswer = T.Object({ acknowledged: T.Boolean() }, { additionalProperties: false });
 
 export const ApiKeyIdParam = T.Object({ id: T.String({ minLength: 4, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) });

@@ -135,6 +135,13 @@ export const Instruction = T.Object(
 );
 export type Instruction = Static<typeof Instruction>;
 
+/**
+ * The response header (on a report that linked, and on every pull) with how long from now the link takes
+ * instructions, in ms: a service watches the link that long. A header, not a field: the answers' schemas
+ * refuse unknown fields, and services of 0.2 must keep reading this server's answers.
+ */
+export const LINK_TTL_HEADER = "pkipc-link-ttl-ms";
+
 /** GET /v1/links/{linkId}/instructions: what was queued after the link. */
 export const PulledInstructions = T.Object(
   { instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }) },
@@ -147,6 +154,8 @@ export const InstructionRequest = T.Object(
   {
     name: Instruction.properties.name,
     args: T.Optional(Instruction.properties.args),
+    /** Not delivered within this many ms, it reads `expired` (its session's end applies anyway). */
+    ttlMs: T.Optional(T.Integer({ minimum: 1000, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 );
@@ -206,6 +215,8 @@ export const InstructionState = T.Union([
   T.Literal("delivered"),
   T.Literal("done"),
   T.Literal("refused"),
+  /** Never answered: still queued at its own deadline, or queued or delivered when its session ended (the result says which). */
+  T.Literal("expired"),
 ]);
 
 /** An instruction as the session holder sees it, with the service's answer once there is one. */
@@ -245,6 +256,8 @@ export const SessionStatus = T.Object(
     version: T.Integer({ minimum: 0 }),
     expiresAt: Timestamp,
     linkedAt: T.Optional(Timestamp),
+    /** A linked session takes instructions until then (the server's --link-ttl after the link). */
+    linkEndsAt: T.Optional(Timestamp),
     origin: T.Optional(WebOrigin),
     process: T.Optional(ProcessInfo),
     instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),

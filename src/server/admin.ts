@@ -7,6 +7,7 @@ import {
   ApiKeyList,
   ApiKeyRequest,
   ApiKeySummary,
+  DataLossAnswer,
   EnrollAnswer,
   EnrollRequest,
   EnrollToken,
@@ -14,7 +15,7 @@ import {
   ServiceList,
   ServiceSummary,
 } from "../protocol/enrollment.ts";
-import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary } from "./enroll.ts";
+import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary, Sighting } from "./enroll.ts";
 import { type Guard, jsonBody } from "./guard.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -25,9 +26,16 @@ const view = (s: StoredSummary) => ({
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
 const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
+const seenView = (seen: Sighting | undefined) =>
+  seen ? { lastSeenAt: iso(seen.at), address: seen.address, ...(seen.version ? { version: seen.version } : {}) } : {};
 
 /** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
-export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
+export function adminRoutes(
+  guard: Guard,
+  log: Logger,
+  addressOf: (request: Request, server: any) => string,
+  acknowledgeLoss: () => Promise<boolean> = async () => false,
+) {
   const { registry } = guard;
   const admin = (request: Request, server: unknown) => guard.requireAdmin(request, addressOf(request, server));
   // Every route awaits admin(): a refused secret throws before anything is read or changed.
@@ -47,7 +55,8 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
       "/v1/admin/services",
       async ({ request, server }) => {
         await admin(request, server);
-        return { services: (await registry.list()).map(view) };
+        const [services, sightings] = await Promise.all([registry.list(), registry.sightings()]);
+        return { services: services.map((s) => ({ ...view(s), ...seenView(sightings.get(s.id)) })) };
       },
       { response: { 200: ServiceList }, detail: { summary: "Admin: enrolled services, without their keys" } },
     )
@@ -94,6 +103,19 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
         return keyView(revoked);
       },
       { params: ApiKeyIdParam, response: { 200: ApiKeySummary }, detail: { summary: "Admin: revoke an API key; requests with it fail from now on" } },
+    )
+    .post(
+      "/v1/admin/data-loss/acknowledge",
+      async ({ request, server }) => {
+        await admin(request, server);
+        const acknowledged = await acknowledgeLoss();
+        if (acknowledged) log.warn("an operator acknowledged the Redis data loss");
+        return { acknowledged };
+      },
+      {
+        response: { 200: DataLossAnswer },
+        detail: { summary: "Admin: the Redis store's lost data was restored or re-made; /healthz answers 200 again (acknowledged false: no loss was flagged)" },
+      },
     )
     .post(
       "/v1/enroll",

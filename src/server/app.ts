@@ -12,6 +12,7 @@ import {
   ErrorBody,
   InstructionRequest,
   InstructionStatus,
+  LINK_TTL_HEADER,
   Report,
   PulledInstructions,
   ReportAnswer,
@@ -39,6 +40,8 @@ export interface AppOptions {
   storeName: string;
   /** Throws when the store does not answer: /healthz then says so with 503. */
   storeHealth?: () => Promise<void>;
+  /** Clears a shared store's data-loss flag (the admin endpoint); false when none was set. */
+  acknowledgeLoss?: () => Promise<boolean>;
   version: string;
 }
 
@@ -48,8 +51,8 @@ const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { 
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
 
-function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200): Response {
-  return new Response(encode(schema, value, format), { status, headers: { "content-type": CONTENT_TYPES[format] } });
+function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(encode(schema, value, format), { status, headers: { ...headers, "content-type": CONTENT_TYPES[format] } });
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
@@ -171,7 +174,7 @@ export function createApp(options: AppOptions) {
     }, {
       detail: { summary: "Liveness" },
     })
-    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request)))
+    .use(adminRoutes(guard, log, (request, server) => addressOf(server, request), options.acknowledgeLoss))
     .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
       query: strictQuery({ format: FormatQuery }),
       response: { 200: ServiceConfig },
@@ -236,7 +239,7 @@ export function createApp(options: AppOptions) {
         query: strictQuery({ format: FormatQuery }),
         parse: jsonBody,
         body: InstructionRequest,
-        response: { 202: InstructionStatus, 401: ErrorBody, 404: ErrorBody, 415: ErrorBody },
+        response: { 202: InstructionStatus, 401: ErrorBody, 404: ErrorBody, 410: ErrorBody, 415: ErrorBody },
         detail: { summary: "Queue an instruction for the service that links this session (the SaaS backend's API key)" },
       },
     )
@@ -246,7 +249,8 @@ export function createApp(options: AppOptions) {
         const origin = addressOf(server, request);
         const service = guard.serviceOf(request);
         const answer = await sessions.report(body, origin, service, guard.reportCharges(service, origin));
-        return reply(ReportAnswer, answer, formatOf(query, request));
+        const lifetime = answer.linked ? { [LINK_TTL_HEADER]: String(sessions.linkTtlMs) } : undefined;
+        return reply(ReportAnswer, answer, formatOf(query, request), 200, lifetime);
       },
       {
         parse: guard.signedBody(Report),
@@ -259,14 +263,14 @@ export function createApp(options: AppOptions) {
     .get(
       "/v1/links/:linkId/instructions",
       async ({ params, query, request }) => {
-        const instructions = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal, guard.serviceOf(request));
-        return reply(PulledInstructions, { instructions }, formatOf(query, request));
+        const { instructions, linkTtlMs } = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal, guard.serviceOf(request));
+        return reply(PulledInstructions, { instructions }, formatOf(query, request), 200, { [LINK_TTL_HEADER]: String(linkTtlMs) });
       },
       {
         params: T.Object({ linkId: SessionId }),
         query: strictQuery({ format: FormatQuery, wait: WaitQuery }),
         beforeHandle: guard.signedNoBody,
-        response: { 200: PulledInstructions, 401: ErrorBody, 404: ErrorBody },
+        response: { 200: PulledInstructions, 401: ErrorBody, 404: ErrorBody, 410: ErrorBody },
         detail: { summary: "A linked service fetches instructions queued after its report (long poll with wait)" },
       },
     )

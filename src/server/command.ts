@@ -36,6 +36,12 @@ export const serverOptions = {
     parse: oneOf(Object.keys(bindFailureStrategies)),
   },
   ttl: { description: "How long a code lives", env: "PKIPC_TTL", default: "30s", parse: duration(1000, 600_000) },
+  linkTtl: {
+    description: "How long a linked session takes instructions after its link (services are told, and watch that long)",
+    env: "PKIPC_LINK_TTL",
+    default: "5m",
+    parse: duration(1000, 3_600_000),
+  },
   settle: { description: "Pause the client makes between tuples", env: "PKIPC_SETTLE", default: "0ms", parse: duration(0, 10_000) },
   idle: { description: "Quiet gap after which a service reports an incomplete burst", env: "PKIPC_IDLE", default: "250ms", parse: duration(10, 60_000) },
   maxMissing: { description: "Ports of a code that may be missing (failed binds); at most the code length - 1", env: "PKIPC_MAX_MISSING", default: "3", parse: integer(0, 64) },
@@ -122,6 +128,7 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
+      linkTtlMs: o.linkTtl,
       store: o.store,
       security: {
         servicesFile: o.servicesFile,

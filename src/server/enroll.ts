@@ -39,6 +39,14 @@ export interface ApiKeyRecord {
 export type ApiKeySummary = Omit<ApiKeyRecord, "digest">;
 
 /** The enrolled services, the tokens not yet used, and the API keys. */
+/** When, from which address and as which pkipc version an enrolled service last signed a request. */
+export interface Sighting {
+  at: number;
+  address: string;
+  /** From the request's pkipc-version header; absent for services of 0.2, which send none. */
+  version?: string;
+}
+
 export interface ServiceRegistry {
   /** "file", "memory" or "redis". */
   readonly name: string;
@@ -59,6 +67,10 @@ export interface ServiceRegistry {
   apiKeyOf(key: string): Promise<ApiKeySummary | undefined>;
   revokeApiKey(id: string): Promise<ApiKeySummary>;
   listApiKeys(): Promise<ApiKeySummary[]>;
+  /** Notes a signed request of an enrolled service (the guard calls it at most every 30 s per service and instance). */
+  noteSeen(serviceId: string, seen: Sighting): Promise<void>;
+  /** The last sighting of each service seen, by id. */
+  sightings(): Promise<Map<string, Sighting>>;
 }
 
 interface Stored {
@@ -124,6 +136,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
   // about the key through timing.
   /** Digests of keys presented lately (bounded): a revoked key still misses, since byDigest no longer holds it. */
   const digests = new Map<string, string>();
+  const sighted = new Map<string, Sighting>();
   const byDigest = new Map(apiKeys.filter((k) => k.revokedAt === undefined).map((k) => [k.digest, apiSummary(k)]));
 
   const save = () => {
@@ -172,6 +185,11 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       return summary(service);
     },
     list: async () => state.services.map(summary),
+    // In memory only (this instance's view since it started): writing the services file per sighting is not worth it.
+    async noteSeen(serviceId, seen) {
+      if (keys.has(serviceId)) sighted.set(serviceId, seen); // enrolled services only: bounded by maxServices
+    },
+    sightings: async () => new Map(sighted),
     async issueApiKey(name, origin) {
       if (apiKeys.length >= maxApiKeys) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
       const key = `${API_KEY_PREFIX}${randomId(32)}`;

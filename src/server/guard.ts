@@ -4,6 +4,7 @@ import { ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from "../lib
 import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
+import { VERSION_HEADER } from "../protocol/endpoint.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
 import { type BucketStore, type Charge, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
 import { type NonceCache, nonceCache } from "./limits.ts";
@@ -88,6 +89,9 @@ export function securitySettings(overrides: SecurityOverrides = {}): SecuritySet
 type RequestIp = { requestIP(request: Request): { address: string } | null } | null | undefined;
 
 const ADDRESS = /^[0-9A-Fa-f:.]{2,45}$/;
+/** How often a service's sighting (last seen, address, version) is written, per service and instance. */
+const SIGHTING_EVERY_MS = 30_000;
+const MAX_NOTED = 10_000;
 
 /**
  * The media type of a request body, lower case, without parameters ("application/json; charset=utf-8"
@@ -139,6 +143,18 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
   const adminFailuresHere = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address", "admin-failure-address");
   const adminFailures = rateLimiter(limit.adminFailures, "wrong admin secrets from all addresses", "admin-failure");
   const identities = new WeakMap<Request, string>();
+  /** When each service's last sighting was noted here: at most one registry write per service every SIGHTING_EVERY_MS. */
+  const noted = new Map<string, number>();
+  function note(id: string, request: Request, server: RequestIp | undefined): void {
+    const t = Date.now();
+    if ((noted.get(id) ?? 0) + SIGHTING_EVERY_MS > t) return;
+    if (noted.size >= MAX_NOTED) noted.clear(); // a bound; the worst case is one more write per service
+    noted.set(id, t);
+    const version = request.headers.get(VERSION_HEADER) ?? "";
+    const seen = { at: t, address: address(request, server), ...(/^[0-9A-Za-z.+-]{1,32}$/.test(version) ? { version } : {}) };
+    // not awaited: a sighting is for operators, and never delays or fails the service's request
+    registry.noteSeen(id, seen).catch((error) => log.debug("could not note a service's sighting", { error: (error as Error).message }));
+  }
   const header = settings.trustProxyHeader?.toLowerCase();
   const allowedOrigins = new Set(settings.allowOrigins);
 
@@ -234,6 +250,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
           throw new UnsupportedMediaTypeError(`the body must be application/json or application/xml, not ${type || "untyped"}`);
         }
         const id = await authenticate(request, bytes);
+        if (id) note(id, request, server);
         try {
           const text = decodeUtf8(bytes);
           if (type === "application/xml") return decode(schema, text, "xml");
@@ -247,8 +264,9 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       };
     },
     /** A beforeHandle hook for a signed route without a body. */
-    async signedNoBody({ request }: { request: Request }): Promise<void> {
-      await authenticate(request, "");
+    async signedNoBody({ request, server }: { request: Request; server?: RequestIp }): Promise<void> {
+      const id = await authenticate(request, "");
+      if (id) note(id, request, server);
     },
     /** The enrolled service that signed this request (undefined when signatures are off and it was unsigned). */
     serviceOf: (request: Request) => identities.get(request),

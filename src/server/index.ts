@@ -6,7 +6,7 @@ import { createApp } from "./app.ts";
 import type { ServiceRegistry } from "./enroll.ts";
 import { checkAdminSecret } from "./admin-secret.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
-import { createSessions, type SessionSettings } from "./sessions.ts";
+import { createSessions, retentionFor, type SessionSettings } from "./sessions.ts";
 import { openState } from "./state.ts";
 import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serverMetrics } from "./metrics.ts";
@@ -63,7 +63,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
   // Before anything opens: a weak secret is refused for library callers as for the CLI.
   if (security.adminSecret !== undefined) checkAdminSecret(security.adminSecret);
   const kind = config.store ?? "memory";
-  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords }) : undefined), sharedSettings(config, security));
+  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords, retainMs: retentionFor(config.linkTtlMs) }) : undefined), sharedSettings(config, security), retentionFor(config.linkTtlMs));
   const store = metrics ? metrics.store(state.store) : state.store;
   const { registry } = state;
   let guard = createGuard(security, registry, log, state);
@@ -72,7 +72,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
     guard = metrics.guard(guard);
     sessions = metrics.sessions(sessions);
   }
-  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, version: VERSION });
+  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, acknowledgeLoss: state.acknowledgeLoss, version: VERSION });
   try {
     // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
     app.listen({
@@ -137,6 +137,7 @@ function sharedSettings(config: ServerConfig, security: SecuritySettings): Recor
     range: `${config.range.start}-${config.range.end}`,
     code: `${config.shape.tuples}x${config.shape.portsPerTuple}`,
     ttl: `${config.ttlMs} ms`,
+    "link-ttl": `${config.linkTtlMs} ms`,
     settle: `${config.settleMs} ms`,
     idle: `${config.idleMs} ms`,
     "bind-failure": config.bindFailure.name,

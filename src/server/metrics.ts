@@ -2,6 +2,7 @@
 // routes stay as they are and nothing is counted unless --metrics-listen asks for it.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { PkipcError } from "../lib/errors.ts";
+import { addProcessMetrics } from "../lib/process-metrics.ts";
 import type { Guard } from "./guard.ts";
 import type { Sessions } from "./sessions.ts";
 import type { SessionStore } from "./store/types.ts";
@@ -21,6 +22,7 @@ const REFUSALS = new Set([401, 429, 503]);
 
 export function serverMetrics(): ServerMetrics {
   const registry = new Registry();
+  addProcessMetrics(registry, "server");
   const registers = [registry];
   const issued = new Counter({ name: "pkipc_server_sessions_issued_total", help: "Sessions (knock codes) issued", registers });
   const links = new Counter({ name: "pkipc_server_links_total", help: "Sessions linked by a service's report", registers });

@@ -1,5 +1,5 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
-import { CapacityError, InvalidInputError, NotFoundError, TooManyCompletionsError } from "../lib/errors.ts";
+import { CapacityError, InvalidInputError, NotFoundError, SessionEndedError, TooManyCompletionsError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
@@ -18,7 +18,7 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import { type InsertGate, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -37,10 +37,20 @@ export interface SessionSettings {
   maxWaitMs: number;
   /** Instructions one session may carry. */
   maxInstructions: number;
+  /** How long a linked session takes instructions after its link, in ms (--link-ttl). */
+  linkTtlMs: number;
 }
+
+/**
+ * How long a store keeps a session after its code expired, for a server whose links live `linkTtlMs`: the
+ * whole link, and a minute more to read its last results (at least the stores' 5 minutes).
+ */
+export const retentionFor = (linkTtlMs: number) => Math.max(300_000, linkTtlMs + 60_000);
 
 export interface Sessions {
   config(): ServiceConfig;
+  /** How long a linked session takes instructions after its link, in ms (told to services in LINK_TTL_HEADER). */
+  readonly linkTtlMs: number;
   /**
    * A new session. `charges` are the rate-limit tokens the request owes (see Guard.sessionCharges): taken in
    * the same step as the insert, so a refused one answers 429 and issues nothing.
@@ -59,8 +69,12 @@ export interface Sessions {
    * one answers 429 and links nothing.
    */
   report(report: Report, address: string, serviceId?: string, charges?: readonly Charge[]): Promise<ReportAnswer>;
-  /** Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking service may pull. */
-  pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<Instruction[]>;
+  /**
+   * Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking
+   * service may pull. `linkTtlMs`: how long from now the link takes instructions. A link that ended throws
+   * SessionEndedError.
+   */
+  pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<{ instructions: Instruction[]; linkTtlMs: number }>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
   /** Shutting down: every long poll, held or to come, answers at once. */
   drain(): void;
@@ -104,11 +118,56 @@ function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer
 /** How a service's allow-list names a session's origin: sessions of non-browser clients have none. */
 const originName = (origin: string | undefined) => origin ?? "none";
 
+/** When a session stops taking instructions: its code's expiry while pending, its link's end once linked. */
+function sessionEnd(record: SessionRecord, linkTtlMs: number): number {
+  if (record.state === "pending") return record.expiresAt;
+  // a record linked by an instance of 0.2 has no linkEndsAt: it gets this server's lifetime
+  return record.linkEndsAt ?? (record.linkedAt ?? record.createdAt) + linkTtlMs;
+}
+
+/** Whether an instruction may still be delivered: queued, and its own deadline (if any) not passed. */
+const deliverable = (i: InstructionRecord, now: number) => i.state === "queued" && (i.expiresAt === undefined || i.expiresAt > now);
+
+/** An instruction as read: its stored state, or "expired". */
+type InstructionView = Omit<InstructionRecord, "state"> & { state: InstructionRecord["state"] | "expired" };
+
+/**
+ * An instruction as its backend reads it: one that can no longer be answered reads `expired`, with why (the
+ * store keeps it queued or delivered; time alone changes it, so no write is needed and none can be missed).
+ */
+function instructionView(record: SessionRecord, i: InstructionRecord, now: number, linkTtlMs: number): InstructionView {
+  if (i.state !== "queued" && i.state !== "delivered") return i;
+  if (now >= sessionEnd(record, linkTtlMs)) {
+    if (record.state === "pending") return { ...i, state: "expired", result: "the session expired before a service linked it" };
+    const why = i.state === "queued" ? "the link ended before the service asked for it" : "the service did not answer before the link ended";
+    return { ...i, state: "expired", result: why };
+  }
+  if (i.state === "queued" && i.expiresAt !== undefined && now >= i.expiresAt) {
+    return { ...i, state: "expired", result: "not delivered to a service before its own deadline (ttlMs)" };
+  }
+  return i;
+}
+
+/**
+ * The next moment at which the status reads differently with no write (a deadline passing), after `now`;
+ * Infinity when none is ahead. A long poll wakes then.
+ */
+function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  const end = sessionEnd(record, linkTtlMs);
+  const open = record.instructions.some((i) => i.state === "queued" || i.state === "delivered");
+  if (end > now && (record.state === "pending" || open)) next = end;
+  for (const i of record.instructions) {
+    if (i.state === "queued" && i.expiresAt !== undefined && i.expiresAt > now) next = Math.min(next, i.expiresAt);
+  }
+  return next;
+}
+
 /**
  * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
  * session, never who linked it nor what the service answered.
  */
-function toStatus(record: SessionRecord, now: number, full: boolean): SessionStatus {
+function toStatus(record: SessionRecord, now: number, full: boolean, linkTtlMs: number): SessionStatus {
   const expired = record.state === "pending" && record.expiresAt <= now;
   return {
     id: record.id,
@@ -116,11 +175,13 @@ function toStatus(record: SessionRecord, now: number, full: boolean): SessionSta
     version: record.version,
     expiresAt: new Date(record.expiresAt).toISOString(),
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
+    ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
     ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
     ...(full && record.process ? { process: record.process } : {}),
-    instructions: record.instructions.map(({ id, name, state, result }) =>
-      result === undefined || !full ? { id, name, state } : { id, name, state, result },
-    ),
+    instructions: record.instructions.map((instruction) => {
+      const { id, name, state, result } = instructionView(record, instruction, now, linkTtlMs);
+      return result === undefined || !full ? { id, name, state } : { id, name, state, result };
+    }),
   };
 }
 
@@ -184,18 +245,20 @@ export function createSessions(
         return current;
       },
       (current) => {
-        if (current.state !== "pending" || current.expiresAt <= Date.now()) return undefined;
+        const now = Date.now();
+        if (current.state !== "pending" || current.expiresAt <= now) return undefined;
         delivered = current.instructions
-          .filter((i) => i.state === "queued")
+          .filter((i) => deliverable(i, now))
           .map(({ id, name, args }) => ({ id, name, args }));
         return {
           ...current,
           state: "linked",
-          linkedAt: Date.now(),
+          linkedAt: now,
+          linkEndsAt: now + settings.linkTtlMs,
           linkId,
           ...(serviceId === undefined ? {} : { serviceId }),
           process: report.process,
-          instructions: current.instructions.map((i) => (i.state === "queued" ? { ...i, state: "delivered" } : i)),
+          instructions: current.instructions.map((i) => (deliverable(i, now) ? { ...i, state: "delivered" } : i)),
         };
       },
     );
@@ -238,6 +301,7 @@ export function createSessions(
   }
 
   return {
+    linkTtlMs: settings.linkTtlMs,
     config: () => ({
       range: settings.range,
       tuples: settings.shape.tuples,
@@ -291,22 +355,34 @@ export function createSessions(
       if (viewer && !belongsTo(record, viewer)) throw new NotFoundError("no such session (it may have expired)");
       const full = viewer !== undefined;
       const waitMs = Math.min(options.waitMs ?? 0, settings.maxWaitMs);
-      if (waitMs <= 0) return toStatus(record, Date.now(), full);
+      const linkTtlMs = settings.linkTtlMs;
+      if (waitMs <= 0) return toStatus(record, Date.now(), full, linkTtlMs);
       const since = options.since ?? record.version;
       const end = Date.now() + waitMs;
+      // A deadline passing (the code's, the link's, an instruction's) changes what the status reads without
+      // a write: the poll answers then too. Only deadlines ahead of the poll's start count, or a poller that
+      // already saw an expired instruction would be answered at once, again and again.
+      const wake = nextDeadline(record, Date.now(), linkTtlMs);
       // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
       while (record.version <= since && Date.now() < end) {
         if (record.state === "pending" && record.expiresAt <= Date.now()) break;
-        const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
+        if (Date.now() >= wake) break;
+        const until = Math.min(end, wake);
         const next = await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
         if (options.signal?.aborted || stopping.signal.aborted) break;
         record = next ?? (await mustGet(id));
       }
-      return toStatus(record, Date.now(), full);
+      return toStatus(record, Date.now(), full, linkTtlMs);
     },
 
     async queueInstruction(id, request, viewer) {
-      const instruction = { id: randomId(9), name: request.name, args: request.args ?? {}, state: "queued" as const };
+      const instruction: InstructionRecord = {
+        id: randomId(9),
+        name: request.name,
+        args: request.args ?? {},
+        state: "queued",
+        ...(request.ttlMs === undefined ? {} : { expiresAt: Date.now() + request.ttlMs }),
+      };
       if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
         throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
       }
@@ -315,6 +391,10 @@ export function createSessions(
         (record) => {
           if (!belongsTo(record, viewer)) throw new NotFoundError("no such session");
           if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
+          const ended = sessionEnd(record, settings.linkTtlMs);
+          if (record.state === "linked" && ended <= Date.now()) {
+            throw new SessionEndedError(`the session's link ended at ${new Date(ended).toISOString()}; it takes no more instructions (create a new session)`);
+          }
           if (record.instructions.length >= settings.maxInstructions) {
             throw new CapacityError(`a session holds at most ${settings.maxInstructions} instructions`);
           }
@@ -322,7 +402,7 @@ export function createSessions(
         },
       );
       if (!updated) throw new NotFoundError("no such session");
-      return { id: instruction.id, name: instruction.name, state: instruction.state };
+      return { id: instruction.id, name: instruction.name, state: "queued" };
     },
 
     async report(report, address, serviceId, charges = []) {
@@ -360,21 +440,28 @@ export function createSessions(
     },
 
     async pull(linkId, waitMs, signal, serviceId) {
-      const end = Date.now() + Math.min(waitMs, settings.maxWaitMs);
+      let end = Date.now() + Math.min(waitMs, settings.maxWaitMs);
       for (;;) {
         let taken: Instruction[] = [];
+        let linkEnd = 0;
         const record = await update(
           () => linkOf(linkId, serviceId),
           (current) => {
-            taken = current.instructions.filter((i) => i.state === "queued").map(({ id, name, args }) => ({ id, name, args }));
+            const now = Date.now();
+            linkEnd = sessionEnd(current, settings.linkTtlMs);
+            if (linkEnd <= now) throw new SessionEndedError(`the link ended at ${new Date(linkEnd).toISOString()}`);
+            taken = current.instructions.filter((i) => deliverable(i, now)).map(({ id, name, args }) => ({ id, name, args }));
             if (taken.length === 0) return undefined;
-            return { ...current, instructions: current.instructions.map((i) => (i.state === "queued" ? { ...i, state: "delivered" } : i)) };
+            return { ...current, instructions: current.instructions.map((i) => (deliverable(i, now) ? { ...i, state: "delivered" } : i)) };
           },
         );
-        if (record) return taken;
+        if (record) return { instructions: taken, linkTtlMs: Math.max(0, linkEnd - Date.now()) };
         const current = await linkOf(linkId, serviceId);
         if (!current) throw new NotFoundError("no such link (it may have expired)");
-        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return [];
+        linkEnd = sessionEnd(current, settings.linkTtlMs);
+        // a poll never outlasts the link: the service hears that it ended on its next pull
+        end = Math.min(end, linkEnd);
+        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return { instructions: [], linkTtlMs: Math.max(0, linkEnd - Date.now()) };
         await store.changed(current.id, current.version, deadline(end - Date.now(), signal, stopping.signal));
       }
     },

@@ -6,6 +6,8 @@ import type { SecuritySettings } from "./guard.ts";
 import type { NonceCache } from "./limits.ts";
 import { redisBuckets } from "./redis/buckets.ts";
 import { type RedisConnection, redisConnection } from "./redis/connection.ts";
+import { claimFormat, watchEpoch } from "./redis/epoch.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { redisNonces } from "./redis/nonces.ts";
 import { redisRegistry } from "./redis/registry.ts";
 import { memoryStore } from "./store/memory.ts";
@@ -23,8 +25,10 @@ export interface SharedState {
   registry: ServiceRegistry;
   nonces?: NonceCache;
   buckets?: BucketStore;
-  /** Throws StoreUnavailableError when the shared store does not answer. */
+  /** Throws StoreUnavailableError when the shared store does not answer, or lost its data and no operator acknowledged it. */
   ping(): Promise<void>;
+  /** Clears a Redis data-loss flag (see redis/epoch.ts); false when none was set or the store is memory. */
+  acknowledgeLoss(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -39,29 +43,49 @@ export async function openState(
   log: Logger,
   sessions?: SessionStore,
   shared: Readonly<Record<string, string>> = {},
+  /** How long a finished session stays readable, in ms (see sessions.ts, retentionFor). */
+  retainMs?: number,
 ): Promise<SharedState> {
   if (store === "memory") {
-    const memory = sessions ?? memoryStore();
+    const memory = sessions ?? memoryStore(retainMs === undefined ? {} : { retainMs });
     return {
       where: "memory",
       store: memory,
       registry: serviceRegistry({ path: security.servicesFile }),
       ping: async () => {},
+      acknowledgeLoss: async () => false,
       close: () => memory.close(),
     };
   }
   const redis = redisConnection({ url: store }, log);
   if (!(await redis.ready(CONNECT_WAIT_MS))) log.warn("the Redis store does not answer yet; requests get 503 until it does", { store: redis.where });
-  else await checkRedis(redis, log, shared);
-  const sessionStore = await redisStore(redis, log);
+  else {
+    await checkRedis(redis, log, shared);
+    try {
+      await claimFormat(redis);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) log.warn("could not read the Redis store's format", { error: (error as Error).message });
+      else {
+        await redis.close();
+        throw error; // another pkipc whose data this one would misread: refuse to start
+      }
+    }
+  }
+  const epoch = watchEpoch(redis, log);
+  const sessionStore = await redisStore(redis, log, retainMs === undefined ? {} : { retainMs });
   return {
     where: redis.where,
     store: sessionStore,
     registry: redisRegistry(redis),
     nonces: redisNonces(redis, { windowMs: security.signatureWindowMs, maxEntries: security.maxNonces, maxPerService: security.maxNoncesPerService }),
     buckets: redisBuckets(redis),
-    ping: () => redis.ping(),
+    async ping() {
+      await redis.ping();
+      await epoch.check();
+    },
+    acknowledgeLoss: () => epoch.acknowledge(),
     async close() {
+      epoch.close();
       await sessionStore.close();
       await redis.close();
     },

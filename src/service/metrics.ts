@@ -1,6 +1,7 @@
 // The service's metrics (prom-client): knocks and their attribution time, reports by answer; a decorator of the
 // attributor and a report listener, so the service itself is unchanged and counts nothing unless asked.
 import { Counter, Histogram, Registry } from "prom-client";
+import { addProcessMetrics } from "../lib/process-metrics.ts";
 import type { Attributor } from "./attribution/types.ts";
 import type { ReportEvent } from "./reporter.ts";
 
@@ -14,6 +15,7 @@ export interface ServiceMetrics {
 
 export function serviceMetrics(): ServiceMetrics {
   const registry = new Registry();
+  addProcessMetrics(registry, "service");
   const registers = [registry];
   const knocks = new Counter({ name: "pkipc_service_knocks_total", help: "Knocks accepted on the range, by whether their process was found", labelNames: ["attributed"], registers });
   const attribution = new Histogram({

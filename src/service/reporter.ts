@@ -39,13 +39,19 @@ export interface ReporterOptions {
    * proposal, and links only that origin's session if the answer is yes. Default: none (links directly).
    */
   confirm?: ConfirmLink;
-  /** How long a linked service keeps asking for further instructions, in ms. Default 60,000. */
-  watchLinkMs?: number;
+  /**
+   * The longest a linked service keeps asking for further instructions, in ms: it asks as long as the
+   * server says the link lives (its answers' link lifetime), at most this. Default 3,600,000 (the longest
+   * --link-ttl a server accepts).
+   */
+  maxWatchLinkMs?: number;
   onReport?(event: ReportEvent): void;
 }
 
 const MAX_IN_FLIGHT = 256;
 const MAX_WATCHED_LINKS = 64;
+/** How long to watch a link for a server of 0.2, which does not say how long its links live. */
+const UNSTATED_LINK_TTL_MS = 60_000;
 
 /**
  * The origin of the session an answer is about, as an allow-list names it ("none": a session of a
@@ -88,7 +94,7 @@ const backoff = (error: unknown, attempt: number) =>
 
 export function createReporter(options: ReporterOptions) {
   const { api, log } = options;
-  const watchLinkMs = options.watchLinkMs ?? 60_000;
+  const maxWatchLinkMs = options.maxWatchLinkMs ?? 3_600_000;
   const stopping = new AbortController();
   let inFlight = 0;
   let watching = 0;
@@ -123,22 +129,31 @@ export function createReporter(options: ReporterOptions) {
     return instructions.map((i) => ({ id: i.id, ok: false, result: `refused: the session's origin ${origin} is not allowed by this service` }));
   }
 
-  /** After a link, the session holder may queue more: ask for them until the link's watch ends. */
-  async function watch(link: LinkContext): Promise<void> {
-    if (watching >= MAX_WATCHED_LINKS) return;
+  /** How long to watch a link the server says lives `linkTtlMs` more: bounded here, whatever a server says. */
+  const watchFor = (linkTtlMs: number | undefined) => Math.min(linkTtlMs ?? UNSTATED_LINK_TTL_MS, maxWatchLinkMs);
+
+  /**
+   * After a link, the session holder may queue more: ask for them as long as the link lives. Each pull's
+   * answer says how long that is from then; the server answers 410 once it ended (404 once it is gone).
+   */
+  async function watch(link: LinkContext, linkTtlMs: number | undefined): Promise<void> {
+    if (watching >= MAX_WATCHED_LINKS) {
+      log.warn(`already watching ${MAX_WATCHED_LINKS} links; instructions queued later for this one will expire undelivered`, { linkId: link.linkId });
+      return;
+    }
     watching++;
-    const end = Date.now() + watchLinkMs;
+    let end = Date.now() + watchFor(linkTtlMs);
     let failures = 0;
     try {
       while (Date.now() < end && !stopping.signal.aborted) {
-        const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
-        let pulled: Instruction[];
+        const wait = Math.max(1, Math.min(25, Math.ceil((end - Date.now()) / 1000)));
+        let pulled: Awaited<ReturnType<typeof api.pull>>;
         try {
-          pulled = (await api.pull(link.linkId, wait, stopping.signal)).instructions;
+          pulled = await api.pull(link.linkId, wait, stopping.signal);
           failures = 0;
         } catch (error) {
-          // A link the server no longer knows ends the watch; anything else (a server down, an answer
-          // refused for its size) is asked again after a doubling pause, within the watch.
+          // A link the server no longer knows (404) or that ended (410) ends the watch; anything else (a
+          // server down, an answer refused for its size) is asked again after a doubling pause, within the watch.
           if (stopping.signal.aborted || !retryablePull(error)) throw error;
           const pause = Math.min(PULL_RETRY_MS * 2 ** failures++, MAX_PULL_RETRY_MS);
           const level = error instanceof ResponseTooLargeError ? "warn" : "debug";
@@ -146,11 +161,12 @@ export function createReporter(options: ReporterOptions) {
           await pauseFor(Math.min(pause, Math.max(0, end - Date.now())), stopping.signal);
           continue;
         }
-        await sendAcks(link.linkId, await handle(pulled, link));
+        if (pulled.linkTtlMs !== undefined) end = Date.now() + watchFor(pulled.linkTtlMs);
+        await sendAcks(link.linkId, await handle(pulled.instructions, link));
       }
     } catch (error) {
-      if (!stopping.signal.aborted && !(error instanceof ApiError && error.status === 404)) {
-        log.debug("stopped watching a link", { error: describeError(error) });
+      if (!stopping.signal.aborted && !(error instanceof ApiError && (error.status === 404 || error.status === 410))) {
+        log.warn("stopped watching a link before it ended; instructions queued later will expire undelivered", { error: describeError(error) });
       }
     } finally {
       watching--;
@@ -169,12 +185,12 @@ export function createReporter(options: ReporterOptions) {
   };
 
   /** Sends one report, retrying what may pass later until the report's give-up time. */
-  async function report(body: Report, end: number): Promise<ReportAnswer> {
+  async function report(body: Report, end: number): Promise<{ answer: ReportAnswer; linkTtlMs?: number }> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const answer = await api.report(body, stopping.signal);
+        const answered = await api.reportLink(body, stopping.signal);
         unthrottle();
-        return answer;
+        return answered;
       } catch (error) {
         const pause = backoff(error, attempt);
         if (error instanceof ApiError && error.status === 429) throttle(error, pause);
@@ -194,7 +210,7 @@ export function createReporter(options: ReporterOptions) {
       let allowed = options.allowOrigins;
       if (options.confirm) {
         // Ask the server which session the knocks fit, show its origin, and link only that origin's session.
-        const proposal = await report({ ...base, propose: true }, end);
+        const { answer: proposal } = await report({ ...base, propose: true }, end);
         event.origin = sessionOrigin(proposal);
         if (proposal.code !== "PROPOSED" || event.origin === undefined) {
           event.answer = proposal;
@@ -211,8 +227,9 @@ export function createReporter(options: ReporterOptions) {
         }
         allowed = [origin];
       }
-      event.answer = await report(allowed ? { ...base, allowOrigins: [...allowed] } : base, end);
-      const answer = event.answer;
+      const answered = await report(allowed ? { ...base, allowOrigins: [...allowed] } : base, end);
+      event.answer = answered.answer;
+      const answer = answered.answer;
       event.origin = sessionOrigin(answer);
       if (answer.linked && answer.linkId) {
         const origin = event.origin ?? "none";
@@ -227,7 +244,7 @@ export function createReporter(options: ReporterOptions) {
           const link: LinkContext = { process: burst.process, linkId: answer.linkId, ...(answer.origin ? { origin: answer.origin } : {}) };
           event.acks = await handle(answer.instructions, link);
           await sendAcks(answer.linkId, event.acks);
-          const watcher = watch(link).finally(() => watchers.delete(watcher));
+          const watcher = watch(link, answered.linkTtlMs).finally(() => watchers.delete(watcher));
           watchers.add(watcher);
         }
       } else {

@@ -1,7 +1,9 @@
 // `pkipc admin` as an operator uses it against a running server: API keys for SaaS backends, listed and revoked.
 import { describe, expect, test } from "bun:test";
 import { apiClient } from "../../src/protocol/api-client.ts";
-import { runPkipc, serverProcess } from "../helpers.ts";
+import { VERSION } from "../../src/version.ts";
+import { runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
+import { testRedis } from "../redis.ts";
 
 describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
   test("a key made on the command line creates sessions of its origin; listed without the key; revoked, it fails at once", async () => {
@@ -51,4 +53,25 @@ describe("pkipc server --allow-origin", () => {
     expect(b.headers.get("access-control-allow-origin")).toBe("https://b.example");
     expect((await create("https://c.example")).status).toBe(403);
   });
+});
+
+describe("pkipc admin services", () => {
+  test("--json lists each service with when it was last seen, from which address and as which version, whichever instance on one Redis saw it", async () => {
+    const redis = await testRedis();
+    const a = await serverProcess(["--store", redis.url]);
+    await serviceProcess(a.url);
+    const before = Date.now();
+    const link = await runPkipc(["client", "--server", a.url, "--json"], 30_000);
+    expect(JSON.parse(link.stdout)).toMatchObject({ linked: true }); // the service's signed report
+    const b = await serverProcess(["--store", redis.url]);
+    const listed = await runPkipc(["admin", "services", "--json", "--server", b.url], 15_000, { PKIPC_ADMIN_SECRET: b.adminSecret });
+    expect(listed.code).toBe(0);
+    const { services } = JSON.parse(listed.stdout) as { services: Array<{ id: string; lastSeenAt?: string; address?: string; version?: string }> };
+    expect(services).toEqual([expect.objectContaining({ id: expect.any(String), address: "127.0.0.1", version: VERSION, lastSeenAt: expect.any(String) })]);
+    const seenAt = Date.parse(services[0]!.lastSeenAt!);
+    expect(seenAt).toBeGreaterThanOrEqual(before - 1000);
+    expect(seenAt).toBeLessThanOrEqual(Date.now());
+    const text = await runPkipc(["admin", "services", "--server", b.url], 15_000, { PKIPC_ADMIN_SECRET: b.adminSecret });
+    expect(text.stdout).toContain(`last seen ${services[0]!.lastSeenAt} from 127.0.0.1 (pkipc ${VERSION})`);
+  }, 90_000);
 });

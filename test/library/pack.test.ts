@@ -1,9 +1,13 @@
-// The package as an integrator gets it: packed with npm pack, installed into a fresh project, a TypeScript script that receives a key end to end, and its types checked.
-import { expect, test } from "bun:test";
-import { copyFileSync, readdirSync, writeFileSync } from "node:fs";
+// The package as an integrator gets it: packed with npm pack (the library and types, never the 118 MB binary), installed into a fresh project; its pkipc command; a TypeScript integrator on Bun; a plain JavaScript backend on Node, Deno and Bun.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { knockTuples } from "../../src/client/knock.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
-import { BUN, onCleanup, ROOT, tempFolder } from "../helpers.ts";
+import { transports } from "../../plugins/transport/index.ts";
+import { BUN, binary, onCleanup, ROOT, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
+import { watchLines } from "../lines.ts";
 
 /** Runs a command to its end (killed by PID past timeoutMs or after the test); returns its exit code and output. */
 async function run(cmd: string[], cwd: string, timeoutMs: number) {
@@ -20,18 +24,97 @@ async function run(cmd: string[], cwd: string, timeoutMs: number) {
   return { code, stdout, stderr, output: `${stdout}${stderr}` };
 }
 
-test("npm pack, install into a fresh project, and a TypeScript integrator receives a key through pkipc/server, pkipc/service and pkipc/client", async () => {
-  const packed = tempFolder();
-  const pack = await run(["npm", "pack", "--pack-destination", packed], ROOT, 120_000);
-  if (pack.code !== 0) throw new Error(`npm pack failed (is npm installed? apt-get install npm): ${pack.output}`);
-  const tarball = readdirSync(packed).find((f) => f.endsWith(".tgz"));
-  expect(tarball).toBeDefined();
+/** The runtimes a backend is tested under, from this repository's node_modules or the machine (Node is the machine's). */
+const RUNTIMES: Record<string, { command: string[]; hint: string }> = {
+  node: { command: ["node"], hint: "apt-get install nodejs" },
+  deno: { command: [join(ROOT, "node_modules", ".bin", "deno"), "run", "--allow-net=127.0.0.1", "--allow-read", "--allow-env"], hint: "npm install (deno is a devDependency)" },
+  bun: { command: [BUN], hint: "npm install (bun is a devDependency)" },
+};
 
-  const project = tempFolder();
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "integrator", private: true, type: "module", dependencies: { pkipc: `file:${join(packed, tarball!)}` } }));
-  const install = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline"], project, 180_000);
-  if (install.code !== 0) throw new Error(`npm install of the tarball failed: ${install.output}`);
+/** Largest tarball accepted, in bytes: the library is about 0.3 MB packed; the binary alone packs to 56 MB. */
+const MAX_TARBALL_BYTES = 2_000_000;
 
+describe("the npm package", () => {
+  // Packed and installed once for every test below (pack and install take most of a minute).
+  const folders: string[] = [];
+  let project = "";
+  let packed: { size: number; files: Array<{ path: string; size: number }> } = { size: 0, files: [] };
+  beforeAll(async () => {
+    binary(); // the binary must be there (bun run build): what is tested is that the package leaves it out
+    const folder = mkdtempSync(join(tmpdir(), "pkipc-pack-"));
+    folders.push(folder);
+    const pack = await run(["npm", "pack", "--json", "--pack-destination", folder], ROOT, 120_000);
+    if (pack.code !== 0) throw new Error(`npm pack failed (is npm installed? apt-get install npm): ${pack.output}`);
+    // prepack's build prints first; npm's JSON follows
+    packed = (JSON.parse(pack.stdout.slice(pack.stdout.search(/^\[/m))) as Array<typeof packed>)[0]!;
+    const tarball = readdirSync(folder).find((f) => f.endsWith(".tgz"));
+    if (!tarball) throw new Error(`npm pack wrote no tarball: ${pack.output}`);
+    project = join(folder, "project");
+    rmSync(project, { recursive: true, force: true });
+    await Bun.write(join(project, "package.json"), JSON.stringify({ name: "integrator", private: true, type: "module", dependencies: { pkipc: `file:${join(folder, tarball)}` } }));
+    const install = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline"], project, 180_000);
+    if (install.code !== 0) throw new Error(`npm install of the tarball failed: ${install.output}`);
+  }, 360_000);
+  afterAll(() => {
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  });
+
+  test("the tarball holds the library, its types and the pkipc command, never the binary", () => {
+    const paths = packed.files.map((f) => f.path);
+    expect(paths).not.toContain("dist/pkipc");
+    expect(paths.filter((p) => !/^(src\/|plugins\/|dist\/library\/|bin\/pkipc\.js$|README\.md$|package\.json$)/.test(p))).toEqual([]);
+    for (const entry of ["backend", "server", "service", "client"]) {
+      expect(paths).toContain(`dist/library/${entry}.js`);
+      expect(paths).toContain(`src/library/${entry}.ts`);
+    }
+    expect(paths).toContain("dist/library/not-bun/service.js");
+    expect(packed.size).toBeLessThan(MAX_TARBALL_BYTES);
+    expect(Math.max(...packed.files.map((f) => f.size))).toBeLessThan(MAX_TARBALL_BYTES);
+  });
+
+  test("its pkipc command runs the binary a checkout built, and where none is built says how to get one", async () => {
+    const installed = await run([join(project, "node_modules", ".bin", "pkipc"), "--version"], project, 30_000);
+    expect(installed.code).toBe(1);
+    expect(installed.stderr).toContain("the npm package holds the library only");
+    expect(installed.stderr).toContain("npm run build");
+    const checkout = await run(["node", join(ROOT, "bin", "pkipc.js"), "--version"], ROOT, 30_000);
+    expect({ code: checkout.code, version: checkout.stdout.trim() }).toEqual({ code: 0, version: (await Bun.file(join(ROOT, "package.json")).json()).version });
+  }, 60_000);
+
+  for (const [runtime, { command, hint }] of Object.entries(RUNTIMES)) {
+    test(`a plain JavaScript backend on ${runtime} (pkipc/backend) creates a session, queues instructions and reads their results from a real server and service; on other runtimes than Bun the Bun-only parts say so`, async () => {
+      if (runtime !== "node" && !existsSync(command[0]!)) throw new Error(`${command[0]} is missing: ${hint}`);
+      const server = await serverProcess();
+      await serviceProcess(server.url);
+      copyFileSync(join(ROOT, "test", "library", "backend.mjs"), join(project, "backend.mjs"));
+      const child = Bun.spawn([...command, "backend.mjs", server.url, server.apiKey], { cwd: project, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } });
+      onCleanup(async () => {
+        if (child.exitCode === null) {
+          child.kill("SIGKILL");
+          await child.exited;
+        }
+      });
+      const stderr = new Response(child.stderr).text();
+      const lines = watchLines(child.stdout);
+      const code = await Promise.race([lines.waitFor(/^\{"tuples".*$/, 60_000), child.exited.then(async (status) => Promise.reject(new Error(`${runtime} exited ${status}: ${await stderr}`)))]);
+      // the page's part: knock the code on loopback (a TCP knock, from this test process)
+      await knockTuples(transports.tcp, (JSON.parse(code[0]!) as { tuples: number[][] }).tuples, { settleMs: 0 });
+      const status = await child.exited;
+      if (status !== 0) throw new Error(`the backend on ${runtime} exited ${status}: ${await stderr}`);
+      const outcome = JSON.parse(lines.lines.at(-1)!) as { runtime: string; state: string; process?: string; instructions: Array<{ state: string }>; refusals: Record<string, string> };
+      expect(outcome).toMatchObject({ runtime, state: "linked", process: "bun", instructions: [{ name: "log", state: "done" }, { name: "log", state: "done" }] });
+      if (runtime === "bun") expect(outcome.refusals).toEqual({});
+      else {
+        expect(outcome.refusals).toEqual({
+          startServer: expect.stringMatching(/^ConfigError: startServer runs a pkipc server in this process, which needs Bun/),
+          service: expect.stringMatching(/^pkipc\/service runs the local pkipc service, which needs Bun/),
+          client: expect.stringMatching(/^pkipc\/client knocks like a page with Bun's sockets, which needs Bun/),
+        });
+      }
+    }, 120_000);
+  }
+
+test("a TypeScript integrator on Bun receives a key through pkipc/server, pkipc/service and pkipc/client", async () => {
   copyFileSync(join(ROOT, "test", "library", "integrator.ts"), join(project, "integrator.ts"));
   const range = findFreeRange(64);
   const script = await run([BUN, "integrator.ts", `${range.start}-${range.end}`], project, 60_000);
@@ -77,4 +160,5 @@ test("npm pack, install into a fresh project, and a TypeScript integrator receiv
   expect(errors.length).toBeGreaterThan(0);
   expect(errors.every((line) => line.startsWith("wrong.ts("))).toBe(true);
   expect(check.stdout).toContain("Property 'result' is missing");
-}, 420_000);
+}, 300_000);
+});

@@ -1,5 +1,6 @@
 // GET /metrics of the real binaries (server and service), each on its own --metrics-listen address: the counters move after a real link.
 import { expect, test } from "bun:test";
+import { VERSION } from "../../src/version.ts";
 import { runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
 
 /** The value of one sample line, e.g. `pkipc_server_links_total` or `pkipc_server_reports_total{outcome="linked",reason="LINKED"}`. */
@@ -55,6 +56,15 @@ test("the server's /metrics: off the public port, and counting sessions, links, 
   expect(sample(side, 'pkipc_service_knocks_total{attributed="yes"}')).toBeGreaterThanOrEqual(12);
   expect(sample(side, "pkipc_service_attribution_seconds_count")).toBe(sample(side, 'pkipc_service_knocks_total{attributed="yes"}') + sample(side, 'pkipc_service_knocks_total{attributed="no"}'));
   expect(sample(side, 'pkipc_service_reports_total{answer="linked"}')).toBe(1);
+
+  // what an operator needs besides pkipc's own counters: which build runs, and the process's health
+  for (const [role, text] of [["server", after], ["service", side]] as const) {
+    expect(text).toMatch(new RegExp(`^pkipc_build_info\\{version="${VERSION.replaceAll(".", "\\.")}",role="${role}",runtime="bun [0-9.]+"\\} 1$`, "m"));
+    expect(sample(text, "process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
+    expect(sample(text, "process_open_fds")).toBeGreaterThan(0);
+    expect(sample(text, "process_cpu_seconds_total")).toBeGreaterThan(0);
+    expect(text).toContain("# TYPE nodejs_eventloop_lag_seconds gauge");
+  }
 });
 
 test("--metrics-listen on a taken address stops the server with one sentence", async () => {

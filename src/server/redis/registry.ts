@@ -2,7 +2,7 @@
 import { CapacityError, NotFoundError } from "../../lib/errors.ts";
 import { randomId, randomWordId } from "../../protocol/code.ts";
 import { UnauthorizedError } from "../../protocol/signing.ts";
-import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary } from "../enroll.ts";
+import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../enroll.ts";
 import type { RedisConnection } from "./connection.ts";
 
 // KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
@@ -126,6 +126,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     apiKeys: `${p}api-keys`,
     apiKey: (hash: string) => `${p}api-key:${hash}`,
     apiKeyId: (id: string) => `${p}api-key-id:${id}`,
+    seen: `${p}service-seen`,
   };
   const enroll = redis.script(ENROLL);
   const issueToken = redis.script(ISSUE_TOKEN);
@@ -172,6 +173,23 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       return serviceOf(pairs(h));
     },
     list: async () => (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
+    async noteSeen(serviceId, seen) {
+      // one field per enrolled service (only signed requests get here), so the hash is as bounded as they are
+      await redis.command("HSET", [key.seen, serviceId, JSON.stringify(seen)]);
+    },
+    async sightings() {
+      const raw = (await redis.command("HGETALL", [key.seen])) as unknown;
+      const entries: Array<[string, string]> = Array.isArray(raw)
+        ? Array.from({ length: raw.length / 2 }, (_, i) => [String(raw[2 * i]), String(raw[2 * i + 1])])
+        : Object.entries((raw ?? {}) as Record<string, string>);
+      const seen = new Map<string, Sighting>();
+      for (const [id, json] of entries) {
+        try {
+          seen.set(id, JSON.parse(json) as Sighting);
+        } catch {} // a field written by hand: not a sighting
+      }
+      return seen;
+    },
     async issueApiKey(name, origin) {
       const secret = `${API_KEY_PREFIX}${randomId(32)}`;
       const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(secret), createdAt: now() };

@@ -5,8 +5,11 @@ import type { Instruction, ProcessInfo, SessionState } from "../../protocol/sche
 
 /** An instruction with what became of it. */
 export interface InstructionRecord extends Instruction {
+  /** "expired" is never stored: it is read from the deadlines (see sessions.ts, instructionView). */
   state: "queued" | "delivered" | "done" | "refused";
   result?: string;
+  /** Its own deadline to be delivered by (epoch ms), when the backend gave one. */
+  expiresAt?: number;
 }
 
 /**
@@ -33,6 +36,8 @@ export interface SessionRecord {
   readonly apiKeyId?: string;
   readonly linkedAt?: number;
   readonly linkId?: string;
+  /** When a linked session stops taking instructions (linkedAt + the server's link lifetime). */
+  readonly linkEndsAt?: number;
   /** The enrolled service whose report linked it: only it may pull and acknowledge. */
   readonly serviceId?: string;
   readonly process?: Readonly<ProcessInfo>;
