@@ -3,6 +3,7 @@
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import type { CommandEnv } from "./lib/command-env.ts";
 import { describeError, PkipcError } from "./lib/errors.ts";
+import { formatHelp, helpWidth } from "./lib/help.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/log.ts";
 import { VERSION } from "./version.ts";
 
@@ -35,35 +36,11 @@ function selfCommand(): string[] {
   return compiled ? [process.execPath] : [process.execPath, Bun.main];
 }
 
-/** Widest help line: descriptions wrap under their own column past it. */
-const HELP_WIDTH = 100;
-
-/**
- * citty pads every help line to the widest one: trailing blanks go, and a long description wraps under
- * its column, so a terminal does not wrap them into noise.
- */
+/** citty's usage at this terminal's width (80 columns when it is no terminal), colours only for a terminal that wants them. */
 function help(usage: string): string {
-  const visible = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "").length;
   // Colours only for a terminal that wants them: not into a file, a pipe or a pager that shows the codes.
   const plain = !process.stdout.isTTY || process.env.NO_COLOR !== undefined;
-  return (plain ? usage.replace(/\x1b\[[0-9;]*m/g, "") : usage)
-    .split("\n")
-    .map((raw) => {
-      const line = raw.replace(/[ \t]+$/, "");
-      const parts = /^(\s*\S+ {4})(\S.*)$/.exec(line);
-      if (!parts || visible(line) <= HELP_WIDTH) return line;
-      const indent = visible(parts[1]!);
-      const room = Math.max(40, HELP_WIDTH - indent);
-      const rows: string[] = [];
-      let row = "";
-      for (const word of parts[2]!.split(" ")) {
-        if (row && row.length + 1 + word.length > room) rows.push(row), (row = word);
-        else row = row ? `${row} ${word}` : word;
-      }
-      rows.push(row);
-      return parts[1] + rows.join(`\n${" ".repeat(indent)}`);
-    })
-    .join("\n");
+  return formatHelp(usage, helpWidth(process.stdout.isTTY ? process.stdout.columns : undefined), plain);
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -85,13 +62,13 @@ async function run(argv: string[]): Promise<number> {
     self: selfCommand(),
     waitForSignal: () =>
       new Promise((resolve) => {
-        process.once("SIGINT", () => resolve());
-        process.once("SIGTERM", () => resolve());
+        process.once("SIGINT", () => resolve("SIGINT"));
+        process.once("SIGTERM", () => resolve("SIGTERM"));
       }),
   };
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h") {
     // asked for help: stdout and success; no subcommand at all is a usage error (64), on stderr
-    const usage = `${help(await renderUsage(main))}\n\nEach role has its own options: pkipc <role> --help\n`;
+    const usage = `${help(`${await renderUsage(main)}\n\nEach role has its own options: pkipc <role> --help`)}\n`;
     (argv.length === 0 ? process.stderr : process.stdout).write(usage);
     return argv.length === 0 ? 64 : 0;
   }

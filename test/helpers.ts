@@ -117,7 +117,8 @@ export function spawnPkipc(args: string[], env: Record<string, string> = {}): Su
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...(key ? { PKIPC_API_KEY: key } : {}), ...env },
+    // a service's audit and state files go to a folder of the test's own, not the home of whoever runs the tests
+    env: { ...process.env, NO_COLOR: "1", PKIPC_STATE_DIR: tempFolder(), ...(key ? { PKIPC_API_KEY: key } : {}), ...env },
   });
   onCleanup(async () => {
     if (child.exitCode === null) {

@@ -4,8 +4,8 @@ import type { Logger } from "./log.ts";
 export interface CommandEnv {
   env: Record<string, string | undefined>;
   log: Logger;
-  /** Resolves on SIGINT or SIGTERM. */
-  waitForSignal(): Promise<void>;
+  /** Resolves on SIGINT or SIGTERM, with the signal's name (for the shutdown line). */
+  waitForSignal(): Promise<string | void>;
   /** Standard output, for results (logs go to stderr). */
   print(line: string): void;
   /** Sets the process exit code the entry point will use. */

@@ -23,6 +23,8 @@ export interface LoggerOptions {
   format?: LogFormat;
   /** Where lines go. Default: stderr. */
   write?: (line: string) => void;
+  /** The clock each line's time comes from (tests pass a fixed one). Default: now. */
+  now?: () => Date;
 }
 
 /** A field's value for a text line; control and bidi characters (from process names, paths) are shown escaped. */
@@ -36,11 +38,13 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
   const min = RANK[options.level ?? "info"];
   const format = options.format ?? "text";
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (RANK[level] < min) return;
     const all = { ...bound, ...fields };
+    const time = now().toISOString();
     if (format === "json") {
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
+      write(JSON.stringify({ time, level, msg: message, ...all }));
       return;
     }
     const role = typeof all.role === "string" ? `[${all.role}] ` : "";
@@ -50,7 +54,8 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
       .map(([k, v]) => `${k}=${formatValue(v)}`)
       .join(" ");
     const tag = level === "info" ? "" : `${level.toUpperCase()} `;
-    write(`${role}${tag}${printable(message)}${rest ? ` ${rest}` : ""}`);
+    // A time on every line: an installed service's log (journal aside) is read later, by someone asking "when?".
+    write(`${time} ${role}${tag}${printable(message)}${rest ? ` ${rest}` : ""}`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

@@ -188,7 +188,8 @@ export default defineCommand({
     const server = await startServer(config, log.child({ role: "server" }));
     logServerStart(log.child({ role: "server" }), server.url, config, bits);
     if (server.metricsUrl) log.child({ role: "server" }).info(`metrics on ${server.metricsUrl}`);
-    await waitForSignal();
+    const signal = await waitForSignal();
     await server.stop();
+    log.child({ role: "server" }).info(`stopped${signal ? ` on ${signal}` : ""}`);
   },
 });

@@ -7,7 +7,12 @@ import { ConfigError } from "../lib/errors.ts";
 import { resolveOptions, toCittyArgs } from "../lib/options.ts";
 import { type Autostart, type AutostartEntry, createAutostart } from "./autostart/index.ts";
 import { toolRunner } from "./autostart/run-tool.ts";
-import { serviceOptions } from "./command.ts";
+import { DEFAULT_SERVER, planService, serviceOptions } from "./command.ts";
+import { apiClient } from "../protocol/api-client.ts";
+import { describeError } from "../lib/errors.ts";
+import { readEnrollment } from "./key-file.ts";
+import { defaultStateDir } from "./state-dir.ts";
+import { readServiceState, statePath } from "./state-file.ts";
 
 const dryRun = { description: "Print what would be written and run; change nothing", flag: true, parse: (raw: string) => raw === "true" } as const;
 
@@ -43,11 +48,13 @@ export const install = defineCommand({
     const o = resolveOptions({ ...serviceOptions, dryRun }, args, rawArgs, {});
     if (o.enroll) throw new ConfigError("--enroll takes a one-time token: enroll once with `pkipc service --enroll TOKEN`, then install without it");
     if (o.confirm === "ask") throw new ConfigError("--confirm ask needs a terminal, which a service started at login does not have");
+    // The service's own start checks: what it would refuse at every login is refused now, in the same words.
+    planService(o, env);
     const { program, prefix } = selfProgram(self);
     const options = rawArgs.filter((a) => a !== "--dry-run" && a !== "--dryRun");
     const entry: AutostartEntry = { program, args: [...prefix, "service", ...options] };
     const autostart = autostartFor(env, program);
-    const ignored = Object.values(serviceOptions).map((s) => s.env).filter((name) => name && env[name] !== undefined);
+    const ignored = Object.values(serviceOptions).map((s) => (s as { env?: string }).env).filter((name) => name && env[name] !== undefined);
     if (ignored.length) print(`note: ${ignored.join(", ")} set in this shell are not carried into the installed service; pass them as options`);
     if (o.dryRun) {
       const plan = autostart.plan(entry);
@@ -76,14 +83,90 @@ export const uninstall = defineCommand({
   },
 });
 
+const statusOptions = {
+  keyFile: serviceOptions.keyFile,
+  stateDir: serviceOptions.stateDir,
+  json: { description: "Print the facts as one JSON object", flag: true, parse: (raw: string) => raw === "true" },
+} as const;
+
+/** How long status waits for the server to answer, in ms. */
+const SERVER_DEADLINE_MS = 3000;
+
+/** Whether the server answers its config request before the deadline, and how fast or why not. */
+async function serverAnswers(server: string): Promise<{ answers: boolean; detail: string }> {
+  const started = performance.now();
+  try {
+    await apiClient(server, { timeoutMs: SERVER_DEADLINE_MS }).config();
+    return { answers: true, detail: `answers (${Math.round(performance.now() - started)} ms)` };
+  } catch (error) {
+    return { answers: false, detail: `does not answer: ${describeError(error)}` };
+  }
+}
+
 export const status = defineCommand({
-  meta: { name: "status", description: "Say whether the service is installed for this user and whether it runs" },
-  args: toCittyArgs({}),
+  meta: {
+    name: "status",
+    description: "Whether the service runs (PID, since when), its server and whether it answers, ports, origins, last link; exit 0 running, 3 not running, 4 not installed",
+  },
+  args: toCittyArgs(statusOptions),
   async run({ args, rawArgs, data }) {
-    const { env, print, self } = data as CommandEnv;
-    resolveOptions({}, args, rawArgs, {});
-    const result = await autostartFor(env, selfProgram(self).program).status();
-    print(`pkipc service: ${result.detail}`);
+    const { env, print, self, setExitCode } = data as CommandEnv;
+    const o = resolveOptions(statusOptions, args, rawArgs, env);
+    const home = env.HOME ?? env.USERPROFILE ?? "~";
+    const stateDir = o.stateDir ? o.stateDir.replace(/^~(?=[\\/]|$)/, home) : defaultStateDir(env, process.platform, home);
+    const found = readServiceState(statePath(stateDir));
+    const state = found?.live ? found.state : undefined;
+    const backend = autostartFor(env, selfProgram(self).program);
+    const autostart = await backend.status();
+    // Whether it runs comes from the service itself (its state file), not the autostart manager, which may not answer.
+    const installation = autostart.installed ? `installed at ${backend.plan({ program: "", args: [] }).target}` : "not installed to start at login (pkipc service install)";
+    // Enrollment: what the running service uses, else what its key file says.
+    let enrollment: { server?: string; serviceId?: string; problem?: string } = {};
+    if (state) enrollment = { server: state.server, serviceId: state.serviceId };
+    else {
+      try {
+        const read = readEnrollment(o.keyFile.replace(/^~(?=[\\/]|$)/, home));
+        enrollment = { server: read.server ?? DEFAULT_SERVER, serviceId: read.credentials.serviceId };
+      } catch (error) {
+        enrollment = { problem: describeError(error) };
+      }
+    }
+    const reach = enrollment.server ? await serverAnswers(enrollment.server) : undefined;
+    // As systemctl status: 0 running, 3 not running, 4 no such service installed.
+    const exitCode = state ? 0 : autostart.installed ? 3 : 4;
+    setExitCode(exitCode);
+    const facts = {
+      running: Boolean(state),
+      pid: state?.pid,
+      since: state?.startedAt,
+      installed: autostart.installed,
+      autostart: installation,
+      server: enrollment.server,
+      serviceId: enrollment.serviceId,
+      enrollmentProblem: enrollment.problem,
+      serverAnswers: reach?.answers,
+      serverDetail: reach?.detail,
+      ports: state ? { range: state.range, held: state.held, heldPorts: state.heldPorts, missing: state.missing } : undefined,
+      allowOrigins: state?.allowOrigins,
+      instructions: state?.instructions,
+      lastLink: state?.lastLink,
+      staleStateFile: found && !found.live ? `a state file of PID ${found.state.pid} (no longer running) was left in ${stateDir}` : undefined,
+      exitCode,
+    };
+    if (o.json) {
+      print(JSON.stringify(facts));
+      return;
+    }
+    print(`pkipc service: ${state ? `running as PID ${state.pid} since ${state.startedAt}` : "not running"}; ${installation}`);
+    if (facts.staleStateFile) print(`  note: ${facts.staleStateFile} (it stopped without cleaning up)`);
+    if (enrollment.problem) print(`  enrollment: ${enrollment.problem}`);
+    else print(`  server: ${enrollment.server} (enrolled as ${enrollment.serviceId}); ${reach?.detail}`);
+    if (state) {
+      const missing = state.missing.length ? `; missing ${state.missing.length}: ${state.missing.map((m) => `${m.port}(${m.reason})`).join(",")}` : "";
+      print(`  ports: ${state.held} of ${state.held + state.missing.length} held on ${state.host} (${state.heldPorts})${missing}`);
+      print(`  origins allowed: ${state.allowOrigins === "any" ? "any" : state.allowOrigins.join(", ")}; instructions: ${state.instructions.join(", ") || "none"}`);
+      print(`  last link: ${state.lastLink ? `${state.lastLink.at} from ${state.lastLink.origin} (${state.lastLink.process}, PID ${state.lastLink.pid})` : "none since start"}`);
+    }
   },
 });
 

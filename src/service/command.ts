@@ -3,22 +3,31 @@ import { defineCommand } from "citty";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
 import { describeError } from "../lib/errors.ts";
-import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
-import { startService } from "./index.ts";
+import { type RunningService, portRanges, startService } from "./index.ts";
+import { createAuditLog } from "./audit.ts";
+import { createInstructionRunner } from "./handlers/index.ts";
+import type { ServiceCredentials } from "../protocol/signing.ts";
+import { defaultStateDir } from "./state-dir.ts";
+import { removeServiceState, type ServiceState, statePath, writeServiceState } from "./state-file.ts";
 import { createAttributor } from "./attribution/index.ts";
 import { serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serviceMetrics } from "./metrics.ts";
-import { readKeyFile, writeKeyFile } from "./key-file.ts";
+import { readEnrollment, writeKeyFile } from "./key-file.ts";
 import { DEFAULT_BROWSERS } from "./policy.ts";
 import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
 import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
 import { DEFAULT_MAX_PORTS } from "./range-bounds.ts";
+
+/** Where a service goes when neither --server nor its key file names a server. */
+export const DEFAULT_SERVER = "http://127.0.0.1:7870";
 
 /** A comma-separated list of names. */
 function names(raw: string): string[] {
@@ -58,12 +67,17 @@ function loopbackHost(raw: string, name: string): string {
 }
 
 export const serviceOptions = {
-  server: { description: "The pkipc server's URL (https; http only on loopback)", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: serverUrl },
+  server: {
+    description: `The pkipc server's URL (https; http only on loopback); default: the server the key file was enrolled with, else ${DEFAULT_SERVER}`,
+    env: "PKIPC_SERVER",
+    parse: serverUrl,
+  },
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
   keyFile: { description: "This service's key (mode 0600; refused if others can read it)", env: "PKIPC_KEY_FILE", default: "~/.config/pkipc/service-key.json", parse: text },
   enroll: { description: "Enroll first with this one-time token from the server's operator, writing the key file", env: "PKIPC_ENROLL_TOKEN", parse: text },
+  force: { description: "With --enroll: replace the key file that is there (the old enrollment is lost)", flag: true, parse: (raw: string) => raw === "true" },
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
   allowProcesses: { description: "Process names that may link (browsers by default), comma-separated", env: "PKIPC_ALLOW_PROCESSES", default: DEFAULT_BROWSERS.join(","), parse: names },
   allowInstructions: { description: "Instructions this service carries out, comma-separated; others are refused", env: "PKIPC_ALLOW_INSTRUCTIONS", default: "log", parse: names },
@@ -88,8 +102,65 @@ export const serviceOptions = {
     default: String(DEFAULT_MAX_PORTS),
     parse: integer(1, 65_535),
   },
+  stateDir: {
+    description:
+      "Folder for the audit file (audit.jsonl) and the running service's state (service.json), created 0700; default ~/.local/state/pkipc (macOS ~/Library/Application Support/pkipc, Windows %LOCALAPPDATA%\\pkipc)",
+    env: "PKIPC_STATE_DIR",
+    parse: text,
+  },
   configRefresh: { description: "How often to check whether the server's range, code shape or strategy changed (then rebind)", env: "PKIPC_CONFIG_REFRESH", default: "30s", parse: duration(100, 3_600_000) },
 } as const;
+
+type ServiceArgs = ResolvedOptions<typeof serviceOptions>;
+
+/** What `service` and `service install` both check before running: resolved paths, the server, the key. */
+export interface ServicePlan {
+  server: URL;
+  keyFile: string;
+  keyDir?: string;
+  stateDir: string;
+  credentials?: ServiceCredentials;
+}
+
+/** A path as given (~ is this user's home), which must be absolute: a service started at login has another working folder. */
+function absolutePath(raw: string, home: string, label: string): string {
+  const path = raw.replace(/^~(?=[\\/]|$)/, home);
+  if (!isAbsolute(path)) throw new ConfigError(`${label} must be an absolute path (a service started at login runs in another folder), not "${raw}"`);
+  return path;
+}
+
+const sameServer = (a: string, b: string) => new URL(a).href.replace(/\/$/, "") === new URL(b).href.replace(/\/$/, "");
+
+/**
+ * The service's start checks, run by `pkipc service` and by `pkipc service install` alike, so install
+ * refuses with the same sentence what the service would refuse: root without --users, a relative
+ * --key-dir or --state-dir, instructions nothing handles, a missing or unsafe key file, a key from
+ * another server, and enrolling over an existing key without --force.
+ */
+export function planService(o: ServiceArgs, env: Record<string, string | undefined>): ServicePlan {
+  usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
+  // Windows has no HOME: its home folder is USERPROFILE
+  const home = env.HOME ?? env.USERPROFILE ?? "~";
+  const keyFile = o.keyFile.replace(/^~(?=[\\/]|$)/, home);
+  const keyDir = o.keyDir ? absolutePath(o.keyDir, home, "--key-dir") : undefined;
+  const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : defaultStateDir(env, process.platform, home);
+  // The handlers' own checks (a name nothing handles, key without --key-dir) before anything else is spent.
+  createInstructionRunner({ allow: o.allowInstructions, programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}), keyDir, infoFields: o.infoFields });
+  if (o.enroll) {
+    if (existsSync(keyFile) && !o.force) {
+      throw new ConfigError(`${keyFile} already holds this service's key; enrolling again would replace it: add --force, or give another --key-file`);
+    }
+    return { server: o.server ?? new URL(DEFAULT_SERVER), keyFile, keyDir, stateDir };
+  }
+  const enrollment = readEnrollment(keyFile);
+  if (o.server && enrollment.server && !sameServer(o.server.href, enrollment.server)) {
+    throw new ConfigError(
+      `the key in ${keyFile} was enrolled with ${enrollment.server}, not ${o.server.href} (--server): use that server, or enroll with this one (--enroll TOKEN --force, or another --key-file)`,
+    );
+  }
+  const server = o.server ?? (enrollment.server ? serverUrl(enrollment.server, `the server in ${keyFile}`) : new URL(DEFAULT_SERVER));
+  return { server, keyFile, keyDir, stateDir, credentials: enrollment.credentials };
+}
 
 export default defineCommand({
   meta: {
@@ -103,29 +174,58 @@ export default defineCommand({
     if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall and status come right after "service" (pkipc service install [options])`);
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
-    usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
-    // Windows has no HOME: its home folder is USERPROFILE
-    const keyFile = o.keyFile.replace(/^~(?=\/|$)/, env.HOME ?? env.USERPROFILE ?? "~");
+    const plan = planService(o, env);
+    const { server, keyFile, stateDir } = plan;
+    let credentials = plan.credentials;
     if (o.enroll) {
-      let credentials;
       try {
-        credentials = await apiClient(o.server).enroll(o.enroll, o.name);
+        credentials = await apiClient(server).enroll(o.enroll, o.name);
       } catch (error) {
-        throw new ConfigError(`enrollment with ${o.server.origin} failed: ${describeError(error)}`, { cause: error });
+        throw new ConfigError(`enrollment with ${server.origin} failed: ${describeError(error)}`, { cause: error });
       }
-      writeKeyFile(keyFile, credentials, o.server.href);
+      writeKeyFile(keyFile, credentials, server.href);
       log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
     }
+    const serviceLog = log.child({ role: "service" });
     const metrics = o.metricsListen ? serviceMetrics() : undefined;
     const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
-    if (endpoint) log.child({ role: "service" }).info(`metrics on ${endpoint.url}`);
-    const service = await startService(
+    if (endpoint) serviceLog.info(`metrics on ${endpoint.url}`);
+    const audit = createAuditLog(join(stateDir, "audit.jsonl"), serviceLog);
+    const stateFile = statePath(stateDir);
+    const startedAt = new Date().toISOString();
+    let lastLink: ServiceState["lastLink"];
+    let running: RunningService | undefined;
+    /** What `pkipc service status` reads; rewritten when the ports or the last link change. */
+    const saveState = () => {
+      if (!running) return;
+      try {
+        writeServiceState(stateFile, {
+          pid: process.pid,
+          exe: process.execPath,
+          startedAt,
+          server: server.href,
+          serviceId: credentials?.serviceId,
+          keyFile,
+          host: o.host,
+          range: `${running.config.range.start}-${running.config.range.end}`,
+          held: running.held.length,
+          heldPorts: portRanges(running.held),
+          missing: running.failed,
+          allowOrigins: o.allowOrigins ?? "any",
+          instructions: o.allowInstructions,
+          lastLink,
+        });
+      } catch (error) {
+        serviceLog.warn(`could not write ${stateFile}: ${(error as Error).message}`);
+      }
+    };
+    running = await startService(
       {
-        server: o.server,
+        server,
         skip: o.skip,
         host: o.host,
         idleMs: o.idle,
-        credentials: readKeyFile(keyFile),
+        credentials,
         allowProcesses: o.allowProcesses,
         allowInstructions: o.allowInstructions,
         reportsPerProcess: o.processReportRate,
@@ -135,18 +235,31 @@ export default defineCommand({
           programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
           programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
           timeoutMs: o.handlerTimeout,
-          keyDir: o.keyDir ? resolve(o.keyDir.replace(/^~(?=\/|$)/, env.HOME ?? "~")) : undefined,
+          keyDir: plan.keyDir ? resolve(plan.keyDir) : undefined,
           infoFields: o.infoFields,
+          audit,
         },
         users: o.users,
         allowOrigins: o.allowOrigins,
-        confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, o.server.origin) : undefined,
-        ...(metrics ? { attributor: metrics.attributor(createAttributor()), onReport: metrics.onReport } : {}),
+        confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, server.origin) : undefined,
+        ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
+        onReport(event) {
+          metrics?.onReport(event);
+          if (event.answer?.linked) {
+            lastLink = { at: new Date().toISOString(), origin: event.origin ?? "none", process: event.burst.process.name, pid: event.burst.process.pid };
+            saveState();
+          }
+        },
+        onPorts: saveState,
       },
-      log.child({ role: "service" }),
+      serviceLog,
     );
-    await stopped;
-    await service.stop();
+    saveState();
+    serviceLog.info(`started as PID ${process.pid}`, { key: keyFile, state: stateFile, audit: audit.path });
+    const signal = await stopped;
+    await running.stop();
     await endpoint?.stop();
+    removeServiceState(stateFile, process.pid);
+    serviceLog.info(`stopped${signal ? ` on ${signal}` : ""}`);
   },
 });

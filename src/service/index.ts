@@ -18,6 +18,7 @@ import { osEphemeralRange } from "../lib/ephemeral-range.ts";
 import { DEFAULT_MAX_PORTS, rangeRefusal, type RangeBounds } from "./range-bounds.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 import { requireSecureServer } from "./secure-server.ts";
+import { portOutlook } from "./port-outlook.ts";
 import { usersToServe } from "./users.ts";
 
 export interface ServiceOptions {
@@ -71,8 +72,15 @@ export interface ServiceOptions {
   maxPorts?: number;
   /** This computer's ephemeral port range. Default: read from the OS (osEphemeralRange). */
   ephemeralRange?: RangeBounds["ephemeral"];
+  /**
+   * How soon a port that could not be bound is tried again, in ms: from `firstMs`, doubling after each
+   * attempt that regains nothing, up to `maxMs` (then every maxMs while any is missing). Default 1,000 to 60,000.
+   */
+  portRetry?: { firstMs: number; maxMs: number };
   /** Called after each report with its outcome. */
   onReport?(event: ReportEvent): void;
+  /** Called when the ports held change (regained ones, a new configuration). */
+  onPorts?(): void;
 }
 
 export interface RunningService {
@@ -98,7 +106,8 @@ const DRAIN_MS = 3_000;
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
-function ranges(ports: number[]): string {
+/** Ports as runs: 29170-29180,29185. */
+export function portRanges(ports: readonly number[]): string {
   const parts: string[] = [];
   for (let i = 0; i < ports.length; ) {
     let j = i;
@@ -195,6 +204,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         identifying.add(naming);
       },
     });
+    // The reporter reads this list at each claim: ports regained later leave it in place.
     const failedPorts = listener.failed.map((f) => f.port);
     reporter = createReporter({
       api,
@@ -227,22 +237,50 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       log.error(`${message}; trying again at the next configuration check`);
     } else {
       log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
-        ports: ranges(listener.held),
+        ports: portRanges(listener.held),
         server: api.url,
+        service: options.credentials?.serviceId ?? "not enrolled",
         strategy: strategy.name,
         instructions: instructions.allowed.join(",") || "none",
+        origins: options.allowOrigins?.join(",") ?? "any",
       });
       if (listener.failed.length) {
-        log.warn(`could not bind ${listener.failed.length} ports; knocks on them are matched by ${strategy.name}`, {
-          failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(","),
-        });
+        // Said as the server will decide it: with too many failed ports no report can link, whatever is knocked.
+        const outlook = portOutlook(config, listener.failed.length);
+        log.warn(outlook.sentence, { failed: listener.failed.map((f) => `${f.port}(${f.reason})`).join(",") });
       }
     }
+
+    // Ports taken by someone else are tried again, with backoff, and bound once they are free.
+    const retry = options.portRetry ?? { firstMs: 1000, maxMs: 60_000 };
+    let retryDelay = retry.firstMs;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    const scheduleRetry = () => {
+      if (!listener.failed.some((f) => f.reason !== "skipped")) return;
+      retryTimer = setTimeout(() => {
+        const regained = listener.retry();
+        if (regained.length) {
+          for (const port of regained) failedPorts.splice(failedPorts.indexOf(port), 1);
+          log.info(`bound ${regained.length} ports freed since start: holding ${listener.held.length} of ${listener.held.length + listener.failed.length}`, {
+            regained: portRanges(regained),
+          });
+          const outlook = portOutlook(config, listener.failed.length);
+          (listener.failed.length ? log.warn : log.info)(outlook.sentence);
+          retryDelay = retry.firstMs;
+          options.onPorts?.();
+        } else retryDelay = Math.min(retryDelay * 2, retry.maxMs);
+        scheduleRetry();
+      }, retryDelay);
+      retryTimer.unref?.();
+    };
+    scheduleRetry();
+
     return {
       config,
       held: listener.held,
       failed: listener.failed,
       async stop() {
+        clearTimeout(retryTimer);
         listener.stop();
         // A stop (SIGTERM) must not lose what was seen: report the open bursts, let their naming finish
         // (bounded), then let the reporter drain its reports (bounded too) before anything is aborted.
@@ -266,6 +304,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       const old = current;
       stopping.push(old.stop());
       current = bind(next, false);
+      options.onPorts?.();
     },
     intervalMs: options.configRefreshMs ?? 30_000,
     log,

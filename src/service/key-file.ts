@@ -28,6 +28,11 @@ export function writeKeyFile(path: string, credentials: ServiceCredentials, serv
  * another user owns: such a key may already be someone else's, like ssh does with private keys.
  */
 export function readKeyFile(path: string): ServiceCredentials {
+  return readEnrollment(path).credentials;
+}
+
+/** The key file's credentials and the server it was enrolled with (absent in files written before it was recorded). */
+export function readEnrollment(path: string): { credentials: ServiceCredentials; server?: string } {
   if (!existsSync(path)) throw new ConfigError(`no key file at ${path}: enroll first with pkipc service --enroll TOKEN`);
   // the key's own privacy first: its sentence says what to run
   const own = lstatSync(path);
@@ -64,8 +69,8 @@ export function readKeyFile(path: string): ServiceCredentials {
   } catch (error) {
     throw new ConfigError(`the key file ${path} is not valid JSON`, { cause: error });
   }
-  const { serviceId, key } = (data ?? {}) as Record<string, unknown>;
+  const { serviceId, key, server } = (data ?? {}) as Record<string, unknown>;
   const credentials = { serviceId, key };
   if (!Value.Check(EnrollAnswer, credentials)) throw new ConfigError(`the key file ${path} does not hold a service id and key`);
-  return credentials;
+  return { credentials, ...(typeof server === "string" && server.length <= 2048 ? { server } : {}) };
 }

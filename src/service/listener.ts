@@ -25,6 +25,11 @@ export interface ListenerOptions {
 export interface PortListener {
   held: number[];
   failed: { port: number; reason: string }[];
+  /**
+   * Tries again to bind the ports that failed (not the skipped ones): those bound now move from `failed` to
+   * `held` (both arrays change in place). Returns them, sorted.
+   */
+  retry(): number[];
   stop(): void;
 }
 
@@ -92,24 +97,48 @@ export function listenOnRange(options: ListenerOptions): PortListener {
     error() {},
   };
 
+  /** Binds one port; the reason it could not be bound otherwise. */
+  const bindPort = (port: number): string | undefined => {
+    try {
+      listeners.push(Bun.listen<ConnState>({ hostname: host, port, socket: handlers }));
+      return undefined;
+    } catch (error) {
+      return (error as { code?: string }).code ?? (error as Error).message;
+    }
+  };
+
   for (let port = options.range.start; port <= options.range.end; port++) {
     if (skip.has(port)) {
       failed.push({ port, reason: "skipped" });
       continue;
     }
-    try {
-      listeners.push(Bun.listen<ConnState>({ hostname: host, port, socket: handlers }));
-      held.push(port);
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? (error as Error).message;
-      failed.push({ port, reason: code });
-    }
+    const reason = bindPort(port);
+    if (reason === undefined) held.push(port);
+    else failed.push({ port, reason });
   }
+  let stopped = false;
 
   return {
     held,
     failed,
+    retry() {
+      if (stopped) return [];
+      const regained: number[] = [];
+      for (let i = failed.length - 1; i >= 0; i--) {
+        const { port, reason } = failed[i]!;
+        if (reason === "skipped") continue;
+        const again = bindPort(port);
+        if (again === undefined) {
+          failed.splice(i, 1);
+          regained.push(port);
+        } else failed[i] = { port, reason: again };
+      }
+      held.push(...regained);
+      held.sort((a, b) => a - b);
+      return regained.sort((a, b) => a - b);
+    },
     stop() {
+      stopped = true;
       if (dropReport) {
         clearTimeout(dropReport);
         reportDrops();

@@ -1,6 +1,9 @@
 // `pkipc service install|status|uninstall` of the Windows build under Wine: the HKCU Run value as reg.exe shows it, other values untouched.
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { findFreePort } from "../../src/lib/ports.ts";
+import { writeKeyFile } from "../../src/service/key-file.ts";
+import { tempFolder } from "../helpers.ts";
 import { holdWinePrefix, runWine, windowsBinary, winePath, wineTools } from "../wine.ts";
 
 const RUN_KEY = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run";
@@ -32,11 +35,16 @@ describe("Windows autostart under Wine", () => {
     await holdWinePrefix(); // one wineserver for the whole test: each run then takes well under a second
     const port = findFreePort(); // install needs no server: nothing listens here
     // a space in one path, and a trailing backslash in another, as CommandLineToArgvW must get them back
-    const options = ["--server", `http://127.0.0.1:${port}`, "--key-file", "C:\\pkipc test\\key.json", "--key-dir", "C:\\pkipc keys\\"];
-    const expected = `${winePath(exe)} service --server http://127.0.0.1:${port} --key-file "C:\\pkipc test\\key.json" --key-dir "C:\\pkipc keys\\\\"`;
+    // install runs the service's start checks: the key file must be there (enrolled with this server)
+    const keyFile = join(tempFolder(), "pkipc test", "key.json");
+    writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, `http://127.0.0.1:${port}/`);
+    const options = ["--server", `http://127.0.0.1:${port}`, "--key-file", winePath(keyFile), "--key-dir", "C:\\pkipc keys\\"];
+    const expected = `${winePath(exe)} service --server http://127.0.0.1:${port} --key-file "${winePath(keyFile)}" --key-dir "C:\\pkipc keys\\\\"`;
     const pkipc = async (...args: string[]) => {
       const r = await runWine(exe, args, 60_000);
-      expect(r.code, `pkipc.exe ${args.join(" ")}: ${r.stdout}${r.stderr}`).toBe(0);
+      // status answers as systemctl status does: 3 installed but not running, 4 not installed
+      const expectedCode = args[1] !== "status" ? 0 : regValue(await runKey(), "pkipc") === undefined ? 4 : 3;
+      expect(r.code, `pkipc.exe ${args.join(" ")}: ${r.stdout}${r.stderr}`).toBe(expectedCode);
       return r.stdout;
     };
 
@@ -70,7 +78,7 @@ describe("Windows autostart under Wine", () => {
 
       // 3. status sees the value
       const status = await pkipc("service", "status");
-      expect(status).toContain(`pkipc service: installed in ${RUN_KEY}\\pkipc;`);
+      expect(status).toContain(`pkipc service: not running; installed at ${RUN_KEY}\\pkipc`);
 
       // 4. uninstall removes exactly that value
       const removed = await pkipc("service", "uninstall");
@@ -80,7 +88,7 @@ describe("Windows autostart under Wine", () => {
       const after = await runKey();
       expect(regValue(after, "pkipc")).toBeUndefined();
       expect(regValue(after, OTHER.name)).toBe(OTHER.data);
-      expect(await pkipc("service", "status")).toContain("pkipc service: not installed;");
+      expect(await pkipc("service", "status")).toContain("pkipc service: not running; not installed");
     } finally {
       await reg("delete", RUN_KEY, "/v", "pkipc", "/f");
       await reg("delete", RUN_KEY, "/v", OTHER.name, "/f");

@@ -11,7 +11,8 @@ const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${{ "&": "a
 /**
  * The agent's plist: ProgramArguments run the binary by absolute path with the given options,
  * RunAtLoad starts it at login, KeepAlive restarts it when it exits with an error (as systemd's
- * Restart=on-failure); output goes to ~/Library/Logs/pkipc-service.log. ProcessType Interactive
+ * Restart=on-failure), at most once a minute (ThrottleInterval: launchd has no limit on the number of
+ * restarts, so the rate is bounded instead); output goes to ~/Library/Logs/pkipc-service.log. ProcessType Interactive
  * keeps launchd from throttling it: a knock must be attributed within the 20-40 ms a browser keeps
  * the socket open.
  */
@@ -41,6 +42,8 @@ export function launchdPlist(entry: AutostartEntry, home: string): string {
     "\t\t<key>SuccessfulExit</key>",
     "\t\t<false/>",
     "\t</dict>",
+    "\t<key>ThrottleInterval</key>",
+    "\t<integer>60</integer>",
     "\t<key>ProcessType</key>",
     "\t<string>Interactive</string>",
     "\t<key>StandardOutPath</key>",

@@ -15,18 +15,27 @@ export function systemdQuote(word: string): string {
   return `"${word.replace(/[\\"]/g, (c) => `\\${c}`).replace(/%/g, "%%").replace(/\$/g, () => "$$")}"`;
 }
 
-/** The unit's text: restarted on failure, started with the user's session (default.target). */
+/**
+ * The unit's text: started with the user's session (default.target), restarted on failure but not
+ * forever: 10 s apart, at most 5 starts in 10 minutes (then it stays failed until the next login or
+ * `systemctl --user reset-failed`), and never after exit 64, pkipc's answer to a configuration it refuses
+ * (no restart can fix that). systemd 254's growing delays (RestartSteps) are left out: Debian 12's
+ * systemd 252 does not know them and would warn.
+ */
 export function systemdUnit(entry: AutostartEntry): string {
   return [
     "# Written by `pkipc service install`; `pkipc service uninstall` removes it.",
     "[Unit]",
     "Description=pkipc service: links this machine to web sessions through port knocks from its browsers",
+    "StartLimitIntervalSec=600",
+    "StartLimitBurst=5",
     "",
     "[Service]",
     "Type=exec",
     `ExecStart=${[entry.program, ...entry.args].map(systemdQuote).join(" ")}`,
     "Restart=on-failure",
-    "RestartSec=5",
+    "RestartSec=10",
+    "RestartPreventExitStatus=64",
     "",
     "[Install]",
     "WantedBy=default.target",

@@ -6,6 +6,7 @@ import { type InfoField, infoHandler } from "./info.ts";
 import { keyHandler } from "./key.ts";
 import { logHandler } from "./log.ts";
 import { programHandler, programSlots, type ProgramEnvironment } from "./program.ts";
+import type { AuditLog } from "../audit.ts";
 
 /** Where an instruction came from: the link, the process behind it, and when to give up. */
 export interface HandlerContext {
@@ -122,6 +123,8 @@ export interface HandlerSettings {
   maxPrograms?: number;
   /** How long a handler has, in ms, after which a program's process group is killed. Default 10,000. */
   timeoutMs?: number;
+  /** Where each instruction carried out or refused is recorded (the audit file). Default: nowhere. */
+  audit?: AuditLog;
 }
 
 /** Runs what this service allows: built from HandlerSettings, checked at start. */
@@ -172,6 +175,32 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
   if (settings.keyDir && !handlers.key) log?.warn("--key-dir is set but instruction \"key\" is not allowed (--allow-instructions key)");
   return {
     allowed: Object.keys(handlers),
-    run: (instruction, context) => runInstruction(handlers, instruction, context, timeoutMs),
+    async run(instruction, context) {
+      const started = performance.now();
+      const ack = await runInstruction(handlers, instruction, context, timeoutMs);
+      const ms = Math.round(performance.now() - started);
+      // Every run, the successful ones too, with who asked and how it ended: never its arguments or result (a key).
+      const { process: who, origin, linkId } = context;
+      log?.[ack.ok ? "info" : "warn"](`instruction ${instruction.name} ${ack.ok ? "done" : "refused"}`, {
+        origin: origin ?? "none",
+        pid: who.pid,
+        process: who.name,
+        ms,
+      });
+      settings.audit?.record({
+        time: new Date().toISOString(),
+        instruction: instruction.name,
+        id: instruction.id,
+        ok: ack.ok,
+        ms,
+        origin: origin ?? "none",
+        linkId,
+        pid: who.pid,
+        process: who.name,
+        uid: who.uid,
+        user: who.user,
+      });
+      return ack;
+    },
   };
 }

@@ -8,7 +8,7 @@ import { plistStrings } from "../../../src/service/attribution/darwin/plist.ts";
 import { tempFolder } from "../../helpers.ts";
 import { recordingRunner } from "./recording.ts";
 
-type PlistValue = string | boolean | PlistValue[] | { [key: string]: PlistValue };
+type PlistValue = string | number | boolean | PlistValue[] | { [key: string]: PlistValue };
 
 /** A plist's XML as values (dict, array, string, true, false): enough to check what launchd will read. */
 function parsePlist(xml: string): PlistValue {
@@ -18,6 +18,8 @@ function parsePlist(xml: string): PlistValue {
     switch (el.tagName) {
       case "string":
         return el.textContent ?? "";
+      case "integer":
+        return Number(el.textContent);
       case "true":
         return true;
       case "false":
@@ -45,13 +47,14 @@ function parsePlist(xml: string): PlistValue {
 const args = ["service", "--server", "http://127.0.0.1:7870/?a=1&b=<2>", "--name", `"Ada's" Mac`];
 
 describe("LaunchAgent plist", () => {
-  test("parsed back: label, ProgramArguments exactly as given, RunAtLoad, KeepAlive on failure, log path", () => {
+  test("parsed back: label, ProgramArguments exactly as given, RunAtLoad, KeepAlive on failure at most once a minute, log path", () => {
     const text = launchdPlist({ program: "/Applications/pkipc/pkipc", args }, "/Users/ada");
     expect(parsePlist(text)).toEqual({
       Label: LAUNCHD_LABEL,
       ProgramArguments: ["/Applications/pkipc/pkipc", ...args],
       RunAtLoad: true,
       KeepAlive: { SuccessfulExit: false },
+      ThrottleInterval: 60,
       ProcessType: "Interactive",
       StandardOutPath: "/Users/ada/Library/Logs/pkipc-service.log",
       StandardErrorPath: "/Users/ada/Library/Logs/pkipc-service.log",

@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { systemdAutostart, systemdQuote, systemdUnit } from "../../../src/service/autostart/systemd.ts";
-import { binary, onCleanup, tempFolder } from "../../helpers.ts";
+import { writeKeyFile } from "../../../src/service/key-file.ts";
+import { binary, onCleanup, tempFolder, TEST_USER } from "../../helpers.ts";
 import { recordingRunner } from "./recording.ts";
 
 /** Words of an ExecStart line as systemd reads them (systemd.service "Command lines"): quotes, \ escapes, %% and $$. */
@@ -72,6 +73,9 @@ describe("systemd unit", () => {
   test("parsed back: restart on failure, wanted by default.target, ExecStart gives every option back unchanged", () => {
     const unit = parseUnit(systemdUnit({ program: "/opt/pkipc dir/pkipc", args: ["service", ...tricky] }));
     expect(unit.Service?.Restart).toEqual(["on-failure"]);
+    // not forever: 5 starts in 10 minutes at most, 10 s apart, and none after a refused configuration (exit 64)
+    expect(unit.Unit).toMatchObject({ StartLimitIntervalSec: ["600"], StartLimitBurst: ["5"] });
+    expect(unit.Service).toMatchObject({ RestartSec: ["10"], RestartPreventExitStatus: ["64"] });
     expect(unit.Install?.WantedBy).toEqual(["default.target"]);
     expect(execWords(unit.Service!.ExecStart![0]!)).toEqual(["/opt/pkipc dir/pkipc", "service", ...tricky]);
   });
@@ -111,6 +115,13 @@ describe("systemd unit", () => {
 });
 
 describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)", () => {
+  /** A temp HOME with an enrolled service's key file where `pkipc service` looks by default. */
+  function enrolledHome(): string {
+    const home = tempFolder();
+    writeKeyFile(join(home, ".config", "pkipc", "service-key.json"), { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:7870/");
+    return home;
+  }
+
   async function pkipc(home: string, ...args: string[]) {
     const child = Bun.spawn([binary(), "service", ...args], { env: { PATH: process.env.PATH, HOME: home }, stdout: "pipe", stderr: "pipe" });
     onCleanup(() => child.kill("SIGKILL"));
@@ -119,26 +130,27 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
   }
 
   test("--dry-run prints the unit and touches nothing", async () => {
-    const home = tempFolder();
-    const r = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--dry-run");
+    const home = enrolledHome();
+    const r = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--users", TEST_USER, "--dry-run");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`would write ${home}/.config/systemd/user/pkipc.service:`);
     expect(r.stdout).toContain(`ExecStart="${binary()}" "service" "--server" "http://127.0.0.1:7870"`);
     expect(r.stdout).toContain("would run: systemctl --user enable pkipc.service");
-    expect(readdirSync(home)).toEqual([]);
+    expect(readdirSync(home)).toEqual([".config"]);
+    expect(readdirSync(join(home, ".config"))).toEqual(["pkipc"]);
   });
 
   test("install twice gives the same file; status says installed; uninstall removes it; bad options are refused first", async () => {
-    const home = tempFolder();
+    const home = enrolledHome();
     const unit = join(home, ".config", "systemd", "user", "pkipc.service");
-    const first = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871");
+    const first = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER);
     expect(first).toMatchObject({ code: 0, stderr: "" });
     expect(first.stdout).toContain(`wrote ${unit}`);
     const text = readFileSync(unit, "utf8");
-    expect(execWords(parseUnit(text).Service!.ExecStart![0]!)).toEqual([binary(), "service", "--server", "http://127.0.0.1:7870", "--skip", "7871"]);
+    expect(execWords(parseUnit(text).Service!.ExecStart![0]!)).toEqual([binary(), "service", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER]);
     // No user manager answers in this container: install says what to run instead.
     expect(first.stdout).toContain("systemctl --user daemon-reload && systemctl --user enable --now pkipc.service");
-    const second = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871");
+    const second = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER);
     expect(second.stdout).toContain("already installed with these options");
     expect(readFileSync(unit, "utf8")).toBe(text);
     expect((await pkipc(home, "status")).stdout).toContain(`installed at ${unit}`);
@@ -149,5 +161,24 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
     expect(bad.code).toBe(64);
     expect(bad.stderr).toStartWith("pkipc service install: ");
     expect(existsSync(unit)).toBe(false);
+  });
+
+  // What the service refuses at start, install refuses in the same words: the unit would only fail at every login.
+  test.each([
+    ["a relative --key-dir", ["--allow-instructions", "key", "--key-dir", "keys"], /--key-dir must be an absolute path/, true],
+    ["a missing key file", ["--key-file", "/nonexistent/key.json"], /no key file at \/nonexistent\/key\.json/, true],
+    ["a key from another server", ["--server", "http://127.0.0.1:7999"], /was enrolled with http:\/\/127\.0\.0\.1:7870\/, not http:\/\/127\.0\.0\.1:7999\//, true],
+    ["root without --users", [], /a service running as root links only the users it is told/, false],
+  ] as const)("install refuses %s with the service's own sentence, and writes nothing", async (_, args, sentence, withUsers) => {
+    if (!withUsers && process.getuid?.() !== 0) throw new Error("this case needs the tests to run as root (as .ci/run does)");
+    const home = enrolledHome();
+    const users = withUsers ? ["--users", TEST_USER] : [];
+    const service = await pkipc(home, ...args, ...users);
+    const install = await pkipc(home, "install", ...args, ...users);
+    expect(service.code).toBe(64);
+    expect(install.code).toBe(64);
+    expect(service.stderr).toMatch(sentence);
+    expect(install.stderr.replace(/^pkipc service install: /, "")).toBe(service.stderr.replace(/^pkipc service: /, ""));
+    expect(existsSync(join(home, ".config", "systemd"))).toBe(false);
   });
 });

@@ -1,0 +1,93 @@
+// `pkipc service status` tells the truth: running or not (PID checked against the live process), server and whether it answers, ports, origins, last link; exit codes as systemctl's.
+import { describe, expect, test } from "bun:test";
+import type { TCPSocketListener } from "bun";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { onCleanup, runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
+
+interface StatusFacts {
+  running: boolean;
+  pid?: number;
+  since?: string;
+  installed: boolean;
+  server?: string;
+  serviceId?: string;
+  serverAnswers?: boolean;
+  serverDetail?: string;
+  ports?: { held: number; missing: { port: number; reason: string }[] };
+  allowOrigins?: string[] | "any";
+  lastLink?: { origin: string; process: string };
+  staleStateFile?: string;
+  exitCode: number;
+}
+
+describe("pkipc service status", () => {
+  test("running, then its server gone, then killed, then installed: each said as it is, exit 0, 0, 4, 3", async () => {
+    const home = tempFolder();
+    const state = tempFolder();
+    const keyFile = join(tempFolder(), "key.json");
+    const env = { HOME: home, PKIPC_STATE_DIR: state };
+    const status = async () => {
+      const run = await runPkipc(["service", "status", "--key-file", keyFile, "--json"], 20_000, env);
+      const facts = JSON.parse(run.stdout) as StatusFacts;
+      expect(facts.exitCode).toBe(run.code);
+      return facts;
+    };
+    const server = await serverProcess();
+    // another program holds two ports of the range
+    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) => Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+    onCleanup(() => squatters.forEach((s) => s.stop(true)));
+    const origin = new URL(server.url).origin;
+    const service = await serviceProcess(server.url, ["--key-file", keyFile, "--allow-origins", `${origin},https://other.example`], env);
+    // the same facts in the log at start
+    await service.log.waitFor(new RegExp(`holding 62 of 64 ports .*server=${server.url}/ service=\\S+ .*origins=${origin},https://other.example`));
+
+    const running = await status();
+    expect(running).toMatchObject({ running: true, pid: service.child.pid, installed: false, server: `${server.url}/`, serverAnswers: true, exitCode: 0 });
+    expect(Date.now() - Date.parse(running.since!)).toBeLessThan(120_000);
+    expect(running.serviceId).toMatch(/^\S{8,}$/);
+    expect(running.ports!.held).toBe(62);
+    expect(running.ports!.missing.map((m) => m.port)).toEqual([server.range.start, server.range.start + 1]);
+    expect(running.allowOrigins).toEqual([origin, "https://other.example"]);
+    expect(running.lastLink).toBeUndefined();
+
+    const link = await runPkipc(["client", "--server", server.url, "--json", "--timeout", "30s"], 45_000);
+    expect(JSON.parse(link.stdout).linked).toBe(true);
+    expect((await status()).lastLink).toMatchObject({ origin, process: "pkipc" });
+
+    // the text form says the same in sentences
+    const text = await runPkipc(["service", "status", "--key-file", keyFile], 20_000, env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`pkipc service: running as PID ${service.child.pid} since `);
+    expect(text.stdout).toMatch(/server: \S+ \(enrolled as \S+\); answers \(\d+ ms\)/);
+    expect(text.stdout).toMatch(/ports: 62 of 64 held on 127\.0\.0\.1 .*missing 2: \d+\(EADDRINUSE\),\d+\(EADDRINUSE\)/);
+
+    server.child.kill("SIGTERM");
+    await server.child.exited;
+    const deaf = await status(); // within its deadline, not hanging
+    expect(deaf).toMatchObject({ running: true, serverAnswers: false, exitCode: 0 });
+    expect(deaf.serverDetail).toMatch(/^does not answer: /);
+
+    // killed: its state file stays behind, but no live process runs it
+    service.child.kill("SIGKILL");
+    await service.child.exited;
+    expect(existsSync(join(state, "service.json"))).toBe(true);
+    const dead = await status();
+    expect(dead).toMatchObject({ running: false, installed: false, exitCode: 4 });
+    expect(dead.staleStateFile).toContain(`PID ${service.child.pid}`);
+    expect(dead.server).toBe(`${server.url}/`); // from the key file
+
+    const install = await runPkipc(["service", "install", "--key-file", keyFile, "--users", TEST_USER], 20_000, env);
+    expect(install.code).toBe(0);
+    expect(await status()).toMatchObject({ running: false, installed: true, exitCode: 3 });
+  }, 120_000);
+
+  test("a PID that now belongs to another program is not taken for the service", async () => {
+    const state = tempFolder();
+    // a state file naming this test's own PID, which runs bun, not pkipc
+    await Bun.write(join(state, "service.json"), JSON.stringify({ pid: process.pid, exe: "/usr/local/bin/pkipc", startedAt: new Date().toISOString(), server: "http://127.0.0.1:9/", keyFile: "/nonexistent", host: "127.0.0.1", range: "1-2", held: 2, heldPorts: "1-2", missing: [], allowOrigins: "any", instructions: ["log"] }));
+    const run = await runPkipc(["service", "status", "--json", "--key-file", "/nonexistent/key.json"], 20_000, { HOME: tempFolder(), PKIPC_STATE_DIR: state });
+    expect(run.code).toBe(4);
+    expect(JSON.parse(run.stdout)).toMatchObject({ running: false, exitCode: 4 });
+  });
+});
