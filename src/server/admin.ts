@@ -16,6 +16,7 @@ import {
 } from "../protocol/enrollment.ts";
 import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary } from "./enroll.ts";
 import { type Guard, jsonBody } from "./guard.ts";
+import { checkWebhookUrl } from "./webhooks/index.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const view = (s: StoredSummary) => ({
@@ -24,7 +25,7 @@ const view = (s: StoredSummary) => ({
   createdAt: iso(s.createdAt),
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
-const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
+const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin, ...(k.webhook === undefined ? {} : { webhook: k.webhook }) });
 
 /** The routes, as an Elysia plugin mounted by createApp; errors go through the app's onError. */
 export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Request, server: any) => string) {
@@ -65,16 +66,18 @@ export function adminRoutes(guard: Guard, log: Logger, addressOf: (request: Requ
       "/v1/admin/api-keys",
       async ({ request, server, body, set }) => {
         await admin(request, server);
-        const issued = await registry.issueApiKey(body.name, body.origin);
-        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin }); // never the key itself
+        const webhook = body.webhook === undefined ? undefined : checkWebhookUrl(body.webhook);
+        const issued = await registry.issueApiKey(body.name, body.origin, webhook);
+        // never the key nor the webhook secret
+        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin, ...(webhook ? { webhook: new URL(webhook).origin } : {}) });
         set.status = 201;
-        return { ...keyView(issued), key: issued.key };
+        return { ...keyView(issued), key: issued.key, ...(issued.webhookSecret === undefined ? {} : { webhookSecret: issued.webhookSecret }) };
       },
       {
         parse: jsonBody,
         body: ApiKeyRequest,
         response: { 201: ApiKeyAnswer },
-        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin` (shown once)" },
+        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin`, optionally with a `webhook` URL (key and webhook secret shown once)" },
       },
     )
     .get(
