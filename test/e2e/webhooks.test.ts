@@ -4,7 +4,8 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import type { ClientResult } from "../../src/client/index.ts";
-import { eventually, onCleanup, runPkipc, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
+import { findFreePort } from "../../src/lib/ports.ts";
+import { eventually, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder, watchLines } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
 interface Delivery {
@@ -166,3 +167,43 @@ test("the services file keeps the webhook and its secret, readable by its owner 
   const stored = JSON.parse(readFileSync(file, "utf8")) as { apiKeys: Array<{ name: string; webhook?: string; webhookSecret?: string }> };
   expect(stored.apiKeys.find((k) => k.name === "hooked-saas")).toMatchObject({ webhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/pkipc-events$/), webhookSecret: secret });
 });
+
+test("the README's Node receiver verifies every event with standardwebhooks, handles each once and refuses a forged one", async () => {
+  const node = Bun.spawnSync(["sh", "-c", "command -v node"]).stdout.toString().trim();
+  if (!node) throw new Error("node is not installed: apt-get install nodejs (the README's receiver runs under Node)");
+  const file = join(ROOT, "examples", "webhook-receiver", "receiver.mjs");
+  // The README shows this very file.
+  expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(readFileSync(file, "utf8").trim());
+  // The key needs the receiver's URL and the receiver the key's secret: the port is picked first.
+  const port = findFreePort();
+  const url = `http://127.0.0.1:${port}/pkipc-events`;
+  const server = await serverProcess();
+  const { key, secret } = await keyWithWebhook(server, url);
+  const child = Bun.spawn([node, file], { env: { ...process.env, PKIPC_WEBHOOK_SECRET: secret, PORT: String(port) }, stdout: "pipe", stderr: "pipe" });
+  onCleanup(async () => {
+    child.kill();
+    await child.exited;
+  });
+  const out = watchLines(child.stdout);
+  await out.waitFor(/^listening on 127\.0\.0\.1:\d+$/);
+
+  await serviceProcess(server.url);
+  const run = await client(server.url, key, "log");
+  expect(run.linked).toBe(true);
+  await out.waitFor(new RegExp(`^linked ${run.sessionId} by \\S+ pid ${run.process!.pid}$`), 15_000);
+  await out.waitFor(new RegExp(`^instruction\\.done ${run.sessionId} log: logged by service pid \\d+$`), 15_000);
+
+  // A delivery signed with another secret is refused (401); a replay of a handled id is answered, not handled again.
+  const payload = JSON.stringify({ type: "instruction.done", timestamp: new Date().toISOString(), data: { sessionId: "s1", instruction: { id: "i1", name: "log", state: "done", result: "ok" } } });
+  const post = (signer: string) => {
+    const now = new Date();
+    const headers = { "webhook-id": "msg_probe", "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "content-type": "application/json" };
+    const signature = new Webhook(signer).sign(headers["webhook-id"], now, payload);
+    return fetch(url, { method: "POST", headers: { ...headers, "webhook-signature": signature }, body: payload, signal: AbortSignal.timeout(10_000) });
+  };
+  expect((await post(otherSecret())).status).toBe(401);
+  expect((await post(secret)).status).toBe(204);
+  expect((await post(secret)).status).toBe(204);
+  await out.waitFor(/^instruction\.done s1 log: ok$/);
+  expect(out.lines.filter((l) => l.startsWith("instruction.done s1 ")).length).toBe(1);
+}, 90_000);
