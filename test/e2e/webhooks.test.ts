@@ -159,6 +159,19 @@ describe("signed webhooks", () => {
   }, 60_000);
 });
 
+test("bad webhook settings stop the server at start with one sentence", async () => {
+  for (const [args, message] of [
+    [["--webhook-retries", "5x"], "pkipc server: --webhook-retries must list waits such as 5s,5m,30m,2h (or be none), not \"5x\""],
+    [["--webhook-retries", "25h"], "pkipc server: --webhook-retries: each wait must be between 100ms and 24h, not 25h"],
+    [["--webhook-retries", Array(17).fill("1s").join(",")], "pkipc server: --webhook-retries may list at most 16 retries, not 17"],
+    [["--webhook-queue", "0"], "pkipc server: --webhook-queue must be between 1 and 1000000, not 0"],
+  ] as const) {
+    const run = await runPkipc(["server", "--listen", "127.0.0.1:0", ...args], 15_000);
+    expect(run.code).toBe(64);
+    expect(run.stderr.trim()).toBe(message);
+  }
+});
+
 test("the services file keeps the webhook and its secret, readable by its owner only", async () => {
   const file = join(tempFolder(), "services.json");
   const server = await serverProcess([], { PKIPC_SERVICES_FILE: file });

@@ -107,11 +107,13 @@ export function webhookSender(
   function retry(job: Job, error: unknown): void {
     if (stopping.signal.aborted) return;
     const why = (error as Error).name === "TimeoutError" ? `no answer within ${settings.timeoutMs} ms` : (error as Error).message;
-    const delay = settings.retryDelaysMs[job.attempts - 1];
-    if (delay === undefined) {
+    const planned = settings.retryDelaysMs[job.attempts - 1];
+    if (planned === undefined) {
       log.error("webhook given up", { id: job.event.id, attempts: job.attempts, error: why });
       return;
     }
+    // ±10 %: events that failed together (a receiver down) do not all come back in the same instant.
+    const delay = Math.round(planned * (0.9 + Math.random() * 0.2));
     log.warn("webhook attempt failed; retrying", { id: job.event.id, attempt: job.attempts, retryInMs: delay, error: why });
     waiting++;
     const timer = setTimeout(() => {
