@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import type { ClientResult } from "../../src/client/index.ts";
-import { findFreePort } from "../../src/lib/ports.ts";
+import { findFreePort, findFreeRange } from "../../src/lib/ports.ts";
 import { eventually, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder, watchLines } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
@@ -158,6 +158,26 @@ describe("signed webhooks", () => {
     expect(list.stdout).not.toContain("bad");
   }, 60_000);
 });
+
+test("two instances on one Redis: the instance that linked and took the answer delivers the events, once; the other sends none", async () => {
+  const redis = await testRedis();
+  const range = findFreeRange(64);
+  const args = ["--store", redis.url, "--range", `${range.start}-${range.end}`];
+  const a = await serverProcess(args, { PKIPC_LOG_LEVEL: "debug" });
+  const b = await serverProcess(args, { PKIPC_LOG_LEVEL: "debug" });
+  const hook = receiver();
+  const { key, secret } = await keyWithWebhook(a, hook.url); // made through A, kept in Redis: B finds it
+  await serviceProcess(b.url); // reports and answers go to B
+  const run = await client(a.url, key, "log"); // the session is made through A
+  expect(run.linked).toBe(true);
+  expect(run.instructions[0]).toMatchObject({ state: "done" });
+  await eventually(() => hook.got.length >= 2, "the link and the instruction events", 15_000);
+  await b.log.waitFor(/webhook delivered .*id=msg_\S+_linked/);
+  await b.log.waitFor(/webhook delivered .*id=msg_\S+_done/);
+  await Bun.sleep(500); // room for a duplicate from either instance, which must not come
+  expect(hook.got.map((d) => verify(secret, d).type).sort()).toEqual(["instruction.done", "session.linked"]);
+  expect(a.log.lines.filter((l) => l.includes("webhook delivered"))).toEqual([]);
+}, 90_000);
 
 test("bad webhook settings stop the server at start with one sentence", async () => {
   for (const [args, message] of [
