@@ -47,6 +47,8 @@ export const ApiKeyRequest = T.Object(
   {
     name: T.String({ minLength: 1, maxLength: 128, pattern: "^[\\x20-\\x7e]+$" }),
     origin: T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" }),
+    /** Where the server POSTs this key's signed session events (Standard Webhooks); the server checks it further. */
+    webhook: T.Optional(T.String({ minLength: 8, maxLength: 2048, pattern: "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$" })),
   },
   { additionalProperties: false },
 );
@@ -54,13 +56,16 @@ export type ApiKeyRequest = Static<typeof ApiKeyRequest>;
 
 /** An API key as an operator sees it (never the key). */
 export const ApiKeySummary = T.Object(
-  { id: T.String(), name: T.String(), origin: T.String(), createdAt: T.String(), revokedAt: T.Optional(T.String()) },
+  { id: T.String(), name: T.String(), origin: T.String(), webhook: T.Optional(T.String()), createdAt: T.String(), revokedAt: T.Optional(T.String()) },
   { additionalProperties: false },
 );
 export type ApiKeySummary = Static<typeof ApiKeySummary>;
 
-/** POST /v1/admin/api-keys answer: the key, shown once. */
-export const ApiKeyAnswer = T.Composite([ApiKeySummary, T.Object({ key: T.String({ minLength: 40, maxLength: 64 }) })], { additionalProperties: false });
+/** POST /v1/admin/api-keys answer: the key, and the webhook's signing secret if a webhook was named, shown once. */
+export const ApiKeyAnswer = T.Composite(
+  [ApiKeySummary, T.Object({ key: T.String({ minLength: 40, maxLength: 64 }), webhookSecret: T.Optional(T.String({ pattern: "^whsec_[A-Za-z0-9+/=]+$" })) })],
+  { additionalProperties: false },
+);
 export type ApiKeyAnswer = Static<typeof ApiKeyAnswer>;
 
 export const ApiKeyList = T.Object({ apiKeys: T.Array(ApiKeySummary) }, { additionalProperties: false });

@@ -15,6 +15,7 @@ export const adminOptions = {
   adminSecret: { description: "The server's admin secret (prefer the variable: flags show in ps)", env: "PKIPC_ADMIN_SECRET", parse: text },
   timeout: { description: "Deadline of the request", default: "10s", parse: duration(100, 600_000) },
   json: { description: "services, api-keys: print the list as JSON", flag: true, parse: () => true },
+  webhook: { description: "api-key: POST this key's signed session events (Standard Webhooks) to this http(s) URL", env: "PKIPC_API_KEY_WEBHOOK", parse: httpUrl },
   origin: { description: "api-key: the web origin of the SaaS pages that knock this key's sessions, e.g. https://saas.example", env: "PKIPC_API_KEY_ORIGIN", parse: (raw: string, name: string) => originList(raw, name)[0] ?? "" },
 } as const;
 
@@ -50,7 +51,7 @@ async function call<S extends TSchema>(
 export default defineCommand({
   meta: {
     name: "admin",
-    description: "Operator: token, services, revoke, api-key, api-keys, revoke-api-key, acknowledge-data-loss",
+    description: "Operator: token, services, revoke, api-key (--webhook URL), api-keys, revoke-api-key, acknowledge-data-loss",
   },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {
@@ -74,13 +75,18 @@ export default defineCommand({
       print(`revoked ${s.id} (${s.name})`);
     } else if (action === "api-key" && id) {
       if (!o.origin) throw new ConfigError("name the web origin of the SaaS pages with --origin, e.g. --origin https://saas.example");
-      const k = await call(ApiKeyAnswer, o.server, o.adminSecret, "POST", "/v1/admin/api-keys", o.timeout, { name: id, origin: o.origin });
+      const body = { name: id, origin: o.origin, ...(o.webhook ? { webhook: o.webhook.href } : {}) };
+      const k = await call(ApiKeyAnswer, o.server, o.adminSecret, "POST", "/v1/admin/api-keys", o.timeout, body);
       print(k.key);
       print(`# API key ${k.id} "${k.name}" for pages of ${k.origin}; shown once: keep it in the SaaS backend's secrets (PKIPC_API_KEY)`);
+      if (k.webhookSecret) {
+        print(k.webhookSecret);
+        print(`# webhook secret for ${k.webhook}; shown once: the backend verifies every event with it (Standard Webhooks)`);
+      }
     } else if (action === "api-keys") {
       const list = await call(ApiKeyList, o.server, o.adminSecret, "GET", "/v1/admin/api-keys", o.timeout);
       if (o.json) print(JSON.stringify(list, null, 2));
-      for (const k of o.json ? [] : list.apiKeys) print(`${k.id}  ${k.name}  ${k.origin}  made ${k.createdAt}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ""}`);
+      for (const k of o.json ? [] : list.apiKeys) print(`${k.id}  ${k.name}  ${k.origin}${k.webhook ? `  webhook ${k.webhook}` : ""}  made ${k.createdAt}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ""}`);
     } else if (action === "revoke-api-key" && id) {
       const k = await call(ApiKeySummary, o.server, o.adminSecret, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(id)}`, o.timeout);
       print(`revoked API key ${k.id} (${k.name})`);
@@ -89,7 +95,7 @@ export default defineCommand({
       print(acknowledged ? "acknowledged: /healthz answers 200 again on every instance" : "no data loss was flagged");
     } else {
       throw new ConfigError(
-        "say what to do: pkipc admin token | services | revoke SERVICE_ID | api-key NAME --origin URL | api-keys | revoke-api-key KEY_ID | acknowledge-data-loss",
+        "say what to do: pkipc admin token | services | revoke SERVICE_ID | api-key NAME --origin URL [--webhook URL] | api-keys | revoke-api-key KEY_ID | acknowledge-data-loss",
       );
     }
   },

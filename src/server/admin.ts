@@ -17,6 +17,7 @@ import {
 } from "../protocol/enrollment.ts";
 import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary, Sighting } from "./enroll.ts";
 import { type Guard, jsonBody } from "./guard.ts";
+import { checkWebhookUrl } from "./webhooks/index.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const view = (s: StoredSummary) => ({
@@ -25,7 +26,7 @@ const view = (s: StoredSummary) => ({
   createdAt: iso(s.createdAt),
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
-const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin });
+const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin, ...(k.webhook === undefined ? {} : { webhook: k.webhook }) });
 const seenView = (seen: Sighting | undefined) =>
   seen ? { lastSeenAt: iso(seen.at), address: seen.address, ...(seen.version ? { version: seen.version } : {}) } : {};
 
@@ -74,16 +75,18 @@ export function adminRoutes(
       "/v1/admin/api-keys",
       async ({ request, server, body, set }) => {
         await admin(request, server);
-        const issued = await registry.issueApiKey(body.name, body.origin);
-        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin }); // never the key itself
+        const webhook = body.webhook === undefined ? undefined : checkWebhookUrl(body.webhook);
+        const issued = await registry.issueApiKey(body.name, body.origin, webhook);
+        // never the key nor the webhook secret
+        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin, ...(webhook ? { webhook: new URL(webhook).origin } : {}) });
         set.status = 201;
-        return { ...keyView(issued), key: issued.key };
+        return { ...keyView(issued), key: issued.key, ...(issued.webhookSecret === undefined ? {} : { webhookSecret: issued.webhookSecret }) };
       },
       {
         parse: jsonBody,
         body: ApiKeyRequest,
         response: { 201: ApiKeyAnswer },
-        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin` (shown once)" },
+        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin`, optionally with a `webhook` URL (key and webhook secret shown once)" },
       },
     )
     .get(

@@ -11,6 +11,7 @@ import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
+import { webhookOptions, webhookSettings } from "./webhooks/options.ts";
 
 /** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
 function storeUrl(raw: string, name: string): string {
@@ -98,6 +99,7 @@ export const serverOptions = {
   anyOrigin: { description: "Let a report link sessions created from any address (turns off origin binding)", env: "PKIPC_ANY_ORIGIN", flag: true, parse: () => true },
   insecureUnsigned: { description: "Accept reports from services that are not enrolled (labs and benchmarks only)", env: "PKIPC_INSECURE_UNSIGNED", flag: true, parse: () => true },
   forceWeakCode: { description: `Run even if the code space is under 32 bits`, env: "PKIPC_FORCE_WEAK_CODE", flag: true, parse: () => true },
+  ...webhookOptions,
 } as const;
 
 /** Turns resolved options into a checked ServerConfig; throws ConfigError with one sentence. */
@@ -130,6 +132,7 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxInstructions: 16,
       linkTtlMs: o.linkTtl,
       store: o.store,
+      webhooks: webhookSettings(o),
       security: {
         servicesFile: o.servicesFile,
         adminSecret: o.adminSecret,

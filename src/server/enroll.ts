@@ -8,6 +8,7 @@ import { CapacityError, ConfigError, NotFoundError, UnsafePathError } from "../l
 import { trustedPath } from "../lib/trusted-path.ts";
 import { randomId, randomWordId } from "../protocol/code.ts";
 import { type ServiceCredentials, UnauthorizedError } from "../protocol/signing.ts";
+import { type WebhookTarget, webhookSecret } from "./webhooks/index.ts";
 
 /** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
 export interface EnrolledService {
@@ -33,10 +34,14 @@ export interface ApiKeyRecord {
   digest: string;
   createdAt: number;
   revokedAt?: number;
+  /** Where the server POSTs this key's session events (see webhooks/); set when the key is made. */
+  webhook?: string;
+  /** The `whsec_` secret the events are signed with: kept in clear, since the server signs with it. */
+  webhookSecret?: string;
 }
 
-/** What an operator, or a request authenticated by the key, sees of it: never the key or its digest. */
-export type ApiKeySummary = Omit<ApiKeyRecord, "digest">;
+/** What an operator, or a request authenticated by the key, sees of it: never the key, its digest or its webhook secret. */
+export type ApiKeySummary = Omit<ApiKeyRecord, "digest" | "webhookSecret">;
 
 /** The enrolled services, the tokens not yet used, and the API keys. */
 /** When, from which address and as which pkipc version an enrolled service last signed a request. */
@@ -61,8 +66,13 @@ export interface ServiceRegistry {
   keyOf(serviceId: string): Promise<string | undefined>;
   revoke(serviceId: string): Promise<ServiceSummary>;
   list(): Promise<ServiceSummary[]>;
-  /** A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest kept. */
-  issueApiKey(name: string, origin: string): Promise<ApiKeySummary & { key: string }>;
+  /**
+   * A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest
+   * kept. With a `webhook` URL (checked by the caller), a signing secret is made and returned once too.
+   */
+  issueApiKey(name: string, origin: string, webhook?: string): Promise<ApiKeySummary & { key: string; webhookSecret?: string }>;
+  /** The webhook of an unrevoked API key, with its secret; undefined for none, revoked or unknown. */
+  webhookOf(apiKeyId: string): Promise<WebhookTarget | undefined>;
   /** The unrevoked API key with this secret; looked up on every backend request, like keyOf. */
   apiKeyOf(key: string): Promise<ApiKeySummary | undefined>;
   revokeApiKey(id: string): Promise<ApiKeySummary>;
@@ -131,7 +141,7 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
   state.apiKeys ??= [];
   const apiKeys = state.apiKeys;
   const keys = new Map(state.services.filter((s) => s.revokedAt === undefined).map((s) => [s.id, s.key]));
-  const apiSummary = ({ digest: _digest, ...rest }: ApiKeyRecord): ApiKeySummary => rest;
+  const apiSummary = ({ digest: _digest, webhookSecret: _secret, ...rest }: ApiKeyRecord): ApiKeySummary => rest;
   // Looked up by the digest of the presented key: a map lookup on a SHA-256 digest reveals nothing usable
   // about the key through timing.
   /** Digests of keys presented lately (bounded): a revoked key still misses, since byDigest no longer holds it. */
@@ -190,14 +200,20 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       if (keys.has(serviceId)) sighted.set(serviceId, seen); // enrolled services only: bounded by maxServices
     },
     sightings: async () => new Map(sighted),
-    async issueApiKey(name, origin) {
+    async issueApiKey(name, origin, webhook) {
       if (apiKeys.length >= maxApiKeys) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
       const key = `${API_KEY_PREFIX}${randomId(32)}`;
       const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(key), createdAt: now() };
+      if (webhook !== undefined) Object.assign(record, { webhook, webhookSecret: webhookSecret() });
       apiKeys.push(record);
       byDigest.set(record.digest, apiSummary(record));
       save();
-      return { ...apiSummary(record), key };
+      return { ...apiSummary(record), key, ...(record.webhookSecret === undefined ? {} : { webhookSecret: record.webhookSecret }) };
+    },
+    async webhookOf(apiKeyId) {
+      const record = apiKeys.find((k) => k.id === apiKeyId);
+      if (!record || record.revokedAt !== undefined || record.webhook === undefined || record.webhookSecret === undefined) return undefined;
+      return { url: record.webhook, secret: record.webhookSecret };
     },
     apiKeyOf: async (key) => {
       if (!key.startsWith(API_KEY_PREFIX)) return undefined;

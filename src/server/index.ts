@@ -6,12 +6,13 @@ import { createApp } from "./app.ts";
 import type { ServiceRegistry } from "./enroll.ts";
 import { checkAdminSecret } from "./admin-secret.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
-import { createSessions, retentionFor, type SessionSettings } from "./sessions.ts";
+import { createSessions, retentionFor, type SessionSettings, toStatus } from "./sessions.ts";
 import { openState } from "./state.ts";
 import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serverMetrics } from "./metrics.ts";
 import { memoryStore } from "./store/memory.ts";
 import type { SessionStore } from "./store/types.ts";
+import { createWebhooks, DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from "./webhooks/index.ts";
 
 export interface ServerConfig extends SessionSettings {
   host: string;
@@ -29,6 +30,8 @@ export interface ServerConfig extends SessionSettings {
   maxRecords?: number;
   /** How long stop() lets requests in flight finish before closing their connections, in ms. Default 5,000. */
   drainMs?: number;
+  /** Webhook retries, deadline and queue bound; anything left out takes DEFAULT_WEBHOOK_SETTINGS. */
+  webhooks?: Partial<WebhookSettings>;
 }
 
 /** Bun closes a connection quiet for longer than this many seconds (it allows at most 255). */
@@ -67,7 +70,14 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
   const store = metrics ? metrics.store(state.store) : state.store;
   const { registry } = state;
   let guard = createGuard(security, registry, log, state);
-  let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin });
+  const webhooks = createWebhooks(
+    (apiKeyId) => registry.webhookOf(apiKeyId),
+    (record) => toStatus(record, Date.now(), true, config.linkTtlMs),
+    log.child({ part: "webhooks" }),
+    { ...DEFAULT_WEBHOOK_SETTINGS, ...config.webhooks },
+    `pkipc/${VERSION}`,
+  );
+  let sessions = createSessions(config, store, log, { bindOrigin: security.bindOrigin }, webhooks.observe);
   if (metrics) {
     guard = metrics.guard(guard);
     sessions = metrics.sessions(sessions);
@@ -126,6 +136,7 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
         await server.stop(true);
       }
       await app.stop(true).catch(() => undefined);
+      webhooks.sender.stop();
       await state.close();
     },
   };

@@ -167,7 +167,7 @@ function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number): nu
  * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
  * session, never who linked it nor what the service answered.
  */
-function toStatus(record: SessionRecord, now: number, full: boolean, linkTtlMs: number): SessionStatus {
+export function toStatus(record: SessionRecord, now: number, full: boolean, linkTtlMs: number): SessionStatus {
   const expired = record.state === "pending" && record.expiresAt <= now;
   return {
     id: record.id,
@@ -200,6 +200,8 @@ export function createSessions(
   store: SessionStore,
   log: Logger,
   policy: LinkPolicy = { bindOrigin: true },
+  /** Told of every change this server stored (before, after), once it is stored: webhooks (see webhooks/). Must not throw or wait. */
+  observe?: (before: SessionRecord, after: SessionRecord) => void,
 ): Sessions {
   const knocks = knockCount(settings.shape);
   const stopping = new AbortController();
@@ -221,7 +223,10 @@ export function createSessions(
       if (!changed) return undefined;
       // a new object: records from the store are immutable values (see store/types.ts)
       const next = { ...changed, version: record.version + 1 };
-      if (await store.replace(next, record.version)) return next;
+      if (await store.replace(next, record.version)) {
+        observe?.(record, next);
+        return next;
+      }
     }
     throw new CapacityError("the session is changing too often to update; try again");
   }

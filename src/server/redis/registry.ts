@@ -4,6 +4,7 @@ import { randomId, randomWordId } from "../../protocol/code.ts";
 import { UnauthorizedError } from "../../protocol/signing.ts";
 import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../enroll.ts";
 import type { RedisConnection } from "./connection.ts";
+import { webhookSecret } from "../webhooks/index.ts";
 
 // KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
 // Spends the token and enrolls in one step: two instances given the same token enroll once.
@@ -57,7 +58,7 @@ const serviceOf = (h: Hash): ServiceSummary => ({
   ...(h.revokedAt === undefined ? {} : { revokedAt: Number(h.revokedAt) }),
 });
 
-const apiKeyOfHash = (h: Hash): ApiKeySummary => ({ ...serviceOf(h), origin: h.origin! });
+const apiKeyOfHash = (h: Hash): ApiKeySummary => ({ ...serviceOf(h), origin: h.origin!, ...(h.webhook === undefined ? {} : { webhook: h.webhook }) });
 
 export interface RedisRegistryOptions extends Omit<RegistryOptions, "path"> {
   /**
@@ -190,14 +191,22 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       }
       return seen;
     },
-    async issueApiKey(name, origin) {
+    async issueApiKey(name, origin, webhook) {
       const secret = `${API_KEY_PREFIX}${randomId(32)}`;
       const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(secret), createdAt: now() };
+      if (webhook !== undefined) Object.assign(record, { webhook, webhookSecret: webhookSecret() });
       const fields = Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
       const added = await issueApiKey([key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)], [maxApiKeys, record.id, record.digest, ...fields]);
       if (added !== 1) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
-      const { digest: _digest, ...summary } = record;
-      return { ...summary, key: secret };
+      const { digest: _digest, webhookSecret: signing, ...summary } = record;
+      return { ...summary, key: secret, ...(signing === undefined ? {} : { webhookSecret: signing }) };
+    },
+    // Looked up at every delivery attempt, not cached: deliveries are few, and a revocation stops them at once.
+    async webhookOf(apiKeyId) {
+      const hash = (await redis.command("GET", [key.apiKeyId(apiKeyId)])) as string | null;
+      if (hash === null) return undefined;
+      const [url, signing, revokedAt] = (await redis.command("HMGET", [key.apiKey(hash), "webhook", "webhookSecret", "revokedAt"])) as Array<string | null>;
+      return url && signing && revokedAt === null ? { url, secret: signing } : undefined;
     },
     async apiKeyOf(secret) {
       if (!secret.startsWith(API_KEY_PREFIX)) return undefined;

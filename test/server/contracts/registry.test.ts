@@ -98,6 +98,25 @@ for (const impl of implementations) {
       await eventually(async () => (await other().apiKeyOf(issued.key)) === undefined, "the API key's revocation on the other instance");
       await expect(registry.revokeApiKey("ak_nosuch")).rejects.toThrow(/no API key/);
     });
+
+    test("an API key's webhook and its secret are kept, found elsewhere by the key's id, never listed, and gone with the key", async () => {
+      const [registry, other] = await impl.open();
+      const plain = await registry.issueApiKey("plain", "https://saas.example");
+      expect(plain).not.toHaveProperty("webhookSecret");
+      expect(await other().webhookOf(plain.id)).toBeUndefined();
+      const hooked = await registry.issueApiKey("hooked", "https://saas.example", "https://saas.example/pkipc-events");
+      expect(hooked.webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+      expect(await other().webhookOf(hooked.id)).toEqual({ url: "https://saas.example/pkipc-events", secret: hooked.webhookSecret! });
+      const listed = (await other().listApiKeys()).find((k) => k.id === hooked.id);
+      expect(listed).toMatchObject({ webhook: "https://saas.example/pkipc-events" });
+      expect(JSON.stringify(await other().listApiKeys())).not.toContain(hooked.webhookSecret!);
+      expect(await other().apiKeyOf(hooked.key)).not.toHaveProperty("webhookSecret");
+      await registry.revokeApiKey(hooked.id);
+      // Not cached: a revoked key's events stop at its next delivery attempt, on every instance.
+      expect(await registry.webhookOf(hooked.id)).toBeUndefined();
+      if (impl.name === "redis") expect(await other().webhookOf(hooked.id)).toBeUndefined();
+      expect(await registry.webhookOf("ak_nosuch")).toBeUndefined();
+    });
   });
 }
 
