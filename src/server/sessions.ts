@@ -1,5 +1,6 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
 import { CapacityError, InvalidInputError, NotFoundError, TooManyCompletionsError } from "../lib/errors.ts";
+import { RateLimitError } from "../lib/rate-limit.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
@@ -18,7 +19,8 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import { type InsertGate, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { clientNetwork } from "./client-network.ts";
+import { type Hold, type InsertGate, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -31,8 +33,16 @@ export interface SessionSettings {
   maxMissing: number;
   maxFailed: number;
   maxCompletions: number;
-  /** Pending sessions at once; past it, creating one fails with CapacityError (503). */
+  /** Pending sessions of API keys at once; past it, creating one fails with CapacityError (503). Page sessions count apart. */
   maxLiveSessions: number;
+  /** Pending sessions pages (no API key) may hold at once in all; past it 503. Default {@link DEFAULT_QUOTAS}. */
+  maxPageSessions?: number;
+  /** Pending page sessions of one client network (IPv4 address, IPv6 /64); past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxPageSessionsPerClient?: number;
+  /** Pending sessions of one API key; past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxSessionsPerApiKey?: number;
+  /** Bytes of instruction args one API key may hold in sessions still kept; past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxArgsBytesPerApiKey?: number;
   /** Longest long poll, in ms. */
   maxWaitMs: number;
   /** Instructions one session may carry. */
@@ -88,6 +98,17 @@ export interface LinkPolicy {
   bindOrigin: boolean;
 }
 
+/** What pages, one client network and one API key may hold, unless SessionSettings says otherwise. */
+export const DEFAULT_QUOTAS = {
+  maxPageSessions: 2_000,
+  maxPageSessionsPerClient: 32,
+  maxSessionsPerApiKey: 5_000,
+  maxArgsBytesPerApiKey: 32 * 1024 * 1024,
+} as const;
+
+/** Turns of a long poll's wait at most: each is a real wait, so honest polls never reach it; a store that woke it in vain cannot spin it. */
+const MAX_WAIT_TURNS = 64;
+
 const DRAW_ATTEMPTS = 16;
 const CAS_ATTEMPTS = 8;
 
@@ -118,14 +139,44 @@ function toStatus(record: SessionRecord, now: number, full: boolean): SessionSta
   };
 }
 
+/** The quota settings that are set (undefined ones keep their defaults). */
+function definedOf(settings: SessionSettings): Partial<typeof DEFAULT_QUOTAS> {
+  const { maxPageSessions, maxPageSessionsPerClient, maxSessionsPerApiKey, maxArgsBytesPerApiKey } = settings;
+  const all = { maxPageSessions, maxPageSessionsPerClient, maxSessionsPerApiKey, maxArgsBytesPerApiKey };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+}
+
 /** Bytes of an instruction's args, keys and values, as UTF-8. */
 const argsBytes = (args: Readonly<Record<string, string>>) =>
   Object.entries(args).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
-/** A signal that aborts at `ms` from now or when `parent` or `stopping` aborts. */
-function deadline(ms: number, parent: AbortSignal | undefined, stopping: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(Math.max(0, ms));
-  return AbortSignal.any(parent ? [timeout, parent, stopping] : [timeout, stopping]);
+/** A wait's deadline: its signal, and `clear()` to let go of its timer and listeners once the wait is over. */
+interface Deadline {
+  signal: AbortSignal;
+  clear(): void;
+}
+
+/**
+ * A signal that aborts `ms` from now, when `parent` aborts, or when the server drains (`held`: the aborts
+ * drain() calls). A timer of its own, not AbortSignal.timeout: nothing held that signal but the waiters'
+ * listeners, and under a flood the collector took some (seen: 913 of 3,000 held polls never answered).
+ * One per poll, whatever its turns: a held poll costs a timer, a controller and a waiter.
+ */
+function deadline(ms: number, parent: AbortSignal | undefined, held: Set<() => void>): Deadline {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  const timer = setTimeout(abort, Math.max(0, ms));
+  parent?.addEventListener("abort", abort, { once: true });
+  held.add(abort);
+  if (parent?.aborted) abort();
+  return {
+    signal: controller.signal,
+    clear() {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", abort);
+      held.delete(abort);
+    },
+  };
 }
 
 export function createSessions(
@@ -135,7 +186,36 @@ export function createSessions(
   policy: LinkPolicy = { bindOrigin: true },
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const quota = { ...DEFAULT_QUOTAS, ...definedOf(settings) };
+  /**
+   * The groups a new session counts in, with their bounds. A page's session counts for its client network
+   * and for all pages; a backend's for its API key: so pages, from however many addresses, never take the
+   * room the backends' sessions have (maxLive), nor one key the room of another.
+   */
+  const keyQuotas = new Map<string, Quota[]>();
+  const quotasOf = (who: SessionCreator): Quota[] => {
+    if (who.apiKeyId !== undefined) {
+      const cached = keyQuotas.get(who.apiKeyId);
+      if (cached) return cached;
+      if (keyQuotas.size >= 1024) keyQuotas.clear(); // bounded: one entry per API key in use
+      const max = quota.maxSessionsPerApiKey;
+      const made: Quota[] = [
+        { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
+        { group: `key:${who.apiKeyId}`, max, refusal: () => new RateLimitError(`this API key holds ${max} pending sessions, its most; retry as they link or expire`, 1) },
+      ];
+      keyQuotas.set(who.apiKeyId, made);
+      return made;
+    }
+    const net = clientNetwork(who.address);
+    const perClient = quota.maxPageSessionsPerClient;
+    return [
+      { group: `net:${net}`, max: perClient, refusal: () => new RateLimitError(`pages from this network hold ${perClient} pending sessions, their most; retry as they link or expire`, 1) },
+      { group: "pages", max: quota.maxPageSessions, refusal: () => new CapacityError(`too many pending page sessions (${quota.maxPageSessions}); try again shortly`) },
+    ];
+  };
   const stopping = new AbortController();
+  /** The abort of every wait in progress: drain() calls them all. */
+  const waits = new Set<() => void>();
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -146,6 +226,7 @@ export function createSessions(
   async function update(
     load: () => Promise<SessionRecord | undefined>,
     change: (record: SessionRecord) => SessionRecord | undefined,
+    hold?: Hold,
   ): Promise<SessionRecord | undefined> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const record = await load();
@@ -154,7 +235,7 @@ export function createSessions(
       if (!changed) return undefined;
       // a new object: records from the store are immutable values (see store/types.ts)
       const next = { ...changed, version: record.version + 1 };
-      if (await store.replace(next, record.version)) return next;
+      if (await store.replace(next, record.version, hold)) return next;
     }
     throw new CapacityError("the session is changing too often to update; try again");
   }
@@ -248,7 +329,8 @@ export function createSessions(
     async create(who, charges = []) {
       const now = Date.now();
       // The first attempt takes the request's tokens and checks the live-session cap, in the insert's own step.
-      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions };
+      // Pages and keys each have their own groups: the total is what both may hold together.
+      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions + quota.maxPageSessions, quotas: quotasOf(who) };
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         // Every field named, in one order: records of one shape keep the store's code fast (no spreads).
@@ -287,14 +369,21 @@ export function createSessions(
       const waitMs = Math.min(options.waitMs ?? 0, settings.maxWaitMs);
       if (waitMs <= 0) return toStatus(record, Date.now(), full);
       const since = options.since ?? record.version;
+      if (stopping.signal.aborted) return toStatus(record, Date.now(), full);
       const end = Date.now() + waitMs;
-      // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
-      while (record.version <= since && Date.now() < end) {
-        if (record.state === "pending" && record.expiresAt <= Date.now()) break;
-        const until = Math.min(end, record.state === "pending" ? record.expiresAt : end);
-        const next = await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
-        if (options.signal?.aborted || stopping.signal.aborted) break;
-        record = next ?? (await mustGet(id));
+      // A pending session's wait ends when it expires: then it reads as expired, a change of its own.
+      const until = record.state === "pending" ? Math.min(end, record.expiresAt) : end;
+      const wait = deadline(until - Date.now(), options.signal, waits);
+      try {
+        // Each turn waits for a change (a store past its bound throws rather than resolve early); the loop ends
+        // by the deadline and after MAX_WAIT_TURNS, so it is bounded even by a store that wakes it in vain.
+        for (let turn = 0; record.version <= since && !wait.signal.aborted && turn < MAX_WAIT_TURNS; turn++) {
+          const next = await store.changed(id, record.version, wait.signal);
+          if (options.signal?.aborted || stopping.signal.aborted) break;
+          record = next ?? (await mustGet(id));
+        }
+      } finally {
+        wait.clear();
       }
       return toStatus(record, Date.now(), full);
     },
@@ -304,6 +393,16 @@ export function createSessions(
       if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
         throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
       }
+      const bytes = argsBytes(instruction.args);
+      const max = quota.maxArgsBytesPerApiKey;
+      // What a key's instructions hold stays in the store until their session is forgotten (its expiry and the
+      // retention after): bounded per key, or one key could grow the server without end.
+      const hold: Hold | undefined = bytes === 0 ? undefined : {
+        group: `key:${viewer.id}`,
+        bytes,
+        max,
+        refusal: () => new RateLimitError(`this API key holds ${max} bytes of instruction args in kept sessions, its most; retry as they are let go`, 10),
+      };
       const updated = await update(
         () => mustGet(id),
         (record) => {
@@ -314,6 +413,7 @@ export function createSessions(
           }
           return { ...record, instructions: [...record.instructions, instruction] };
         },
+        hold,
       );
       if (!updated) throw new NotFoundError("no such session");
       return { id: instruction.id, name: instruction.name, state: instruction.state };
@@ -369,7 +469,12 @@ export function createSessions(
         const current = await linkOf(linkId, serviceId);
         if (!current) throw new NotFoundError("no such link (it may have expired)");
         if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return [];
-        await store.changed(current.id, current.version, deadline(end - Date.now(), signal, stopping.signal));
+        const wait = deadline(end - Date.now(), signal, waits);
+        try {
+          await store.changed(current.id, current.version, wait.signal);
+        } finally {
+          wait.clear();
+        }
       }
     },
 
@@ -388,6 +493,9 @@ export function createSessions(
       if (!updated) throw new NotFoundError("no such link (it may have expired)");
     },
 
-    drain: () => stopping.abort(),
+    drain() {
+      stopping.abort();
+      for (const abort of [...waits]) abort();
+    },
   };
 }

@@ -1,0 +1,77 @@
+// A long-poll flood as an attacker sends it: raw HTTP/1.1 requests on sockets bound to many 127.0.0.x source
+// addresses, held open until answered. Shared by test/security/poll-flood.test.ts and bench/poll-flood.ts.
+import net from "node:net";
+
+/** One held poll's outcome: its HTTP status (0: no answer by the deadline, or the connection failed) and when. */
+export interface PollOutcome {
+  status: number;
+  /** ms from sending to the status line (or to giving up). */
+  ms: number;
+}
+
+export interface Flood {
+  /** Resolves when every poll has an answer or gave up. */
+  done: Promise<PollOutcome[]>;
+  /** Polls sent so far whose answer has not come. */
+  open(): number;
+  /** Destroys every socket still open. */
+  close(): void;
+}
+
+/** The n-th of `count` loopback source addresses: 127.0.(1 + n / 250).(2 + n % 250). */
+export const sourceAddress = (n: number) => `127.0.${1 + Math.floor(n / 250)}.${2 + (n % 250)}`;
+
+/**
+ * Sends `count` GETs of `paths[i % paths.length]` (e.g. /v1/sessions/ID?wait=30), poll i from
+ * `addresses[i % addresses.length]`, `headers` on each (e.g. a forged Origin), and waits for each status
+ * line; a poll without one by `deadlineMs` counts as status 0. Only the status line is read.
+ */
+export function pollFlood(base: string, paths: string[], addresses: string[], count: number, headers: Record<string, string>, deadlineMs: number): Flood {
+  const url = new URL(base);
+  const sockets = new Set<net.Socket>();
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const one = (i: number) =>
+    new Promise<PollOutcome>((resolve) => {
+      const start = performance.now();
+      let settled = false;
+      let head = "";
+      const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: addresses[i % addresses.length] });
+      sockets.add(socket);
+      const finish = (status: number) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sockets.delete(socket);
+        socket.destroy();
+        resolve({ status, ms: performance.now() - start });
+      };
+      const timer = setTimeout(() => finish(0), deadlineMs);
+      socket.on("connect", () => {
+        socket.write(`GET ${paths[i % paths.length]} HTTP/1.1\r\nHost: ${url.host}\r\n${extra}Connection: close\r\n\r\n`);
+      });
+      socket.on("data", (chunk: Buffer) => {
+        head += chunk.toString("latin1");
+        const line = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+        if (line) finish(Number(line[1]));
+        else if (head.length > 64) finish(0);
+      });
+      socket.on("error", () => finish(0));
+      socket.on("close", () => finish(0));
+    });
+  const all = Array.from({ length: count }, (_, i) => one(i));
+  return {
+    done: Promise.all(all),
+    open: () => sockets.size,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
+  };
+}
+
+/** How many outcomes had each status, e.g. { 200: 10, 429: 5 }. */
+export function tally(outcomes: PollOutcome[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const o of outcomes) counts[o.status] = (counts[o.status] ?? 0) + 1;
+  return counts;
+}
