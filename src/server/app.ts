@@ -200,10 +200,11 @@ export function createApp(options: AppOptions) {
         const viewer = await guard.apiKey(request);
         if (!viewer) guard.pageOrigin(request);
         const address = addressOf(server, request);
-        await guard.limitRead(address, viewer);
-        // A held poll costs a connection, a timer and a waiter: past its holder's bound it is answered now.
+        // A held poll costs a connection, a timer and a waiter: past its holder's bound it is answered now,
+        // before anything else is spent on it (a shared store's round trips).
         const release = query.wait ? guard.holdPoll(address, viewer) : undefined;
         try {
+          await guard.limitRead(address, viewer);
           const status = await sessions.status(params.id, {
             waitMs: (query.wait ?? 0) * 1000,
             since: query.since,

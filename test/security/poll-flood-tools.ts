@@ -1,5 +1,6 @@
 // A long-poll flood as an attacker sends it: raw HTTP/1.1 requests on sockets bound to many 127.0.0.x source
 // addresses, held open until answered. Shared by test/security/poll-flood.test.ts and bench/poll-flood.ts.
+import http from "node:http";
 import net from "node:net";
 
 /** One held poll's outcome: its HTTP status (0: no answer by the deadline, or the connection failed) and when. */
@@ -74,4 +75,26 @@ export function tally(outcomes: PollOutcome[]): Record<number, number> {
   const counts: Record<number, number> = {};
   for (const o of outcomes) counts[o.status] = (counts[o.status] ?? 0) + 1;
   return counts;
+}
+
+/** A page session made from `localAddress` with only an Origin header, as curl forges it; its id. */
+export function pageSession(base: string, localAddress: string, origin: string): Promise<string> {
+  const url = new URL("/v1/sessions", base);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: url.hostname, port: Number(url.port), method: "POST", path: url.pathname, localAddress, headers: { origin }, timeout: 10_000 },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (c: Buffer) => chunks.push(c));
+        response.on("end", () => {
+          const body = Buffer.concat(chunks).toString();
+          if (response.statusCode === 201) resolve((JSON.parse(body) as { id: string }).id);
+          else reject(new Error(`a page session from ${localAddress} got ${response.statusCode}: ${body.slice(0, 200)}`));
+        });
+      },
+    );
+    request.on("timeout", () => request.destroy(new Error(`no answer from ${url.origin} within 10 s`)));
+    request.on("error", reject);
+    request.end();
+  });
 }
