@@ -14,15 +14,19 @@ const MEASURE_MS = 10_000;
 
 const rssMb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN) / 1024;
 
+/** ms of the TCP connect (SYN to accept: the kernel's accept queue) of each timed request, in order. */
+const connects: number[] = [];
+
 /**
  * ms until `curl` has the answer to `args`, as curl measures it in a process of its own (this one is busy with
  * the flood's sockets, which would add its own delay), or 35 s when it gives up.
  */
 async function timed(args: string[]): Promise<number> {
-  const child = Bun.spawn(["curl", "-s", "-o", "/dev/null", "-m", "35", "-w", "%{http_code} %{time_total}", ...args], { stdout: "pipe", stderr: "ignore" });
+  const child = Bun.spawn(["curl", "-s", "-o", "/dev/null", "-m", "35", "-w", "%{http_code} %{time_connect} %{time_total}", ...args], { stdout: "pipe", stderr: "ignore" });
   const [out] = await Promise.all([new Response(child.stdout).text(), child.exited]);
-  const [code, seconds] = out.trim().split(" ");
-  return code === "000" ? 35_000 : Number(seconds) * 1000;
+  const [code, connect, total] = out.trim().split(" ");
+  connects.push(Number(connect) * 1000);
+  return code === "000" ? 35_000 : Number(total) * 1000;
 }
 
 async function run(name: string, extra: string[]): Promise<void> {
@@ -38,6 +42,7 @@ async function run(name: string, extra: string[]): Promise<void> {
   await Bun.sleep(3_000);
   const more = pollFlood(server.url, paths, ADDRESSES, MORE, headers, deadlineMs);
   const health: number[] = [];
+  connects.length = 0;
   const creates: number[] = [];
   const until = performance.now() + MEASURE_MS;
   while (performance.now() < until) {
@@ -45,6 +50,7 @@ async function run(name: string, extra: string[]): Promise<void> {
     creates.push(await timed(["-X", "POST", "-H", `authorization: Bearer ${server.apiKey}`, `${server.url}/v1/sessions`]));
     await Bun.sleep(250);
   }
+  const slowConnects = connects.filter((ms) => ms > 500).map((ms) => ms.toFixed(0));
   const outcomes: PollOutcome[] = [...(await first.done), ...(await more.done)];
   const after = await timed([`${server.url}/healthz`]);
   clearInterval(sampler);
@@ -52,6 +58,7 @@ async function run(name: string, extra: string[]): Promise<void> {
   const f = (ms: number) => `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   console.log(`${name}: ${POLLS} + ${MORE} polls (wait=${WAIT_S}) from ${ADDRESSES.length} addresses`);
   console.log(`  /healthz during: median ${f(percentile(health, 50))}, max ${f(Math.max(...health))} (n=${health.length}; in order: ${health.map((ms) => ms.toFixed(0)).join(" ")}); after: ${f(after)}`);
+  console.log(`  of those requests, ${slowConnects.length} waited over 500 ms for the TCP connect alone (the kernel's accept queue, before the server sees them): ${slowConnects.join(" ")} ms`);
   console.log(`  backend create during: median ${f(percentile(creates, 50))}, max ${f(Math.max(...creates))} (n=${creates.length})`);
   console.log(`  server RSS peak ${peak.toFixed(0)} MiB; polls answered ${JSON.stringify(tally(outcomes))} (0 = no answer in ${deadlineMs / 1000} s), ${late} later than their wait + 2 s`);
   const said = new Set(server.lines.filter((l) => / (WARN|ERROR) /.test(l)).map((l) => l.replace(/\d+/g, "N").slice(0, 160)));

@@ -116,7 +116,7 @@ async function main() {
 
 /** The store's own bytes, without the HTTP server's garbage: sessions issued in this process, heap after a full collection. */
 async function heapPerSession(count: number): Promise<number> {
-  const { config } = serverConfig({ listen: "127.0.0.1:0", maxSessions: "1000000", ttl: "600s", servicesFile: "/nonexistent" }, [], {});
+  const { config } = serverConfig({ listen: "127.0.0.1:0", maxSessions: "1000000", maxPageSessions: "1000000", maxPageSessionsPerClient: "1000000", ttl: "600s", servicesFile: "/nonexistent" }, [], {});
   const store = memoryStore({ maxRecords: count * 2 });
   const sessions = createSessions(config, store, silentLogger);
   const heap = () => (Bun.gc(true), heapStats().heapSize);

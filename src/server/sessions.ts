@@ -1,6 +1,5 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
 import { CapacityError, InvalidInputError, NotFoundError, TooManyCompletionsError } from "../lib/errors.ts";
-import { RateLimitError } from "../lib/rate-limit.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
@@ -19,8 +18,8 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import { clientNetwork } from "./client-network.ts";
-import { type Hold, type InsertGate, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { DEFAULT_QUOTAS, quotas } from "./quotas.ts";
+import { type Hold, type InsertGate, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -98,14 +97,6 @@ export interface LinkPolicy {
   bindOrigin: boolean;
 }
 
-/** What pages, one client network and one API key may hold, unless SessionSettings says otherwise. */
-export const DEFAULT_QUOTAS = {
-  maxPageSessions: 2_000,
-  maxPageSessionsPerClient: 32,
-  maxSessionsPerApiKey: 5_000,
-  maxArgsBytesPerApiKey: 32 * 1024 * 1024,
-} as const;
-
 /** Turns of a long poll's wait at most: each is a real wait, so honest polls never reach it; a store that woke it in vain cannot spin it. */
 const MAX_WAIT_TURNS = 64;
 
@@ -139,11 +130,16 @@ function toStatus(record: SessionRecord, now: number, full: boolean): SessionSta
   };
 }
 
-/** The quota settings that are set (undefined ones keep their defaults). */
-function definedOf(settings: SessionSettings): Partial<typeof DEFAULT_QUOTAS> {
+/** The quota settings of `settings`, each unset one at its default. */
+function quotaSettings(settings: SessionSettings) {
   const { maxPageSessions, maxPageSessionsPerClient, maxSessionsPerApiKey, maxArgsBytesPerApiKey } = settings;
-  const all = { maxPageSessions, maxPageSessionsPerClient, maxSessionsPerApiKey, maxArgsBytesPerApiKey };
-  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+  return {
+    maxLiveSessions: settings.maxLiveSessions,
+    maxPageSessions: maxPageSessions ?? DEFAULT_QUOTAS.maxPageSessions,
+    maxPageSessionsPerClient: maxPageSessionsPerClient ?? DEFAULT_QUOTAS.maxPageSessionsPerClient,
+    maxSessionsPerApiKey: maxSessionsPerApiKey ?? DEFAULT_QUOTAS.maxSessionsPerApiKey,
+    maxArgsBytesPerApiKey: maxArgsBytesPerApiKey ?? DEFAULT_QUOTAS.maxArgsBytesPerApiKey,
+  };
 }
 
 /** Bytes of an instruction's args, keys and values, as UTF-8. */
@@ -186,33 +182,7 @@ export function createSessions(
   policy: LinkPolicy = { bindOrigin: true },
 ): Sessions {
   const knocks = knockCount(settings.shape);
-  const quota = { ...DEFAULT_QUOTAS, ...definedOf(settings) };
-  /**
-   * The groups a new session counts in, with their bounds. A page's session counts for its client network
-   * and for all pages; a backend's for its API key: so pages, from however many addresses, never take the
-   * room the backends' sessions have (maxLive), nor one key the room of another.
-   */
-  const keyQuotas = new Map<string, Quota[]>();
-  const quotasOf = (who: SessionCreator): Quota[] => {
-    if (who.apiKeyId !== undefined) {
-      const cached = keyQuotas.get(who.apiKeyId);
-      if (cached) return cached;
-      if (keyQuotas.size >= 1024) keyQuotas.clear(); // bounded: one entry per API key in use
-      const max = quota.maxSessionsPerApiKey;
-      const made: Quota[] = [
-        { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
-        { group: `key:${who.apiKeyId}`, max, refusal: () => new RateLimitError(`this API key holds ${max} pending sessions, its most; retry as they link or expire`, 1) },
-      ];
-      keyQuotas.set(who.apiKeyId, made);
-      return made;
-    }
-    const net = clientNetwork(who.address);
-    const perClient = quota.maxPageSessionsPerClient;
-    return [
-      { group: `net:${net}`, max: perClient, refusal: () => new RateLimitError(`pages from this network hold ${perClient} pending sessions, their most; retry as they link or expire`, 1) },
-      { group: "pages", max: quota.maxPageSessions, refusal: () => new CapacityError(`too many pending page sessions (${quota.maxPageSessions}); try again shortly`) },
-    ];
-  };
+  const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
   /** The abort of every wait in progress: drain() calls them all. */
   const waits = new Set<() => void>();
@@ -330,7 +300,7 @@ export function createSessions(
       const now = Date.now();
       // The first attempt takes the request's tokens and checks the live-session cap, in the insert's own step.
       // Pages and keys each have their own groups: the total is what both may hold together.
-      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions + quota.maxPageSessions, quotas: quotasOf(who) };
+      let gate: InsertGate | undefined = { charges, maxLive: quota.maxLive, quotas: quota.session(who) };
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         // Every field named, in one order: records of one shape keep the store's code fast (no spreads).
@@ -393,16 +363,7 @@ export function createSessions(
       if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
         throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
       }
-      const bytes = argsBytes(instruction.args);
-      const max = quota.maxArgsBytesPerApiKey;
-      // What a key's instructions hold stays in the store until their session is forgotten (its expiry and the
-      // retention after): bounded per key, or one key could grow the server without end.
-      const hold: Hold | undefined = bytes === 0 ? undefined : {
-        group: `key:${viewer.id}`,
-        bytes,
-        max,
-        refusal: () => new RateLimitError(`this API key holds ${max} bytes of instruction args in kept sessions, its most; retry as they are let go`, 10),
-      };
+      const hold: Hold | undefined = quota.args(viewer.id, argsBytes(instruction.args));
       const updated = await update(
         () => mustGet(id),
         (record) => {
