@@ -13,6 +13,8 @@ export interface PollOutcome {
 export interface Flood {
   /** Resolves when every poll has an answer or gave up. */
   done: Promise<PollOutcome[]>;
+  /** Resolves when every poll has been sent (its connection opened). */
+  sent: Promise<void>;
   /** Polls sent so far whose answer has not come. */
   open(): number;
   /** Destroys every socket still open. */
@@ -25,9 +27,19 @@ export const sourceAddress = (n: number) => `127.0.${1 + Math.floor(n / 250)}.${
 /**
  * Sends `count` GETs of `paths[i % paths.length]` (e.g. /v1/sessions/ID?wait=30), poll i from
  * `addresses[i % addresses.length]`, `headers` on each (e.g. a forged Origin), and waits for each status
- * line; a poll without one by `deadlineMs` counts as status 0. Only the status line is read.
+ * line; a poll without one by `deadlineMs` counts as status 0. Only the status line is read. With `pace`,
+ * connections are opened `batch` at a time, `pauseMs` apart (a burst of thousands overflows the kernel's
+ * accept queue, whose retries then say nothing of the server).
  */
-export function pollFlood(base: string, paths: string[], addresses: string[], count: number, headers: Record<string, string>, deadlineMs: number): Flood {
+export function pollFlood(
+  base: string,
+  paths: string[],
+  addresses: string[],
+  count: number,
+  headers: Record<string, string>,
+  deadlineMs: number,
+  pace?: { batch: number; pauseMs: number },
+): Flood {
   const url = new URL(base);
   const sockets = new Set<net.Socket>();
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
@@ -59,9 +71,16 @@ export function pollFlood(base: string, paths: string[], addresses: string[], co
       socket.on("error", () => finish(0));
       socket.on("close", () => finish(0));
     });
-  const all = Array.from({ length: count }, (_, i) => one(i));
+  const all: Promise<PollOutcome>[] = [];
+  const sent = (async () => {
+    for (let i = 0; i < count; i++) {
+      all.push(one(i));
+      if (pace && i % pace.batch === pace.batch - 1) await Bun.sleep(pace.pauseMs);
+    }
+  })();
   return {
-    done: Promise.all(all),
+    done: sent.then(() => Promise.all(all)),
+    sent,
     open: () => sockets.size,
     close: () => {
       for (const socket of sockets) socket.destroy();
