@@ -17,6 +17,7 @@ const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 4);
 const RAISED = "100000,100000";
 const RAISE = {
   maxSessions: "1000000",
+  maxSessionsPerApiKey: "1000000",
   ttl: "5s",
   sessionRate: RAISED,
   apiKeySessionRate: RAISED,

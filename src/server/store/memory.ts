@@ -234,6 +234,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return chunk;
   }
 
+  /** Record `n`'s session no longer counts in its quota groups (linked, or expired). */
+  function release(chunk: Chunk, i: number): void {
+    const groups = chunk.groups[i];
+    if (!groups) return;
+    chunk.groups[i] = undefined;
+    for (const group of groups) count(groupLive, group, -1);
+  }
+
   /** Takes record `n` out of the live-code index (linked, or expired). */
   function unindex(n: number): void {
     const chunk = kept(n)!;
@@ -276,11 +284,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (chunk === undefined) continue;
       const i = cellOf(swept);
       if (expiresAt(chunk, i) > t) break;
-      const groups = chunk.groups[i];
-      if (groups) {
-        chunk.groups[i] = undefined;
-        for (const group of groups) count(groupLive, group, -1);
-      }
+      release(chunk, i);
       if (chunk.indexed[i] === 1) {
         unindex(swept);
         wake(idAt(chunk, i)!);
@@ -355,7 +359,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         if (mine) mine.push({ group: hold.group, bytes: hold.bytes });
         else holds.set(n, [{ group: hold.group, bytes: hold.bytes }]);
       }
-      if (record.state !== "pending") unindex(n);
+      if (record.state !== "pending") {
+        unindex(n);
+        release(kept(n)!, cellOf(n));
+      }
       put(n, record);
       if (record.linkId) byLink.set(record.linkId, n);
       if (record.version !== expectedVersion) wake(record.id);

@@ -66,6 +66,7 @@ for n = 1, tonumber(ARGV[1]) do
     if not redis.call('SET', code, id, 'NX', 'PXAT', exp) then result = 0
     else
       redis.call('HSET', record, 'v', 0, 'd', ARGV[a + 1])
+      if groups > 0 then redis.call('HSET', record, 'g', table.concat(KEYS, '\\n', k + 3, k + 2 + groups)) end
       redis.call('PEXPIREAT', record, ARGV[a + 3])
       if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', live, '-inf', now) end
       redis.call('ZADD', live, exp, id)
@@ -114,6 +115,11 @@ redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[2])
 if ARGV[4] == '0' then
   if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
   redis.call('ZREM', KEYS[3], ARGV[5])
+  local groups = redis.call('HGET', KEYS[1], 'g')
+  if groups then
+    for group in string.gmatch(groups, '[^\\n]+') do redis.call('ZREM', group, ARGV[5]) end
+    redis.call('HDEL', KEYS[1], 'g')
+  end
 end
 if ARGV[7] ~= '' and ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl) end
 if ARGV[3] ~= ARGV[1] then

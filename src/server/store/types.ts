@@ -95,7 +95,7 @@ export interface InsertGate {
   /** The live-session cap: refuse while this many sessions are pending. Default none. */
   maxLive?: number;
   /**
-   * Groups the session counts in until its code expires (linked or not), each with its own bound: checked
+   * Groups the session counts in while it is pending (until it links or expires), each with its own bound: checked
    * after maxLive, in order; the first one full refuses with its `refusal()`. Default none.
    */
   quotas?: readonly Quota[];

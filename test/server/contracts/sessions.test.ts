@@ -215,18 +215,21 @@ for (const impl of implementations) {
       expect(await b.insert(refused, { maxLive: live + 3 })).toBe(true);
     });
 
-    test("a quota is checked in the insert's step across both instances: its group full, the first full quota refuses and nothing is written", async () => {
+    test("a quota is checked in the insert's step across both instances: its group full, the first full quota refuses and nothing is written; linked and expired sessions leave it", async () => {
       const [a, b] = await impl.open();
       const group = `test-group-${Math.random().toString(36).slice(2)}`;
       const quota = (max: number, name = group) => ({ group: name, max, refusal: () => new Error(`${name} is full`) });
       const roomy = quota(100, `${group}-roomy`);
-      expect(await a.insert(session([[20201, 20202]]), { quotas: [roomy, quota(2)] })).toBe(true);
+      const first = session([[20201, 20202]]);
+      expect(await a.insert(first, { quotas: [roomy, quota(2)] })).toBe(true);
       expect(await b.insert(session([[20203, 20204]]), { quotas: [roomy, quota(2)] })).toBe(true);
       const refused = session([[20205, 20206]]);
       await expect(a.insert(refused, { quotas: [roomy, quota(2)] })).rejects.toThrow(`${group} is full`);
       expect(await b.get(refused.id)).toBeUndefined();
-      // Another group is not affected.
+      // Another group is not affected; a session that links no longer counts.
       expect(await b.insert(refused, { quotas: [quota(2, `${group}-other`)] })).toBe(true);
+      expect(await b.replace(linked(first, `link-${first.id}`), 0)).toBe(true);
+      expect(await a.insert(session([[20213, 20214]]), { quotas: [roomy, quota(2)] })).toBe(true);
       // An expired session no longer counts (fresh stores: a server gives all its sessions one lifetime).
       const [c, d] = await impl.open();
       const short = `${group}-short`;
