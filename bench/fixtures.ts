@@ -5,13 +5,14 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { findFreeRange } from "../src/lib/ports.ts";
+import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
 import type { OptionSpecs } from "../src/lib/options.ts";
 import { serverOptions } from "../src/server/command.ts";
 import { serviceOptions } from "../src/service/command.ts";
 import { watchLines } from "../test/lines.ts";
 
-export const BINARY = join(import.meta.dir, "..", "dist", "pkipc");
+/** The binary under test: dist/pkipc, or PKIPC_BENCH_BINARY (e.g. an older build, to compare before and after). */
+export const BINARY = process.env.PKIPC_BENCH_BINARY || join(import.meta.dir, "..", "dist", "pkipc");
 
 const started: Subprocess[] = [];
 const folders: string[] = [];
@@ -155,4 +156,23 @@ export async function benchService(server: BenchServer, raise: Raise<typeof serv
 export function printRaised(server: BenchServer, service?: BenchService): void {
   console.log(`limits raised for this benchmark (server ${server.url}): ${server.raised.join(", ") || "none"}`);
   if (service) console.log(`  service (pid ${service.pid}, enrolled with pkipc admin token): ${service.raised.join(", ") || "none"}`);
+}
+
+/** redis-server on a free port, persistence off, in a temp folder; killed by PID at the end. */
+export async function startRedis(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const path = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
+  if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
+  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-redis-"));
+  const port = findFreePort();
+  const child = Bun.spawn([path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "pipe", stderr: "pipe" });
+  await watchLines(child.stdout).waitFor(/Ready to accept connections/, 10_000);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,12 +1,8 @@
 // Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three;
 // then memory and one Redis instance under wrk, with the CPU pkipc and redis-server spend per session.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { ClientResult } from "../src/client/index.ts";
-import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
-import { watchLines } from "../test/lines.ts";
-import { type BenchServer, benchServer, benchService, spawnBinary, stopAll } from "./fixtures.ts";
+import { findFreeRange } from "../src/lib/ports.ts";
+import { type BenchServer, benchServer, benchService, spawnBinary, startRedis, stopAll } from "./fixtures.ts";
 import { percentile } from "./stats.ts";
 import { cpuMicros, wrk, wrkOrExit } from "./wrk.ts";
 
@@ -21,6 +17,7 @@ const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 4);
 const RAISED = "100000,100000";
 const RAISE = {
   maxSessions: "1000000",
+  maxSessionsPerApiKey: "1000000",
   ttl: "5s",
   sessionRate: RAISED,
   apiKeySessionRate: RAISED,
@@ -30,25 +27,6 @@ const RAISE = {
   addressReportRate: RAISED,
   readRate: RAISED,
 };
-
-/** redis-server on a free port, persistence off, in a temp folder; killed by PID at the end. */
-async function startRedis(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const path = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
-  if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
-  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-redis-"));
-  const port = findFreePort();
-  const child = Bun.spawn([path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "pipe", stderr: "pipe" });
-  await watchLines(child.stdout).waitFor(/Ready to accept connections/, 10_000);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGKILL");
-      await child.exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
 async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; failed: number }> {

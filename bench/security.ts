@@ -25,6 +25,7 @@ const RAISED: Raise<typeof serverOptions> = {
   addressReportRate: OUT_OF_THE_WAY,
   // A few seconds at full speed issue more sessions than the default cap (10,000 live at once, 503 past it).
   maxSessions: "1000000",
+  maxSessionsPerApiKey: "1000000",
 };
 const FAKE_PROCESS = { pid: 4242, ppid: 1, uid: 1000, user: "bench", exe: "/usr/lib/chromium/chromium", name: "chromium" };
 

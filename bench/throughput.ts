@@ -15,7 +15,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MEMORY_STEPS = [10_000, 50_000, 100_000];
 
 /** Limits a benchmark would trip, raised: sessions per address off, the live cap and the store far above the run. */
-const RAISED: Raise<typeof serverOptions> = { apiKeySessionRate: "0", apiKeyCallRate: "0", maxSessions: "1000000", maxRecords: "5000000" };
+const RAISED: Raise<typeof serverOptions> = { apiKeySessionRate: "0", apiKeyCallRate: "0", maxSessions: "1000000", maxSessionsPerApiKey: "1000000", maxRecords: "5000000" };
 /** For the memory steps: sessions outlive the whole measurement. */
 const LONG_LIVED: Raise<typeof serverOptions> = { ...RAISED, ttl: "600s" };
 
@@ -116,7 +116,7 @@ async function main() {
 
 /** The store's own bytes, without the HTTP server's garbage: sessions issued in this process, heap after a full collection. */
 async function heapPerSession(count: number): Promise<number> {
-  const { config } = serverConfig({ listen: "127.0.0.1:0", maxSessions: "1000000", ttl: "600s", servicesFile: "/nonexistent" }, [], {});
+  const { config } = serverConfig({ listen: "127.0.0.1:0", maxSessions: "1000000", maxPageSessions: "1000000", maxPageSessionsPerClient: "1000000", ttl: "600s", servicesFile: "/nonexistent" }, [], {});
   const store = memoryStore({ maxRecords: count * 2 });
   const sessions = createSessions(config, store, silentLogger);
   const heap = () => (Bun.gc(true), heapStats().heapSize);

@@ -205,14 +205,22 @@ export function createApp(options: AppOptions) {
       async ({ params, query, request, server }) => {
         const viewer = await guard.apiKey(request);
         if (!viewer) guard.pageOrigin(request);
-        await guard.limitRead(addressOf(server, request), viewer);
-        const status = await sessions.status(params.id, {
-          waitMs: (query.wait ?? 0) * 1000,
-          since: query.since,
-          signal: request.signal,
-          ...(viewer ? { viewer } : {}),
-        });
-        return reply(SessionStatus, status, formatOf(query, request));
+        const address = addressOf(server, request);
+        // A held poll costs a connection, a timer and a waiter: past its holder's bound it is answered now,
+        // before anything else is spent on it (a shared store's round trips).
+        const release = query.wait ? guard.holdPoll(address, viewer) : undefined;
+        try {
+          await guard.limitRead(address, viewer);
+          const status = await sessions.status(params.id, {
+            waitMs: (query.wait ?? 0) * 1000,
+            since: query.since,
+            signal: request.signal,
+            ...(viewer ? { viewer } : {}),
+          });
+          return reply(SessionStatus, status, formatOf(query, request));
+        } finally {
+          release?.();
+        }
       },
       {
         params: T.Object({ id: SessionId }),
@@ -221,7 +229,7 @@ export function createApp(options: AppOptions) {
           wait: WaitQuery,
           since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
         }),
-        response: { 200: SessionStatus, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody },
+        response: { 200: SessionStatus, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody },
         detail: {
           summary: "Session status: pending, linked or expired; long poll with wait and since",
           description: "With the API key that owns the session: also its origin, the linked process and the instructions' results. Without: progress only.",

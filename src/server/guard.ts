@@ -8,6 +8,8 @@ import { VERSION_HEADER } from "../protocol/endpoint.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
 import { type BucketStore, type Charge, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
 import { type NonceCache, nonceCache } from "./limits.ts";
+import { clientNetwork } from "./client-network.ts";
+import { type PollLimits, pollGate } from "./poll-gate.ts";
 
 /** The security knobs of a server; every one has a safe default in {@link DEFAULT_SECURITY}. */
 export interface SecuritySettings {
@@ -28,6 +30,12 @@ export interface SecuritySettings {
   allowOrigins: string[];
   /** Header a trusted reverse proxy sets to the client's address (e.g. x-forwarded-for); unset trusts only the socket. */
   trustProxyHeader?: string;
+  /** Page long polls held at once in this instance: 503 past it. Default 5,000. */
+  maxPolls: number;
+  /** Page long polls one client network (IPv4 address, IPv6 /64) may hold at once: 429 past it. Default 32. */
+  maxPollsPerClient: number;
+  /** Long polls one API key may hold at once in this instance: 429 past it. Default 2,000. */
+  maxPollsPerApiKey: number;
   /** Secret of the admin endpoints (Authorization: Bearer ...); unset disables them. */
   adminSecret?: string;
   /** How long an enrollment token stays usable, in ms. Default 1 hour. */
@@ -62,6 +70,10 @@ export const DEFAULT_SECURITY: SecuritySettings = {
   bindOrigin: true,
   allowOrigins: [],
   tokenTtlMs: 3_600_000,
+  // A page polls one session at a time; 10,000 held polls measured about 150 MiB of RSS (bench/poll-flood.ts).
+  maxPolls: 5_000,
+  maxPollsPerClient: 32,
+  maxPollsPerApiKey: 2_000,
   limits: {
     // A browser's knocks make one report; retries and several tabs make a few. Guessers need millions.
     reportsPerService: { perSecond: 2, burst: 20 },
@@ -156,6 +168,7 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     registry.noteSeen(id, seen).catch((error) => log.debug("could not note a service's sighting", { error: (error as Error).message }));
   }
   const header = settings.trustProxyHeader?.toLowerCase();
+  const polls = pollGate({ maxPolls: settings.maxPolls, maxPollsPerClient: settings.maxPollsPerClient, maxPollsPerApiKey: settings.maxPollsPerApiKey } satisfies PollLimits);
   const allowedOrigins = new Set(settings.allowOrigins);
 
   async function authenticate(request: Request, body: string | Uint8Array): Promise<string | undefined> {
@@ -294,12 +307,21 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      */
     sessionCharges(address: string, apiKey?: ApiCaller): Charge[] {
       if (apiKey) return [...callsPerApiKey.charge(apiKey.id), ...sessionsPerApiKey.charge(apiKey.id)];
-      return sessionsPerAddress.charge(address);
+      return sessionsPerAddress.charge(clientNetwork(address));
     },
-    /** Status reads: by API key for a backend (already counted by apiKey()), else by address. */
+    /** Status reads: by API key for a backend (already counted by apiKey()), else by client network. */
     async limitRead(address: string, apiKey?: ApiCaller): Promise<void> {
-      if (!apiKey) await readsPerAddress.take(address);
+      if (!apiKey) await readsPerAddress.take(clientNetwork(address));
     },
+    /**
+     * Admits one long poll of a page (by its client network) or of an API key, or throws 429 (its own bound) or
+     * 503 (all pages' bound) at once; the answer calls the release it returns.
+     */
+    holdPoll(address: string, apiKey?: ApiCaller): () => void {
+      return polls.enter(apiKey ? { apiKeyId: apiKey.id } : { network: clientNetwork(address) });
+    },
+    /** Page polls held now. */
+    pagePolls: () => polls.pagePolls(),
     /** What a report costs: one of its address, and one of the service that signed it. Sessions.report takes them. */
     reportCharges(serviceId: string | undefined, address: string): Charge[] {
       return [...reportsPerAddress.charge(address), ...(serviceId ? reportsPerService.charge(serviceId) : [])];

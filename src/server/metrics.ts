@@ -118,10 +118,10 @@ export function serverMetrics(): ServerMetrics {
         changed: call("changed", (id, version, signal) => inner.changed(id, version, signal)),
         liveCount: call("liveCount", () => inner.liveCount()),
         close: call("close", () => inner.close()),
-        replace: call("replace", async (record, expected) => {
+        replace: call("replace", async (record, expected, hold) => {
           // a link is the one change from pending to linked: look at the record it replaces
           const before = record.state === "linked" ? await inner.get(record.id) : undefined;
-          const done = await inner.replace(record, expected);
+          const done = await inner.replace(record, expected, hold);
           if (done && before?.state === "pending" && record.linkedAt !== undefined) {
             links.inc();
             timeToLink.observe(Math.max(0, record.linkedAt - record.createdAt) / 1000);

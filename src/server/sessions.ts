@@ -18,7 +18,8 @@ import type {
   SessionOffer,
   SessionStatus,
 } from "../protocol/schemas.ts";
-import { type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { DEFAULT_QUOTAS, quotas } from "./quotas.ts";
+import { type Hold, type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -31,8 +32,16 @@ export interface SessionSettings {
   maxMissing: number;
   maxFailed: number;
   maxCompletions: number;
-  /** Pending sessions at once; past it, creating one fails with CapacityError (503). */
+  /** Pending sessions of API keys at once; past it, creating one fails with CapacityError (503). Page sessions count apart. */
   maxLiveSessions: number;
+  /** Pending sessions pages (no API key) may hold at once in all; past it 503. Default {@link DEFAULT_QUOTAS}. */
+  maxPageSessions?: number;
+  /** Pending page sessions of one client network (IPv4 address, IPv6 /64); past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxPageSessionsPerClient?: number;
+  /** Pending sessions of one API key; past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxSessionsPerApiKey?: number;
+  /** Bytes of instruction args one API key may hold in sessions still kept; past it 429. Default {@link DEFAULT_QUOTAS}. */
+  maxArgsBytesPerApiKey?: number;
   /** Longest long poll, in ms. */
   maxWaitMs: number;
   /** Instructions one session may carry. */
@@ -107,6 +116,9 @@ export interface LinkPolicy {
   /** A report links only sessions created from the address the service reports from. Default true. */
   bindOrigin: boolean;
 }
+
+/** Turns of a long poll's wait at most: each is a real wait, so honest polls never reach it; a store that woke it in vain cannot spin it. */
+const MAX_WAIT_TURNS = 64;
 
 const DRAW_ATTEMPTS = 16;
 const CAS_ATTEMPTS = 8;
@@ -185,14 +197,49 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
   };
 }
 
+/** The quota settings of `settings`, each unset one at its default. */
+function quotaSettings(settings: SessionSettings) {
+  const { maxPageSessions, maxPageSessionsPerClient, maxSessionsPerApiKey, maxArgsBytesPerApiKey } = settings;
+  return {
+    maxLiveSessions: settings.maxLiveSessions,
+    maxPageSessions: maxPageSessions ?? DEFAULT_QUOTAS.maxPageSessions,
+    maxPageSessionsPerClient: maxPageSessionsPerClient ?? DEFAULT_QUOTAS.maxPageSessionsPerClient,
+    maxSessionsPerApiKey: maxSessionsPerApiKey ?? DEFAULT_QUOTAS.maxSessionsPerApiKey,
+    maxArgsBytesPerApiKey: maxArgsBytesPerApiKey ?? DEFAULT_QUOTAS.maxArgsBytesPerApiKey,
+  };
+}
+
 /** Bytes of an instruction's args, keys and values, as UTF-8. */
 const argsBytes = (args: Readonly<Record<string, string>>) =>
   Object.entries(args).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
-/** A signal that aborts at `ms` from now or when `parent` or `stopping` aborts. */
-function deadline(ms: number, parent: AbortSignal | undefined, stopping: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(Math.max(0, ms));
-  return AbortSignal.any(parent ? [timeout, parent, stopping] : [timeout, stopping]);
+/** A wait's deadline: its signal, and `clear()` to let go of its timer and listeners once the wait is over. */
+interface Deadline {
+  signal: AbortSignal;
+  clear(): void;
+}
+
+/**
+ * A signal that aborts `ms` from now, when `parent` aborts, or when the server drains (`held`: the aborts
+ * drain() calls). A timer of its own, not AbortSignal.timeout: nothing held that signal but the waiters'
+ * listeners, and under a flood the collector took some (seen: 913 of 3,000 held polls never answered).
+ * One per poll, whatever its turns: a held poll costs a timer, a controller and a waiter.
+ */
+function deadline(ms: number, parent: AbortSignal | undefined, held: Set<() => void>): Deadline {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  const timer = setTimeout(abort, Math.max(0, ms));
+  parent?.addEventListener("abort", abort, { once: true });
+  held.add(abort);
+  if (parent?.aborted) abort();
+  return {
+    signal: controller.signal,
+    clear() {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", abort);
+      held.delete(abort);
+    },
+  };
 }
 
 export function createSessions(
@@ -204,7 +251,10 @@ export function createSessions(
   observe?: (before: SessionRecord, after: SessionRecord) => void,
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
+  /** The abort of every wait in progress: drain() calls them all. */
+  const waits = new Set<() => void>();
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -215,6 +265,7 @@ export function createSessions(
   async function update(
     load: () => Promise<SessionRecord | undefined>,
     change: (record: SessionRecord) => SessionRecord | undefined,
+    hold?: Hold,
   ): Promise<SessionRecord | undefined> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const record = await load();
@@ -223,7 +274,7 @@ export function createSessions(
       if (!changed) return undefined;
       // a new object: records from the store are immutable values (see store/types.ts)
       const next = { ...changed, version: record.version + 1 };
-      if (await store.replace(next, record.version)) {
+      if (await store.replace(next, record.version, hold)) {
         observe?.(record, next);
         return next;
       }
@@ -323,7 +374,8 @@ export function createSessions(
     async create(who, charges = []) {
       const now = Date.now();
       // The first attempt takes the request's tokens and checks the live-session cap, in the insert's own step.
-      let gate: InsertGate | undefined = { charges, maxLive: settings.maxLiveSessions };
+      // Pages and keys each have their own groups: the total is what both may hold together.
+      let gate: InsertGate | undefined = { charges, maxLive: quota.maxLive, quotas: quota.session(who) };
       for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
         const tuples = drawCode(settings.range, settings.shape);
         // Every field named, in one order: records of one shape keep the store's code fast (no spreads).
@@ -363,19 +415,24 @@ export function createSessions(
       const linkTtlMs = settings.linkTtlMs;
       if (waitMs <= 0) return toStatus(record, Date.now(), full, linkTtlMs);
       const since = options.since ?? record.version;
+      if (stopping.signal.aborted) return toStatus(record, Date.now(), full, linkTtlMs);
       const end = Date.now() + waitMs;
       // A deadline passing (the code's, the link's, an instruction's) changes what the status reads without
       // a write: the poll answers then too. Only deadlines ahead of the poll's start count, or a poller that
       // already saw an expired instruction would be answered at once, again and again.
-      const wake = nextDeadline(record, Date.now(), linkTtlMs);
-      // Each turn waits for a change; the loop ends by the deadline, so it is bounded.
-      while (record.version <= since && Date.now() < end) {
-        if (record.state === "pending" && record.expiresAt <= Date.now()) break;
-        if (Date.now() >= wake) break;
-        const until = Math.min(end, wake);
-        const next = await store.changed(id, record.version, deadline(until - Date.now(), options.signal, stopping.signal));
-        if (options.signal?.aborted || stopping.signal.aborted) break;
-        record = next ?? (await mustGet(id));
+      const expires = record.state === "pending" ? record.expiresAt : Number.POSITIVE_INFINITY;
+      const until = Math.min(end, expires, nextDeadline(record, Date.now(), linkTtlMs));
+      const wait = deadline(until - Date.now(), options.signal, waits);
+      try {
+        // Each turn waits for a change (a store past its bound throws rather than resolve early); the loop ends
+        // by the deadline and after MAX_WAIT_TURNS, so it is bounded even by a store that wakes it in vain.
+        for (let turn = 0; record.version <= since && !wait.signal.aborted && turn < MAX_WAIT_TURNS; turn++) {
+          const next = await store.changed(id, record.version, wait.signal);
+          if (options.signal?.aborted || stopping.signal.aborted) break;
+          record = next ?? (await mustGet(id));
+        }
+      } finally {
+        wait.clear();
       }
       return toStatus(record, Date.now(), full, linkTtlMs);
     },
@@ -391,6 +448,7 @@ export function createSessions(
       if (argsBytes(instruction.args) > MAX_ARGS_BYTES) {
         throw new InvalidInputError(`an instruction's args may hold at most ${MAX_ARGS_BYTES} bytes`);
       }
+      const hold: Hold | undefined = quota.args(viewer.id, argsBytes(instruction.args));
       const updated = await update(
         () => mustGet(id),
         (record) => {
@@ -405,6 +463,7 @@ export function createSessions(
           }
           return { ...record, instructions: [...record.instructions, instruction] };
         },
+        hold,
       );
       if (!updated) throw new NotFoundError("no such session");
       return { id: instruction.id, name: instruction.name, state: "queued" };
@@ -467,7 +526,12 @@ export function createSessions(
         // a poll never outlasts the link: the service hears that it ended on its next pull
         end = Math.min(end, linkEnd);
         if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return { instructions: [], linkTtlMs: Math.max(0, linkEnd - Date.now()) };
-        await store.changed(current.id, current.version, deadline(end - Date.now(), signal, stopping.signal));
+        const wait = deadline(end - Date.now(), signal, waits);
+        try {
+          await store.changed(current.id, current.version, wait.signal);
+        } finally {
+          wait.clear();
+        }
       }
     },
 
@@ -486,6 +550,9 @@ export function createSessions(
       if (!updated) throw new NotFoundError("no such link (it may have expired)");
     },
 
-    drain: () => stopping.abort(),
+    drain() {
+      stopping.abort();
+      for (const abort of [...waits]) abort();
+    },
   };
 }

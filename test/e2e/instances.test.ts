@@ -389,7 +389,7 @@ describe("Redis hangs", () => {
     const redis = await testRedis();
     // Limits raised: the load is one address and one API key, and every request should reach the store.
     const raised = "100000,100000";
-    const [a] = await instances(1, redis, ["--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised, "--max-sessions", "1000000"]);
+    const [a] = await instances(1, redis, ["--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised, "--max-sessions", "1000000", "--max-sessions-per-api-key", "1000000"]);
     const headers = { authorization: `Bearer ${apiKeyOf(a!.url)}` };
     const statuses = new Map<number, number>();
     const issued: string[] = [];

@@ -84,8 +84,8 @@ describe("guessing", () => {
     // Another address is not affected by the first one's limit.
     expect((await requestFrom("127.0.0.3", server.url, "POST", "/v1/sessions", { headers: { origin: server.url } })).status).toBe(201);
 
-    // 400 addresses past the cap: 503 from the 201st live session on, however many are asked for.
-    const capped = await testServer({ maxLiveSessions: 200 });
+    // 400 addresses past the cap on page sessions: 503 from the 201st live session on, however many are asked for.
+    const capped = await testServer({ maxPageSessions: 200 });
     const capCount = new Map<number, number>();
     await pool(20_000, 32, async (i) => {
       const answer = await requestFrom(`127.0.${1 + (i % 2)}.${2 + (i % 200)}`, capped.url, "POST", "/v1/sessions", { headers: { origin: capped.url } });

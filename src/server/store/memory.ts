@@ -2,7 +2,7 @@
 import { CapacityError } from "../../lib/errors.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
 import { mix, SlotTable, stringKey } from "./slot-table.ts";
-import { liveCapError, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./types.ts";
+import { type Hold, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "./types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
 const shared = (record: SessionRecord): SessionRecord =>
@@ -13,7 +13,7 @@ export interface MemoryStoreOptions {
   maxRecords?: number;
   /** How long a finished or expired session can still be read, in ms. Default 300,000. */
   retainMs?: number;
-  /** Long polls waiting at once; past it a poll returns at once and the client polls again. Default 10,000. */
+  /** Long polls waiting at once; past it a wait throws CapacityError (503). Default 20,000. */
   maxWaiters?: number;
   /** Clock, for tests. */
   now?: () => number;
@@ -66,6 +66,8 @@ interface Chunk {
   tupleSize: Uint8Array;
   knocks: Uint8Array;
   ports: Uint16Array; // INLINE_KNOCKS per cell
+  /** The quota groups a session counts in until its code expires (see InsertGate.quotas). */
+  groups: (readonly string[] | undefined)[];
 }
 
 const newChunk = (): Chunk => ({
@@ -81,6 +83,7 @@ const newChunk = (): Chunk => ({
   tupleSize: new Uint8Array(CHUNK),
   knocks: new Uint8Array(CHUNK),
   ports: new Uint16Array(CHUNK * INLINE_KNOCKS),
+  groups: new Array(CHUNK).fill(undefined),
 });
 
 /** Whether `record` fits the columns: pending, untouched, a code of equal tuples that is not too long. */
@@ -106,7 +109,7 @@ function inlinable(record: SessionRecord): boolean {
 export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const maxRecords = options.maxRecords ?? 100_000;
   const retainMs = options.retainMs ?? 300_000;
-  const maxWaiters = options.maxWaiters ?? 10_000;
+  const maxWaiters = options.maxWaiters ?? 20_000;
   const now = options.now ?? Date.now;
 
   const chunks: Chunk[] = [];
@@ -119,6 +122,25 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const byLink = new Map<string, number>();
   const waiters = new Map<string, Set<() => void>>();
   let waiterCount = 0;
+  /** Unexpired sessions per quota group; a group leaves the map at zero. */
+  const groupLive = new Map<string, number>();
+  /** Bytes each group holds (Hold), and what record `n` holds for its group, until the record is forgotten. */
+  const groupHeld = new Map<string, number>();
+  const holds = new Map<number, { group: string; bytes: number }[]>();
+  const count = (map: Map<string, number>, group: string, by: number) => {
+    const next = (map.get(group) ?? 0) + by;
+    if (next > 0) map.set(group, next);
+    else map.delete(group);
+  };
+  // A caller that hands the same quotas again (one API key's sessions) shares one list of names among them.
+  const names = new WeakMap<readonly Quota[], readonly string[]>();
+  const groupNames = (quotas: readonly Quota[]) => {
+    let found = names.get(quotas);
+    if (!found) names.set(quotas, (found = quotas.map((q) => q.group)));
+    return found;
+  };
+  /** The first of `quotas` whose group is full, if any. */
+  const fullQuota = (quotas: readonly Quota[]) => quotas.find((q) => (groupLive.get(q.group) ?? 0) >= q.max);
 
   const chunkOf = (n: number) => chunks[Math.floor((n % maxRecords) / CHUNK)];
   const cellOf = (n: number) => (n % maxRecords) % CHUNK;
@@ -212,6 +234,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return chunk;
   }
 
+  /** Record `n`'s session no longer counts in its quota groups (linked, or expired). */
+  function release(chunk: Chunk, i: number): void {
+    const groups = chunk.groups[i];
+    if (!groups) return;
+    chunk.groups[i] = undefined;
+    for (const group of groups) count(groupLive, group, -1);
+  }
+
   /** Takes record `n` out of the live-code index (linked, or expired). */
   function unindex(n: number): void {
     const chunk = kept(n)!;
@@ -227,6 +257,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     const i = cellOf(n);
     ids.remove(stringKey(record.id), n);
     if (record.linkId !== undefined && byLink.get(record.linkId) === n) byLink.delete(record.linkId);
+    for (const held of holds.get(n) ?? []) count(groupHeld, held.group, -held.bytes);
+    holds.delete(n);
     chunk.numbers[i] = -1;
     chunk.records[i] = undefined;
     chunk.ids[i] = "";
@@ -252,6 +284,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (chunk === undefined) continue;
       const i = cellOf(swept);
       if (expiresAt(chunk, i) > t) break;
+      release(chunk, i);
       if (chunk.indexed[i] === 1) {
         unindex(swept);
         wake(idAt(chunk, i)!);
@@ -275,6 +308,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         sweep(); // sessions that expired since the last sweep (up to a second ago) do not count
         if (liveCodes.size >= gate.maxLive) throw liveCapError(gate.maxLive);
       }
+      const quotas = gate.quotas ?? [];
+      if (fullQuota(quotas)) {
+        sweep();
+        const full = fullQuota(quotas);
+        if (full) throw full.refusal();
+      }
       if (tail - head >= maxRecords) sweep();
       if (tail - head >= maxRecords) throw new CapacityError(`the session store is full (${maxRecords} sessions)`);
       const hash = codeHash(record.tuples);
@@ -293,6 +332,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const i = cellOf(n);
       chunk.indexed[i] = 1;
       chunk.codes[i] = hash;
+      if (quotas.length > 0) {
+        chunk.groups[i] = groupNames(quotas);
+        for (const q of quotas) count(groupLive, q.group, 1);
+      }
       ids.add(stringKey(record.id), n);
       liveCodes.add(hash, n);
       return true;
@@ -305,11 +348,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const n = byLink.get(linkId);
       return n === undefined ? undefined : at(n);
     },
-    async replace(record, expectedVersion) {
+    async replace(record, expectedVersion, hold?: Hold) {
       const n = numberOf(record.id);
       const current = n < 0 ? undefined : at(n);
       if (!current || current.version !== expectedVersion) return false;
-      if (record.state !== "pending") unindex(n);
+      if (hold) {
+        if ((groupHeld.get(hold.group) ?? 0) + hold.bytes > hold.max) throw hold.refusal();
+        count(groupHeld, hold.group, hold.bytes);
+        const mine = holds.get(n);
+        if (mine) mine.push({ group: hold.group, bytes: hold.bytes });
+        else holds.set(n, [{ group: hold.group, bytes: hold.bytes }]);
+      }
+      if (record.state !== "pending") {
+        unindex(n);
+        release(kept(n)!, cellOf(n));
+      }
       put(n, record);
       if (record.linkId) byLink.set(record.linkId, n);
       if (record.version !== expectedVersion) wake(record.id);
@@ -331,7 +384,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     changed(id, version, signal) {
       const n = numberOf(id);
       const record = n < 0 ? undefined : at(n);
-      if (!record || record.version > version || signal.aborted || waiterCount >= maxWaiters) return Promise.resolve();
+      if (!record || record.version > version || signal.aborted) return Promise.resolve();
+      // Resolving here would tell the caller to read and wait again at once: a spin that froze the server.
+      if (waiterCount >= maxWaiters) return Promise.reject(new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`));
       return new Promise<void>((resolve) => {
         let set = waiters.get(id);
         if (!set) waiters.set(id, (set = new Set()));

@@ -3,18 +3,22 @@ import type { Logger } from "../../lib/log.ts";
 import { takeCharges } from "../../lib/rate-limit.ts";
 import { CHARGE_PRELUDE, chargesFor, SPEND_FUNCTION } from "../redis/buckets.ts";
 import type { RedisConnection } from "../redis/connection.ts";
-import { liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
+import { CapacityError } from "../../lib/errors.ts";
+import { type Hold, liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
 
 export interface RedisStoreOptions {
   /** How long a finished or expired session can still be read, in ms. Default 300,000 (as the memory store). */
   retainMs?: number;
-  /** Long polls waiting at once in this instance; past it a poll returns at once. Default 10,000. */
+  /** Long polls waiting at once in this instance; past it a wait throws CapacityError (503). Default 20,000. */
   maxWaiters?: number;
   /** How often waiting polls look for changes whose message was lost, in ms. Default 250. */
   recheckMs?: number;
   /** How long the live-session index outlives its last entry, in ms (its expiry moves on in steps this long). Default 60,000. */
   indexSlackMs?: number;
 }
+
+/** The step, in ms, in which bytes held (SessionStore.replace's hold) are let go: a group's hash has a field per step. */
+const HELD_BUCKET_MS = 10_000;
 
 /** One insert in this many prunes the live-session index of expired entries. */
 const PRUNE_EVERY = 8;
@@ -26,8 +30,10 @@ const CHANGES_KEEP_MS = 10_000;
 // each is still one atomic step, in order). ARGV[1] is their number; then, for each, its charges' keys in
 // KEYS and ARGV: their count, then per charge its rate and burst (see buckets.ts); then KEYS record, code,
 // live, and ARGV id, json, expiresAt, retainUntil, now, prune (1 or 0), the live index's expiry ('' to leave
-// it), the live-session cap ('' for none). Answers one result per insert: 1 inserted, 0 the code is live, -1
-// the cap is reached, or 'position:tokens' of a refused charge; a refused insert writes nothing but the
+// it), the live-session cap ('' for none), the number of quota groups G and each one's bound, with the G groups'
+// keys after live in KEYS (each a sorted set of its sessions by expiry). Answers one result per insert: 1
+// inserted, 0 the code is live, -1 the cap is reached, -1-g quota g is full, or 'position:tokens' of a refused
+// charge; a refused insert writes nothing but the
 // charges taken before. A report finds a session by its code key alone (FIND): an insert writes the record,
 // the code and one entry of the live index, which is pruned of expired entries on one insert in PRUNE_EVERY;
 // its expiry is moved on only when this instance has not moved it far enough yet.
@@ -46,37 +52,74 @@ for n = 1, tonumber(ARGV[1]) do
   end
   a = a + 1 + 2 * tonumber(ARGV[a])
   local record, code, live = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local id, exp, now, cap = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 4]), ARGV[a + 7]
+  local id, exp, now, cap, groups = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 4]), ARGV[a + 7], tonumber(ARGV[a + 8])
+  if not result and cap ~= '' and redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(cap) then result = -1 end
   if not result then
-    if cap ~= '' and redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(cap) then result = -1
-    elseif not redis.call('SET', code, id, 'NX', 'PXAT', exp) then result = 0
+    for g = 1, groups do
+      if redis.call('ZCOUNT', KEYS[k + 2 + g], '(' .. now, '+inf') >= tonumber(ARGV[a + 8 + g]) then
+        result = -1 - g
+        break
+      end
+    end
+  end
+  if not result then
+    if not redis.call('SET', code, id, 'NX', 'PXAT', exp) then result = 0
     else
       redis.call('HSET', record, 'v', 0, 'd', ARGV[a + 1])
+      if groups > 0 then redis.call('HSET', record, 'g', table.concat(KEYS, '\\n', k + 3, k + 2 + groups)) end
       redis.call('PEXPIREAT', record, ARGV[a + 3])
       if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', live, '-inf', now) end
       redis.call('ZADD', live, exp, id)
       local expiry = ARGV[a + 6]
       if expiry ~= '' and redis.call('PTTL', live) < tonumber(expiry) - now then redis.call('PEXPIREAT', live, expiry) end
+      for g = 1, groups do
+        local group = KEYS[k + 2 + g]
+        if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', group, '-inf', now) end
+        redis.call('ZADD', group, exp, id)
+        if redis.call('PTTL', group) < tonumber(exp) - now then redis.call('PEXPIREAT', group, tonumber(exp) + 1000) end
+      end
       result = 1
     end
   end
   out[n] = result
-  k, a = k + 3, a + 8
+  k, a = k + 3 + groups, a + 9 + groups
 end
 return out`;
 
 /** Inserts sent in one script run at most; more wait for the next. */
+
 const MAX_BATCH = 256;
 
-// KEYS: record, code, live, link, changes. ARGV: expected, json, version, pending, id, channel, linkId.
+// KEYS: record, code, live, link, changes, held. ARGV: expected, json, version, pending, id, channel, linkId, and
+// for a hold ('' for none) its bytes and bound. Answers 1 replaced, 0 the version moved on, -1 the hold would
+// pass its bound (nothing written). A hold is kept in the held hash under the ${HELD_BUCKET_MS} ms step in which
+// the record goes (a little late, never early); steps gone by are dropped as the hash is read.
 const REPLACE = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v or v ~= ARGV[1] then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])
+if ARGV[8] ~= '' then
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local held, all = 0, redis.call('HGETALL', KEYS[6])
+  for i = 1, #all, 2 do
+    if tonumber(all[i]) * ${HELD_BUCKET_MS} <= ms then redis.call('HDEL', KEYS[6], all[i])
+    else held = held + tonumber(all[i + 1]) end
+  end
+  if held + tonumber(ARGV[8]) > tonumber(ARGV[9]) then return -1 end
+  local gone = ms + math.max(ttl, 0)
+  redis.call('HINCRBY', KEYS[6], math.ceil(gone / ${HELD_BUCKET_MS}), ARGV[8])
+  if redis.call('PTTL', KEYS[6]) < gone - ms + ${HELD_BUCKET_MS} then redis.call('PEXPIRE', KEYS[6], gone - ms + ${HELD_BUCKET_MS}) end
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[2])
 if ARGV[4] == '0' then
   if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
   redis.call('ZREM', KEYS[3], ARGV[5])
+  local groups = redis.call('HGET', KEYS[1], 'g')
+  if groups then
+    for group in string.gmatch(groups, '[^\\n]+') do redis.call('ZREM', group, ARGV[5]) end
+    redis.call('HDEL', KEYS[1], 'g')
+  end
 end
 if ARGV[7] ~= '' and ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl) end
 if ARGV[3] ~= ARGV[1] then
@@ -128,7 +171,7 @@ const RECHECK_SLACK_MS = 50;
 /** A session store in Redis; sessions expire in Redis with what they hold (see README, "Running several instances"). */
 export async function redisStore(redis: RedisConnection, log: Logger, options: RedisStoreOptions = {}): Promise<SessionStore> {
   const retainMs = options.retainMs ?? 300_000;
-  const maxWaiters = options.maxWaiters ?? 10_000;
+  const maxWaiters = options.maxWaiters ?? 20_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
   const p = redis.prefix;
   const key = {
@@ -136,6 +179,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     link: (linkId: string) => `${p}link:${linkId}`,
     live: `${p}live`,
     changes: `${p}changes`,
+    group: (name: string) => `${p}quota:${name}`,
+    held: (name: string) => `${p}held:${name}`,
     channel: `${p}changed`,
   };
   // The expiry this instance last gave the live index (a lower bound: another instance may have moved it
@@ -248,8 +293,13 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const prune = Math.random() < 1 / PRUNE_EVERY ? 1 : 0;
       // The live index's expiry moves on in steps of indexSlackMs: most inserts find it far enough out.
       const until = refreshed < record.expiresAt ? record.expiresAt + indexSlackMs : "";
-      const keys = [...fused.keys, key.record(record.id), codeKeyOf(record.tuples.flat()), key.live];
-      const args = [...fused.args, record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, until, gate.maxLive ?? ""];
+      const quotas = gate.quotas ?? [];
+      const keys = [...fused.keys, key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, ...quotas.map((q) => key.group(q.group))];
+      const args = [
+        ...fused.args,
+        ...[record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, until, gate.maxLive ?? ""],
+        ...[quotas.length, ...quotas.map((q) => q.max)],
+      ];
       const answer = await new Promise<unknown>((resolve, reject) => {
         batch.push({ keys, args, resolve, reject });
         if (batch.length >= MAX_BATCH) flush();
@@ -260,6 +310,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         throw charges[Number(position) - 1]!.refusal(Number(held));
       }
       if (answer === -1) throw liveCapError(gate.maxLive!);
+      if (typeof answer === "number" && answer < -1) throw quotas[-answer - 2]!.refusal();
       if (answer !== 1) return false;
       if (until !== "" && until > refreshed) refreshed = until;
       return true;
@@ -270,10 +321,15 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     async getByLink(linkId) {
       return parse(await byLink([key.link(linkId)], [key.record("")]));
     },
-    async replace(record, expectedVersion) {
-      const keys = [key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, key.link(record.linkId ?? "-"), key.changes];
-      const args = [expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""];
-      const replaced = (await replace(keys, args)) === 1;
+    async replace(record, expectedVersion, hold?: Hold) {
+      const keys = [key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, key.link(record.linkId ?? "-"), key.changes, key.held(hold?.group ?? "-")];
+      const args = [
+        ...[expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""],
+        ...(hold ? [hold.bytes, hold.max] : ["", ""]),
+      ];
+      const answer = await replace(keys, args);
+      if (answer === -1) throw hold!.refusal();
+      const replaced = answer === 1;
       // Polls held here learn of it now, not a pub/sub hop later (the message then finds them gone), and
       // answer with this record rather than read it back.
       if (replaced && record.version !== expectedVersion) wake(record.id, record);
@@ -298,8 +354,9 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       return [...live.values()];
     },
     async changed(id, version, signal) {
-      // Past the bound a poll returns at once, as with the memory store, and the client polls again.
-      if (signal.aborted || waiterCount >= maxWaiters) return;
+      if (signal.aborted) return;
+      // Resolving here would have the caller read and wait again at once: a stream of round trips.
+      if (waiterCount >= maxWaiters) throw new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`);
       let done!: Wake;
       const waited = new Promise<SessionRecord | undefined>((resolve) => (done = resolve));
       let set = waiters.get(id);

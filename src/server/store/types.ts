@@ -65,8 +65,13 @@ export interface SessionStore {
   get(id: string): Promise<SessionRecord | undefined>;
   /** The session a service link belongs to. */
   getByLink(linkId: string): Promise<SessionRecord | undefined>;
-  /** Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code index. */
-  replace(record: SessionRecord, expectedVersion: number): Promise<boolean>;
+  /**
+   * Stores `record` if the stored version is still `expectedVersion`; a non-pending record leaves the live code
+   * index. With `hold`, in the same step: adds `hold.bytes` to what `hold.group` holds until the record is
+   * forgotten (its expiry plus the retention), or throws `hold.refusal()` and writes nothing when that would
+   * pass `hold.max`.
+   */
+  replace(record: SessionRecord, expectedVersion: number, hold?: Hold): Promise<boolean>;
   /**
    * Pending, unexpired sessions whose code is one of `codes` (each a code's distinct ports, in any order);
    * no code twice. Takes `charges` first, in the same step, as insert does: a refused one throws its
@@ -76,6 +81,8 @@ export interface SessionStore {
   /**
    * Resolves once session `id` has a version above `version`, or when `signal` aborts. A store that has the
    * changed record at hand (it made the change itself) may resolve with it, sparing the caller a read.
+   * Past its bound of waits held at once it throws CapacityError: it never resolves early, which made a
+   * caller that waits again spin.
    */
   changed(id: string, version: number, signal: AbortSignal): Promise<SessionRecord | void>;
   /**
@@ -92,6 +99,27 @@ export interface InsertGate {
   charges?: readonly Charge[];
   /** The live-session cap: refuse while this many sessions are pending. Default none. */
   maxLive?: number;
+  /**
+   * Groups the session counts in while it is pending (until it links or expires), each with its own bound: checked
+   * after maxLive, in order; the first one full refuses with its `refusal()`. Default none.
+   */
+  quotas?: readonly Quota[];
+}
+
+/** A bound on the sessions of one group (e.g. one client network, one API key), checked and counted by the store. */
+export interface Quota {
+  /** A name unique to the group, e.g. "net:192.0.2.7" or "key:ab12". */
+  group: string;
+  max: number;
+  refusal: () => Error;
+}
+
+/** Bytes a group (e.g. an API key) adds to what it holds, bounded by `max` (see SessionStore.replace). */
+export interface Hold {
+  group: string;
+  bytes: number;
+  max: number;
+  refusal: () => Error;
 }
 
 /** The 503 of an insert refused by the live-session cap. */

@@ -215,6 +215,45 @@ for (const impl of implementations) {
       expect(await b.insert(refused, { maxLive: live + 3 })).toBe(true);
     });
 
+    test("a quota is checked in the insert's step across both instances: its group full, the first full quota refuses and nothing is written; linked and expired sessions leave it", async () => {
+      const [a, b] = await impl.open();
+      const group = `test-group-${Math.random().toString(36).slice(2)}`;
+      const quota = (max: number, name = group) => ({ group: name, max, refusal: () => new Error(`${name} is full`) });
+      const roomy = quota(100, `${group}-roomy`);
+      const first = session([[20201, 20202]]);
+      expect(await a.insert(first, { quotas: [roomy, quota(2)] })).toBe(true);
+      expect(await b.insert(session([[20203, 20204]]), { quotas: [roomy, quota(2)] })).toBe(true);
+      const refused = session([[20205, 20206]]);
+      await expect(a.insert(refused, { quotas: [roomy, quota(2)] })).rejects.toThrow(`${group} is full`);
+      expect(await b.get(refused.id)).toBeUndefined();
+      // Another group is not affected; a session that links no longer counts.
+      expect(await b.insert(refused, { quotas: [quota(2, `${group}-other`)] })).toBe(true);
+      expect(await b.replace(linked(first, `link-${first.id}`), 0)).toBe(true);
+      expect(await a.insert(session([[20213, 20214]]), { quotas: [roomy, quota(2)] })).toBe(true);
+      // An expired session no longer counts (fresh stores: a server gives all its sessions one lifetime).
+      const [c, d] = await impl.open();
+      const short = `${group}-short`;
+      const soon = () => ({ expiresAt: Date.now() + 300 });
+      expect(await c.insert(session([[20207, 20208]], soon()), { quotas: [quota(1, short)] })).toBe(true);
+      await expect(d.insert(session([[20209, 20210]], soon()), { quotas: [quota(1, short)] })).rejects.toThrow(`${short} is full`);
+      await Bun.sleep(600);
+      expect(await d.insert(session([[20211, 20212]], soon()), { quotas: [quota(1, short)] })).toBe(true);
+    });
+
+    test("a hold is bounded in the replace's step across both instances: past its bound it refuses and nothing is written", async () => {
+      const [a, b] = await impl.open();
+      const group = `test-held-${Math.random().toString(36).slice(2)}`;
+      const hold = (bytes: number) => ({ group, bytes, max: 1000, refusal: () => new Error(`${group} holds too much`) });
+      const one = session([[20301, 20302]]);
+      const two = session([[20303, 20304]]);
+      expect(await a.insert(one)).toBe(true);
+      expect(await b.insert(two)).toBe(true);
+      expect(await a.replace({ ...one, version: 1 }, 0, hold(600))).toBe(true);
+      await expect(b.replace({ ...two, version: 1 }, 0, hold(600))).rejects.toThrow(`${group} holds too much`);
+      expect((await a.get(two.id))!.version).toBe(0);
+      expect(await b.replace({ ...two, version: 1 }, 0, hold(400))).toBe(true);
+    });
+
     test("inserts made at once, from both instances, each get their own answer: the limit, the cap and the code count every one of them in turn", async () => {
       const [a, b, onA, onB] = await impl.open();
       const live = await a.liveCount();
