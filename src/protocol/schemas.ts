@@ -107,6 +107,13 @@ export const Report = T.Object(
     process: ProcessInfo,
     claim: Claim,
     /**
+     * The web origin every knock of the burst proved: the `Origin` header a browser sent in the knock's
+     * first bytes (the service groups knocks by process and origin). Absent: the knocks carried none (a
+     * no-cors GET, a TLS knock, a browser that sent nothing). A session of an origin links only knocks that
+     * carry it, except knocks without one from a program that cannot send one (WebKit): see origin-proof.ts.
+     */
+    origin: T.Optional(WebOrigin),
+    /**
      * The local user's allow-list of origins: the server links only a session whose origin is on it
      * (the word "none" admits sessions with no origin, made by non-browser clients). Absent: any origin.
      */
@@ -181,6 +188,7 @@ export const NoLinkCode = T.Union([
   T.Literal("ALREADY_LINKED"),
   T.Literal("OTHER_ORIGIN"),
   T.Literal("ORIGIN_NOT_ALLOWED"),
+  T.Literal("ORIGIN_NOT_PROVEN"),
   T.Literal("PROPOSED"),
   T.Literal("TOO_MANY_COMPLETIONS"),
 ]);

@@ -14,6 +14,7 @@ import { type ConfirmLink, DEFAULT_BROWSERS, processAllowed } from "./policy.ts"
 import { type RateSpec, rateLimiter } from "../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
 import { watchConfig } from "./config-watch.ts";
+import { knockerCarriesOrigin } from "../protocol/origin-proof.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { usersToServe } from "./users.ts";
@@ -86,6 +87,14 @@ interface Generation {
 /** How long a stopping service waits for bursts being named, then for reports in flight, in ms each. */
 const DRAIN_MS = 3_000;
 
+/**
+ * How long a knock's head may come after its owner was found, in ms. Browsers write it as they connect,
+ * before the service has even accepted, so it is read while attribution runs; a silent connection (junk,
+ * or a knock the browser holds back for Local Network Access) must not hold one of the 1,024 open slots
+ * much longer than before (test/security/junk.test.ts). A knock whose head is not there proves no origin.
+ */
+const HEAD_GRACE_MS = 25;
+
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
@@ -133,7 +142,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       host: options.host,
       skip: options.skip,
       log,
-      async onKnock(socket) {
+      async onKnock(socket, origin) {
+        // The owner is found while the socket is open; the head (its Origin) is read meanwhile.
         const process = await attributor.attribute(socket);
         if (!process) {
           log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
@@ -151,7 +161,15 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         }
         // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
         if (processAllowed(process, allowProcesses)) identity.warm(process);
-        bursts.add(process, socket.localPort);
+        // A browser has written its head by now; a silent connection (junk, or a knock the browser holds
+        // back for Local Network Access) gets a short grace, so it cannot hold one of the open slots long.
+        let grace: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          grace = setTimeout(() => resolve(undefined), HEAD_GRACE_MS);
+        });
+        const knockOrigin = await Promise.race([origin, late]);
+        clearTimeout(grace);
+        bursts.add(process, socket.localPort, knockOrigin);
       },
     });
     bursts = createBurstTracker({
@@ -161,9 +179,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       // with every port held, a burst short of a whole code is still arriving: let it linger
       missable: listener.failed.length,
       onBurst(burst) {
-        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
+        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe, knockOrigin: burst.origin ?? "none" };
         try {
-          perProcess.take(String(burst.process.pid));
+          // Per process and origin: another tab's noise spends its own budget, never this page's.
+          perProcess.take(`${burst.process.pid} ${burst.origin ?? ""}`);
         } catch {
           log.debug("knocks ignored: the process knocks too often", who);
           options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
@@ -172,6 +191,14 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         if (!processAllowed(burst.process, allowProcesses)) {
           log.info("knocks ignored: the process is not an allowed browser", who);
           options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+          return;
+        }
+        // Knocks of a program that sends its page's origin with every knock that can prove one, but that
+        // carried none (a no-cors GET, a TLS knock, another tab's noise), can link no session: not reported.
+        if (burst.origin === undefined && knockerCarriesOrigin(burst.process)) {
+          log.info("knocks not reported: they carried no Origin, so they prove no page's origin", who);
+          const error = `not reported: the knocks carried no Origin (${burst.process.name} sends its page's origin with every knock that can prove it)`;
+          options.onReport?.({ burst, error, acks: [] });
           return;
         }
         // Name the browser behind the burst (its main process, name, version), then report it.

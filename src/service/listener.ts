@@ -3,6 +3,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../lib/log.ts";
 import type { PortRange } from "../protocol/ports.ts";
 import type { KnockSocket } from "./attribution/types.ts";
+import { MAX_HEAD_BYTES, readKnockHead } from "./knock-origin.ts";
 
 export interface ListenerOptions {
   range: PortRange;
@@ -14,12 +15,19 @@ export interface ListenerOptions {
   maxOpen?: number;
   /** A connection is closed after this long even if attribution has not finished, in ms. Default 5000. */
   holdMs?: number;
+  /**
+   * How long to wait for a knock's first bytes (its HTTP head, with the page's `Origin`), in ms. A knock
+   * that sends nothing by then proves no origin. Default 1000: browsers send the head at once; only a
+   * knock the browser holds back (Local Network Access) sends nothing, and it closes within ~70 ms.
+   */
+  headMs?: number;
   log: Logger;
   /**
    * Called for every accepted connection; the connection stays open until the promise settles,
    * because the browser closes its side within ~20 ms and the owner can only be found while it is open.
+   * `origin` settles with the web origin the knock's first bytes prove (undefined: none); it never rejects.
    */
-  onKnock(socket: KnockSocket): Promise<void>;
+  onKnock(socket: KnockSocket, origin: Promise<string | undefined>): Promise<void>;
 }
 
 export interface PortListener {
@@ -32,6 +40,23 @@ const DROP_REPORT_MS = 10_000;
 
 interface ConnState {
   timer?: ReturnType<typeof setTimeout>;
+  /** The first bytes, as latin1 text, until the origin is known; bounded by MAX_HEAD_BYTES. */
+  head: string;
+  /** Settles the knock's origin; cleared once it has. */
+  settle?: (origin: string | undefined) => void;
+  headTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** Reads the head so far; settles the origin once it is known or no more bytes will count. */
+function readHead(state: ConnState, final: boolean): void {
+  if (!state.settle) return;
+  const verdict = readKnockHead(state.head, final || state.head.length >= MAX_HEAD_BYTES);
+  if (!verdict.done) return;
+  const settle = state.settle;
+  state.settle = undefined;
+  state.head = "";
+  clearTimeout(state.headTimer);
+  settle(verdict.origin);
 }
 
 /** Binds the range; ports that cannot be bound are recorded, never fatal. */
@@ -39,6 +64,7 @@ export function listenOnRange(options: ListenerOptions): PortListener {
   const host = options.host ?? "127.0.0.1";
   const maxOpen = options.maxOpen ?? 1024;
   const holdMs = options.holdMs ?? 5000;
+  const headMs = options.headMs ?? 1000;
   const skip = new Set(options.skip ?? []);
   const listeners: TCPSocketListener<ConnState>[] = [];
   const held: number[] = [];
@@ -62,7 +88,13 @@ export function listenOnRange(options: ListenerOptions): PortListener {
         return;
       }
       openCount++;
-      socket.data = { timer: setTimeout(() => socket.terminate(), holdMs) };
+      const state: ConnState = { timer: setTimeout(() => socket.terminate(), holdMs), head: "" };
+      socket.data = state;
+      // Read while attribution runs: the browser writes its request head right after connecting.
+      const origin = new Promise<string | undefined>((resolve) => {
+        state.settle = resolve;
+      });
+      state.headTimer = setTimeout(() => readHead(state, true), headMs);
       const knock: KnockSocket = {
         localAddress: socket.localAddress ?? host,
         localPort: socket.localPort,
@@ -71,7 +103,7 @@ export function listenOnRange(options: ListenerOptions): PortListener {
       };
       // Close with a reset, not a FIN: a graceful close leaves a TIME_WAIT row in /proc/net/tcp for
       // 60 s, and every knock's attribution reads that table, so it would grow slower with every knock.
-      options.onKnock(knock).then(
+      options.onKnock(knock, origin).then(
         () => socket.terminate(),
         (error: unknown) => {
           options.log.warn("knock handling failed", { port: knock.localPort, error: (error as Error).message });
@@ -79,10 +111,15 @@ export function listenOnRange(options: ListenerOptions): PortListener {
         },
       );
     },
-    data() {
-      // A knock carries no data; whatever a browser sends (an HTTP request, a TLS hello) is ignored.
+    data(socket: Socket<ConnState>, data: Buffer) {
+      // Only the head is read (for the page's Origin); the rest of what a browser sends is ignored.
+      const state = socket.data;
+      if (!state?.settle) return;
+      state.head += data.toString("latin1", 0, Math.min(data.length, MAX_HEAD_BYTES - state.head.length));
+      readHead(state, false);
     },
     close(socket: Socket<ConnState>) {
+      if (socket.data) readHead(socket.data, true);
       if (socket.data?.timer) {
         clearTimeout(socket.data.timer);
         socket.data.timer = undefined;

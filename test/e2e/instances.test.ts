@@ -57,7 +57,7 @@ describe("three instances on one Redis", () => {
     await onA.queueInstruction(offer.id, { name: "log", args: { message: "queued-before-link" } });
     // The client's long poll waits on C while the knocks link through B.
     const poll = backend(a!, c!).status(offer.id, { seconds: 20, since: 1 });
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a!.url).origin });
     const seen = await poll;
     expect(seen.state).toBe("linked");
     expect(seen.process?.name).toBe("bun");
@@ -168,7 +168,7 @@ describe("instances fail and come back", () => {
     a!.child.kill("SIGKILL");
     await a!.child.exited;
     expect(await waiting).toBe("failed");
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a!.url).origin });
     const status = await waitForStatus(backend(a!, c!), offer.id, (s) => s.state === "linked", "the link on C");
     expect(status.process?.name).toBe("bun");
   });
