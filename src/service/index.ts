@@ -52,9 +52,9 @@ export interface ServiceOptions {
   /** Web origins whose sessions may link, and "none" for sessions without one. Default: any. */
   allowOrigins?: readonly string[];
   /**
-   * Reports one process may cause. A process that knocks all the time (a flood, a guessing page) would
-   * otherwise spend this service's whole report budget at the server and starve honest knocks.
-   * Default 0.5/s, bursts of 6.
+   * Reports one process may cause for each origin its knocks carry. A process that knocks all the time (a
+   * flood, a guessing page) would otherwise spend this service's whole report budget at the server and
+   * starve honest knocks; per origin, so another tab's noise cannot spend the SaaS page's. Default 0.5/s, bursts of 6.
    */
   reportsPerProcess?: RateSpec;
   attributor?: Attributor;
