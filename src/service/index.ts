@@ -87,14 +87,6 @@ interface Generation {
 /** How long a stopping service waits for bursts being named, then for reports in flight, in ms each. */
 const DRAIN_MS = 3_000;
 
-/**
- * How long a knock's head may come after its owner was found, in ms. Browsers write it as they connect,
- * before the service has even accepted, so it is read while attribution runs; a silent connection (junk,
- * or a knock the browser holds back for Local Network Access) must not hold one of the 1,024 open slots
- * much longer than before (test/security/junk.test.ts). A knock whose head is not there proves no origin.
- */
-const HEAD_GRACE_MS = 25;
-
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
@@ -161,14 +153,9 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         }
         // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
         if (processAllowed(process, allowProcesses)) identity.warm(process);
-        // A browser has written its head by now; a silent connection (junk, or a knock the browser holds
-        // back for Local Network Access) gets a short grace, so it cannot hold one of the open slots long.
-        let grace: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<undefined>((resolve) => {
-          grace = setTimeout(() => resolve(undefined), HEAD_GRACE_MS);
-        });
-        const knockOrigin = await Promise.race([origin, late]);
-        clearTimeout(grace);
+        // Its head is usually in by now; a socket a browser opened ahead gets it when the page's fetch comes
+        // (the listener bounds the wait, and closes silent sockets first when the open ones reach the cap).
+        const knockOrigin = await origin;
         bursts.add(process, socket.localPort, knockOrigin);
       },
     });

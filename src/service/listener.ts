@@ -11,14 +11,19 @@ export interface ListenerOptions {
   host?: string;
   /** Ports not to bind, as if something else held them. */
   skip?: readonly number[];
-  /** Connections held open at once; more are closed at once, unattributed. Default 1024. */
+  /**
+   * Connections held open at once. Past it, the oldest one that has sent nothing yet is closed to make
+   * room (idle junk must not crowd out knocks), or, when every one has sent something, the new one is
+   * closed at once, unattributed. Default 1024.
+   */
   maxOpen?: number;
   /** A connection is closed after this long even if attribution has not finished, in ms. Default 5000. */
   holdMs?: number;
   /**
    * How long to wait for a knock's first bytes (its HTTP head, with the page's `Origin`), in ms. A knock
-   * that sends nothing by then proves no origin. Default 1000: browsers send the head at once; only a
-   * knock the browser holds back (Local Network Access) sends nothing, and it closes within ~70 ms.
+   * that sends nothing by then proves no origin. Default 1000: browsers send the head as they connect,
+   * or, on a socket they opened ahead (Chromium preconnects to hosts a page fetched before), when the
+   * page's fetch comes; a knock the browser holds back (Local Network Access) closes within ~70 ms.
    */
   headMs?: number;
   log: Logger;
@@ -70,6 +75,8 @@ export function listenOnRange(options: ListenerOptions): PortListener {
   const held: number[] = [];
   const failed: { port: number; reason: string }[] = [];
   let openCount = 0;
+  // Open connections that have sent nothing yet, oldest first: the first to go when the cap is reached.
+  const silent = new Set<Socket<ConnState>>();
   // Connections refused over the cap, told to the operator at most once per DROP_REPORT_MS.
   let dropped = 0;
   let dropReport: ReturnType<typeof setTimeout> | undefined;
@@ -81,6 +88,13 @@ export function listenOnRange(options: ListenerOptions): PortListener {
 
   const handlers = {
     open(socket: Socket<ConnState>) {
+      if (openCount >= maxOpen && silent.size > 0) {
+        const oldest = silent.values().next().value!;
+        silent.delete(oldest);
+        oldest.terminate(); // its close handler frees the slot and settles its origin (none)
+        dropped++;
+        dropReport ??= setTimeout(reportDrops, DROP_REPORT_MS);
+      }
       if (openCount >= maxOpen) {
         socket.terminate();
         dropped++;
@@ -90,6 +104,7 @@ export function listenOnRange(options: ListenerOptions): PortListener {
       openCount++;
       const state: ConnState = { timer: setTimeout(() => socket.terminate(), holdMs), head: "" };
       socket.data = state;
+      silent.add(socket);
       // Read while attribution runs: the browser writes its request head right after connecting.
       const origin = new Promise<string | undefined>((resolve) => {
         state.settle = resolve;
@@ -113,12 +128,14 @@ export function listenOnRange(options: ListenerOptions): PortListener {
     },
     data(socket: Socket<ConnState>, data: Buffer) {
       // Only the head is read (for the page's Origin); the rest of what a browser sends is ignored.
+      silent.delete(socket);
       const state = socket.data;
       if (!state?.settle) return;
       state.head += data.toString("latin1", 0, Math.min(data.length, MAX_HEAD_BYTES - state.head.length));
       readHead(state, false);
     },
     close(socket: Socket<ConnState>) {
+      silent.delete(socket);
       if (socket.data) readHead(socket.data, true);
       if (socket.data?.timer) {
         clearTimeout(socket.data.timer);
