@@ -3,15 +3,15 @@ import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError, describeError, PkipcError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
-import { WEB_ORIGIN_PATTERN } from "../protocol/origin-proof.ts";
+import { duration, httpUrl, oneOf, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
 import type { ClientResult } from "./index.ts";
 
-/** A web origin as a browser states it: scheme://host[:port]. */
+/** One web origin as a browser states it: scheme://host[:port], read as a list of one. */
 function webOrigin(raw: string, name: string): string {
-  if (!WEB_ORIGIN_PATTERN.test(raw) || raw.length > 256) throw new ConfigError(`${name} must be a web origin such as https://saas.example, not "${raw}"`);
-  return raw;
+  const origins = originList(raw, name);
+  if (origins.length !== 1) throw new ConfigError(`${name} must be one web origin such as https://saas.example`);
+  return origins[0]!;
 }
 
 /** NAME or NAME:KEY=VALUE,KEY=VALUE */

@@ -2,7 +2,7 @@
 import { basename } from "node:path";
 import type { ProcessInfo } from "./schemas.ts";
 
-/** A web origin as the Origin header carries it: scheme://host[:port], no path (the WebOrigin schema's pattern). */
+/** A web origin as the Origin header carries it: scheme://host[:port], no path (the WebOrigin schema is built on it). */
 export const WEB_ORIGIN_PATTERN = /^https?:\/\/[^\s/?#@]+$/;
 
 /**

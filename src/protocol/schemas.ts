@@ -1,5 +1,6 @@
 // Every payload pkipc exchanges, as TypeBox schemas: routes, codecs and clients all validate against these.
 import { type Static, Type as T } from "@sinclair/typebox";
+import { WEB_ORIGIN_PATTERN } from "./origin-proof.ts";
 
 /** A TCP port. */
 export const Port = T.Integer({ minimum: 1, maximum: 65535 });
@@ -99,7 +100,7 @@ export type Claim = Static<typeof Claim>;
  * origin of the page (or the SaaS backend's declared origin) that asked for them; services show it and may
  * refuse it.
  */
-export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" });
+export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: WEB_ORIGIN_PATTERN.source });
 
 /** POST /v1/reports: the knocks of one process. */
 export const Report = T.Object(

@@ -8,7 +8,9 @@ import { signRequest } from "../../src/protocol/signing.ts";
 import { memoryStore } from "../../src/server/store/memory.ts";
 import { redisStore } from "../../src/server/store/redis.ts";
 import type { SessionStore } from "../../src/server/store/types.ts";
-import { enrollWith, testServer } from "../helpers.ts";
+import { transports } from "../../plugins/transport/index.ts";
+import { runClient } from "../../src/client/index.ts";
+import { enrollWith, eventually, testServer, testService } from "../helpers.ts";
 import { testConnection } from "../server/contracts/backends.ts";
 import { requestFrom } from "./tools.ts";
 
@@ -64,3 +66,20 @@ for (const { name, open } of stores) {
     }, 60_000);
   });
 }
+
+describe("the CLI client, a stand-in for a page", () => {
+  test("states the session's origin in its knocks by default and links, with every transport; stating another site's, it links nothing", async () => {
+    const server = await testServer();
+    const service = await testService(server.url);
+    for (const transport of ["tcp", "http", "ws"] as const) {
+      const linked = await runClient({ server: server.url, transport: transports[transport], apiKey: server.apiKey, timeoutMs: 10_000 });
+      expect({ transport, linked: linked.linked }).toEqual({ transport, linked: true });
+      await Bun.sleep(1100); // past the service's 1 s window for a burst's retries
+    }
+    const seen = service.reports.length;
+    const relayed = await runClient({ server: server.url, transport: transports.tcp, apiKey: server.apiKey, origin: ATTACKER, timeoutMs: 3_000 });
+    expect(relayed).toMatchObject({ linked: false, state: "pending" });
+    await eventually(() => service.reports.length > seen, "the service's report of the relayed knocks");
+    expect(service.reports.at(-1)!.answer).toMatchObject({ linked: false, code: "ORIGIN_NOT_PROVEN" });
+  }, 60_000);
+});
