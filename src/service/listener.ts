@@ -91,7 +91,11 @@ export function listenOnRange(options: ListenerOptions): PortListener {
       if (openCount >= maxOpen && silent.size > 0) {
         const oldest = silent.values().next().value!;
         silent.delete(oldest);
-        oldest.terminate(); // its close handler frees the slot and settles its origin (none)
+        // Its slot is freed here, not in its close handler (which may run later); that settles its origin (none).
+        clearTimeout(oldest.data.timer);
+        oldest.data.timer = undefined;
+        openCount--;
+        oldest.terminate();
         dropped++;
         dropReport ??= setTimeout(reportDrops, DROP_REPORT_MS);
       }
