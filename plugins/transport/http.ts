@@ -1,4 +1,4 @@
-// http: a fetch of http://HOST:PORT/, as a web page knocks; the service closes without answering.
+// http: a fetch of http://HOST:PORT/, as a web page knocks (with its Origin, as a cors fetch); the service closes without answering.
 import type { KnockTransport } from "../../src/client/transport.ts";
 
 /** Error codes that mean nothing was listening, so the knock did not land. */
@@ -6,11 +6,11 @@ const NOT_CONNECTED = new Set(["ConnectionRefused", "ECONNREFUSED", "FailedToOpe
 
 export const http = {
   name: "http",
-  async knock({ host, port }, signal) {
+  async knock({ host, port, origin }, signal) {
     const start = performance.now();
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
     try {
-      const response = await fetch(url, { signal, keepalive: false, redirect: "manual" });
+      const response = await fetch(url, { signal, keepalive: false, redirect: "manual", ...(origin ? { headers: { origin } } : {}) });
       await response.body?.cancel();
       return { port, landed: true, ms: performance.now() - start };
     } catch (error) {

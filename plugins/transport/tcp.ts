@@ -1,9 +1,9 @@
-// tcp: a plain TCP connect, held until the service closes it.
+// tcp: a plain TCP connect, held until the service closes it; with an origin, it writes a request head stating it first.
 import type { KnockTransport } from "../../src/client/transport.ts";
 
 export const tcp = {
   name: "tcp",
-  knock({ host, port }, signal, events?) {
+  knock({ host, port, origin }, signal, events?) {
     const start = performance.now();
     return new Promise((resolve) => {
       let landed = false;
@@ -26,6 +26,8 @@ export const tcp = {
           open(s) {
             landed = true;
             socket = s;
+            // The service reads a knock's origin from an HTTP head, as a browser's cors fetch sends it.
+            if (origin) s.write(`GET / HTTP/1.1\r\nHost: ${host.includes(":") ? `[${host}]` : host}:${port}\r\nOrigin: ${origin}\r\n\r\n`);
             if (signal.aborted) finish();
             else events?.landed?.();
           },

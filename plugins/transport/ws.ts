@@ -1,9 +1,9 @@
-// ws: a WebSocket to ws://HOST:PORT/, the other way a web page can reach loopback.
+// ws: a WebSocket to ws://HOST:PORT/, the other way a web page can reach loopback (its handshake states the Origin).
 import type { KnockTransport } from "../../src/client/transport.ts";
 
 export const ws = {
   name: "ws",
-  knock({ host, port }, signal) {
+  knock({ host, port, origin }, signal) {
     const start = performance.now();
     const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}/`;
     return new Promise((resolve) => {
@@ -24,7 +24,8 @@ export const ws = {
       if (signal.aborted) return finish(undefined, "aborted");
       signal.addEventListener("abort", onAbort, { once: true });
       try {
-        socket = new WebSocket(url);
+        // Bun's WebSocket takes headers, as a browser's handshake carries its page's Origin.
+        socket = origin ? new WebSocket(url, { headers: { origin } } as never) : new WebSocket(url);
       } catch (error) {
         return finish(false, `WebSocket ${url} failed: ${(error as Error).message}`);
       }

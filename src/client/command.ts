@@ -3,9 +3,16 @@ import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { ConfigError, describeError, PkipcError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { duration, httpUrl, oneOf, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
 import type { ClientResult } from "./index.ts";
+
+/** One web origin as a browser states it: scheme://host[:port], read as a list of one. */
+function webOrigin(raw: string, name: string): string {
+  const origins = originList(raw, name);
+  if (origins.length !== 1) throw new ConfigError(`${name} must be one web origin such as https://saas.example`);
+  return origins[0]!;
+}
 
 /** NAME or NAME:KEY=VALUE,KEY=VALUE */
 function instruction(raw: string, name: string): InstructionRequest[] {
@@ -27,6 +34,7 @@ export const clientOptions = {
   format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
   timeout: { description: "How long to wait for the link", env: "PKIPC_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
   apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
+  origin: { description: "The web origin each knock states (an Origin header, as a browser page's knocks carry it); default: the session's own", env: "PKIPC_ORIGIN", parse: webOrigin },
   instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
   json: { description: "Print the result as JSON", flag: true, parse: () => true },
 } as const;
@@ -63,6 +71,7 @@ export default defineCommand({
       timeoutMs: o.timeout,
       instructions: o.instruction,
       ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+      ...(o.origin ? { origin: o.origin } : {}),
       });
     } catch (error) {
       // The server refused or could not be reached: not linked, like any other failure of the exchange.

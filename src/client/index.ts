@@ -18,6 +18,13 @@ export interface ClientOptions {
    * linked it. Without one it acts as a page of the server's own origin and sees only the progress.
    */
   apiKey?: string;
+  /**
+   * The web origin the knocks state (an `Origin` header in each knock's first bytes, as a browser's cors
+   * fetch or WebSocket carries its page's): the service links a session of an origin only from knocks
+   * that carry it. Default: the session's own origin (the server's, without an API key; with one, the
+   * key's origin, read from the session's status before knocking).
+   */
+  origin?: string;
   /** Instructions to queue for the service before knocking (needs apiKey). */
   instructions?: InstructionRequest[];
   signal?: AbortSignal;
@@ -93,8 +100,10 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const start = performance.now();
   const offer = await createSession(api, format, start + timeoutMs, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
+  // A page's knocks carry its origin; a backend's session has its API key's origin, which its status names.
+  const origin = options.origin ?? (options.apiKey ? (await api.status(offer.id, undefined, options.signal)).origin : root.origin);
 
-  const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal });
+  const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal, ...(origin ? { origin } : {}) });
   const end = start + timeoutMs;
   const waitingOnService = (s: SessionStatus) =>
     s.state === "pending" || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));

@@ -3,6 +3,8 @@ import type { KnockResult, KnockTransport } from "./transport.ts";
 
 export interface KnockOptions {
   host?: string;
+  /** The origin CLI transports state in each knock (see KnockTarget.origin). */
+  origin?: string;
   /** Pause between tuples, in ms. */
   settleMs: number;
   /** Longest a single knock may stay open, in ms; the service closes it sooner, once it knows who knocked. Default 5000. */
@@ -35,7 +37,7 @@ export async function knockTuples(transport: KnockTransport, tuples: number[][],
       options.onStart?.(port, index);
       let landed!: () => void;
       const open = new Promise<void>((resolve) => (landed = resolve));
-      const done = transport.knock({ host, port }, signal, { landed }).then((result) => {
+      const done = transport.knock({ host, port, ...(options.origin ? { origin: options.origin } : {}) }, signal, { landed }).then((result) => {
         options.onKnock?.(result, index);
         return result;
       });

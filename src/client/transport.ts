@@ -4,6 +4,12 @@
 export interface KnockTarget {
   host: string;
   port: number;
+  /**
+   * The web origin to state in the knock's first bytes (an `Origin` header), as a browser's cors fetch or
+   * WebSocket does: the service links a session of an origin only from knocks that carry it. A browser
+   * transport ignores it (the browser sends its page's own); absent: none is sent.
+   */
+  origin?: string;
 }
 
 /** What one knock did. */

@@ -1,5 +1,6 @@
 // Every payload pkipc exchanges, as TypeBox schemas: routes, codecs and clients all validate against these.
 import { type Static, Type as T } from "@sinclair/typebox";
+import { WEB_ORIGIN_PATTERN } from "./origin-proof.ts";
 
 /** A TCP port. */
 export const Port = T.Integer({ minimum: 1, maximum: 65535 });
@@ -99,13 +100,20 @@ export type Claim = Static<typeof Claim>;
  * origin of the page (or the SaaS backend's declared origin) that asked for them; services show it and may
  * refuse it.
  */
-export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: "^https?://[^\\s/?#@]+$" });
+export const WebOrigin = T.String({ minLength: 8, maxLength: 256, pattern: WEB_ORIGIN_PATTERN.source });
 
 /** POST /v1/reports: the knocks of one process. */
 export const Report = T.Object(
   {
     process: ProcessInfo,
     claim: Claim,
+    /**
+     * The web origin every knock of the burst proved: the `Origin` header a browser sent in the knock's
+     * first bytes (the service groups knocks by process and origin). Absent: the knocks carried none (a
+     * no-cors GET, a TLS knock, a browser that sent nothing). A session of an origin links only knocks that
+     * carry it, except knocks without one from a program that cannot send one (WebKit): see origin-proof.ts.
+     */
+    origin: T.Optional(WebOrigin),
     /**
      * The local user's allow-list of origins: the server links only a session whose origin is on it
      * (the word "none" admits sessions with no origin, made by non-browser clients). Absent: any origin.
@@ -190,6 +198,7 @@ export const NoLinkCode = T.Union([
   T.Literal("ALREADY_LINKED"),
   T.Literal("OTHER_ORIGIN"),
   T.Literal("ORIGIN_NOT_ALLOWED"),
+  T.Literal("ORIGIN_NOT_PROVEN"),
   T.Literal("PROPOSED"),
   T.Literal("TOO_MANY_COMPLETIONS"),
 ]);

@@ -4,6 +4,7 @@ import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
+import { originRefusal } from "../protocol/origin-proof.ts";
 import { inRange, type PortRange } from "../protocol/ports.ts";
 import { MAX_ARGS_BYTES } from "../protocol/schemas.ts";
 import type {
@@ -495,6 +496,13 @@ export function createSessions(
         return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
       }
       const session = fitting[0]!;
+      // A page of another site can have this browser knock a code it knows (its own session of this
+      // SaaS, from behind the same address): only knocks that carry the session's own origin link it.
+      const refusal = originRefusal(report.origin, session.origin, report.process);
+      if (refusal !== undefined) {
+        log.warn("a report fits a session its knocks do not prove the origin of", { knocks: originName(report.origin), session: originName(session.origin), service: serviceId });
+        return noLink("ORIGIN_NOT_PROVEN", `${refusal}; linked none`);
+      }
       // The local user has the last word on which sites may link their computer.
       if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
         return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);

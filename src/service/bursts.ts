@@ -1,9 +1,11 @@
-// Groups knocks by the process that made them and decides when a burst is complete.
+// Groups knocks by the process that made them and the web origin they carry, and decides when a burst is complete.
 import type { ProcessInfo } from "../protocol/schemas.ts";
 
-/** A finished burst: every distinct port one process knocked, plus ports whose knocks may have been lost. */
+/** A finished burst: every distinct port one process knocked with one origin, plus ports whose knocks may have been lost. */
 export interface Burst {
   process: ProcessInfo;
+  /** The web origin every knock of the burst carried (its `Origin` header); undefined: none. */
+  origin?: string;
   ports: number[];
   /** Ports this burst may hold but that were set aside as late duplicates of the previous burst. */
   uncertain: number[];
@@ -33,13 +35,14 @@ export interface BurstOptions {
   lingerMs?: number;
   /** A knock on a port of the process's previous burst within this window is taken as a browser retry, in ms. Default 1000. */
   duplicateWindowMs?: number;
-  /** Processes tracked at once; past it the oldest burst is flushed early. Default 1024. */
+  /** Groups (a process and an origin) tracked at once; past it the oldest burst is flushed early. Default 1024. */
   maxProcesses?: number;
   onBurst(burst: Burst): void;
 }
 
 interface Open {
   process: ProcessInfo;
+  origin: string | undefined;
   ports: Set<number>;
   uncertain: Set<number>;
   /** The quiet gap running; set once the burst's first knock is in. */
@@ -47,7 +50,12 @@ interface Open {
 }
 
 export interface BurstTracker {
-  add(process: ProcessInfo, port: number): void;
+  /**
+   * One knock of `process` on `port`, carrying `origin` (undefined: none). Knocks are grouped by process
+   * and origin: every tab of a browser knocks from one process, and another tab's knocks (another origin,
+   * or none) must never join this page's burst.
+   */
+  add(process: ProcessInfo, port: number, origin?: string): void;
   /** Flushes every open burst (at shutdown, so nothing seen is lost). */
   flushAll(): void;
 }
@@ -61,20 +69,22 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
   const missable = Math.min(options.missable ?? mayMiss, mayMiss);
   const quietGap = (burst: Pick<Open, "ports" | "uncertain">) =>
     burst.ports.size + Math.min(missable + burst.uncertain.size, mayMiss) >= options.knocks ? options.idleMs : lingerMs;
-  const open = new Map<number, Open>();
-  // The ports of each process's last burst, and the repeats of them set aside since.
-  const previous = new Map<number, { ports: Set<number>; dropped: Set<number>; until: number }>();
+  // Keyed by process and origin ("PID ORIGIN"; "PID " for knocks without one).
+  const open = new Map<string, Open>();
+  // The ports of each group's last burst, and the repeats of them set aside since.
+  const previous = new Map<string, { ports: Set<number>; dropped: Set<number>; until: number }>();
 
-  function flush(pid: number, reason: Burst["reason"]): void {
-    const burst = open.get(pid);
+  function flush(key: string, reason: Burst["reason"]): void {
+    const burst = open.get(key);
     if (!burst) return;
     clearTimeout(burst.timer);
-    open.delete(pid);
-    previous.delete(pid); // re-inserted last, so the oldest entry is the first to go past the bound
-    previous.set(pid, { ports: burst.ports, dropped: new Set(), until: Date.now() + duplicateWindowMs });
+    open.delete(key);
+    previous.delete(key); // re-inserted last, so the oldest entry is the first to go past the bound
+    previous.set(key, { ports: burst.ports, dropped: new Set(), until: Date.now() + duplicateWindowMs });
     if (previous.size > maxProcesses) previous.delete(previous.keys().next().value!);
     options.onBurst({
       process: burst.process,
+      ...(burst.origin === undefined ? {} : { origin: burst.origin }),
       ports: [...burst.ports].sort((a, b) => a - b),
       uncertain: [...burst.uncertain].sort((a, b) => a - b),
       reason,
@@ -82,10 +92,10 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
   }
 
   return {
-    add(process, port) {
-      const pid = process.pid;
-      let burst = open.get(pid);
-      const last = previous.get(pid);
+    add(process, port, origin) {
+      const key = `${process.pid} ${origin ?? ""}`;
+      let burst = open.get(key);
+      const last = previous.get(key);
       // Browsers retry failed connections (TLS, Firefox http): a repeat of the burst just reported is
       // not a new knock. It might still be the first knock of a new code that reuses the port, so the
       // next burst counts it as a port it cannot be sure of, like a port the service failed to bind.
@@ -96,8 +106,8 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
       }
       if (!burst) {
         if (open.size >= maxProcesses) flush(open.keys().next().value!, "idle");
-        burst = { process, ports: new Set(), uncertain: new Set() };
-        open.set(pid, burst);
+        burst = { process, origin, ports: new Set(), uncertain: new Set() };
+        open.set(key, burst);
         if (last && last.until > Date.now()) for (const p of last.dropped) burst.uncertain.add(p);
       }
       // A repeat of a port already in the burst still shows the sequence is under way: it restarts the
@@ -106,15 +116,15 @@ export function createBurstTracker(options: BurstOptions): BurstTracker {
         burst.ports.add(port);
         burst.uncertain.delete(port);
         if (burst.ports.size >= options.knocks) {
-          flush(pid, "complete");
+          flush(key, "complete");
           return;
         }
       }
       clearTimeout(burst.timer);
-      burst.timer = setTimeout(() => flush(pid, "idle"), quietGap(burst));
+      burst.timer = setTimeout(() => flush(key, "idle"), quietGap(burst));
     },
     flushAll() {
-      for (const pid of [...open.keys()]) flush(pid, "stopped");
+      for (const key of [...open.keys()]) flush(key, "stopped");
     },
   };
 }

@@ -16,6 +16,7 @@ import type { ServiceCredentials } from "../protocol/signing.ts";
 import { watchConfig } from "./config-watch.ts";
 import { osEphemeralRange } from "../lib/ephemeral-range.ts";
 import { DEFAULT_MAX_PORTS, rangeRefusal, type RangeBounds } from "./range-bounds.ts";
+import { knockerCarriesOrigin } from "../protocol/origin-proof.ts";
 import { createReporter, type ReportEvent } from "./reporter.ts";
 import { requireSecureServer } from "./secure-server.ts";
 import { portOutlook } from "./port-outlook.ts";
@@ -54,9 +55,9 @@ export interface ServiceOptions {
   /** Web origins whose sessions may link, and "none" for sessions without one. Default: any. */
   allowOrigins?: readonly string[];
   /**
-   * Reports one process may cause. A process that knocks all the time (a flood, a guessing page) would
-   * otherwise spend this service's whole report budget at the server and starve honest knocks.
-   * Default 0.5/s, bursts of 6.
+   * Reports one process may cause for each origin its knocks carry. A process that knocks all the time (a
+   * flood, a guessing page) would otherwise spend this service's whole report budget at the server and
+   * starve honest knocks; per origin, so another tab's noise cannot spend the SaaS page's. Default 0.5/s, bursts of 6.
    */
   reportsPerProcess?: RateSpec;
   attributor?: Attributor;
@@ -154,7 +155,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       host: options.host,
       skip: options.skip,
       log,
-      async onKnock(socket) {
+      async onKnock(socket, origin) {
+        // The owner is found while the socket is open; the head (its Origin) is read meanwhile.
         const process = await attributor.attribute(socket);
         if (!process) {
           log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
@@ -172,7 +174,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         }
         // Identity work (walking up to the browser, reading versions) starts only for allowed processes.
         if (processAllowed(process, allowProcesses)) identity.warm(process);
-        bursts.add(process, socket.localPort);
+        // Its head is usually in by now; a socket a browser opened ahead gets it when the page's fetch comes
+        // (the listener bounds the wait, and closes silent sockets first when the open ones reach the cap).
+        const knockOrigin = await origin;
+        bursts.add(process, socket.localPort, knockOrigin);
       },
     });
     bursts = createBurstTracker({
@@ -182,9 +187,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       // with every port held, a burst short of a whole code is still arriving: let it linger
       missable: listener.failed.length,
       onBurst(burst) {
-        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe };
+        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe, knockOrigin: burst.origin ?? "none" };
         try {
-          perProcess.take(String(burst.process.pid));
+          // Per process and origin: another tab's noise spends its own budget, never this page's.
+          perProcess.take(`${burst.process.pid} ${burst.origin ?? ""}`);
         } catch {
           log.debug("knocks ignored: the process knocks too often", who);
           options.onReport?.({ burst, error: "the process knocks too often; burst dropped", acks: [] });
@@ -193,6 +199,14 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         if (!processAllowed(burst.process, allowProcesses)) {
           log.info("knocks ignored: the process is not an allowed browser", who);
           options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+          return;
+        }
+        // Knocks of a program that sends its page's origin with every knock that can prove one, but that
+        // carried none (a no-cors GET, a TLS knock, another tab's noise), can link no session: not reported.
+        if (burst.origin === undefined && knockerCarriesOrigin(burst.process)) {
+          log.info("knocks not reported: they carried no Origin, so they prove no page's origin", who);
+          const error = `not reported: the knocks carried no Origin (${burst.process.name} sends its page's origin with every knock that can prove it)`;
+          options.onReport?.({ burst, error, acks: [] });
           return;
         }
         // Name the browser behind the burst (its main process, name, version), then report it.

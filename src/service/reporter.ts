@@ -202,11 +202,16 @@ export function createReporter(options: ReporterOptions) {
 
   async function send(burst: Burst): Promise<void> {
     const event: ReportEvent = { burst, acks: [] };
-    const who = { pid: burst.process.pid, name: burst.process.name, user: burst.process.user, ports: burst.ports.length };
+    const who = { pid: burst.process.pid, name: burst.process.name, user: burst.process.user, ports: burst.ports.length, knockOrigin: burst.origin ?? "none" };
     try {
       const claim = options.strategy.claim(burst.ports, [...options.failed, ...burst.uncertain], options.limits);
       const end = Date.now() + options.giveUpMs;
-      const base: Report = { process: burst.process, claim, ...(options.allowOrigins ? { allowOrigins: [...options.allowOrigins] } : {}) };
+      const base: Report = {
+        process: burst.process,
+        claim,
+        ...(burst.origin === undefined ? {} : { origin: burst.origin }),
+        ...(options.allowOrigins ? { allowOrigins: [...options.allowOrigins] } : {}),
+      };
       let allowed = options.allowOrigins;
       if (options.confirm) {
         // Ask the server which session the knocks fit, show its origin, and link only that origin's session.

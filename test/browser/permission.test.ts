@@ -65,7 +65,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(groupOf(status.process!.browser!.pid)).toBe(launched.pid);
     }, 90_000);
 
-    test("permission denied: the module reads denied, knocks anyway, and the knocks still land and link (the browser checks after connecting)", async () => {
+    test(`permission denied: the module reads denied and knocks anyway; ${kind === "firefox" ? "the ws knocks carry the Origin before the check and link" : "the knocks land but carry no byte, so nothing proves the page and it does not link"}`, async () => {
       const { server, launched, page, backend } = await setup("denied", true);
       // A loopback server that answers, to show the denial is real: the page may not read it.
       const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
@@ -78,6 +78,12 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         }
       }, `http://127.0.0.1:${answering.port}/`);
       expect(reach).toStartWith("refused");
+      if (kind === "chromium") {
+        const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
+        expect(r).toMatchObject({ ok: false, code: "LOCAL_NETWORK_BLOCKED" });
+        expect(r.permissionEvents).toEqual(["denied"]);
+        return;
+      }
       const r = await linkInPage(page, `${server.url}/pkipc.js`);
       expect(r).toMatchObject({ ok: true, permission: "denied" });
       expect(r.permissionEvents).toEqual(["denied"]);

@@ -17,8 +17,8 @@ async function client(url: string, ...args: string[]): Promise<{ code: number | 
   return { code: run.code, result, pid: run.pid, stderr: run.stderr };
 }
 
-function knocker(mode: "all" | "random", range: { start: number; end: number }, count = 0) {
-  const child = Bun.spawn([BUN, join(ROOT, "test/fixtures/knocker.ts"), mode, `${range.start}`, `${range.end}`, `${count}`], {
+function knocker(mode: "all" | "random", range: { start: number; end: number }, count: number, origin: string) {
+  const child = Bun.spawn([BUN, join(ROOT, "test/fixtures/knocker.ts"), mode, `${range.start}`, `${range.end}`, `${count}`, new URL(origin).origin], {
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -101,7 +101,7 @@ describe("many processes at once", () => {
   test("a process knocking random ports of the range does not stop others linking", async () => {
     const server = await serverProcess();
     await serviceProcess(server.url);
-    const noise = knocker("random", server.range, 2000);
+    const noise = knocker("random", server.range, 2000, server.url);
     const runs = await Promise.all(Array.from({ length: 8 }, () => client(server.url)));
     for (const run of runs) expect(run.result.linked).toBe(true);
     expect(noise.exitCode === null || noise.exitCode === 0).toBe(true);
@@ -112,7 +112,7 @@ describe("many processes at once", () => {
     const service = await serviceProcess(server.url);
     const api = backendApi(server.url);
     const offers = await Promise.all(Array.from({ length: 5 }, () => api.createSession()));
-    const flood = knocker("all", server.range);
+    const flood = knocker("all", server.range, 0, server.url);
     const { pid } = JSON.parse(await new Response(flood.stdout).text()) as { pid: number };
     await service.log.waitFor(new RegExp(`pid=${pid}.*not linked|not linked.*pid=${pid}`));
     await Bun.sleep(400); // the last burst is reported after the idle gap
@@ -128,7 +128,7 @@ describe("codes are short-lived and single-use", () => {
     const api = backendApi(server.url);
     const offer = await api.createSession();
     await Bun.sleep(1200);
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     await service.log.waitFor(/not linked \(NO_MATCH\)/);
     expect((await api.status(offer.id)).state).toBe("expired");
   });
@@ -138,13 +138,13 @@ describe("codes are short-lived and single-use", () => {
     const service = await serviceProcess(server.url);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     const first = await api.status(offer.id, { seconds: 5, since: 0 });
     expect(first.state).toBe("linked");
     expect(first.process?.pid).toBe(process.pid);
     // The same knocks again, after the duplicate window: the service reports them, the server refuses.
     await Bun.sleep(1100);
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     await service.log.waitFor(/not linked \(NO_MATCH\)/);
     const second = await api.status(offer.id);
     expect(second.linkedAt).toBe(first.linkedAt!);
@@ -175,7 +175,7 @@ describe("instructions", () => {
     const service = await serviceProcess(server.url);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     let status = await api.status(offer.id, { seconds: 5, since: 0 });
     expect(status.state).toBe("linked");
     await api.queueInstruction(offer.id, { name: "log", args: { message: "later" } });

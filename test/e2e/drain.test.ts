@@ -17,7 +17,7 @@ describe("a service stopped with SIGTERM", () => {
     for (let i = 0; i < 200 && !offer.tuples.flat().includes(skipped); i++) offer = await api.createSession();
     expect(offer.tuples.flat()).toContain(skipped);
     const knocked = offer.tuples.map((tuple) => tuple.filter((p) => p !== skipped));
-    await knockTuples(transports.tcp, knocked, { settleMs: 0 });
+    await knockTuples(transports.tcp, knocked, { settleMs: 0, origin: new URL(server.url).origin });
     await Bun.sleep(300); // the knocks are attributed and grouped; the burst waits for its idle gap
     expect((await api.status(offer.id)).state).toBe("pending");
     service.child.kill("SIGTERM");

@@ -35,10 +35,14 @@ async function waitForStatus(api: ReturnType<typeof backend>, id: string, done: 
   return status;
 }
 
-/** A report that claims every port of `tuples` (server-match), as a service would send after seeing those knocks. */
-const reportOf = (tuples: number[][], pid: number): Report => ({
+/**
+ * A report that claims every port of `tuples` (server-match), as a service would send after seeing those
+ * knocks from a page of `owner`'s origin (its API key's, the session's).
+ */
+const reportOf = (tuples: number[][], pid: number, owner: Instance): Report => ({
   process: { pid, ppid: 1, uid: 1000, user: "tests", exe: "/usr/bin/chromium", name: "chromium" },
   claim: { strategy: "server-match", observed: tuples.flat(), failed: [] },
+  origin: new URL(owner.url).origin,
 });
 
 /** An enrolled service speaking HTTP itself (signed requests), enrolled through `via`. */
@@ -57,7 +61,7 @@ describe("three instances on one Redis", () => {
     await onA.queueInstruction(offer.id, { name: "log", args: { message: "queued-before-link" } });
     // The client's long poll waits on C while the knocks link through B.
     const poll = backend(a!, c!).status(offer.id, { seconds: 20, since: 1 });
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a!.url).origin });
     const seen = await poll;
     expect(seen.state).toBe("linked");
     expect(seen.process?.name).toBe("bun");
@@ -79,7 +83,7 @@ describe("three instances on one Redis", () => {
     const second = await signedService(b!);
     for (let round = 0; round < 20; round++) {
       const offer = await backend(a!).createSession();
-      const answers = await Promise.all([first.on(a!).report(reportOf(offer.tuples, 1000 + round)), second.on(b!).report(reportOf(offer.tuples, 2000 + round))]);
+      const answers = await Promise.all([first.on(a!).report(reportOf(offer.tuples, 1000 + round, a!)), second.on(b!).report(reportOf(offer.tuples, 2000 + round, a!))]);
       expect(answers.filter((x) => x.linked)).toHaveLength(1);
       const loser = answers.find((x) => !x.linked)!;
       expect(["ALREADY_LINKED", "NO_MATCH"]).toContain(loser.code!);
@@ -114,7 +118,7 @@ describe("three instances on one Redis", () => {
     const [a, b] = await instances(2, redis);
     const service = await signedService(a!);
     const offer = await backend(a!).createSession();
-    const body = JSON.stringify(reportOf(offer.tuples, 77));
+    const body = JSON.stringify(reportOf(offer.tuples, 77, a!));
     const { signRequest } = await import("../../src/protocol/signing.ts");
     const headers = { ...signRequest(service.credentials, { method: "POST", path: "/v1/reports", body }), "content-type": "application/json" };
     const once = await fetch(`${a!.url}/v1/reports`, { method: "POST", headers, body });
@@ -132,7 +136,7 @@ describe("revocation across instances", () => {
     const service = await signedService(a!);
     const onB = backend(a!, b!);
     const offer = await onB.createSession(); // B now trusts the API key (cached for a second)
-    expect((await service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 1))).linked).toBe(false); // B trusts the service too
+    expect((await service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 1, a!))).linked).toBe(false); // B trusts the service too
     const headers = { authorization: `Bearer ${a!.adminSecret}` };
     expect((await fetch(`${a!.url}/v1/admin/services/${service.credentials.serviceId}`, { method: "DELETE", headers })).status).toBe(200);
     const keys = (await (await fetch(`${a!.url}/v1/admin/api-keys`, { headers })).json()) as { apiKeys: { id: string }[] };
@@ -149,7 +153,7 @@ describe("revocation across instances", () => {
         await Bun.sleep(100);
       }
     };
-    await refusedBy(() => service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 2)), "UNKNOWN_SERVICE");
+    await refusedBy(() => service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 2, a!)), "UNKNOWN_SERVICE");
     await refusedBy(() => onB.status(offer.id), "BAD_API_KEY");
   });
 });
@@ -168,7 +172,7 @@ describe("instances fail and come back", () => {
     a!.child.kill("SIGKILL");
     await a!.child.exited;
     expect(await waiting).toBe("failed");
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a!.url).origin });
     const status = await waitForStatus(backend(a!, c!), offer.id, (s) => s.state === "linked", "the link on C");
     expect(status.process?.name).toBe("bun");
   });
@@ -191,9 +195,9 @@ describe("instances fail and come back", () => {
       await instance.child.exited;
     }
     const [a, b] = [await startInstance(redis, range), await startInstance(redis, range)];
-    const refused = await revoked.on(a!).report(reportOf(offer.tuples, 5)).catch((e) => e as { status: number; code: string });
+    const refused = await revoked.on(a!).report(reportOf(offer.tuples, 5, first[0]!)).catch((e) => e as { status: number; code: string });
     expect(refused).toMatchObject({ status: 401, code: "UNKNOWN_SERVICE" });
-    const answer = await kept.on(b!).report(reportOf(offer.tuples, 6));
+    const answer = await kept.on(b!).report(reportOf(offer.tuples, 6, first[0]!));
     expect(answer.linked).toBe(true);
     const status = await apiClient(a!.url, { apiKey }).status(offer.id);
     expect(status).toMatchObject({ state: "linked", process: { pid: 6 } });

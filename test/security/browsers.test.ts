@@ -10,7 +10,7 @@ describe("who may link", () => {
     const server = await testServer();
     const service = await testService(server.url, { allowProcesses: DEFAULT_BROWSERS });
     const offer = await backendApi(server.url).createSession();
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 }); // this test runner is "bun"
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin }); // this test runner is "bun"
     await eventually(() => service.reports.length > 0, "the service's decision");
     expect(service.reports[0]!.error).toMatch(/may not link/);
     expect(service.reports[0]!.answer).toBeUndefined();
@@ -26,7 +26,7 @@ describe("who may link", () => {
     });
     const api = backendApi(server.url);
     const declined = await api.createSession();
-    await knockTuples(transports.tcp, declined.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, declined.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     await eventually(() => service.reports.length === 1, "the declined burst");
     expect(service.reports[0]!.error).toBe("declined by the local user");
     expect((await api.status(declined.id)).state).toBe("pending");
@@ -35,7 +35,7 @@ describe("who may link", () => {
     // last burst counts as a retry (with 4 or more ports shared, a code knocked sooner cannot link).
     await Bun.sleep(1100);
     const accepted = await api.createSession();
-    await knockTuples(transports.tcp, accepted.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, accepted.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     await eventually(() => service.reports.length === 2, "the accepted burst");
     expect((await api.status(accepted.id)).state).toBe("linked");
     expect(asked).toEqual(["bun", "bun"]);

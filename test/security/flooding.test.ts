@@ -41,10 +41,13 @@ describe("reports that are not exactly a code", () => {
   }, 60_000);
 });
 
-/** every: knocks every port of the range in a loop until killed; random: `count` random ports, at once. */
-function knocker(mode: "every" | "random", range: { start: number; end: number }, count: number) {
+/**
+ * every: knocks every port of the range in a loop until killed; random: `count` random ports, at once. Each
+ * knock states `origin`, the sessions' own: the worst noise is the one that carries the right origin.
+ */
+function knocker(mode: "every" | "random", range: { start: number; end: number }, count: number, origin: string) {
   const script = mode === "every" ? ["test/fixtures/every-port.ts"] : ["test/fixtures/knocker.ts", "random"];
-  const child = Bun.spawn([BUN, join(ROOT, script[0]!), ...script.slice(1), `${range.start}`, `${range.end}`, `${count}`], {
+  const child = Bun.spawn([BUN, join(ROOT, script[0]!), ...script.slice(1), `${range.start}`, `${range.end}`, `${count}`, new URL(origin).origin], {
     stdout: "ignore",
     stderr: "ignore",
   });
@@ -60,7 +63,7 @@ describe("noisy processes during honest knocks", () => {
     const service = await testService(server.url);
     const api = backendApi(server.url);
     const decoys = await Promise.all(Array.from({ length: 10 }, () => api.createSession()));
-    const noise = [knocker("every", server.config.range, 0), knocker("random", server.config.range, 5000)];
+    const noise = [knocker("every", server.config.range, 0, server.url), knocker("random", server.config.range, 5000, server.url)];
     const runs = await Promise.all(
       Array.from({ length: 6 }, async () => {
         const run = await runPkipc(["client", "--server", server.url, "--json", "--timeout", "20s"]);

@@ -140,7 +140,7 @@ describe("fuzzing every endpoint", () => {
     // Still up, and the sessions asked for before the fuzz still link.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     for (const offer of before) {
-      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
       const status = await api.status(offer.id, { seconds: 10, since: 0 });
       expect(status.state).toBe("linked");
       await Bun.sleep(1100); // past the service's duplicate window, so the next code's ports count afresh

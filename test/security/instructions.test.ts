@@ -10,7 +10,7 @@ async function linkWith(url: string, names: string[]) {
   const api = backendApi(url);
   const offer = await api.createSession();
   for (const name of names) await api.queueInstruction(offer.id, { name, args: { cmd: "rm -rf /", message: "hi" } });
-  await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+  await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(url).origin });
   let status = await api.status(offer.id, { seconds: 10, since: 0 });
   while (status.instructions.some((i) => i.state === "queued" || i.state === "delivered")) {
     status = await api.status(offer.id, { seconds: 10, since: status.version });

@@ -28,8 +28,8 @@ function ensureOtherUser(): { uid: number; gid: number } {
 const markers = () => readdirSync(folder).filter((n) => n.startsWith("executed-by-uid-"));
 
 /** Runs the fake browser as the other user: a `firefox` parent whose `--type=utility` child knocks `tuples`. */
-async function knockAsOtherUser(tuples: number[][]) {
-  const child = Bun.spawn(["setpriv", `--reuid=${other.uid}`, `--regid=${other.gid}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(tuples)], {
+async function knockAsOtherUser(tuples: number[][], origin: string) {
+  const child = Bun.spawn(["setpriv", `--reuid=${other.uid}`, `--regid=${other.gid}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(tuples), origin], {
     cwd: folder,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder },
     stdout: "pipe",
@@ -71,7 +71,7 @@ describe("a root service and another user's program named like a browser", () =>
     const service = await serviceProcess(server.url, ["--users", "root"]);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    await knockAsOtherUser(offer.tuples);
+    await knockAsOtherUser(offer.tuples, new URL(server.url).origin);
     await service.log.waitFor(/knock dropped|report ->/);
     // past the idle gap: a burst that was going to be reported has been
     await Bun.sleep(1500);
@@ -86,7 +86,7 @@ describe("a root service and another user's program named like a browser", () =>
     const service = await serviceProcess(server.url, ["--users", OTHER_USER]);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    await knockAsOtherUser(offer.tuples);
+    await knockAsOtherUser(offer.tuples, new URL(server.url).origin);
     // The report waits for the browser's identity, so once it links, identification is over.
     await service.log.waitFor(/report -> linked/, 15_000);
     const status = await api.status(offer.id);

@@ -52,7 +52,7 @@ describe("sessions are bound to the address they were asked for from", () => {
       const offer = JSON.parse(answer.body) as { id: string; tuples: number[][] };
       const { knockTuples } = await import("../../src/client/knock.ts");
       const { transports } = await import("../../plugins/transport/index.ts");
-      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(server.url).origin });
       await eventually(() => service.reports.length > 0, "the service's report");
       expect((await backendApi(server.url).status(offer.id)).state).toBe(trusted ? "linked" : "pending");
     }
@@ -69,7 +69,7 @@ describe("sessions are bound to the address they were asked for from", () => {
     // The victim's browser knocks that code on the victim's machine.
     const { knockTuples } = await import("../../src/client/knock.ts");
     const { transports } = await import("../../plugins/transport/index.ts");
-    await knockTuples(transports.tcp, offer.tuples, { settleMs: 0 });
+    await knockTuples(transports.tcp, offer.tuples, { settleMs: 0, origin: new URL(server.url).origin });
     await eventually(() => service.reports.some((r) => r.answer), "the victim service's report");
     expect(service.reports.map((r) => r.answer?.code)).toContain("OTHER_ORIGIN");
     expect(service.reports.some((r) => r.answer?.linked)).toBe(false);

@@ -32,7 +32,7 @@ describe("one enrolled service cannot lock the others out", () => {
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(900);
     expect(server.security.limits.requestsPerService.burst).toBeLessThan(1000);
     const offer = await backendApi(server.url).createSession();
-    const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", { process: FAKE_PROCESS, claim: { strategy: "server-match", observed: offer.tuples.flat(), failed: [] } }, honest);
+    const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", { process: FAKE_PROCESS, claim: { strategy: "server-match", observed: offer.tuples.flat(), failed: [] }, origin: new URL(server.url).origin }, honest);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).linked).toBe(true);
   });
@@ -45,7 +45,7 @@ describe("one enrolled service cannot lock the others out", () => {
     expect(statuses.filter((s) => s === 404).length).toBe(400); // accepted (no such link), each nonce stored
     expect(statuses.filter((s) => s === 429).length).toBe(200);
     const offer = await backendApi(server.url).createSession();
-    const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", { process: FAKE_PROCESS, claim: { strategy: "server-match", observed: offer.tuples.flat(), failed: [] } }, honest);
+    const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", { process: FAKE_PROCESS, claim: { strategy: "server-match", observed: offer.tuples.flat(), failed: [] }, origin: new URL(server.url).origin }, honest);
     expect(JSON.parse(answer.body).linked).toBe(true);
   });
 });

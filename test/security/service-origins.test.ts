@@ -81,7 +81,7 @@ describe("--allow-origins", () => {
     const credentials = await enrollWith(server.url);
     const { lines, reports } = await loggingService(server.url, { credentials, allowOrigins: [SAAS] });
     const hostile = await session(HOSTILE);
-    await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2, origin: HOSTILE });
     await eventually(() => reports.length === 1, "the report of the hostile session's knocks");
     expect(reports[0]!.answer?.code).toBe("ORIGIN_NOT_ALLOWED");
     expect(reports[0]!.origin).toBe(HOSTILE);
@@ -89,7 +89,7 @@ describe("--allow-origins", () => {
     // past the service's 1 s window in which a knock on a port of the last burst counts as a retry
     await Bun.sleep(1100);
     const saas = await session(SAAS);
-    await knockTuples(transports.tcp, saas.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, saas.tuples, { settleMs: 2, origin: SAAS });
     await eventually(() => reports.length === 2, "the report of the allowed session's knocks");
     expect(reports[1]!.answer?.linked).toBe(true);
     expect(reports[1]!.origin).toBe(SAAS);
@@ -121,7 +121,7 @@ describe("--allow-origins", () => {
     const { lines, reports } = await loggingService(`http://127.0.0.1:${proxy.port}`, { allowOrigins: [SAAS] });
     const hostile = await session(HOSTILE);
     await (await backend(HOSTILE)).queueInstruction(hostile.id, { name: "log", args: { message: "from a hostile page" } });
-    await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2 });
+    await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2, origin: HOSTILE });
     await eventually(() => reports.length === 1, "the report");
     expect(reports[0]!.answer?.linked).toBe(true);
     expect(reports[0]!.origin).toBe(HOSTILE);
@@ -157,7 +157,7 @@ describe("--confirm ask", () => {
     // A knocker whose process name repaints the screen red and reverses the text after it.
     const spoof = "\x1b[31mfirefox\u202e";
     const declined = await session(SAAS);
-    const knocker = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), spoof, JSON.stringify(declined.tuples)], { stdout: "pipe", stderr: "inherit" });
+    const knocker = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), spoof, JSON.stringify(declined.tuples), SAAS], { stdout: "pipe", stderr: "inherit" });
     onCleanup(() => void (knocker.exitCode === null && knocker.kill("SIGKILL")));
     let at = await err.waitFor(/Link it\? \[y\/N\] $/);
     const prompt = err.text().slice(0, at);
@@ -176,7 +176,7 @@ describe("--confirm ask", () => {
 
     await Bun.sleep(1100); // past the 1 s retry window of the last burst
     const accepted = await session(SAAS);
-    const again = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), "knocker", JSON.stringify(accepted.tuples)], { stdout: "pipe", stderr: "inherit" });
+    const again = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), "knocker", JSON.stringify(accepted.tuples), SAAS], { stdout: "pipe", stderr: "inherit" });
     onCleanup(() => void (again.exitCode === null && again.kill("SIGKILL")));
     at = await err.waitFor(/Link it\? \[y\/N\] $/, at);
     expect(err.text().slice(at)).toBe(""); // nothing is linked while the user has not answered

@@ -10,7 +10,12 @@ import { apiClient } from "../../src/protocol/api-client.ts";
 import { backendApi, enrollWith, onCleanup, serverConfig, tempFolder, testServer } from "../helpers.ts";
 import { FAKE_PROCESS, requestFrom, signedPost } from "./tools.ts";
 
-const report = (ports: number[]) => ({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: ports, failed: [] } });
+/** A report of `ports` knocked by a page of `page` (the Origin its knocks carried, as the service states it). */
+const report = (ports: number[], page?: string) => ({
+  process: FAKE_PROCESS,
+  claim: { strategy: "server-match", observed: ports, failed: [] },
+  ...(page ? { origin: new URL(page).origin } : {}),
+});
 const codeOf = (answer: { body: string }) => (JSON.parse(answer.body) as { error: { code: string } }).error.code;
 
 describe("forged reports", () => {
@@ -18,7 +23,7 @@ describe("forged reports", () => {
     const server = await testServer();
     const honest = await enrollWith(server.url);
     const offer = await backendApi(server.url).createSession();
-    const body = JSON.stringify(report(offer.tuples.flat()));
+    const body = JSON.stringify(report(offer.tuples.flat(), server.url));
 
     const unsigned = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", { headers: { "content-type": "application/json" }, body });
     expect(unsigned.status).toBe(401);
@@ -50,7 +55,7 @@ describe("forged reports", () => {
     const honest = await enrollWith(server.url);
     const other = await enrollWith(server.url, "another service");
     const offer = await backendApi(server.url).createSession();
-    const linked = JSON.parse((await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), honest)).body);
+    const linked = JSON.parse((await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), honest)).body);
     expect(linked.linked).toBe(true);
     const path = `/v1/links/${linked.linkId}/instructions`;
     expect((await requestFrom("127.0.0.1", server.url, "GET", path)).status).toBe(401);
@@ -86,7 +91,7 @@ describe("replay and stale timestamps", () => {
     const honest = await enrollWith(server.url);
     const offer = await backendApi(server.url).createSession();
     for (const skew of [-31_000, -600_000, 31_000, 86_400_000]) {
-      const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), honest, Date.now() + skew);
+      const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), honest, Date.now() + skew);
       expect(answer.status).toBe(401);
       expect(codeOf(answer)).toBe("STALE");
     }
@@ -117,7 +122,7 @@ describe("enrollment", () => {
     const offer = await backendApi(server.url).createSession();
     const revoke = await fetch(`${server.url}/v1/admin/services/${credentials.serviceId}`, { method: "DELETE", headers: admin });
     expect(revoke.status).toBe(200);
-    const after = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), credentials);
+    const after = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), credentials);
     expect(after.status).toBe(401);
     expect(codeOf(after)).toBe("UNKNOWN_SERVICE");
   });
@@ -142,7 +147,7 @@ describe("enrollment", () => {
     onCleanup(() => second.stop());
     // The service's key and the backend's API key both survive the restart.
     const offer = await apiClient(second.url, { apiKey }).createSession();
-    const answer = await signedPost("127.0.0.1", second.url, "/v1/reports", report(offer.tuples.flat()), credentials);
+    const answer = await signedPost("127.0.0.1", second.url, "/v1/reports", report(offer.tuples.flat(), first.url), credentials);
     expect(JSON.parse(answer.body).linked).toBe(true);
 
     chmodSync(file, 0o644);
@@ -174,8 +179,8 @@ describe("enrollment", () => {
     const credentials = await apiClient(server.url).enroll(token, "quiet");
     const { key: apiKey } = await server.registry.issueApiKey("quiet backend", server.url);
     const offer = await apiClient(server.url, { apiKey }).createSession();
-    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), credentials);
-    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat()), { ...credentials, key: "C".repeat(43) });
+    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), credentials);
+    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), { ...credentials, key: "C".repeat(43) });
     const all = lines.join("\n");
     expect(lines.length).toBeGreaterThan(2);
     for (const secretText of [secret, token, credentials.key, apiKey]) expect(all).not.toContain(secretText);

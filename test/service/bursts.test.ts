@@ -32,6 +32,25 @@ describe("bursts", () => {
     ]);
   });
 
+  test("knocks of one process are grouped by the origin they carry: another tab's noise, with another origin or none, never joins", () => {
+    const { t, bursts } = tracker();
+    const page = "https://saas.example";
+    // One browser process: the page knocks 1-4 with its origin, interleaved with noise on the same ports and others.
+    for (const port of [1, 2, 3]) {
+      t.add(proc(10), port + 50, "https://noise.example");
+      t.add(proc(10), port + 60);
+      t.add(proc(10), port, page);
+    }
+    t.add(proc(10), 4, page);
+    expect(bursts).toEqual([{ process: proc(10), origin: page, ports: [1, 2, 3, 4], uncertain: [], reason: "complete" }]);
+    t.flushAll();
+    expect(bursts.map((b) => [b.origin, b.ports])).toEqual([
+      [page, [1, 2, 3, 4]],
+      ["https://noise.example", [51, 52, 53]],
+      [undefined, [61, 62, 63]],
+    ]);
+  });
+
   test("an incomplete burst is still reported after the idle gap", async () => {
     const { t, bursts } = tracker(4, 40);
     t.add(proc(10), 1);

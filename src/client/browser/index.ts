@@ -10,19 +10,21 @@ import { type BrowserTransportName, browserTransports } from "./transports.ts";
 export { browserTransports, type BrowserTransportName, type LocalNetworkPermission, queryLocalNetworkPermission };
 
 /**
- * The transport for this browser when none is named, chosen from measurements (README, "Browsers"): https
- * in Chromium (the browser waits in the TLS handshake, so no Local Network Access error, and it links
- * when the permission is denied; its WebSockets connect one at a time per IP); wss in Firefox, whose
- * fetch and https knocks wait on the permission prompt before connecting while its WebSockets do not;
+ * The transport for this browser when none is named: one that carries the page's `Origin`, since the
+ * service links a session only from knocks that prove its origin (README, "Security model"). fetch (a
+ * cors GET) in Chromium (its WebSockets connect one at a time per IP and slow down after failures); ws
+ * in Firefox (one connection per knock, where Firefox retries a fetch the service hung up on 4-6 times).
  * https in WebKit (Safari, and every browser on iOS), which blocks http: and ws: to loopback from an
- * https page as mixed content, and whose https and wss knocks link equally fast (WebKitGTK 2.50).
+ * https page as mixed content: its TLS knocks carry no origin, and WebKit is the one engine the server
+ * links without one. In Chromium and Firefox the knocks send their head only when the page may reach
+ * loopback (Local Network Access granted, a policy, or a page that is not public).
  */
 export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? ""): BrowserTransportName {
   return DEFAULT_TRANSPORT[browserEngine(userAgent)];
 }
 
 /** The measured default per engine (README, "Browsers"); a browser that is neither Firefox nor WebKit is taken for Chromium. */
-const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "https", firefox: "wss", webkit: "https" };
+const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "fetch", firefox: "ws", webkit: "https" };
 
 export type BrowserEngine = "chromium" | "firefox" | "webkit";
 

@@ -4,9 +4,12 @@ import type { KnockResult, KnockTarget, KnockTransport } from "../transport.ts";
 const hostPart = (host: string) => (host.includes(":") ? `[${host}]` : host);
 
 /**
- * A fetch knock. mode no-cors: the service never answers, and we only need the connection made.
- * Whatever the browser reports (a network error, a Local Network Access refusal) the TCP connection
- * was already accepted, so every outcome is a finished knock whose landing a page cannot see.
+ * A fetch knock. The service never answers, and only needs the connection made, and (http) the page's
+ * `Origin` in the request head: mode cors sends it (no-cors GET does not), which is how the service
+ * tells this page's knocks from another tab's and proves the session's origin. Whatever the browser
+ * reports (a network error, a Local Network Access refusal) the connection was already accepted, so
+ * every outcome is a finished knock whose landing a page cannot see. https knocks carry a TLS
+ * ClientHello only: no origin (they link only in WebKit, which cannot send one from an https page).
  */
 function fetchTransport(name: string, scheme: "http" | "https"): KnockTransport {
   return {
@@ -15,7 +18,7 @@ function fetchTransport(name: string, scheme: "http" | "https"): KnockTransport 
       const start = performance.now();
       try {
         await fetch(`${scheme}://${hostPart(host)}:${port}/`, {
-          mode: "no-cors",
+          mode: scheme === "http" ? "cors" : "no-cors",
           cache: "no-store",
           credentials: "omit",
           referrerPolicy: "no-referrer",
@@ -42,7 +45,7 @@ function freshPath(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A WebSocket knock: the handshake never completes, the service closes once it knows who knocked. */
+/** A WebSocket knock: the handshake (ws: with the page's `Origin`) never completes; the service closes once it knows who knocked. */
 function webSocketTransport(name: string, scheme: "ws" | "wss"): KnockTransport {
   return {
     name,
@@ -78,7 +81,11 @@ function webSocketTransport(name: string, scheme: "ws" | "wss"): KnockTransport 
   };
 }
 
-/** Every browser transport, by name. https and wss keep the socket open and raise no LNA error (the browser waits in the TLS handshake). */
+/**
+ * Every browser transport, by name. fetch and ws carry the page's origin; https and wss (TLS) do not, so
+ * in Chromium and Firefox they link no session that has an origin (only WebKit, which has no other way
+ * from an https page, links with them).
+ */
 export const browserTransports = {
   fetch: fetchTransport("fetch", "http"),
   https: fetchTransport("https", "https"),

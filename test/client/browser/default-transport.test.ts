@@ -25,11 +25,12 @@ describe("defaultTransport", () => {
     expect(browserEngine(AGENTS.firefox)).toBe("firefox");
   });
 
-  test("picks a TLS knock everywhere (the only knocks WebKit lets an https page send to loopback), wss in Firefox", () => {
+  test("picks a knock that carries the page's Origin in Chromium (fetch) and Firefox (ws); a TLS knock in WebKit, the one engine linked without an origin", () => {
     expect(defaultTransport(AGENTS.minibrowser)).toBe("https");
     expect(defaultTransport(AGENTS.safari)).toBe("https");
-    expect(defaultTransport(AGENTS.chromium)).toBe("https");
-    expect(defaultTransport(AGENTS.firefox)).toBe("wss");
-    expect(defaultTransport("")).toBe("https");
+    expect(defaultTransport(AGENTS.chromium)).toBe("fetch");
+    expect(defaultTransport(AGENTS.edge)).toBe("fetch");
+    expect(defaultTransport(AGENTS.firefox)).toBe("ws");
+    expect(defaultTransport("")).toBe("fetch");
   });
 });

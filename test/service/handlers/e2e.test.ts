@@ -14,7 +14,7 @@ async function linkWith(url: string, instructions: InstructionRequest[]): Promis
   const api = backendApi(url); // the SaaS backend queues instructions and reads their answers with its API key
   const offer = await api.createSession();
   for (const instruction of instructions) await api.queueInstruction(offer.id, instruction);
-  await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+  await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(url).origin });
   let status = await api.status(offer.id, { seconds: 10, since: 0 });
   const end = Date.now() + 45_000;
   while (status.state !== "expired" && (status.state === "pending" || status.instructions.some((i) => i.state === "queued" || i.state === "delivered"))) {
