@@ -1,6 +1,7 @@
 // Operators see the truth about a shared Redis, with the real binary and a real redis-server: a Redis that came back empty is an error on /healthz until acknowledged; an instance of another store format refuses to start.
 import { describe, expect, test } from "bun:test";
 import { VERSION } from "../../src/version.ts";
+import { STORE_FORMAT } from "../../src/server/redis/epoch.ts";
 import { runPkipc, serverProcess, spawnPkipc } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
@@ -52,11 +53,11 @@ describe("a shared Redis, as operators see it", () => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
     clearTimeout(timer);
-    expect(stderr).toContain(`holds the data of pkipc 0.1.0 (store format 1); this is pkipc ${VERSION} (store format 2), which cannot share it`);
+    expect(stderr).toContain(`holds the data of pkipc 0.1.0 (store format 1); this is pkipc ${VERSION} (store format ${STORE_FORMAT}), which cannot share it`);
     expect(stderr).not.toContain("listening on");
     expect(code).toBe(64); // a configuration refused (EX_USAGE), as for a bad flag
-    // the same format (this version, or another of format 2) shares it
-    await redis.command("SET", "pkipc:format", JSON.stringify({ format: 2, version: "0.2.0" }));
+    // the same format (this version, or another of the same format) shares it
+    await redis.command("SET", "pkipc:format", JSON.stringify({ format: STORE_FORMAT, version: "0.3.1" }));
     const server = await serverProcess(["--store", redis.url]);
     expect((await health(server.url)).status).toBe(200);
   }, 60_000);

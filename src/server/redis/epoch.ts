@@ -9,7 +9,7 @@ import type { RedisConnection } from "./connection.ts";
  * The layout of what pkipc keeps in Redis (keys, records, scripts). Versions with the same format share a
  * Redis; bump it when a change makes one version misread another's data.
  */
-export const STORE_FORMAT = 2;
+export const STORE_FORMAT = 3;
 
 export interface EpochWatch {
   /** Looks again now; throws StoreUnavailableError naming the loss while one is flagged and not acknowledged. */
