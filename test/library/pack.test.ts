@@ -98,7 +98,8 @@ describe("the npm package", () => {
       const lines = watchLines(child.stdout);
       const code = await Promise.race([lines.waitFor(/^\{"tuples".*$/, 60_000), child.exited.then(async (status) => Promise.reject(new Error(`${runtime} exited ${status}: ${await stderr}`)))]);
       // the page's part: knock the code on loopback (a TCP knock, from this test process)
-      await knockTuples(transports.tcp, (JSON.parse(code[0]!) as { tuples: number[][] }).tuples, { settleMs: 0 });
+      // with the origin a page of the API key's origin would carry: a knock that proves none links nothing
+      await knockTuples(transports.tcp, (JSON.parse(code[0]!) as { tuples: number[][] }).tuples, { settleMs: 0, origin: new URL(server.url).origin });
       const status = await child.exited;
       if (status !== 0) throw new Error(`the backend on ${runtime} exited ${status}: ${await stderr}`);
       const outcome = JSON.parse(lines.lines.at(-1)!) as { runtime: string; state: string; process?: string; instructions: Array<{ state: string }>; refusals: Record<string, string> };
