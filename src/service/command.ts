@@ -9,6 +9,7 @@ import { describeError } from "../lib/errors.ts";
 import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
+import { desktopConfirm, dialogsFor } from "./consent/index.ts";
 import { type RunningService, portRanges, startService } from "./index.ts";
 import { createAuditLog } from "./audit.ts";
 import { createInstructionRunner } from "./handlers/index.ts";
@@ -93,7 +94,15 @@ export const serviceOptions = {
   infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
   allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", multiple: true, parse: origins },
-  confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  confirm: {
+    description:
+      "Before each link: log it, ask on the terminal, or (desktop) ask with the desktop's dialog for sites not yet allowed always, and for --ask-for instructions",
+    env: "PKIPC_CONFIRM",
+    default: "log",
+    parse: oneOf(["log", "ask", "desktop"] as const),
+  },
+  askFor: { description: "With --confirm desktop: instructions asked about every time, even for an allowed site, comma-separated", env: "PKIPC_ASK_FOR", parse: names },
+  consentTimeout: { description: "How long a desktop question waits for an answer; no answer denies", env: "PKIPC_CONSENT_TIMEOUT", default: "20s", parse: duration(1000, 120_000) },
   metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
   maxPorts: {
@@ -171,9 +180,10 @@ export default defineCommand({
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
     const stray = (args as { _?: string[] })._ ?? [];
-    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall and status come right after "service" (pkipc service install [options])`);
+    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall, status and origins come right after "service" (pkipc service install [options])`);
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
+    if (o.askFor && o.confirm !== "desktop") throw new ConfigError("--ask-for needs --confirm desktop (it names instructions the desktop asks about)");
     const plan = planService(o, env);
     const { server, keyFile, stateDir } = plan;
     let credentials = plan.credentials;
@@ -241,7 +251,12 @@ export default defineCommand({
         },
         users: o.users,
         allowOrigins: o.allowOrigins,
-        confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, server.origin) : undefined,
+        confirm:
+          o.confirm === "ask"
+            ? terminalConfirm(process.stdin, process.stderr, server.origin)
+            : o.confirm === "desktop"
+              ? desktopConfirm({ dialogs: dialogsFor(process.platform), stateDir, askFor: o.askFor, timeoutMs: o.consentTimeout, log: serviceLog })
+              : undefined,
         ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
         onReport(event) {
           metrics?.onReport(event);
