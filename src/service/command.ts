@@ -26,6 +26,7 @@ import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/p
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
 import { DEFAULT_MAX_PORTS } from "./range-bounds.ts";
+import { defaultKeyFile, profileName, profileStateDir } from "./profile.ts";
 
 /** Where a service goes when neither --server nor its key file names a server. */
 export const DEFAULT_SERVER = "http://127.0.0.1:7870";
@@ -76,7 +77,12 @@ export const serviceOptions = {
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
-  keyFile: { description: "This service's key (mode 0600; refused if others can read it)", env: "PKIPC_KEY_FILE", default: "~/.config/pkipc/service-key.json", parse: text },
+  profile: {
+    description: "This product's own service (e.g. acme): its own key file (~/.config/pkipc/NAME/), state folder (a NAME folder in it) and autostart entry (pkipc-NAME)",
+    env: "PKIPC_PROFILE",
+    parse: profileName,
+  },
+  keyFile: { description: "This service's key (mode 0600; refused if others can read it); default ~/.config/pkipc/service-key.json, with --profile NAME ~/.config/pkipc/NAME/service-key.json", env: "PKIPC_KEY_FILE", parse: text },
   enroll: { description: "Enroll first with this one-time token from the server's operator, writing the key file", env: "PKIPC_ENROLL_TOKEN", parse: text },
   force: { description: "With --enroll: replace the key file that is there (the old enrollment is lost)", flag: true, parse: (raw: string) => raw === "true" },
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
@@ -150,9 +156,9 @@ export function planService(o: ServiceArgs, env: Record<string, string | undefin
   usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
-  const keyFile = o.keyFile.replace(/^~(?=[\\/]|$)/, home);
+  const keyFile = (o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home);
   const keyDir = o.keyDir ? absolutePath(o.keyDir, home, "--key-dir") : undefined;
-  const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : defaultStateDir(env, process.platform, home);
+  const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
   // The handlers' own checks (a name nothing handles, key without --key-dir) before anything else is spent.
   createInstructionRunner({ allow: o.allowInstructions, programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}), keyDir, infoFields: o.infoFields });
   if (o.enroll) {
