@@ -12,6 +12,16 @@ export function desktopTools(): void {
   if (missing.length) throw new Error(`desktop consent tests need ${missing.join(", ")}: apt-get install ${missing.join(" ")}`);
 }
 
+/** Runs a tool to its end; fails naming it when it exits non-zero. */
+async function run(argv: string[], env: Record<string, string>): Promise<string> {
+  const child = spawn(argv, env);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${argv.join(" ")} failed (${code}): ${err.trim()}`);
+  return out.trim();
+}
+
 function spawn(argv: string[], env: Record<string, string>) {
   const child = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env } });
   onCleanup(async () => {
@@ -23,6 +33,20 @@ function spawn(argv: string[], env: Record<string, string>) {
   return child;
 }
 
+/** Xvfb on a free display; its name (":N"). */
+async function startX(): Promise<string> {
+  const xvfb = spawn(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "1024x768x24"], {});
+  return `:${(await watchLines(xvfb.stdout).waitFor(/^(\d+)$/, 20_000))[1]}`;
+}
+
+/** A desktop with no notification server (nor session bus): the service must fall back to zenity; keys are typed with xdotool. */
+export async function startBareDesktop() {
+  const missing = ["Xvfb", "zenity", "xdotool"].filter((tool) => !Bun.which(tool));
+  if (missing.length) throw new Error(`the zenity fallback test needs ${missing.join(", ")}: apt-get install xvfb zenity xdotool`);
+  const env = { DISPLAY: await startX(), DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(tempFolder(), "no-bus")}` };
+  return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
+}
+
 /**
  * Starts the desktop. Answers are given the way a user gives them in dunst: its context menu (dunstctl
  * context, dunst's "dmenu" program here being a script that picks the action `choose` named), after
@@ -32,8 +56,7 @@ function spawn(argv: string[], env: Record<string, string>) {
 export async function startDesktop() {
   desktopTools();
   const folder = tempFolder();
-  const xvfb = spawn(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "1024x768x24"], {});
-  const display = `:${(await watchLines(xvfb.stdout).waitFor(/^(\d+)$/, 20_000))[1]}`;
+  const display = await startX();
   const bus = spawn(["dbus-daemon", "--session", "--nofork", "--print-address=1"], {});
   const address = (await watchLines(bus.stdout).waitFor(/^(unix:\S+)$/, 20_000))[1]!;
   const env = { DISPLAY: display, DBUS_SESSION_BUS_ADDRESS: address };

@@ -1,7 +1,7 @@
 // Consent on a Linux desktop, end to end: the real binary asks through a real notification server (dunst on a private D-Bus under Xvfb); the answer is dunst's.
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { startDesktop } from "../desktop.ts";
+import { startBareDesktop, startDesktop } from "../desktop.ts";
 import { backendApi, runPkipc, serverProcess, serviceProcess, spawnPkipc, tempFolder } from "../helpers.ts";
 
 interface ClientJson {
@@ -93,4 +93,20 @@ describe("--confirm desktop", () => {
     await desktop.choose("deny");
     expect((await result(askedAgain)).state).toBe("declined");
   }, 180_000);
+
+  test("with no notification server it falls back to zenity: the question is a real window, and Enter there denies", async () => {
+    const desktop = await startBareDesktop();
+    const server = await serverProcess();
+    const service = await serviceProcess(server.url, ["--confirm", "desktop", "--consent-timeout", "20s"], { ...desktop.env, PKIPC_STATE_DIR: tempFolder() });
+    const client = spawnPkipc(["client", "--server", server.url, "--json", "--timeout", "30s"]);
+    const window = (await desktop.xdotool("search", "--sync", "--name", `pkipc: link ${new URL(server.url).origin}`)).split("\n")[0]!;
+    await service.log.waitFor(/consent dialog notification unavailable/);
+    await Bun.sleep(300); // let GTK map the window before it takes focus
+    await desktop.xdotool("windowfocus", "--sync", window);
+    await desktop.xdotool("key", "Return"); // Deny is the default button
+    const result = JSON.parse(await new Response(client.stdout).text()) as ClientJson;
+    expect(result).toMatchObject({ linked: false, state: "declined" });
+    expect((await backendApi(server.url).status(result.sessionId)).reason).toBe("DECLINED");
+    await service.log.waitFor(/answered deny .*dialog=zenity/);
+  }, 90_000);
 });

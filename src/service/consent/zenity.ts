@@ -5,7 +5,7 @@ import { type ConsentAnswer, type ConsentDialog, type ConsentText, LABELS } from
 
 const HINT = "install zenity (apt-get install zenity)";
 
-/** zenity's command: OK allows once, the extra button allows always, Cancel (or closing, or the timeout) denies. */
+/** zenity's command (Deny is the default button): OK allows once, the extra button allows always, Cancel (or closing, or the timeout) denies. */
 export function zenityCommand(text: ConsentText, timeoutMs: number): string[] {
   return [
     "zenity",
@@ -17,6 +17,7 @@ export function zenityCommand(text: ConsentText, timeoutMs: number): string[] {
     `--ok-label=${LABELS.once}`,
     `--cancel-label=${LABELS.deny}`,
     `--extra-button=${LABELS.always}`,
+    "--default-cancel", // Enter denies: a keystroke meant for another window must not allow anything
     `--timeout=${Math.max(1, Math.ceil(timeoutMs / 1000))}`,
   ];
 }

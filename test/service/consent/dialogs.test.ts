@@ -74,7 +74,7 @@ describe("Linux", () => {
   test("zenity: OK allows once, the extra button always, anything else denies", () => {
     expect(zenityCommand({ title: "T", body: "B" }, 20_000)).toEqual([
       "zenity", "--question", "--no-markup", "--width=460", "--title=T", "--text=B",
-      "--ok-label=Allow once", "--cancel-label=Deny", "--extra-button=Always allow this site", "--timeout=20",
+      "--ok-label=Allow once", "--cancel-label=Deny", "--extra-button=Always allow this site", "--default-cancel", "--timeout=20",
     ]);
     expect(zenityAnswer(0, "")).toBe("once");
     expect(zenityAnswer(1, "Always allow this site\n")).toBe("always");
