@@ -21,6 +21,7 @@ const actions: Record<string, Record<string, () => Promise<CommandDef<any>>>> = 
     install: () => import("./service/autostart-command.ts").then((m) => m.install),
     uninstall: () => import("./service/autostart-command.ts").then((m) => m.uninstall),
     status: () => import("./service/autostart-command.ts").then((m) => m.status),
+    origins: () => import("./service/origins-command.ts").then((m) => m.default),
   },
 };
 

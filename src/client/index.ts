@@ -49,6 +49,8 @@ export interface ClientResult {
 }
 
 function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], timeoutMs: number): string {
+  // The service asked its user, who said no (or let the question time out): not a missing service.
+  if (state === "declined") return "DECLINED: the local user declined this link when the pkipc service asked";
   const refused = knocks.filter((k) => k.landed === false).length;
   if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
   if (state === "expired") return "the code expired before a service reported it";

@@ -102,3 +102,8 @@ export class ResponseTooLargeError extends PkipcError {
   override readonly code = "RESPONSE_TOO_LARGE";
   override readonly status = 502;
 }
+
+/** This desktop cannot show a consent dialog (no notification server with actions, no dialog program). */
+export class DialogUnavailableError extends PkipcError {
+  override readonly code = "DIALOG_UNAVAILABLE";
+}

@@ -121,6 +121,11 @@ export const Report = T.Object(
     allowOrigins: T.Optional(T.Array(T.Union([WebOrigin, T.Literal("none")]), { maxItems: 64, xmlItem: "origin" })),
     /** Find the session the knocks fit and answer PROPOSED with its origin, without linking (for --confirm ask). */
     propose: T.Optional(T.Boolean()),
+    /**
+     * The local user declined the session these knocks fit (after a proposal): the server ends it as
+     * `declined`, so its page and backend hear the answer at once instead of waiting out their timeout.
+     */
+    decline: T.Optional(T.Boolean()),
   },
   { additionalProperties: false, xmlName: "report" },
 );
@@ -200,6 +205,7 @@ export const NoLinkCode = T.Union([
   T.Literal("ORIGIN_NOT_ALLOWED"),
   T.Literal("ORIGIN_NOT_PROVEN"),
   T.Literal("PROPOSED"),
+  T.Literal("DECLINED"),
   T.Literal("TOO_MANY_COMPLETIONS"),
 ]);
 export type NoLinkCode = Static<typeof NoLinkCode>;
@@ -240,7 +246,8 @@ export const InstructionStatus = T.Object(
 );
 export type InstructionStatus = Static<typeof InstructionStatus>;
 
-export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired")]);
+/** "declined": the local user said no (or did not answer) when the service asked; the session links no more. */
+export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired"), T.Literal("declined")]);
 export type SessionState = Static<typeof SessionState>;
 
 /**
@@ -267,6 +274,8 @@ export const SessionStatus = T.Object(
     linkedAt: T.Optional(Timestamp),
     /** A linked session takes instructions until then (the server's --link-ttl after the link). */
     linkEndsAt: T.Optional(Timestamp),
+    /** Why a session ended without a link, as a stable code: DECLINED (the local user said no). */
+    reason: T.Optional(T.Literal("DECLINED")),
     origin: T.Optional(WebOrigin),
     process: T.Optional(ProcessInfo),
     instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),

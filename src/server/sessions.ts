@@ -189,6 +189,7 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
     expiresAt: new Date(record.expiresAt).toISOString(),
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
     ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
+    ...(record.state === "declined" ? { reason: "DECLINED" as const } : {}),
     ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
     ...(full && record.process ? { process: record.process } : {}),
     instructions: record.instructions.map((instruction) => {
@@ -287,6 +288,28 @@ export function createSessions(
     const record = await store.get(id);
     if (!record) throw new NotFoundError("no such session (it may have expired)");
     return record;
+  }
+
+  /**
+   * A proposal: the session's origin and what it will ask, so the local user can say yes or no. Each
+   * instruction's args are left out (a secret stays on the server until the link) but for a `name`, which
+   * names the key a `key` instruction would write.
+   */
+  function propose(record: SessionRecord): ReportAnswer {
+    const now = Date.now();
+    const asked = record.instructions
+      .filter((i) => deliverable(i, now))
+      .map(({ id, name, args }): Instruction => ({ id, name, args: args.name === undefined ? {} : { name: args.name.slice(0, 256) } }));
+    return { ...noLink("PROPOSED", `the knocks fit a session of ${originName(record.origin)}; not linked (proposal only)`, record.origin), instructions: asked };
+  }
+
+  /** The local user said no: the session ends as declined, which its page and backend see on their next poll. */
+  async function decline(record: SessionRecord): Promise<ReportAnswer> {
+    await update(
+      () => store.get(record.id),
+      (current) => (current.state === "pending" && current.expiresAt > Date.now() ? { ...current, state: "declined" } : undefined),
+    );
+    return noLink("DECLINED", `the local user declined the session of ${originName(record.origin)}`, record.origin);
   }
 
   async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
@@ -507,7 +530,8 @@ export function createSessions(
       if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
         return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
       }
-      if (report.propose) return noLink("PROPOSED", `the knocks fit a session of ${originName(session.origin)}; not linked (proposal only)`, session.origin);
+      if (report.decline) return decline(session);
+      if (report.propose) return propose(session);
       return link(session, report, serviceId);
     },
 

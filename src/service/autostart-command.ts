@@ -1,4 +1,5 @@
 // `pkipc service install|uninstall|status`: the per-user entry that starts the service with the user's session.
+import { defaultKeyFile, profileStateDir } from "./profile.ts";
 import { defineCommand } from "citty";
 import { isAbsolute, join } from "node:path";
 import { win32 } from "node:path";
@@ -17,7 +18,7 @@ import { readServiceState, statePath } from "./state-file.ts";
 const dryRun = { description: "Print what would be written and run; change nothing", flag: true, parse: (raw: string) => raw === "true" } as const;
 
 /** The backend for this machine, with home, config folder and uid from the command layer. */
-function autostartFor(env: CommandEnv["env"], program: string): Autostart {
+function autostartFor(env: CommandEnv["env"], program: string, profile?: string): Autostart {
   const platform = process.platform;
   const home = platform === "win32" ? env.USERPROFILE ?? env.HOME : env.HOME;
   if (!home) throw new ConfigError(`${platform === "win32" ? "USERPROFILE" : "HOME"} is not set: cannot tell where to install the service for this user`);
@@ -28,6 +29,7 @@ function autostartFor(env: CommandEnv["env"], program: string): Autostart {
     run: toolRunner(),
     program,
     selfPid: process.pid,
+    ...(profile ? { profile } : {}),
   });
 }
 
@@ -53,7 +55,7 @@ export const install = defineCommand({
     const { program, prefix } = selfProgram(self);
     const options = rawArgs.filter((a) => a !== "--dry-run" && a !== "--dryRun");
     const entry: AutostartEntry = { program, args: [...prefix, "service", ...options] };
-    const autostart = autostartFor(env, program);
+    const autostart = autostartFor(env, program, o.profile);
     const ignored = Object.values(serviceOptions).map((s) => (s as { env?: string }).env).filter((name) => name && env[name] !== undefined);
     if (ignored.length) print(`note: ${ignored.join(", ")} set in this shell are not carried into the installed service; pass them as options`);
     if (o.dryRun) {
@@ -69,11 +71,11 @@ export const install = defineCommand({
 
 export const uninstall = defineCommand({
   meta: { name: "uninstall", description: "Stop the installed service and remove what `pkipc service install` wrote" },
-  args: toCittyArgs({ dryRun }),
+  args: toCittyArgs({ dryRun, profile: serviceOptions.profile }),
   async run({ args, rawArgs, data }) {
     const { env, print, self } = data as CommandEnv;
-    const o = resolveOptions({ dryRun }, args, rawArgs, {});
-    const autostart = autostartFor(env, selfProgram(self).program);
+    const o = resolveOptions({ dryRun, profile: serviceOptions.profile }, args, rawArgs, env);
+    const autostart = autostartFor(env, selfProgram(self).program, o.profile);
     if (o.dryRun) {
       const status = await autostart.status();
       print(status.installed ? `would stop the service and remove ${autostart.plan({ program: "", args: [] }).target}` : "nothing to remove: not installed");
@@ -84,6 +86,7 @@ export const uninstall = defineCommand({
 });
 
 const statusOptions = {
+  profile: serviceOptions.profile,
   keyFile: serviceOptions.keyFile,
   stateDir: serviceOptions.stateDir,
   json: { description: "Print the facts as one JSON object", flag: true, parse: (raw: string) => raw === "true" },
@@ -113,10 +116,10 @@ export const status = defineCommand({
     const { env, print, self, setExitCode } = data as CommandEnv;
     const o = resolveOptions(statusOptions, args, rawArgs, env);
     const home = env.HOME ?? env.USERPROFILE ?? "~";
-    const stateDir = o.stateDir ? o.stateDir.replace(/^~(?=[\\/]|$)/, home) : defaultStateDir(env, process.platform, home);
+    const stateDir = o.stateDir ? o.stateDir.replace(/^~(?=[\\/]|$)/, home) : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
     const found = readServiceState(statePath(stateDir));
     const state = found?.live ? found.state : undefined;
-    const backend = autostartFor(env, selfProgram(self).program);
+    const backend = autostartFor(env, selfProgram(self).program, o.profile);
     const autostart = await backend.status();
     // Whether it runs comes from the service itself (its state file), not the autostart manager, which may not answer.
     const installation = autostart.installed ? `installed at ${backend.plan({ program: "", args: [] }).target}` : "not installed to start at login (pkipc service install)";
@@ -125,7 +128,7 @@ export const status = defineCommand({
     if (state) enrollment = { server: state.server, serviceId: state.serviceId };
     else {
       try {
-        const read = readEnrollment(o.keyFile.replace(/^~(?=[\\/]|$)/, home));
+        const read = readEnrollment((o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home));
         enrollment = { server: read.server ?? DEFAULT_SERVER, serviceId: read.credentials.serviceId };
       } catch (error) {
         enrollment = { problem: describeError(error) };

@@ -9,6 +9,7 @@ import { describeError } from "../lib/errors.ts";
 import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
+import { desktopConfirm, dialogsFor } from "./consent/index.ts";
 import { type RunningService, portRanges, startService } from "./index.ts";
 import { createAuditLog } from "./audit.ts";
 import { createInstructionRunner } from "./handlers/index.ts";
@@ -25,6 +26,7 @@ import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/p
 import { requireSecureServer } from "./secure-server.ts";
 import { parseUsers, usersToServe } from "./users.ts";
 import { DEFAULT_MAX_PORTS } from "./range-bounds.ts";
+import { defaultKeyFile, profileName, profileStateDir } from "./profile.ts";
 
 /** Where a service goes when neither --server nor its key file names a server. */
 export const DEFAULT_SERVER = "http://127.0.0.1:7870";
@@ -75,7 +77,12 @@ export const serviceOptions = {
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
   host: { description: "Loopback address to hold the range on", env: "PKIPC_SERVICE_HOST", default: "127.0.0.1", parse: loopbackHost },
   idle: { description: "Override the server's idle gap before an incomplete burst is reported", env: "PKIPC_IDLE", parse: duration(10, 60_000) },
-  keyFile: { description: "This service's key (mode 0600; refused if others can read it)", env: "PKIPC_KEY_FILE", default: "~/.config/pkipc/service-key.json", parse: text },
+  profile: {
+    description: "This product's own service (e.g. acme): its own key file (~/.config/pkipc/NAME/), state folder (a NAME folder in it) and autostart entry (pkipc-NAME)",
+    env: "PKIPC_PROFILE",
+    parse: profileName,
+  },
+  keyFile: { description: "This service's key (mode 0600; refused if others can read it); default ~/.config/pkipc/service-key.json, with --profile NAME ~/.config/pkipc/NAME/service-key.json", env: "PKIPC_KEY_FILE", parse: text },
   enroll: { description: "Enroll first with this one-time token from the server's operator, writing the key file", env: "PKIPC_ENROLL_TOKEN", parse: text },
   force: { description: "With --enroll: replace the key file that is there (the old enrollment is lost)", flag: true, parse: (raw: string) => raw === "true" },
   name: { description: "Name this service enrolls under", env: "PKIPC_SERVICE_NAME", default: hostname().slice(0, 128) || "pkipc service", parse: text },
@@ -93,7 +100,15 @@ export const serviceOptions = {
   infoFields: { description: "Fields the info instruction may send, comma-separated", env: "PKIPC_INFO_FIELDS", default: DEFAULT_INFO_FIELDS.join(","), parse: parseInfoFields },
   users: { description: "Users whose programs may link, names or uids, comma-separated (default: the user running the service; required as root)", env: "PKIPC_USERS", parse: parseUsers },
   allowOrigins: { description: "Web origins whose sessions may link, comma-separated; \"none\" admits sessions without an origin (default: any)", env: "PKIPC_ALLOW_ORIGINS", multiple: true, parse: origins },
-  confirm: { description: "Before each link: log it, or ask on the terminal (showing the session's origin)", env: "PKIPC_CONFIRM", default: "log", parse: oneOf(["log", "ask"] as const) },
+  confirm: {
+    description:
+      "Before each link: log it, ask on the terminal, or (desktop) ask with the desktop's dialog for sites not yet allowed always, and for --ask-for instructions",
+    env: "PKIPC_CONFIRM",
+    default: "log",
+    parse: oneOf(["log", "ask", "desktop"] as const),
+  },
+  askFor: { description: "With --confirm desktop: instructions asked about every time, even for an allowed site, comma-separated", env: "PKIPC_ASK_FOR", parse: names },
+  consentTimeout: { description: "How long a desktop question waits for an answer; no answer denies", env: "PKIPC_CONSENT_TIMEOUT", default: "20s", parse: duration(1000, 120_000) },
   metricsListen: { description: "Serve GET /metrics (Prometheus) on this HOST:PORT; unset: no metrics", env: "PKIPC_SERVICE_METRICS_LISTEN", parse: hostPort },
   processReportRate: { description: "Reports one process may cause per second for each origin its knocks carry, RATE[,BURST]; 0 = no limit", env: "PKIPC_PROCESS_REPORT_RATE", default: "0.5,6", parse: rate },
   maxPorts: {
@@ -141,9 +156,9 @@ export function planService(o: ServiceArgs, env: Record<string, string | undefin
   usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
-  const keyFile = o.keyFile.replace(/^~(?=[\\/]|$)/, home);
+  const keyFile = (o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home);
   const keyDir = o.keyDir ? absolutePath(o.keyDir, home, "--key-dir") : undefined;
-  const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : defaultStateDir(env, process.platform, home);
+  const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
   // The handlers' own checks (a name nothing handles, key without --key-dir) before anything else is spent.
   createInstructionRunner({ allow: o.allowInstructions, programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}), keyDir, infoFields: o.infoFields });
   if (o.enroll) {
@@ -171,9 +186,10 @@ export default defineCommand({
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
     const stray = (args as { _?: string[] })._ ?? [];
-    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall and status come right after "service" (pkipc service install [options])`);
+    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall, status and origins come right after "service" (pkipc service install [options])`);
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
+    if (o.askFor && o.confirm !== "desktop") throw new ConfigError("--ask-for needs --confirm desktop (it names instructions the desktop asks about)");
     const plan = planService(o, env);
     const { server, keyFile, stateDir } = plan;
     let credentials = plan.credentials;
@@ -241,7 +257,12 @@ export default defineCommand({
         },
         users: o.users,
         allowOrigins: o.allowOrigins,
-        confirm: o.confirm === "ask" ? terminalConfirm(process.stdin, process.stderr, server.origin) : undefined,
+        confirm:
+          o.confirm === "ask"
+            ? terminalConfirm(process.stdin, process.stderr, server.origin)
+            : o.confirm === "desktop"
+              ? desktopConfirm({ dialogs: dialogsFor(process.platform), stateDir, askFor: o.askFor, timeoutMs: o.consentTimeout, log: serviceLog })
+              : undefined,
         ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
         onReport(event) {
           metrics?.onReport(event);

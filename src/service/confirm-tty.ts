@@ -38,5 +38,6 @@ export function terminalConfirm(
       };
       waiting.push(answer);
     });
-  return (process, ports, origin) => (queue = queue.then(() => ask(process, ports, origin), () => ask(process, ports, origin)));
+  // The terminal asks at the link only, as before: instructions queued after it are not asked about.
+  return async (process, ports, origin, asked) => asked?.afterLink ? true : (queue = queue.then(() => ask(process, ports, origin), () => ask(process, ports, origin)));
 }

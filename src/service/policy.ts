@@ -1,6 +1,6 @@
 // Which local processes may link a session, and the local user's say on each link.
 import { basename } from "node:path";
-import type { ProcessInfo } from "../protocol/schemas.ts";
+import type { Instruction, ProcessInfo } from "../protocol/schemas.ts";
 
 /**
  * Process names of browsers (the executable's file name or the kernel's 15-character comm name).
@@ -48,9 +48,20 @@ export function processAllowed(process: ProcessInfo, allowed: readonly string[])
   return allowed.some((name) => names.has(name));
 }
 
+/** What the session asks for: its instructions (a key's name but no secret), and whether the link is made already. */
+export interface AskedFor {
+  instructions: readonly Instruction[];
+  /** Instructions queued after the link: asked about only when one is marked as needing consent. */
+  afterLink?: boolean;
+}
+
 /**
  * Asked before a burst links, with the web origin of the session its knocks fit ("none" for a session
- * made without one): true lets it link that session. The CLI's `--confirm ask` prompts on the
- * terminal; the default only logs each link.
+ * made without one): true, "once" or "always" lets it link that session; false or "deny" declines it,
+ * and the server is told (the session ends as DECLINED). The CLI's `--confirm ask` prompts on the
+ * terminal, `--confirm desktop` with the desktop's dialog (consent/index.ts); the default only logs each link.
  */
-export type ConfirmLink = (process: ProcessInfo, ports: number, origin: string) => Promise<boolean>;
+export type ConfirmLink = (process: ProcessInfo, ports: number, origin: string, asked?: AskedFor) => Promise<boolean | "once" | "always" | "deny">;
+
+/** Whether a ConfirmLink's answer lets the link (or the instructions) go ahead. */
+export const consented = (answer: boolean | "once" | "always" | "deny") => answer === true || answer === "once" || answer === "always";

@@ -6,7 +6,7 @@ import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.
 import type { Ack, Instruction, ProcessInfo, Report, ReportAnswer } from "../protocol/schemas.ts";
 import type { Burst } from "./bursts.ts";
 import type { InstructionRunner } from "./handlers/index.ts";
-import type { ConfirmLink } from "./policy.ts";
+import { type ConfirmLink, consented } from "./policy.ts";
 
 /** What became of one burst, for whoever watches the service (tests, the demo). */
 export interface ReportEvent {
@@ -115,6 +115,15 @@ export function createReporter(options: ReporterOptions) {
     return acks;
   }
 
+  /** Instructions queued after the link: the local user is asked first when one is marked as needing consent. */
+  async function handleAsked(instructions: Instruction[], link: LinkContext): Promise<Ack[]> {
+    if (instructions.length && options.confirm) {
+      const answer = await options.confirm(link.process, 0, link.origin ?? "none", { instructions, afterLink: true });
+      if (!consented(answer)) return instructions.map((i) => ({ id: i.id, ok: false, result: "DECLINED: the local user declined this instruction" }));
+    }
+    return handle(instructions, link);
+  }
+
   async function sendAcks(linkId: string, acks: Ack[]): Promise<void> {
     if (acks.length === 0) return;
     try {
@@ -162,7 +171,7 @@ export function createReporter(options: ReporterOptions) {
           continue;
         }
         if (pulled.linkTtlMs !== undefined) end = Date.now() + watchFor(pulled.linkTtlMs);
-        await sendAcks(link.linkId, await handle(pulled.instructions, link));
+        await sendAcks(link.linkId, await handleAsked(pulled.instructions, link));
       }
     } catch (error) {
       if (!stopping.signal.aborted && !(error instanceof ApiError && (error.status === 404 || error.status === 410))) {
@@ -224,9 +233,14 @@ export function createReporter(options: ReporterOptions) {
           return;
         }
         const origin = event.origin;
-        if (!(await options.confirm(burst.process, burst.ports.length, origin))) {
+        if (!consented(await options.confirm(burst.process, burst.ports.length, origin, { instructions: proposal.instructions }))) {
           event.error = "declined by the local user";
           log.info("link declined by the local user", { ...who, origin: event.origin });
+          // Told to the server at once (for this origin's session only): the page and its backend see
+          // DECLINED now, instead of waiting out their timeout and blaming a missing service.
+          await report({ ...base, allowOrigins: [origin], decline: true }, end).catch((error: unknown) =>
+            log.warn(`could not tell the server the link was declined: ${describeError(error)}`, who),
+          );
           options.onReport?.(event);
           return;
         }

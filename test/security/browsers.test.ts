@@ -17,7 +17,7 @@ describe("who may link", () => {
     expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
   }, 60_000);
 
-  test("a link the local user declines is never reported; one accepted links", async () => {
+  test("a link the local user declines never links and ends DECLINED at once; one accepted links", async () => {
     const server = await testServer();
     const asked: string[] = [];
     let answer = false;
@@ -29,7 +29,10 @@ describe("who may link", () => {
     await knockTuples(transports.tcp, declined.tuples, { settleMs: 2, origin: new URL(server.url).origin });
     await eventually(() => service.reports.length === 1, "the declined burst");
     expect(service.reports[0]!.error).toBe("declined by the local user");
-    expect((await api.status(declined.id)).state).toBe("pending");
+    // The decline reaches the backend as its own reason, not as a session left pending until it expires.
+    const status = await api.status(declined.id);
+    expect(status.state).toBe("declined");
+    expect(status.reason).toBe("DECLINED");
     answer = true;
     // The same process knocks again: past the service's 1 s window in which a knock on a port of its
     // last burst counts as a retry (with 4 or more ports shared, a code knocked sooner cannot link).

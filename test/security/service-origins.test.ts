@@ -172,7 +172,7 @@ describe("--confirm ask", () => {
     expect(declinedLine).toContain("\\x1b[31mfirefox\\u202e");
     expect(declinedLine).not.toMatch(/[\x1b\u202e]/);
     await knocker.exited;
-    expect((await (await backend(SAAS)).status(declined.id)).state).toBe("pending");
+    expect((await (await backend(SAAS)).status(declined.id)).state).toBe("declined"); // told to the server at once: the page and backend see DECLINED
 
     await Bun.sleep(1100); // past the 1 s retry window of the last burst
     const accepted = await session(SAAS);

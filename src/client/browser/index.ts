@@ -40,7 +40,7 @@ export function browserEngine(userAgent: string): BrowserEngine {
 
 /** Why link() failed: a stable code and one sentence. */
 export class LinkError extends Error {
-  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED" | "LOCAL_NETWORK_BLOCKED";
+  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED" | "LOCAL_NETWORK_BLOCKED" | "DECLINED";
   constructor(code: LinkError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LinkError";
@@ -146,7 +146,7 @@ export function fetchConfig(server: string | URL = defaultServer(), signal = Abo
  * Gets a code from the server, knocks it from this page, and resolves once the local pkipc service
  * has reported it. Rejects with a {@link LinkError}: NOT_LINKED (nothing linked in time: no service
  * running, or every knock refused), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser denies this
- * page local network access: the message says how to allow it), EXPIRED, ABORTED, NOT_ALLOWED, or
+ * page local network access: the message says how to allow it), EXPIRED, DECLINED (the local user said no when the service asked), ABORTED, NOT_ALLOWED, or
  * SERVER (the server could not be reached).
  */
 export async function link(options: LinkOptions = {}): Promise<LinkResult> {
@@ -215,6 +215,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, held.then(() => linked)]);
     if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
+    if (status.state === "declined") throw new LinkError("DECLINED", "the person at this computer declined the link when the pkipc service asked");
     // Knocking may have changed it (a prompt answered, or a headless browser's automatic denial).
     const permissionNow = await queryLocalNetworkPermission();
     if (permissionNow !== permission) emit({ type: "permission", state: permissionNow });

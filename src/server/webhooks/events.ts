@@ -17,7 +17,8 @@ const unfinished = new Set(["queued", "delivered"]);
 
 /**
  * The events that the change from `before` to `after` makes: `session.linked` (data: the session's status
- * as its backend reads it) when it became linked, and `instruction.<state>` (done, refused, or any later
+ * as its backend reads it) when it became linked, `session.declined` (the same data, reason DECLINED) when the
+ * local user said no, and `instruction.<state>` (done, refused, or any later
  * end state such as expired or failed; data: the session id and the instruction with its result) for each
  * instruction that reached an end. Sessions no API key created (a page's own) make none: nobody named a
  * webhook for them.
@@ -34,6 +35,7 @@ export function eventsOf(
   const event = (id: string, type: string, data: unknown): WebhookEvent => ({ id, apiKeyId, body: JSON.stringify({ type, timestamp, data }) });
   const events: WebhookEvent[] = [];
   if (after.state === "linked" && before.state !== "linked") events.push(event(`msg_${after.id}_linked`, "session.linked", statusOf(after)));
+  if (after.state === "declined" && before.state !== "declined") events.push(event(`msg_${after.id}_declined`, "session.declined", statusOf(after)));
   const was = new Map(before.instructions.map((i) => [i.id, i.state as string]));
   for (const i of after.instructions) {
     const state = i.state as string;

@@ -1,10 +1,13 @@
 // macOS autostart: a LaunchAgent (~/Library/LaunchAgents/<label>.plist) loaded into the user's GUI session with launchctl.
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { autostartName } from "../profile.ts";
 import { join } from "node:path";
 import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
 import { writeAtomically } from "../../lib/atomic-file.ts";
 
 export const LAUNCHD_LABEL = "org.pkipc.service";
+/** The LaunchAgent's label: org.pkipc.service, or org.pkipc.service.PROFILE. */
+const launchdLabel = (profile?: string) => (profile ? `org.pkipc.service.${profile}` : "org.pkipc.service");
 
 const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot" }[c]};`);
 
@@ -16,8 +19,9 @@ const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${{ "&": "a
  * keeps launchd from throttling it: a knock must be attributed within the 20-40 ms a browser keeps
  * the socket open.
  */
-export function launchdPlist(entry: AutostartEntry, home: string): string {
-  const log = join(home, "Library", "Logs", "pkipc-service.log");
+export function launchdPlist(entry: AutostartEntry, home: string, profile?: string): string {
+  const LAUNCHD_LABEL = launchdLabel(profile);
+  const log = join(home, "Library", "Logs", `${autostartName(profile)}-service.log`);
   // Control characters other than tab cannot appear in an XML 1.0 document at all.
   for (const word of [entry.program, ...entry.args]) {
     if (/[\0-\x08\x0b\x0c\x0e-\x1f]/.test(word)) throw new AutostartError("an option for the installed service contains a control character, which a plist cannot hold");
@@ -58,6 +62,7 @@ export function launchdPlist(entry: AutostartEntry, home: string): string {
 
 /** The LaunchAgent backend. */
 export function launchdAutostart(context: AutostartContext): Autostart {
+  const LAUNCHD_LABEL = launchdLabel(context.profile);
   const plistPath = join(context.home, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`);
   const domain = `gui/${context.uid}`;
   const service = `${domain}/${LAUNCHD_LABEL}`;
@@ -67,10 +72,10 @@ export function launchdAutostart(context: AutostartContext): Autostart {
   return {
     name: "launchd",
     plan(entry): AutostartPlan {
-      return { target: plistPath, content: launchdPlist(entry, context.home), commands: [["launchctl", "bootout", service], ["launchctl", "bootstrap", domain, plistPath]] };
+      return { target: plistPath, content: launchdPlist(entry, context.home, context.profile), commands: [["launchctl", "bootout", service], ["launchctl", "bootstrap", domain, plistPath]] };
     },
     async install(entry) {
-      const text = launchdPlist(entry, context.home);
+      const text = launchdPlist(entry, context.home, context.profile);
       const before = existsSync(plistPath) ? readFileSync(plistPath, "utf8") : undefined;
       const done: string[] = [];
       const wasLoaded = await loaded();

@@ -1,10 +1,12 @@
 // Linux autostart: a systemd user unit (~/.config/systemd/user/pkipc.service), enabled with `systemctl --user` when a user manager answers.
 import { existsSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { autostartName } from "../profile.ts";
 import { join } from "node:path";
 import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
 import { writeAtomically } from "../../lib/atomic-file.ts";
 
 export const UNIT_NAME = "pkipc.service";
+const DEFAULT_UNIT_NAME = UNIT_NAME;
 
 /**
  * One ExecStart word: double-quoted, with \ and " escaped (systemd.syntax), % doubled (specifiers)
@@ -45,6 +47,7 @@ export function systemdUnit(entry: AutostartEntry): string {
 
 /** The systemd user-unit backend. */
 export function systemdAutostart(context: AutostartContext): Autostart {
+  const UNIT_NAME = context.profile ? `${autostartName(context.profile)}.service` : DEFAULT_UNIT_NAME;
   const unitPath = join(context.configHome, "systemd", "user", UNIT_NAME);
   const wantsLink = join(context.configHome, "systemd", "user", "default.target.wants", UNIT_NAME);
   const systemctl = (...args: string[]) => context.run(["systemctl", "--user", ...args]);

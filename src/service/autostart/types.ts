@@ -20,6 +20,8 @@ export interface AutostartContext {
   /** The user's numeric id (launchd's gui/UID domain). */
   uid: number;
   run: ToolRunner;
+  /** The profile (see profile.ts): its entry has a name of its own, so two products' services coexist. */
+  profile?: string;
 }
 
 /** What the entry starts: the binary by absolute path and its arguments (`service` and the service's options). */

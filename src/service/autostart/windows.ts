@@ -1,9 +1,11 @@
 // Windows autostart: a per-user logon entry, the value "pkipc" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run, through reg.exe.
 import { basename } from "node:path";
+import { autostartName } from "../profile.ts";
 import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
 
 export const RUN_KEY = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run";
 export const RUN_VALUE = "pkipc";
+const DEFAULT_RUN_VALUE = RUN_VALUE;
 
 /**
  * One argument of a Windows command line, quoted so CommandLineToArgvW and the C runtime give it
@@ -34,17 +36,19 @@ export function windowsCommandLine(entry: AutostartEntry): string {
 }
 
 /** The data of the "pkipc" value in `reg query` output, or undefined when it is not there. */
-export function parseRegQuery(stdout: string): string | undefined {
+export function parseRegQuery(stdout: string, RUN_VALUE = DEFAULT_RUN_VALUE): string | undefined {
   const line = stdout.split(/\r?\n/).find((l) => new RegExp(`^\\s+${RUN_VALUE}\\s+REG_SZ\\s`, "i").test(l));
   return line?.replace(new RegExp(`^\\s+${RUN_VALUE}\\s+REG_SZ\\s{1,4}`, "i"), "");
 }
 
 /** The Run-key backend; `selfPid` (this process) is not counted as the running service. */
 export function windowsAutostart(context: AutostartContext & { program: string; selfPid: number }): Autostart {
+  // A profile's value is its own ("pkipc-acme"), so two products' entries stand side by side.
+  const RUN_VALUE = autostartName(context.profile);
   const reg = (...args: string[]) => context.run(["reg", ...args]);
   const current = async () => {
     const r = await reg("query", RUN_KEY, "/v", RUN_VALUE);
-    return r.code === 0 ? parseRegQuery(r.stdout) : undefined;
+    return r.code === 0 ? parseRegQuery(r.stdout, RUN_VALUE) : undefined;
   };
   return {
     name: "windows-run-key",
