@@ -305,11 +305,23 @@ export function createSessions(
 
   /** The local user said no: the session ends as declined, which its page and backend see on their next poll. */
   async function decline(record: SessionRecord): Promise<ReportAnswer> {
-    await update(
+    const why = `the local user declined the session of ${originName(record.origin)}`;
+    // Its instructions end with it, refused with the reason: a backend waiting on one hears at once and its
+    // webhook fires (queueing more is refused below, so no new args are held for a session that cannot deliver).
+    const declined = await update(
       () => store.get(record.id),
-      (current) => (current.state === "pending" && current.expiresAt > Date.now() ? { ...current, state: "declined" } : undefined),
+      (current) =>
+        current.state === "pending" && current.expiresAt > Date.now()
+          ? {
+              ...current,
+              state: "declined",
+              instructions: current.instructions.map((i) => (i.state === "queued" || i.state === "delivered" ? { ...i, state: "refused", result: `DECLINED: ${why}` } : i)),
+            }
+          : undefined,
     );
-    return noLink("DECLINED", `the local user declined the session of ${originName(record.origin)}`, record.origin);
+    // linked (or expired) meanwhile: the answer says so rather than claim a decline that did not happen
+    if (!declined) return noLink("ALREADY_LINKED", `the session of ${originName(record.origin)} is no longer pending; nothing was declined`, record.origin);
+    return noLink("DECLINED", why, record.origin);
   }
 
   async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
@@ -478,6 +490,7 @@ export function createSessions(
         (record) => {
           if (!belongsTo(record, viewer)) throw new NotFoundError("no such session");
           if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
+          if (record.state === "declined") throw new SessionEndedError("the person at the computer declined this session; it takes no instructions (create a new session)");
           const ended = sessionEnd(record, settings.linkTtlMs);
           if (record.state === "linked" && ended <= Date.now()) {
             throw new SessionEndedError(`the session's link ended at ${new Date(ended).toISOString()}; it takes no more instructions (create a new session)`);
@@ -571,13 +584,19 @@ export function createSessions(
       const byId = new Map(acks.map((a) => [a.id, a]));
       const updated = await update(
         () => linkOf(linkId, serviceId),
-        (record) => ({
-          ...record,
-          instructions: record.instructions.map((i) => {
-            const ack = byId.get(i.id);
-            return ack ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
-          }),
-        }),
+        (record) => {
+          // Past the link's end its open instructions already read expired to their backend (and may have been
+          // acted on as such): a late answer must not turn one into done.
+          const ended = sessionEnd(record, settings.linkTtlMs);
+          if (ended <= Date.now()) throw new SessionEndedError(`the link ended at ${new Date(ended).toISOString()}; answers after it are not taken`);
+          return {
+            ...record,
+            instructions: record.instructions.map((i) => {
+              const ack = byId.get(i.id);
+              return ack ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
+            }),
+          };
+        },
       );
       if (!updated) throw new NotFoundError("no such link (it may have expired)");
     },
