@@ -1,7 +1,8 @@
 // The audit file: one JSON line per instruction carried out (or refused), bounded by rotation.
-import { appendFileSync, chmodSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { Logger } from "../lib/log.ts";
+import { trustedPath } from "../lib/trusted-path.ts";
 
 /** One instruction as the audit file records it: who asked, what ran, how it ended. Never its arguments or result. */
 export interface AuditEntry {
@@ -37,20 +38,37 @@ export function createAuditLog(path: string, log: Logger, maxBytes = AUDIT_MAX_B
     record(entry) {
       const line = `${JSON.stringify(entry)}\n`;
       try {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        let size = 0;
-        try {
-          size = statSync(path).size;
-        } catch {
-          // not there yet
+        // The state folder is checked before each write like every folder the service writes in (it may run
+        // as root): a link planted at the file or its rotated copy would take the lines, or the rename, elsewhere.
+        const file = join(trustedPath(dirname(path), "folder", { create: true }), basename(path));
+        const size = regularSize(file);
+        if (size > 0 && size + line.length > maxBytes) {
+          regularSize(`${file}.1`);
+          renameSync(file, `${file}.1`);
         }
-        if (size > 0 && size + line.length > maxBytes) renameSync(path, `${path}.1`);
-        appendFileSync(path, line, { mode: 0o600 });
-        if (size === 0) chmodSync(path, 0o600);
+        const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o600);
+        try {
+          if (!fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
+          writeSync(fd, line);
+        } finally {
+          closeSync(fd);
+        }
       } catch (error) {
         if (!warned) log.warn(`could not write the audit file ${path}: ${(error as Error).message}`);
         warned = true;
       }
     },
   };
+}
+
+/** The size of the regular file at `path` (0 when there is none); anything else there (a link, a folder) throws. */
+function regularSize(path: string): number {
+  try {
+    const info = lstatSync(path);
+    if (!info.isFile()) throw new Error(`${path} is not a regular file; it is left alone`);
+    return info.size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw error;
+  }
 }
