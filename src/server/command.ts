@@ -10,6 +10,7 @@ import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";
+import { retentionFor } from "./sessions.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
 import { webhookOptions, webhookSettings } from "./webhooks/options.ts";
 
@@ -57,7 +58,7 @@ export const serverOptions = {
   maxPollsPerClient: { description: "Page long polls one client network (IPv4 address, IPv6 /64) may hold at once (429 past it)", env: "PKIPC_MAX_POLLS_PER_CLIENT", default: "32", parse: integer(1, 1_000_000) },
   maxPollsPerApiKey: { description: "Long polls one API key may hold at once on this instance (429 past it)", env: "PKIPC_MAX_POLLS_PER_API_KEY", default: "2000", parse: integer(1, 1_000_000) },
   maxRecords: {
-    description: "Sessions the memory store keeps, live or finished (kept 5 min after they end); 0 = 10 x --max-sessions",
+    description: "Sessions the memory store keeps, live or finished (kept a minute past the link, at least 5 min); 0 = (--max-sessions + --max-page-sessions) x 10 per 5 min kept",
     env: "PKIPC_MAX_RECORDS",
     default: "0",
     parse: integer(0, 100_000_000),
@@ -137,7 +138,8 @@ export function serverConfig(args: Record<string, unknown>, rawArgs: string[], e
       maxPageSessionsPerClient: o.maxPageSessionsPerClient,
       maxSessionsPerApiKey: o.maxSessionsPerApiKey,
       maxArgsBytesPerApiKey: o.maxArgsMibPerApiKey * 1024 * 1024,
-      maxRecords: o.maxRecords || (o.maxSessions + o.maxPageSessions) * 10,
+      // the default keeps up with as many sessions a second as 10 x the caps every 300 s, whatever the retention
+      maxRecords: o.maxRecords || (o.maxSessions + o.maxPageSessions) * Math.ceil((10 * retentionFor(o.linkTtl)) / 300_000),
       ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
       maxWaitMs: o.maxWait,
       maxInstructions: 16,
