@@ -64,7 +64,7 @@ export async function testSentinels(): Promise<TestSentinels> {
   const dir = tempFolder();
   const node = (port: number, replicaOf?: number) =>
     daemon(
-      () => [server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `dump-${port}.rdb`, "--save", "", "--appendonly", "no", ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [])],
+      () => [server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `dump-${port}.rdb`, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [])],
       port,
       /Ready to accept connections/,
     );

@@ -16,7 +16,7 @@ import { webhookOptions, webhookSettings } from "./webhooks/options.ts";
 /** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
 function storeUrl(raw: string, name: string): string {
   if (raw === "memory") return raw;
-  if (!/^rediss?(\+sentinel)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory, a redis:// or rediss:// URL, or a redis+sentinel:// URL`);
+  if (!/^rediss?(\+sentinel)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL (redis+sentinel:// for a Sentinel deployment)`);
   checkRedisUrl(raw);
   return raw;
 }
