@@ -2,6 +2,8 @@
 // Commands go through Bun's RedisClient (a round trip costs 18 us against ioredis' 84-178 us, measured here);
 // pub/sub through ioredis, which subscribes again after a reconnect, where Bun's subscriber was seen to go deaf.
 // A Sentinel deployment (redis+sentinel://) goes through ioredis alone (sentinel.ts): Bun's client speaks no Sentinel.
+// Measured again for one node (bench/redis-clients.ts): Bun's client answers GET in 29 us (median) against ioredis'
+// 48 us, and carries 300,000 commands/s against 190,000 (EVALSHA 211,000 against 131,000): it stays here.
 import { RedisClient } from "bun";
 import Redis from "ioredis";
 import { ConfigError, StoreUnavailableError } from "../../lib/errors.ts";
