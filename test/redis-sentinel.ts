@@ -17,6 +17,7 @@ function binary(name: string): string {
 
 interface Proc {
   port: number;
+  pid(): number;
   start(): Promise<void>;
   /** SIGKILL, as a crash. */
   kill(): Promise<void>;
@@ -33,6 +34,7 @@ function daemon(argv: () => string[], port: number, ready: RegExp): Proc {
   onCleanup(kill);
   return {
     port,
+    pid: () => child!.pid,
     async start() {
       const proc = Bun.spawn(argv(), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       child = proc;

@@ -91,16 +91,20 @@ describe("a Sentinel deployment (a primary, a replica, three sentinels)", () => 
 
     // A browser's knocks reach the running service (never restarted), which links through B.
     let linkedAfterMs: number | undefined;
+    const tries: string[] = []; // what each try came to, shown when none linked
     while (linkedAfterMs === undefined && Date.now() - promotedAt < 20_000) {
-      const offer = await api(a).createSession().catch(() => undefined);
+      const offer = await api(a).createSession().catch((e) => void tries.push(`create: ${(e as Error).message}`));
       if (offer) {
         await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
-        const status = await api(b).status(offer.id, { seconds: 3, since: 0 }).catch(() => undefined);
+        const status = await api(b)
+          .status(offer.id, { seconds: 3, since: 0 })
+          .catch((e) => void tries.push(`status: ${(e as Error).message}`));
         if (status?.state === "linked") linkedAfterMs = Date.now() - promotedAt;
+        else if (status) tries.push(`status: ${status.state}`);
       }
       if (linkedAfterMs === undefined) await Bun.sleep(200);
     }
-    console.log(`a service link ${linkedAfterMs ?? "never"} ms after the promotion`);
+    console.log(`a service link ${linkedAfterMs ?? "never"} ms after the promotion${linkedAfterMs === undefined ? `; tries: ${tries.slice(-10).join(" | ")}; service log: ${service.log.lines.slice(-15).join("\n")}` : ""}`);
     expect(linkedAfterMs).toBeDefined();
     expect(linkedAfterMs!).toBeLessThan(10_000);
 
@@ -133,4 +137,33 @@ describe("a Sentinel deployment (a primary, a replica, three sentinels)", () => 
     expect(b.child.exitCode).toBeNull();
     expect(service.child.exitCode).toBeNull();
   }, 120_000);
+
+  // Through the sentinels and straight to the primary (redis://): a primary with replicas waits for one either way.
+  for (const via of ["redis+sentinel://", "redis://"] as const) {
+    test(`a replica stops acknowledging (SIGSTOP), store ${via}: an API key and an enrollment token are answered 503 with the reason, never 201 unreplicated; 201 again once it is back`, async () => {
+      const deployment = await testSentinels();
+      const a = await serverProcess(["--store", via === "redis://" ? `redis://127.0.0.1:${deployment.primary.port}` : deployment.url]);
+      const issue = () =>
+        fetch(`${a.url}/v1/admin/api-keys`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${a.adminSecret}`, "content-type": "application/json" },
+          body: JSON.stringify({ name: "during-lag", origin: "https://saas.example" }),
+          signal: AbortSignal.timeout(10_000),
+        });
+      expect((await issue()).status).toBe(201);
+      process.kill(deployment.replica.pid(), "SIGSTOP");
+      try {
+        const started = Date.now();
+        const lagging = await issue();
+        expect(lagging.status).toBe(503);
+        expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(/no replica of the shared store .* acknowledged the write within 1000 ms/);
+        expect(Date.now() - started).toBeLessThan(5_000); // the 1 s wait, not a hang
+        const token = await fetch(`${a.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${a.adminSecret}` }, signal: AbortSignal.timeout(10_000) });
+        expect(token.status).toBe(503);
+      } finally {
+        process.kill(deployment.replica.pid(), "SIGCONT");
+      }
+      expect((await issue()).status).toBe(201);
+    }, 60_000);
+  }
 });

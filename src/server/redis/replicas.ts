@@ -13,12 +13,30 @@ export const REPLICA_WAIT_MS = 1_000;
  * commands meanwhile; replicas on a healthy network answer within a millisecond, and these writes are rare.
  */
 export async function replicated(redis: RedisConnection, timeoutMs = REPLICA_WAIT_MS): Promise<void> {
-  // ROLE on a primary: ["master", offset, [[host, port, offset], ...]]; the list holds the connected replicas.
-  const role = (await redis.command("ROLE", [])) as unknown[];
-  const replicas = Array.isArray(role) && Array.isArray(role[2]) ? role[2].length : 0;
-  if (replicas === 0) return;
+  if ((await replicaCount(redis)) === 0) return;
   const acknowledged = Number(await redis.command("WAIT", [1, timeoutMs]));
   if (acknowledged < 1) {
     throw new StoreUnavailableError(`no replica of the shared store (${redis.where}) acknowledged the write within ${timeoutMs} ms; it may be lost in a failover, try again`);
+  }
+}
+
+/**
+ * Replicas connected to the primary: ROLE answers ["master", offset, [[host, port, offset], ...]]. A managed Redis
+ * may refuse ROLE; INFO replication's connected_slaves tells then, and a Redis refusing both is taken to have none
+ * (its operator answers for its durability, as for a Redis that refuses CONFIG GET).
+ */
+async function replicaCount(redis: RedisConnection): Promise<number> {
+  try {
+    const role = (await redis.command("ROLE", [])) as unknown[];
+    return Array.isArray(role) && Array.isArray(role[2]) ? role[2].length : 0;
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+  }
+  try {
+    const info = String(await redis.command("INFO", ["replication"]));
+    return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+    return 0;
   }
 }
