@@ -9,9 +9,10 @@ import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
 /**
  * Whether a failure is Redis refusing a command (a fault of ours: 500) rather than Redis being away or between
- * primaries (503). READONLY is a primary demoted under us: the connection is made again to the new one.
+ * primaries (503). READONLY is a primary demoted under us: the connection is made again to the new one; UNBLOCKED
+ * is a WAIT cut short by that demotion.
  */
-const refused = (error: unknown) => error instanceof ReplyError && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN)/.test((error as Error).message);
+const refused = (error: unknown) => error instanceof ReplyError && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED)/.test((error as Error).message);
 
 /** ioredis options for the primary named by a redis+sentinel:// URL. */
 function ioredisOptions(url: string, connectTimeout: number, commandTimeout: number): IoRedisOptions {
@@ -44,6 +45,21 @@ function ioredisOptions(url: string, connectTimeout: number, commandTimeout: num
   };
 }
 
+/**
+ * Connects again whenever ioredis gives up on its own. Its failover detector drops the connection when a sentinel
+ * announces +switch-master; if that lands while a connection is being made, ioredis ends for good ("Connection is
+ * closed.", status end, no retry): seen here in one failover out of five, the instance answering 503 until restarted.
+ */
+function keepConnected(client: Redis, closing: () => boolean): void {
+  client.on("end", () => {
+    if (closing()) return;
+    const again = setTimeout(() => {
+      if (!closing() && client.status === "end") client.connect().catch(() => {});
+    }, 200);
+    again.unref?.();
+  });
+}
+
 /** Opens the command and pub/sub connections to the primary of a Sentinel deployment; both follow a failover. */
 export function sentinelConnection(options: RedisOptions, log: Logger): RedisConnection {
   const where = sentinelWhere(options.url);
@@ -69,6 +85,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
   client.on("error", wentAway);
   client.on("close", () => wentAway(new Error("connection closed")));
   client.on("ready", cameBack);
+  keepConnected(client, () => closing);
   const connecting = client.connect().then(
     () => true,
     () => false,
@@ -115,6 +132,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
         subscriber = new Redis({ ...settings, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
         subscriber.on("error", () => {}); // reported once by the command connection
         subscriber.on("message", (ch: string, message: string) => channels.get(ch)?.(message));
+        keepConnected(subscriber, () => closing);
         subscriber.connect().catch(() => {});
       }
       channels.set(channel, onMessage);
