@@ -1,7 +1,12 @@
-// Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three;
-// then memory and one Redis instance under wrk, with the CPU pkipc and redis-server spend per session.
+// Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three,
+// and through Sentinel (a primary, a replica, three sentinels) with one; then memory, one Redis instance and Sentinel
+// under wrk, with the CPU pkipc and the primary redis-server spend per session.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ClientResult } from "../src/client/index.ts";
-import { findFreeRange } from "../src/lib/ports.ts";
+import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
+import { watchLines } from "../test/lines.ts";
 import { type BenchServer, benchServer, benchService, spawnBinary, startRedis, stopAll } from "./fixtures.ts";
 import { percentile } from "./stats.ts";
 import { cpuMicros, wrk, wrkOrExit } from "./wrk.ts";
@@ -27,6 +32,44 @@ const RAISE = {
   addressReportRate: RAISED,
   readRate: RAISED,
 };
+
+/** A primary, a replica (synced) and three sentinels on free ports in a temp folder; the URL names the sentinels. */
+async function startSentinel(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
+  const sentinel = Bun.spawnSync(["sh", "-c", "command -v redis-sentinel"]).stdout.toString().trim();
+  if (!server || !sentinel) throw new Error("redis-server or redis-sentinel is not installed: apt-get install redis-server redis-sentinel");
+  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-sentinel-"));
+  const children: Array<ReturnType<typeof Bun.spawn>> = [];
+  const run = async (argv: string[], ready: RegExp) => {
+    const child = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+    children.push(child);
+    await watchLines(child.stdout).waitFor(ready, 10_000);
+    return child;
+  };
+  const node = (port: number, more: string[] = []) =>
+    run([server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `${port}.rdb`, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", ...more], /Ready to accept connections/);
+  const primaryPort = findFreePort();
+  const primary = await node(primaryPort);
+  await node(findFreePort(), ["--replicaof", "127.0.0.1", String(primaryPort)]);
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = findFreePort();
+    const conf = join(dir, `sentinel-${port}.conf`);
+    writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor bench 127.0.0.1 ${primaryPort} 2\n`);
+    await run([sentinel, conf], /\+monitor master/);
+    ports.push(port);
+  }
+  await Bun.sleep(1_000); // the replica's first sync
+  return {
+    url: `redis+sentinel://${ports.map((p) => `127.0.0.1:${p}`).join(",")}/bench`,
+    pid: primary.pid,
+    async stop() {
+      for (const child of children) child.kill("SIGKILL");
+      await Promise.all(children.map((c) => c.exited));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
 async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; failed: number }> {
@@ -83,12 +126,13 @@ async function start(name: string, store: string, count: number): Promise<Config
 
 wrkOrExit();
 const redis = await startRedis();
+const sentinel = await startSentinel();
 try {
   console.log(`sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`);
   console.log("the configurations take turns (round by round, client by client), so a busy moment of a shared machine hits them alike");
   console.log(`limits raised on every instance (no 429 during the runs): ${Object.entries(RAISE).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   // Each on its own Redis database, so their sessions and counts stay apart.
-  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3)];
+  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3), await start("sentinel, 1 instance", sentinel.url, 1)];
   // Links first, on a quiet store; then the load. The memory store keeps 100,000 records for 5 minutes:
   // rounds of 1.5 s stay under that ceiling up to 22,000 sessions a second.
   for (let i = 0; i < RUNS; i++) {
@@ -121,13 +165,16 @@ try {
   // The same two under wrk, a load that costs the machine little, with the CPU each process spent per session:
   // on a shared machine the CPU moves far less than the rate.
   console.log(`\nunder wrk (2 threads, 32 connections, ${WRK_SECONDS} s, ${WRK_ROUNDS} rounds taking turns): median sessions/s, CPU per session`);
-  const under = [memory!, one!].map((c) => ({ name: c.name, rps: [] as number[], server: [] as number[], redis: [] as number[], non2xx: 0 }));
+  const viaSentinel = configs[3]!;
+  const wrkConfigs = [memory!, one!, viaSentinel];
+  const under = wrkConfigs.map((c) => ({ name: c.name, rps: [] as number[], server: [] as number[], redis: [] as number[], non2xx: 0 }));
   for (let round = 0; round < WRK_ROUNDS; round++) {
-    for (const [i, c] of [memory!, one!].entries()) {
+    for (const [i, c] of wrkConfigs.entries()) {
       const server = c.servers[0]!;
-      const before = [await cpuMicros(server.pid), await cpuMicros(redis.pid)];
+      const redisPid = c === viaSentinel ? sentinel.pid : redis.pid;
+      const before = [await cpuMicros(server.pid), await cpuMicros(redisPid)];
       const load = await wrk(`${server.url}/v1/sessions`, { apiKey: server.apiKey, connections: 32, seconds: WRK_SECONDS });
-      const after = [await cpuMicros(server.pid), await cpuMicros(redis.pid)];
+      const after = [await cpuMicros(server.pid), await cpuMicros(redisPid)];
       under[i]!.rps.push(load.rps);
       under[i]!.server.push((after[0]! - before[0]!) / load.requests);
       under[i]!.redis.push((after[1]! - before[1]!) / load.requests);
@@ -135,11 +182,12 @@ try {
     }
   }
   for (const u of under) {
-    const redisCpu = u.name.startsWith("redis") ? `, redis-server ${f(median(u.redis))} µs` : "";
+    const redisCpu = u.name !== memory!.name ? `, redis-server ${f(median(u.redis))} µs` : "";
     console.log(`${u.name.padEnd(22)} ${String(Math.round(median(u.rps))).padStart(6)}/s   pkipc ${f(median(u.server))} µs${redisCpu}${u.non2xx ? `  (${u.non2xx} answers not 201)` : ""}`);
   }
   console.log(`redis (1 instance) under wrk issues ${((median(under[1]!.rps) / median(under[0]!.rps)) * 100).toFixed(0)}% of memory's sessions/s`);
 } finally {
   await stopAll();
   await redis.stop();
+  await sentinel.stop();
 }

@@ -339,11 +339,15 @@ describe("--store", () => {
       ["mysql://127.0.0.1:3306", /--store must be memory or a redis:\/\/ or rediss:\/\/ URL/],
       ["redis://127.0.0.1:6379/x", /the Redis database in redis:\/\/127\.0\.0\.1:6379\/x must be a number/],
       ["redis://", /names no host|is not a URL/],
+      ["redis+sentinel://127.0.0.1:26379", /names no sentinels or no master name/],
+      ["redis+sentinel://pkipc:hunter2@127.0.0.1:99999/main", /127\.0\.0\.1:99999 is not a sentinel's HOST:PORT/],
+      ["rediss+sentinel://127.0.0.1:26379/main?tls-ca=x", /unknown option tls-ca in the Sentinel store URL/],
     ] as const) {
       const run = await runPkipc(["server", "--listen", "127.0.0.1:0", "--store", value]);
       expect(run.code).not.toBe(0);
       expect(run.stderr).toMatch(message);
       expect(run.stderr).not.toContain("    at ");
+      expect(run.stderr).not.toContain("hunter2");
     }
   });
 

@@ -4,6 +4,7 @@ import { randomId, randomWordId } from "../../protocol/code.ts";
 import { UnauthorizedError } from "../../protocol/signing.ts";
 import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../enroll.ts";
 import type { RedisConnection } from "./connection.ts";
+import { replicated } from "./replicas.ts";
 import { webhookSecret } from "../webhooks/index.ts";
 
 // KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
@@ -151,6 +152,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       if ((await issueToken([key.token(hash), key.tokens], [hash, now(), expiresAt, maxTokens])) !== 1) {
         throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
       }
+      await replicated(redis);
       return { token, expiresAt };
     },
     async enroll(token, name) {
@@ -160,6 +162,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const answer = await enroll([key.token(hash), key.tokens, key.services, key.service(id)], [hash, now(), maxServices, id, name, secret]);
       if (answer === "BAD_TOKEN") throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
       if (answer === "FULL") throw new CapacityError(`the server has ${maxServices} enrolled services already`);
+      await replicated(redis); // answered 2xx only once a failover cannot lose it
       return { serviceId: id, key: secret };
     },
     keyOf: (serviceId) =>
@@ -171,6 +174,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       forget(serviceKeys, serviceId);
       const h = await revoke([key.service(serviceId)], [now()]).finally(() => forget(serviceKeys, serviceId));
       if (!h) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
+      await replicated(redis);
       return serviceOf(pairs(h));
     },
     list: async () => (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
@@ -198,6 +202,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const fields = Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
       const added = await issueApiKey([key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)], [maxApiKeys, record.id, record.digest, ...fields]);
       if (added !== 1) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
+      await replicated(redis);
       const { digest: _digest, webhookSecret: signing, ...summary } = record;
       return { ...summary, key: secret, ...(signing === undefined ? {} : { webhookSecret: signing }) };
     },
@@ -222,6 +227,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       forget(apiKeysByDigest, hash);
       const h = await revoke([key.apiKey(hash)], [now()]).finally(() => forget(apiKeysByDigest, hash));
       if (!h) throw new NotFoundError(`no API key has id ${id}`);
+      await replicated(redis);
       return apiKeyOfHash(pairs(h));
     },
     listApiKeys: async () => {

@@ -1,8 +1,10 @@
-// The implementations each shared-state contract suite runs against: memory, and Redis on a redis-server of the test's own.
+// The implementations each shared-state contract suite runs against: memory, Redis on a redis-server of the test's own,
+// and Redis through Sentinel (ioredis, where the single node uses Bun's client) on a deployment of the test's own.
 import { silentLogger } from "../../../src/lib/log.ts";
 import { type RedisConnection, redisConnection } from "../../../src/server/redis/connection.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testRedis } from "../../redis.ts";
+import { testSentinels } from "../../redis-sentinel.ts";
 
 /** A Redis connection to a fresh redis-server, closed after the test. */
 export async function testConnection(): Promise<RedisConnection> {
@@ -11,4 +13,13 @@ export async function testConnection(): Promise<RedisConnection> {
   onCleanup(() => connection.close());
   if (!(await connection.ready(5_000))) throw new Error(`no connection to ${redis.url}`);
   return connection;
+}
+
+/** A connection through three sentinels to a fresh primary with one replica (so writes wait for it), closed after the test. */
+export async function testSentinelConnection(): Promise<RedisConnection & { url: string }> {
+  const deployment = await testSentinels();
+  const connection = redisConnection({ url: deployment.url }, silentLogger);
+  onCleanup(() => connection.close());
+  if (!(await connection.ready(5_000))) throw new Error(`no connection to ${deployment.url}`);
+  return Object.assign(connection, { url: deployment.url });
 }

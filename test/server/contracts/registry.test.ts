@@ -14,7 +14,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     await Bun.sleep(50);
   }
 }
-import { testConnection } from "./backends.ts";
+import { testConnection, testSentinelConnection } from "./backends.ts";
 
 /** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
 const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [
@@ -31,6 +31,14 @@ const implementations: Array<{ name: string; open(limits?: { maxServices?: numbe
     async open(limits = {}) {
       const connection = await testConnection();
       // The other handle is one long-lived instance, as in a deployment: its lookups are cached (a second).
+      const other = redisRegistry(connection, limits);
+      return [redisRegistry(connection, limits), () => other];
+    },
+  },
+  {
+    name: "redis through sentinel",
+    async open(limits = {}) {
+      const connection = await testSentinelConnection();
       const other = redisRegistry(connection, limits);
       return [redisRegistry(connection, limits), () => other];
     },

@@ -7,7 +7,7 @@ import { memoryStore } from "../../../src/server/store/memory.ts";
 import { redisStore } from "../../../src/server/store/redis.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
 import { onCleanup } from "../../helpers.ts";
-import { testConnection } from "./backends.ts";
+import { testConnection, testSentinelConnection } from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
@@ -30,6 +30,21 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       // The second instance's connection goes to the same server: one more connection on the same URL.
       const { redisConnection } = await import("../../../src/server/redis/connection.ts");
       const b = redisConnection({ url: `redis://${a.where.replace(/^redis:\/\//, "")}` }, silentLogger);
+      onCleanup(() => b.close());
+      await b.ready(5_000);
+      const first = await redisStore(a, silentLogger);
+      const second = await redisStore(b, silentLogger);
+      onCleanup(() => first.close());
+      onCleanup(() => second.close());
+      return [first, second, redisBuckets(a), redisBuckets(b)];
+    },
+  },
+  {
+    name: "redis through sentinel",
+    async open() {
+      const a = await testSentinelConnection();
+      const { redisConnection } = await import("../../../src/server/redis/connection.ts");
+      const b = redisConnection({ url: a.url }, silentLogger);
       onCleanup(() => b.close());
       await b.ready(5_000);
       const first = await redisStore(a, silentLogger);
