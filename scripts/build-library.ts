@@ -4,7 +4,8 @@
 // macros have already run, and its types come from the sources (package.json "types").
 // pkipc/backend and pkipc/server load on Node, Deno and Bun (the server itself, loaded when startServer is
 // called, needs Bun); on other runtimes pkipc/service and pkipc/client resolve to not-bun/*.js, which say so.
-import { rmSync } from "node:fs";
+import { appendFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 
 const outdir = "dist/library";
 rmSync(outdir, { recursive: true, force: true });
@@ -31,5 +32,14 @@ for (const build of builds) {
     process.exit(1);
   }
   files += result.outputs.length;
+}
+// Node links a module's named imports before it runs a line of it: `import { startService } from
+// "pkipc/service"` would fail with "does not provide an export named" before the sentence is thrown. So each
+// not-bun module declares every name its Bun module exports; its first statement still throws the sentence.
+for (const name of ["service", "client"]) {
+  const names = Object.keys(await import(resolve(`${outdir}/${name}.js`)));
+  const declared = names.filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
+  const stub = `${outdir}/not-bun/${name}.js`;
+  appendFileSync(stub, `\nexport let ${declared.join(", ")};\n${names.includes("default") ? "export default undefined;\n" : ""}`);
 }
 console.log(`built ${files} files in ${outdir}`);

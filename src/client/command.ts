@@ -60,7 +60,11 @@ export default defineCommand({
     const o = resolveOptions(clientOptions, args, rawArgs, env);
     // Open the connection to the server (and start Bun's HTTP client, ~4 ms cold) while the client's
     // modules load, as a web page has its connection open from loading itself.
-    fetch.preconnect(o.server);
+    // A head start only: a server it cannot reach now (a name that does not resolve throws here, as "Invalid
+    // port") is said by the request itself, with the URL and a clear sentence.
+    try {
+      fetch.preconnect(o.server);
+    } catch {}
     const { runClient } = await import("./index.ts");
     let result: Awaited<ReturnType<typeof runClient>>;
     try {

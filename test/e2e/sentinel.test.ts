@@ -95,7 +95,7 @@ describe("a Sentinel deployment (a primary, a replica, three sentinels)", () => 
     while (linkedAfterMs === undefined && Date.now() - promotedAt < 20_000) {
       const offer = await api(a).createSession().catch((e) => void tries.push(`create: ${(e as Error).message}`));
       if (offer) {
-        await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+        await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a.url).origin });
         const status = await api(b)
           .status(offer.id, { seconds: 3, since: 0 })
           .catch((e) => void tries.push(`status: ${(e as Error).message}`));

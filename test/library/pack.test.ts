@@ -111,6 +111,12 @@ describe("the npm package", () => {
           service: expect.stringMatching(/^pkipc\/service runs the local pkipc service, which needs Bun/),
           client: expect.stringMatching(/^pkipc\/client knocks like a page with Bun's sockets, which needs Bun/),
         });
+        // The README's own form, a named import: the runtime links it before running a line, and still gets the sentence.
+        writeFileSync(join(project, "named.mjs"), 'import { startService } from "pkipc/service";\nconsole.log(typeof startService);\n');
+        const named = await run([...command, "named.mjs"], project, 30_000);
+        expect(named.code).not.toBe(0);
+        expect(named.output).toContain("pkipc/service runs the local pkipc service, which needs Bun");
+        expect(named.output).not.toContain("does not provide an export");
       }
     }, 120_000);
   }

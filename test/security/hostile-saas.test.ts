@@ -127,7 +127,9 @@ describe("a hostile SaaS answers with a body that never ends", () => {
     // From now on every config read and every pull of a link's instructions is endless; one knock links.
     saas.config = "endless";
     saas.pull = "endless";
-    const knock = await Bun.connect({ hostname: "127.0.0.1", port: range.start, socket: { data() {} } });
+    // The knock says its page's origin, as a browser's fetch does: a knock that proves none is not reported.
+    const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${range.start}\r\nOrigin: https://saas.example\r\n\r\n`;
+    const knock = await Bun.connect({ hostname: "127.0.0.1", port: range.start, socket: { open: (socket) => void socket.write(request), data() {} } });
     const peak = await peakRss(child.pid, 10_000);
     knock.end();
     const after = rssMiB(child.pid)!;

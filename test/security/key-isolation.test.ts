@@ -22,7 +22,7 @@ for (const store of ["memory", "redis"] as const) {
       // Key A's user links, and an instruction of A's is carried out.
       const offer = await a.createSession();
       await a.queueInstruction(offer.id, { name: "log", args: { message: "from A" } });
-      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2 });
+      await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin });
       let mine = await a.status(offer.id, { seconds: 10, since: 0 });
       while (mine.instructions.some((i) => i.state === "queued" || i.state === "delivered")) mine = await a.status(offer.id, { seconds: 10, since: mine.version });
       expect(mine.state).toBe("linked");

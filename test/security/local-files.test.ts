@@ -121,7 +121,7 @@ describe("a fake browser's application.ini", () => {
     const service = await serviceProcess(server.url, ["--users", "nobody"]);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    const child = Bun.spawn(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(offer.tuples)], {
+    const child = Bun.spawn(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(offer.tuples), new URL(server.url).origin], {
       cwd: browserFolder,
       env: { PATH: "/usr/bin:/bin", HOME: browserFolder },
       stdout: "pipe",
