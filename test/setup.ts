@@ -2,9 +2,20 @@
 // the last one, so no process a test started outlives the run. Real processes, sockets and browsers make some
 // tests slow: 60 s per test unless a test says otherwise (bunfig's own `timeout` key is not read by bun test).
 import { afterAll, afterEach, setDefaultTimeout } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { markHooked, runCleanups } from "./cleanup.ts";
 
 setDefaultTimeout(60_000);
 afterEach(runCleanups);
 afterAll(runCleanups);
 markHooked();
+
+// A service any test starts with the environment it inherits writes its state and audit files here, never into
+// the home folder of whoever runs the tests (tests that need a folder of their own still set one).
+if (!process.env.PKIPC_STATE_DIR) {
+  const state = mkdtempSync(join(tmpdir(), "pkipc-test-state-"));
+  process.env.PKIPC_STATE_DIR = state;
+  process.on("exit", () => rmSync(state, { recursive: true, force: true }));
+}
