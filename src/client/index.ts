@@ -69,7 +69,7 @@ function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], time
 async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal) {
   for (;;) {
     try {
-      return await api.createSession(format, signal);
+      return await api.openSession(format, signal);
     } catch (error) {
       const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
       if (performance.now() + wait >= end || signal?.aborted) throw error;
@@ -100,10 +100,11 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const root = apiRoot(options.server);
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
-  const offer = await createSession(api, format, start + timeoutMs, options.signal);
+  const { offer, origin: told } = await createSession(api, format, start + timeoutMs, options.signal);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
-  // A page's knocks carry its origin; a backend's session has its API key's origin, which its status names.
-  const origin = options.origin ?? (options.apiKey ? (await api.status(offer.id, undefined, options.signal)).origin : root.origin);
+  // A page's knocks carry its origin; a backend's session has its API key's origin, which the server names
+  // when it makes the session (a server of 0.2 does not: then its status names it, one request more).
+  const origin = options.origin ?? (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
   const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal, ...(origin ? { origin } : {}) });
   const end = start + timeoutMs;

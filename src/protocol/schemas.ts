@@ -155,6 +155,13 @@ export type Instruction = Static<typeof Instruction>;
  */
 export const LINK_TTL_HEADER = "pkipc-link-ttl-ms";
 
+/**
+ * The response header of a new session with the web origin it belongs to (an API key's session: the key's
+ * origin). The CLI client states it in its knocks without reading the session's status first. A header for
+ * the same reason as LINK_TTL_HEADER: clients of 0.2 must keep decoding the offer.
+ */
+export const SESSION_ORIGIN_HEADER = "pkipc-session-origin";
+
 /** GET /v1/links/{linkId}/instructions: what was queued after the link. */
 export const PulledInstructions = T.Object(
   { instructions: T.Array(Instruction, { maxItems: 64, xmlItem: "instruction" }) },

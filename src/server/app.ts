@@ -13,6 +13,7 @@ import {
   InstructionRequest,
   InstructionStatus,
   LINK_TTL_HEADER,
+  SESSION_ORIGIN_HEADER,
   Report,
   PulledInstructions,
   ReportAnswer,
@@ -183,8 +184,9 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
-        const offer = await sessions.create(...(await creatorOf(request, server, body as SessionRequest | undefined)));
-        return reply(SessionOffer, offer, formatOf(query, request), 201);
+        const [who, charges] = await creatorOf(request, server, body as SessionRequest | undefined);
+        const offer = await sessions.create(who, charges);
+        return reply(SessionOffer, offer, formatOf(query, request), 201, who.origin ? { [SESSION_ORIGIN_HEADER]: who.origin } : {});
       },
       {
         query: strictQuery({ format: FormatQuery }),

@@ -125,3 +125,16 @@ describe("bad requests get a 4xx with a reason", () => {
     expect(await xml.text()).toContain("<error>");
   });
 });
+
+describe("a new session names its origin", () => {
+  test("an API key's session answers with the key's origin in pkipc-session-origin, so a client knocks without reading its status first", async () => {
+    const server = await testServer();
+    const made = await server.registry.issueApiKey("other", "https://saas.example");
+    const response = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${made.key}` } });
+    expect(response.status).toBe(201);
+    expect(response.headers.get("pkipc-session-origin")).toBe("https://saas.example");
+    const page = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { origin: new URL(server.url).origin } });
+    expect(page.status).toBe(201);
+    expect(page.headers.get("pkipc-session-origin")).toBe(new URL(server.url).origin);
+  });
+});
