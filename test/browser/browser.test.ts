@@ -215,7 +215,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       }
       mkdirSync(RESULTS, { recursive: true });
       writeFileSync(join(RESULTS, `lna-denied-${kind}.json`), `${JSON.stringify({ browser: await launched.browser.version(), reach, table }, null, 2)}\n`);
-      console.log(`${kind}, public page, LNA denied: ${JSON.stringify(table)}`);
+      // What the README's table says: denied, Chromium links over no transport (its knocks carry no bytes, so
+      // none proves the page's origin); Firefox links over ws only; every other transport ends with a code.
+      const linking = Object.keys(table).filter((t) => table[t] === "links");
+      expect(linking).toEqual(kind === "firefox" ? ["ws"] : []);
+      for (const t of TRANSPORTS) if (!linking.includes(t)) expect(table[t]).toMatch(/^does not link \([A-Z_]+\)$/);
     }, 90_000);
   });
 }
