@@ -126,7 +126,9 @@ describe("docs/configuration.md", async () => {
   for (const command of commands.filter((c) => c.path !== "")) {
     test(`pkipc ${command.path}: named, and every flag and variable of its --help documented`, () => {
       expect(doc).toContain(`pkipc ${command.path}`);
-      if (command.own) expect(section(doc, command.path)).toBeDefined();
+      // A subcommand that prints its parent's help has nothing of its own: the parent's test covers that help.
+      if (!command.own) return;
+      expect(section(doc, command.path)).toBeDefined();
       const text = scope(doc, command.path);
       const rows = rowFlags(text);
       const missing = [
