@@ -5,7 +5,7 @@ import { apiRoot } from "../protocol/endpoint.ts";
 import type { Format } from "../protocol/codec.ts";
 import type { InstructionRequest, ProcessInfo, SessionStatus } from "../protocol/schemas.ts";
 import { knockTuples } from "./knock.ts";
-import type { KnockResult, KnockTransport } from "./transport.ts";
+import type { KnockResult, KnockTransport } from "../protocol/transport.ts";
 
 export interface ClientOptions {
   server: string | URL;
