@@ -5,7 +5,8 @@ import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { originRefusal } from "../protocol/origin-proof.ts";
-import { inRange, type PortRange } from "../protocol/ports.ts";
+import type { PortRange } from "../lib/ports.ts";
+import { inRange } from "../protocol/ports.ts";
 import { MAX_ARGS_BYTES } from "../protocol/schemas.ts";
 import type {
   Ack,
