@@ -24,6 +24,13 @@ export const enumerate = {
     const completions = completionsOf(seen, candidates, missing, limits.maxCompletions, what);
     return { strategy: "enumerate", completions };
   },
+  admit(claim, limits) {
+    // Counted before observed() intersects them: that walk is completions x ports long.
+    const { completions } = asEnumerate(claim);
+    if (completions.length > limits.maxCompletions) {
+      throw new TooManyCompletionsError(`${completions.length} completions sent; at most ${limits.maxCompletions} are accepted`);
+    }
+  },
   observed(claim) {
     // The ports every completion shares are the ones the service really saw.
     const [first, ...rest] = asEnumerate(claim).completions;

@@ -151,3 +151,11 @@ test("enumerate lists exactly C(failed, missing) completions", () => {
   expect(claim.strategy).toBe("enumerate");
   if (claim.strategy === "enumerate") expect(claim.completions.length).toBe(6);
 });
+
+test("enumerate admits a claim up to --max-completions and refuses one past it, before anything reads it", () => {
+  const completion = CODE_A.flat();
+  const at = { strategy: "enumerate" as const, completions: Array.from({ length: limits.maxCompletions }, () => completion) };
+  const past = { strategy: "enumerate" as const, completions: [...at.completions, completion] };
+  expect(() => bindFailureStrategies.enumerate.admit(at, limits)).not.toThrow();
+  expect(() => bindFailureStrategies.enumerate.admit(past, limits)).toThrow(`${limits.maxCompletions + 1} completions sent; at most ${limits.maxCompletions} are accepted`);
+});
