@@ -1,5 +1,5 @@
 // What a service does with an instruction from the server: the handler seam, the runner that bounds every handler, the registry.
-import { ConfigError, PkipcError } from "../../lib/errors.ts";
+import { ConfigError, HandlerDeadlineError, PkipcError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { Ack as AckSchema, type Ack, type Instruction, Instruction as InstructionSchema } from "../../protocol/schemas.ts";
 import { type InfoField, infoHandler } from "./info.ts";
@@ -21,12 +21,6 @@ export function isInstructionName(name: string): boolean {
 
 /** How long a handler has by default, in ms. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
-
-/** A handler past its deadline: the signal's reason, and the refusal's text. */
-export class HandlerDeadlineError extends PkipcError {
-  override readonly code = "HANDLER_DEADLINE";
-  override readonly status = 504;
-}
 
 /** A handler that ignores its signal still gets this long to answer after the deadline before it is given up on. */
 const GRACE_MS = 1000;
