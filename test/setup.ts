@@ -1,13 +1,14 @@
 // Preloaded by bunfig.toml before every test file: cleanups run after each test of every file, and again after
 // the last one, so no process a test started outlives the run. Real processes, sockets and browsers make some
-// tests slow: 60 s per test unless a test says otherwise (bunfig's own `timeout` key is not read by bun test).
+// tests slow: 120 s per test is the one default (the npm scripts pass no `--timeout`; bunfig's own `timeout`
+// key is not read by bun test); only a test that needs longer says so.
 import { afterAll, afterEach, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { markHooked, runCleanups } from "./cleanup.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000);
 afterEach(runCleanups);
 afterAll(runCleanups);
 markHooked();
