@@ -1,4 +1,4 @@
-// The CLI's knock transports (tcp, http, ws) under the transport contract, in Bun; the browser's four run it in Chromium (browser.test.ts).
+// The CLI's knock transports (tcp, http, ws) under the transport contract, in Bun; the browser's four run it in Chromium (test/browser/transports.test.ts).
 import { expect, test } from "bun:test";
 import { transports } from "../../../plugins/transport/index.ts";
 import { findFreePort } from "../../../src/lib/ports.ts";

@@ -1,10 +1,11 @@
-// The browser's knock transports (fetch, https, ws, wss) under the transport contract, in a real headless Chromium, from the page module the server serves.
+// The browser's knock transports (fetch, https, ws, wss) under the transport contract (test/plugins/transport/contract.ts), in a real headless
+// Chromium, from the page module the server serves: a browser test, so it runs in the full suite, not the fast lane.
 import { afterAll } from "bun:test";
 import type { Page } from "puppeteer-core";
-import type { KnockResult, KnockTarget } from "../../../src/protocol/transport.ts";
-import { MODULE_JS } from "../../../src/server/page/assets.ts";
-import { type LaunchedBrowser, launchBrowser } from "../../browser/launch.ts";
-import { type Abort, transportContract } from "./contract.ts";
+import type { KnockResult, KnockTarget } from "../../src/protocol/transport.ts";
+import { MODULE_JS } from "../../src/server/page/assets.ts";
+import { type LaunchedBrowser, launchBrowser } from "./launch.ts";
+import { type Abort, transportContract } from "../plugins/transport/contract.ts";
 
 const NAMES = ["fetch", "https", "ws", "wss"] as const;
 
