@@ -22,6 +22,11 @@ export interface ClaimLimits {
  */
 export interface BindFailureStrategy {
   readonly name: Claim["strategy"];
+  /**
+   * Whether a claim names the failed ports even when every knock was seen (server-match does; enumerate
+   * then sends only what it saw): the server's --max-failed bounds such a claim whatever the code.
+   */
+  readonly claimsFailedWhenComplete: boolean;
   /** Service side: the claim for the ports seen from one process, given the ports it failed to bind. */
   claim(observed: readonly number[], failed: readonly number[], limits: ClaimLimits): Claim;
   /**

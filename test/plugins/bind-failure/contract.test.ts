@@ -132,6 +132,11 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
       expect(await sessions.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: true });
     });
 
+    test("claimsFailedWhenComplete says whether a claim with every knock seen names the failed ports", () => {
+      const claim = strategy.claim(CODE_A.flat(), [29_200, 29_201], limits);
+      expect(strategy.failed(claim).length > 0).toBe(strategy.claimsFailedWhenComplete);
+    });
+
     test("a port outside the range is refused", async () => {
       const { report } = await setup(CODE_A);
       expect(await report([...CODE_A.flat().slice(0, 11), 80])).toMatchObject({ linked: false, code: "OUT_OF_RANGE" });
