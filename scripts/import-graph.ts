@@ -1,20 +1,29 @@
-// The import graph of src/ and plugins/: import circles and upward imports between layers; exits non-zero on any.
+// The import graph of src/ and plugins/: import circles, upward imports between layers and imports between roles; exits non-zero on any.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import ts from "typescript";
 
 /**
- * The layers, lowest first: a file may import its own layer or a lower one. The roles (server, service,
- * client, and the demo that plays all three) are one layer; the entry points (commands, cli.ts, the npm
- * library's facades) sit on top. Matched by the longest prefix of the path from the root, with "/".
+ * The layers, lowest first (CONTRIBUTING.md, "The layers"): a file may import its own layer or a lower one.
+ * The roles (server, service, client) are one layer and do not import each other; the entry points
+ * (commands, cli.ts, the demo that plays all three roles, the npm library's facades) sit on top. Matched
+ * by the longest prefix of the path from the root, with "/".
  */
 export const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
   { name: "lib", paths: ["src/lib/", "src/version.ts"] },
   { name: "protocol", paths: ["src/protocol/"] },
   { name: "plugins", paths: ["plugins/"] },
-  { name: "roles", paths: ["src/server/", "src/service/", "src/client/", "src/demo/"] },
-  { name: "commands", paths: ["src/commands/", "src/cli.ts", "src/library/"] },
+  { name: "roles", paths: ["src/server/", "src/service/", "src/client/"] },
+  { name: "commands", paths: ["src/commands/", "src/cli.ts", "src/demo/", "src/library/"] },
 ];
+
+/** The roles, each a folder no other role imports from. */
+const ROLES = ["src/server/", "src/service/", "src/client/"];
+/**
+ * Imports from one role into another that are allowed, as [from, to] folder prefixes, each with its reason:
+ * the demo page's script (src/server/page/) runs in the browser and bundles the browser module at build time.
+ */
+export const ALLOWED_BETWEEN_ROLES: ReadonlyArray<readonly [string, string]> = [["src/server/page/", "src/client/browser/"]];
 
 /** The folders walked, from the root. */
 const ROOTS = ["src", "plugins"];
@@ -33,6 +42,8 @@ export interface ImportGraph {
   circles: string[][];
   /** Imports from a file to a file in a higher layer. */
   upward: Array<Edge & { fromLayer: string; toLayer: string }>;
+  /** Imports from one role into another (server, service, client), but for ALLOWED_BETWEEN_ROLES. */
+  betweenRoles: Edge[];
   /** Files under the roots that no layer claims (a new top-level folder must be placed in LAYERS). */
   unlayered: string[];
 }
@@ -112,7 +123,14 @@ export function importGraph(root: string): ImportGraph {
     const to = layerOf(edge.to);
     if (from >= 0 && to > from) upward.push({ ...edge, fromLayer: LAYERS[from]!.name, toLayer: LAYERS[to]!.name });
   }
-  return { files, edges, circles: circles(files, next), upward, unlayered: files.filter((file) => layerOf(file) < 0) };
+  const roleOf = (path: string) => ROLES.find((role) => path.startsWith(role));
+  const betweenRoles = edges.filter((edge) => {
+    const from = roleOf(edge.from);
+    const to = roleOf(edge.to);
+    if (!from || !to || from === to) return false;
+    return !ALLOWED_BETWEEN_ROLES.some(([source, target]) => edge.from.startsWith(source) && edge.to.startsWith(target));
+  });
+  return { files, edges, circles: circles(files, next), upward, betweenRoles, unlayered: files.filter((file) => layerOf(file) < 0) };
 }
 
 /** Tarjan's strongly connected components, iteratively (no recursion depth to run out of). */
@@ -168,10 +186,11 @@ function circles(files: string[], next: Map<string, string[]>): string[][] {
 /** The report a person reads: counts first, then each problem on its own line. */
 export function describeGraph(graph: ImportGraph): string {
   const lines = [
-    `${graph.files.length} files, ${graph.edges.length} imports: ${graph.circles.length} circles, ${graph.upward.length} upward imports, ${graph.unlayered.length} files outside every layer`,
+    `${graph.files.length} files, ${graph.edges.length} imports: ${graph.circles.length} circles, ${graph.upward.length} upward imports, ${graph.betweenRoles.length} imports between roles, ${graph.unlayered.length} files outside every layer`,
   ];
   for (const circle of graph.circles) lines.push(`circle: ${circle.join(" <-> ")}`);
   for (const edge of graph.upward) lines.push(`upward: ${edge.from} (${edge.fromLayer}) -> ${edge.to} (${edge.toLayer})`);
+  for (const edge of graph.betweenRoles) lines.push(`between roles: ${edge.from} -> ${edge.to}`);
   for (const file of graph.unlayered) lines.push(`outside every layer: ${file}`);
   return lines.join("\n");
 }
@@ -180,6 +199,6 @@ if (import.meta.main) {
   const root = process.argv[2] ?? join(import.meta.dir, "..");
   const graph = importGraph(root);
   console.log(describeGraph(graph));
-  const bad = graph.circles.length + graph.upward.length + graph.unlayered.length;
+  const bad = graph.circles.length + graph.upward.length + graph.betweenRoles.length + graph.unlayered.length;
   process.exit(bad > 0 ? 1 : 0);
 }

@@ -14,17 +14,18 @@ function tree(files: Record<string, string>): string {
   return root;
 }
 
-test("the real tree has no import circle, no upward import, and every file in a layer", () => {
+test("the real tree has no import circle, no upward import, no import between roles, and every file in a layer", () => {
   const graph = importGraph(ROOT);
   expect(graph.files.length).toBeGreaterThan(100);
   expect(graph.edges.length).toBeGreaterThan(300);
   expect(describeGraph(graph).split("\n").slice(1)).toEqual([]);
   expect(graph.circles).toEqual([]);
   expect(graph.upward).toEqual([]);
+  expect(graph.betweenRoles).toEqual([]);
   expect(graph.unlayered).toEqual([]);
 });
 
-test("a circle through a type-only import and an upward import are both found (so the check above can fail)", () => {
+test("a circle through a type-only import, an upward import and one between roles are all found (so the check above can fail)", () => {
   const root = tree({
     "src/lib/util.ts": 'import { role } from "../server/role.ts";\nexport const util = role;\n',
     "src/server/role.ts": 'export const role = 1;\n',
@@ -33,6 +34,9 @@ test("a circle through a type-only import and an upward import are both found (s
     "plugins/transport/tcp.ts": 'import type { T } from "../../src/client/transport.ts";\nexport const tcp = {} as T;\n',
     "src/client/transport.ts": "export interface T { name: string }\n",
     "src/elsewhere/x.ts": 'import "node:fs";\nimport "some-package";\n',
+    "src/service/reporter.ts": 'import { role } from "../server/role.ts";\nexport const r = role;\n',
+    "src/server/page/demo.ts": 'import "../../client/browser/index.ts";\n',
+    "src/client/browser/index.ts": "export {};\n",
   });
   const graph = importGraph(root);
   expect(graph.circles).toEqual([["src/service/handlers/a.ts", "src/service/handlers/index.ts"]]);
@@ -40,6 +44,7 @@ test("a circle through a type-only import and an upward import are both found (s
     "plugins/transport/tcp.ts -> src/client/transport.ts",
     "src/lib/util.ts -> src/server/role.ts",
   ]);
+  expect(graph.betweenRoles).toEqual([{ from: "src/service/reporter.ts", to: "src/server/role.ts" }]);
   expect(graph.unlayered).toEqual(["src/elsewhere/x.ts"]);
 });
 
@@ -55,7 +60,8 @@ test("the command exits non-zero and names what it found; zero on a clean tree",
   expect(clean.exitCode).toBe(0);
 });
 
-test("commands sit above the roles, and server state is part of the server", () => {
+test("commands and the demo sit above the roles, and server state is part of the server", () => {
+  expect(LAYERS[layerOf("src/demo/saas.ts")]!.name).toBe("commands");
   const names = LAYERS.map((layer) => layer.name);
   expect(LAYERS[layerOf("src/commands/service/install.ts")]!.name).toBe("commands");
   expect(LAYERS[layerOf("src/server/state/redis/sessions.ts")]!.name).toBe("roles");
