@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import type { ClientResult } from "../client/index.ts";
 import type { CommandEnv } from "../lib/command-env.ts";
-import { PkipcError } from "../lib/errors.ts";
+import { DemoError } from "../lib/errors.ts";
 import { findFreeRange } from "../lib/ports.ts";
 import { codeBits } from "../protocol/code.ts";
 import { serverConfig } from "../server/command.ts";
@@ -15,10 +15,6 @@ import { readKeyFile, writeKeyFile } from "../service/key-file.ts";
 import { DEFAULT_BROWSERS } from "../service/policy.ts";
 import { startService } from "../service/index.ts";
 import { startDemoSaas } from "./saas.ts";
-
-class DemoError extends PkipcError {
-  override readonly code = "DEMO";
-}
 
 export default defineCommand({
   meta: { name: "demo", description: "Run a server, a service and a client on loopback and show one key delivery" },

@@ -1,7 +1,7 @@
 // Typed calls to a pkipc server, shared by the service and the CLI client: every call has a deadline and a size bound.
 import type { Static, TSchema } from "@sinclair/typebox";
 import { boundedFetch } from "../lib/bounded-fetch.ts";
-import { DecodeError, PkipcError } from "../lib/errors.ts";
+import { ApiError, DecodeError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
 import { EnrollAnswer } from "./enrollment.ts";
 import { apiPath, apiRoot, apiUrl, VERSION_HEADER } from "./endpoint.ts";
@@ -22,23 +22,6 @@ import {
   type SessionRequest,
   SessionStatus,
 } from "./schemas.ts";
-
-/** The server answered with an error body. */
-export class ApiError extends PkipcError {
-  override readonly code: string;
-  override readonly status: number;
-  constructor(
-    code: string,
-    status: number,
-    message: string,
-    /** From a 429's Retry-After header, in seconds. */
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-    this.code = code;
-    this.status = status;
-  }
-}
 
 export interface ApiClientOptions {
   /** Deadline of each call, in ms; long polls add their wait. Default 5000. */

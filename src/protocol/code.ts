@@ -1,6 +1,7 @@
 // Knock codes: their shape, their strength in bits, and how they are drawn.
 import { ConfigError } from "../lib/errors.ts";
-import { ephemeralOverlaps, FIRST_USER_PORT, type PortRange, rangeSize, refusedPortIn } from "./ports.ts";
+import type { PortRange } from "../lib/ports.ts";
+import { ephemeralOverlaps, FIRST_USER_PORT, rangeSize, refusedPortIn } from "./ports.ts";
 import { MAX_KNOCKS } from "./schemas.ts";
 
 /** How a code is laid out: `tuples` groups of `portsPerTuple` distinct ports. */

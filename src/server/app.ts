@@ -3,8 +3,7 @@ import { openapi } from "@elysiajs/openapi";
 import type { Static, TProperties, TSchema } from "@sinclair/typebox";
 // Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
 import { Elysia, t as T } from "elysia";
-import { ForbiddenError, PkipcError } from "../lib/errors.ts";
-import { UnauthorizedError } from "../protocol/signing.ts";
+import { ForbiddenError, PkipcError, RateLimitError, UnauthorizedError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
 import {
@@ -26,7 +25,7 @@ import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
 import { type Guard, jsonBody } from "./guard.ts";
-import { type Charge, RateLimitError } from "../lib/rate-limit.ts";
+import type { Charge } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
