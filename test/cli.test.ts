@@ -37,6 +37,13 @@ describe("bad options are refused at start with one sentence", () => {
     [["service", "--skip", "1,2,x"], /--skip must be a whole number/],
     [["service", "--host", "0.0.0.0"], /must be a loopback address/],
     [["launch"], /unknown command "launch"/],
+    // a weak code names the flag that forces it
+    [["server", "--code", "1x2"], /only [\d.]+ bits .*--force-weak-code/],
+    // a relative key file is refused as a relative --key-dir is: a service started at login runs elsewhere
+    [["service", "--key-file", "key.json", "--users", TEST_USER], /--key-file must be an absolute path/],
+    [["service", "install", "--key-file", "key.json", "--users", TEST_USER, "--dry-run"], /--key-file must be an absolute path/],
+    [["service", "status", "--key-file", "key.json"], /--key-file must be an absolute path/],
+    [["admin", "tokn"], /unknown action "tokn"; one of token, services, revoke, api-key/],
   ])("%p", async (args, message) => {
     const run = await runPkipc(args as string[]);
     expect(run.code).not.toBe(0);

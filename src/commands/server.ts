@@ -118,7 +118,7 @@ export const serverOptions = {
 /** Turns resolved options into a checked ServerConfig; throws ConfigError with one sentence. */
 export function serverConfig(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined>): { config: ServerConfig; bits: number } {
   const o = resolveOptions(serverOptions, args, rawArgs, env);
-  const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode);
+  const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode, "force it with --force-weak-code (PKIPC_FORCE_WEAK_CODE)");
   const strategy = findBindFailure(o.bindFailure);
   if (!strategy) throw new ConfigError(`unknown bind-failure strategy ${o.bindFailure}`);
   const tls = readTlsFiles(o.tlsCert, o.tlsKey);

@@ -125,10 +125,15 @@ export interface ServicePlan {
 }
 
 /** A path as given (~ is this user's home), which must be absolute: a service started at login has another working folder. */
-function absolutePath(raw: string, home: string, label: string): string {
+export function absolutePath(raw: string, home: string, label: string): string {
   const path = raw.replace(/^~(?=[\\/]|$)/, home);
   if (!isAbsolute(path)) throw new ConfigError(`${label} must be an absolute path (a service started at login runs in another folder), not "${raw}"`);
   return path;
+}
+
+/** The key file: --key-file as given (absolute, or starting with ~), else the profile's default. */
+export function keyFilePath(given: string | undefined, profile: string | undefined, home: string): string {
+  return given ? absolutePath(given, home, "--key-file") : defaultKeyFile(profile).replace(/^~(?=[\\/]|$)/, home);
 }
 
 const sameServer = (a: string, b: string) => new URL(a).href.replace(/\/$/, "") === new URL(b).href.replace(/\/$/, "");
@@ -143,7 +148,7 @@ export function planService(o: ServiceArgs, env: Record<string, string | undefin
   usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
-  const keyFile = (o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home);
+  const keyFile = keyFilePath(o.keyFile, o.profile, home);
   const keyDir = o.keyDir ? absolutePath(o.keyDir, home, "--key-dir") : undefined;
   const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
   // The handlers' own checks (a name nothing handles, key without --key-dir) before anything else is spent.

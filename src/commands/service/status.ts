@@ -7,10 +7,10 @@ import { apiClient } from "../../protocol/api-client.ts";
 import { readEnrollment } from "../../service/key-file.ts";
 import { defaultStateDir } from "../../service/state-dir.ts";
 import { readServiceState, statePath } from "../../service/state-file.ts";
-import { defaultKeyFile, profileStateDir } from "../../service/profile.ts";
+import { profileStateDir } from "../../service/profile.ts";
 import { autostartFor, selfProgram } from "./autostart.ts";
 import { DEFAULT_SERVER } from "../options.ts";
-import { serviceOptions } from "./options.ts";
+import { keyFilePath, serviceOptions } from "./options.ts";
 
 const statusOptions = {
   profile: serviceOptions.profile,
@@ -50,12 +50,15 @@ export default defineCommand({
     const autostart = await backend.status();
     // Whether it runs comes from the service itself (its state file), not the autostart manager, which may not answer.
     const installation = autostart.installed ? `installed at ${backend.plan({ program: "", args: [] }).target}` : "not installed to start at login (pkipc service install)";
-    // Enrollment: what the running service uses, else what its key file says.
+    // Enrollment: what the running service uses, else what its key file says; a key file named with
+    // --key-file is read even while a service runs, and a running service with another key is pointed out.
+    const keyFile = keyFilePath(o.keyFile, o.profile, home);
     let enrollment: { server?: string; serviceId?: string; problem?: string } = {};
-    if (state) enrollment = { server: state.server, serviceId: state.serviceId };
+    const keyFileNote = state && o.keyFile && state.keyFile !== keyFile ? `the running service uses ${state.keyFile}, not ${keyFile}` : undefined;
+    if (state && !keyFileNote) enrollment = { server: state.server, serviceId: state.serviceId };
     else {
       try {
-        const read = readEnrollment((o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home));
+        const read = readEnrollment(keyFile);
         enrollment = { server: read.server ?? DEFAULT_SERVER, serviceId: read.credentials.serviceId };
       } catch (error) {
         enrollment = { problem: describeError(error) };
@@ -74,6 +77,7 @@ export default defineCommand({
       server: enrollment.server,
       serviceId: enrollment.serviceId,
       enrollmentProblem: enrollment.problem,
+      keyFileNote,
       serverAnswers: reach?.answers,
       serverDetail: reach?.detail,
       ports: state ? { range: state.range, held: state.held, heldPorts: state.heldPorts, missing: state.missing } : undefined,
@@ -88,6 +92,7 @@ export default defineCommand({
       return;
     }
     print(`pkipc service: ${state ? `running as PID ${state.pid} since ${state.startedAt}` : "not running"}; ${installation}`);
+    if (keyFileNote) print(`  note: ${keyFileNote}`);
     if (facts.staleStateFile) print(`  note: ${facts.staleStateFile} (it stopped without cleaning up)`);
     if (enrollment.problem) print(`  enrollment: ${enrollment.problem}`);
     else print(`  server: ${enrollment.server} (enrolled as ${enrollment.serviceId}); ${reach?.detail}`);
