@@ -10,10 +10,15 @@ const TARGET_RATIO = 1.3;
 const DEADLINE_MS = 30_000;
 const RAISED = "10000,10000";
 
+/** Another build to measure in the same rounds (e.g. the previous commit's), against the same server and service. */
+const BASELINE = process.env.BENCH_BASELINE;
+
 /** Wall time of one process from spawn to exit, and whether it did what it should (exit 0, linked for the client). */
-async function wall(args: string[], env: Record<string, string> = {}): Promise<{ ms: number; ok: boolean; out: string }> {
+async function wall(args: string[], env: Record<string, string> = {}, binary?: string): Promise<{ ms: number; ok: boolean; out: string }> {
   const start = performance.now();
-  const child = spawnBinary(args, env);
+  const child = binary
+    ? Bun.spawn([binary, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...env } })
+    : spawnBinary(args, env);
   const timer = setTimeout(() => child.kill("SIGKILL"), DEADLINE_MS);
   try {
     const [out, , code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
@@ -37,6 +42,7 @@ try {
   const version: number[] = [];
   const linked: number[] = [];
   const ratios: number[] = [];
+  const baseline: number[] = [];
   let failures = 0;
   for (let i = 0; i < PAIRS; i++) {
     // Alternate which goes first, so neither always runs right after the other's exit.
@@ -50,6 +56,11 @@ try {
     version.push(v.ms);
     linked.push(c.ms);
     ratios.push(c.ms / v.ms);
+    if (BASELINE) {
+      const bv = await wall(["--version"], {}, BASELINE);
+      const bc = await wall(client, { PKIPC_API_KEY: server.apiKey }, BASELINE);
+      if (bv.ok && bc.ok) baseline.push(bc.ms / bv.ms);
+    }
   }
   const med = (values: number[]) => percentile(values, 50);
   console.log(`${PAIRS} interleaved pairs of whole processes (spawn to exit), compiled binary:`);
@@ -57,6 +68,7 @@ try {
   console.log(`  pkipc client (session, knocks, link confirmed): median ${med(linked).toFixed(1)} ms, p95 ${percentile(linked, 95).toFixed(1)} ms; not linked: ${failures}`);
   const ratio = med(ratios);
   console.log(`  client / --version: median of pair ratios ${ratio.toFixed(2)}x (ratio of medians ${(med(linked) / med(version)).toFixed(2)}x)   [target: <= ${TARGET_RATIO}x; ${ratio <= TARGET_RATIO ? "met" : `missed by ${(ratio - TARGET_RATIO).toFixed(2)}x`}]`);
+  if (BASELINE) console.log(`  baseline ${BASELINE}, same rounds: median of pair ratios ${med(baseline).toFixed(2)}x (n=${baseline.length})`);
   console.log(`load after: ${loadavg()}`);
 } finally {
   await stopAll();
