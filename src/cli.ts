@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 // The pkipc binary: one entry point, subcommands loaded lazily; the only place that exits.
-import { type CommandDef, renderUsage, runCommand } from "citty";
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import main from "./commands/index.ts";
 import type { CommandEnv } from "./commands/env.ts";
 import { formatHelp, helpWidth } from "./commands/help.ts";
@@ -21,9 +21,8 @@ async function subCommandsOf(command: Command): Promise<Record<string, () => Pro
  * subcommand goes one level down (`pkipc service install --dry-run`). A word that names none is an
  * error when the command has nothing to run itself (`pkipc admin tokn`), and an argument otherwise.
  */
-async function findCommand(argv: string[]): Promise<{ command: Command; parent?: Command; path: string[]; rest: string[]; unknown?: string }> {
+async function findCommand(argv: string[]): Promise<{ command: Command; path: string[]; rest: string[]; unknown?: string }> {
   let command: Command = main;
-  let parent: Command | undefined;
   const path: string[] = [];
   let rest = argv;
   for (;;) {
@@ -32,19 +31,20 @@ async function findCommand(argv: string[]): Promise<{ command: Command; parent?:
     if (names.length === 0) break;
     const word = rest[0];
     if (word !== undefined && Object.hasOwn(subs, word)) {
-      parent = command;
       command = await subs[word]!();
       path.push(word);
       rest = rest.slice(1);
       continue;
     }
-    if (command.run || (word !== undefined && word.startsWith("-"))) break;
+    if (command.run || word === "--help" || word === "-h") break;
     const what = path.length ? "action" : "command";
     const where = path.length ? `pkipc ${path.join(" ")}` : "pkipc";
-    const unknown = `${word === undefined ? `say which ${what}` : `unknown ${what} "${word}"`}; one of ${names.join(", ")} (see ${where} --help)`;
-    return { command, parent, path, rest, unknown };
+    // Options come after the action's name (pkipc admin token --server URL), as they do after a role's.
+    const named = word === undefined || word.startsWith("-") ? `say which ${what}, right after "${where}"` : `unknown ${what} "${word}"`;
+    const unknown = `${named}; one of ${names.join(", ")} (see ${where} --help)`;
+    return { command, path, rest, unknown };
   }
-  return { command, parent, path, rest };
+  return { command, path, rest };
 }
 
 /** How to run this program again: the compiled binary alone, or bun with this script. */
@@ -94,13 +94,15 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const { command, parent, path, rest, unknown } = await findCommand(argv);
+  const { command, path, rest, unknown } = await findCommand(argv);
   if (unknown && !rest.includes("--help") && !rest.includes("-h")) {
     process.stderr.write(`${["pkipc", ...path].join(" ")}: ${unknown}\n`);
     return 64;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${help(await renderUsage(command, parent ?? main))}\n`);
+    // The usage line names the whole path (pkipc admin revoke), so the parent given is named so.
+    const above = path.length ? defineCommand({ meta: { name: ["pkipc", ...path.slice(0, -1)].join(" ") } }) : undefined;
+    process.stdout.write(`${help(await renderUsage(command, above))}\n`);
     return 0;
   }
   try {

@@ -23,6 +23,21 @@ describe("help", () => {
   });
 });
 
+describe("admin actions", () => {
+  test("pkipc admin --help lists every action, and each action's help names its whole path", async () => {
+    const run = await runPkipc(["admin", "--help"]);
+    expect(run.code).toBe(0);
+    for (const action of ["token", "services", "revoke", "api-key", "api-keys", "revoke-api-key", "acknowledge-data-loss"]) expect(run.stdout).toMatch(new RegExp(`^  ${action}\\b`, "m"));
+    expect((await runPkipc(["admin", "revoke", "--help"])).stdout).toContain("USAGE pkipc admin revoke");
+  });
+
+  test("an option before the action is not taken for one: the action is asked for", async () => {
+    const run = await runPkipc(["admin", "--server", "http://127.0.0.1:9", "token"]);
+    expect(run.code).toBe(64);
+    expect(run.stderr.trim()).toMatch(/^pkipc admin: say which action, right after "pkipc admin"; one of token, /);
+  });
+});
+
 describe("bad options are refused at start with one sentence", () => {
   test.each([
     [["server", "--range", "6000-6100"], /port 6000, which browsers refuse/],
