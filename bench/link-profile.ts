@@ -1,5 +1,7 @@
 // Where a CLI link spends its time: server, service and client in this one process (the service attributes
-// the knocks to it), each step stamped on one clock. Prints the median of each step over the runs.
+// the knocks to it), each step stamped on one clock. Prints the median of each step over the runs. The three
+// share one event loop here, so their work runs one after another, not side by side as in bench/link.ts:
+// read it for the order and the share of each step, not for the total.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
