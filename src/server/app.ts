@@ -1,4 +1,5 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
+import { describeSchemaProblem, type SchemaProblem } from "../protocol/schema-problem.ts";
 import { openapi } from "@elysiajs/openapi";
 import type { Static, TProperties, TSchema } from "@sinclair/typebox";
 // Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
@@ -63,10 +64,8 @@ function errorReply(code: string, message: string, status: number, format: Forma
 }
 
 function validationMessage(error: unknown): string {
-  const all = (error as { all?: Array<{ path?: string; summary?: string; message?: string }> }).all;
-  const first = Array.isArray(all) ? all[0] : undefined;
-  if (!first) return "the request does not match the schema";
-  return `${first.path || "request"}: ${first.summary ?? first.message ?? "invalid"}`;
+  const all = (error as { all?: SchemaProblem[] }).all;
+  return describeSchemaProblem(Array.isArray(all) ? all[0] : undefined);
 }
 
 /** How often the server says, per kind of limit, how many requests it answered 429 since it last said so. */

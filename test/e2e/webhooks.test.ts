@@ -152,7 +152,7 @@ describe("signed webhooks", () => {
       PKIPC_ADMIN_SECRET: server.adminSecret,
     });
     expect(cli.code).toBe(64);
-    expect(cli.stderr.trim()).toBe("pkipc admin: --webhook must be an http or https URL");
+    expect(cli.stderr.trim()).toBe("pkipc admin api-key: --webhook must be an http or https URL");
     // Nothing was made by the refused requests.
     const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
     expect(list.stdout).not.toContain("bad");
