@@ -6,7 +6,7 @@ import type { Logger } from "../lib/log.ts";
 import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { readTlsFiles } from "./tls.ts";
 import { checkAdminSecret } from "./admin-secret.ts";
-import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
+import { checkRedisUrl, redisWhere } from "./state/redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "./index.ts";

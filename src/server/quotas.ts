@@ -2,7 +2,7 @@
 import { CapacityError } from "../lib/errors.ts";
 import { RateLimitError } from "../lib/rate-limit.ts";
 import { clientNetwork } from "./client-network.ts";
-import { type Hold, liveCapError, type Quota } from "./store/types.ts";
+import { type Hold, liveCapError, type Quota } from "./state/types.ts";
 
 /** The bounds, each with its default in {@link DEFAULT_QUOTAS}. */
 export interface QuotaSettings {

@@ -1,7 +1,7 @@
 // Signed webhooks: session changes become Standard Webhooks events, sent to the webhook of the API key that made the session.
 import type { Logger } from "../../lib/log.ts";
 import type { SessionStatus } from "../../protocol/schemas.ts";
-import type { SessionRecord } from "../store/types.ts";
+import type { SessionRecord } from "../state/types.ts";
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSender, type WebhookSettings, type WebhookTarget, webhookSender } from "./deliver.ts";
 import { eventsOf } from "./events.ts";
 

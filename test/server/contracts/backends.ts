@@ -1,7 +1,7 @@
 // The implementations each shared-state contract suite runs against: memory, Redis on a redis-server of the test's own,
 // and Redis through Sentinel (ioredis, where the single node uses Bun's client) on a deployment of the test's own.
 import { silentLogger } from "../../../src/lib/log.ts";
-import { type RedisConnection, redisConnection } from "../../../src/server/redis/connection.ts";
+import { type RedisConnection, redisConnection } from "../../../src/server/state/redis/connection.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testRedis } from "../../redis.ts";
 import { testSentinels } from "../../redis-sentinel.ts";

@@ -1,9 +1,9 @@
 // The replay cache and rate-limit bucket contracts: memory and Redis refuse alike, and Redis counts every instance.
 import { describe, expect, test } from "bun:test";
 import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
-import { type NonceCache, type NonceCacheOptions, nonceCache } from "../../../src/server/limits.ts";
-import { redisBuckets } from "../../../src/server/redis/buckets.ts";
-import { redisNonces } from "../../../src/server/redis/nonces.ts";
+import { type NonceCache, type NonceCacheOptions, nonceCache } from "../../../src/server/state/memory/nonces.ts";
+import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
+import { redisNonces } from "../../../src/server/state/redis/nonces.ts";
 import { testConnection } from "./backends.ts";
 
 /** Two handles on one replay cache (two instances), then the buckets each opens beside it. */

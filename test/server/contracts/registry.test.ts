@@ -1,8 +1,8 @@
 // The credential registry contract: the services file (and memory) and Redis enroll, look up and revoke alike.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { type ServiceRegistry, serviceRegistry } from "../../../src/server/enroll.ts";
-import { redisRegistry } from "../../../src/server/redis/registry.ts";
+import { type ServiceRegistry, serviceRegistry } from "../../../src/server/state/memory/registry.ts";
+import { redisRegistry } from "../../../src/server/state/redis/registry.ts";
 import { UnauthorizedError } from "../../../src/protocol/signing.ts";
 import { tempFolder } from "../../helpers.ts";
 

@@ -2,10 +2,10 @@
 import { describe, expect, test } from "bun:test";
 import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
-import { redisBuckets } from "../../../src/server/redis/buckets.ts";
-import { memoryStore } from "../../../src/server/store/memory.ts";
-import { redisStore } from "../../../src/server/store/redis.ts";
-import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
+import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
+import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
+import { redisStore } from "../../../src/server/state/redis/sessions.ts";
+import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testConnection, testSentinelConnection } from "./backends.ts";
 
@@ -28,7 +28,7 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
     async open() {
       const a = await testConnection();
       // The second instance's connection goes to the same server: one more connection on the same URL.
-      const { redisConnection } = await import("../../../src/server/redis/connection.ts");
+      const { redisConnection } = await import("../../../src/server/state/redis/connection.ts");
       const b = redisConnection({ url: `redis://${a.where.replace(/^redis:\/\//, "")}` }, silentLogger);
       onCleanup(() => b.close());
       await b.ready(5_000);
@@ -43,7 +43,7 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
     name: "redis through sentinel",
     async open() {
       const a = await testSentinelConnection();
-      const { redisConnection } = await import("../../../src/server/redis/connection.ts");
+      const { redisConnection } = await import("../../../src/server/state/redis/connection.ts");
       const b = redisConnection({ url: a.url }, silentLogger);
       onCleanup(() => b.close());
       await b.ready(5_000);

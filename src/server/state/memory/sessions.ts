@@ -1,8 +1,8 @@
 // The in-memory session store: one process, bounded, swept as sessions expire, cheap for the garbage collector.
-import { CapacityError } from "../../lib/errors.ts";
-import { takeCharges } from "../../lib/rate-limit.ts";
+import { CapacityError } from "../../../lib/errors.ts";
+import { takeCharges } from "../../../lib/rate-limit.ts";
 import { mix, SlotTable, stringKey } from "./slot-table.ts";
-import { type Hold, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "./types.ts";
+import { type Hold, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "../types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
 const shared = (record: SessionRecord): SessionRecord =>

@@ -1,5 +1,5 @@
 // Rate-limit buckets in Redis: every instance spends from the same bucket, refilled by the Redis clock.
-import type { BucketStore, Charge } from "../../lib/rate-limit.ts";
+import type { BucketStore, Charge } from "../../../lib/rate-limit.ts";
 import type { RedisConnection } from "./connection.ts";
 
 // A bucket refilled to `now` (ms, the Redis clock, so instances with skewed clocks agree) gives `cost` tokens

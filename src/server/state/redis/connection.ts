@@ -6,8 +6,8 @@
 // 48 us, and carries 300,000 commands/s against 190,000 (EVALSHA 211,000 against 131,000): it stays here.
 import { RedisClient } from "bun";
 import Redis from "ioredis";
-import { ConfigError, StoreUnavailableError } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
+import { ConfigError, StoreUnavailableError } from "../../../lib/errors.ts";
+import type { Logger } from "../../../lib/log.ts";
 import { sentinelConnection } from "./sentinel.ts";
 import { isSentinelUrl, parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 

@@ -1,8 +1,8 @@
 // Whether the Redis every instance shares still holds what it held, and whether this version may share it: an epoch key (lost with the data), a loss flag every instance reads until an operator acknowledges it, the store format.
 import { randomBytes } from "node:crypto";
-import { ConfigError, StoreUnavailableError } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import { VERSION } from "../../version.ts";
+import { ConfigError, StoreUnavailableError } from "../../../lib/errors.ts";
+import type { Logger } from "../../../lib/log.ts";
+import { VERSION } from "../../../version.ts";
 import type { RedisConnection } from "./connection.ts";
 
 /**

@@ -1,6 +1,6 @@
 // The replay cache in Redis: a nonce is accepted once across every instance, within the same bounds as in memory.
-import { RateLimitError, takeCharges } from "../../lib/rate-limit.ts";
-import type { NonceCache, NonceCacheOptions } from "../limits.ts";
+import { RateLimitError, takeCharges } from "../../../lib/rate-limit.ts";
+import type { NonceCache, NonceCacheOptions } from "../memory/nonces.ts";
 import { CHARGE_PRELUDE, chargesFor } from "./buckets.ts";
 import type { RedisConnection } from "./connection.ts";
 

@@ -1,11 +1,11 @@
 // Enrolled services, enrollment tokens and API keys in Redis, so every instance signs, enrolls and revokes alike.
-import { CapacityError, NotFoundError } from "../../lib/errors.ts";
-import { randomId, randomWordId } from "../../protocol/code.ts";
-import { UnauthorizedError } from "../../protocol/signing.ts";
-import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../enroll.ts";
+import { CapacityError, NotFoundError } from "../../../lib/errors.ts";
+import { randomId, randomWordId } from "../../../protocol/code.ts";
+import { UnauthorizedError } from "../../../protocol/signing.ts";
+import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../memory/registry.ts";
 import type { RedisConnection } from "./connection.ts";
 import { replicated } from "./replicas.ts";
-import { webhookSecret } from "../webhooks/index.ts";
+import { webhookSecret } from "../../webhooks/index.ts";
 
 // KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
 // Spends the token and enrolls in one step: two instances given the same token enroll once.

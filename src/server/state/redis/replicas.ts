@@ -1,5 +1,5 @@
 // Writes that were answered 2xx must survive the loss of the primary: wait until a replica holds them.
-import { StoreUnavailableError } from "../../lib/errors.ts";
+import { StoreUnavailableError } from "../../../lib/errors.ts";
 import type { RedisConnection } from "./connection.ts";
 
 /** How long a write waits for a replica's acknowledgement, in ms; below the command deadline (2 s). */

@@ -1,5 +1,5 @@
 // The --store URL of a Redis Sentinel deployment: redis+sentinel://[user:pass@]HOST:PORT,HOST:PORT/MASTER[/DB][?options].
-import { ConfigError } from "../../lib/errors.ts";
+import { ConfigError } from "../../../lib/errors.ts";
 
 export interface SentinelAddress {
   host: string;

@@ -2,8 +2,8 @@
 // Backed by ioredis, which speaks Sentinel (Bun's RedisClient does not); the single-node path keeps Bun's client,
 // measured faster (see connection.ts and bench/redis.ts).
 import Redis, { ReplyError, type RedisOptions as IoRedisOptions } from "ioredis";
-import { StoreUnavailableError } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
+import { StoreUnavailableError } from "../../../lib/errors.ts";
+import type { Logger } from "../../../lib/log.ts";
 import type { RedisConnection, RedisOptions } from "./connection.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 

@@ -1,10 +1,10 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
-import type { Logger } from "../../lib/log.ts";
-import { takeCharges } from "../../lib/rate-limit.ts";
-import { CHARGE_PRELUDE, chargesFor, SPEND_FUNCTION } from "../redis/buckets.ts";
-import type { RedisConnection } from "../redis/connection.ts";
-import { CapacityError } from "../../lib/errors.ts";
-import { type Hold, liveCapError, type SessionRecord, type SessionStore } from "./types.ts";
+import type { Logger } from "../../../lib/log.ts";
+import { takeCharges } from "../../../lib/rate-limit.ts";
+import { CHARGE_PRELUDE, chargesFor, SPEND_FUNCTION } from "./buckets.ts";
+import type { RedisConnection } from "./connection.ts";
+import { CapacityError } from "../../../lib/errors.ts";
+import { type Hold, liveCapError, type SessionRecord, type SessionStore } from "../types.ts";
 
 export interface RedisStoreOptions {
   /** How long a finished or expired session can still be read, in ms. Default 300,000 (as the memory store). */

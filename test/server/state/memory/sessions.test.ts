@@ -1,9 +1,9 @@
 // The memory store: frozen records handed out without copies, a configurable ceiling, and a port index that stays right.
 import { expect, test } from "bun:test";
-import { CapacityError } from "../../../src/lib/errors.ts";
-import { drawCode, randomId } from "../../../src/protocol/code.ts";
-import { memoryStore } from "../../../src/server/store/memory.ts";
-import type { SessionRecord } from "../../../src/server/store/types.ts";
+import { CapacityError } from "../../../../src/lib/errors.ts";
+import { drawCode, randomId } from "../../../../src/protocol/code.ts";
+import { memoryStore } from "../../../../src/server/state/memory/sessions.ts";
+import type { SessionRecord } from "../../../../src/server/state/types.ts";
 
 const RANGE = { start: 29170, end: 29233 };
 const record = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({

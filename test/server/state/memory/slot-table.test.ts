@@ -1,6 +1,6 @@
 // The typed-array hash table under the memory store: it answers as a Map would, through growth, collisions and deletions.
 import { expect, test } from "bun:test";
-import { SlotTable, stringKey } from "../../../src/server/store/slot-table.ts";
+import { SlotTable, stringKey } from "../../../../src/server/state/memory/slot-table.ts";
 
 /** Every value the table holds for `key`, walking its probe sequence. */
 function valuesOf(table: SlotTable, key: number): number[] {
