@@ -83,7 +83,11 @@ export function adminRoutes(
         return { ...keyView(issued), key: issued.key, ...(issued.webhookSecret === undefined ? {} : { webhookSecret: issued.webhookSecret }) };
       },
       {
-        parse: jsonBody,
+        // The secret before the body: a wrong or missing secret is 401 (and counted) whatever the body's type.
+        parse: async (context) => {
+          await admin(context.request, context.server);
+          return jsonBody(context);
+        },
         body: ApiKeyRequest,
         response: { 201: ApiKeyAnswer },
         detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin`, optionally with a `webhook` URL (key and webhook secret shown once)" },

@@ -85,6 +85,22 @@ describe("guessing the admin secret is bounded, and the right one always passes"
     expect((await attempt("127.0.0.2", server.adminSecret)).status).toBe(201);
   }, 60_000);
 
+  test("a body the route does not read is refused only after the secret: 401 and counted, not 415", async () => {
+    const server = await serverProcess();
+    const post = (from: string, authorization?: string) =>
+      requestFrom(from, server.url, "POST", "/v1/admin/api-keys", {
+        headers: { "content-type": "text/plain", ...(authorization ? { authorization } : {}) },
+        body: "{}",
+      });
+    expect((await post("127.0.0.3")).status).toBe(401);
+    const wrong: number[] = [];
+    for (let i = 0; i < 11; i++) wrong.push((await post("127.0.0.3", `Bearer guess-${i}`)).status);
+    expect(wrong.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(wrong[10]).toBe(429);
+    // The right secret reaches the body check, which still wants JSON.
+    expect((await post("127.0.0.4", `Bearer ${server.adminSecret}`)).status).toBe(415);
+  }, 60_000);
+
   test("wrong secrets from 40 addresses are bounded as a whole (not 10 each); the right secret still works from any", async () => {
     const server = await serverProcess();
     const attempt = (from: string, given: string) =>
