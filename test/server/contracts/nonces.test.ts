@@ -1,7 +1,9 @@
 // The replay cache and rate-limit bucket contracts: memory and Redis refuse alike, and Redis counts every instance.
 import { describe, expect, test } from "bun:test";
-import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
-import { type NonceCache, type NonceCacheOptions, nonceCache } from "../../../src/server/state/memory/nonces.ts";
+import { type BucketStore, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
+import { nonceCache } from "../../../src/server/state/memory/nonces.ts";
+import type { NonceCache, NonceCacheOptions } from "../../../src/server/state/types.ts";
 import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
 import { redisNonces } from "../../../src/server/state/redis/nonces.ts";
 import { testConnection } from "./backends.ts";
