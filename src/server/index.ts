@@ -3,7 +3,7 @@ import { NetworkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
-import type { ServiceRegistry } from "./state/memory/registry.ts";
+import type { ServiceRegistry } from "./state/types.ts";
 import { checkAdminSecret } from "./admin-secret.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, retentionFor, type SessionSettings, toStatus } from "./sessions.ts";

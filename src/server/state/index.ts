@@ -1,9 +1,7 @@
 // Where a server keeps what its instances must agree on: memory (and the services file) for one, Redis for several.
 import type { Logger } from "../../lib/log.ts";
-import type { BucketStore } from "../../lib/rate-limit.ts";
-import { type ServiceRegistry, serviceRegistry } from "./memory/registry.ts";
+import { serviceRegistry } from "./memory/registry.ts";
 import type { SecuritySettings } from "../guard.ts";
-import type { NonceCache } from "./memory/nonces.ts";
 import { redisBuckets } from "./redis/buckets.ts";
 import { type RedisConnection, redisConnection } from "./redis/connection.ts";
 import { claimFormat, watchEpoch } from "./redis/epoch.ts";
@@ -12,7 +10,7 @@ import { redisNonces } from "./redis/nonces.ts";
 import { redisRegistry } from "./redis/registry.ts";
 import { memoryStore } from "./memory/sessions.ts";
 import { redisStore } from "./redis/sessions.ts";
-import type { SessionStore } from "./types.ts";
+import type { BucketStore, NonceCache, ServiceRegistry, SessionStore } from "./types.ts";
 
 /** How long a start waits for Redis before serving anyway (with 503 until Redis answers). */
 const CONNECT_WAIT_MS = 3_000;

@@ -1,7 +1,14 @@
-// The session store seam: where live sessions are kept, in memory by default, shared stores later.
+// The contracts of the server's shared state, one per kind (sessions, registry, nonces, buckets), each with a memory/
+// and a redis/ implementation of the same file name.
+import { createHash } from "node:crypto";
 import { CapacityError } from "../../lib/errors.ts";
 import type { Charge } from "../../lib/rate-limit.ts";
+import type { ServiceCredentials } from "../../protocol/signing.ts";
+import type { WebhookTarget } from "../webhooks/index.ts";
 import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
+
+/** The rate-limit buckets' contract lives beside the limiters that spend from them (lib/rate-limit.ts). */
+export type { BucketStore, Charge, RateSpec } from "../../lib/rate-limit.ts";
 
 /** An instruction with what became of it. */
 export interface InstructionRecord extends Instruction {
@@ -124,3 +131,126 @@ export interface Hold {
 
 /** The 503 of an insert refused by the live-session cap. */
 export const liveCapError = (maxLive: number) => new CapacityError(`too many live sessions (${maxLive}); try again shortly`);
+
+// The credential registry: enrolled services, enrollment tokens and API keys.
+
+/** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
+export interface EnrolledService {
+  id: string;
+  name: string;
+  key: string;
+  createdAt: number;
+  revokedAt?: number;
+}
+
+/** What an operator sees of a service: never its key. */
+export type ServiceSummary = Omit<EnrolledService, "key">;
+
+/**
+ * A SaaS backend's credential: it creates sessions for its users, reads who linked them and queues
+ * instructions. Only the SHA-256 digest of the key is kept.
+ */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** The web origin of the SaaS pages that knock this key's sessions (shown to the user's service). */
+  origin: string;
+  digest: string;
+  createdAt: number;
+  revokedAt?: number;
+  /** Where the server POSTs this key's session events (see webhooks/); set when the key is made. */
+  webhook?: string;
+  /** The `whsec_` secret the events are signed with: kept in clear, since the server signs with it. */
+  webhookSecret?: string;
+}
+
+/** What an operator, or a request authenticated by the key, sees of it: never the key, its digest or its webhook secret. */
+export type ApiKeySummary = Omit<ApiKeyRecord, "digest" | "webhookSecret">;
+
+/** The enrolled services, the tokens not yet used, and the API keys. */
+/** When, from which address and as which pkipc version an enrolled service last signed a request. */
+export interface Sighting {
+  at: number;
+  address: string;
+  /** From the request's pkipc-version header; absent for services of 0.2, which send none. */
+  version?: string;
+}
+
+export interface ServiceRegistry {
+  /** "file", "memory" or "redis". */
+  readonly name: string;
+  /** A new one-time enrollment token; only its digest is kept. */
+  issueToken(ttlMs: number): Promise<{ token: string; expiresAt: number }>;
+  /** Spends a token and enrolls a service; throws UnauthorizedError BAD_TOKEN for an unknown, used or expired token. */
+  enroll(token: string, name: string): Promise<ServiceCredentials>;
+  /**
+   * The key of an enrolled, unrevoked service. Looked up on every signed request, never cached, so a
+   * revocation takes effect on the next request at every instance.
+   */
+  keyOf(serviceId: string): Promise<string | undefined>;
+  revoke(serviceId: string): Promise<ServiceSummary>;
+  list(): Promise<ServiceSummary[]>;
+  /**
+   * A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest
+   * kept. With a `webhook` URL (checked by the caller), a signing secret is made and returned once too.
+   */
+  issueApiKey(name: string, origin: string, webhook?: string): Promise<ApiKeySummary & { key: string; webhookSecret?: string }>;
+  /** The webhook of an unrevoked API key, with its secret; undefined for none, revoked or unknown. */
+  webhookOf(apiKeyId: string): Promise<WebhookTarget | undefined>;
+  /** The unrevoked API key with this secret; looked up on every backend request, like keyOf. */
+  apiKeyOf(key: string): Promise<ApiKeySummary | undefined>;
+  revokeApiKey(id: string): Promise<ApiKeySummary>;
+  listApiKeys(): Promise<ApiKeySummary[]>;
+  /** Notes a signed request of an enrolled service (the guard calls it at most every 30 s per service and instance). */
+  noteSeen(serviceId: string, seen: Sighting): Promise<void>;
+  /** The last sighting of each service seen, by id. */
+  sightings(): Promise<Map<string, Sighting>>;
+}
+
+/** API keys start with this, so a leaked one is recognisable (and never starts with "-"). */
+export const API_KEY_PREFIX = "pkak_";
+
+export interface RegistryOptions {
+  /** JSON file holding services and token digests; undefined keeps them in memory only. */
+  path?: string;
+  /** Services enrolled at most (revoked ones count). Default 10,000. */
+  maxServices?: number;
+  /** Unused tokens at most. Default 1,000. */
+  maxTokens?: number;
+  /** API keys at most (revoked ones count). Default 1,000. */
+  maxApiKeys?: number;
+  now?: () => number;
+}
+
+export const digest = (token: string) => createHash("sha256").update(token).digest("hex");
+
+// The replay cache of signed requests.
+
+/**
+ * Seen nonces, per service, for as long as a timestamp stays acceptable. Bounded in all and per service:
+ * full means refuse, and a service at its own quota is refused without touching the others' room.
+ */
+export interface NonceCache {
+  /** "memory" or "redis". */
+  readonly name: string;
+  /**
+   * Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live
+   * nonces. First takes `charges` in the same step (as SessionStore.insert does): a refused one throws its
+   * RateLimitError and the nonce is not stored.
+   */
+  remember(serviceId: string, nonce: string, charges?: readonly Charge[]): Promise<boolean>;
+  /** Live nonces in all. */
+  size(): Promise<number>;
+  /** Live nonces of one service. */
+  sizeOf(serviceId: string): Promise<number>;
+}
+
+export interface NonceCacheOptions {
+  /** The signature window: a nonce is kept twice as long (a timestamp may be up to one window ahead). */
+  windowMs: number;
+  /** Nonces kept at most. Default 200,000. */
+  maxEntries?: number;
+  /** Nonces one service may hold. Default 5,000. */
+  maxPerService?: number;
+  now?: () => number;
+}

@@ -1,13 +1,14 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
 import { describe, expect, test } from "bun:test";
-import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { type BucketStore, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
 import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
 import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
 import { redisStore } from "../../../src/server/state/redis/sessions.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
-import { testConnection, testSentinelConnection } from "./backends.ts";
+import { redisBackends, testConnection } from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
@@ -23,37 +24,17 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       return [store, store, buckets, buckets];
     },
   },
-  {
-    name: "redis",
-    async open() {
-      const a = await testConnection();
-      // The second instance's connection goes to the same server: one more connection on the same URL.
-      const { redisConnection } = await import("../../../src/server/state/redis/connection.ts");
-      const b = redisConnection({ url: `redis://${a.where.replace(/^redis:\/\//, "")}` }, silentLogger);
-      onCleanup(() => b.close());
-      await b.ready(5_000);
+  ...redisBackends.map((backend) => ({
+    name: backend.name,
+    async open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]> {
+      const [a, b] = await backend.open();
       const first = await redisStore(a, silentLogger);
       const second = await redisStore(b, silentLogger);
       onCleanup(() => first.close());
       onCleanup(() => second.close());
       return [first, second, redisBuckets(a), redisBuckets(b)];
     },
-  },
-  {
-    name: "redis through sentinel",
-    async open() {
-      const a = await testSentinelConnection();
-      const { redisConnection } = await import("../../../src/server/state/redis/connection.ts");
-      const b = redisConnection({ url: a.url }, silentLogger);
-      onCleanup(() => b.close());
-      await b.ready(5_000);
-      const first = await redisStore(a, silentLogger);
-      const second = await redisStore(b, silentLogger);
-      onCleanup(() => first.close());
-      onCleanup(() => second.close());
-      return [first, second, redisBuckets(a), redisBuckets(b)];
-    },
-  },
+  })),
 ];
 
 let next = 0;

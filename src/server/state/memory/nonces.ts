@@ -1,34 +1,6 @@
 // The replay cache of signed requests: every nonce seen within the signature window, bounded.
-import { type Charge, RateLimitError, takeCharges } from "../../../lib/rate-limit.ts";
-
-/**
- * Seen nonces, per service, for as long as a timestamp stays acceptable. Bounded in all and per service:
- * full means refuse, and a service at its own quota is refused without touching the others' room.
- */
-export interface NonceCache {
-  /** "memory" or "redis". */
-  readonly name: string;
-  /**
-   * Records the nonce; false if it was seen already. Throws RateLimitError when the cache is full of live
-   * nonces. First takes `charges` in the same step (as SessionStore.insert does): a refused one throws its
-   * RateLimitError and the nonce is not stored.
-   */
-  remember(serviceId: string, nonce: string, charges?: readonly Charge[]): Promise<boolean>;
-  /** Live nonces in all. */
-  size(): Promise<number>;
-  /** Live nonces of one service. */
-  sizeOf(serviceId: string): Promise<number>;
-}
-
-export interface NonceCacheOptions {
-  /** The signature window: a nonce is kept twice as long (a timestamp may be up to one window ahead). */
-  windowMs: number;
-  /** Nonces kept at most. Default 200,000. */
-  maxEntries?: number;
-  /** Nonces one service may hold. Default 5,000. */
-  maxPerService?: number;
-  now?: () => number;
-}
+import { RateLimitError, takeCharges } from "../../../lib/rate-limit.ts";
+import type { NonceCache, NonceCacheOptions } from "../types.ts";
 
 /** The replay cache in this process's memory. */
 export function nonceCache(options: NonceCacheOptions): NonceCache {

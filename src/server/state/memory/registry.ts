@@ -1,87 +1,14 @@
-// The server's credentials: enrolled services (one-time tokens exchanged for per-service keys) and the
-// SaaS backends' API keys, kept in one file (or in Redis: redis/registry.ts, for several instances).
-import { createHash } from "node:crypto";
+// The server's credentials in one file (or only in memory): enrolled services and the SaaS backends' API keys
+// (the contract is ServiceRegistry in ../types.ts; Redis keeps them for several instances: ../redis/registry.ts).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { writeAtomically } from "../../../lib/atomic-file.ts";
 import { CapacityError, ConfigError, NotFoundError, UnsafePathError } from "../../../lib/errors.ts";
 import { trustedPath } from "../../../lib/trusted-path.ts";
 import { randomId, randomWordId } from "../../../protocol/code.ts";
-import { type ServiceCredentials, UnauthorizedError } from "../../../protocol/signing.ts";
-import { type WebhookTarget, webhookSecret } from "../../webhooks/index.ts";
-
-/** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
-export interface EnrolledService {
-  id: string;
-  name: string;
-  key: string;
-  createdAt: number;
-  revokedAt?: number;
-}
-
-/** What an operator sees of a service: never its key. */
-export type ServiceSummary = Omit<EnrolledService, "key">;
-
-/**
- * A SaaS backend's credential: it creates sessions for its users, reads who linked them and queues
- * instructions. Only the SHA-256 digest of the key is kept.
- */
-export interface ApiKeyRecord {
-  id: string;
-  name: string;
-  /** The web origin of the SaaS pages that knock this key's sessions (shown to the user's service). */
-  origin: string;
-  digest: string;
-  createdAt: number;
-  revokedAt?: number;
-  /** Where the server POSTs this key's session events (see webhooks/); set when the key is made. */
-  webhook?: string;
-  /** The `whsec_` secret the events are signed with: kept in clear, since the server signs with it. */
-  webhookSecret?: string;
-}
-
-/** What an operator, or a request authenticated by the key, sees of it: never the key, its digest or its webhook secret. */
-export type ApiKeySummary = Omit<ApiKeyRecord, "digest" | "webhookSecret">;
-
-/** The enrolled services, the tokens not yet used, and the API keys. */
-/** When, from which address and as which pkipc version an enrolled service last signed a request. */
-export interface Sighting {
-  at: number;
-  address: string;
-  /** From the request's pkipc-version header; absent for services of 0.2, which send none. */
-  version?: string;
-}
-
-export interface ServiceRegistry {
-  /** "file", "memory" or "redis". */
-  readonly name: string;
-  /** A new one-time enrollment token; only its digest is kept. */
-  issueToken(ttlMs: number): Promise<{ token: string; expiresAt: number }>;
-  /** Spends a token and enrolls a service; throws UnauthorizedError BAD_TOKEN for an unknown, used or expired token. */
-  enroll(token: string, name: string): Promise<ServiceCredentials>;
-  /**
-   * The key of an enrolled, unrevoked service. Looked up on every signed request, never cached, so a
-   * revocation takes effect on the next request at every instance.
-   */
-  keyOf(serviceId: string): Promise<string | undefined>;
-  revoke(serviceId: string): Promise<ServiceSummary>;
-  list(): Promise<ServiceSummary[]>;
-  /**
-   * A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest
-   * kept. With a `webhook` URL (checked by the caller), a signing secret is made and returned once too.
-   */
-  issueApiKey(name: string, origin: string, webhook?: string): Promise<ApiKeySummary & { key: string; webhookSecret?: string }>;
-  /** The webhook of an unrevoked API key, with its secret; undefined for none, revoked or unknown. */
-  webhookOf(apiKeyId: string): Promise<WebhookTarget | undefined>;
-  /** The unrevoked API key with this secret; looked up on every backend request, like keyOf. */
-  apiKeyOf(key: string): Promise<ApiKeySummary | undefined>;
-  revokeApiKey(id: string): Promise<ApiKeySummary>;
-  listApiKeys(): Promise<ApiKeySummary[]>;
-  /** Notes a signed request of an enrolled service (the guard calls it at most every 30 s per service and instance). */
-  noteSeen(serviceId: string, seen: Sighting): Promise<void>;
-  /** The last sighting of each service seen, by id. */
-  sightings(): Promise<Map<string, Sighting>>;
-}
+import { UnauthorizedError } from "../../../protocol/signing.ts";
+import { webhookSecret } from "../../webhooks/index.ts";
+import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type EnrolledService, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../types.ts";
 
 interface Stored {
   version: 1;
@@ -90,23 +17,6 @@ interface Stored {
   /** Absent in files written before API keys existed. */
   apiKeys?: ApiKeyRecord[];
 }
-
-/** API keys start with this, so a leaked one is recognisable (and never starts with "-"). */
-export const API_KEY_PREFIX = "pkak_";
-
-export interface RegistryOptions {
-  /** JSON file holding services and token digests; undefined keeps them in memory only. */
-  path?: string;
-  /** Services enrolled at most (revoked ones count). Default 10,000. */
-  maxServices?: number;
-  /** Unused tokens at most. Default 1,000. */
-  maxTokens?: number;
-  /** API keys at most (revoked ones count). Default 1,000. */
-  maxApiKeys?: number;
-  now?: () => number;
-}
-
-export const digest = (token: string) => createHash("sha256").update(token).digest("hex");
 
 /** Reads the file; refuses one that others may read, since it holds every service's key. */
 function load(path: string): Stored {

@@ -6,8 +6,10 @@
 // 48 us, and carries 300,000 commands/s against 190,000 (EVALSHA 211,000 against 131,000): it stays here.
 import { RedisClient } from "bun";
 import Redis from "ioredis";
-import { ConfigError, StoreUnavailableError } from "../../../lib/errors.ts";
+import { ConfigError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
+import { reachability } from "./reachability.ts";
+import { type LuaScript, type Script, scriptRunner } from "./scripts/index.ts";
 import { sentinelConnection } from "./sentinel.ts";
 import { isSentinelUrl, parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
@@ -22,8 +24,7 @@ export interface RedisOptions {
   prefix?: string;
 }
 
-/** A Lua script with its keys and arguments; runs by EVALSHA, loaded again after a Redis restart. */
-export type Script = (keys: string[], args: Array<string | number>) => Promise<unknown>;
+export type { Script } from "./scripts/index.ts";
 
 export interface RedisConnection {
   /** The URL without its password, for logs and /healthz. */
@@ -31,8 +32,8 @@ export interface RedisConnection {
   readonly prefix: string;
   /** Runs one command; a lost or slow Redis becomes StoreUnavailableError (503), a refused command a plain Error. */
   command(name: string, args: Array<string | number>): Promise<unknown>;
-  /** Defines a Lua script once; calling it runs it atomically on the server. */
-  script(lua: string): Script;
+  /** A Lua script (scripts/) to call: it runs atomically on the server, by EVALSHA, loaded again after a Redis restart. */
+  script(script: LuaScript): Script;
   /** Calls `onMessage` for every message on `channel`, resubscribing after each reconnect. */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /** Resolves once connected, or after `timeoutMs` (then requests get 503 until it connects). */
@@ -89,23 +90,10 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     connectionTimeout: connectTimeout,
     enableAutoPipelining: true,
   });
-  // Whether Redis was away at the last word from it, so the log says each change once. The client's own
-  // close and connect events do not fire for a connection lost and made again, so the commands' outcomes tell.
-  let down = false;
-  let closing = false;
-  const wentAway = (error: unknown) => {
-    if (down || closing) return;
-    down = true;
-    log.warn("the Redis store is unreachable; requests that need it get 503 until it answers", {
-      store: where,
-      error: (error as Error | undefined)?.message ?? "connection closed",
-    });
-  };
-  const cameBack = () => {
-    if (!down) return;
-    down = false;
-    log.info("the Redis store is reachable again", { store: where });
-  };
+  // The client's own close and connect events do not fire for a connection lost and made again, so the
+  // commands' outcomes tell whether Redis is there.
+  const health = reachability(where, log);
+  const { wentAway, cameBack, unavailable } = health;
   client.onclose = wentAway;
   client.onconnect = cameBack;
   let connecting: Promise<void> | undefined = client.connect().catch(() => {});
@@ -113,9 +101,6 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
 
   let subscriber: Redis | undefined;
   const channels = new Map<string, (message: string) => void>();
-
-  const unavailable = (error: unknown) =>
-    new StoreUnavailableError(`the shared store (${where}) is unreachable; try again shortly`, { cause: error });
 
   // Commands waiting for an answer, with when they were sent: one sweep a quarter second fails those past
   // their deadline, where a timer per command cost a tenth of the time a request spends here.
@@ -160,18 +145,7 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     where,
     prefix: options.prefix ?? "pkipc:",
     command,
-    script(lua) {
-      const sha = new Bun.CryptoHasher("sha1").update(lua).digest("hex");
-      return async (keys, args) => {
-        try {
-          return await command("EVALSHA", [sha, keys.length, ...keys, ...args]);
-        } catch (error) {
-          // Not loaded yet, or Redis restarted empty: EVAL loads it for the next time.
-          if (!/^NOSCRIPT/.test((error as Error).message)) throw error;
-          return command("EVAL", [lua, keys.length, ...keys, ...args]);
-        }
-      };
-    },
+    script: (script) => scriptRunner(command, script),
     async subscribe(channel, onMessage) {
       if (!subscriber) {
         // Its own connection: a subscribed connection can run nothing else. ioredis subscribes again after
@@ -198,7 +172,7 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
       await command("PING", []);
     },
     async close() {
-      closing = true;
+      health.close();
       clearInterval(sweep);
       subscriber?.disconnect();
       client.close();

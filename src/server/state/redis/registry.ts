@@ -2,45 +2,11 @@
 import { CapacityError, NotFoundError } from "../../../lib/errors.ts";
 import { randomId, randomWordId } from "../../../protocol/code.ts";
 import { UnauthorizedError } from "../../../protocol/signing.ts";
-import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../memory/registry.ts";
+import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../types.ts";
 import type { RedisConnection } from "./connection.ts";
+import { ENROLL, ISSUE_API_KEY, ISSUE_TOKEN, REVOKE } from "./scripts/index.ts";
 import { replicated } from "./replicas.ts";
 import { webhookSecret } from "../../webhooks/index.ts";
-
-// KEYS: token, tokens, services, service. ARGV: digest, now, max services, id, name, key.
-// Spends the token and enrolls in one step: two instances given the same token enroll once.
-const ENROLL = `
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'BAD_TOKEN' end
-if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return 'FULL' end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[4], 'id', ARGV[4], 'name', ARGV[5], 'key', ARGV[6], 'createdAt', ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[4])
-return 'OK'`;
-
-// KEYS: token, tokens. ARGV: digest, now, expiresAt, max tokens.
-const ISSUE_TOKEN = `
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
-redis.call('SET', KEYS[1], '1', 'PXAT', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ARGV[3])
-return 1`;
-
-// KEYS: record, all. ARGV: now. Marks it revoked once (the first time stays) and answers the record.
-const REVOKE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[1])
-return redis.call('HGETALL', KEYS[1])`;
-
-// KEYS: all, by digest, by id. ARGV: max, id, digest, fields...
-const ISSUE_API_KEY = `
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-redis.call('SET', KEYS[3], ARGV[3])
-redis.call('SADD', KEYS[1], ARGV[2])
-return 1`;
 
 type Hash = Record<string, string>;
 

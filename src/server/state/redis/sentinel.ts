@@ -2,9 +2,10 @@
 // Backed by ioredis, which speaks Sentinel (Bun's RedisClient does not); the single-node path keeps Bun's client,
 // measured faster (see connection.ts and bench/redis.ts).
 import Redis, { ReplyError, type RedisOptions as IoRedisOptions } from "ioredis";
-import { StoreUnavailableError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { RedisConnection, RedisOptions } from "./connection.ts";
+import { reachability } from "./reachability.ts";
+import { scriptRunner } from "./scripts/index.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
 /**
@@ -67,32 +68,16 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
   const connectTimeout = options.connectTimeoutMs ?? 2_000;
   const settings = ioredisOptions(options.url, connectTimeout, commandTimeout);
   const client = new Redis(settings);
-  let down = false;
-  let closing = false;
-  const wentAway = (error: unknown) => {
-    if (down || closing) return;
-    down = true;
-    log.warn("the Redis store is unreachable; requests that need it get 503 until it answers", {
-      store: where,
-      error: (error as Error | undefined)?.message ?? "connection closed",
-    });
-  };
-  const cameBack = () => {
-    if (!down) return;
-    down = false;
-    log.info("the Redis store is reachable again", { store: where });
-  };
+  const health = reachability(where, log, "is unreachable or failing over");
+  const { wentAway, cameBack, unavailable } = health;
   client.on("error", wentAway);
   client.on("close", () => wentAway(new Error("connection closed")));
   client.on("ready", cameBack);
-  keepConnected(client, () => closing);
+  keepConnected(client, () => health.closing);
   const connecting = client.connect().then(
     () => true,
     () => false,
   );
-
-  const unavailable = (error: unknown) =>
-    new StoreUnavailableError(`the shared store (${where}) is unreachable or failing over; try again shortly`, { cause: error });
 
   async function command(name: string, args: Array<string | number>): Promise<unknown> {
     try {
@@ -113,18 +98,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
     where,
     prefix: options.prefix ?? "pkipc:",
     command,
-    script(lua) {
-      const sha = new Bun.CryptoHasher("sha1").update(lua).digest("hex");
-      return async (keys, args) => {
-        try {
-          return await command("EVALSHA", [sha, keys.length, ...keys, ...args]);
-        } catch (error) {
-          // Not loaded yet, or a promoted replica that never ran it: EVAL loads it for the next time.
-          if (!/^NOSCRIPT/.test((error as Error).message)) throw error;
-          return command("EVAL", [lua, keys.length, ...keys, ...args]);
-        }
-      };
-    },
+    script: (script) => scriptRunner(command, script),
     async subscribe(channel, onMessage) {
       if (!subscriber) {
         // Its own connection, to the primary as well (a replica relays PUBLISH, but the primary is where they are
@@ -132,7 +106,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
         subscriber = new Redis({ ...settings, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
         subscriber.on("error", () => {}); // reported once by the command connection
         subscriber.on("message", (ch: string, message: string) => channels.get(ch)?.(message));
-        keepConnected(subscriber, () => closing);
+        keepConnected(subscriber, () => health.closing);
         subscriber.connect().catch(() => {});
       }
       channels.set(channel, onMessage);
@@ -146,7 +120,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
       await command("PING", []);
     },
     async close() {
-      closing = true;
+      health.close();
       subscriber?.disconnect();
       client.disconnect();
     },

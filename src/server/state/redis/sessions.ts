@@ -1,8 +1,9 @@
 // The Redis session store: sessions shared by every instance, each change one Lua script, long polls woken by pub/sub.
 import type { Logger } from "../../../lib/log.ts";
 import { takeCharges } from "../../../lib/rate-limit.ts";
-import { CHARGE_PRELUDE, chargesFor, SPEND_FUNCTION } from "./buckets.ts";
+import { chargesFor } from "./buckets.ts";
 import type { RedisConnection } from "./connection.ts";
+import { BY_LINK, CHANGES, FIND, INSERT, REPLACE } from "./scripts/index.ts";
 import { CapacityError } from "../../../lib/errors.ts";
 import { type Hold, liveCapError, type SessionRecord, type SessionStore } from "../types.ts";
 
@@ -17,153 +18,11 @@ export interface RedisStoreOptions {
   indexSlackMs?: number;
 }
 
-/** The step, in ms, in which bytes held (SessionStore.replace's hold) are let go: a group's hash has a field per step. */
-const HELD_BUCKET_MS = 10_000;
-
 /** One insert in this many prunes the live-session index of expired entries. */
 const PRUNE_EVERY = 8;
 
-/** How long the list of recent changes keeps an entry, in ms: it covers a re-check that ran late. */
-const CHANGES_KEEP_MS = 10_000;
-
-// Inserts, as many as came in one turn of the event loop (one script run and one round trip for all of them;
-// each is still one atomic step, in order). ARGV[1] is their number; then, for each, its charges' keys in
-// KEYS and ARGV: their count, then per charge its rate and burst (see buckets.ts); then KEYS record, code,
-// live, and ARGV id, json, expiresAt, retainUntil, now, prune (1 or 0), the live index's expiry ('' to leave
-// it), the live-session cap ('' for none), the number of quota groups G and each one's bound, with the G groups'
-// keys after live in KEYS (each a sorted set of its sessions by expiry). Answers one result per insert: 1
-// inserted, 0 the code is live, -1 the cap is reached, -1-g quota g is full, or 'position:tokens' of a refused
-// charge; a refused insert writes nothing but the
-// charges taken before. A report finds a session by its code key alone (FIND): an insert writes the record,
-// the code and one entry of the live index, which is pruned of expired entries on one insert in PRUNE_EVERY;
-// its expiry is moved on only when this instance has not moved it far enough yet.
-const INSERT = `${SPEND_FUNCTION}
-local clocked
-local out, k, a = {}, 1, 2
-for n = 1, tonumber(ARGV[1]) do
-  local result
-  for i = 1, tonumber(ARGV[a]) do
-    if not result then
-      clocked = clocked or clock()
-      local held = spend(KEYS[k], tonumber(ARGV[a + 2 * i - 1]), tonumber(ARGV[a + 2 * i]), 1, clocked)
-      if held < 1 then result = i .. ':' .. tostring(held) end
-    end
-    k = k + 1
-  end
-  a = a + 1 + 2 * tonumber(ARGV[a])
-  local record, code, live = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local id, exp, now, cap, groups = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 4]), ARGV[a + 7], tonumber(ARGV[a + 8])
-  if not result and cap ~= '' and redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(cap) then result = -1 end
-  if not result then
-    for g = 1, groups do
-      if redis.call('ZCOUNT', KEYS[k + 2 + g], '(' .. now, '+inf') >= tonumber(ARGV[a + 8 + g]) then
-        result = -1 - g
-        break
-      end
-    end
-  end
-  if not result then
-    if not redis.call('SET', code, id, 'NX', 'PXAT', exp) then result = 0
-    else
-      redis.call('HSET', record, 'v', 0, 'd', ARGV[a + 1])
-      if groups > 0 then redis.call('HSET', record, 'g', table.concat(KEYS, '\\n', k + 3, k + 2 + groups)) end
-      redis.call('PEXPIREAT', record, ARGV[a + 3])
-      if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', live, '-inf', now) end
-      redis.call('ZADD', live, exp, id)
-      local expiry = ARGV[a + 6]
-      if expiry ~= '' and redis.call('PTTL', live) < tonumber(expiry) - now then redis.call('PEXPIREAT', live, expiry) end
-      for g = 1, groups do
-        local group = KEYS[k + 2 + g]
-        if ARGV[a + 5] == '1' then redis.call('ZREMRANGEBYSCORE', group, '-inf', now) end
-        redis.call('ZADD', group, exp, id)
-        if redis.call('PTTL', group) < tonumber(exp) - now then redis.call('PEXPIREAT', group, tonumber(exp) + 1000) end
-      end
-      result = 1
-    end
-  end
-  out[n] = result
-  k, a = k + 3 + groups, a + 9 + groups
-end
-return out`;
-
 /** Inserts sent in one script run at most; more wait for the next. */
-
 const MAX_BATCH = 256;
-
-// KEYS: record, code, live, link, changes, held. ARGV: expected, json, version, pending, id, channel, linkId, and
-// for a hold ('' for none) its bytes and bound. Answers 1 replaced, 0 the version moved on, -1 the hold would
-// pass its bound (nothing written). A hold is kept in the held hash under the ${HELD_BUCKET_MS} ms step in which
-// the record goes (a little late, never early); steps gone by are dropped as the hash is read.
-const REPLACE = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v or v ~= ARGV[1] then return 0 end
-local ttl = redis.call('PTTL', KEYS[1])
-if ARGV[8] ~= '' then
-  local t = redis.call('TIME')
-  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local held, all = 0, redis.call('HGETALL', KEYS[6])
-  for i = 1, #all, 2 do
-    if tonumber(all[i]) * ${HELD_BUCKET_MS} <= ms then redis.call('HDEL', KEYS[6], all[i])
-    else held = held + tonumber(all[i + 1]) end
-  end
-  if held + tonumber(ARGV[8]) > tonumber(ARGV[9]) then return -1 end
-  local gone = ms + math.max(ttl, 0)
-  redis.call('HINCRBY', KEYS[6], math.ceil(gone / ${HELD_BUCKET_MS}), ARGV[8])
-  if redis.call('PTTL', KEYS[6]) < gone - ms + ${HELD_BUCKET_MS} then redis.call('PEXPIRE', KEYS[6], gone - ms + ${HELD_BUCKET_MS}) end
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[2])
-if ARGV[4] == '0' then
-  if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
-  redis.call('ZREM', KEYS[3], ARGV[5])
-  local groups = redis.call('HGET', KEYS[1], 'g')
-  if groups then
-    for group in string.gmatch(groups, '[^\\n]+') do redis.call('ZREM', group, ARGV[5]) end
-    redis.call('HDEL', KEYS[1], 'g')
-  end
-end
-if ARGV[7] ~= '' and ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl) end
-if ARGV[3] ~= ARGV[1] then
-  local t = redis.call('TIME')
-  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[5], ms, ARGV[5])
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ms - ${CHANGES_KEEP_MS})
-  redis.call('PEXPIRE', KEYS[5], ${CHANGES_KEEP_MS})
-  redis.call('PUBLISH', ARGV[6], ARGV[5])
-end
-return 1`;
-
-// Charges first (CHARGE_PRELUDE), then K: code keys. A: record key prefix. Answers the position of a refused
-// charge (0 for none) and what it held, then the records the codes name (the caller checks they are live).
-// Codes are read a thousand at a time: a Lua call takes at most a few thousand arguments.
-const FIND = `${CHARGE_PRELUDE}
-local refused, held = charge()
-if refused > 0 then return {refused, tostring(held)} end
-local out = {0, ''}
-for from = 1, #K, 1000 do
-  local ids = redis.call('MGET', unpack(K, from, math.min(from + 999, #K)))
-  for i = 1, #ids do
-    if ids[i] then
-      local d = redis.call('HGET', A[1] .. ids[i], 'd')
-      if d then out[#out + 1] = d end
-    end
-  end
-end
-return out`;
-
-// KEYS: link. ARGV: record key prefix.
-const BY_LINK = `
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-return redis.call('HGET', ARGV[1] .. id, 'd')`;
-
-// KEYS: changes. ARGV: since (ms, Redis clock; 0 for none). Returns the Redis clock, then each id changed since
-// and when (ms, Redis clock).
-const CHANGES = `
-local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')
-table.insert(ids, 1, tostring(ms))
-return ids`;
 
 /** What a re-check allows for between a change's time in Redis and a wait's start here, in ms. */
 const RECHECK_SLACK_MS = 50;
