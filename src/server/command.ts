@@ -17,7 +17,7 @@ import { webhookOptions, webhookSettings } from "./webhooks/options.ts";
 /** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
 function storeUrl(raw: string, name: string): string {
   if (raw === "memory") return raw;
-  if (!/^rediss?(\+sentinel)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL (redis+sentinel:// for a Sentinel deployment)`);
+  if (!/^rediss?(\+sentinel|\+cluster)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL (redis+sentinel:// for a Sentinel deployment, redis+cluster:// for a Cluster)`);
   checkRedisUrl(raw);
   return raw;
 }
@@ -72,7 +72,7 @@ export const serverOptions = {
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
   store: {
-    description: "Where sessions, services, nonces and limits live: memory, or redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS) shared by several instances, or redis+sentinel://[user:pass@]HOST:PORT,HOST:PORT/MASTER[/DB] for a Sentinel deployment",
+    description: "Where sessions, services, nonces and limits live: memory, or redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS) shared by several instances, or redis+sentinel://[user:pass@]HOST:PORT,HOST:PORT/MASTER[/DB] for a Sentinel deployment, or redis+cluster://[user:pass@]HOST:PORT,HOST:PORT for a Redis Cluster",
     env: "PKIPC_STORE",
     default: "memory",
     parse: storeUrl,

@@ -3,7 +3,7 @@ import type { Logger } from "../../lib/log.ts";
 import { serviceRegistry } from "./memory/registry.ts";
 import type { SecuritySettings } from "../guard.ts";
 import { redisBuckets } from "./redis/buckets.ts";
-import { type RedisConnection, redisConnection } from "./redis/connection.ts";
+import { keyspace, type RedisConnection, redisConnection } from "./redis/connection.ts";
 import { claimFormat, watchEpoch } from "./redis/epoch.ts";
 import { ConfigError } from "../../lib/errors.ts";
 import { redisNonces } from "./redis/nonces.ts";
@@ -117,7 +117,7 @@ async function checkRedis(redis: RedisConnection, log: Logger, shared: Readonly<
     log.debug("could not read the Redis configuration", { error: (error as Error).message });
   }
   if (Object.keys(shared).length === 0) return;
-  const key = `${redis.prefix}settings`;
+  const key = `${keyspace(redis, "meta")}settings`;
   try {
     const before = await redis.command("GET", [key]);
     if (typeof before === "string") {

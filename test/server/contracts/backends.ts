@@ -1,9 +1,11 @@
 // The backends each shared-state contract suite runs on: memory (in each suite), and every Redis mode: one node on a
-// redis-server of the test's own, and through Sentinel (ioredis, where one node uses Bun's client) on a deployment of its own.
+// redis-server of the test's own, through Sentinel and as a Cluster (ioredis, where one node uses Bun's client) on
+// deployments of its own.
 import { silentLogger } from "../../../src/lib/log.ts";
 import { type RedisConnection, redisConnection } from "../../../src/server/state/redis/connection.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testRedis } from "../../redis.ts";
+import { testCluster } from "../../redis-cluster.ts";
 import { testSentinels } from "../../redis-sentinel.ts";
 
 /** A connection to `url`, ready, closed after the test. */
@@ -44,6 +46,13 @@ export const redisBackends: readonly RedisBackend[] = [
     name: "redis through sentinel",
     async open() {
       const { url } = await testSentinels();
+      return [await connect(url), await connect(url)];
+    },
+  },
+  {
+    name: "redis cluster",
+    async open() {
+      const { url } = await testCluster();
       return [await connect(url), await connect(url)];
     },
   },

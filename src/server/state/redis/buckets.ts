@@ -27,7 +27,8 @@ const owners = new WeakMap<BucketStore, RedisConnection>();
  * undefined when one of them lives elsewhere (then take them first, with takeCharges).
  */
 export function chargesFor(redis: RedisConnection, charges: readonly Charge[]): { keys: string[]; args: Array<string | number> } | undefined {
-  if (charges.some((c) => owners.get(c.buckets) !== redis)) return undefined;
+  // In a Cluster a bucket is in a slot of its own, not the script's: the charges are taken first there.
+  if (redis.cluster || charges.some((c) => owners.get(c.buckets) !== redis)) return undefined;
   return {
     keys: charges.map((c) => bucketKey(redis, c.bucket)),
     args: [charges.length, ...charges.flatMap((c) => [c.spec.perSecond, c.spec.burst])],

@@ -1,7 +1,8 @@
 // One Redis connection per server process for commands and one for pub/sub, shared by every Redis-backed seam.
 // Commands go through Bun's RedisClient (a round trip costs 18 us against ioredis' 84-178 us, measured here);
 // pub/sub through ioredis, which subscribes again after a reconnect, where Bun's subscriber was seen to go deaf.
-// A Sentinel deployment (redis+sentinel://) goes through ioredis alone (sentinel.ts): Bun's client speaks no Sentinel.
+// A Sentinel deployment (redis+sentinel://) and a Cluster (redis+cluster://) go through ioredis alone (sentinel.ts,
+// cluster.ts): Bun's client speaks neither.
 // Measured again for one node (bench/redis-clients.ts): Bun's client answers GET in 29 us (median) against ioredis'
 // 48 us, and carries 300,000 commands/s against 190,000 (EVALSHA 211,000 against 131,000): it stays here.
 import { RedisClient } from "bun";
@@ -10,11 +11,16 @@ import { ConfigError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { reachability } from "./reachability.ts";
 import { type LuaScript, type Script, scriptRunner } from "./scripts/index.ts";
+import { clusterConnection } from "./cluster.ts";
+import { clusterWhere, isClusterUrl, parseClusterUrl } from "./cluster-url.ts";
 import { sentinelConnection } from "./sentinel.ts";
 import { isSentinelUrl, parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
 export interface RedisOptions {
-  /** redis://[user:pass@]HOST:PORT[/DB] or rediss://..., or redis+sentinel://[user:pass@]HOST:PORT,.../MASTER[/DB] (see sentinel-url.ts) */
+  /**
+   * redis://[user:pass@]HOST:PORT[/DB] or rediss://..., redis+sentinel://[user:pass@]HOST:PORT,.../MASTER[/DB] (see
+   * sentinel-url.ts), or redis+cluster://[user:pass@]HOST:PORT,... (see cluster-url.ts)
+   */
   url: string;
   /** Deadline of one command, in ms; past it the request fails with 503. Default 2,000. */
   commandTimeoutMs?: number;
@@ -30,8 +36,15 @@ export interface RedisConnection {
   /** The URL without its password, for logs and /healthz. */
   readonly where: string;
   readonly prefix: string;
+  /** A Redis Cluster: a script's keys must share one hash slot (see keyspace), and pub/sub is sharded. */
+  readonly cluster: boolean;
   /** Runs one command; a lost or slow Redis becomes StoreUnavailableError (503), a refused command a plain Error. */
   command(name: string, args: Array<string | number>): Promise<unknown>;
+  /**
+   * Runs a command that names no key (WAIT, ROLE) where the writes to `key` go: in a Cluster, the primary of its
+   * slot; otherwise the one primary, as command does.
+   */
+  commandAt(key: string, name: string, args: Array<string | number>): Promise<unknown>;
   /** A Lua script (scripts/) to call: it runs atomically on the server, by EVALSHA, loaded again after a Redis restart. */
   script(script: LuaScript): Script;
   /** Calls `onMessage` for every message on `channel`, resubscribing after each reconnect. */
@@ -43,9 +56,19 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/**
+ * The prefix of the keys of one kind of state. On one Redis (or Sentinel) it is the prefix alone, as it always was;
+ * in a Cluster it carries a hash tag per kind ("pkipc:{sessions}:"), so that every key a script of that kind
+ * touches is in one slot. Rate-limit buckets take none: each is one key, spread over the cluster by its own name.
+ */
+export function keyspace(redis: RedisConnection, kind: "sessions" | "registry" | "nonces" | "meta"): string {
+  return redis.cluster ? `${redis.prefix}{${kind}}:` : redis.prefix;
+}
+
 /** The URL as logs may show it: never the password. */
 export function redisWhere(url: string): string {
   if (isSentinelUrl(url)) return sentinelWhere(url);
+  if (isClusterUrl(url)) return clusterWhere(url);
   const u = new URL(url);
   return `${u.protocol}//${u.host}${u.pathname.length > 1 ? u.pathname : ""}`;
 }
@@ -56,13 +79,17 @@ export function checkRedisUrl(url: string): void {
     parseSentinelUrl(url);
     return;
   }
+  if (isClusterUrl(url)) {
+    parseClusterUrl(url);
+    return;
+  }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new ConfigError(`${url.slice(0, 200)} is not a URL; use redis://[user:pass@]HOST:PORT[/DB]`);
   }
-  if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new ConfigError(`the store must be memory or a redis:// or rediss:// URL, not ${u.protocol}`);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new ConfigError(`the store must be memory, a redis:// or rediss:// URL, redis+sentinel:// or redis+cluster://, not ${u.protocol}`);
   if (!u.hostname) throw new ConfigError(`${redisWhere(url)} names no host; use redis://HOST:PORT`);
   if (u.pathname.length > 1 && !/^\/\d{1,2}$/.test(u.pathname)) throw new ConfigError(`the Redis database in ${redisWhere(url)} must be a number (/0 to /15)`);
 }
@@ -78,6 +105,7 @@ const refused = (error: unknown) =>
 export function redisConnection(options: RedisOptions, log: Logger): RedisConnection {
   checkRedisUrl(options.url);
   if (isSentinelUrl(options.url)) return sentinelConnection(options, log);
+  if (isClusterUrl(options.url)) return clusterConnection(options, log);
   const where = redisWhere(options.url);
   const commandTimeout = options.commandTimeoutMs ?? 2_000;
   const connectTimeout = options.connectTimeoutMs ?? 2_000;
@@ -144,7 +172,9 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
   return {
     where,
     prefix: options.prefix ?? "pkipc:",
+    cluster: false,
     command,
+    commandAt: (_key, name, args) => command(name, args),
     script: (script) => scriptRunner(command, script),
     async subscribe(channel, onMessage) {
       if (!subscriber) {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { ConfigError, StoreUnavailableError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { VERSION } from "../../../version.ts";
-import type { RedisConnection } from "./connection.ts";
+import { keyspace, type RedisConnection } from "./connection.ts";
 
 /**
  * The layout of what pkipc keeps in Redis (keys, records, scripts). Versions with the same format share a
@@ -29,7 +29,7 @@ interface Loss {
  * versions; then records this version's format. Run at start, once Redis answers.
  */
 export async function claimFormat(redis: RedisConnection): Promise<void> {
-  const key = `${redis.prefix}format`;
+  const key = `${keyspace(redis, "meta")}format`;
   const raw = await redis.command("GET", [key]);
   if (typeof raw === "string") {
     let other: { format?: unknown; version?: unknown } = {};
@@ -53,8 +53,8 @@ export async function claimFormat(redis: RedisConnection): Promise<void> {
  * first start.
  */
 export function watchEpoch(redis: RedisConnection, log: Logger, intervalMs = 5_000): EpochWatch {
-  const epochKey = `${redis.prefix}epoch`;
-  const lossKey = `${redis.prefix}data-lost`;
+  const epochKey = `${keyspace(redis, "meta")}epoch`;
+  const lossKey = `${keyspace(redis, "meta")}data-lost`;
   let mine: string | undefined;
   let reported: string | undefined; // the loss already logged, so the log says it once
   let loss: Loss | undefined;

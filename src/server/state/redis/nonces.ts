@@ -2,7 +2,7 @@
 import { RateLimitError, takeCharges } from "../../../lib/rate-limit.ts";
 import type { NonceCache, NonceCacheOptions } from "../types.ts";
 import { chargesFor } from "./buckets.ts";
-import type { RedisConnection } from "./connection.ts";
+import { keyspace, type RedisConnection } from "./connection.ts";
 import { REMEMBER } from "./scripts/index.ts";
 
 /** Nonces in two sorted sets scored by when they may be forgotten (all, and per service); both expire with their last nonce. */
@@ -10,8 +10,9 @@ export function redisNonces(redis: RedisConnection, options: NonceCacheOptions):
   const maxEntries = options.maxEntries ?? 200_000;
   const maxPerService = options.maxPerService ?? 5_000;
   const now = options.now ?? Date.now;
-  const all = `${redis.prefix}nonces`;
-  const of = (serviceId: string) => `${redis.prefix}nonces:${serviceId}`;
+  // One hash tag for both in a Cluster: the bound on all nonces is checked with the service's own.
+  const all = `${keyspace(redis, "nonces")}nonces`;
+  const of = (serviceId: string) => `${keyspace(redis, "nonces")}nonces:${serviceId}`;
   const remember = redis.script(REMEMBER);
   return {
     name: "redis",

@@ -1,6 +1,15 @@
 // Whether the Redis store answers, as every kind of connection (one node, Sentinel, Cluster) tells the log: each change once.
+import { ReplyError } from "ioredis";
 import { StoreUnavailableError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
+
+/**
+ * Whether an ioredis failure is Redis refusing a command (a fault of ours: 500) rather than Redis being away or
+ * between primaries (503). READONLY is a primary demoted under us (the connection is made again to the new one);
+ * UNBLOCKED a WAIT cut short by that demotion; CLUSTERDOWN, MOVED, ASK and TRYAGAIN a Cluster moving a slot.
+ */
+export const refusedReply = (error: unknown) =>
+  error instanceof ReplyError && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|CLUSTERDOWN|MOVED|ASK)/.test((error as Error).message);
 
 export interface Reachability {
   /** A command failed for want of Redis (not a refusal): logs the loss once, until cameBack. */

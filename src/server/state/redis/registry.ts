@@ -3,7 +3,7 @@ import { CapacityError, NotFoundError } from "../../../lib/errors.ts";
 import { randomId, randomWordId } from "../../../protocol/code.ts";
 import { UnauthorizedError } from "../../../protocol/signing.ts";
 import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../types.ts";
-import type { RedisConnection } from "./connection.ts";
+import { keyspace, type RedisConnection } from "./connection.ts";
 import { ENROLL, ISSUE_API_KEY, ISSUE_TOKEN, REVOKE } from "./scripts/index.ts";
 import { replicated } from "./replicas.ts";
 import { webhookSecret } from "../../webhooks/index.ts";
@@ -85,7 +85,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     }
     return hit.value;
   }
-  const p = redis.prefix;
+  const p = keyspace(redis, "registry");
   const key = {
     token: (hash: string) => `${p}token:${hash}`,
     tokens: `${p}tokens`,
@@ -118,7 +118,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       if ((await issueToken([key.token(hash), key.tokens], [hash, now(), expiresAt, maxTokens])) !== 1) {
         throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
       }
-      await replicated(redis);
+      await replicated(redis, key.services);
       return { token, expiresAt };
     },
     async enroll(token, name) {
@@ -128,7 +128,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const answer = await enroll([key.token(hash), key.tokens, key.services, key.service(id)], [hash, now(), maxServices, id, name, secret]);
       if (answer === "BAD_TOKEN") throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
       if (answer === "FULL") throw new CapacityError(`the server has ${maxServices} enrolled services already`);
-      await replicated(redis); // answered 2xx only once a failover cannot lose it
+      await replicated(redis, key.services); // answered 2xx only once a failover cannot lose it
       return { serviceId: id, key: secret };
     },
     keyOf: (serviceId) =>
@@ -140,7 +140,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       forget(serviceKeys, serviceId);
       const h = await revoke([key.service(serviceId)], [now()]).finally(() => forget(serviceKeys, serviceId));
       if (!h) throw new NotFoundError(`no enrolled service has id ${serviceId}`);
-      await replicated(redis);
+      await replicated(redis, key.services);
       return serviceOf(pairs(h));
     },
     list: async () => (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
@@ -168,7 +168,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const fields = Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
       const added = await issueApiKey([key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)], [maxApiKeys, record.id, record.digest, ...fields]);
       if (added !== 1) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
-      await replicated(redis);
+      await replicated(redis, key.services);
       const { digest: _digest, webhookSecret: signing, ...summary } = record;
       return { ...summary, key: secret, ...(signing === undefined ? {} : { webhookSecret: signing }) };
     },
@@ -193,7 +193,7 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       forget(apiKeysByDigest, hash);
       const h = await revoke([key.apiKey(hash)], [now()]).finally(() => forget(apiKeysByDigest, hash));
       if (!h) throw new NotFoundError(`no API key has id ${id}`);
-      await replicated(redis);
+      await replicated(redis, key.services);
       return apiKeyOfHash(pairs(h));
     },
     listApiKeys: async () => {

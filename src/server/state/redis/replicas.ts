@@ -6,15 +6,16 @@ import type { RedisConnection } from "./connection.ts";
 export const REPLICA_WAIT_MS = 1_000;
 
 /**
- * Resolves once a replica acknowledged every write this connection sent so far (Redis' WAIT), or at once when
+ * Resolves once a replica acknowledged every write this connection sent so far to the primary that holds `key` (Redis'
+ * WAIT; in a Cluster, the primary of its slot), or at once when
  * the primary has no replica (nothing to wait for: a lone Redis keeps what its append-only file keeps). Throws
  * StoreUnavailableError (503) when replicas exist and none acknowledged within `timeoutMs`: the write may then
  * be lost in a failover, so the caller must not be told it succeeded. WAIT holds this connection's later
  * commands meanwhile; replicas on a healthy network answer within a millisecond, and these writes are rare.
  */
-export async function replicated(redis: RedisConnection, timeoutMs = REPLICA_WAIT_MS): Promise<void> {
-  if ((await replicaCount(redis)) === 0) return;
-  const acknowledged = Number(await redis.command("WAIT", [1, timeoutMs]));
+export async function replicated(redis: RedisConnection, key: string, timeoutMs = REPLICA_WAIT_MS): Promise<void> {
+  if ((await replicaCount(redis, key)) === 0) return;
+  const acknowledged = Number(await redis.commandAt(key, "WAIT", [1, timeoutMs]));
   if (acknowledged < 1) {
     throw new StoreUnavailableError(`no replica of the shared store (${redis.where}) acknowledged the write within ${timeoutMs} ms; it may be lost in a failover, try again`);
   }
@@ -25,15 +26,15 @@ export async function replicated(redis: RedisConnection, timeoutMs = REPLICA_WAI
  * may refuse ROLE; INFO replication's connected_slaves tells then, and a Redis refusing both is taken to have none
  * (its operator answers for its durability, as for a Redis that refuses CONFIG GET).
  */
-async function replicaCount(redis: RedisConnection): Promise<number> {
+async function replicaCount(redis: RedisConnection, key: string): Promise<number> {
   try {
-    const role = (await redis.command("ROLE", [])) as unknown[];
+    const role = (await redis.commandAt(key, "ROLE", [])) as unknown[];
     return Array.isArray(role) && Array.isArray(role[2]) ? role[2].length : 0;
   } catch (error) {
     if (error instanceof StoreUnavailableError) throw error;
   }
   try {
-    const info = String(await redis.command("INFO", ["replication"]));
+    const info = String(await redis.commandAt(key, "INFO", ["replication"]));
     return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
   } catch (error) {
     if (error instanceof StoreUnavailableError) throw error;

@@ -1,19 +1,12 @@
 // A Redis connection through Sentinel: asks the sentinels where the primary is, and again after every failover.
 // Backed by ioredis, which speaks Sentinel (Bun's RedisClient does not); the single-node path keeps Bun's client,
 // measured faster (see connection.ts and bench/redis.ts).
-import Redis, { ReplyError, type RedisOptions as IoRedisOptions } from "ioredis";
+import Redis, { type RedisOptions as IoRedisOptions } from "ioredis";
 import type { Logger } from "../../../lib/log.ts";
 import type { RedisConnection, RedisOptions } from "./connection.ts";
-import { reachability } from "./reachability.ts";
+import { reachability, refusedReply } from "./reachability.ts";
 import { scriptRunner } from "./scripts/index.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
-
-/**
- * Whether a failure is Redis refusing a command (a fault of ours: 500) rather than Redis being away or between
- * primaries (503). READONLY is a primary demoted under us: the connection is made again to the new one; UNBLOCKED
- * is a WAIT cut short by that demotion.
- */
-const refused = (error: unknown) => error instanceof ReplyError && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED)/.test((error as Error).message);
 
 /** ioredis options for the primary named by a redis+sentinel:// URL. */
 function ioredisOptions(url: string, connectTimeout: number, commandTimeout: number): IoRedisOptions {
@@ -85,7 +78,7 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
       cameBack();
       return value;
     } catch (error) {
-      if (refused(error)) throw error; // it answered
+      if (refusedReply(error)) throw error; // it answered
       wentAway(error);
       throw unavailable(error);
     }
@@ -97,7 +90,9 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
   return {
     where,
     prefix: options.prefix ?? "pkipc:",
+    cluster: false,
     command,
+    commandAt: (_key, name, args) => command(name, args),
     script: (script) => scriptRunner(command, script),
     async subscribe(channel, onMessage) {
       if (!subscriber) {

@@ -2,7 +2,7 @@
 import type { Logger } from "../../../lib/log.ts";
 import { takeCharges } from "../../../lib/rate-limit.ts";
 import { chargesFor } from "./buckets.ts";
-import type { RedisConnection } from "./connection.ts";
+import { keyspace, type RedisConnection } from "./connection.ts";
 import { BY_LINK, CHANGES, FIND, INSERT, REPLACE } from "./scripts/index.ts";
 import { CapacityError } from "../../../lib/errors.ts";
 import { type Hold, liveCapError, type SessionRecord, type SessionStore } from "../types.ts";
@@ -32,7 +32,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 20_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
-  const p = redis.prefix;
+  // One hash tag for all of them in a Cluster: an insert checks the code, the live cap and the quotas in one step.
+  const p = keyspace(redis, "sessions");
   const key = {
     record: (id: string) => `${p}s:${id}`,
     link: (linkId: string) => `${p}link:${linkId}`,
@@ -185,6 +186,7 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       const args = [
         ...[expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""],
         ...(hold ? [hold.bytes, hold.max] : ["", ""]),
+        redis.cluster ? "SPUBLISH" : "PUBLISH",
       ];
       const answer = await replace(keys, args);
       if (answer === -1) throw hold!.refusal();

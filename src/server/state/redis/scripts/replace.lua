@@ -1,5 +1,5 @@
 -- KEYS: record, code, live, link, changes, held. ARGV: expected, json, version, pending, id, channel, linkId, and
--- for a hold ('' for none) its bytes and bound. Answers 1 replaced, 0 the version moved on, -1 the hold would
+-- for a hold ('' for none) its bytes and bound, then how the change is announced (PUBLISH, or SPUBLISH in a Cluster). Answers 1 replaced, 0 the version moved on, -1 the hold would
 -- pass its bound (nothing written). A hold is kept in the held hash under the HELD_BUCKET_MS step in which
 -- the record goes (a little late, never early); steps gone by are dropped as the hash is read.
 -- The step, in ms, in which bytes held are let go: the held hash has a field per step.
@@ -39,6 +39,6 @@ if ARGV[3] ~= ARGV[1] then
   redis.call('ZADD', KEYS[5], ms, ARGV[5])
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ms - CHANGES_KEEP_MS)
   redis.call('PEXPIRE', KEYS[5], CHANGES_KEEP_MS)
-  redis.call('PUBLISH', ARGV[6], ARGV[5])
+  redis.call(ARGV[10], ARGV[6], ARGV[5])
 end
 return 1
