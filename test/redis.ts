@@ -26,8 +26,11 @@ export interface RedisProcess {
   exited(timeoutMs: number): Promise<boolean>;
 }
 
-/** A process started by `argv` (read at each start), ready when its output matches `ready`. */
-export function redisProcess(argv: () => string[], port: number, ready: RegExp): RedisProcess {
+/**
+ * A process started by `argv` (read at each start), ready when its output matches `ready`; killed after the test,
+ * unless `afterTest` is false (then its owner kills it, e.g. a deployment a file's tests share).
+ */
+export function redisProcess(argv: () => string[], port: number, ready: RegExp, afterTest = true): RedisProcess {
   let child: ReturnType<typeof Bun.spawn> | undefined;
   const kill = async () => {
     if (child && child.exitCode === null) {
@@ -35,7 +38,7 @@ export function redisProcess(argv: () => string[], port: number, ready: RegExp):
       await child.exited;
     }
   };
-  onCleanup(kill);
+  if (afterTest) onCleanup(kill);
   return {
     port,
     pid: () => child!.pid,
@@ -51,12 +54,13 @@ export function redisProcess(argv: () => string[], port: number, ready: RegExp):
 }
 
 /** A redis-server on 127.0.0.1:`port` keeping its files in `dir` (no snapshots, no append-only file), with `extra` arguments. */
-export function redisServer(port: number, dir: string, extra: string[] = []): RedisProcess {
+export function redisServer(port: number, dir: string, extra: string[] = [], afterTest = true): RedisProcess {
   const path = redisBinary("redis-server");
   return redisProcess(
     () => [path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `dump-${port}.rdb`, "--save", "", "--appendonly", "no", "--protected-mode", "yes", ...extra],
     port,
     /Ready to accept connections/,
+    afterTest,
   );
 }
 

@@ -8,9 +8,9 @@ import { testRedis } from "../../redis.ts";
 import { testCluster } from "../../redis-cluster.ts";
 import { testSentinels } from "../../redis-sentinel.ts";
 
-/** A connection to `url`, ready, closed after the test. */
-async function connect(url: string): Promise<RedisConnection> {
-  const connection = redisConnection({ url }, silentLogger);
+/** A connection to `url` (keys under `prefix`), ready, closed after the test. */
+async function connect(url: string, prefix?: string): Promise<RedisConnection> {
+  const connection = redisConnection({ url, ...(prefix === undefined ? {} : { prefix }) }, silentLogger);
   onCleanup(() => connection.close());
   if (!(await connection.ready(5_000))) throw new Error(`no connection to ${connection.where}`);
   return connection;
@@ -33,6 +33,31 @@ export interface RedisBackend {
   open(): Promise<[RedisConnection, RedisConnection]>;
 }
 
+// A Sentinel deployment (five processes) and a Cluster (six) take seconds to start: the tests of one file share one
+// of each, every test under a key prefix of its own, so it starts afresh. Each file stops them in its afterAll.
+const shared = new Map<string, Promise<{ url: string; stop(): Promise<void> }>>();
+let tests = 0;
+
+/** Two connections to the deployment of `kind` this file shares, under a prefix no other test used. */
+async function sharedPair(kind: string, start: () => Promise<{ url: string; stop(): Promise<void> }>): Promise<[RedisConnection, RedisConnection]> {
+  let deployment = shared.get(kind);
+  if (!deployment) {
+    deployment = start();
+    shared.set(kind, deployment);
+    deployment.catch(() => shared.delete(kind)); // a start that failed stopped itself; the next test tries again
+  }
+  const { url } = await deployment;
+  const prefix = `pkipc-t${++tests}:`;
+  return [await connect(url, prefix), await connect(url, prefix)];
+}
+
+/** Stops the deployments this file's tests shared, by PID: every contract file calls it in afterAll. */
+export async function stopSharedDeployments(): Promise<void> {
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(all.map((d) => d.then((x) => x.stop(), () => {})));
+}
+
 /** Every Redis mode a contract suite runs on, beside memory. */
 export const redisBackends: readonly RedisBackend[] = [
   {
@@ -44,16 +69,10 @@ export const redisBackends: readonly RedisBackend[] = [
   },
   {
     name: "redis through sentinel",
-    async open() {
-      const { url } = await testSentinels();
-      return [await connect(url), await connect(url)];
-    },
+    open: () => sharedPair("sentinel", () => testSentinels(true)),
   },
   {
     name: "redis cluster",
-    async open() {
-      const { url } = await testCluster();
-      return [await connect(url), await connect(url)];
-    },
+    open: () => sharedPair("cluster", () => testCluster(true)),
   },
 ];

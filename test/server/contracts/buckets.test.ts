@@ -1,9 +1,9 @@
 // The rate-limit buckets contract: memory and every Redis mode refuse alike, and Redis counts every instance.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { type BucketStore, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
 import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
-import { redisBackends } from "./backends.ts";
+import { redisBackends, stopSharedDeployments } from "./backends.ts";
 
 /** Two handles on one set of buckets (two instances). */
 const bucketImplementations: Array<{ name: string; open(): Promise<[BucketStore, BucketStore]> }> = [
@@ -22,6 +22,8 @@ const bucketImplementations: Array<{ name: string; open(): Promise<[BucketStore,
     },
   })),
 ];
+
+afterAll(stopSharedDeployments);
 
 for (const impl of bucketImplementations) {
   describe(`rate-limit buckets contract: ${impl.name}`, () => {

@@ -1,12 +1,12 @@
 // The replay cache contract: memory and every Redis mode accept a nonce once and refuse alike, and Redis counts every instance.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { type BucketStore, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
 import { nonceCache } from "../../../src/server/state/memory/nonces.ts";
 import type { NonceCache, NonceCacheOptions } from "../../../src/server/state/types.ts";
 import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
 import { redisNonces } from "../../../src/server/state/redis/nonces.ts";
-import { redisBackends } from "./backends.ts";
+import { redisBackends, stopSharedDeployments } from "./backends.ts";
 
 /** Two handles on one replay cache (two instances), then the buckets each opens beside it. */
 const nonceImplementations: Array<{ name: string; open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache, BucketStore, BucketStore]> }> = [
@@ -26,6 +26,8 @@ const nonceImplementations: Array<{ name: string; open(options: NonceCacheOption
     },
   })),
 ];
+
+afterAll(stopSharedDeployments);
 
 for (const impl of nonceImplementations) {
   describe(`nonce cache contract: ${impl.name}`, () => {

@@ -1,5 +1,5 @@
 // The credential registry contract: the services file (and memory) and Redis enroll, look up and revoke alike.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { serviceRegistry } from "../../../src/server/state/memory/registry.ts";
 import type { ServiceRegistry } from "../../../src/server/state/types.ts";
@@ -15,7 +15,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     await Bun.sleep(50);
   }
 }
-import { redisBackends, testConnection } from "./backends.ts";
+import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
 const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [
@@ -37,6 +37,8 @@ const implementations: Array<{ name: string; open(limits?: { maxServices?: numbe
     },
   })),
 ];
+
+afterAll(stopSharedDeployments);
 
 for (const impl of implementations) {
   describe(`registry contract: ${impl.name}`, () => {

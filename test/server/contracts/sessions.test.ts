@@ -1,5 +1,5 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { type BucketStore, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
@@ -8,7 +8,7 @@ import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
 import { redisStore } from "../../../src/server/state/redis/sessions.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
-import { redisBackends, testConnection } from "./backends.ts";
+import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
@@ -54,6 +54,8 @@ function session(tuples: number[][], overrides: Partial<SessionRecord> = {}): Se
 }
 
 const linked = (r: SessionRecord, linkId: string): SessionRecord => ({ ...r, state: "linked", linkId, linkedAt: Date.now(), version: r.version + 1 });
+
+afterAll(stopSharedDeployments);
 
 for (const impl of implementations) {
   describe(`session store contract: ${impl.name}`, () => {
