@@ -291,6 +291,27 @@ for (const impl of implementations) {
   });
 }
 
+for (const backend of redisBackends) {
+  test(`session store: ${backend.name}: a change on one instance wakes a wait on the other by pub/sub alone (its re-check off)`, async () => {
+    const [one, two] = await backend.open();
+    const writer = await redisStore(one, silentLogger);
+    const waiter = await redisStore(two, silentLogger, { recheckMs: 600_000 });
+    onCleanup(() => writer.close());
+    onCleanup(() => waiter.close());
+    const record = session([[20061, 20062]]);
+    await writer.insert(record);
+    // The subscription may still be on its way: change again until a wait begun before the change is woken.
+    for (let version = 1; ; version++) {
+      const signal = AbortSignal.timeout(2_000);
+      const wait = waiter.changed(record.id, version - 1, signal).then(() => !signal.aborted);
+      await Bun.sleep(50);
+      expect(await writer.replace({ ...record, version }, version - 1)).toBe(true);
+      if (await wait) break;
+      if (version >= 5) throw new Error("no wait was woken by pub/sub in 5 changes");
+    }
+  });
+}
+
 describe("session store: Redis without its pub/sub", () => {
   /** A store whose subscriber hears nothing (as Bun's was seen to after a reconnect), and one that writes. */
   async function deafAndWriter(recheckMs: number): Promise<[SessionStore, SessionStore]> {
