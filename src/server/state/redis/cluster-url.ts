@@ -37,6 +37,7 @@ function seed(raw: string): { host: string; port: number } {
 /** Reads a Cluster store URL; throws ConfigError with one sentence (never quoting the password). */
 export function parseClusterUrl(url: string): ClusterUrl {
   const match = SHAPE.exec(url);
+  if (!match && /^rediss?\+cluster:\/\/[^/?#]+\/\d+$/.test(url)) throw new ConfigError(`a Redis Cluster has one database (0): drop the /DB from the Cluster store URL; ${USAGE}`);
   if (!match) throw new ConfigError(`the Cluster store URL names no nodes; ${USAGE}`);
   const [, scheme, userinfo, hosts] = match;
   const list = hosts!.split(",").filter((h) => h !== "");
