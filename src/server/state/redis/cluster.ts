@@ -51,8 +51,9 @@ export function clusterConnection(options: RedisOptions, log: Logger): RedisConn
   const client = new Cluster(seeds, settings);
   const health = reachability(where, log, "is unreachable or failing over");
   const { wentAway, cameBack, unavailable } = health;
+  // A node's own errors are not the store's: a lost replica changes nothing, a lost primary shows in the commands.
   client.on("error", wentAway);
-  client.on("node error", wentAway);
+  client.on("node error", () => {});
   client.on("ready", cameBack);
   // ioredis ends a cluster it could not reach at start for good: connect again, as the other modes do.
   client.on("end", () => {
