@@ -1,5 +1,7 @@
 // The Redis backend's Lua scripts, each a .lua file beside this one, with how many keys it takes declared here.
 // Each runs atomically on one Redis (in a Cluster, on the one node that holds all its keys' hash slot).
+// The reference brings the .lua module type along wherever this file is checked (an integrator's project too).
+/// <reference path="./lua.d.ts" />
 import byLink from "./by-link.lua" with { type: "text" };
 import changes from "./changes.lua" with { type: "text" };
 import enroll from "./enroll.lua" with { type: "text" };
