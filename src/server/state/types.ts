@@ -4,7 +4,6 @@ import { createHash } from "node:crypto";
 import { CapacityError } from "../../lib/errors.ts";
 import type { Charge } from "../../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../../protocol/signing.ts";
-import type { WebhookTarget } from "../webhooks/index.ts";
 import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
 
 /** The rate-limit buckets' contract lives beside the limiters that spend from them (lib/rate-limit.ts). */
@@ -133,6 +132,12 @@ export interface Hold {
 export const liveCapError = (maxLive: number) => new CapacityError(`too many live sessions (${maxLive}); try again shortly`);
 
 // The credential registry: enrolled services, enrollment tokens and API keys.
+
+/** Where an API key's events go, and the secret they are signed with. */
+export interface WebhookTarget {
+  url: string;
+  secret: string;
+}
 
 /** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */
 export interface EnrolledService {

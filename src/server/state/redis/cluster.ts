@@ -4,7 +4,7 @@
 import { Cluster, type ClusterOptions, type Redis } from "ioredis";
 import type { Logger } from "../../../lib/log.ts";
 import { clusterWhere, parseClusterUrl } from "./cluster-url.ts";
-import type { RedisConnection, RedisOptions } from "./connection.ts";
+import type { RedisConnection, RedisOptions } from "./types.ts";
 import { reachability, refusedReply } from "./reachability.ts";
 import { scriptRunner } from "./scripts/index.ts";
 

@@ -10,51 +10,14 @@ import Redis from "ioredis";
 import { ConfigError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { reachability } from "./reachability.ts";
-import { type LuaScript, type Script, scriptRunner } from "./scripts/index.ts";
+import { scriptRunner } from "./scripts/index.ts";
+import type { RedisConnection, RedisOptions } from "./types.ts";
 import { clusterConnection } from "./cluster.ts";
 import { clusterWhere, isClusterUrl, parseClusterUrl } from "./cluster-url.ts";
 import { sentinelConnection } from "./sentinel.ts";
 import { isSentinelUrl, parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
-export interface RedisOptions {
-  /**
-   * redis://[user:pass@]HOST:PORT[/DB] or rediss://..., redis+sentinel://[user:pass@]HOST:PORT,.../MASTER[/DB] (see
-   * sentinel-url.ts), or redis+cluster://[user:pass@]HOST:PORT,... (see cluster-url.ts)
-   */
-  url: string;
-  /** Deadline of one command, in ms; past it the request fails with 503. Default 2,000. */
-  commandTimeoutMs?: number;
-  /** Deadline of one connection attempt, in ms. Default 2,000. */
-  connectTimeoutMs?: number;
-  /** Prefix of every key, so one Redis can hold other data beside pkipc's. Default "pkipc:". */
-  prefix?: string;
-}
-
-export type { Script } from "./scripts/index.ts";
-
-export interface RedisConnection {
-  /** The URL without its password, for logs and /healthz. */
-  readonly where: string;
-  readonly prefix: string;
-  /** A Redis Cluster: a script's keys must share one hash slot (see keyspace), and pub/sub is sharded. */
-  readonly cluster: boolean;
-  /** Runs one command; a lost or slow Redis becomes StoreUnavailableError (503), a refused command a plain Error. */
-  command(name: string, args: Array<string | number>): Promise<unknown>;
-  /**
-   * Runs a command that names no key (WAIT, ROLE) where the writes to `key` go: in a Cluster, the primary of its
-   * slot; otherwise the one primary, as command does.
-   */
-  commandAt(key: string, name: string, args: Array<string | number>): Promise<unknown>;
-  /** A Lua script (scripts/) to call: it runs atomically on the server, by EVALSHA, loaded again after a Redis restart. */
-  script(script: LuaScript): Script;
-  /** Calls `onMessage` for every message on `channel`, resubscribing after each reconnect. */
-  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
-  /** Resolves once connected, or after `timeoutMs` (then requests get 503 until it connects). */
-  ready(timeoutMs: number): Promise<boolean>;
-  /** Throws StoreUnavailableError unless Redis answers PING within the command deadline. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
+export type { LuaScript, RedisConnection, RedisOptions, Script } from "./types.ts";
 
 /**
  * The prefix of the keys of one kind of state. On one Redis (or Sentinel) it is the prefix alone, as it always was;

@@ -3,7 +3,7 @@
 // measured faster (see connection.ts and bench/redis.ts).
 import Redis, { type RedisOptions as IoRedisOptions } from "ioredis";
 import type { Logger } from "../../../lib/log.ts";
-import type { RedisConnection, RedisOptions } from "./connection.ts";
+import type { RedisConnection, RedisOptions } from "./types.ts";
 import { reachability, refusedReply } from "./reachability.ts";
 import { scriptRunner } from "./scripts/index.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";

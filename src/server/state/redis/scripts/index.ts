@@ -15,15 +15,7 @@ import remember from "./remember.lua" with { type: "text" };
 import replace from "./replace.lua" with { type: "text" };
 import revoke from "./revoke.lua" with { type: "text" };
 import spend from "./spend.lua" with { type: "text" };
-
-/** A script and the number of keys it takes; "varies" for those whose callers say it (charges, batches, codes). */
-export interface LuaScript {
-  readonly name: string;
-  readonly source: string;
-  readonly keys: number | "varies";
-  /** Its SHA-1, as EVALSHA names it. */
-  readonly sha: string;
-}
+import type { LuaScript, Script } from "../types.ts";
 
 const lua = (name: string, source: string, keys: LuaScript["keys"]): LuaScript => ({
   name,
@@ -57,9 +49,6 @@ export const SPEND = lua("spend", withSpend(spend), 1);
 
 /** The scripts there are: a test runs each once against a real Redis to see that its source loads. */
 export const SCRIPTS: readonly LuaScript[] = [INSERT, REPLACE, FIND, BY_LINK, CHANGES, ENROLL, ISSUE_TOKEN, REVOKE, ISSUE_API_KEY, REMEMBER, SPEND];
-
-/** Runs a script: its keys, then its arguments. */
-export type Script = (keys: string[], args: Array<string | number>) => Promise<unknown>;
 
 /**
  * Runs `script` through `command` by EVALSHA, and by EVAL when this Redis does not know it yet (NOSCRIPT: first
