@@ -1,6 +1,7 @@
 // Benchmark: sessions issued per second and CLI time to link, on memory, on Redis with one instance and with three,
-// and through Sentinel (a primary, a replica, three sentinels) with one; then memory, one Redis instance and Sentinel
-// under wrk, with the CPU pkipc and the primary redis-server spend per session.
+// through Sentinel (a primary, a replica, three sentinels) and on a Cluster (three primaries, three replicas) with
+// one; then each of them but three instances under wrk, with the CPU pkipc and redis-server (the primary; in a
+// Cluster all six nodes) spend per session.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +72,43 @@ async function startSentinel(): Promise<{ url: string; pid: number; stop(): Prom
   };
 }
 
+/** Three primaries and three replicas on free ports in a temp folder, made one cluster; the URL names the primaries. */
+async function startCluster(): Promise<{ url: string; pids: number[]; stop(): Promise<void> }> {
+  const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
+  const cli = Bun.spawnSync(["sh", "-c", "command -v redis-cli"]).stdout.toString().trim();
+  if (!server || !cli) throw new Error("redis-server or redis-cli is not installed: apt-get install redis-server redis-tools");
+  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-cluster-"));
+  const ports = Array.from({ length: 6 }, () => findFreePort());
+  const children = ports.map((port) =>
+    Bun.spawn(
+      [server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `${port}.rdb`, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`],
+      { stdout: "pipe", stderr: "pipe" },
+    ),
+  );
+  const stop = async () => {
+    for (const child of children) child.kill("SIGKILL");
+    await Promise.all(children.map((c) => c.exited));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(children.map((c) => watchLines(c.stdout).waitFor(/Ready to accept connections/, 10_000)));
+    const create = Bun.spawnSync([cli, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], { timeout: 30_000 });
+    if (create.exitCode !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout.toString().slice(-300)}`);
+    for (const port of ports) {
+      const end = Date.now() + 20_000;
+      while (!/cluster_state:ok/.test(Bun.spawnSync([cli, "-p", String(port), "CLUSTER", "INFO"]).stdout.toString())) {
+        if (Date.now() > end) throw new Error(`the cluster did not serve every slot within 20 s (node ${port})`);
+        await Bun.sleep(100);
+      }
+    }
+    await Bun.sleep(1_000); // the replicas' first sync
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `redis+cluster://${ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(",")}`, pids: children.map((c) => c.pid), stop };
+}
+
 /** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
 async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; failed: number }> {
   let issued = 0;
@@ -127,12 +165,17 @@ async function start(name: string, store: string, count: number): Promise<Config
 wrkOrExit();
 const redis = await startRedis();
 const sentinel = await startSentinel();
+const cluster = await startCluster().catch(async (error) => {
+  await redis.stop();
+  await sentinel.stop();
+  throw error;
+});
 try {
   console.log(`sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`);
   console.log("the configurations take turns (round by round, client by client), so a busy moment of a shared machine hits them alike");
   console.log(`limits raised on every instance (no 429 during the runs): ${Object.entries(RAISE).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   // Each on its own Redis database, so their sessions and counts stay apart.
-  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3), await start("sentinel, 1 instance", sentinel.url, 1)];
+  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3), await start("sentinel, 1 instance", sentinel.url, 1), await start("cluster, 1 instance", cluster.url, 1)];
   // Links first, on a quiet store; then the load. The memory store keeps 100,000 records for 5 minutes:
   // rounds of 1.5 s stay under that ceiling up to 22,000 sessions a second.
   for (let i = 0; i < RUNS; i++) {
@@ -165,16 +208,22 @@ try {
   // The same two under wrk, a load that costs the machine little, with the CPU each process spent per session:
   // on a shared machine the CPU moves far less than the rate.
   console.log(`\nunder wrk (2 threads, 32 connections, ${WRK_SECONDS} s, ${WRK_ROUNDS} rounds taking turns): median sessions/s, CPU per session`);
-  const viaSentinel = configs[3]!;
-  const wrkConfigs = [memory!, one!, viaSentinel];
+  const [, , , viaSentinel, viaCluster] = configs;
+  const wrkConfigs = [memory!, one!, viaSentinel!, viaCluster!];
+  /** The CPU of the redis-server processes a configuration's sessions cost, in µs. */
+  const redisCpu = async (c: Config) => {
+    const pids = c === viaCluster ? cluster.pids : [c === viaSentinel ? sentinel.pid : redis.pid];
+    let total = 0;
+    for (const pid of pids) total += await cpuMicros(pid);
+    return total;
+  };
   const under = wrkConfigs.map((c) => ({ name: c.name, rps: [] as number[], server: [] as number[], redis: [] as number[], non2xx: 0 }));
   for (let round = 0; round < WRK_ROUNDS; round++) {
     for (const [i, c] of wrkConfigs.entries()) {
       const server = c.servers[0]!;
-      const redisPid = c === viaSentinel ? sentinel.pid : redis.pid;
-      const before = [await cpuMicros(server.pid), await cpuMicros(redisPid)];
+      const before = [await cpuMicros(server.pid), await redisCpu(c)];
       const load = await wrk(`${server.url}/v1/sessions`, { apiKey: server.apiKey, connections: 32, seconds: WRK_SECONDS });
-      const after = [await cpuMicros(server.pid), await cpuMicros(redisPid)];
+      const after = [await cpuMicros(server.pid), await redisCpu(c)];
       under[i]!.rps.push(load.rps);
       under[i]!.server.push((after[0]! - before[0]!) / load.requests);
       under[i]!.redis.push((after[1]! - before[1]!) / load.requests);
@@ -186,8 +235,12 @@ try {
     console.log(`${u.name.padEnd(22)} ${String(Math.round(median(u.rps))).padStart(6)}/s   pkipc ${f(median(u.server))} µs${redisCpu}${u.non2xx ? `  (${u.non2xx} answers not 201)` : ""}`);
   }
   console.log(`redis (1 instance) under wrk issues ${((median(under[1]!.rps) / median(under[0]!.rps)) * 100).toFixed(0)}% of memory's sessions/s`);
+  for (const c of [viaSentinel!, viaCluster!]) {
+    console.log(`${c.name}: link median ${f(median(c.link) - median(memory!.link))} ms above memory's; ${((median(c.rates) / median(memory!.rates)) * 100).toFixed(0)}% of its sessions/s`);
+  }
 } finally {
   await stopAll();
   await redis.stop();
   await sentinel.stop();
+  await cluster.stop();
 }

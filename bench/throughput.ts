@@ -5,7 +5,7 @@ import { heapStats } from "bun:jsc";
 import { silentLogger } from "../src/lib/log.ts";
 import { serverConfig, serverOptions } from "../src/commands/server.ts";
 import { createSessions } from "../src/server/sessions.ts";
-import { memoryStore } from "../src/server/store/memory.ts";
+import { memoryStore } from "../src/server/state/memory/sessions.ts";
 import { benchServer, type Raise, stopAll } from "./fixtures.ts";
 import { cpuMicros, wrkOrExit, wrk as wrkRun } from "./wrk.ts";
 

@@ -1,6 +1,6 @@
 // Webhooks: what an event costs the request that made it (queueing), and how fast one instance delivers to a local receiver.
 import { silentLogger } from "../src/lib/log.ts";
-import type { SessionRecord } from "../src/server/store/types.ts";
+import type { SessionRecord } from "../src/server/state/types.ts";
 import { createWebhooks, DEFAULT_WEBHOOK_SETTINGS } from "../src/server/webhooks/index.ts";
 import { webhookSecret } from "../src/server/webhooks/sign.ts";
 import { percentile } from "./stats.ts";

@@ -7,7 +7,7 @@ import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
 import { serverConfig as cliServerConfig } from "../src/commands/server.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
-import type { SessionStore } from "../src/server/store/types.ts";
+import type { SessionStore } from "../src/server/state/types.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";
 import { DEFAULT_BROWSERS } from "../src/service/policy.ts";
 import type { ReportEvent } from "../src/service/reporter.ts";

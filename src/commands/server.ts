@@ -7,7 +7,7 @@ import { codeShape, duration, durationText, hostPort, integer, oneOf, originList
 import { DEFAULT_SECURITY } from "../server/guard.ts";
 import { readTlsFiles } from "../server/tls.ts";
 import { checkAdminSecret } from "../server/admin-secret.ts";
-import { checkRedisUrl, redisWhere } from "../server/redis/connection.ts";
+import { checkRedisUrl, redisWhere } from "../server/state/redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
 import { type ServerConfig, startServer } from "../server/index.ts";
@@ -18,7 +18,7 @@ import { webhookOptions, webhookSettings } from "../server/webhooks/options.ts";
 /** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
 function storeUrl(raw: string, name: string): string {
   if (raw === "memory") return raw;
-  if (!/^rediss?(\+sentinel)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL (redis+sentinel:// for a Sentinel deployment)`);
+  if (!/^rediss?(\+sentinel|\+cluster)?:\/\//.test(raw)) throw new ConfigError(`${name} must be memory or a redis:// or rediss:// URL (redis+sentinel:// for a Sentinel deployment, redis+cluster:// for a Cluster)`);
   checkRedisUrl(raw);
   return raw;
 }
@@ -77,7 +77,7 @@ export const serverOptions = {
   tlsCert: { description: "Serve HTTPS: PEM certificate file (with --tls-key)", env: "PKIPC_TLS_CERT", parse: text },
   tlsKey: { description: "Serve HTTPS: PEM private key file (with --tls-cert)", env: "PKIPC_TLS_KEY", parse: text },
   store: {
-    description: "Where sessions, services, nonces and limits live: memory, or redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS) shared by several instances, or redis+sentinel://[user:pass@]HOST:PORT,HOST:PORT/MASTER[/DB] for a Sentinel deployment",
+    description: "Where sessions, services, nonces and limits live: memory, or redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS) shared by several instances, or redis+sentinel://[user:pass@]HOST:PORT,HOST:PORT/MASTER[/DB] for a Sentinel deployment, or redis+cluster://[user:pass@]HOST:PORT,HOST:PORT for a Redis Cluster",
     env: "PKIPC_STORE",
     default: "memory",
     parse: storeUrl,

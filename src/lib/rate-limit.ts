@@ -1,4 +1,5 @@
-// Rate limits: token buckets keyed by service, address or process, in a bounded map or a shared store; 429 with Retry-After.
+// Rate limits: token buckets keyed by service, address or process, in a bounded map or a shared store (the server's
+// BucketStore implementations live in src/server/state/{memory,redis}/buckets.ts); 429 with Retry-After.
 import { RateLimitError } from "./errors.ts";
 
 /** A sustained rate and the burst allowed on top of it; a rate of 0 turns the limit off. */
@@ -48,7 +49,7 @@ function refusal(spec: RateSpec, what: string, tokens: number): RateLimitError {
  * Token buckets by key in a bounded map (least recently used go past maxKeys). `spend` refills bucket
  * `key` to now, takes `cost` tokens when it holds at least one, and answers what it held before.
  */
-function bucketMap(options: { maxKeys?: number; now?: () => number }) {
+export function bucketMap(options: { maxKeys?: number; now?: () => number }) {
   const maxKeys = options.maxKeys ?? 65_536;
   const now = options.now ?? Date.now;
   const buckets = new Map<string, Bucket>();
@@ -110,12 +111,6 @@ export async function takeCharges(charges: readonly Charge[]): Promise<void> {
     const held = await charge.buckets.spend(charge.bucket, charge.spec, 1);
     if (held < 1) throw charge.refusal(held);
   }
-}
-
-/** Buckets in this process's memory, bounded like rateLimiter's (least recently used go past maxKeys). */
-export function memoryBuckets(options: { maxKeys?: number; now?: () => number } = {}): BucketStore {
-  const buckets = bucketMap(options);
-  return { name: "memory", spend: async (key, spec, cost) => buckets.spend(key, spec, cost) };
 }
 
 /** A limit of `spec` per key over `store`; `name` keeps its buckets apart from the other limits' in the store. */

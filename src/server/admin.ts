@@ -15,7 +15,7 @@ import {
   ServiceList,
   ServiceSummary,
 } from "../protocol/enrollment.ts";
-import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary, Sighting } from "./enroll.ts";
+import type { ApiKeySummary as StoredApiKey, ServiceSummary as StoredSummary, Sighting } from "./state/types.ts";
 import { type Guard, jsonBody } from "./guard.ts";
 import { checkWebhookUrl } from "./webhooks/index.ts";
 

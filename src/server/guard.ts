@@ -5,9 +5,10 @@ import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
 import { secretEquals, verifyRequest } from "../protocol/signing.ts";
 import { VERSION_HEADER } from "../protocol/endpoint.ts";
-import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
-import { type BucketStore, type Charge, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
-import { type NonceCache, nonceCache } from "./limits.ts";
+import type { ApiKeySummary, NonceCache, ServiceRegistry } from "./state/types.ts";
+import { type BucketStore, type Charge, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";
+import { memoryBuckets } from "./state/memory/buckets.ts";
+import { nonceCache } from "./state/memory/nonces.ts";
 import { clientNetwork } from "./client-network.ts";
 import { type PollLimits, pollGate } from "./poll-gate.ts";
 

@@ -3,15 +3,15 @@ import { NetworkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
-import type { ServiceRegistry } from "./enroll.ts";
+import type { ServiceRegistry } from "./state/types.ts";
 import { checkAdminSecret } from "./admin-secret.ts";
 import { createGuard, type SecurityOverrides, type SecuritySettings, securitySettings } from "./guard.ts";
 import { createSessions, retentionFor, type SessionSettings, toStatus } from "./sessions.ts";
-import { openState } from "./state.ts";
+import { openState } from "./state/index.ts";
 import { type MetricsEndpoint, serveMetrics } from "../lib/metrics-endpoint.ts";
 import { serverMetrics } from "./metrics.ts";
-import { memoryStore } from "./store/memory.ts";
-import type { SessionStore } from "./store/types.ts";
+import { memoryStore } from "./state/memory/sessions.ts";
+import type { SessionStore } from "./state/types.ts";
 import { createWebhooks, DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from "./webhooks/index.ts";
 
 export interface ServerConfig extends SessionSettings {

@@ -5,7 +5,7 @@ import { PkipcError } from "../lib/errors.ts";
 import { addProcessMetrics } from "../lib/process-metrics.ts";
 import type { Guard } from "./guard.ts";
 import type { Sessions } from "./sessions.ts";
-import type { SessionStore } from "./store/types.ts";
+import type { SessionStore } from "./state/types.ts";
 
 export interface ServerMetrics {
   registry: Registry;

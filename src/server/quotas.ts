@@ -1,7 +1,7 @@
 // What pages, one client network and one API key may hold in the store: pending sessions and instruction args.
 import { CapacityError, RateLimitError } from "../lib/errors.ts";
 import { clientNetwork } from "./client-network.ts";
-import { type Hold, liveCapError, type Quota } from "./store/types.ts";
+import { type Hold, liveCapError, type Quota } from "./state/types.ts";
 
 /** The bounds, each with its default in {@link DEFAULT_QUOTAS}. */
 export interface QuotaSettings {

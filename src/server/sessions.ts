@@ -21,7 +21,7 @@ import type {
   SessionStatus,
 } from "../protocol/schemas.ts";
 import { DEFAULT_QUOTAS, quotas } from "./quotas.ts";
-import { type Hold, type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./store/types.ts";
+import { type Hold, type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./state/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {

@@ -1,7 +1,7 @@
 // Operators see the truth about a shared Redis, with the real binary and a real redis-server: a Redis that came back empty is an error on /healthz until acknowledged; an instance of another store format refuses to start.
 import { describe, expect, test } from "bun:test";
 import { VERSION } from "../../src/version.ts";
-import { STORE_FORMAT } from "../../src/server/redis/epoch.ts";
+import { STORE_FORMAT } from "../../src/server/state/redis/epoch.ts";
 import { runPkipc, serverProcess, spawnPkipc } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 

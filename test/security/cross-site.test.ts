@@ -1,7 +1,7 @@
 // A hostile page in the user's own browser, on a site the operator never allowed: it must not be able to
 // create, read or instruct a session, nor link the user's service, in Chromium and in Firefox.
 import { afterAll, describe, expect, test } from "bun:test";
-import { memoryStore } from "../../src/server/store/memory.ts";
+import { memoryStore } from "../../src/server/state/memory/sessions.ts";
 import { backendApi, onCleanup, testServer, testService } from "../helpers.ts";
 import { otherOrigin } from "../browser/fixtures.ts";
 import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "../browser/launch.ts";

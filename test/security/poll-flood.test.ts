@@ -5,10 +5,10 @@
 // flood, with RSS and latencies, is bench/poll-flood.ts.
 import { describe, expect, test } from "bun:test";
 import { silentLogger } from "../../src/lib/log.ts";
-import { redisConnection } from "../../src/server/redis/connection.ts";
-import { memoryStore } from "../../src/server/store/memory.ts";
-import { redisStore } from "../../src/server/store/redis.ts";
-import type { SessionStore } from "../../src/server/store/types.ts";
+import { redisConnection } from "../../src/server/state/redis/connection.ts";
+import { memoryStore } from "../../src/server/state/memory/sessions.ts";
+import { redisStore } from "../../src/server/state/redis/sessions.ts";
+import type { SessionStore } from "../../src/server/state/types.ts";
 import { backendApi, onCleanup, testServer } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 import { pollFlood, sourceAddress, tally } from "./poll-flood-tools.ts";

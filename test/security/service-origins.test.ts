@@ -6,7 +6,7 @@ import { knockTuples } from "../../src/client/knock.ts";
 import { createLogger, silentLogger } from "../../src/lib/log.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import { createSessions } from "../../src/server/sessions.ts";
-import { memoryStore } from "../../src/server/store/memory.ts";
+import { memoryStore } from "../../src/server/state/memory/sessions.ts";
 import { type RunningService, type ServiceOptions, startService } from "../../src/service/index.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
 import type { ReportEvent } from "../../src/service/reporter.ts";

@@ -4,7 +4,7 @@ import { SessionEndedError } from "../../src/lib/errors.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import type { Report } from "../../src/protocol/schemas.ts";
 import { createSessions } from "../../src/server/sessions.ts";
-import { memoryStore } from "../../src/server/store/memory.ts";
+import { memoryStore } from "../../src/server/state/memory/sessions.ts";
 import { onCleanup, serverConfig } from "../helpers.ts";
 
 const viewer = { id: "ak_test", origin: "https://saas.example" };

@@ -1,13 +1,9 @@
 // Delivers webhook events off the request path: a bounded queue, bounded concurrency, a deadline per attempt, retries with backoff.
 import type { Logger } from "../../lib/log.ts";
+import type { WebhookTarget } from "../state/types.ts";
 import type { WebhookEvent } from "./events.ts";
 import { signedHeaders } from "./sign.ts";
 
-/** Where an API key's events go, and the secret they are signed with. */
-export interface WebhookTarget {
-  url: string;
-  secret: string;
-}
 
 /** How deliveries are paced and bounded (see `pkipc server --help` for the flags). */
 export interface WebhookSettings {

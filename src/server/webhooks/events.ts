@@ -1,6 +1,6 @@
 // The webhook events a session change makes: a link, and each instruction that reached its end.
 import type { SessionStatus } from "../../protocol/schemas.ts";
-import type { SessionRecord } from "../store/types.ts";
+import type { SessionRecord } from "../state/types.ts";
 
 /** One event as a receiver gets it (the Standard Webhooks payload shape: type, timestamp, data). */
 export interface WebhookEvent {

@@ -1,12 +1,13 @@
 // Signed webhooks: session changes become Standard Webhooks events, sent to the webhook of the API key that made the session.
 import type { Logger } from "../../lib/log.ts";
 import type { SessionStatus } from "../../protocol/schemas.ts";
-import type { SessionRecord } from "../store/types.ts";
-import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSender, type WebhookSettings, type WebhookTarget, webhookSender } from "./deliver.ts";
+import type { SessionRecord, WebhookTarget } from "../state/types.ts";
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSender, type WebhookSettings, webhookSender } from "./deliver.ts";
 import { eventsOf } from "./events.ts";
 
 export { checkWebhookUrl, webhookSecret } from "./sign.ts";
-export { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings, type WebhookTarget } from "./deliver.ts";
+export type { WebhookTarget } from "../state/types.ts";
+export { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from "./deliver.ts";
 
 export interface Webhooks {
   /**

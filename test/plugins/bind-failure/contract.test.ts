@@ -6,8 +6,8 @@ import { silentLogger } from "../../../src/lib/log.ts";
 import type { ClaimLimits } from "../../../src/protocol/bind-failure.ts";
 import type { ProcessInfo } from "../../../src/protocol/schemas.ts";
 import { createSessions } from "../../../src/server/sessions.ts";
-import { memoryStore } from "../../../src/server/store/memory.ts";
-import type { SessionRecord } from "../../../src/server/store/types.ts";
+import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
+import type { SessionRecord } from "../../../src/server/state/types.ts";
 import { serverConfig } from "../../helpers.ts";
 
 const range = { start: 29_170, end: 29_233 };

@@ -1,8 +1,10 @@
 // The credential registry contract: the services file (and memory) and Redis enroll, look up and revoke alike.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { type ServiceRegistry, serviceRegistry } from "../../../src/server/enroll.ts";
-import { redisRegistry } from "../../../src/server/redis/registry.ts";
+import { serviceRegistry } from "../../../src/server/state/memory/registry.ts";
+import type { ServiceRegistry } from "../../../src/server/state/types.ts";
+import { redisRegistry } from "../../../src/server/state/redis/registry.ts";
+import { UnauthorizedError } from "../../../src/lib/errors.ts";
 import { tempFolder } from "../../helpers.ts";
 
 /** Polls `check` until true: a revocation reaches another instance within its lookup cache's bound (1 s). */
@@ -13,8 +15,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     await Bun.sleep(50);
   }
 }
-import { testConnection, testSentinelConnection } from "./backends.ts";
-import { UnauthorizedError } from "../../../src/lib/errors.ts";
+import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
 const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [
@@ -26,24 +27,18 @@ const implementations: Array<{ name: string; open(limits?: { maxServices?: numbe
       return [serviceRegistry({ path, ...limits }), () => serviceRegistry({ path, ...limits })];
     },
   },
-  {
-    name: "redis",
-    async open(limits = {}) {
-      const connection = await testConnection();
+  ...redisBackends.map((backend) => ({
+    name: backend.name,
+    async open(limits: { maxServices?: number; maxTokens?: number } = {}): Promise<[ServiceRegistry, () => ServiceRegistry]> {
+      const [a, b] = await backend.open();
       // The other handle is one long-lived instance, as in a deployment: its lookups are cached (a second).
-      const other = redisRegistry(connection, limits);
-      return [redisRegistry(connection, limits), () => other];
+      const other = redisRegistry(b, limits);
+      return [redisRegistry(a, limits), () => other];
     },
-  },
-  {
-    name: "redis through sentinel",
-    async open(limits = {}) {
-      const connection = await testSentinelConnection();
-      const other = redisRegistry(connection, limits);
-      return [redisRegistry(connection, limits), () => other];
-    },
-  },
+  })),
 ];
+
+afterAll(stopSharedDeployments);
 
 for (const impl of implementations) {
   describe(`registry contract: ${impl.name}`, () => {
@@ -122,7 +117,7 @@ for (const impl of implementations) {
       await registry.revokeApiKey(hooked.id);
       // Not cached: a revoked key's events stop at its next delivery attempt, on every instance.
       expect(await registry.webhookOf(hooked.id)).toBeUndefined();
-      if (impl.name === "redis") expect(await other().webhookOf(hooked.id)).toBeUndefined();
+      if (impl.name !== "file") expect(await other().webhookOf(hooked.id)).toBeUndefined();
       expect(await registry.webhookOf("ak_nosuch")).toBeUndefined();
     });
   });

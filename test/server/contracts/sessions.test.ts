@@ -1,14 +1,15 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
-import { describe, expect, test } from "bun:test";
-import { type BucketStore, memoryBuckets, sharedLimiter } from "../../../src/lib/rate-limit.ts";
-import { silentLogger } from "../../../src/lib/log.ts";
-import { redisBuckets } from "../../../src/server/redis/buckets.ts";
-import { memoryStore } from "../../../src/server/store/memory.ts";
-import { redisStore } from "../../../src/server/store/redis.ts";
-import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
-import { onCleanup } from "../../helpers.ts";
-import { testConnection, testSentinelConnection } from "./backends.ts";
+import { afterAll, describe, expect, test } from "bun:test";
 import { RateLimitError } from "../../../src/lib/errors.ts";
+import { type BucketStore, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { memoryBuckets } from "../../../src/server/state/memory/buckets.ts";
+import { silentLogger } from "../../../src/lib/log.ts";
+import { redisBuckets } from "../../../src/server/state/redis/buckets.ts";
+import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
+import { redisStore } from "../../../src/server/state/redis/sessions.ts";
+import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
+import { onCleanup } from "../../helpers.ts";
+import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
@@ -24,37 +25,17 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
       return [store, store, buckets, buckets];
     },
   },
-  {
-    name: "redis",
-    async open() {
-      const a = await testConnection();
-      // The second instance's connection goes to the same server: one more connection on the same URL.
-      const { redisConnection } = await import("../../../src/server/redis/connection.ts");
-      const b = redisConnection({ url: `redis://${a.where.replace(/^redis:\/\//, "")}` }, silentLogger);
-      onCleanup(() => b.close());
-      await b.ready(5_000);
+  ...redisBackends.map((backend) => ({
+    name: backend.name,
+    async open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]> {
+      const [a, b] = await backend.open();
       const first = await redisStore(a, silentLogger);
       const second = await redisStore(b, silentLogger);
       onCleanup(() => first.close());
       onCleanup(() => second.close());
       return [first, second, redisBuckets(a), redisBuckets(b)];
     },
-  },
-  {
-    name: "redis through sentinel",
-    async open() {
-      const a = await testSentinelConnection();
-      const { redisConnection } = await import("../../../src/server/redis/connection.ts");
-      const b = redisConnection({ url: a.url }, silentLogger);
-      onCleanup(() => b.close());
-      await b.ready(5_000);
-      const first = await redisStore(a, silentLogger);
-      const second = await redisStore(b, silentLogger);
-      onCleanup(() => first.close());
-      onCleanup(() => second.close());
-      return [first, second, redisBuckets(a), redisBuckets(b)];
-    },
-  },
+  })),
 ];
 
 let next = 0;
@@ -74,6 +55,8 @@ function session(tuples: number[][], overrides: Partial<SessionRecord> = {}): Se
 }
 
 const linked = (r: SessionRecord, linkId: string): SessionRecord => ({ ...r, state: "linked", linkId, linkedAt: Date.now(), version: r.version + 1 });
+
+afterAll(stopSharedDeployments);
 
 for (const impl of implementations) {
   describe(`session store contract: ${impl.name}`, () => {
@@ -306,6 +289,27 @@ for (const impl of implementations) {
       await a.replace(linked(one, "link000000006"), 0);
       expect(await b.liveCount()).toBe(before + 1);
     });
+  });
+}
+
+for (const backend of redisBackends) {
+  test(`session store: ${backend.name}: a change on one instance wakes a wait on the other by pub/sub alone (its re-check off)`, async () => {
+    const [one, two] = await backend.open();
+    const writer = await redisStore(one, silentLogger);
+    const waiter = await redisStore(two, silentLogger, { recheckMs: 600_000 });
+    onCleanup(() => writer.close());
+    onCleanup(() => waiter.close());
+    const record = session([[20061, 20062]]);
+    await writer.insert(record);
+    // The subscription may still be on its way: change again until a wait begun before the change is woken.
+    for (let version = 1; ; version++) {
+      const signal = AbortSignal.timeout(2_000);
+      const wait = waiter.changed(record.id, version - 1, signal).then(() => !signal.aborted);
+      await Bun.sleep(50);
+      expect(await writer.replace({ ...record, version }, version - 1)).toBe(true);
+      if (await wait) break;
+      if (version >= 5) throw new Error("no wait was woken by pub/sub in 5 changes");
+    }
   });
 }
 

@@ -1,6 +1,6 @@
 // Which webhook events a session's change makes: session.declined when the local user said no.
 import { describe, expect, test } from "bun:test";
-import type { SessionRecord } from "../../../src/server/store/types.ts";
+import type { SessionRecord } from "../../../src/server/state/types.ts";
 import { eventsOf } from "../../../src/server/webhooks/events.ts";
 
 const base: SessionRecord = { id: "s1", tuples: [], createdAt: 0, expiresAt: Date.now() + 30_000, version: 1, state: "pending", address: "127.0.0.1", origin: "https://saas.example", apiKeyId: "ak_1", instructions: [] };

@@ -1,0 +1,141 @@
+// One failover drill for every replicated Redis mode (Sentinel, Cluster): two server instances (the compiled binary)
+// and a service on the store, 16 clients creating and linking sessions, enrolling services and issuing API keys
+// while the test's `failover` kills a primary; then what every such test requires of pkipc.
+import { expect } from "bun:test";
+import { transports } from "../plugins/transport/index.ts";
+import { knockTuples } from "../src/client/knock.ts";
+import { findFreeRange } from "../src/lib/ports.ts";
+import { apiClient } from "../src/protocol/api-client.ts";
+import type { Report } from "../src/protocol/schemas.ts";
+import { apiKeyOf, enrollmentToken, serverProcess, serviceProcess } from "./helpers.ts";
+
+/** A report that claims every port of `tuples` (server-match), as a service would send after seeing those knocks. */
+const reportOf = (tuples: number[][], pid: number): Report => ({
+  process: { pid, ppid: 1, uid: 1000, user: "tests", exe: "/usr/bin/chromium", name: "chromium" },
+  claim: { strategy: "server-match", observed: tuples.flat(), failed: [] },
+});
+
+/** What a request came to: its HTTP status (2xx, 503, ...) or "hung" when no answer came within 10 s. */
+async function outcome(call: () => Promise<unknown>): Promise<number | "hung"> {
+  return call().then(
+    () => 200,
+    (e) => {
+      const status = (e as { status?: number }).status;
+      return typeof status === "number" && status > 0 ? status : "hung";
+    },
+  );
+}
+
+export interface Drill {
+  /** Kills a primary and resolves once a replica was promoted in its place (throws when none is within 30 s). */
+  failover(): Promise<void>;
+  /** More faults after the link was checked, under the same load (a sentinel restart, a second primary lost). */
+  then?(): Promise<void>;
+}
+
+/**
+ * Runs the drill on the store at `url`. Required: every request answered 2xx or 503, never hung; a link through
+ * the service (never restarted) within 10 s of the promotion; every enrollment and API key answered 201 still
+ * there at the end; both instances and the service still running.
+ */
+export async function failoverDrill(url: string, drill: Drill): Promise<void> {
+  const range = findFreeRange(64);
+  const raised = "100000,100000";
+  const flags = ["--store", url, "--range", `${range.start}-${range.end}`, "--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised];
+  flags.push("--service-report-rate", raised, "--address-report-rate", raised, "--enroll-rate", raised, "--service-request-rate", raised, "--read-rate", raised);
+  const a = await serverProcess(flags);
+  const b = await serverProcess(flags);
+  const service = await serviceProcess(b.url);
+  const admin = { authorization: `Bearer ${a.adminSecret}` };
+  const api = (via: typeof a) => apiClient(via.url, { apiKey: apiKeyOf(a.url), timeoutMs: 10_000 });
+
+  // Acknowledged writes, checked after the failover.
+  const services: string[] = [];
+  const apiKeys: string[] = [];
+  const outcomes = new Map<number | "hung", number>();
+  const count = (o: number | "hung") => outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+  let stop = false;
+
+  // 16 clients: each creates a session through one instance and links it by a signed report through the
+  // other; every fourth client also enrolls a service or issues an API key each round.
+  const clients = Array.from({ length: 16 }, async (_, n) => {
+    const credentials = await apiClient(a.url).enroll(await enrollmentToken(a.url), `client-${n}`);
+    services.push(credentials.serviceId);
+    const signed = apiClient(b.url, { credentials, timeoutMs: 10_000 });
+    for (let round = 0; !stop; round++) {
+      const [create, report] = n % 2 === 0 ? [a, b] : [b, a];
+      let tuples: number[][] | undefined;
+      count(await outcome(async () => (tuples = (await api(create).createSession()).tuples)));
+      if (tuples) count(await outcome(() => (report === b ? signed : apiClient(a.url, { credentials, timeoutMs: 10_000 })).report(reportOf(tuples!, 10_000 * n + round))));
+      if (n % 4 === 1) {
+        const response = await fetch(`${a.url}/v1/admin/tokens`, { method: "POST", headers: admin, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+        count(response?.status ?? "hung");
+        if (response?.status === 201) {
+          const token = ((await response.json()) as { token: string }).token;
+          count(await outcome(async () => services.push((await apiClient(b.url, { timeoutMs: 10_000 }).enroll(token, `late-${n}-${round}`)).serviceId)));
+        }
+      }
+      if (n % 4 === 3) {
+        const response = await fetch(`${b.url}/v1/admin/api-keys`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${b.adminSecret}`, "content-type": "application/json" },
+          body: JSON.stringify({ name: `key-${n}-${round}`, origin: "https://saas.example" }),
+          signal: AbortSignal.timeout(10_000),
+        }).catch(() => undefined);
+        count(response?.status ?? "hung");
+        if (response?.status === 201) apiKeys.push(((await response.json()) as { id: string }).id);
+      }
+    }
+  });
+
+  try {
+    await Bun.sleep(1_500);
+    await drill.failover();
+    const promotedAt = Date.now();
+
+    // A browser's knocks reach the running service (never restarted), which links through B.
+    let linkedAfterMs: number | undefined;
+    const tries: string[] = []; // what each try came to, shown when none linked
+    while (linkedAfterMs === undefined && Date.now() - promotedAt < 20_000) {
+      const offer = await api(a).createSession().catch((e) => void tries.push(`create: ${(e as Error).message}`));
+      if (offer) {
+        await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a.url).origin });
+        const status = await api(b)
+          .status(offer.id, { seconds: 3, since: 0 })
+          .catch((e) => void tries.push(`status: ${(e as Error).message}`));
+        if (status?.state === "linked") linkedAfterMs = Date.now() - promotedAt;
+        else if (status) tries.push(`status: ${status.state}`);
+      }
+      if (linkedAfterMs === undefined) await Bun.sleep(200);
+    }
+    console.log(`a service link ${linkedAfterMs ?? "never"} ms after the promotion${linkedAfterMs === undefined ? `; tries: ${tries.slice(-10).join(" | ")}; service log: ${service.log.lines.slice(-15).join("\n")}` : ""}`);
+    expect(linkedAfterMs).toBeDefined();
+    expect(linkedAfterMs!).toBeLessThan(10_000);
+
+    await drill.then?.();
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+
+  console.log(`outcomes through the failover: ${JSON.stringify(Object.fromEntries(outcomes))}; ${services.length} services and ${apiKeys.length} API keys acknowledged`);
+  expect(outcomes.get("hung") ?? 0).toBe(0);
+  const statuses = [...outcomes.keys()] as number[];
+  expect(statuses.filter((s) => !(s >= 200 && s < 300) && s !== 503)).toEqual([]); // e.g. [500] names the status
+  expect(outcomes.get(503) ?? 0).toBeGreaterThan(0); // the failover was seen under load, not between requests
+
+  // Nothing acknowledged was lost: every service and API key answered 2xx is on the promoted primary.
+  const listed = async (path: string, field: string) => {
+    const response = await fetch(`${b.url}${path}`, { headers: { authorization: `Bearer ${b.adminSecret}` } });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as Record<string, { id: string }[]>)[field]!.map((x) => x.id);
+  };
+  const knownServices = new Set(await listed("/v1/admin/services", "services"));
+  const knownKeys = new Set(await listed("/v1/admin/api-keys", "apiKeys"));
+  expect(services.filter((id) => !knownServices.has(id))).toEqual([]);
+  expect(apiKeys.filter((id) => !knownKeys.has(id))).toEqual([]);
+  expect(apiKeys.length).toBeGreaterThan(0);
+  expect(a.child.exitCode).toBeNull();
+  expect(b.child.exitCode).toBeNull();
+  expect(service.child.exitCode).toBeNull();
+}
