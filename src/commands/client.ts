@@ -40,6 +40,14 @@ export const clientOptions = {
   json: jsonOption("Print the result as JSON"),
 } as const;
 
+/** How many knocks landed, and how many the transport could not tell (a WebSocket, like a browser's, cannot). */
+function knocksText(result: ClientResult): string {
+  const { sent, landed, refused } = result.knocks;
+  const unknown = sent - landed - refused;
+  if (unknown === sent) return `${sent} knocks sent (${result.transport} cannot tell whether each landed)`;
+  return `${landed}/${sent} knocks landed${unknown > 0 ? `, ${unknown} unknown` : ""}`;
+}
+
 function describe(result: ClientResult): string {
   if (!result.linked) return `not linked: ${result.reason}`;
   const p = result.process;
@@ -47,7 +55,7 @@ function describe(result: ClientResult): string {
     p
       ? `linked in ${result.timeToLinkMs?.toFixed(1)} ms: pid ${p.pid} (${p.name}, ${p.exe || "exe unknown"}) user ${p.user}${result.origin ? ` origin ${result.origin}` : ""}`
       : `linked in ${result.timeToLinkMs?.toFixed(1)} ms (who linked is shown to the SaaS backend only: pass --api-key to see it)`,
-    `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${result.knocks.landed}/${result.knocks.sent} knocks landed`,
+    `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${knocksText(result)}`,
   ];
   for (const i of result.instructions) lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
   return lines.join("\n");

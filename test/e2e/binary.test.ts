@@ -39,6 +39,17 @@ describe("each transport links", () => {
       expect(run.result.transport).toBe(transport);
     });
   }
+
+  test("the text line says what each transport can tell: tcp counts knocks landed, ws (which cannot tell) says so", async () => {
+    const server = await serverProcess();
+    await serviceProcess(server.url);
+    const tcp = await runPkipc(["client", "--server", server.url, "--transport", "tcp"]);
+    expect(tcp.stdout).toMatch(/via tcp, 12\/12 knocks landed$/m);
+    await Bun.sleep(1100); // past the service's retry window for the ports the last code used
+    const ws = await runPkipc(["client", "--server", server.url, "--transport", "ws"]);
+    expect(ws.code).toBe(0);
+    expect(ws.stdout).toMatch(/via ws, 12 knocks sent \(ws cannot tell whether each landed\)$/m);
+  });
 });
 
 describe("session formats", () => {
