@@ -80,6 +80,13 @@ export interface Sessions {
    */
   report(report: Report, address: string, serviceId?: string, charges?: readonly Charge[]): Promise<ReportAnswer>;
   /**
+   * A report this server refused because it does not know the service that sent it (unsigned, or signed by an
+   * unknown id: `why`): the sessions made for `address` that its knocks fit are marked SERVICE_NOT_ENROLLED,
+   * so their page and backend learn why nothing links instead of waiting out their timeout. Links nothing.
+   * `charges` as for report().
+   */
+  unknownServiceReport(report: Report, address: string, why: string, charges?: readonly Charge[]): Promise<void>;
+  /**
    * Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking
    * service may pull. `linkTtlMs`: how long from now the link takes instructions. A link that ended throws
    * SessionEndedError.
@@ -177,6 +184,28 @@ function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number): nu
 }
 
 /**
+ * The sentence of a pending session's failure. ADDRESS_MISMATCH names both addresses to the backend, and to the
+ * page of a session a backend made (its backend stated the address); the page of a session a page made (anyone
+ * may make one) is not told where the service reports from.
+ */
+function failureDetail(record: SessionRecord, full: boolean): string {
+  const failure = record.failure!;
+  if (failure.reason === "SERVICE_NOT_ENROLLED") {
+    return (
+      `a pkipc service on this computer took the knocks, but this server does not know it (${failure.why ?? "unknown service"}): ` +
+      `it is not enrolled with this server, its enrollment was revoked, or it serves another server; enroll it here (pkipc service --enroll TOKEN)`
+    );
+  }
+  if (record.apiKeyId === undefined && !full) {
+    return "a pkipc service took the knocks but reports from another address than this page's: a proxy or VPN between them? the server links only a service reporting from the page's address";
+  }
+  return (
+    `the session was made for the user address ${record.address}, but the pkipc service that took its knocks reports from ${failure.reportedFrom ?? "another address"}: ` +
+    `the backend must state the address the user's browser reaches the pkipc server from (one that states none makes the session for its own address)`
+  );
+}
+
+/**
  * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
  * session, never who linked it nor what the service answered.
  */
@@ -190,6 +219,8 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
     ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
     ...(record.state === "declined" ? { reason: "DECLINED" as const } : {}),
+    ...(record.state === "pending" && record.failure ? { reason: record.failure.reason, detail: failureDetail(record, full) } : {}),
+    ...(record.state === "pending" && record.proposedAt !== undefined && !expired ? { confirming: true as const } : {}),
     ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
     ...(full && record.process ? { process: record.process } : {}),
     instructions: record.instructions.map((instruction) => {
@@ -253,6 +284,7 @@ export function createSessions(
   observe?: (before: SessionRecord, after: SessionRecord) => void,
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const strategy = () => settings.bindFailure;
   const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
   /** The abort of every wait in progress: drain() calls them all. */
@@ -295,7 +327,15 @@ export function createSessions(
    * instruction's args are left out (a secret stays on the server until the link) but for a `name`, which
    * names the key a `key` instruction would write.
    */
-  function propose(record: SessionRecord): ReportAnswer {
+  async function propose(record: SessionRecord): Promise<ReportAnswer> {
+    // Noted once, so the page knows a service is asking its user and waits for the answer rather than
+    // conclude that no service is there.
+    if (record.proposedAt === undefined) {
+      await update(
+        () => store.get(record.id),
+        (current) => (current.state === "pending" && current.proposedAt === undefined ? { ...current, proposedAt: Date.now() } : undefined),
+      );
+    }
     const now = Date.now();
     const asked = record.instructions
       .filter((i) => deliverable(i, now))
@@ -322,6 +362,15 @@ export function createSessions(
     // linked (or expired) meanwhile: the answer says so rather than claim a decline that did not happen
     if (!declined) return noLink("ALREADY_LINKED", `the session of ${originName(record.origin)} is no longer pending; nothing was declined`, record.origin);
     return noLink("DECLINED", why, record.origin);
+  }
+
+  /** Notes why a pending session will not link (once: a flood of the same report writes nothing more). */
+  async function fail(record: SessionRecord, failure: NonNullable<SessionRecord["failure"]>): Promise<void> {
+    if (record.failure?.reason === failure.reason) return;
+    await update(
+      () => store.get(record.id),
+      (current) => (current.state === "pending" && current.failure?.reason !== failure.reason ? { ...current, failure } : undefined),
+    );
   }
 
   async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
@@ -524,6 +573,9 @@ export function createSessions(
       const fitting = policy.bindOrigin ? fits.filter((c) => c.address === address) : fits;
       if (fitting.length === 0 && fits.length > 0) {
         log.warn("a report fits only sessions created from another address", { address, service: serviceId });
+        if (fits.length === 1) {
+          await fail(fits[0]!, { reason: "ADDRESS_MISMATCH", reportedFrom: address });
+        }
         return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
       }
       log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, address });
@@ -544,8 +596,20 @@ export function createSessions(
         return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
       }
       if (report.decline) return decline(session);
-      if (report.propose) return propose(session);
+      if (report.propose) return await propose(session);
       return link(session, report, serviceId);
+    },
+
+    async unknownServiceReport(report, address, why, charges = []) {
+      const claim = claimed(report);
+      if (!("observed" in claim)) return void (await takeCharges(charges));
+      const fits = (await store.find(claim.codes, charges)).filter(
+        (c) => strategy().fits(report.claim, new Set(c.tuples.flat())) && (!policy.bindOrigin || c.address === address),
+      );
+      // Only a session the knocks name alone: several would mean the report is not about any one of them.
+      if (fits.length !== 1) return;
+      log.warn("a service this server does not know reported knocks that fit a session", { address, why });
+      await fail(fits[0]!, { reason: "SERVICE_NOT_ENROLLED", why });
     },
 
     async pull(linkId, waitMs, signal, serviceId) {

@@ -1,7 +1,7 @@
 // The session store seam: where live sessions are kept, in memory by default, shared stores later.
 import { CapacityError } from "../../lib/errors.ts";
 import type { Charge } from "../../lib/rate-limit.ts";
-import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
+import type { FailureReason, Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
 
 /** An instruction with what became of it. */
 export interface InstructionRecord extends Instruction {
@@ -41,6 +41,16 @@ export interface SessionRecord {
   /** The enrolled service whose report linked it: only it may pull and acknowledge. */
   readonly serviceId?: string;
   readonly process?: Readonly<ProcessInfo>;
+  /** Why a pending session will not link, as a report the server could not link showed it (see FailureReason). */
+  readonly failure?: Readonly<{
+    reason: Exclude<FailureReason, "DECLINED">;
+    /** ADDRESS_MISMATCH: the address the service reported from. */
+    reportedFrom?: string;
+    /** SERVICE_NOT_ENROLLED: why the server did not know the service. */
+    why?: string;
+  }>;
+  /** When a service first proposed the link to its user (it asks before linking): the page waits for the answer. */
+  readonly proposedAt?: number;
   readonly instructions: readonly Readonly<InstructionRecord>[];
 }
 
