@@ -129,6 +129,22 @@ export interface LinkPolicy {
 const MAX_WAIT_TURNS = 64;
 
 const DRAW_ATTEMPTS = 16;
+
+/** Sessions whose instructions' deadlines one server watches at once (for instruction.expired): a bound. */
+const MAX_EXPIRY_TIMERS = 100_000;
+/** Longest a timer may be set for (setTimeout's limit); a later deadline is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The next moment an open instruction of `record` reads expired with no write, or Infinity. */
+function nextInstructionExpiry(record: SessionRecord, linkTtlMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const i of record.instructions) {
+    if (i.state !== "queued" && i.state !== "delivered") continue;
+    next = Math.min(next, sessionEnd(record, linkTtlMs));
+    if (i.state === "queued" && i.expiresAt !== undefined) next = Math.min(next, i.expiresAt);
+  }
+  return next;
+}
 const CAS_ATTEMPTS = 8;
 
 function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer {
@@ -149,7 +165,7 @@ function sessionEnd(record: SessionRecord, linkTtlMs: number): number {
 const deliverable = (i: InstructionRecord, now: number) => i.state === "queued" && (i.expiresAt === undefined || i.expiresAt > now);
 
 /** An instruction as read: its stored state, or "expired". */
-type InstructionView = Omit<InstructionRecord, "state"> & { state: InstructionRecord["state"] | "expired" };
+type InstructionView = InstructionRecord;
 
 /**
  * An instruction as its backend reads it: one that can no longer be answered reads `expired`, with why (the
@@ -289,6 +305,52 @@ export function createSessions(
   const stopping = new AbortController();
   /** The abort of every wait in progress: drain() calls them all. */
   const waits = new Set<() => void>();
+  /**
+   * Instructions expire by time alone (reads say so without a write). For a session of an API key (whose
+   * webhook hears its instructions' ends), the server that changed it also stores each expiry once its
+   * deadline passes: the change makes the `instruction.expired` event, once, however many servers race
+   * (the compare-and-set lets one write it; the others find nothing left to change).
+   */
+  const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  function watchExpiry(record: SessionRecord): void {
+    const at = record.apiKeyId === undefined ? Number.POSITIVE_INFINITY : nextInstructionExpiry(record, settings.linkTtlMs);
+    const old = expiryTimers.get(record.id);
+    if (old !== undefined) clearTimeout(old);
+    expiryTimers.delete(record.id);
+    if (at === Number.POSITIVE_INFINITY || stopping.signal.aborted) return;
+    if (expiryTimers.size >= MAX_EXPIRY_TIMERS) {
+      log.warn("too many sessions with instructions to watch: an expiry sends no webhook event (reads still say expired)", { session: record.id });
+      return;
+    }
+    const timer = setTimeout(() => {
+      expiryTimers.delete(record.id);
+      storeExpiries(record.id).catch((error: unknown) => log.warn("could not store an instruction's expiry", { session: record.id, error: (error as Error).message }));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5));
+    (timer as { unref?: () => void }).unref?.();
+    expiryTimers.set(record.id, timer);
+  }
+  async function storeExpiries(id: string): Promise<void> {
+    const changed = await update(
+      () => store.get(id),
+      (record) => {
+        const now = Date.now();
+        let any = false;
+        const instructions = record.instructions.map((i) => {
+          const view = instructionView(record, i, now, settings.linkTtlMs);
+          if (view.state !== "expired" || i.state === "expired") return i;
+          any = true;
+          return view;
+        });
+        return any ? { ...record, instructions } : undefined;
+      },
+    );
+    // nothing to store yet (a timer cut at its limit, or a write moved the deadline): look again
+    if (!changed) {
+      const record = await store.get(id);
+      if (record) watchExpiry(record);
+    }
+  }
+
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -310,6 +372,7 @@ export function createSessions(
       const next = { ...changed, version: record.version + 1 };
       if (await store.replace(next, record.version, hold)) {
         observe?.(record, next);
+        watchExpiry(next);
         return next;
       }
     }
@@ -657,7 +720,8 @@ export function createSessions(
             ...record,
             instructions: record.instructions.map((i) => {
               const ack = byId.get(i.id);
-              return ack ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
+              // one that expired stays so: its backend already heard it expired
+              return ack && i.state !== "expired" ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
             }),
           };
         },
@@ -667,6 +731,8 @@ export function createSessions(
 
     drain() {
       stopping.abort();
+      for (const timer of expiryTimers.values()) clearTimeout(timer);
+      expiryTimers.clear();
       for (const abort of [...waits]) abort();
     },
   };

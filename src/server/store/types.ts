@@ -5,8 +5,11 @@ import type { FailureReason, Instruction, ProcessInfo, SessionState } from "../.
 
 /** An instruction with what became of it. */
 export interface InstructionRecord extends Instruction {
-  /** "expired" is never stored: it is read from the deadlines (see sessions.ts, instructionView). */
-  state: "queued" | "delivered" | "done" | "refused";
+  /**
+   * "expired" is read from the deadlines (see sessions.ts, instructionView) and also stored once one passes on a
+   * server that watches it (for the `instruction.expired` webhook event); a record without it reads the same.
+   */
+  state: "queued" | "delivered" | "done" | "refused" | "expired";
   result?: string;
   /** Its own deadline to be delivered by (epoch ms), when the backend gave one. */
   expiresAt?: number;
