@@ -172,10 +172,15 @@ export function fetchConfig(server: string | URL = defaultServer(), signal = Abo
 
 /**
  * Gets a code from the server, knocks it from this page, and resolves once the local pkipc service
- * has reported it. Rejects with a {@link LinkError}: NOT_LINKED (nothing linked in time: no service
- * running, or every knock refused), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser denies this
- * page local network access: the message says how to allow it), EXPIRED, DECLINED (the local user said no when the service asked), ABORTED, NOT_ALLOWED, or
- * SERVER (the server could not be reached).
+ * has reported it. Rejects with a {@link LinkError} whose code names the cause: NO_SERVICE (the knocks are
+ * over and no service said a word within the server's idle gap and {@link NO_REPORT_GRACE_MS}: none runs on
+ * this computer, or it reports to another server), SERVICE_NOT_ENROLLED (a service took the knocks but this
+ * server does not know it), ADDRESS_MISMATCH (the backend stated another user address than the service
+ * reports from; both named), CSP (this page's Content-Security-Policy refused the knocks or the server
+ * calls; the message names the connect-src to add), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser
+ * denies this page local network access: the message says how to allow it), DECLINED (the local user said
+ * no when the service asked), NOT_ALLOWED (the server does not serve pages of this origin), NOT_LINKED
+ * (a service was heard but nothing linked in time), EXPIRED, ABORTED, or SERVER (the server could not be reached).
  */
 export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const start = performance.now();
