@@ -272,10 +272,18 @@ export type SessionRequest = Static<typeof SessionRequest>;
  * ADDRESS_MISMATCH: a service's report fit the code, but from another address than the one the session
  * was made for (the backend stated another, e.g. ::1 against 127.0.0.1). SERVICE_NOT_ENROLLED: the knocks
  * were reported by a service this server does not know (not enrolled, revoked, or enrolled with another
- * server), so nothing could link. The page and the CLI client name more causes of their own (no service,
+ * server), so nothing could link. ORIGIN_NOT_PROVEN: the knocks did not carry the session's web origin (a TLS
+ * knock in Chromium or Firefox, or another site's page). SERVICE_REFUSED_ORIGIN: the service on this computer
+ * does not allow the session's origin (its user's allow-list). The page and the CLI client name more causes of their own (no service,
  * a Content-Security-Policy, Local Network Access): only the server's are here.
  */
-export const FailureReason = T.Union([T.Literal("DECLINED"), T.Literal("ADDRESS_MISMATCH"), T.Literal("SERVICE_NOT_ENROLLED")]);
+export const FailureReason = T.Union([
+  T.Literal("DECLINED"),
+  T.Literal("ADDRESS_MISMATCH"),
+  T.Literal("SERVICE_NOT_ENROLLED"),
+  T.Literal("ORIGIN_NOT_PROVEN"),
+  T.Literal("SERVICE_REFUSED_ORIGIN"),
+]);
 export type FailureReason = Static<typeof FailureReason>;
 
 /**

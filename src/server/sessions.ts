@@ -212,6 +212,15 @@ function failureDetail(record: SessionRecord, full: boolean): string {
       `it is not enrolled with this server, its enrollment was revoked, or it serves another server; enroll it here (pkipc service --enroll TOKEN)`
     );
   }
+  if (failure.reason === "ORIGIN_NOT_PROVEN") {
+    return (
+      `a pkipc service took the knocks, but they do not prove the session's web origin (${failure.why ?? "no origin"}): ` +
+      "knock with a transport that carries the page's Origin (fetch or ws; TLS knocks carry none in Chromium and Firefox), from a page of the session's origin"
+    );
+  }
+  if (failure.reason === "SERVICE_REFUSED_ORIGIN") {
+    return `the pkipc service on this computer does not allow ${originName(record.origin)}: its user may allow it (pkipc service origins, or pkipc service --allow-origins)`;
+  }
   if (record.apiKeyId === undefined && !full) {
     return "a pkipc service took the knocks but reports from another address than this page's: a proxy or VPN between them? the server links only a service reporting from the page's address";
   }
@@ -652,10 +661,12 @@ export function createSessions(
       const refusal = originRefusal(report.origin, session.origin, report.process);
       if (refusal !== undefined) {
         log.warn("a report fits a session its knocks do not prove the origin of", { knocks: originName(report.origin), session: originName(session.origin), service: serviceId });
+        await fail(session, { reason: "ORIGIN_NOT_PROVEN", why: refusal });
         return noLink("ORIGIN_NOT_PROVEN", `${refusal}; linked none`);
       }
       // The local user has the last word on which sites may link their computer.
       if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
+        await fail(session, { reason: "SERVICE_REFUSED_ORIGIN" });
         return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
       }
       if (report.decline) return decline(session);

@@ -99,6 +99,28 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(status.detail).toContain("127.0.0.1");
     }, 90_000);
 
+    test("knocks that carry no origin (TLS, in this engine): ORIGIN_NOT_PROVEN, not NO_SERVICE", async () => {
+      const server = await testServer();
+      const saas = saasPage();
+      server.allowOrigin(saas.origin);
+      await testService(server.url);
+      const r = await linkIn(await open(saas.origin), `${server.url}/pkipc.js`, { transport: "https" });
+      expect(r).toMatchObject({ ok: false, code: "ORIGIN_NOT_PROVEN" });
+      expect(r.message).toContain("fetch or ws");
+      expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
+    }, 90_000);
+
+    test("the service's user does not allow the page's origin: SERVICE_REFUSED_ORIGIN", async () => {
+      const server = await testServer();
+      const saas = saasPage();
+      server.allowOrigin(saas.origin);
+      await testService(server.url, { allowOrigins: ["https://only-this.example"] });
+      const r = await linkIn(await open(saas.origin), `${server.url}/pkipc.js`);
+      expect(r).toMatchObject({ ok: false, code: "SERVICE_REFUSED_ORIGIN" });
+      expect(r.message).toContain(`does not allow ${saas.origin}`);
+      expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
+    }, 90_000);
+
     test("the page's Content-Security-Policy blocks the knocks: CSP, naming the connect-src to add", async () => {
       const server = await testServer();
       // connect-src lets the page call its pkipc server, and nothing else on loopback.

@@ -1,4 +1,4 @@
-// `pkipc client` names why it did not link, with a stable code, well before its timeout: no service, an unknown service, another address.
+// `pkipc client` names why it did not link, with a stable code, well before its timeout: no service, an unknown service, another address, another origin, an origin the service refuses.
 import { describe, expect, test } from "bun:test";
 import type { ClientResult } from "../../src/client/index.ts";
 import { backendApi, runPkipc, testServer, testService } from "../helpers.ts";
@@ -43,6 +43,22 @@ describe("pkipc client names the cause", () => {
     expect(result.reason).toContain("::1");
     expect(result.reason).toContain("127.0.0.1");
     expect(ms).toBeLessThan(15_000);
+  }, 60_000);
+
+  test("knocks that state another web origin than the session's: ORIGIN_NOT_PROVEN", async () => {
+    const server = await testServer();
+    await testService(server.url);
+    const { result } = await client(server.url, "--origin", "https://another-site.example");
+    expect(result).toMatchObject({ linked: false, code: "ORIGIN_NOT_PROVEN" });
+    expect(result.reason).toContain("https://another-site.example");
+  }, 60_000);
+
+  test("a service whose user does not allow the session's origin: SERVICE_REFUSED_ORIGIN", async () => {
+    const server = await testServer();
+    await testService(server.url, { allowOrigins: ["https://only-this.example"] });
+    const { result } = await client(server.url);
+    expect(result).toMatchObject({ linked: false, code: "SERVICE_REFUSED_ORIGIN" });
+    expect(result.reason).toContain(`does not allow ${new URL(server.url).origin}`);
   }, 60_000);
 
   test("--address without an API key is refused with one sentence", async () => {

@@ -1,5 +1,5 @@
 // The browser module (served as /pkipc.js): one call that gets a code, knocks it from this page, and waits for the link.
-import type { ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
+import type { FailureReason, ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 import { knockTuples } from "../knock.ts";
 import type { KnockTransport } from "../transport.ts";
 import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
@@ -41,12 +41,10 @@ export function browserEngine(userAgent: string): BrowserEngine {
 /** Why link() failed: a stable code and one sentence (README, "Integrating pkipc": what the user and the integrator do for each). */
 export class LinkError extends Error {
   readonly code:
+    | FailureReason // the server's: DECLINED, ADDRESS_MISMATCH, SERVICE_NOT_ENROLLED, ORIGIN_NOT_PROVEN, SERVICE_REFUSED_ORIGIN
     | "NO_SERVICE"
-    | "SERVICE_NOT_ENROLLED"
-    | "ADDRESS_MISMATCH"
     | "CSP"
     | "LOCAL_NETWORK_BLOCKED"
-    | "DECLINED"
     | "NOT_ALLOWED"
     | "NOT_LINKED"
     | "EXPIRED"
@@ -176,7 +174,8 @@ export function fetchConfig(server: string | URL = defaultServer(), signal = Abo
  * over and no service said a word within the server's idle gap and {@link NO_REPORT_GRACE_MS}: none runs on
  * this computer, or it reports to another server), SERVICE_NOT_ENROLLED (a service took the knocks but this
  * server does not know it), ADDRESS_MISMATCH (the backend stated another user address than the service
- * reports from; both named), CSP (this page's Content-Security-Policy refused the knocks or the server
+ * reports from; both named), ORIGIN_NOT_PROVEN (the knocks did not carry this page's origin: a TLS transport
+ * in Chromium or Firefox), SERVICE_REFUSED_ORIGIN (the service's user does not allow this origin), CSP (this page's Content-Security-Policy refused the knocks or the server
  * calls; the message names the connect-src to add), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser
  * denies this page local network access: the message says how to allow it), DECLINED (the local user said
  * no when the service asked), NOT_ALLOWED (the server does not serve pages of this origin), NOT_LINKED
@@ -261,7 +260,12 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
         silence(
           csp.knocksBlocked()
             ? csp.error()
-            : new LinkError(
+            : originless(transport.name)
+              ? new LinkError(
+                  "ORIGIN_NOT_PROVEN",
+                  `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
+                )
+              : new LinkError(
                 "NO_SERVICE",
                 `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
               ),
@@ -316,6 +320,9 @@ function explainPermission(failure: unknown, permission: LocalNetworkPermission)
   }
   return failure;
 }
+
+/** Whether this browser's knocks over `transport` carry no Origin: TLS knocks outside WebKit (a ClientHello only). */
+const originless = (transport: string) => (transport === "https" || transport === "wss") && browserEngine(globalThis.navigator?.userAgent ?? "") !== "webkit";
 
 /** At most this many policy violations are kept per link: a bound, far above the ports of one code. */
 const MAX_VIOLATIONS = 256;

@@ -49,7 +49,7 @@ export interface SessionRecord {
     reason: Exclude<FailureReason, "DECLINED">;
     /** ADDRESS_MISMATCH: the address the service reported from. */
     reportedFrom?: string;
-    /** SERVICE_NOT_ENROLLED: why the server did not know the service. */
+    /** SERVICE_NOT_ENROLLED and ORIGIN_NOT_PROVEN: why, in a few words. */
     why?: string;
   }>;
   /** When a service first proposed the link to its user (it asks before linking): the page waits for the answer. */
