@@ -25,14 +25,27 @@ export interface ClientOptions {
    * key's origin, read from the session's status before knocking).
    */
   origin?: string;
+  /**
+   * The user's address to state for the session, as a SaaS backend does (needs apiKey). Default: none (the
+   * server takes the address this client reaches it from). For trying what a backend states.
+   */
+  address?: string;
   /** Instructions to queue for the service before knocking (needs apiKey). */
   instructions?: InstructionRequest[];
   signal?: AbortSignal;
 }
 
-/** What one run of the client found out; `linked` false comes with a one-sentence `reason`. */
+/**
+ * Why a run did not link, as a stable code: the session's own reason (DECLINED, ADDRESS_MISMATCH,
+ * SERVICE_NOT_ENROLLED), NO_SERVICE (every knock was refused: nothing listens), EXPIRED, or NOT_LINKED
+ * (the knocks landed and no service linked in time).
+ */
+export type NotLinkedCode = NonNullable<SessionStatus["reason"]> | "NO_SERVICE" | "EXPIRED" | "NOT_LINKED";
+
+/** What one run of the client found out; `linked` false comes with a `code` and a one-sentence `reason`. */
 export interface ClientResult {
   linked: boolean;
+  code?: NotLinkedCode;
   reason?: string;
   sessionId: string;
   tuples: number[][];
@@ -48,28 +61,38 @@ export interface ClientResult {
   state: SessionStatus["state"];
 }
 
-function whyNotLinked(state: SessionStatus["state"], knocks: KnockResult[], timeoutMs: number): string {
+/** Whether every knock was refused: no service listens on this computer (the client knows at once). */
+const allRefused = (knocks: KnockResult[]) => knocks.length > 0 && knocks.every((k) => k.landed === false);
+
+function whyNotLinked(status: SessionStatus, knocks: KnockResult[], timeoutMs: number): { code: NotLinkedCode; reason: string } {
   // The service asked its user, who said no (or let the question time out): not a missing service.
-  if (state === "declined") return "DECLINED: the local user declined this link when the pkipc service asked";
+  if (status.state === "declined") return { code: "DECLINED", reason: "the local user declined this link when the pkipc service asked" };
+  if (status.reason) return { code: status.reason, reason: status.detail ?? status.reason };
   const refused = knocks.filter((k) => k.landed === false).length;
-  if (refused === knocks.length) return `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running?`;
-  if (state === "expired") return "the code expired before a service reported it";
+  if (allRefused(knocks)) return { code: "NO_SERVICE", reason: `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running on this computer?` };
+  if (status.state === "expired") return { code: "EXPIRED", reason: "the code expired before a service reported it" };
   if (refused === 0) {
     // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
-    return `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`;
+    return {
+      code: "NOT_LINKED",
+      reason: `every knock landed, but no service linked the session within ${timeoutMs / 1000} s: the service may be throttled by the server (its log says so), pointed at another server, or not allowing this program or user`,
+    };
   }
   // Most knocks landed, so something holds the range: the same causes as above, or a service missing some ports.
-  return `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): the service may be throttled by the server (its log says so), pointed at another server, not allowing this program or user, or not running`;
+  return {
+    code: "NOT_LINKED",
+    reason: `no service linked the session within ${timeoutMs / 1000} s (${refused} of ${knocks.length} knocks refused): the service may be throttled by the server (its log says so), pointed at another server, not allowing this program or user, or not running`,
+  };
 }
 
 /**
  * Asks for a session, waiting out a 429 (as its Retry-After says) while that fits before `end`: 50
  * clients started at once from one address would otherwise fail past the server's burst.
  */
-async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal) {
+async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal, address?: string) {
   for (;;) {
     try {
-      return await api.openSession(format, signal);
+      return await api.openSession(format, signal, address === undefined ? undefined : { address });
     } catch (error) {
       const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
       if (performance.now() + wait >= end || signal?.aborted) throw error;
@@ -93,6 +116,9 @@ function pollClosed(error: unknown): boolean {
 export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const format = options.format ?? "json";
   const timeoutMs = options.timeoutMs ?? 10_000;
+  if (options.address !== undefined && !options.apiKey) {
+    throw new ConfigError("stating the user's address needs the SaaS backend's API key (--api-key or PKIPC_API_KEY): only a backend may state it");
+  }
   if (options.instructions?.length && !options.apiKey) {
     throw new ConfigError("queueing instructions needs the SaaS backend's API key (--api-key or PKIPC_API_KEY; pkipc admin api-key makes one)");
   }
@@ -100,16 +126,20 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const root = apiRoot(options.server);
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
-  const { offer, origin: told } = await createSession(api, format, start + timeoutMs, options.signal);
+  const { offer, origin: told } = await createSession(api, format, start + timeoutMs, options.signal, options.address);
   for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
   // A page's knocks carry its origin; a backend's session has its API key's origin, which the server names
   // when it makes the session (a server of 0.2 does not: then its status names it, one request more).
   const origin = options.origin ?? (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
   const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal, ...(origin ? { origin } : {}) });
+  // Every knock refused: nothing listens, so nothing will link; the poll under way is cut short.
+  const nobody = new AbortController();
+  void knocking.then((knocks) => allRefused(knocks) && nobody.abort());
+  const pollSignal = options.signal ? AbortSignal.any([options.signal, nobody.signal]) : nobody.signal;
   const end = start + timeoutMs;
   const waitingOnService = (s: SessionStatus) =>
-    s.state === "pending" || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
+    (s.state === "pending" && s.reason === undefined) || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
   // Long polls from the first knock on, each bounded by what is left of the timeout: the link is seen
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
   let status: SessionStatus | undefined;
@@ -117,9 +147,13 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   let lastPollError: unknown;
   do {
     const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
+    if (nobody.signal.aborted && status) break;
     try {
-      status = await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, options.signal);
+      status = nobody.signal.aborted
+        ? await api.status(offer.id, undefined, options.signal)
+        : await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, pollSignal);
     } catch (error) {
+      if (nobody.signal.aborted && !options.signal?.aborted) continue; // the loop reads the status once more, unwaited
       if (error instanceof ApiError && error.status === 404 && status) break;
       if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
         lastPollError = error;
@@ -152,6 +186,11 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   if (status.process) result.process = status.process;
   if (status.origin) result.origin = status.origin;
   if (timeToLinkMs !== undefined) result.timeToLinkMs = Math.round(timeToLinkMs * 100) / 100;
-  if (!result.linked) result.reason = whyNotLinked(status.state, knocks, timeoutMs);
+  if (!result.linked) {
+    // The reason opens with its code, as the server's instruction results do ("DECLINED: ..."): one line says both.
+    const { code, reason } = whyNotLinked(status, knocks, timeoutMs);
+    result.code = code;
+    result.reason = `${code}: ${reason}`;
+  }
   return result;
 }

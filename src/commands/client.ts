@@ -36,6 +36,7 @@ export const clientOptions = {
   timeout: timeoutOption("How long to wait for the link", "PKIPC_TIMEOUT"),
   apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
   origin: { description: "The web origin each knock states (an Origin header, as a browser page's knocks carry it); default: the session's own", env: "PKIPC_ORIGIN", parse: webOrigin },
+  address: { description: "The user's address to state for the session, as a SaaS backend does (needs --api-key); default: the one the server sees", parse: text },
   instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
   json: jsonOption("Print the result as JSON"),
 } as const;
@@ -85,6 +86,7 @@ export default defineCommand({
       instructions: o.instruction,
       ...(o.apiKey ? { apiKey: o.apiKey } : {}),
       ...(o.origin ? { origin: o.origin } : {}),
+      ...(o.address ? { address: o.address } : {}),
       });
     } catch (error) {
       // The server refused or could not be reached: not linked, like any other failure of the exchange.

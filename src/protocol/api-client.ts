@@ -111,9 +111,10 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     createSession: (format: Format = "json", signal?: AbortSignal, request?: SessionRequest) =>
       call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, ...(request ? { body: request } : {}) }),
     /** A new session and the web origin the server says it belongs to (absent from servers of 0.2, and for sessions of none). */
-    openSession: async (format: Format = "json", signal?: AbortSignal): Promise<{ offer: SessionOffer; origin?: string }> => {
+    openSession: async (format: Format = "json", signal?: AbortSignal, request?: SessionRequest): Promise<{ offer: SessionOffer; origin?: string }> => {
       let origin: string | undefined;
-      const offer = await call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, headers: (h) => (origin = h.get(SESSION_ORIGIN_HEADER) ?? undefined) });
+      const headers = (h: Headers) => (origin = h.get(SESSION_ORIGIN_HEADER) ?? undefined);
+      const offer = await call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, headers, ...(request ? { body: request } : {}) });
       return origin ? { offer, origin } : { offer };
     },
     status: (id: string, wait?: { seconds: number; since: number }, signal?: AbortSignal) =>

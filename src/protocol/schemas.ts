@@ -270,6 +270,25 @@ export const SessionRequest = T.Object(
 export type SessionRequest = Static<typeof SessionRequest>;
 
 /**
+ * Why a session did not link, as its status names it. DECLINED: the person at the computer said no.
+ * ADDRESS_MISMATCH: a service's report fit the code, but from another address than the one the session
+ * was made for (the backend stated another, e.g. ::1 against 127.0.0.1). SERVICE_NOT_ENROLLED: the knocks
+ * were reported by a service this server does not know (not enrolled, revoked, or enrolled with another
+ * server), so nothing could link. ORIGIN_NOT_PROVEN: the knocks did not carry the session's web origin (a TLS
+ * knock in Chromium or Firefox, or another site's page). SERVICE_REFUSED_ORIGIN: the service on this computer
+ * does not allow the session's origin (its user's allow-list). The page and the CLI client name more causes of their own (no service,
+ * a Content-Security-Policy, Local Network Access): only the server's are here.
+ */
+export const FailureReason = T.Union([
+  T.Literal("DECLINED"),
+  T.Literal("ADDRESS_MISMATCH"),
+  T.Literal("SERVICE_NOT_ENROLLED"),
+  T.Literal("ORIGIN_NOT_PROVEN"),
+  T.Literal("SERVICE_REFUSED_ORIGIN"),
+]);
+export type FailureReason = Static<typeof FailureReason>;
+
+/**
  * GET /v1/sessions/{id}. `version` grows with every change, for long polling with `since`. A page sees
  * only the progress (state, version, instruction states); `origin`, `process` and instruction results
  * are for the SaaS backend's API key.
@@ -283,8 +302,15 @@ export const SessionStatus = T.Object(
     linkedAt: T.Optional(Timestamp),
     /** A linked session takes instructions until then (the server's --link-ttl after the link). */
     linkEndsAt: T.Optional(Timestamp),
-    /** Why a session ended without a link, as a stable code: DECLINED (the local user said no). */
-    reason: T.Optional(T.Literal("DECLINED")),
+    /**
+     * Why the session did not (or will not) link, as a stable code (see {@link FailureReason}): on a declined
+     * session DECLINED; on a pending one, what the server learned from a report it could not link.
+     */
+    reason: T.Optional(FailureReason),
+    /** The reason in one sentence, naming what it found (e.g. both addresses of ADDRESS_MISMATCH). */
+    detail: T.Optional(T.String({ maxLength: 512 })),
+    /** A service reported the knocks and is asking the person at the computer (pending meanwhile). */
+    confirming: T.Optional(T.Literal(true)),
     origin: T.Optional(WebOrigin),
     process: T.Optional(ProcessInfo),
     instructions: T.Array(InstructionStatus, { maxItems: 64, xmlItem: "instruction" }),

@@ -138,7 +138,14 @@ export function createApp(options: AppOptions) {
         throttleLog(error);
         return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
       }
-      if (error instanceof PkipcError) return errorReply(error.code, error.message, error.status, format);
+      if (error instanceof PkipcError) {
+        const response = errorReply(error.code, error.message, error.status, format);
+        // A page of an origin this server does not serve gets the refusal readable (the page module then says
+        // NOT_ALLOWED, not a network error): it says only that the origin is not served.
+        const origin = request.headers.get("origin");
+        if (error.code === "ORIGIN_NOT_ALLOWED" && origin !== null) response.headers.set("access-control-allow-origin", origin);
+        return response;
+      }
       if (code === "VALIDATION") return errorReply("INVALID_INPUT", validationMessage(error), 400, format);
       if (code === "PARSE") return errorReply("INVALID_INPUT", "the request body could not be parsed", 400, format);
       if (code === "NOT_FOUND") return errorReply("NOT_FOUND", "no such endpoint", 404, format);
@@ -174,9 +181,13 @@ export function createApp(options: AppOptions) {
       detail: { summary: "Liveness" },
     })
     .use(adminRoutes(guard, log, (request, server) => addressOf(server, request), options.acknowledgeLoss))
-    .get("/v1/config", ({ query, request }) => reply(ServiceConfig, sessions.config(), formatOf(query, request)), {
+    .get("/v1/config", ({ query, request }) => {
+      // A page of an origin the server does not serve hears so here too (403, readable: see cors.ts), not a network error.
+      guard.pageOrigin(request);
+      return reply(ServiceConfig, sessions.config(), formatOf(query, request));
+    }, {
       query: strictQuery({ format: FormatQuery }),
-      response: { 200: ServiceConfig },
+      response: { 200: ServiceConfig, 403: ErrorBody },
       detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
     })
     .post(
@@ -261,7 +272,10 @@ export function createApp(options: AppOptions) {
         return reply(ReportAnswer, answer, formatOf(query, request), 200, lifetime);
       },
       {
-        parse: guard.signedBody(Report),
+        // A report of a service this server does not know is refused; the session it fits learns why (SERVICE_NOT_ENROLLED).
+        parse: guard.signedBody(Report, (report, address, refusal) =>
+          sessions.unknownServiceReport(report, address, refusal.code === "UNSIGNED" ? "its report was not signed" : "its report was signed by an unknown service id", guard.reportCharges(undefined, address)),
+        ),
         body: Report,
         query: strictQuery({ format: FormatQuery }),
         response: { 200: ReportAnswer, 401: ErrorBody, 429: ErrorBody },

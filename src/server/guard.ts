@@ -1,5 +1,5 @@
 // The server's defences in one place: who is calling (signature, API key, admin secret, page origin), from where, and how often.
-import type { TSchema } from "@sinclair/typebox";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { ForbiddenError, NotFoundError, UnauthorizedError, UnsupportedMediaTypeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
@@ -256,14 +256,27 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * An Elysia parse hook for a signed route: reads the raw body (the signature covers its bytes),
      * checks the signature, then decodes it as its media type says: application/json or application/xml.
      */
-    signedBody(schema: TSchema) {
+    signedBody<S extends TSchema>(schema: S, unknownService?: UnknownServiceHook<S>) {
       return async ({ request, server }: { request: Request; server?: RequestIp }) => {
         const type = mediaType(request);
         const bytes = new Uint8Array(await request.arrayBuffer());
         if (!(bytes.length === 0 && type === "") && type !== "application/json" && type !== "application/xml") {
           throw new UnsupportedMediaTypeError(`the body must be application/json or application/xml, not ${type || "untyped"}`);
         }
-        const id = await authenticate(request, bytes);
+        let id: string | undefined;
+        try {
+          id = await authenticate(request, bytes);
+        } catch (error) {
+          // Refused all the same; the hook only learns what the body says (a body that does not decode says nothing).
+          if (unknownService && error instanceof UnauthorizedError && (error.code === "UNSIGNED" || error.code === "UNKNOWN_SERVICE")) {
+            let body: Static<S> | undefined;
+            try {
+              body = decode(schema, decodeUtf8(bytes), type === "application/xml" ? "xml" : "json");
+            } catch {}
+            if (body !== undefined) await unknownService(body, address(request, server), error);
+          }
+          throw error;
+        }
         if (id) note(id, request, server);
         try {
           const text = decodeUtf8(bytes);
@@ -332,6 +345,12 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     },
   };
 }
+
+/**
+ * Told of a signed route's body that was refused because its service is unknown (UNSIGNED or UNKNOWN_SERVICE),
+ * with the sender's address, before the refusal is answered. May throw (e.g. a rate limit), which answers instead.
+ */
+export type UnknownServiceHook<S extends TSchema> = (body: Static<S>, address: string, refusal: UnauthorizedError) => Promise<void>;
 
 /**
  * The parse hook of every unsigned body: JSON only, under its exact media type, within the size and

@@ -81,6 +81,13 @@ export interface Sessions {
    */
   report(report: Report, address: string, serviceId?: string, charges?: readonly Charge[]): Promise<ReportAnswer>;
   /**
+   * A report this server refused because it does not know the service that sent it (unsigned, or signed by an
+   * unknown id: `why`): the sessions made for `address` that its knocks fit are marked SERVICE_NOT_ENROLLED,
+   * so their page and backend learn why nothing links instead of waiting out their timeout. Links nothing.
+   * `charges` as for report().
+   */
+  unknownServiceReport(report: Report, address: string, why: string, charges?: readonly Charge[]): Promise<void>;
+  /**
    * Instructions queued for a linked service since its report; waits up to waitMs for one. Only the linking
    * service may pull. `linkTtlMs`: how long from now the link takes instructions. A link that ended throws
    * SessionEndedError.
@@ -123,6 +130,22 @@ export interface LinkPolicy {
 const MAX_WAIT_TURNS = 64;
 
 const DRAW_ATTEMPTS = 16;
+
+/** Sessions whose instructions' deadlines one server watches at once (for instruction.expired): a bound. */
+const MAX_EXPIRY_TIMERS = 100_000;
+/** Longest a timer may be set for (setTimeout's limit); a later deadline is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The next moment an open instruction of `record` reads expired with no write, or Infinity. */
+function nextInstructionExpiry(record: SessionRecord, linkTtlMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const i of record.instructions) {
+    if (i.state !== "queued" && i.state !== "delivered") continue;
+    next = Math.min(next, sessionEnd(record, linkTtlMs));
+    if (i.state === "queued" && i.expiresAt !== undefined) next = Math.min(next, i.expiresAt);
+  }
+  return next;
+}
 const CAS_ATTEMPTS = 8;
 
 function noLink(code: NoLinkCode, reason: string, origin?: string): ReportAnswer {
@@ -143,7 +166,7 @@ function sessionEnd(record: SessionRecord, linkTtlMs: number): number {
 const deliverable = (i: InstructionRecord, now: number) => i.state === "queued" && (i.expiresAt === undefined || i.expiresAt > now);
 
 /** An instruction as read: its stored state, or "expired". */
-type InstructionView = Omit<InstructionRecord, "state"> & { state: InstructionRecord["state"] | "expired" };
+type InstructionView = InstructionRecord;
 
 /**
  * An instruction as its backend reads it: one that can no longer be answered reads `expired`, with why (the
@@ -178,6 +201,37 @@ function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number): nu
 }
 
 /**
+ * The sentence of a pending session's failure. ADDRESS_MISMATCH names both addresses to the backend, and to the
+ * page of a session a backend made (its backend stated the address); the page of a session a page made (anyone
+ * may make one) is not told where the service reports from.
+ */
+function failureDetail(record: SessionRecord, full: boolean): string {
+  const failure = record.failure!;
+  if (failure.reason === "SERVICE_NOT_ENROLLED") {
+    return (
+      `a pkipc service on this computer took the knocks, but this server does not know it (${failure.why ?? "unknown service"}): ` +
+      `it is not enrolled with this server, its enrollment was revoked, or it serves another server; enroll it here (pkipc service --enroll TOKEN)`
+    );
+  }
+  if (failure.reason === "ORIGIN_NOT_PROVEN") {
+    return (
+      `a pkipc service took the knocks, but they do not prove the session's web origin (${failure.why ?? "no origin"}): ` +
+      "knock with a transport that carries the page's Origin (fetch or ws; TLS knocks carry none in Chromium and Firefox), from a page of the session's origin"
+    );
+  }
+  if (failure.reason === "SERVICE_REFUSED_ORIGIN") {
+    return `the pkipc service on this computer does not allow ${originName(record.origin)}: its user may allow it (pkipc service origins, or pkipc service --allow-origins)`;
+  }
+  if (record.apiKeyId === undefined && !full) {
+    return "a pkipc service took the knocks but reports from another address than this page's: a proxy or VPN between them? the server links only a service reporting from the page's address";
+  }
+  return (
+    `the session was made for the user address ${record.address}, but the pkipc service that took its knocks reports from ${failure.reportedFrom ?? "another address"}: ` +
+    `the backend must state the address the user's browser reaches the pkipc server from (one that states none makes the session for its own address)`
+  );
+}
+
+/**
  * The status as `full` (the owning backend) or the page sees it: a page learns the progress of its own
  * session, never who linked it nor what the service answered.
  */
@@ -191,6 +245,8 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
     ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
     ...(record.state === "declined" ? { reason: "DECLINED" as const } : {}),
+    ...(record.state === "pending" && record.failure ? { reason: record.failure.reason, detail: failureDetail(record, full) } : {}),
+    ...(record.state === "pending" && record.proposedAt !== undefined && !expired ? { confirming: true as const } : {}),
     ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
     ...(full && record.process ? { process: record.process } : {}),
     instructions: record.instructions.map((instruction) => {
@@ -254,10 +310,57 @@ export function createSessions(
   observe?: (before: SessionRecord, after: SessionRecord) => void,
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const strategy = () => settings.bindFailure;
   const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
   /** The abort of every wait in progress: drain() calls them all. */
   const waits = new Set<() => void>();
+  /**
+   * Instructions expire by time alone (reads say so without a write). For a session of an API key (whose
+   * webhook hears its instructions' ends), the server that changed it also stores each expiry once its
+   * deadline passes: the change makes the `instruction.expired` event, once, however many servers race
+   * (the compare-and-set lets one write it; the others find nothing left to change).
+   */
+  const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  function watchExpiry(record: SessionRecord): void {
+    const at = record.apiKeyId === undefined ? Number.POSITIVE_INFINITY : nextInstructionExpiry(record, settings.linkTtlMs);
+    const old = expiryTimers.get(record.id);
+    if (old !== undefined) clearTimeout(old);
+    expiryTimers.delete(record.id);
+    if (at === Number.POSITIVE_INFINITY || stopping.signal.aborted) return;
+    if (expiryTimers.size >= MAX_EXPIRY_TIMERS) {
+      log.warn("too many sessions with instructions to watch: an expiry sends no webhook event (reads still say expired)", { session: record.id });
+      return;
+    }
+    const timer = setTimeout(() => {
+      expiryTimers.delete(record.id);
+      storeExpiries(record.id).catch((error: unknown) => log.warn("could not store an instruction's expiry", { session: record.id, error: (error as Error).message }));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5));
+    (timer as { unref?: () => void }).unref?.();
+    expiryTimers.set(record.id, timer);
+  }
+  async function storeExpiries(id: string): Promise<void> {
+    const changed = await update(
+      () => store.get(id),
+      (record) => {
+        const now = Date.now();
+        let any = false;
+        const instructions = record.instructions.map((i) => {
+          const view = instructionView(record, i, now, settings.linkTtlMs);
+          if (view.state !== "expired" || i.state === "expired") return i;
+          any = true;
+          return view;
+        });
+        return any ? { ...record, instructions } : undefined;
+      },
+    );
+    // nothing to store yet (a timer cut at its limit, or a write moved the deadline): look again
+    if (!changed) {
+      const record = await store.get(id);
+      if (record) watchExpiry(record);
+    }
+  }
+
   /** The link as seen by a service: another service's link reads as missing, so link ids cannot be probed. */
   const linkOf = async (linkId: string, serviceId: string | undefined) => {
     const record = await store.getByLink(linkId);
@@ -279,6 +382,7 @@ export function createSessions(
       const next = { ...changed, version: record.version + 1 };
       if (await store.replace(next, record.version, hold)) {
         observe?.(record, next);
+        watchExpiry(next);
         return next;
       }
     }
@@ -296,7 +400,15 @@ export function createSessions(
    * instruction's args are left out (a secret stays on the server until the link) but for a `name`, which
    * names the key a `key` instruction would write.
    */
-  function propose(record: SessionRecord): ReportAnswer {
+  async function propose(record: SessionRecord): Promise<ReportAnswer> {
+    // Noted once, so the page knows a service is asking its user and waits for the answer rather than
+    // conclude that no service is there.
+    if (record.proposedAt === undefined) {
+      await update(
+        () => store.get(record.id),
+        (current) => (current.state === "pending" && current.proposedAt === undefined ? { ...current, proposedAt: Date.now() } : undefined),
+      );
+    }
     const now = Date.now();
     const asked = record.instructions
       .filter((i) => deliverable(i, now))
@@ -323,6 +435,15 @@ export function createSessions(
     // linked (or expired) meanwhile: the answer says so rather than claim a decline that did not happen
     if (!declined) return noLink("ALREADY_LINKED", `the session of ${originName(record.origin)} is no longer pending; nothing was declined`, record.origin);
     return noLink("DECLINED", why, record.origin);
+  }
+
+  /** Notes why a pending session will not link (once: a flood of the same report writes nothing more). */
+  async function fail(record: SessionRecord, failure: NonNullable<SessionRecord["failure"]>): Promise<void> {
+    if (record.failure?.reason === failure.reason) return;
+    await update(
+      () => store.get(record.id),
+      (current) => (current.state === "pending" && current.failure?.reason !== failure.reason ? { ...current, failure } : undefined),
+    );
   }
 
   async function link(record: SessionRecord, report: Report, serviceId: string | undefined): Promise<ReportAnswer> {
@@ -528,6 +649,9 @@ export function createSessions(
       const fitting = policy.bindOrigin ? fits.filter((c) => c.address === address) : fits;
       if (fitting.length === 0 && fits.length > 0) {
         log.warn("a report fits only sessions created from another address", { address, service: serviceId });
+        if (fits.length === 1) {
+          await fail(fits[0]!, { reason: "ADDRESS_MISMATCH", reportedFrom: address });
+        }
         return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
       }
       log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, address });
@@ -541,15 +665,29 @@ export function createSessions(
       const refusal = originRefusal(report.origin, session.origin, report.process);
       if (refusal !== undefined) {
         log.warn("a report fits a session its knocks do not prove the origin of", { knocks: originName(report.origin), session: originName(session.origin), service: serviceId });
+        await fail(session, { reason: "ORIGIN_NOT_PROVEN", why: refusal });
         return noLink("ORIGIN_NOT_PROVEN", `${refusal}; linked none`);
       }
       // The local user has the last word on which sites may link their computer.
       if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
+        await fail(session, { reason: "SERVICE_REFUSED_ORIGIN" });
         return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
       }
       if (report.decline) return decline(session);
-      if (report.propose) return propose(session);
+      if (report.propose) return await propose(session);
       return link(session, report, serviceId);
+    },
+
+    async unknownServiceReport(report, address, why, charges = []) {
+      const claim = claimed(report);
+      if (!("observed" in claim)) return void (await takeCharges(charges));
+      const fits = (await store.find(claim.codes, charges)).filter(
+        (c) => strategy().fits(report.claim, new Set(c.tuples.flat())) && (!policy.bindOrigin || c.address === address),
+      );
+      // Only a session the knocks name alone: several would mean the report is not about any one of them.
+      if (fits.length !== 1) return;
+      log.warn("a service this server does not know reported knocks that fit a session", { address, why });
+      await fail(fits[0]!, { reason: "SERVICE_NOT_ENROLLED", why });
     },
 
     async pull(linkId, waitMs, signal, serviceId) {
@@ -597,7 +735,8 @@ export function createSessions(
             ...record,
             instructions: record.instructions.map((i) => {
               const ack = byId.get(i.id);
-              return ack ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
+              // one that expired stays so: its backend already heard it expired
+              return ack && i.state !== "expired" ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
             }),
           };
         },
@@ -607,6 +746,8 @@ export function createSessions(
 
     drain() {
       stopping.abort();
+      for (const timer of expiryTimers.values()) clearTimeout(timer);
+      expiryTimers.clear();
       for (const abort of [...waits]) abort();
     },
   };

@@ -101,10 +101,10 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       for (const pattern of ADVICE[kind]) expect(r.message).toMatch(pattern);
     }, 90_000);
 
-    test("permission granted and no service running: still NOT_LINKED, with no Local Network Access advice", async () => {
+    test("permission granted and no service running: NO_SERVICE, with no Local Network Access advice", async () => {
       const { server, page } = await setup("granted", false);
-      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
-      expect(r).toMatchObject({ ok: false, code: "NOT_LINKED" });
+      const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 10_000 });
+      expect(r).toMatchObject({ ok: false, code: "NO_SERVICE" });
       expect(r.permissionEvents).toEqual(["granted"]);
       expect(r.message).toContain("is pkipc service running");
       expect(r.message).not.toMatch(/Local Network Access|Allow/);
@@ -140,12 +140,12 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
 }
 
 describe("firefox, Local Network Access denied by preference", () => {
-  test("a default denial set by preference is enforced but reads as prompt: no service gives NOT_LINKED, telling the user to allow the prompt", async () => {
+  test("a default denial set by preference is enforced but reads as prompt: no service gives NO_SERVICE, telling the user to allow the prompt", async () => {
     const server = await testServer();
     // permissions.default.loopback-network=2 is what "Block new requests to access apps and services on
     // this device" stores: Firefox enforces it (the fetch below is refused), yet navigator.permissions
     // reports "prompt" for it, since only a per-site decision shows there. So the module cannot tell a
-    // default denial from an unanswered prompt and keeps NOT_LINKED, with a hint.
+    // default denial from an unanswered prompt and says NO_SERVICE, with a hint.
     const launched = await launchBrowser("firefox", { publicPorts: [server.port], firefoxPrefs: { "permissions.default.loopback-network": 2 } });
     onCleanup(() => launched.close());
     const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
@@ -160,8 +160,8 @@ describe("firefox, Local Network Access denied by preference", () => {
       }
     }, `http://127.0.0.1:${answering.port}/`);
     expect(reach).toStartWith("refused");
-    const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3_000 });
-    expect(r).toMatchObject({ ok: false, code: "NOT_LINKED" });
+    const r = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 10_000 });
+    expect(r).toMatchObject({ ok: false, code: "NO_SERVICE" });
     expect(r.permissionEvents).toEqual(["prompt"]);
     expect(r.message).toContain("choose Allow");
   }, 90_000);

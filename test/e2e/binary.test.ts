@@ -202,7 +202,7 @@ describe("the client without a service", () => {
     const server = await serverProcess(["--ttl", "2s"]);
     const run = await runPkipc(["client", "--server", server.url, "--timeout", "1s"]);
     expect(run.code).not.toBe(0);
-    expect(run.stdout.trim()).toMatch(/^not linked: every knock was refused .*pkipc service/);
+    expect(run.stdout.trim()).toMatch(/^not linked: NO_SERVICE: every knock was refused .*pkipc service/);
   });
 });
 

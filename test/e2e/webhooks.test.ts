@@ -4,6 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import type { ClientResult } from "../../src/client/index.ts";
+import { apiClient } from "../../src/protocol/api-client.ts";
 import { findFreePort, findFreeRange } from "../../src/lib/ports.ts";
 import { eventually, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder, watchLines } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
@@ -104,6 +105,25 @@ describe("signed webhooks", () => {
       }
     }, 120_000);
   }
+
+  test("an instruction that expires unanswered makes one instruction.expired event, though expiry is read from the clock", async () => {
+    const server = await serverProcess(["--ttl", "3s"]);
+    const hook = receiver();
+    const { key, secret } = await keyWithWebhook(server, hook.url);
+    const backend = apiClient(server.url, { apiKey: key });
+    // No service: the instruction is never delivered, and reads expired once its own deadline passes.
+    const offer = await backend.createSession();
+    const queued = await backend.queueInstruction(offer.id, { name: "log", args: { note: "never" }, ttlMs: 1000 });
+    await eventually(() => hook.got.length >= 1, "the instruction.expired event", 15_000);
+    const event = verify(secret, hook.got[0]!);
+    expect(event.type).toBe("instruction.expired");
+    expect(event.data).toMatchObject({ sessionId: offer.id, instruction: { id: queued.id, name: "log", state: "expired" } });
+    expect(event.data.instruction.result).toContain("deadline");
+    const status = await backend.status(offer.id);
+    expect(status.instructions[0]).toMatchObject({ id: queued.id, state: "expired" });
+    await Bun.sleep(3000); // the session's own end (3 s) passes too: nothing more to tell
+    expect(hook.got.map((d) => verify(secret, d).type)).toEqual(["instruction.expired"]);
+  }, 60_000);
 
   test("a delivery that fails is retried with the same webhook-id and body, signed again", async () => {
     const server = await serverProcess(["--webhook-retries", "1s,1s"]);

@@ -1,5 +1,5 @@
 // The browser module (served as /pkipc.js): one call that gets a code, knocks it from this page, and waits for the link.
-import type { ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
+import type { FailureReason, ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 import { knockTuples } from "../knock.ts";
 import type { KnockTransport } from "../../protocol/transport.ts";
 import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
@@ -38,9 +38,18 @@ export function browserEngine(userAgent: string): BrowserEngine {
   return "chromium";
 }
 
-/** Why link() failed: a stable code and one sentence. */
+/** Why link() failed: a stable code and one sentence (README, "Integrating pkipc": what the user and the integrator do for each). */
 export class LinkError extends Error {
-  readonly code: "NOT_LINKED" | "EXPIRED" | "ABORTED" | "SERVER" | "NOT_ALLOWED" | "LOCAL_NETWORK_BLOCKED" | "DECLINED";
+  readonly code:
+    | FailureReason // the server's: DECLINED, ADDRESS_MISMATCH, SERVICE_NOT_ENROLLED, ORIGIN_NOT_PROVEN, SERVICE_REFUSED_ORIGIN
+    | "NO_SERVICE"
+    | "CSP"
+    | "LOCAL_NETWORK_BLOCKED"
+    | "NOT_ALLOWED"
+    | "NOT_LINKED"
+    | "EXPIRED"
+    | "ABORTED"
+    | "SERVER";
   constructor(code: LinkError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LinkError";
@@ -56,6 +65,8 @@ export type LinkProgress =
   | { type: "knock"; port: number; tuple: number }
   | { type: "knocked"; port: number; tuple: number; ms: number; error?: string }
   | { type: "waiting" }
+  /** A service saw the knocks and asks the person at this computer: say "confirm on your computer". */
+  | { type: "confirming" }
   | { type: "linked"; process?: ProcessInfo };
 
 export interface LinkOptions {
@@ -115,8 +126,21 @@ function defaultServer(): string {
   return new URL(".", import.meta.url).href;
 }
 
-/** Long-polls the session until it leaves "pending"; each poll is bounded by what is left of the deadline. */
-async function waitForLink(api: BrowserApi, id: string, end: number, signal: AbortSignal): Promise<SessionStatus> {
+/**
+ * How long after its last knock finished a page waits for any word of a service (a link, a reason, a
+ * question to its user) before it concludes none is there (NO_SERVICE), on top of the server's idle gap:
+ * a service reports a burst the idle gap after its last knock, plus its attribution and one request.
+ */
+export const NO_REPORT_GRACE_MS = 1250;
+
+/** Whether a status says a service reported the knocks: it linked, named why not, or is asking its user. */
+const heardOf = (status: SessionStatus) => status.state !== "pending" || status.reason !== undefined || status.confirming === true;
+
+/**
+ * Long-polls the session until it leaves "pending" or names why it will not link; each poll is bounded by
+ * what is left of the deadline. `onStatus` sees every status read.
+ */
+async function waitForLink(api: BrowserApi, id: string, end: number, signal: AbortSignal, onStatus: (status: SessionStatus) => void): Promise<SessionStatus> {
   // A poll that fails on the network (a dropped keep-alive connection) is retried until the deadline.
   const poll = async (wait?: { seconds: number; since: number }): Promise<SessionStatus> => {
     for (;;) {
@@ -130,9 +154,11 @@ async function waitForLink(api: BrowserApi, id: string, end: number, signal: Abo
     }
   };
   let status = await poll();
-  while (status.state === "pending") {
+  onStatus(status);
+  while (status.state === "pending" && status.reason === undefined) {
     const seconds = Math.max(1, Math.min(25, Math.ceil((end - performance.now()) / 1000)));
     status = await poll({ seconds, since: status.version });
+    onStatus(status);
   }
   return status;
 }
@@ -144,10 +170,16 @@ export function fetchConfig(server: string | URL = defaultServer(), signal = Abo
 
 /**
  * Gets a code from the server, knocks it from this page, and resolves once the local pkipc service
- * has reported it. Rejects with a {@link LinkError}: NOT_LINKED (nothing linked in time: no service
- * running, or every knock refused), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser denies this
- * page local network access: the message says how to allow it), EXPIRED, DECLINED (the local user said no when the service asked), ABORTED, NOT_ALLOWED, or
- * SERVER (the server could not be reached).
+ * has reported it. Rejects with a {@link LinkError} whose code names the cause: NO_SERVICE (the knocks are
+ * over and no service said a word within the server's idle gap and {@link NO_REPORT_GRACE_MS}: none runs on
+ * this computer, or it reports to another server), SERVICE_NOT_ENROLLED (a service took the knocks but this
+ * server does not know it), ADDRESS_MISMATCH (the backend stated another user address than the service
+ * reports from; both named), ORIGIN_NOT_PROVEN (the knocks did not carry this page's origin: a TLS transport
+ * in Chromium or Firefox), SERVICE_REFUSED_ORIGIN (the service's user does not allow this origin), CSP (this page's Content-Security-Policy refused the knocks or the server
+ * calls; the message names the connect-src to add), LOCAL_NETWORK_BLOCKED (nothing linked, and the browser
+ * denies this page local network access: the message says how to allow it), DECLINED (the local user said
+ * no when the service asked), NOT_ALLOWED (the server does not serve pages of this origin), NOT_LINKED
+ * (a service was heard but nothing linked in time), EXPIRED, ABORTED, or SERVER (the server could not be reached).
  */
 export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const start = performance.now();
@@ -158,6 +190,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? defaultTransport()];
   if (!transport) throw new LinkError("SERVER", `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`);
   const api = browserApi(options.server ?? defaultServer());
+  const csp = watchConnectSrc();
   // Knocks still finishing after the link (browser retries) must not report progress past the result.
   let settled = false;
   const emit = (event: LinkProgress) => {
@@ -177,6 +210,9 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (error instanceof ServerCallError && error.status === 403) {
       throw new LinkError("NOT_ALLOWED", `the pkipc server at ${api.base} does not serve pages of ${globalThis.location?.origin ?? "this origin"}: ${error.message}`, { cause: error });
     }
+    if (error instanceof ServerCallError && error.status === 0 && csp.blocked(api.origin)) {
+      throw new LinkError("CSP", `this page's Content-Security-Policy blocks its calls to the pkipc server: add ${api.origin} to its connect-src`, { cause: error });
+    }
     if (error instanceof ServerCallError && error.status === 0) {
       // A server that refuses this origin answers without CORS headers, which a page sees as a network error.
       const origin = globalThis.location?.origin ?? "this page's origin";
@@ -192,8 +228,16 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     emit({ type: "permission", state: permission });
     emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
-    const linked = waitForLink(api, offer.id, end, signal);
+    let heard = false;
+    const linked = waitForLink(api, offer.id, end, signal, (status) => {
+      if (status.confirming && !heard) emit({ type: "confirming" });
+      heard ||= heardOf(status);
+    });
     linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
+    // Rejects when the knocks are over and no service said a word in time: the page need not wait out its timeout.
+    let silence!: (error: LinkError) => void;
+    const silent = new Promise<never>((_, reject) => (silence = reject));
+    silent.catch(() => {});
     // Knock holding the origin's lock, and keep it after knocking so another tab cannot interleave its
     // code: until this burst is reported (linked, or its idle gap passed), then HOLD_AFTER_MS more, so
     // the browser's retries of these knocks are over before another tab's code starts. link() itself
@@ -208,12 +252,31 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
         onKnock: (r) => emit({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
       });
       emit({ type: "waiting" });
-      await Promise.race([linked.catch(() => {}), sleep(config.idleMs + 250)]);
+      // Knocks the page's policy refused never left: known now (the violation events were queued before this task).
+      await sleep(0);
+      if (csp.knocksBlocked()) silence(csp.error());
+      const quiet = await Promise.race([linked.then(() => false, () => false), sleep(config.idleMs + NO_REPORT_GRACE_MS).then(() => true)]);
+      if (quiet && !heard) {
+        silence(
+          csp.knocksBlocked()
+            ? csp.error()
+            : originless(transport.name)
+              ? new LinkError(
+                  "ORIGIN_NOT_PROVEN",
+                  `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
+                )
+              : new LinkError(
+                "NO_SERVICE",
+                `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
+              ),
+        );
+      }
       await sleep(HOLD_AFTER_MS);
     });
     // The link usually comes before every knock has finished (browsers retry a knock the service hung
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
-    const status = await Promise.race([linked, held.then(() => linked)]);
+    const status = await Promise.race([linked, silent, held.then(() => linked)]);
+    if (status.state === "pending" && status.reason) throw new LinkError(status.reason, status.detail ?? `the server names ${status.reason}`);
     if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
     if (status.state === "declined") throw new LinkError("DECLINED", "the person at this computer declined the link when the pkipc service asked");
     // Knocking may have changed it (a prompt answered, or a headless browser's automatic denial).
@@ -221,6 +284,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (permissionNow !== permission) emit({ type: "permission", state: permissionNow });
     emit(status.process ? { type: "linked", process: status.process } : { type: "linked" });
     settled = true;
+    csp.stop();
     return {
       sessionId: offer.id,
       transport: transport.name,
@@ -232,6 +296,9 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     };
   } catch (error) {
     settled = true;
+    // A call the page's policy refused fails before the browser tells of the violation: give it a moment.
+    if (error instanceof ServerCallError && error.status === 0) await sleep(100);
+    csp.stop();
     const permission = await queryLocalNetworkPermission();
     try {
       return fail(error);
@@ -246,10 +313,53 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
  * LOCAL_NETWORK_BLOCKED, with what the user can do; while the browser still asks, the message says to allow it.
  */
 function explainPermission(failure: unknown, permission: LocalNetworkPermission): unknown {
-  if (!(failure instanceof LinkError) || (failure.code !== "NOT_LINKED" && failure.code !== "EXPIRED")) return failure;
+  if (!(failure instanceof LinkError) || !["NO_SERVICE", "NOT_LINKED", "EXPIRED"].includes(failure.code)) return failure;
   if (permission === "denied") return new LinkError("LOCAL_NETWORK_BLOCKED", blockedAdvice(globalThis.location?.origin ?? ""), { cause: failure });
   if (permission === "prompt") {
     return new LinkError(failure.code, `${failure.message} If the browser asks whether this site may access apps on this device, choose Allow and try again.`, { cause: failure.cause });
   }
   return failure;
+}
+
+/** Whether this browser's knocks over `transport` carry no Origin: TLS knocks outside WebKit (a ClientHello only). */
+const originless = (transport: string) => (transport === "https" || transport === "wss") && browserEngine(globalThis.navigator?.userAgent ?? "") !== "webkit";
+
+/** At most this many policy violations are kept per link: a bound, far above the ports of one code. */
+const MAX_VIOLATIONS = 256;
+
+/**
+ * Listens for the page's Content-Security-Policy refusing its connections (securitypolicyviolation, connect-src)
+ * while a link runs. A refused knock never leaves the browser, so no service can report it: the page says
+ * which source to add rather than blame a missing service. Without a document (a worker) it hears nothing.
+ */
+function watchConnectSrc() {
+  const blocked: URL[] = [];
+  const target = (globalThis as { document?: EventTarget }).document;
+  const onViolation = (event: Event) => {
+    const { effectiveDirective, violatedDirective, blockedURI } = event as SecurityPolicyViolationEvent;
+    const directive = effectiveDirective || violatedDirective || "";
+    if (!directive.startsWith("connect-src") || blocked.length >= MAX_VIOLATIONS) return;
+    try {
+      blocked.push(new URL(blockedURI));
+    } catch {
+      // "inline", "eval" and the like: not a connection
+    }
+  };
+  target?.addEventListener("securitypolicyviolation", onViolation);
+  const loopback = (url: URL) => ["127.0.0.1", "[::1]", "localhost"].includes(url.hostname);
+  return {
+    /** Whether a connection to `origin` was refused. */
+    blocked: (origin: string) => blocked.some((url) => url.origin === origin),
+    /** Whether knocks (connections to loopback) were refused. */
+    knocksBlocked: () => blocked.some(loopback),
+    /** The failure, naming the connect-src sources to add (one per scheme the knocks used). */
+    error(): LinkError {
+      const sources = [...new Set(blocked.filter(loopback).map((url) => `${url.protocol}//${url.hostname}:*`))];
+      return new LinkError(
+        "CSP",
+        `this page's Content-Security-Policy blocks the knocks to the pkipc service on this computer: add ${sources.join(" ")} to its connect-src`,
+      );
+    },
+    stop: () => target?.removeEventListener("securitypolicyviolation", onViolation),
+  };
 }

@@ -4,15 +4,18 @@ import { createHash } from "node:crypto";
 import { CapacityError } from "../../lib/errors.ts";
 import type { Charge } from "../../lib/rate-limit.ts";
 import type { ServiceCredentials } from "../../protocol/signing.ts";
-import type { Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
+import type { FailureReason, Instruction, ProcessInfo, SessionState } from "../../protocol/schemas.ts";
 
 /** The rate-limit buckets' contract lives beside the limiters that spend from them (lib/rate-limit.ts). */
 export type { BucketStore, Charge, RateSpec } from "../../lib/rate-limit.ts";
 
 /** An instruction with what became of it. */
 export interface InstructionRecord extends Instruction {
-  /** "expired" is never stored: it is read from the deadlines (see sessions.ts, instructionView). */
-  state: "queued" | "delivered" | "done" | "refused";
+  /**
+   * "expired" is read from the deadlines (see sessions.ts, instructionView) and also stored once one passes on a
+   * server that watches it (for the `instruction.expired` webhook event); a record without it reads the same.
+   */
+  state: "queued" | "delivered" | "done" | "refused" | "expired";
   result?: string;
   /** Its own deadline to be delivered by (epoch ms), when the backend gave one. */
   expiresAt?: number;
@@ -47,6 +50,16 @@ export interface SessionRecord {
   /** The enrolled service whose report linked it: only it may pull and acknowledge. */
   readonly serviceId?: string;
   readonly process?: Readonly<ProcessInfo>;
+  /** Why a pending session will not link, as a report the server could not link showed it (see FailureReason). */
+  readonly failure?: Readonly<{
+    reason: Exclude<FailureReason, "DECLINED">;
+    /** ADDRESS_MISMATCH: the address the service reported from. */
+    reportedFrom?: string;
+    /** SERVICE_NOT_ENROLLED and ORIGIN_NOT_PROVEN: why, in a few words. */
+    why?: string;
+  }>;
+  /** When a service first proposed the link to its user (it asks before linking): the page waits for the answer. */
+  readonly proposedAt?: number;
   readonly instructions: readonly Readonly<InstructionRecord>[];
 }
 

@@ -90,6 +90,7 @@ const newChunk = (): Chunk => ({
 function inlinable(record: SessionRecord): boolean {
   if (record.state !== "pending" || record.instructions.length > 0 || record.process !== undefined) return false;
   if (record.linkId !== undefined || record.linkedAt !== undefined || record.serviceId !== undefined) return false;
+  if (record.failure !== undefined || record.proposedAt !== undefined) return false;
   const size = record.tuples[0]?.length ?? 0;
   if (size === 0 || size > 255 || size * record.tuples.length > INLINE_KNOCKS) return false;
   for (const tuple of record.tuples) if (tuple.length !== size) return false;
