@@ -47,6 +47,14 @@ export async function startBareDesktop() {
   return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
 }
 
+/** A bare X display (for Wine's windows), driven with xdotool: real pointer moves, clicks and keys. */
+export async function startDisplay() {
+  const missing = ["Xvfb", "xdotool"].filter((tool) => !Bun.which(tool));
+  if (missing.length) throw new Error(`this test needs ${missing.join(" and ")}: apt-get install xvfb xdotool`);
+  const env = { DISPLAY: await startX() };
+  return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
+}
+
 /**
  * Starts the desktop. Answers are given the way a user gives them in dunst: its context menu (dunstctl
  * context, dunst's "dmenu" program here being a script that picks the action `choose` named), after

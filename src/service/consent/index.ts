@@ -17,7 +17,7 @@ export const DIALOGS: Record<string, ConsentDialog> = {
   notification: notificationDialog,
   zenity: zenityDialog,
   osascript: macosDialog,
-  powershell: windowsDialog,
+  win32: windowsDialog,
 };
 
 /** The dialogs tried in order on `platform`: the first that can show one asks. */
