@@ -9,11 +9,11 @@ import { resolveOptions, toCittyArgs } from "../lib/options.ts";
 import { type Autostart, type AutostartEntry, createAutostart } from "./autostart/index.ts";
 import { toolRunner } from "./autostart/run-tool.ts";
 import { DEFAULT_SERVER, planService, serviceOptions } from "./command.ts";
-import { apiClient } from "../protocol/api-client.ts";
 import { describeError } from "../lib/errors.ts";
 import { readEnrollment } from "./key-file.ts";
 import { defaultStateDir } from "./state-dir.ts";
 import { readServiceState, statePath } from "./state-file.ts";
+import { serverReach } from "./status-facts.ts";
 
 const dryRun = { description: "Print what would be written and run; change nothing", flag: true, parse: (raw: string) => raw === "true" } as const;
 
@@ -92,20 +92,6 @@ const statusOptions = {
   json: { description: "Print the facts as one JSON object", flag: true, parse: (raw: string) => raw === "true" },
 } as const;
 
-/** How long status waits for the server to answer, in ms. */
-const SERVER_DEADLINE_MS = 3000;
-
-/** Whether the server answers its config request before the deadline, and how fast or why not. */
-async function serverAnswers(server: string): Promise<{ answers: boolean; detail: string }> {
-  const started = performance.now();
-  try {
-    await apiClient(server, { timeoutMs: SERVER_DEADLINE_MS }).config();
-    return { answers: true, detail: `answers (${Math.round(performance.now() - started)} ms)` };
-  } catch (error) {
-    return { answers: false, detail: `does not answer: ${describeError(error)}` };
-  }
-}
-
 export const status = defineCommand({
   meta: {
     name: "status",
@@ -134,7 +120,7 @@ export const status = defineCommand({
         enrollment = { problem: describeError(error) };
       }
     }
-    const reach = enrollment.server ? await serverAnswers(enrollment.server) : undefined;
+    const reach = enrollment.server ? await serverReach(enrollment.server) : undefined;
     // As systemctl status: 0 running, 3 not running, 4 no such service installed.
     const exitCode = state ? 0 : autostart.installed ? 3 : 4;
     setExitCode(exitCode);
