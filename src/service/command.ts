@@ -9,7 +9,7 @@ import { describeError } from "../lib/errors.ts";
 import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { terminalConfirm } from "./confirm-tty.ts";
-import { desktopConfirm, dialogsFor } from "./consent/index.ts";
+import { desktopConfirm, dialogsFor, requireOwnDesktop } from "./consent/index.ts";
 import { type RunningService, portRanges, startService } from "./index.ts";
 import { createAuditLog } from "./audit.ts";
 import { createInstructionRunner } from "./handlers/index.ts";
@@ -155,6 +155,7 @@ const sameServer = (a: string, b: string) => new URL(a).href.replace(/\/$/, "") 
  */
 export function planService(o: ServiceArgs, env: Record<string, string | undefined>): ServicePlan {
   usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
+  if (o.confirm === "desktop") requireOwnDesktop(o.users, process.getuid?.());
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
   const keyFile = (o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home);
