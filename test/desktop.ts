@@ -3,6 +3,14 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { onCleanup, tempFolder, watchLines } from "./helpers.ts";
 
+/** What `pkipc client --json` prints, as far as the consent tests read it. */
+export interface ClientJson {
+  linked: boolean;
+  sessionId: string;
+  state: string;
+  reason?: string;
+}
+
 /** The programs a desktop test drives, with the Debian package that has each. */
 const TOOLS: Record<string, string> = { Xvfb: "xvfb", "dbus-daemon": "dbus", dunst: "dunst", dunstctl: "dunst", "notify-send": "libnotify-bin", gdbus: "libglib2.0-bin" };
 

@@ -1,22 +1,16 @@
 // Consent on Windows, end to end under Wine: the Windows build asks with its native dialog (user32 through bun:ffi) on an Xvfb display; keys typed with xdotool answer it.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { startDisplay } from "../desktop.ts";
+import { type ClientJson, startDisplay } from "../desktop.ts";
 import { backendApi, enrollmentToken, serverProcess, tempFolder, watchLines } from "../helpers.ts";
-import { spawnWine, windowsBinary, winePath, wineTools } from "../wine.ts";
-
-interface ClientJson {
-  linked: boolean;
-  sessionId: string;
-  state: string;
-  reason?: string;
-}
+import { holdWinePrefix, spawnWine, windowsBinary, winePath, wineTools } from "../wine.ts";
 
 describe("--confirm desktop on Windows (Wine)", () => {
   test("the dialog names the site; Enter denies (DECLINED at client and backend), Tab+Enter allows once, no answer denies", async () => {
     wineTools(); // fails here, with the apt-get line, when Wine or mingw is missing
     const desktop = await startDisplay(); // and here when Xvfb or xdotool is
     const exe = await windowsBinary();
+    await holdWinePrefix(); // one wineserver for the whole test: each Windows run then starts in well under a second
     const server = await serverProcess();
     const origin = new URL(server.url).origin;
     const service = spawnWine(

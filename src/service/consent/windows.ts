@@ -55,6 +55,7 @@ export const windowsDialog: ConsentDialog = {
   name: "win32",
   ask(text: ConsentText, timeoutMs: number): Promise<ConsentAnswer> {
     const w = win();
+    const template = dialogTemplate(text);
     return new Promise((resolve, reject) => {
       let dialog = 0n;
       let answer: ConsentAnswer = "deny";
@@ -85,7 +86,6 @@ export const windowsDialog: ConsentDialog = {
         procedure.close();
         resolve(answer);
       };
-      const template = dialogTemplate(text);
       dialog = BigInt(w.CreateDialogIndirectParamW(BigInt(w.GetModuleHandleW(null)), ptr(template), 0n, procedure.ptr, 0n));
       if (!dialog) {
         const code = w.GetLastError();
