@@ -40,6 +40,16 @@ describe("--confirm desktop on Windows (Wine)", () => {
         throw new Error(`the Windows client printed no JSON: ${stdout}${stderr}\nservice:\n${serviceLog.lines.join("\n")}`);
       }
     };
+    /** How a client that brought up no dialog ended: its state and reason, or what it printed. */
+    const outcome = async (child: ReturnType<typeof client>) => {
+      const stdout = await new Response(child.stdout).text();
+      try {
+        const json = JSON.parse(stdout) as ClientJson;
+        return `${json.state}: ${json.reason}`;
+      } catch {
+        return stdout.slice(0, 300);
+      }
+    };
     const title = `^pkipc: link ${origin.replace(/[.]/g, "\\.")}\\?$`;
     /**
      * Starts a client and waits for the dialog its link brings up (the title names the site), then puts the
@@ -57,7 +67,7 @@ describe("--confirm desktop on Windows (Wine)", () => {
             return { child, window };
           }
         }
-        const ended = child.exitCode === null ? "no dialog within 60 s" : `the client ended without one: ${(await new Response(child.stdout).text()).slice(0, 300)}`;
+        const ended = child.exitCode === null ? "no dialog within 60 s" : `the client ended without one: ${await outcome(child)}`;
         if (attempt === 3) throw new Error(`no dialog titled ${title} for 3 clients (${ended}); the service said:\n${serviceLog.lines.join("\n")}`);
         console.log(`attempt ${attempt}: ${ended}; another client`);
         child.kill("SIGKILL");
