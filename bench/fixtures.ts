@@ -7,8 +7,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
 import type { OptionSpecs } from "../src/lib/options.ts";
-import { serverOptions } from "../src/server/command.ts";
-import { serviceOptions } from "../src/service/command.ts";
+import { serverOptions } from "../src/commands/server.ts";
+import { serviceOptions } from "../src/commands/service/options.ts";
 import { watchLines } from "../test/lines.ts";
 
 /** The binary under test: dist/pkipc, or PKIPC_BENCH_BINARY (e.g. an older build, to compare before and after). */

@@ -3,7 +3,7 @@
 // each against a fresh `pkipc server` from the compiled binary; plus the raw HMAC cost measured in-process.
 import { apiClient } from "../src/protocol/api-client.ts";
 import { type ServiceCredentials, signRequest, verifyRequest } from "../src/protocol/signing.ts";
-import { serverOptions } from "../src/server/command.ts";
+import { serverOptions } from "../src/commands/server.ts";
 import { adminToken, type BenchServer, benchServer, optionFlags, type Raise, stopAll } from "./fixtures.ts";
 
 /** Connections the load generator keeps busy at once (each a keep-alive fetch with its own deadline). */

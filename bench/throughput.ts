@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { heapStats } from "bun:jsc";
 import { silentLogger } from "../src/lib/log.ts";
-import { serverConfig, serverOptions } from "../src/server/command.ts";
+import { serverConfig, serverOptions } from "../src/commands/server.ts";
 import { createSessions } from "../src/server/sessions.ts";
 import { memoryStore } from "../src/server/store/memory.ts";
 import { benchServer, type Raise, stopAll } from "./fixtures.ts";

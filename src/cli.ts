@@ -1,34 +1,51 @@
 #!/usr/bin/env bun
 // The pkipc binary: one entry point, subcommands loaded lazily; the only place that exits.
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
-import type { CommandEnv } from "./lib/command-env.ts";
+import main from "./commands/index.ts";
+import type { CommandEnv } from "./commands/env.ts";
+import { formatHelp, helpWidth } from "./commands/help.ts";
 import { describeError, PkipcError } from "./lib/errors.ts";
-import { formatHelp, helpWidth } from "./lib/help.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/log.ts";
 import { VERSION } from "./version.ts";
 
-const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
-  server: () => import("./server/command.ts").then((m) => m.default),
-  service: () => import("./service/command.ts").then((m) => m.default),
-  client: () => import("./client/command.ts").then((m) => m.default),
-  demo: () => import("./demo/command.ts").then((m) => m.default),
-  admin: () => import("./server/admin-command.ts").then((m) => m.default),
-};
+type Command = CommandDef<any>;
 
-/** Actions named by the word after a role (`pkipc service install`): each its own command with its own options. */
-const actions: Record<string, Record<string, () => Promise<CommandDef<any>>>> = {
-  service: {
-    install: () => import("./service/autostart-command.ts").then((m) => m.install),
-    uninstall: () => import("./service/autostart-command.ts").then((m) => m.uninstall),
-    status: () => import("./service/autostart-command.ts").then((m) => m.status),
-    origins: () => import("./service/origins-command.ts").then((m) => m.default),
-  },
-};
+/** The subcommands a command declares, loaded; empty when it has none. */
+async function subCommandsOf(command: Command): Promise<Record<string, () => Promise<Command>>> {
+  const subs = (typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands) ?? {};
+  return subs as Record<string, () => Promise<Command>>;
+}
 
-const main = defineCommand({
-  meta: { name: "pkipc", version: VERSION, description: "Deliver a key from a web server to a local service through a browser, by port knocking on loopback" },
-  subCommands,
-});
+/**
+ * The command argv names, found by walking the citty tree from the root: each leading word that names a
+ * subcommand goes one level down (`pkipc service install --dry-run`). A word that names none is an
+ * error when the command has nothing to run itself (`pkipc admin tokn`), and an argument otherwise.
+ */
+async function findCommand(argv: string[]): Promise<{ command: Command; path: string[]; rest: string[]; unknown?: string }> {
+  let command: Command = main;
+  const path: string[] = [];
+  let rest = argv;
+  for (;;) {
+    const subs = await subCommandsOf(command);
+    const names = Object.keys(subs);
+    if (names.length === 0) break;
+    const word = rest[0];
+    if (word !== undefined && Object.hasOwn(subs, word)) {
+      command = await subs[word]!();
+      path.push(word);
+      rest = rest.slice(1);
+      continue;
+    }
+    if (command.run || word === "--help" || word === "-h") break;
+    const what = path.length ? "action" : "command";
+    const where = path.length ? `pkipc ${path.join(" ")}` : "pkipc";
+    // Options come after the action's name (pkipc admin token --server URL), as they do after a role's.
+    const named = word === undefined || word.startsWith("-") ? `say which ${what}, right after "${where}"` : `unknown ${what} "${word}"`;
+    const unknown = `${named}; one of ${names.join(", ")} (see ${where} --help)`;
+    return { command, path, rest, unknown };
+  }
+  return { command, path, rest };
+}
 
 /** How to run this program again: the compiled binary alone, or bun with this script. */
 function selfCommand(): string[] {
@@ -77,25 +94,22 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const name = argv[0]!;
-  const loader = Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
-  if (!loader) {
-    process.stderr.write(`pkipc: unknown command "${name}"; one of server, service, client, demo, admin (see pkipc --help)\n`);
+  const { command, path, rest, unknown } = await findCommand(argv);
+  if (unknown && !rest.includes("--help") && !rest.includes("-h")) {
+    process.stderr.write(`${["pkipc", ...path].join(" ")}: ${unknown}\n`);
     return 64;
   }
-  const roleActions = actions[name] ?? {};
-  const action = argv[1] !== undefined && Object.hasOwn(roleActions, argv[1]) ? argv[1] : undefined;
-  const command = action ? await roleActions[action]!() : await loader();
-  const rest = argv.slice(action ? 2 : 1);
-  const label = action ? `${name} ${action}` : name;
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${help(await renderUsage(command, action ? await loader() : main))}\n`);
+    // The usage line names the whole path (pkipc admin revoke), so the parent given is named so.
+    const above = path.length ? defineCommand({ meta: { name: ["pkipc", ...path.slice(0, -1)].join(" ") } }) : undefined;
+    process.stdout.write(`${help(await renderUsage(command, above))}\n`);
     return 0;
   }
   try {
-    await runCommand(command, { rawArgs: rest, data });
+    // The found command alone: citty's own walk would read an option's value as a subcommand's name.
+    await runCommand({ ...command, subCommands: undefined }, { rawArgs: rest, data });
   } catch (error) {
-    process.stderr.write(`pkipc ${label}: ${describeError(error)}\n`);
+    process.stderr.write(`pkipc ${path.join(" ")}: ${describeError(error)}\n`);
     if (!(error instanceof PkipcError) && env.PKIPC_LOG_LEVEL === "debug") process.stderr.write(`${(error as Error).stack}\n`);
     return error instanceof PkipcError && error.code === "CONFIG" ? 64 : 1;
   }

@@ -23,6 +23,21 @@ describe("help", () => {
   });
 });
 
+describe("admin actions", () => {
+  test("pkipc admin --help lists every action, and each action's help names its whole path", async () => {
+    const run = await runPkipc(["admin", "--help"]);
+    expect(run.code).toBe(0);
+    for (const action of ["token", "services", "revoke", "api-key", "api-keys", "revoke-api-key", "acknowledge-data-loss"]) expect(run.stdout).toMatch(new RegExp(`^  ${action}\\b`, "m"));
+    expect((await runPkipc(["admin", "revoke", "--help"])).stdout).toContain("USAGE pkipc admin revoke");
+  });
+
+  test("an option before the action is not taken for one: the action is asked for", async () => {
+    const run = await runPkipc(["admin", "--server", "http://127.0.0.1:9", "token"]);
+    expect(run.code).toBe(64);
+    expect(run.stderr.trim()).toMatch(/^pkipc admin: say which action, right after "pkipc admin"; one of token, /);
+  });
+});
+
 describe("bad options are refused at start with one sentence", () => {
   test.each([
     [["server", "--range", "6000-6100"], /port 6000, which browsers refuse/],
@@ -37,6 +52,13 @@ describe("bad options are refused at start with one sentence", () => {
     [["service", "--skip", "1,2,x"], /--skip must be a whole number/],
     [["service", "--host", "0.0.0.0"], /must be a loopback address/],
     [["launch"], /unknown command "launch"/],
+    // a weak code names the flag that forces it
+    [["server", "--code", "1x2"], /only [\d.]+ bits .*--force-weak-code/],
+    // a relative key file is refused as a relative --key-dir is: a service started at login runs elsewhere
+    [["service", "--key-file", "key.json", "--users", TEST_USER], /--key-file must be an absolute path/],
+    [["service", "install", "--key-file", "key.json", "--users", TEST_USER, "--dry-run"], /--key-file must be an absolute path/],
+    [["service", "status", "--key-file", "key.json"], /--key-file must be an absolute path/],
+    [["admin", "tokn"], /unknown action "tokn"; one of token, services, revoke, api-key/],
   ])("%p", async (args, message) => {
     const run = await runPkipc(args as string[]);
     expect(run.code).not.toBe(0);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { silentLogger } from "../src/lib/log.ts";
 import { findFreeRange } from "../src/lib/ports.ts";
-import { serverConfig as cliServerConfig } from "../src/server/command.ts";
+import { serverConfig as cliServerConfig } from "../src/commands/server.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../src/server/index.ts";
 import type { SessionStore } from "../src/server/store/types.ts";
 import { type RunningService, type ServiceOptions, startService } from "../src/service/index.ts";

@@ -13,6 +13,7 @@ function asEnumerate(claim: Claim): EnumerateClaim {
 
 export const enumerate = {
   name: "enumerate",
+  claimsFailedWhenComplete: false,
   claim(observed, failed, limits) {
     const { seen, candidates } = seenAndFailed(observed, failed);
     const missing = limits.knocks - seen.length;
@@ -23,6 +24,13 @@ export const enumerate = {
     const what = `saw ${seen.length} of ${limits.knocks} knocks with ${candidates.length} failed ports`;
     const completions = completionsOf(seen, candidates, missing, limits.maxCompletions, what);
     return { strategy: "enumerate", completions };
+  },
+  admit(claim, limits) {
+    // Counted before observed() intersects them: that walk is completions x ports long.
+    const { completions } = asEnumerate(claim);
+    if (completions.length > limits.maxCompletions) {
+      throw new TooManyCompletionsError(`${completions.length} completions sent; at most ${limits.maxCompletions} are accepted`);
+    }
   },
   observed(claim) {
     // The ports every completion shares are the ones the service really saw.

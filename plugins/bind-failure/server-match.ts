@@ -11,6 +11,7 @@ function asServerMatch(claim: Claim): ServerMatchClaim {
 
 export const serverMatch = {
   name: "server-match",
+  claimsFailedWhenComplete: true,
   claim(observed, failed) {
     const { seen, candidates } = seenAndFailed(observed, failed);
     return { strategy: "server-match", observed: seen, failed: candidates };

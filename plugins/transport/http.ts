@@ -1,5 +1,5 @@
 // http: a fetch of http://HOST:PORT/, as a web page knocks (with its Origin, as a cors fetch); the service closes without answering.
-import type { KnockTransport } from "../../src/client/transport.ts";
+import type { KnockTransport } from "../../src/protocol/transport.ts";
 
 /** Error codes that mean nothing was listening, so the knock did not land. */
 const NOT_CONNECTED = new Set(["ConnectionRefused", "ECONNREFUSED", "FailedToOpenSocket", "ConnectionTimeout"]);

@@ -1,5 +1,5 @@
 // The knock transports, chosen by name: imported explicitly so the compiled binary holds them all.
-import type { KnockTransport } from "../../src/client/transport.ts";
+import type { KnockTransport } from "../../src/protocol/transport.ts";
 import { http } from "./http.ts";
 import { tcp } from "./tcp.ts";
 import { ws } from "./ws.ts";

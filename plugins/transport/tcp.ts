@@ -1,5 +1,5 @@
 // tcp: a plain TCP connect, held until the service closes it; with an origin, it writes a request head stating it first.
-import type { KnockTransport } from "../../src/client/transport.ts";
+import type { KnockTransport } from "../../src/protocol/transport.ts";
 
 export const tcp = {
   name: "tcp",

@@ -1,5 +1,5 @@
 // ws: a WebSocket to ws://HOST:PORT/, the other way a web page can reach loopback (its handshake states the Origin).
-import type { KnockTransport } from "../../src/client/transport.ts";
+import type { KnockTransport } from "../../src/protocol/transport.ts";
 
 export const ws = {
   name: "ws",

@@ -1,11 +1,11 @@
 // The CLI client, a stand-in for the web page: get a code, knock it, wait for the service's link.
-import { ConfigError, NetworkError } from "../lib/errors.ts";
-import { ApiError, apiClient } from "../protocol/api-client.ts";
+import { ApiError, ConfigError, NetworkError } from "../lib/errors.ts";
+import { apiClient } from "../protocol/api-client.ts";
 import { apiRoot } from "../protocol/endpoint.ts";
 import type { Format } from "../protocol/codec.ts";
 import type { InstructionRequest, ProcessInfo, SessionStatus } from "../protocol/schemas.ts";
 import { knockTuples } from "./knock.ts";
-import type { KnockResult, KnockTransport } from "./transport.ts";
+import type { KnockResult, KnockTransport } from "../protocol/transport.ts";
 
 export interface ClientOptions {
   server: string | URL;

@@ -1,5 +1,5 @@
 // The knock schedule: each tuple's ports at once, a pause once they have landed, then the next tuple.
-import type { KnockResult, KnockTransport } from "./transport.ts";
+import type { KnockResult, KnockTransport } from "../protocol/transport.ts";
 
 export interface KnockOptions {
   host?: string;

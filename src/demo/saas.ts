@@ -2,8 +2,7 @@
 // visitor's session and reads who linked it; its page only knocks. The production path, in miniature.
 import type { Server } from "bun";
 import { apiClient } from "../protocol/api-client.ts";
-import { ApiError } from "../protocol/api-client.ts";
-import { describeError } from "../lib/errors.ts";
+import { ApiError, describeError } from "../lib/errors.ts";
 import { DEMO_HTML, DEMO_JS } from "../server/page/assets.ts";
 import { htmlHeaders } from "../server/page/headers.ts";
 

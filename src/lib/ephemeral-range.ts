@@ -1,6 +1,6 @@
 // This computer's ephemeral port range, as its OS configures it: the ports outgoing connections take.
 import { readFileSync } from "node:fs";
-import type { PortRange } from "../protocol/ports.ts";
+import type { PortRange } from "./ports.ts";
 
 /** A range with where it was read from ("/proc/sys/net/ipv4/ip_local_port_range", "the Windows default"). */
 export interface EphemeralRange extends PortRange {

@@ -110,6 +110,17 @@ export function parseBoolean(raw: string, name: string): boolean {
   throw new ConfigError(`${name} must be true or false, not "${raw}"`);
 }
 
+/** Milliseconds as `duration` reads them back: 60m, 30s or 250ms (seconds up to two minutes, for the help's sake). */
+export function durationText(ms: number): string {
+  if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** A rate as `rate` reads it back: RATE,BURST. */
+export function rateText(spec: { perSecond: number; burst: number }): string {
+  return `${spec.perSecond},${spec.burst}`;
+}
+
 /** A whole number within [min, max]. */
 export function integer(min: number, max: number) {
   return (raw: string, name: string): number => {

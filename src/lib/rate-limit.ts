@@ -1,18 +1,5 @@
 // Rate limits: token buckets keyed by service, address or process, in a bounded map or a shared store; 429 with Retry-After.
-import { PkipcError } from "./errors.ts";
-
-/** Too many requests from one key: 429, with how long to wait. */
-export class RateLimitError extends PkipcError {
-  override readonly code = "RATE_LIMITED";
-  override readonly status = 429;
-  constructor(
-    message: string,
-    /** Whole seconds until a request would be accepted again (the Retry-After header). */
-    readonly retryAfterSeconds: number,
-  ) {
-    super(message);
-  }
-}
+import { RateLimitError } from "./errors.ts";
 
 /** A sustained rate and the burst allowed on top of it; a rate of 0 turns the limit off. */
 export interface RateSpec {

@@ -1,10 +1,10 @@
 // `pkipc/backend`: the SaaS backend's API client (create a session, wait for its link, queue an instruction, wait for its result); plain fetch, no Bun globals: it runs on Node, Deno and Bun.
-import { NetworkError } from "../lib/errors.ts";
-import { ApiError, apiClient } from "../protocol/api-client.ts";
+import { ApiError, NetworkError } from "../lib/errors.ts";
+import { apiClient } from "../protocol/api-client.ts";
 import type { InstructionRequest, InstructionStatus, SessionOffer, SessionRequest, SessionStatus } from "../protocol/schemas.ts";
 
-export { ApiError, apiClient, type ApiClient } from "../protocol/api-client.ts";
-export { PkipcError, NetworkError, DecodeError } from "../lib/errors.ts";
+export { apiClient, type ApiClient } from "../protocol/api-client.ts";
+export { ApiError, PkipcError, NetworkError, DecodeError } from "../lib/errors.ts";
 export type { InstructionRequest, InstructionStatus, SessionOffer, SessionRequest, SessionStatus } from "../protocol/schemas.ts";
 
 export interface BackendClientOptions {

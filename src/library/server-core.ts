@@ -1,6 +1,6 @@
 // The server role as a library (Bun only: Bun.serve, Bun's Redis client), loaded by `pkipc/server`'s startServer when it is called.
 import { silentLogger, type Logger } from "../lib/log.ts";
-import { serverConfig, serverOptions } from "../server/command.ts";
+import { serverConfig, serverOptions } from "../commands/server.ts";
 import { type RunningServer, startServer as startCoreServer } from "../server/index.ts";
 
 export type { Logger, RunningServer };

@@ -5,7 +5,8 @@ import { silentLogger, type Logger } from "../lib/log.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import type { ServiceCredentials } from "../protocol/signing.ts";
 import { functionHandler, type FunctionHandlerContext, type HandlerFunction } from "../service/handlers/function.ts";
-import type { HandlerAnswer, HandlerSettings, InstructionHandler } from "../service/handlers/index.ts";
+import type { HandlerSettings } from "../service/handlers/index.ts";
+import type { HandlerAnswer, InstructionHandler } from "../service/handlers/types.ts";
 import { type RunningService, type ServiceOptions, startService as startCoreService } from "../service/index.ts";
 
 export type { FunctionHandlerContext, HandlerAnswer, HandlerFunction, Logger, RunningService, ServiceCredentials };

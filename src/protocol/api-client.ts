@@ -1,9 +1,9 @@
 // Typed calls to a pkipc server, shared by the service and the CLI client: every call has a deadline and a size bound.
 import type { Static, TSchema } from "@sinclair/typebox";
 import { boundedFetch } from "../lib/bounded-fetch.ts";
-import { DecodeError, PkipcError } from "../lib/errors.ts";
+import { ApiError, DecodeError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
-import { EnrollAnswer } from "./enrollment.ts";
+import { ApiKeyAnswer, ApiKeyList, type ApiKeyRequest, ApiKeySummary, DataLossAnswer, EnrollAnswer, EnrollToken, ServiceList, ServiceSummary } from "./enrollment.ts";
 import { apiPath, apiRoot, apiUrl, VERSION_HEADER } from "./endpoint.ts";
 import { VERSION } from "../version.ts";
 import { type ServiceCredentials, signRequest } from "./signing.ts";
@@ -23,23 +23,6 @@ import {
   SessionStatus,
 } from "./schemas.ts";
 
-/** The server answered with an error body. */
-export class ApiError extends PkipcError {
-  override readonly code: string;
-  override readonly status: number;
-  constructor(
-    code: string,
-    status: number,
-    message: string,
-    /** From a 429's Retry-After header, in seconds. */
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-    this.code = code;
-    this.status = status;
-  }
-}
-
 export interface ApiClientOptions {
   /** Deadline of each call, in ms; long polls add their wait. Default 5000. */
   timeoutMs?: number;
@@ -47,6 +30,8 @@ export interface ApiClientOptions {
   credentials?: ServiceCredentials;
   /** A SaaS backend's API key (pkak_...): sent as a bearer credential on every request. */
   apiKey?: string;
+  /** The server's admin secret, for the operator's calls under `admin`: sent as a bearer credential. */
+  adminSecret?: string;
   /** Bytes of an answer read at most; a longer one is cut off and refused (ResponseTooLargeError). Default 1 MiB. */
   maxResponseBytes?: number;
   /** An Origin header to send, as a page of that origin would (the CLI client standing in for a page). */
@@ -87,7 +72,7 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
           accept: format === "xml" ? "application/xml" : "application/json",
           [VERSION_HEADER]: VERSION,
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-          ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+          ...(options.apiKey || options.adminSecret ? { authorization: `Bearer ${options.apiKey ?? options.adminSecret}` } : {}),
           ...(options.origin ? { origin: options.origin } : {}),
           ...signature,
         },
@@ -161,5 +146,18 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
       call(undefined, "POST", `/v1/links/${encodeURIComponent(linkId)}/acks`, { body: { acks }, signal }),
     /** Spends a one-time enrollment token; the answer holds this service's id and key. */
     enroll: (token: string, name: string, signal?: AbortSignal) => call(EnrollAnswer, "POST", "/v1/enroll", { body: { token, name }, signal }),
+    /** The operator's calls (`pkipc admin`); they need options.adminSecret. */
+    admin: {
+      /** A one-time enrollment token for a new service. */
+      token: () => call(EnrollToken, "POST", "/v1/admin/tokens"),
+      services: () => call(ServiceList, "GET", "/v1/admin/services"),
+      revokeService: (id: string) => call(ServiceSummary, "DELETE", `/v1/admin/services/${encodeURIComponent(id)}`),
+      /** A new API key; its secret (and its webhook's) is in this answer only. */
+      issueApiKey: (request: ApiKeyRequest) => call(ApiKeyAnswer, "POST", "/v1/admin/api-keys", { body: request }),
+      apiKeys: () => call(ApiKeyList, "GET", "/v1/admin/api-keys"),
+      revokeApiKey: (id: string) => call(ApiKeySummary, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(id)}`),
+      /** Clears a data-loss flag (the shared store lost its data): /healthz answers 200 again. */
+      acknowledgeDataLoss: () => call(DataLossAnswer, "POST", "/v1/admin/data-loss/acknowledge"),
+    },
   };
 }

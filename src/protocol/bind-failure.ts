@@ -22,8 +22,19 @@ export interface ClaimLimits {
  */
 export interface BindFailureStrategy {
   readonly name: Claim["strategy"];
+  /**
+   * Whether a claim names the failed ports even when every knock was seen (server-match does; enumerate
+   * then sends only what it saw): the server's --max-failed bounds such a claim whatever the code.
+   */
+  readonly claimsFailedWhenComplete: boolean;
   /** Service side: the claim for the ports seen from one process, given the ports it failed to bind. */
   claim(observed: readonly number[], failed: readonly number[], limits: ClaimLimits): Claim;
+  /**
+   * Server side, before anything else reads the claim: throws TooManyCompletionsError when the claim is
+   * larger than `limits` allow, so the server never walks an oversized one. Absent: nothing to bound
+   * beyond the schema's lengths.
+   */
+  admit?(claim: Claim, limits: ClaimLimits): void;
   /** Server side: every port the claim says was knocked. */
   observed(claim: Claim): number[];
   /** Server side: the failed ports the claim fills in from, for the bound on them. */

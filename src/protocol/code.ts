@@ -1,6 +1,7 @@
 // Knock codes: their shape, their strength in bits, and how they are drawn.
 import { ConfigError } from "../lib/errors.ts";
-import { ephemeralOverlaps, FIRST_USER_PORT, type PortRange, rangeSize, refusedPortIn } from "./ports.ts";
+import type { PortRange } from "../lib/ports.ts";
+import { ephemeralOverlaps, FIRST_USER_PORT, rangeSize, refusedPortIn } from "./ports.ts";
 import { MAX_KNOCKS } from "./schemas.ts";
 
 /** How a code is laid out: `tuples` groups of `portsPerTuple` distinct ports. */
@@ -30,9 +31,10 @@ export function codeBits(n: number, k: number): number {
 /**
  * Checks that a range and shape make a usable code space; returns its strength in bits.
  * Refuses browser-refused ports, ranges below 1024 or inside a default ephemeral range (services refuse
- * them), codes longer than the range, and codes under MIN_BITS unless `force`.
+ * them), codes longer than the range, and codes under MIN_BITS unless `force`; the refusal ends by saying
+ * how to force (`forceWith`, e.g. the flag that does it).
  */
-export function validateCodeSpace(range: PortRange, shape: CodeShape, force = false): number {
+export function validateCodeSpace(range: PortRange, shape: CodeShape, force = false, forceWith = "force it"): number {
   if (range.start > range.end) throw new ConfigError(`port range ${range.start}-${range.end} is empty: the start must not exceed the end`);
   const refused = refusedPortIn(range);
   if (refused !== undefined) {
@@ -52,7 +54,7 @@ export function validateCodeSpace(range: PortRange, shape: CodeShape, force = fa
   const bits = codeBits(size, knocks);
   if (bits < MIN_BITS && !force) {
     throw new ConfigError(
-      `the code space is only ${bits.toFixed(1)} bits (${knocks} knocks from ${size} ports); use a larger range or longer code, or force it`,
+      `the code space is only ${bits.toFixed(1)} bits (${knocks} knocks from ${size} ports); use a larger range or longer code, or ${forceWith}`,
     );
   }
   return bits;

@@ -1,4 +1,5 @@
 // One codec for both wire formats: JSON and XML share the TypeBox schema, and decoding always validates.
+import { describeSchemaProblem } from "./schema-problem.ts";
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { DecodeError } from "../lib/errors.ts";
@@ -66,7 +67,7 @@ export function decode<S extends TSchema>(schema: S, text: string, format: Forma
   // Check is several times cheaper than Errors; the error list is only worth building for a bad document.
   if (Value.Check(schema, value)) return value as Static<S>;
   const problem = Value.Errors(schema, value).First();
-  throw new DecodeError(`JSON${problem?.path ? ` ${problem.path}` : ""}: ${problem?.message ?? "does not match the schema"}`);
+  throw new DecodeError(`JSON: ${describeSchemaProblem(problem, "the document")}`);
 }
 
 /**

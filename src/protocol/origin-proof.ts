@@ -2,9 +2,6 @@
 import { basename } from "node:path";
 import type { ProcessInfo } from "./schemas.ts";
 
-/** A web origin as the Origin header carries it: scheme://host[:port], no path (the WebOrigin schema is built on it). */
-export const WEB_ORIGIN_PATTERN = /^https?:\/\/[^\s/?#@]+$/;
-
 /**
  * Knocking programs whose knocks cannot carry the page's origin where they link: WebKit's network process
  * (Safari, every iOS browser, WebKitGTK). From an https page WebKit blocks http: and ws: to loopback as

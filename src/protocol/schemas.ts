@@ -1,6 +1,5 @@
 // Every payload pkipc exchanges, as TypeBox schemas: routes, codecs and clients all validate against these.
 import { type Static, Type as T } from "@sinclair/typebox";
-import { WEB_ORIGIN_PATTERN } from "./origin-proof.ts";
 
 /** A TCP port. */
 export const Port = T.Integer({ minimum: 1, maximum: 65535 });
@@ -94,6 +93,9 @@ export const EnumerateClaim = T.Object(
 
 export const Claim = T.Union([ServerMatchClaim, EnumerateClaim]);
 export type Claim = Static<typeof Claim>;
+
+/** A web origin as the Origin header carries it: scheme://host[:port], no path (WebOrigin below is built on it). */
+export const WEB_ORIGIN_PATTERN = /^https?:\/\/[^\s/?#@]+$/;
 
 /**
  * A web origin as browsers send it in the Origin header: scheme://host[:port], no path. Sessions carry the

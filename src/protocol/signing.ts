@@ -1,6 +1,6 @@
 // Signed service requests: an HMAC-SHA256 over method, path, service id, timestamp, nonce and body digest.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { PkipcError } from "../lib/errors.ts";
+import { UnauthorizedError } from "../lib/errors.ts";
 
 /** What a service holds after enrollment: its id on the server and the shared key (base64url, 32 bytes). */
 export interface ServiceCredentials {
@@ -15,28 +15,6 @@ export const SIGNATURE_HEADERS = {
   nonce: "x-pkipc-nonce",
   signature: "x-pkipc-signature",
 } as const;
-
-/** Why a request was not accepted as coming from an enrolled service; each reason has its own code. */
-export type AuthFailure =
-  | "UNSIGNED"
-  | "UNKNOWN_SERVICE"
-  | "BAD_SIGNATURE"
-  | "STALE"
-  | "REPLAYED"
-  | "BAD_TOKEN"
-  | "BAD_ADMIN_SECRET"
-  | "BAD_API_KEY"
-  | "API_KEY_REQUIRED";
-
-/** A request that does not prove who sent it: 401, with the reason as the code. */
-export class UnauthorizedError extends PkipcError {
-  override readonly code: AuthFailure;
-  override readonly status = 401;
-  constructor(code: AuthFailure, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;

@@ -1,7 +1,18 @@
 // XML form of the payloads: built with xmlbuilder2, read back by a strict bounded parser and checked against the same TypeBox schema.
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { create } from "xmlbuilder2";
+import type { create as createDocument } from "xmlbuilder2";
+
+/**
+ * xmlbuilder2, loaded at the first XML document built: evaluating it costs about 14 ms, which every CLI
+ * client paid before its first knock though it speaks JSON unless told otherwise (issue 23).
+ */
+let create: typeof createDocument | undefined;
+function newDocument() {
+  // require, not import(): encodeXml stays synchronous; the bundler still puts xmlbuilder2 in the binary.
+  create ??= (require("xmlbuilder2") as { create: typeof createDocument }).create;
+  return create({ version: "1.0", encoding: "UTF-8" });
+}
 import { DecodeError } from "../lib/errors.ts";
 import { parseXml, type XmlNode } from "./xml-parse.ts";
 
@@ -47,7 +58,7 @@ function build(parent: any, name: string, schema: Schema, value: unknown): void 
 /** Encodes a payload as an XML document; the root element is the schema's `xmlName`. */
 export function encodeXml<S extends TSchema>(schema: S, value: Static<S>): string {
   const root = (schema as Schema).xmlName ?? "payload";
-  const doc = create({ version: "1.0", encoding: "UTF-8" });
+  const doc = newDocument();
   const unwrap = (schema as Schema).xmlUnwrap;
   if (unwrap) build(doc, root, (schema as Schema).properties![unwrap] as Schema, (value as Record<string, unknown>)[unwrap]);
   else build(doc, root, schema as Schema, value);

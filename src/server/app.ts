@@ -1,10 +1,10 @@
 // The HTTP API: Elysia routes over the session logic, every payload validated by its TypeBox schema.
+import { describeSchemaProblem, type SchemaProblem } from "../protocol/schema-problem.ts";
 import { openapi } from "@elysiajs/openapi";
 import type { Static, TProperties, TSchema } from "@sinclair/typebox";
 // Query and path schemas use Elysia's `t` (TypeBox 0.34 too): only it coerces "5" in a query string to 5.
 import { Elysia, t as T } from "elysia";
-import { ForbiddenError, PkipcError } from "../lib/errors.ts";
-import { UnauthorizedError } from "../protocol/signing.ts";
+import { ForbiddenError, PkipcError, RateLimitError, UnauthorizedError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { CONTENT_TYPES, encode, type Format, negotiate } from "../protocol/codec.ts";
 import {
@@ -26,7 +26,7 @@ import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
 import { type Guard, jsonBody } from "./guard.ts";
-import { type Charge, RateLimitError } from "../lib/rate-limit.ts";
+import type { Charge } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
 /** Largest request body, in bytes (an enumerate report of 2,048 completions fits). */
@@ -64,10 +64,8 @@ function errorReply(code: string, message: string, status: number, format: Forma
 }
 
 function validationMessage(error: unknown): string {
-  const all = (error as { all?: Array<{ path?: string; summary?: string; message?: string }> }).all;
-  const first = Array.isArray(all) ? all[0] : undefined;
-  if (!first) return "the request does not match the schema";
-  return `${first.path || "request"}: ${first.summary ?? first.message ?? "invalid"}`;
+  const all = (error as { all?: SchemaProblem[] }).all;
+  return describeSchemaProblem(Array.isArray(all) ? all[0] : undefined);
 }
 
 /** How often the server says, per kind of limit, how many requests it answered 429 since it last said so. */

@@ -4,10 +4,10 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { writeAtomically } from "../lib/atomic-file.ts";
-import { CapacityError, ConfigError, NotFoundError, UnsafePathError } from "../lib/errors.ts";
+import { CapacityError, ConfigError, NotFoundError, UnauthorizedError, UnsafePathError } from "../lib/errors.ts";
 import { trustedPath } from "../lib/trusted-path.ts";
 import { randomId, randomWordId } from "../protocol/code.ts";
-import { type ServiceCredentials, UnauthorizedError } from "../protocol/signing.ts";
+import type { ServiceCredentials } from "../protocol/signing.ts";
 import { type WebhookTarget, webhookSecret } from "./webhooks/index.ts";
 
 /** One enrolled service as the server keeps it. The key is the HMAC key, base64url. */

@@ -1,9 +1,9 @@
 // The server's defences in one place: who is calling (signature, API key, admin secret, page origin), from where, and how often.
 import type { TSchema } from "@sinclair/typebox";
-import { ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from "../lib/errors.ts";
+import { ForbiddenError, NotFoundError, UnauthorizedError, UnsupportedMediaTypeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { decode, decodeUtf8, parseJson } from "../protocol/codec.ts";
-import { secretEquals, UnauthorizedError, verifyRequest } from "../protocol/signing.ts";
+import { secretEquals, verifyRequest } from "../protocol/signing.ts";
 import { VERSION_HEADER } from "../protocol/endpoint.ts";
 import type { ApiKeySummary, ServiceRegistry } from "./enroll.ts";
 import { type BucketStore, type Charge, memoryBuckets, type RateSpec, sharedLimiter } from "../lib/rate-limit.ts";

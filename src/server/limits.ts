@@ -1,5 +1,6 @@
 // The replay cache of signed requests: every nonce seen within the signature window, bounded.
-import { type Charge, RateLimitError, takeCharges } from "../lib/rate-limit.ts";
+import { type Charge, takeCharges } from "../lib/rate-limit.ts";
+import { RateLimitError } from "../lib/errors.ts";
 
 /**
  * Seen nonces, per service, for as long as a timestamp stays acceptable. Bounded in all and per service:

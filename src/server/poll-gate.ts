@@ -1,6 +1,5 @@
 // How many long polls a client network, an API key and all pages together may hold at once in this instance.
-import { CapacityError } from "../lib/errors.ts";
-import { RateLimitError } from "../lib/rate-limit.ts";
+import { CapacityError, RateLimitError } from "../lib/errors.ts";
 
 /** Bounds on long polls held at once (see SecuritySettings for the defaults). */
 export interface PollLimits {

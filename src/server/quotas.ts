@@ -1,6 +1,5 @@
 // What pages, one client network and one API key may hold in the store: pending sessions and instruction args.
-import { CapacityError } from "../lib/errors.ts";
-import { RateLimitError } from "../lib/rate-limit.ts";
+import { CapacityError, RateLimitError } from "../lib/errors.ts";
 import { clientNetwork } from "./client-network.ts";
 import { type Hold, liveCapError, type Quota } from "./store/types.ts";
 

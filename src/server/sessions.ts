@@ -5,7 +5,8 @@ import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
 import { type CodeShape, drawCode, knockCount, randomId } from "../protocol/code.ts";
 import { originRefusal } from "../protocol/origin-proof.ts";
-import { inRange, type PortRange } from "../protocol/ports.ts";
+import type { PortRange } from "../lib/ports.ts";
+import { inRange } from "../protocol/ports.ts";
 import { MAX_ARGS_BYTES } from "../protocol/schemas.ts";
 import type {
   Ack,
@@ -365,8 +366,12 @@ export function createSessions(
     if (report.claim.strategy !== strategy.name) {
       return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
     }
-    if (report.claim.strategy === "enumerate" && report.claim.completions.length > settings.maxCompletions) {
-      return noLink("TOO_MANY_COMPLETIONS", `${report.claim.completions.length} completions sent; at most ${settings.maxCompletions} are accepted`);
+    const limits = { knocks, maxMissing: settings.maxMissing, maxFailed: settings.maxFailed, maxCompletions: settings.maxCompletions };
+    try {
+      strategy.admit?.(report.claim, limits);
+    } catch (error) {
+      if (error instanceof TooManyCompletionsError) return noLink("TOO_MANY_COMPLETIONS", error.message);
+      throw error;
     }
     const observed = strategy.observed(report.claim);
     const failed = strategy.failed(report.claim);
@@ -384,7 +389,6 @@ export function createSessions(
       return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
     }
     try {
-      const limits = { knocks, maxMissing: settings.maxMissing, maxFailed: settings.maxFailed, maxCompletions: settings.maxCompletions };
       return { observed, failed, codes: strategy.codes(report.claim, limits) };
     } catch (error) {
       if (error instanceof TooManyCompletionsError) return noLink("TOO_MANY_COMPLETIONS", error.message);

@@ -58,6 +58,8 @@ export function watchConfig(options: ConfigWatchOptions) {
     running ??= (async () => {
       try {
         const next = await options.fetch();
+        // Said once when the server answers again, as its silence was said once when it began.
+        if (failures > 0) options.log.info(`the server answers again (after ${failures} failed ${failures === 1 ? "check" : "checks"})`, { why });
         failures = 0;
         const changes = configChanges(options.current(), next);
         if (changes.length === 0 && !options.stale()) {
@@ -83,9 +85,13 @@ export function watchConfig(options: ConfigWatchOptions) {
         failures++;
         const pause = Math.min(options.intervalMs * 2 ** (failures - 1), MAX_BACKOFF_CHECKS * options.intervalMs);
         retryAt = Date.now() + pause;
-        // An answer refused for its size is a server misbehaving (or hostile): said at warn, not debug.
-        const level = error instanceof ResponseTooLargeError ? "warn" : "debug";
-        options.log[level](`could not check the server's configuration: ${describeError(error)}; next check in ${Math.ceil(pause / 1000)} s`, { why });
+        // The first failure is said at warn (a user reading the log at info learns the server is away, and
+        // why); the next ones at debug, so a long outage does not flood the log. An answer refused for its
+        // size is a server misbehaving (or hostile): said at warn each time.
+        const tooLarge = error instanceof ResponseTooLargeError;
+        const level = failures === 1 || tooLarge ? "warn" : "debug";
+        const first = failures === 1 && !tooLarge ? "the server does not answer; links wait until it does. " : "";
+        options.log[level](`${first}could not check the server's configuration: ${describeError(error)}; next check in ${Math.ceil(pause / 1000)} s`, { why });
       } finally {
         running = undefined;
       }

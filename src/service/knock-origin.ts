@@ -1,5 +1,5 @@
 // Reads the web origin a knock proves: the `Origin` header in the first bytes a browser sends on the connection.
-import { WEB_ORIGIN_PATTERN } from "../protocol/origin-proof.ts";
+import { WEB_ORIGIN_PATTERN } from "../protocol/schemas.ts";
 
 /** Most bytes of a knock read for its header; a browser's request head is far smaller (cookies aside). */
 export const MAX_HEAD_BYTES = 16 * 1024;

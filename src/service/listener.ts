@@ -1,7 +1,7 @@
 // Holds every port of the range on loopback, and hands each accepted connection to attribution while it is open.
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../lib/log.ts";
-import type { PortRange } from "../protocol/ports.ts";
+import type { PortRange } from "../lib/ports.ts";
 import type { KnockSocket } from "./attribution/types.ts";
 import { MAX_HEAD_BYTES, readKnockHead } from "./knock-origin.ts";
 

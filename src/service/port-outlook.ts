@@ -1,5 +1,6 @@
 // Whether links can succeed with the ports a service holds: the server's own checks, applied to every code it may draw.
 import type { ServiceConfig } from "../protocol/schemas.ts";
+import { findBindFailure } from "../../plugins/bind-failure/index.ts";
 import { knockCount } from "../protocol/code.ts";
 
 export interface PortOutlook {
@@ -20,7 +21,7 @@ function logChoose(n: number, k: number): number {
 /**
  * A code is drawn uniformly among the range's sets of `knocks` ports; one holding k failed ports links when
  * the server accepts the claim the strategy makes for it: k at most --max-missing, the failed ports claimed at
- * most --max-failed (server-match claims every failed port, enumerate only when a knock is missing), and
+ * most --max-failed (every failed port, by a strategy that claimsFailedWhenComplete; else only when a knock is missing), and
  * C(failed, k) codes at most --max-completions. This sums the chance of the codes that pass.
  */
 export function portOutlook(config: ServiceConfig, failed: number): PortOutlook {
@@ -29,10 +30,12 @@ export function portOutlook(config: ServiceConfig, failed: number): PortOutlook 
   if (failed === 0) return { share: 1, sentence: "every port is held: links can succeed" };
   const total = logChoose(size, knocks);
   let share = 0;
+  // A strategy this build does not know claims failed ports only when a knock is missing, as the schema allows any name.
+  const claimsWhenComplete = findBindFailure(config.bindFailure)?.claimsFailedWhenComplete ?? false;
   const blocked = new Set<string>();
   for (let k = 0; k <= Math.min(knocks, failed); k++) {
     const chance = Math.exp(logChoose(failed, k) + logChoose(size - failed, knocks - k) - total);
-    const claimsFailed = config.bindFailure === "server-match" || k > 0;
+    const claimsFailed = claimsWhenComplete || k > 0;
     if (k > config.maxMissing) blocked.add(`a code with more than ${config.maxMissing} of them has too many missing knocks (--max-missing ${config.maxMissing})`);
     else if (claimsFailed && failed > config.maxFailed) {
       blocked.add(`${config.bindFailure} claims all ${failed} failed ports and the server accepts at most ${config.maxFailed} (--max-failed)`);

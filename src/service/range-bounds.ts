@@ -1,6 +1,7 @@
 // Which ranges a service agrees to hold: the server names the range, but the user's computer sets the bounds.
 import type { EphemeralRange } from "../lib/ephemeral-range.ts";
-import { FIRST_USER_PORT, type PortRange, rangeSize } from "../protocol/ports.ts";
+import type { PortRange } from "../lib/ports.ts";
+import { FIRST_USER_PORT, rangeSize } from "../protocol/ports.ts";
 
 export { DEFAULT_MAX_PORTS } from "../protocol/ports.ts";
 

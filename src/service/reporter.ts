@@ -1,7 +1,7 @@
 // Sends each burst to the server, retrying until it is answered, and carries out what the answer asks.
-import { DecodeError, describeError, NetworkError, PkipcError, ResponseTooLargeError } from "../lib/errors.ts";
+import { ApiError, DecodeError, describeError, NetworkError, PkipcError, ResponseTooLargeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { ApiError, type ApiClient } from "../protocol/api-client.ts";
+import type { ApiClient } from "../protocol/api-client.ts";
 import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
 import type { Ack, Instruction, ProcessInfo, Report, ReportAnswer } from "../protocol/schemas.ts";
 import type { Burst } from "./bursts.ts";

@@ -201,12 +201,12 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         expect(groupOf((await backendApi(server.url).status(byDefault.sessionId!)).process!.browser!.pid)).toBe(launched.pid);
       } else {
         // Chromium sends nothing on a denied knock but a TLS hello, and neither names the page: a page of
-        // any site could have made it, so the service reports none of it (README, "Security model").
+        // any site could have made it, so the service reports none of it (docs/security.md).
         const byDefault = await linkInPage(page, `${server.url}/pkipc.js`, { timeoutMs: 3000 });
         expect(byDefault).toMatchObject({ ok: false, code: "LOCAL_NETWORK_BLOCKED" });
       }
 
-      // Record which transports link while the permission is denied (the README quotes the table).
+      // Record which transports link while the permission is denied (docs/benchmarks.md quotes the table).
       const table: Record<string, string> = {};
       for (const transport of TRANSPORTS) {
         await page.goto(`${server.url}/?auto=0`); // a fresh document: no knock lock carried over
@@ -215,7 +215,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       }
       mkdirSync(RESULTS, { recursive: true });
       writeFileSync(join(RESULTS, `lna-denied-${kind}.json`), `${JSON.stringify({ browser: await launched.browser.version(), reach, table }, null, 2)}\n`);
-      console.log(`${kind}, public page, LNA denied: ${JSON.stringify(table)}`);
+      // What the README's table says: denied, Chromium links over no transport (its knocks carry no bytes, so
+      // none proves the page's origin); Firefox links over ws only; every other transport ends with a code.
+      const linking = Object.keys(table).filter((t) => table[t] === "links");
+      expect(linking).toEqual(kind === "firefox" ? ["ws"] : []);
+      for (const t of TRANSPORTS) if (!linking.includes(t)) expect(table[t]).toMatch(/^does not link \([A-Z_]+\)$/);
     }, 90_000);
   });
 }

@@ -210,7 +210,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     const outcome = await demoOutcome(session);
     expect(outcome.status).toStartWith("Linked");
     expect(await session.evaluate(() => location.protocol, [])).toBe("https:");
-    // Which transports link from an https page (the README quotes the table): WebKit blocks http: and
+    // Which transports link from an https page (docs/benchmarks.md quotes the table): WebKit blocks http: and
     // ws: requests to 127.0.0.1 from a secure page as mixed content, before connecting.
     const table: Record<string, string> = {};
     for (const transport of TRANSPORTS) {

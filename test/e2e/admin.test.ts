@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import { VERSION } from "../../src/version.ts";
-import { runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
+import { join } from "node:path";
+import { runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
 describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
@@ -40,6 +41,21 @@ describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
     const bad = await runPkipc(["admin", "api-key", "x", "--origin", "https://shop.example/path", "--server", server.url], 15_000, env);
     expect(bad.code).toBe(64);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("a value the server's schema refuses is said in a sentence naming the field", () => {
+  test("admin revoke with a short id, admin api-key with a tab in its name, service --enroll with a short token", async () => {
+    const server = await serverProcess();
+    const env = { PKIPC_ADMIN_SECRET: server.adminSecret };
+    const revoke = await runPkipc(["admin", "revoke", "x", "--server", server.url], 15_000, env);
+    expect(revoke.code).not.toBe(0);
+    expect(revoke.stderr.trim()).toMatch(/^pkipc admin revoke: id must be \d+ to \d+ characters long, not 1$/);
+    const named = await runPkipc(["admin", "api-key", "a\tb", "--origin", "https://shop.example", "--server", server.url], 15_000, env);
+    expect(named.stderr.trim()).toBe("pkipc admin api-key: name has a character or a form that is not allowed there");
+    const enroll = await runPkipc(["service", "--server", server.url, "--enroll", "short", "--key-file", join(tempFolder(), "k.json"), "--users", TEST_USER], 15_000);
+    expect(enroll.stderr.trim()).toMatch(/enrollment with \S+ failed: token must be \d+ to \d+ characters long, not 5$/);
+    for (const run of [revoke, named, enroll]) expect(run.stderr).not.toMatch(/\/\w+: Expected/);
   });
 });
 

@@ -1,9 +1,9 @@
 // Instructions for a link's whole life, with the real binary: one queued past the service's old 60 s watch is done; every instruction ends done, refused or expired with a reason.
 import { describe, expect, test } from "bun:test";
 import type { ClientResult } from "../../src/client/index.ts";
-import { ApiError } from "../../src/protocol/api-client.ts";
 import type { SessionStatus } from "../../src/protocol/schemas.ts";
 import { backendApi, runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 
 /** Links a session through the CLI client (no instruction), as a page would before the backend instructs it. */
 async function link(url: string): Promise<ClientResult> {

@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { onCleanup, runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
+import { writeKeyFile } from "../../src/service/key-file.ts";
+import { binary, onCleanup, runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
 
 interface StatusFacts {
   running: boolean;
@@ -132,6 +133,20 @@ describe("pkipc service status", () => {
     }
     expect(up).toBe(0);
   }, 120_000);
+
+  test("--key-file is honoured while a service runs: the enrollment shown is that file's, and the running service's own key file is named", async () => {
+    const state = tempFolder();
+    const keyFile = join(tempFolder(), "key.json");
+    writeKeyFile(keyFile, { serviceId: "askedabout12", key: "A".repeat(43) }, "http://127.0.0.1:9");
+    // a live pkipc process stands for the running service: its state file names another key file
+    const server = await serverProcess();
+    await Bun.write(join(state, "service.json"), JSON.stringify({ pid: server.child.pid, exe: binary(), startedAt: new Date().toISOString(), server: server.url, serviceId: "runningone12", keyFile: "/elsewhere/key.json", host: "127.0.0.1", range: "1-2", held: 2, heldPorts: "1-2", missing: [], allowOrigins: "any", instructions: ["log"] }));
+    const run = await runPkipc(["service", "status", "--json", "--key-file", keyFile], 20_000, { HOME: tempFolder(), PKIPC_STATE_DIR: state });
+    const facts = JSON.parse(run.stdout) as StatusFacts & { keyFileNote?: string };
+    expect(facts.serviceId).toBe("askedabout12");
+    expect(facts.server).toStartWith("http://127.0.0.1:9");
+    expect(facts.keyFileNote).toContain("/elsewhere/key.json");
+  });
 
   test("a PID that now belongs to another program is not taken for the service", async () => {
     const state = tempFolder();

@@ -152,7 +152,7 @@ describe("signed webhooks", () => {
       PKIPC_ADMIN_SECRET: server.adminSecret,
     });
     expect(cli.code).toBe(64);
-    expect(cli.stderr.trim()).toBe("pkipc admin: --webhook must be an http or https URL");
+    expect(cli.stderr.trim()).toBe("pkipc admin api-key: --webhook must be an http or https URL");
     // Nothing was made by the refused requests.
     const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
     expect(list.stdout).not.toContain("bad");
@@ -201,12 +201,12 @@ test("the services file keeps the webhook and its secret, readable by its owner 
   expect(stored.apiKeys.find((k) => k.name === "hooked-saas")).toMatchObject({ webhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/pkipc-events$/), webhookSecret: secret });
 });
 
-test("the README's Node receiver verifies every event with standardwebhooks, handles each once and refuses a forged one", async () => {
+test("the Node receiver of docs/integrating.md verifies every event with standardwebhooks, handles each once and refuses a forged one", async () => {
   const node = Bun.spawnSync(["sh", "-c", "command -v node"]).stdout.toString().trim();
-  if (!node) throw new Error("node is not installed: apt-get install nodejs (the README's receiver runs under Node)");
+  if (!node) throw new Error("node is not installed: apt-get install nodejs (the receiver docs/integrating.md shows runs under Node)");
   const file = join(ROOT, "examples", "webhook-receiver", "receiver.mjs");
-  // The README shows this very file.
-  expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(readFileSync(file, "utf8").trim());
+  // docs/integrating.md shows this very file.
+  expect(readFileSync(join(ROOT, "docs", "integrating.md"), "utf8")).toContain(readFileSync(file, "utf8").trim());
   // The key needs the receiver's URL and the receiver the key's secret: the port is picked first.
   const port = findFreePort();
   const url = `http://127.0.0.1:${port}/pkipc-events`;

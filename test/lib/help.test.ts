@@ -1,9 +1,10 @@
 // Every --help of the real binary fits 80 columns (pipe and terminal), wraps between words, and names each variable.
 import { describe, expect, test } from "bun:test";
-import { adminOptions } from "../../src/server/admin-command.ts";
-import { clientOptions } from "../../src/client/command.ts";
-import { serverOptions } from "../../src/server/command.ts";
-import { serviceOptions } from "../../src/service/command.ts";
+import { adminOptions } from "../../src/commands/admin/options.ts";
+import { apiKeyOptions } from "../../src/commands/admin/api-key.ts";
+import { clientOptions } from "../../src/commands/client.ts";
+import { serverOptions } from "../../src/commands/server.ts";
+import { serviceOptions } from "../../src/commands/service/options.ts";
 import type { OptionSpecs } from "../../src/lib/options.ts";
 import { binary, runPkipc } from "../helpers.ts";
 
@@ -17,6 +18,8 @@ const COMMANDS: [string[], OptionSpecs][] = [
   [["client"], clientOptions as OptionSpecs],
   [["demo"], {}],
   [["admin"], adminOptions as OptionSpecs],
+  [["admin", "api-key"], apiKeyOptions as OptionSpecs],
+  [["admin", "services"], adminOptions as OptionSpecs],
 ];
 
 const tokens = (text: string) => new Set(text.split(/\s+/).filter(Boolean));

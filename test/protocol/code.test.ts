@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../src/lib/errors.ts";
 import { codeBits, codeKey, drawCode, randomId, validateCodeSpace } from "../../src/protocol/code.ts";
-import { BROWSER_REFUSED_PORTS, DEFAULT_RANGE, ephemeralOverlaps, refusedPortIn } from "../../src/protocol/ports.ts";
+import { BROWSER_REFUSED_PORTS } from "../../src/lib/ports.ts";
+import { DEFAULT_RANGE, ephemeralOverlaps, refusedPortIn } from "../../src/protocol/ports.ts";
 
 describe("code space", () => {
   test("the default 3x4 code over 64 ports is about 41.6 bits", () => {

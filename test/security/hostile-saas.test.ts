@@ -6,7 +6,7 @@ import { osEphemeralRange } from "../../src/lib/ephemeral-range.ts";
 import { MAX_RESPONSE_BYTES } from "../../src/lib/bounded-fetch.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
-import type { PortRange } from "../../src/protocol/ports.ts";
+import type { PortRange } from "../../src/lib/ports.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
 import { configFor, type HostileSaas, rssMiB, socketCount, startHostileSaas } from "../fixtures/hostile-saas.ts";
 import { eventually, onCleanup, spawnPkipc, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder, watchLines } from "../helpers.ts";

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClientResult } from "../../src/client/index.ts";
-import type { PortRange } from "../../src/protocol/ports.ts";
+import type { PortRange } from "../../src/lib/ports.ts";
 import { parseTcpLine } from "../../src/service/attribution/linux/attributor.ts";
 import type { Kind, Outcome } from "../fixtures/junk.ts";
 import { BUN, onCleanup, ROOT, runPkipc, testServer, testService, watchLines } from "../helpers.ts";

@@ -3,9 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { transports } from "../../plugins/transport/index.ts";
 import { knockTuples } from "../../src/client/knock.ts";
-import { apiClient, ApiError } from "../../src/protocol/api-client.ts";
+import { apiClient } from "../../src/protocol/api-client.ts";
 import { testServer, testService } from "../helpers.ts";
 import { testRedis } from "../redis.ts";
+import { ApiError } from "../../src/lib/errors.ts";
 
 /** The status of a failed call, or "answered" when it succeeded. */
 const outcome = (call: Promise<unknown>) => call.then(() => "answered" as const, (e) => (e instanceof ApiError ? e.status : String(e)));

@@ -63,4 +63,30 @@ describe("a service follows its server's configuration", () => {
     expect(service.held.length).toBe(64);
     expect(lines.some((l) => l.includes("configuration changed"))).toBe(false);
   }, 30_000);
+
+  test("a server that goes away is said once at warn, and its return once at info (a log at the default level tells both)", async () => {
+    const file = join(tempFolder(), "services.json");
+    const range = findFreeRange(64);
+    let server = await startServer(serverConfig({ range, security: { servicesFile: file } }), silentLogger);
+    const port = Number(new URL(server.url).port);
+    onCleanup(() => server.stop());
+    const { token } = await server.registry.issueToken(60_000);
+    const credentials = await apiClient(server.url).enroll(token, "watcher");
+    const lines: string[] = [];
+    const service = await startService(
+      { server: server.url, credentials, users: [Number(TEST_USER)], allowProcesses: TEST_ALLOWED_PROCESSES, configRefreshMs: 100 },
+      createLogger({ write: (line) => lines.push(line) }), // the default level, info
+    );
+    onCleanup(() => service.stop());
+    await server.stop();
+    await eventually(() => lines.some((l) => l.includes("the server does not answer")), "the server's silence said at the default level", 10_000);
+    await Bun.sleep(1000); // several more failed checks (100 ms, doubling up to 800 ms)
+    const away = lines.filter((l) => l.includes("could not check the server's configuration"));
+    expect(away).toHaveLength(1);
+    expect(away[0]).toContain("WARN the server does not answer; links wait until it does.");
+    server = await startServer({ ...serverConfig({ range, security: { servicesFile: file } }), port }, silentLogger);
+    await eventually(() => lines.some((l) => l.includes("the server answers again")), "the server's return said", 10_000);
+    expect(lines.filter((l) => l.includes("the server answers again"))).toHaveLength(1);
+    expect(lines.find((l) => l.includes("the server answers again"))).toMatch(/Z the server answers again \(after \d+ failed checks?\)/);
+  }, 30_000);
 });

@@ -1,11 +1,11 @@
 // The browser module (served as /pkipc.js): one call that gets a code, knocks it from this page, and waits for the link.
 import type { ProcessInfo, ServiceConfig, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
 import { knockTuples } from "../knock.ts";
-import type { KnockTransport } from "../transport.ts";
+import type { KnockTransport } from "../../protocol/transport.ts";
 import { type BrowserApi, browserApi, ServerCallError } from "./api.ts";
 import { withKnockLock } from "./lock.ts";
 import { blockedAdvice, type LocalNetworkPermission, queryLocalNetworkPermission } from "./permission.ts";
-import { type BrowserTransportName, browserTransports } from "./transports.ts";
+import { type BrowserTransportName, browserTransports } from "../../../plugins/transport/browser/index.ts";
 
 export { browserTransports, type BrowserTransportName, type LocalNetworkPermission, queryLocalNetworkPermission };
 

@@ -1,8 +1,9 @@
 // The replay cache in Redis: a nonce is accepted once across every instance, within the same bounds as in memory.
-import { RateLimitError, takeCharges } from "../../lib/rate-limit.ts";
+import { takeCharges } from "../../lib/rate-limit.ts";
 import type { NonceCache, NonceCacheOptions } from "../limits.ts";
 import { CHARGE_PRELUDE, chargesFor } from "./buckets.ts";
 import type { RedisConnection } from "./connection.ts";
+import { RateLimitError } from "../../lib/errors.ts";
 
 // Charges first (CHARGE_PRELUDE), then K: all nonces, this service's. A: service:nonce, nonce, until, now,
 // maxPerService, maxEntries. Returns 1 new, 0 seen, -1 the service is at its quota, -2 the cache is full,

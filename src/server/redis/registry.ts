@@ -1,7 +1,6 @@
 // Enrolled services, enrollment tokens and API keys in Redis, so every instance signs, enrolls and revokes alike.
-import { CapacityError, NotFoundError } from "../../lib/errors.ts";
+import { CapacityError, NotFoundError, UnauthorizedError } from "../../lib/errors.ts";
 import { randomId, randomWordId } from "../../protocol/code.ts";
-import { UnauthorizedError } from "../../protocol/signing.ts";
 import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../enroll.ts";
 import type { RedisConnection } from "./connection.ts";
 import { replicated } from "./replicas.ts";

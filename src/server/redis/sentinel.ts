@@ -4,7 +4,7 @@
 import Redis, { ReplyError, type RedisOptions as IoRedisOptions } from "ioredis";
 import { StoreUnavailableError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import type { RedisConnection, RedisOptions } from "./connection.ts";
+import type { RedisConnection, RedisOptions } from "./types.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
 /**

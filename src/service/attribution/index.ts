@@ -1,5 +1,5 @@
 // Picks the attribution strategy and the browser identifier of the platform the service runs on.
-import { PkipcError } from "../../lib/errors.ts";
+import { UnsupportedPlatformError } from "../../lib/errors.ts";
 import { darwinAttributor } from "./darwin/attributor.ts";
 import { darwinBrowserIdentifier } from "./darwin/identity.ts";
 import { linuxAttributor } from "./linux/attributor.ts";
@@ -9,11 +9,6 @@ import { windowsAttributor } from "./windows/attributor.ts";
 import { windowsBrowserIdentifier } from "./windows/identity.ts";
 
 export type { Attributor, BrowserIdentifier, KnockSocket, ProcessInfo } from "./types.ts";
-
-/** The service cannot find knocking processes on this operating system. */
-export class UnsupportedPlatformError extends PkipcError {
-  override readonly code = "UNSUPPORTED_PLATFORM";
-}
 
 /**
  * The attributor for `platform` (default: this one). The Windows one loads no DLL until its first

@@ -2,8 +2,9 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { autostartName } from "../profile.ts";
 import { join } from "node:path";
-import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
 import { writeAtomically } from "../../lib/atomic-file.ts";
+import { AutostartError } from "../../lib/errors.ts";
 
 export const LAUNCHD_LABEL = "org.pkipc.service";
 /** The LaunchAgent's label: org.pkipc.service, or org.pkipc.service.PROFILE. */

@@ -2,8 +2,9 @@
 import { existsSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { autostartName } from "../profile.ts";
 import { join } from "node:path";
-import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
 import { writeAtomically } from "../../lib/atomic-file.ts";
+import { AutostartError } from "../../lib/errors.ts";
 
 export const UNIT_NAME = "pkipc.service";
 const DEFAULT_UNIT_NAME = UNIT_NAME;

@@ -1,5 +1,4 @@
 // The autostart seam: install, remove and inspect the per-user entry that starts `pkipc service` with the user's session.
-import { PkipcError } from "../../lib/errors.ts";
 
 /** Runs a system tool (systemctl, launchctl, reg.exe) with a deadline; never throws for a failed or missing tool. */
 export type ToolRunner = (argv: readonly string[]) => Promise<ToolResult>;
@@ -58,7 +57,3 @@ export interface Autostart {
   status(): Promise<AutostartStatus>;
 }
 
-/** The entry cannot be written or the service manager refused it; the message says what to run instead. */
-export class AutostartError extends PkipcError {
-  override readonly code = "AUTOSTART";
-}

@@ -1,7 +1,8 @@
 // Windows autostart: a per-user logon entry, the value "pkipc" under HKCU\Software\Microsoft\Windows\CurrentVersion\Run, through reg.exe.
 import { basename } from "node:path";
 import { autostartName } from "../profile.ts";
-import { AutostartError, type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { type Autostart, type AutostartContext, type AutostartEntry, type AutostartPlan } from "./types.ts";
+import { AutostartError } from "../../lib/errors.ts";
 
 export const RUN_KEY = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run";
 export const RUN_VALUE = "pkipc";

@@ -1,5 +1,5 @@
 // Handlers written as functions in the integrator's own code (the library's typed handlers), behind the same seam as the built-ins.
-import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./index.ts";
+import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./types.ts";
 
 /** What a function handler is told besides the args: the context, and which instruction this is. */
 export interface FunctionHandlerContext extends HandlerContext {

@@ -1,39 +1,13 @@
 // What a service does with an instruction from the server: the handler seam, the runner that bounds every handler, the registry.
-import { ConfigError, PkipcError } from "../../lib/errors.ts";
+import { ConfigError, HandlerDeadlineError, PkipcError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { Ack as AckSchema, type Ack, type Instruction, Instruction as InstructionSchema, type ProcessInfo } from "../../protocol/schemas.ts";
+import { Ack as AckSchema, type Ack, type Instruction, Instruction as InstructionSchema } from "../../protocol/schemas.ts";
 import { type InfoField, infoHandler } from "./info.ts";
 import { keyHandler } from "./key.ts";
 import { logHandler } from "./log.ts";
 import { programHandler, programSlots, type ProgramEnvironment } from "./program.ts";
 import type { AuditLog } from "../audit.ts";
-
-/** Where an instruction came from: the link, the process behind it, and when to give up. */
-export interface HandlerContext {
-  log: Logger;
-  /** The process whose knocks linked the session that sent the instruction. */
-  process: ProcessInfo;
-  /** The link the instruction arrived on. */
-  linkId: string;
-  /** The session's id, when the server names it to the service (it does not yet: then absent). */
-  sessionId?: string;
-  /** The session's web origin, as the server's report answer names it; absent when the session has none. */
-  origin?: string;
-  /** Aborted at the instruction's deadline (its reason says so) or when the service stops. */
-  signal: AbortSignal;
-}
-
-/** What a handler answers: ok or not, and a short result (at most MAX_RESULT characters). */
-export type HandlerAnswer = Omit<Ack, "id">;
-
-/**
- * One kind of instruction. A handler answers with ok and a short result; it never throws for bad args,
- * and stops its work when `context.signal` aborts.
- */
-export interface InstructionHandler {
-  readonly name: string;
-  handle(instruction: Instruction, context: HandlerContext): Promise<HandlerAnswer>;
-}
+import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./types.ts";
 
 /** The longest result an answer carries (the Ack schema's bound). */
 export const MAX_RESULT = AckSchema.properties.result.maxLength ?? 4096;
@@ -47,12 +21,6 @@ export function isInstructionName(name: string): boolean {
 
 /** How long a handler has by default, in ms. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
-
-/** A handler past its deadline: the signal's reason, and the refusal's text. */
-export class HandlerDeadlineError extends PkipcError {
-  override readonly code = "HANDLER_DEADLINE";
-  override readonly status = 504;
-}
 
 /** A handler that ignores its signal still gets this long to answer after the deadline before it is given up on. */
 const GRACE_MS = 1000;

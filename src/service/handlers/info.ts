@@ -4,7 +4,7 @@ import { arch, hostname, release, type, userInfo } from "node:os";
 import { ConfigError } from "../../lib/errors.ts";
 import type { ProcessInfo } from "../../protocol/schemas.ts";
 import { VERSION } from "../../version.ts";
-import type { InstructionHandler } from "./index.ts";
+import type { InstructionHandler } from "./types.ts";
 
 /** Every field `info` knows. */
 export const INFO_FIELDS = ["os", "kernel", "arch", "hostname", "locale", "timeZone", "pkipcVersion", "browser", "browserVersion", "user"] as const;

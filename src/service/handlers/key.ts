@@ -5,7 +5,7 @@ import { isAbsolute, join } from "node:path";
 import { writeAtomically } from "../../lib/atomic-file.ts";
 import { ConfigError, PkipcError, UnsafePathError } from "../../lib/errors.ts";
 import { trustedPath } from "../../lib/trusted-path.ts";
-import type { HandlerAnswer, InstructionHandler } from "./index.ts";
+import type { HandlerAnswer, InstructionHandler } from "./types.ts";
 
 /** A key's file name: no path separators, no leading dot, no "..", at most 64 characters. */
 export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

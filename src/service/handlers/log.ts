@@ -1,5 +1,5 @@
 // Built-in `log`: writes the instruction to the service's log and acknowledges it (a harmless default to try a link with).
-import type { InstructionHandler } from "./index.ts";
+import type { InstructionHandler } from "./types.ts";
 
 export const logHandler = {
   name: "log",

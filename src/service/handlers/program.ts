@@ -4,7 +4,7 @@ import { homedir } from "node:os";
 import { CapacityError, describeError, UnsafePathError } from "../../lib/errors.ts";
 import { trustedPath } from "../../lib/trusted-path.ts";
 import { Ack } from "../../protocol/schemas.ts";
-import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./index.ts";
+import type { HandlerAnswer, HandlerContext, InstructionHandler } from "./types.ts";
 
 /** The environment a program gets besides its context: never the service's own. */
 export interface ProgramEnvironment {

@@ -132,6 +132,11 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
       expect(await sessions.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: true });
     });
 
+    test("claimsFailedWhenComplete says whether a claim with every knock seen names the failed ports", () => {
+      const claim = strategy.claim(CODE_A.flat(), [29_200, 29_201], limits);
+      expect(strategy.failed(claim).length > 0).toBe(strategy.claimsFailedWhenComplete);
+    });
+
     test("a port outside the range is refused", async () => {
       const { report } = await setup(CODE_A);
       expect(await report([...CODE_A.flat().slice(0, 11), 80])).toMatchObject({ linked: false, code: "OUT_OF_RANGE" });
@@ -150,4 +155,12 @@ test("enumerate lists exactly C(failed, missing) completions", () => {
   const claim = bindFailureStrategies.enumerate.claim(CODE_A.flat().slice(0, 10), [29_200, 29_201, 29_202, 29_203], limits);
   expect(claim.strategy).toBe("enumerate");
   if (claim.strategy === "enumerate") expect(claim.completions.length).toBe(6);
+});
+
+test("enumerate admits a claim up to --max-completions and refuses one past it, before anything reads it", () => {
+  const completion = CODE_A.flat();
+  const at = { strategy: "enumerate" as const, completions: Array.from({ length: limits.maxCompletions }, () => completion) };
+  const past = { strategy: "enumerate" as const, completions: [...at.completions, completion] };
+  expect(() => bindFailureStrategies.enumerate.admit(at, limits)).not.toThrow();
+  expect(() => bindFailureStrategies.enumerate.admit(past, limits)).toThrow(`${limits.maxCompletions + 1} completions sent; at most ${limits.maxCompletions} are accepted`);
 });

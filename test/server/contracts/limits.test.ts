@@ -1,10 +1,11 @@
 // The replay cache and rate-limit bucket contracts: memory and Redis refuse alike, and Redis counts every instance.
 import { describe, expect, test } from "bun:test";
-import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { type BucketStore, memoryBuckets, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { type NonceCache, type NonceCacheOptions, nonceCache } from "../../../src/server/limits.ts";
 import { redisBuckets } from "../../../src/server/redis/buckets.ts";
 import { redisNonces } from "../../../src/server/redis/nonces.ts";
 import { testConnection } from "./backends.ts";
+import { RateLimitError } from "../../../src/lib/errors.ts";
 
 /** Two handles on one replay cache (two instances), then the buckets each opens beside it. */
 const nonceImplementations: Array<{ name: string; open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache, BucketStore, BucketStore]> }> = [

@@ -3,7 +3,6 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { type ServiceRegistry, serviceRegistry } from "../../../src/server/enroll.ts";
 import { redisRegistry } from "../../../src/server/redis/registry.ts";
-import { UnauthorizedError } from "../../../src/protocol/signing.ts";
 import { tempFolder } from "../../helpers.ts";
 
 /** Polls `check` until true: a revocation reaches another instance within its lookup cache's bound (1 s). */
@@ -15,6 +14,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 import { testConnection, testSentinelConnection } from "./backends.ts";
+import { UnauthorizedError } from "../../../src/lib/errors.ts";
 
 /** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
 const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [

@@ -1,6 +1,6 @@
 // The session store contract: memory and Redis answer alike, including the races two instances run.
 import { describe, expect, test } from "bun:test";
-import { type BucketStore, memoryBuckets, RateLimitError, sharedLimiter } from "../../../src/lib/rate-limit.ts";
+import { type BucketStore, memoryBuckets, sharedLimiter } from "../../../src/lib/rate-limit.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
 import { redisBuckets } from "../../../src/server/redis/buckets.ts";
 import { memoryStore } from "../../../src/server/store/memory.ts";
@@ -8,6 +8,7 @@ import { redisStore } from "../../../src/server/store/redis.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/store/types.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testConnection, testSentinelConnection } from "./backends.ts";
+import { RateLimitError } from "../../../src/lib/errors.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two

@@ -1,5 +1,5 @@
 // macOS attribution: the knocking socket's owner from one `net.inet.tcp.pcblist_n` sysctl, else by walking libproc.
-import { PkipcError } from "../../../lib/errors.ts";
+import { DarwinUnavailableError } from "../../../lib/errors.ts";
 import { canonicalAddress } from "../address.ts";
 import type { Attributor, KnockSocket, ProcessInfo } from "../types.ts";
 import { decodePcbList, type PcbRow } from "./pcblist.ts";
@@ -12,11 +12,6 @@ export interface DarwinAttributorOptions {
   lib?: LibSystem;
   /** Pids tried first by the libproc walk, most recent first. Default 64. */
   recentLimit?: number;
-}
-
-/** libSystem could not be opened: not macOS, or a macOS whose libSystem lacks these calls. */
-export class DarwinUnavailableError extends PkipcError {
-  override readonly code = "ATTRIBUTION_UNAVAILABLE";
 }
 
 /** The libproc walk looks at this many processes at most per knock. */

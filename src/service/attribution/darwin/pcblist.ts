@@ -15,6 +15,7 @@
 //   struct xtcpcb_n (bsd/netinet/tcp_var.h), 204 bytes padded to 208, kind XSO_TCPCB 0x20: t_state @36
 //   Record sizes: 104+80+64+136+208 = 592 up to macOS 12, 104+104+64+136+208 = 616 from macOS 13
 //   (384 and 408 without the TCP part). Lengths are read from the buffer, so both decode alike.
+import { PcbListError } from "../../../lib/errors.ts";
 import { formatAddress } from "../address.ts";
 
 /** One TCP socket as the kernel lists it, addresses in canonical text. */
@@ -30,11 +31,6 @@ export interface PcbRow {
   pid: number;
   /** The process the socket acts for when another made it (so_e_pid, delegated sockets); 0 if none. */
   effectivePid: number;
-}
-
-/** The buffer does not hold what the header says: the caller reports it and attributes nothing. */
-export class PcbListError extends Error {
-  readonly code = "PCBLIST_DECODE";
 }
 
 export const XSO_SOCKET = 0x1;

@@ -1,9 +1,5 @@
 // Reads the top-level string entries of an Info.plist, XML or binary (bplist00), with bounds on everything.
-
-/** A plist this reader will not take: too big, malformed, or not a dictionary at the top. */
-export class PlistError extends Error {
-  readonly code = "PLIST_DECODE";
-}
+import { PlistError } from "../../../lib/errors.ts";
 
 /** Info.plist files are a few KB; anything past this is refused unread. */
 export const MAX_PLIST_BYTES = 1 << 20;

@@ -1,7 +1,7 @@
 // Linux attribution from procfs: the socket's row in /proc/net/tcp{,6}, then the process holding its inode.
 import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync } from "node:fs";
 import { endianness } from "node:os";
-import { PkipcError } from "../../../lib/errors.ts";
+import { AttributionError } from "../../../lib/errors.ts";
 import { canonicalAddress, formatAddress } from "../address.ts";
 import { openSockDiag, type SockDiag, type SocketEnds } from "./sock-diag.ts";
 import type { Attributor, KnockSocket, ProcessInfo } from "../types.ts";
@@ -22,11 +22,6 @@ export interface LinuxAttributorOptions {
    * whole of /proc/net/tcp. Default: on with the real /proc, where it is available.
    */
   sockDiag?: boolean;
-}
-
-/** Reading /proc failed for another reason than a process that exited or is off-limits (no /proc, no descriptors left). */
-export class AttributionError extends PkipcError {
-  override readonly code = "ATTRIBUTION";
 }
 
 /** One row of /proc/net/tcp or /proc/net/tcp6, addresses in canonical text (see {@link canonicalAddress}). */

@@ -1,5 +1,5 @@
 // Windows attribution: the knocking socket's row in GetExtendedTcpTable names its owner's PID; Win32 calls name the process.
-import { PkipcError } from "../../../lib/errors.ts";
+import { AttributionError } from "../../../lib/errors.ts";
 import { addressBytes, canonicalAddress } from "../address.ts";
 import type { Attributor, KnockSocket, ProcessInfo } from "../types.ts";
 import { parseTcpOwnerTable, type TcpOwnerRow } from "./decoders.ts";
@@ -11,11 +11,6 @@ export type Win32 = Pick<typeof win32, "readTcpTable" | "openProcess" | "closeHa
 /** Options of {@link windowsAttributor}. */
 export interface WindowsAttributorOptions {
   win32?: Win32;
-}
-
-/** A Win32 call failed in a way that is not one process being gone or closed to us. */
-export class WindowsAttributionError extends PkipcError {
-  override readonly code = "ATTRIBUTION";
 }
 
 /** Knocks looked up in one table read; the rest wait for the next turn of the event loop. */
@@ -132,7 +127,7 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
         for (const w of waiters) w.resolve(info);
       }
     } catch (error) {
-      const failure = new WindowsAttributionError(`Attributing knocks failed in a Win32 call: ${(error as Error).message}`, { cause: error });
+      const failure = new AttributionError(`Attributing knocks failed in a Win32 call: ${(error as Error).message}`, { cause: error });
       for (const w of batch) w.reject(failure);
     }
     if (incoming.length > 0) schedule();

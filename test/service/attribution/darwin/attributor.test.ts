@@ -1,10 +1,11 @@
 // The macOS attributor on recorded libSystem answers: the pcblist_n lookup, the libproc fallback, and the platform pick.
 import { describe, expect, test } from "bun:test";
-import { darwinAttributor, DarwinUnavailableError } from "../../../../src/service/attribution/darwin/attributor.ts";
+import { darwinAttributor } from "../../../../src/service/attribution/darwin/attributor.ts";
 import type { LibSystem } from "../../../../src/service/attribution/darwin/libsystem.ts";
 import { decodeBsdInfo } from "../../../../src/service/attribution/darwin/proc-info.ts";
 import { createAttributor } from "../../../../src/service/attribution/index.ts";
 import { bsdInfo, fdList, pcbList, socketFdInfo } from "./layouts.ts";
+import { DarwinUnavailableError } from "../../../../src/lib/errors.ts";
 
 const helperExe = "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app/Contents/MacOS/Google Chrome Helper";
 const knock = { localAddress: "127.0.0.1", localPort: 7900, remoteAddress: "127.0.0.1", remotePort: 52100 };

@@ -1,9 +1,10 @@
 // The macOS decoders on buffers laid out as XNU's headers say: pcblist_n (both record sizes), proc_bsdinfo, socket_fdinfo.
 import { describe, expect, test } from "bun:test";
-import { decodePcbList, PcbListError } from "../../../../src/service/attribution/darwin/pcblist.ts";
+import { decodePcbList } from "../../../../src/service/attribution/darwin/pcblist.ts";
 import { findKnocker } from "../../../../src/service/attribution/darwin/attributor.ts";
 import { decodeBsdInfo, decodeSocketFdInfo, socketFds } from "../../../../src/service/attribution/darwin/proc-info.ts";
 import { bsdInfo, concat, fdList, pcbList, pcbRecord, type SocketSpec, socketFdInfo, xinpgen } from "./layouts.ts";
+import { PcbListError } from "../../../../src/lib/errors.ts";
 
 const browser = (macos: 12 | 13): SocketSpec => ({ macos, local: "127.0.0.1", localPort: 52100, remote: "127.0.0.1", remotePort: 7900, uid: 501, pid: 812 });
 const listener = (macos: 12 | 13): SocketSpec => ({ macos, local: "127.0.0.1", localPort: 7900, remote: "127.0.0.1", remotePort: 52100, uid: 501, pid: 400 });

@@ -3,9 +3,10 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { appBundleOf, darwinBrowserIdentifier, type ProcessSource } from "../../../../src/service/attribution/darwin/identity.ts";
-import { binaryPlistStrings, PlistError, plistStrings, xmlPlistStrings } from "../../../../src/service/attribution/darwin/plist.ts";
+import { binaryPlistStrings, plistStrings, xmlPlistStrings } from "../../../../src/service/attribution/darwin/plist.ts";
 import type { ProcessInfo } from "../../../../src/protocol/schemas.ts";
 import { tempFolder } from "../../../helpers.ts";
+import { PlistError } from "../../../../src/lib/errors.ts";
 
 /** An Info.plist as Xcode writes them (Chrome's, shortened). */
 const chromePlist = `<?xml version="1.0" encoding="UTF-8"?>

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
-import { createAttributor, UnsupportedPlatformError } from "../../../../src/service/attribution/index.ts";
+import { createAttributor } from "../../../../src/service/attribution/index.ts";
 import {
   type Attributor,
   canonicalAddress,
@@ -15,6 +15,7 @@ import {
   type ProcessInfo,
 } from "../../../../src/service/attribution/linux/attributor.ts";
 import { openSockDiag } from "../../../../src/service/attribution/linux/sock-diag.ts";
+import { UnsupportedPlatformError } from "../../../../src/lib/errors.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

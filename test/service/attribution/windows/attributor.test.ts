@@ -3,11 +3,12 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createAttributor, createBrowserIdentifier } from "../../../../src/service/attribution/index.ts";
 import type { KnockSocket, ProcessInfo } from "../../../../src/service/attribution/types.ts";
-import { type Win32, windowsAttributor, WindowsAttributionError } from "../../../../src/service/attribution/windows/attributor.ts";
+import { type Win32, windowsAttributor } from "../../../../src/service/attribution/windows/attributor.ts";
 import { TCP4_ROW_SIZE, TCP6_ROW_SIZE } from "../../../../src/service/attribution/windows/decoders.ts";
 import { type IdentityWin32, windowsBrowserIdentifier } from "../../../../src/service/attribution/windows/identity.ts";
 import { ROOT } from "../../../helpers.ts";
 import { runWine, windowsBinary, winePath } from "../../../wine.ts";
+import { AttributionError } from "../../../../src/lib/errors.ts";
 
 interface Row {
   local: number[];
@@ -146,8 +147,8 @@ describe("windows attributor (scripted Win32)", () => {
       win32: { ...api, readTcpTable: () => { throw new Error("GetExtendedTcpTable (IPv4) failed with error 87"); } },
     });
     const error = await failing.attribute(knock(51_001)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(WindowsAttributionError);
-    expect((error as WindowsAttributionError).code).toBe("ATTRIBUTION");
+    expect(error).toBeInstanceOf(AttributionError);
+    expect((error as AttributionError).code).toBe("ATTRIBUTION");
   });
 });
 

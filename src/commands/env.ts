@@ -1,5 +1,5 @@
 // What the CLI entry point hands every subcommand: environment, logger, and how to wait for a stop signal.
-import type { Logger } from "./log.ts";
+import type { Logger } from "../lib/log.ts";
 
 export interface CommandEnv {
   env: Record<string, string | undefined>;

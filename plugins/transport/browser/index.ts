@@ -1,5 +1,5 @@
-// The browser's knock transports: fetch and WebSocket, plain and TLS, behind the CLI's KnockTransport seam.
-import type { KnockResult, KnockTarget, KnockTransport } from "../transport.ts";
+// The browser's knock transports: fetch and WebSocket, plain and TLS, behind the transport contract (src/protocol/transport.ts); bundled into the page module (/pkipc.js).
+import type { KnockResult, KnockTarget, KnockTransport } from "../../../src/protocol/transport.ts";
 
 const hostPart = (host: string) => (host.includes(":") ? `[${host}]` : host);
 

@@ -3,16 +3,17 @@ import { defineCommand } from "citty";
 import { bindFailureStrategies, findBindFailure } from "../../plugins/bind-failure/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { codeShape, duration, hostPort, integer, oneOf, originList, portRange, rate, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
-import { readTlsFiles } from "./tls.ts";
-import { checkAdminSecret } from "./admin-secret.ts";
-import { checkRedisUrl, redisWhere } from "./redis/connection.ts";
+import { codeShape, duration, durationText, hostPort, integer, oneOf, originList, portRange, rate, rateText, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { DEFAULT_SECURITY } from "../server/guard.ts";
+import { readTlsFiles } from "../server/tls.ts";
+import { checkAdminSecret } from "../server/admin-secret.ts";
+import { checkRedisUrl, redisWhere } from "../server/redis/connection.ts";
 import { codeBits, knockCount, validateCodeSpace } from "../protocol/code.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_RANGE, rangeSize } from "../protocol/ports.ts";
-import { type ServerConfig, startServer } from "./index.ts";
-import { retentionFor } from "./sessions.ts";
-import type { CommandEnv } from "../lib/command-env.ts";
-import { webhookOptions, webhookSettings } from "./webhooks/options.ts";
+import { type ServerConfig, startServer } from "../server/index.ts";
+import { retentionFor } from "../server/sessions.ts";
+import type { CommandEnv } from "./env.ts";
+import { webhookOptions, webhookSettings } from "../server/webhooks/options.ts";
 
 /** "memory" or a Redis URL, checked; the password stays in the value, never in a message. */
 function storeUrl(raw: string, name: string): string {
@@ -21,6 +22,10 @@ function storeUrl(raw: string, name: string): string {
   checkRedisUrl(raw);
   return raw;
 }
+
+// The security defaults are typed once, in the server's guard; the flags' defaults are their text.
+const SECURITY = DEFAULT_SECURITY;
+const LIMITS = DEFAULT_SECURITY.limits;
 
 export const serverOptions = {
   listen: { description: "Address to listen on", env: "PKIPC_LISTEN", default: "127.0.0.1:7870", parse: hostPort },
@@ -54,9 +59,9 @@ export const serverOptions = {
   maxPageSessionsPerClient: { description: "Live page sessions of one client network: an IPv4 address, an IPv6 /64 (429 past it)", env: "PKIPC_MAX_PAGE_SESSIONS_PER_CLIENT", default: "32", parse: integer(1, 1_000_000) },
   maxSessionsPerApiKey: { description: "Live sessions of one API key (429 past it)", env: "PKIPC_MAX_SESSIONS_PER_API_KEY", default: "5000", parse: integer(1, 1_000_000) },
   maxArgsMibPerApiKey: { description: "MiB of instruction args one API key may hold in kept sessions (429 past it)", env: "PKIPC_MAX_ARGS_MIB_PER_API_KEY", default: "32", parse: integer(1, 65_536) },
-  maxPolls: { description: "Page long polls held at once by this instance (503 past it)", env: "PKIPC_MAX_POLLS", default: "5000", parse: integer(1, 1_000_000) },
-  maxPollsPerClient: { description: "Page long polls one client network (IPv4 address, IPv6 /64) may hold at once (429 past it)", env: "PKIPC_MAX_POLLS_PER_CLIENT", default: "32", parse: integer(1, 1_000_000) },
-  maxPollsPerApiKey: { description: "Long polls one API key may hold at once on this instance (429 past it)", env: "PKIPC_MAX_POLLS_PER_API_KEY", default: "2000", parse: integer(1, 1_000_000) },
+  maxPolls: { description: "Page long polls held at once by this instance (503 past it)", env: "PKIPC_MAX_POLLS", default: String(SECURITY.maxPolls), parse: integer(1, 1_000_000) },
+  maxPollsPerClient: { description: "Page long polls one client network (IPv4 address, IPv6 /64) may hold at once (429 past it)", env: "PKIPC_MAX_POLLS_PER_CLIENT", default: String(SECURITY.maxPollsPerClient), parse: integer(1, 1_000_000) },
+  maxPollsPerApiKey: { description: "Long polls one API key may hold at once on this instance (429 past it)", env: "PKIPC_MAX_POLLS_PER_API_KEY", default: String(SECURITY.maxPollsPerApiKey), parse: integer(1, 1_000_000) },
   maxRecords: {
     description: "Sessions the memory store keeps, live or finished (kept a minute past the link, at least 5 min); 0 = (--max-sessions + --max-page-sessions) x 10 per 5 min kept",
     env: "PKIPC_MAX_RECORDS",
@@ -86,16 +91,16 @@ export const serverOptions = {
       return raw;
     },
   },
-  tokenTtl: { description: "How long an enrollment token can be used", env: "PKIPC_TOKEN_TTL", default: "60m", parse: duration(1000, 7 * 86_400_000) },
-  signatureWindow: { description: "Accepted clock difference of a signed request", env: "PKIPC_SIGNATURE_WINDOW", default: "60s", parse: duration(1000, 600_000) },
-  serviceReportRate: { description: "Reports per second per service, RATE[,BURST]; 0 = no limit", env: "PKIPC_SERVICE_REPORT_RATE", default: "2,20", parse: rate },
-  addressReportRate: { description: "Reports per second per source address", env: "PKIPC_ADDRESS_REPORT_RATE", default: "10,60", parse: rate },
-  sessionRate: { description: "Sessions created per second per client address", env: "PKIPC_SESSION_RATE", default: "5,30", parse: rate },
-  enrollRate: { description: "Enrollments per second per address", env: "PKIPC_ENROLL_RATE", default: "0.2,5", parse: rate },
-  apiKeySessionRate: { description: "Sessions per second one API key (a SaaS backend) may create", env: "PKIPC_API_KEY_SESSION_RATE", default: "100,1000", parse: rate },
-  apiKeyCallRate: { description: "Status reads and instructions per second per API key", env: "PKIPC_API_KEY_CALL_RATE", default: "500,5000", parse: rate },
-  readRate: { description: "Session status reads per second per address, for pages (each long poll is one)", env: "PKIPC_READ_RATE", default: "20,200", parse: rate },
-  serviceRequestRate: { description: "Signed requests (reports, pulls, acks) per second per service, counted before the replay cache", env: "PKIPC_SERVICE_REQUEST_RATE", default: "20,200", parse: rate },
+  tokenTtl: { description: "How long an enrollment token can be used", env: "PKIPC_TOKEN_TTL", default: durationText(SECURITY.tokenTtlMs), parse: duration(1000, 7 * 86_400_000) },
+  signatureWindow: { description: "Accepted clock difference of a signed request", env: "PKIPC_SIGNATURE_WINDOW", default: durationText(SECURITY.signatureWindowMs), parse: duration(1000, 600_000) },
+  serviceReportRate: { description: "Reports per second per service, RATE[,BURST]; 0 = no limit", env: "PKIPC_SERVICE_REPORT_RATE", default: rateText(LIMITS.reportsPerService), parse: rate },
+  addressReportRate: { description: "Reports per second per source address", env: "PKIPC_ADDRESS_REPORT_RATE", default: rateText(LIMITS.reportsPerAddress), parse: rate },
+  sessionRate: { description: "Sessions created per second per client address", env: "PKIPC_SESSION_RATE", default: rateText(LIMITS.sessionsPerAddress), parse: rate },
+  enrollRate: { description: "Enrollments per second per address", env: "PKIPC_ENROLL_RATE", default: rateText(LIMITS.enrollPerAddress), parse: rate },
+  apiKeySessionRate: { description: "Sessions per second one API key (a SaaS backend) may create", env: "PKIPC_API_KEY_SESSION_RATE", default: rateText(LIMITS.sessionsPerApiKey), parse: rate },
+  apiKeyCallRate: { description: "Status reads and instructions per second per API key", env: "PKIPC_API_KEY_CALL_RATE", default: rateText(LIMITS.callsPerApiKey), parse: rate },
+  readRate: { description: "Session status reads per second per address, for pages (each long poll is one)", env: "PKIPC_READ_RATE", default: rateText(LIMITS.readsPerAddress), parse: rate },
+  serviceRequestRate: { description: "Signed requests (reports, pulls, acks) per second per service, counted before the replay cache", env: "PKIPC_SERVICE_REQUEST_RATE", default: rateText(LIMITS.requestsPerService), parse: rate },
   allowOrigin: {
     description: "Web origins whose pages may create sessions and use the browser API (CORS), e.g. https://saas.example; repeatable or comma-separated. The server's own origin is always allowed",
     env: "PKIPC_ALLOW_ORIGIN",
@@ -113,7 +118,7 @@ export const serverOptions = {
 /** Turns resolved options into a checked ServerConfig; throws ConfigError with one sentence. */
 export function serverConfig(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined>): { config: ServerConfig; bits: number } {
   const o = resolveOptions(serverOptions, args, rawArgs, env);
-  const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode);
+  const bits = validateCodeSpace(o.range, o.code, o.forceWeakCode, "force it with --force-weak-code (PKIPC_FORCE_WEAK_CODE)");
   const strategy = findBindFailure(o.bindFailure);
   if (!strategy) throw new ConfigError(`unknown bind-failure strategy ${o.bindFailure}`);
   const tls = readTlsFiles(o.tlsCert, o.tlsKey);

@@ -1,11 +1,11 @@
 // `pkipc demo`: a server, a service and a client on loopback with free ports, end to end, then everything stops.
 import { defineCommand } from "citty";
 import type { ClientResult } from "../client/index.ts";
-import type { CommandEnv } from "../lib/command-env.ts";
-import { PkipcError } from "../lib/errors.ts";
+import type { CommandEnv } from "./env.ts";
+import { DemoError } from "../lib/errors.ts";
 import { findFreeRange } from "../lib/ports.ts";
 import { codeBits } from "../protocol/code.ts";
-import { serverConfig } from "../server/command.ts";
+import { serverConfig } from "./server.ts";
 import { startServer } from "../server/index.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,11 +14,7 @@ import { apiClient } from "../protocol/api-client.ts";
 import { readKeyFile, writeKeyFile } from "../service/key-file.ts";
 import { DEFAULT_BROWSERS } from "../service/policy.ts";
 import { startService } from "../service/index.ts";
-import { startDemoSaas } from "./saas.ts";
-
-class DemoError extends PkipcError {
-  override readonly code = "DEMO";
-}
+import { startDemoSaas } from "../demo/saas.ts";
 
 export default defineCommand({
   meta: { name: "demo", description: "Run a server, a service and a client on loopback and show one key delivery" },

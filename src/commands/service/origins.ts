@@ -1,12 +1,12 @@
 // `pkipc service origins [--revoke ORIGIN]`: the sites this user allowed always (--confirm desktop), listed or revoked.
 import { defineCommand } from "citty";
-import type { CommandEnv } from "../lib/command-env.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { resolveOptions, text, toCittyArgs } from "../lib/options.ts";
-import { serviceOptions } from "./command.ts";
-import { originsPath, readRememberedOrigins, revokeOrigin } from "./consent/origins.ts";
-import { defaultStateDir } from "./state-dir.ts";
-import { profileStateDir } from "./profile.ts";
+import type { CommandEnv } from "../env.ts";
+import { ConfigError } from "../../lib/errors.ts";
+import { resolveOptions, text, toCittyArgs } from "../../lib/options.ts";
+import { serviceOptions } from "./options.ts";
+import { originsPath, readRememberedOrigins, revokeOrigin } from "../../service/consent/origins.ts";
+import { defaultStateDir } from "../../service/state-dir.ts";
+import { profileStateDir } from "../../service/profile.ts";
 
 const originsOptions = {
   profile: serviceOptions.profile,

@@ -1,11 +1,12 @@
 // `pkipc client`: knock like a browser would and report whether a service linked the session.
 import { defineCommand } from "citty";
 import { transports } from "../../plugins/transport/index.ts";
-import type { CommandEnv } from "../lib/command-env.ts";
+import type { CommandEnv } from "./env.ts";
 import { ConfigError, describeError, PkipcError } from "../lib/errors.ts";
-import { duration, httpUrl, oneOf, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { oneOf, originList, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
+import { jsonOption, serverOption, timeoutOption } from "./options.ts";
 import type { InstructionRequest } from "../protocol/schemas.ts";
-import type { ClientResult } from "./index.ts";
+import type { ClientResult } from "../client/index.ts";
 
 /** One web origin as a browser states it: scheme://host[:port], read as a list of one. */
 function webOrigin(raw: string, name: string): string {
@@ -29,14 +30,14 @@ function instruction(raw: string, name: string): InstructionRequest[] {
 }
 
 export const clientOptions = {
-  server: { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: "http://127.0.0.1:7870", parse: httpUrl },
+  server: serverOption,
   transport: { description: "How to knock: tcp, http or ws", env: "PKIPC_TRANSPORT", default: "tcp", parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]) },
   format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
-  timeout: { description: "How long to wait for the link", env: "PKIPC_TIMEOUT", default: "10s", parse: duration(100, 600_000) },
+  timeout: timeoutOption("How long to wait for the link", "PKIPC_TIMEOUT"),
   apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
   origin: { description: "The web origin each knock states (an Origin header, as a browser page's knocks carry it); default: the session's own", env: "PKIPC_ORIGIN", parse: webOrigin },
   instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
-  json: { description: "Print the result as JSON", flag: true, parse: () => true },
+  json: jsonOption("Print the result as JSON"),
 } as const;
 
 function describe(result: ClientResult): string {
@@ -65,7 +66,7 @@ export default defineCommand({
     try {
       fetch.preconnect(o.server);
     } catch {}
-    const { runClient } = await import("./index.ts");
+    const { runClient } = await import("../client/index.ts");
     let result: Awaited<ReturnType<typeof runClient>>;
     try {
       result = await runClient({

@@ -1,36 +1,23 @@
-// `pkipc service`: hold the port range on this machine and report knocks to the server until stopped.
-import { defineCommand } from "citty";
-import type { CommandEnv } from "../lib/command-env.ts";
-import { ConfigError } from "../lib/errors.ts";
+// The options of `pkipc service` and the start checks it shares with `pkipc service install`.
 import { hostname } from "node:os";
 import { existsSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
-import { describeError } from "../lib/errors.ts";
-import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, resolveOptions, text, toCittyArgs } from "../lib/options.ts";
-import { apiClient } from "../protocol/api-client.ts";
-import { terminalConfirm } from "./confirm-tty.ts";
-import { desktopConfirm, dialogsFor, requireOwnDesktop } from "./consent/index.ts";
-import { type RunningService, portRanges, startService } from "./index.ts";
-import { createAuditLog } from "./audit.ts";
-import { createInstructionRunner } from "./handlers/index.ts";
-import type { ServiceCredentials } from "../protocol/signing.ts";
-import { defaultStateDir } from "./state-dir.ts";
-import { removeServiceState, type ServiceState, statePath, writeServiceState } from "./state-file.ts";
-import { createAttributor } from "./attribution/index.ts";
-import { serveMetrics } from "../lib/metrics-endpoint.ts";
-import { serviceMetrics } from "./metrics.ts";
-import { cachedReach, rememberedCount, statusSentence } from "./status-facts.ts";
-import { readEnrollment, writeKeyFile } from "./key-file.ts";
-import { DEFAULT_BROWSERS } from "./policy.ts";
-import { DEFAULT_INFO_FIELDS, parseInfoFields } from "./handlers/info.ts";
-import { mergePrograms, parseHandlerPairs, readHandlersFile } from "./handlers/program-config.ts";
-import { requireSecureServer } from "./secure-server.ts";
-import { parseUsers, usersToServe } from "./users.ts";
-import { DEFAULT_MAX_PORTS } from "./range-bounds.ts";
-import { defaultKeyFile, profileName, profileStateDir } from "./profile.ts";
+import { isAbsolute } from "node:path";
+import { ConfigError } from "../../lib/errors.ts";
+import { DEFAULT_SERVER, serverOption } from "../options.ts";
+import { duration, hostPort, httpUrl, integer, oneOf, portList, rate, type ResolvedOptions, text } from "../../lib/options.ts";
+import type { ServiceCredentials } from "../../protocol/signing.ts";
+import { createInstructionRunner } from "../../service/handlers/index.ts";
+import { defaultStateDir } from "../../service/state-dir.ts";
+import { readEnrollment } from "../../service/key-file.ts";
+import { DEFAULT_BROWSERS } from "../../service/policy.ts";
+import { DEFAULT_INFO_FIELDS, parseInfoFields } from "../../service/handlers/info.ts";
+import { mergePrograms, parseHandlerPairs, readHandlersFile } from "../../service/handlers/program-config.ts";
+import { requireSecureServer } from "../../service/secure-server.ts";
+import { parseUsers, usersToServe } from "../../service/users.ts";
+import { requireOwnDesktop } from "../../service/consent/index.ts";
+import { DEFAULT_MAX_PORTS } from "../../service/range-bounds.ts";
+import { defaultKeyFile, profileName, profileStateDir } from "../../service/profile.ts";
 
-/** Where a service goes when neither --server nor its key file names a server. */
-export const DEFAULT_SERVER = "http://127.0.0.1:7870";
 
 /** A comma-separated list of names. */
 function names(raw: string): string[] {
@@ -71,8 +58,8 @@ function loopbackHost(raw: string, name: string): string {
 
 export const serviceOptions = {
   server: {
-    description: `The pkipc server's URL (https; http only on loopback); default: the server the key file was enrolled with, else ${DEFAULT_SERVER}`,
-    env: "PKIPC_SERVER",
+    description: `${serverOption.description} (https; http only on loopback); default: the server the key file was enrolled with, else ${DEFAULT_SERVER}`,
+    env: serverOption.env,
     parse: serverUrl,
   },
   skip: { description: "Ports of the range not to bind (simulates ports held by others), P1,P2,...", env: "PKIPC_SKIP", default: "", parse: portList },
@@ -139,10 +126,15 @@ export interface ServicePlan {
 }
 
 /** A path as given (~ is this user's home), which must be absolute: a service started at login has another working folder. */
-function absolutePath(raw: string, home: string, label: string): string {
+export function absolutePath(raw: string, home: string, label: string): string {
   const path = raw.replace(/^~(?=[\\/]|$)/, home);
   if (!isAbsolute(path)) throw new ConfigError(`${label} must be an absolute path (a service started at login runs in another folder), not "${raw}"`);
   return path;
+}
+
+/** The key file: --key-file as given (absolute, or starting with ~), else the profile's default. */
+export function keyFilePath(given: string | undefined, profile: string | undefined, home: string): string {
+  return given ? absolutePath(given, home, "--key-file") : defaultKeyFile(profile).replace(/^~(?=[\\/]|$)/, home);
 }
 
 const sameServer = (a: string, b: string) => new URL(a).href.replace(/\/$/, "") === new URL(b).href.replace(/\/$/, "");
@@ -158,7 +150,7 @@ export function planService(o: ServiceArgs, env: Record<string, string | undefin
   if (o.confirm === "desktop") requireOwnDesktop(o.users, process.getuid?.());
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
-  const keyFile = (o.keyFile ?? defaultKeyFile(o.profile)).replace(/^~(?=[\\/]|$)/, home);
+  const keyFile = keyFilePath(o.keyFile, o.profile, home);
   const keyDir = o.keyDir ? absolutePath(o.keyDir, home, "--key-dir") : undefined;
   const stateDir = o.stateDir ? absolutePath(o.stateDir, home, "--state-dir") : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
   // The handlers' own checks (a name nothing handles, key without --key-dir) before anything else is spent.
@@ -179,117 +171,3 @@ export function planService(o: ServiceArgs, env: Record<string, string | undefin
   return { server, keyFile, keyDir, stateDir, credentials: enrollment.credentials };
 }
 
-export default defineCommand({
-  meta: {
-    name: "service",
-    description: "Hold the knock range, report knocks to the server; install | uninstall | status: start at login",
-  },
-  args: toCittyArgs(serviceOptions),
-  async run({ args, rawArgs, data }) {
-    const { env, log, waitForSignal } = data as CommandEnv;
-    const stray = (args as { _?: string[] })._ ?? [];
-    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall, status and origins come right after "service" (pkipc service install [options])`);
-    const o = resolveOptions(serviceOptions, args, rawArgs, env);
-    const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
-    if (o.askFor && o.confirm !== "desktop") throw new ConfigError("--ask-for needs --confirm desktop (it names instructions the desktop asks about)");
-    const plan = planService(o, env);
-    const { server, keyFile, stateDir } = plan;
-    let credentials = plan.credentials;
-    if (o.enroll) {
-      try {
-        credentials = await apiClient(server).enroll(o.enroll, o.name);
-      } catch (error) {
-        throw new ConfigError(`enrollment with ${server.origin} failed: ${describeError(error)}`, { cause: error });
-      }
-      writeKeyFile(keyFile, credentials, server.href);
-      log.info(`enrolled as ${credentials.serviceId}; key written to ${keyFile}`);
-    }
-    const serviceLog = log.child({ role: "service" });
-    const metrics = o.metricsListen ? serviceMetrics() : undefined;
-    const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
-    if (endpoint) serviceLog.info(`metrics on ${endpoint.url}`);
-    const audit = createAuditLog(join(stateDir, "audit.jsonl"), serviceLog);
-    const stateFile = statePath(stateDir);
-    const startedAt = new Date().toISOString();
-    let lastLink: ServiceState["lastLink"];
-    let running: RunningService | undefined;
-    /** What `pkipc service status` reads and the metrics show; rewritten when the ports or the last link change. */
-    const currentState = (): ServiceState | undefined =>
-      running && {
-        pid: process.pid,
-        exe: process.execPath,
-        startedAt,
-        server: server.href,
-        serviceId: credentials?.serviceId,
-        keyFile,
-        host: o.host,
-        range: `${running.config.range.start}-${running.config.range.end}`,
-        held: running.held.length,
-        heldPorts: portRanges(running.held),
-        missing: running.failed,
-        allowOrigins: o.allowOrigins ?? "any",
-        instructions: o.allowInstructions,
-        lastLink,
-      };
-    const saveState = () => {
-      const state = currentState();
-      if (!state) return;
-      try {
-        writeServiceState(stateFile, state);
-      } catch (error) {
-        serviceLog.warn(`could not write ${stateFile}: ${(error as Error).message}`);
-      }
-    };
-    running = await startService(
-      {
-        server,
-        skip: o.skip,
-        host: o.host,
-        idleMs: o.idle,
-        credentials,
-        allowProcesses: o.allowProcesses,
-        allowInstructions: o.allowInstructions,
-        reportsPerProcess: o.processReportRate,
-        configRefreshMs: o.configRefresh,
-        maxPorts: o.maxPorts,
-        handlerSettings: {
-          programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
-          programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
-          timeoutMs: o.handlerTimeout,
-          keyDir: plan.keyDir ? resolve(plan.keyDir) : undefined,
-          infoFields: o.infoFields,
-          audit,
-        },
-        users: o.users,
-        allowOrigins: o.allowOrigins,
-        confirm:
-          o.confirm === "ask"
-            ? terminalConfirm(process.stdin, process.stderr, server.origin)
-            : o.confirm === "desktop"
-              ? desktopConfirm({ dialogs: dialogsFor(process.platform), stateDir, askFor: o.askFor, timeoutMs: o.consentTimeout, log: serviceLog })
-              : undefined,
-        ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
-        onReport(event) {
-          metrics?.onReport(event);
-          if (event.answer?.linked) {
-            lastLink = { at: new Date().toISOString(), origin: event.origin ?? "none", process: event.burst.process.name, pid: event.burst.process.pid };
-            saveState();
-          }
-        },
-        onPorts: saveState,
-      },
-      serviceLog,
-    );
-    saveState();
-    const reach = cachedReach(server);
-    const remembered = o.confirm === "desktop" ? () => rememberedCount(stateDir) : undefined;
-    metrics?.status({ state: currentState, reach, ...(remembered ? { remembered } : {}) });
-    serviceLog.info(`started as PID ${process.pid}`, { key: keyFile, state: stateFile, audit: audit.path });
-    serviceLog.info(`status: ${statusSentence(currentState()!, await reach(), remembered?.())}`);
-    const signal = await stopped;
-    await running.stop();
-    await endpoint?.stop();
-    removeServiceState(stateFile, process.pid);
-    serviceLog.info(`stopped${signal ? ` on ${signal}` : ""}`);
-  },
-});
