@@ -3,14 +3,13 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { type ClientJson, startDisplay } from "../desktop.ts";
 import { backendApi, enrollmentToken, serverProcess, tempFolder, watchLines } from "../helpers.ts";
-import { holdWinePrefix, spawnWine, windowsBinary, winePath, wineTools } from "../wine.ts";
+import { spawnWine, windowsBinary, winePath, wineTools } from "../wine.ts";
 
 describe("--confirm desktop on Windows (Wine)", () => {
   test("the dialog names the site; Enter denies (DECLINED at client and backend), Tab+Enter allows once, no answer denies", async () => {
     wineTools(); // fails here, with the apt-get line, when Wine or mingw is missing
     const desktop = await startDisplay(); // and here when Xvfb or xdotool is
     const exe = await windowsBinary();
-    await holdWinePrefix(); // one wineserver for the whole test: each Windows run then starts in well under a second
     const server = await serverProcess();
     const origin = new URL(server.url).origin;
     const service = spawnWine(

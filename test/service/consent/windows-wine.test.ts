@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startDisplay } from "../../desktop.ts";
 import { ROOT } from "../../helpers.ts";
-import { holdWinePrefix, spawnWine, windowsBinary, wineTools } from "../../wine.ts";
+import { spawnWine, windowsBinary, wineTools } from "../../wine.ts";
 
 interface Asked {
   answer?: string;
@@ -17,7 +17,6 @@ describe("the Win32 consent dialog (Wine)", () => {
     wineTools(); // fails here, with the apt-get line, when Wine or mingw is missing
     const desktop = await startDisplay(); // and here when Xvfb or xdotool is
     const exe = await windowsBinary();
-    await holdWinePrefix();
     let asked = 0;
     /** Runs the fixture (the real dialog code in the Windows runtime), and when its window is up, `answer` it. */
     const ask = async (timeoutMs: number, answer?: (window: string) => Promise<unknown>): Promise<Asked> => {
