@@ -3,6 +3,14 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { onCleanup, tempFolder, watchLines } from "./helpers.ts";
 
+/** What `pkipc client --json` prints, as far as the consent tests read it. */
+export interface ClientJson {
+  linked: boolean;
+  sessionId: string;
+  state: string;
+  reason?: string;
+}
+
 /** The programs a desktop test drives, with the Debian package that has each. */
 const TOOLS: Record<string, string> = { Xvfb: "xvfb", "dbus-daemon": "dbus", dunst: "dunst", dunstctl: "dunst", "notify-send": "libnotify-bin", gdbus: "libglib2.0-bin" };
 
@@ -44,6 +52,14 @@ export async function startBareDesktop() {
   const missing = ["Xvfb", "zenity", "xdotool"].filter((tool) => !Bun.which(tool));
   if (missing.length) throw new Error(`the zenity fallback test needs ${missing.join(", ")}: apt-get install xvfb zenity xdotool`);
   const env = { DISPLAY: await startX(), DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(tempFolder(), "no-bus")}` };
+  return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
+}
+
+/** A bare X display (for Wine's windows), driven with xdotool: real pointer moves, clicks and keys. */
+export async function startDisplay() {
+  const missing = ["Xvfb", "xdotool"].filter((tool) => !Bun.which(tool));
+  if (missing.length) throw new Error(`this test needs ${missing.join(" and ")}: apt-get install xvfb xdotool`);
+  const env = { DISPLAY: await startX() };
   return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
 }
 

@@ -1,15 +1,8 @@
 // Consent on a Linux desktop, end to end: the real binary asks through a real notification server (dunst on a private D-Bus under Xvfb); the answer is dunst's.
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { startBareDesktop, startDesktop } from "../desktop.ts";
+import { type ClientJson, startBareDesktop, startDesktop } from "../desktop.ts";
 import { backendApi, runPkipc, serverProcess, serviceProcess, spawnPkipc, tempFolder } from "../helpers.ts";
-
-interface ClientJson {
-  linked: boolean;
-  sessionId: string;
-  state: string;
-  reason?: string;
-}
 
 describe("--confirm desktop", () => {
   test("the user's answer in the notification decides: deny reaches client and backend as DECLINED at once, allow links, no answer denies, always is remembered and revocable", async () => {

@@ -1,7 +1,7 @@
 // `pkipc service status` tells the truth: running or not (PID checked against the live process), server and whether it answers, ports, origins, last link; exit codes as systemctl's.
 import { describe, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeKeyFile } from "../../src/service/key-file.ts";
 import { binary, onCleanup, runPkipc, serverProcess, serviceProcess, tempFolder, TEST_USER } from "../helpers.ts";
@@ -81,6 +81,57 @@ describe("pkipc service status", () => {
     const install = await runPkipc(["service", "install", "--key-file", keyFile, "--users", TEST_USER], 20_000, env);
     expect(install.code).toBe(0);
     expect(await status()).toMatchObject({ running: false, installed: true, exitCode: 3 });
+  }, 120_000);
+
+  test("the same facts on the service's /metrics and in its log at start: since, server and whether it answers, ports held and missing, origins, last link", async () => {
+    const state = tempFolder();
+    const server = await serverProcess();
+    const origin = new URL(server.url).origin;
+    // another program holds two ports of the range
+    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) => Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+    onCleanup(() => squatters.forEach((s) => s.stop(true)));
+    // the desktop's user allowed this site always: it links without a question (no desktop needed here)
+    writeFileSync(join(state, "allowed-origins.json"), JSON.stringify([origin]), { mode: 0o600 });
+    const service = await serviceProcess(
+      server.url,
+      ["--metrics-listen", "127.0.0.1:0", "--allow-origins", `${origin},https://other.example`, "--confirm", "desktop"],
+      { PKIPC_STATE_DIR: state },
+    );
+    const line = (await service.log.waitFor(/status: (.*)$/))[1]!;
+    expect(line).toMatch(new RegExp(`^running as PID ${service.child.pid} since \\d{4}-\\d\\d-\\d\\dT\\S+Z; server ${server.url}/ answers \\(\\d+ ms\\); `));
+    expect(line).toContain(`ports: 62 of 64 held, missing 2: ${server.range.start}(EADDRINUSE),${server.range.start + 1}(EADDRINUSE); `);
+    expect(line).toContain("origins allowed: 2 listed, 1 remembered (always allowed on this desktop); last link: none since start");
+
+    const metricsUrl = (await service.log.waitFor(/metrics on (http:\/\/\S+)/))[1]!;
+    const scrape = async () => (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+    const value = (text: string, series: string) => {
+      const found = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return found === undefined ? undefined : Number(found.slice(series.length + 1));
+    };
+    const before = await scrape();
+    expect(value(before, `pkipc_service_info{server="${server.url}/",service_id="${/service=(\S+)/.exec(service.log.lines.join("\n"))![1]}",origins="listed"}`)).toBe(1);
+    expect(Math.abs(value(before, "pkipc_service_start_time_seconds")! - Date.now() / 1000)).toBeLessThan(120);
+    expect(value(before, "pkipc_service_server_up")).toBe(1);
+    expect(value(before, "pkipc_service_ports_held")).toBe(62);
+    expect(value(before, "pkipc_service_ports_missing")).toBe(2);
+    expect(value(before, 'pkipc_service_allowed_origins{source="allow-origins"}')).toBe(2);
+    expect(value(before, 'pkipc_service_allowed_origins{source="remembered"}')).toBe(1);
+    expect(before).not.toContain("pkipc_service_last_link_timestamp_seconds{");
+
+    const link = await runPkipc(["client", "--server", server.url, "--json", "--timeout", "30s"], 45_000);
+    expect(JSON.parse(link.stdout).linked).toBe(true);
+    const linkedAt = value(await scrape(), `pkipc_service_last_link_timestamp_seconds{origin="${origin}",process="pkipc"}`);
+    expect(Math.abs(linkedAt! - Date.now() / 1000)).toBeLessThan(60);
+
+    // the server gone: said within the check's deadline once the last answer is older than its 5 s
+    server.child.kill("SIGTERM");
+    await server.child.exited;
+    let up = value(await scrape(), "pkipc_service_server_up");
+    for (let waited = 0; up !== 0 && waited < 20_000; waited += 500) {
+      await Bun.sleep(500);
+      up = value(await scrape(), "pkipc_service_server_up");
+    }
+    expect(up).toBe(0);
   }, 120_000);
 
   test("--key-file is honoured while a service runs: the enrollment shown is that file's, and the running service's own key file is named", async () => {

@@ -13,6 +13,7 @@ import { createAuditLog } from "../../service/audit.ts";
 import { removeServiceState, type ServiceState, statePath, writeServiceState } from "../../service/state-file.ts";
 import { createAttributor } from "../../service/attribution/index.ts";
 import { serviceMetrics } from "../../service/metrics.ts";
+import { cachedReach, rememberedCount, statusSentence } from "../../service/status-facts.ts";
 import { writeKeyFile } from "../../service/key-file.ts";
 import { mergePrograms } from "../../service/handlers/program-config.ts";
 import { planService, serviceOptions } from "./options.ts";
@@ -57,26 +58,29 @@ export default defineCommand({
     const startedAt = new Date().toISOString();
     let lastLink: ServiceState["lastLink"];
     let running: RunningService | undefined;
-    /** What `pkipc service status` reads; rewritten when the ports or the last link change. */
+    /** What `pkipc service status` reads and the metrics show; rewritten when the ports or the last link change. */
+    const currentState = (): ServiceState | undefined =>
+      running && {
+        pid: process.pid,
+        exe: process.execPath,
+        startedAt,
+        server: server.href,
+        serviceId: credentials?.serviceId,
+        keyFile,
+        host: o.host,
+        range: `${running.config.range.start}-${running.config.range.end}`,
+        held: running.held.length,
+        heldPorts: portRanges(running.held),
+        missing: running.failed,
+        allowOrigins: o.allowOrigins ?? "any",
+        instructions: o.allowInstructions,
+        lastLink,
+      };
     const saveState = () => {
-      if (!running) return;
+      const state = currentState();
+      if (!state) return;
       try {
-        writeServiceState(stateFile, {
-          pid: process.pid,
-          exe: process.execPath,
-          startedAt,
-          server: server.href,
-          serviceId: credentials?.serviceId,
-          keyFile,
-          host: o.host,
-          range: `${running.config.range.start}-${running.config.range.end}`,
-          held: running.held.length,
-          heldPorts: portRanges(running.held),
-          missing: running.failed,
-          allowOrigins: o.allowOrigins ?? "any",
-          instructions: o.allowInstructions,
-          lastLink,
-        });
+        writeServiceState(stateFile, state);
       } catch (error) {
         serviceLog.warn(`could not write ${stateFile}: ${(error as Error).message}`);
       }
@@ -122,7 +126,11 @@ export default defineCommand({
       serviceLog,
     );
     saveState();
+    const reach = cachedReach(server);
+    const remembered = o.confirm === "desktop" ? () => rememberedCount(stateDir) : undefined;
+    metrics?.status({ state: currentState, reach, ...(remembered ? { remembered } : {}) });
     serviceLog.info(`started as PID ${process.pid}`, { key: keyFile, state: stateFile, audit: audit.path });
+    serviceLog.info(`status: ${statusSentence(currentState()!, await reach(), remembered?.())}`);
     const signal = await stopped;
     await running.stop();
     await endpoint?.stop();

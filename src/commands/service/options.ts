@@ -14,6 +14,7 @@ import { DEFAULT_INFO_FIELDS, parseInfoFields } from "../../service/handlers/inf
 import { mergePrograms, parseHandlerPairs, readHandlersFile } from "../../service/handlers/program-config.ts";
 import { requireSecureServer } from "../../service/secure-server.ts";
 import { parseUsers, usersToServe } from "../../service/users.ts";
+import { requireOwnDesktop } from "../../service/consent/index.ts";
 import { DEFAULT_MAX_PORTS } from "../../service/range-bounds.ts";
 import { defaultKeyFile, profileName, profileStateDir } from "../../service/profile.ts";
 
@@ -146,6 +147,7 @@ const sameServer = (a: string, b: string) => new URL(a).href.replace(/\/$/, "") 
  */
 export function planService(o: ServiceArgs, env: Record<string, string | undefined>): ServicePlan {
   usersToServe(o.users, process.getuid?.()); // refuse a root service without --users before spending an enrollment token
+  if (o.confirm === "desktop") requireOwnDesktop(o.users, process.getuid?.());
   // Windows has no HOME: its home folder is USERPROFILE
   const home = env.HOME ?? env.USERPROFILE ?? "~";
   const keyFile = keyFilePath(o.keyFile, o.profile, home);

@@ -3,10 +3,10 @@ import { defineCommand } from "citty";
 import type { CommandEnv } from "../env.ts";
 import { describeError } from "../../lib/errors.ts";
 import { resolveOptions, toCittyArgs } from "../../lib/options.ts";
-import { apiClient } from "../../protocol/api-client.ts";
 import { readEnrollment } from "../../service/key-file.ts";
 import { defaultStateDir } from "../../service/state-dir.ts";
 import { readServiceState, statePath } from "../../service/state-file.ts";
+import { serverReach } from "../../service/status-facts.ts";
 import { profileStateDir } from "../../service/profile.ts";
 import { autostartFor, selfProgram } from "./autostart.ts";
 import { DEFAULT_SERVER } from "../options.ts";
@@ -18,20 +18,6 @@ const statusOptions = {
   stateDir: serviceOptions.stateDir,
   json: { description: "Print the facts as one JSON object", flag: true, parse: (raw: string) => raw === "true" },
 } as const;
-
-/** How long status waits for the server to answer, in ms. */
-const SERVER_DEADLINE_MS = 3000;
-
-/** Whether the server answers its config request before the deadline, and how fast or why not. */
-async function serverAnswers(server: string): Promise<{ answers: boolean; detail: string }> {
-  const started = performance.now();
-  try {
-    await apiClient(server, { timeoutMs: SERVER_DEADLINE_MS }).config();
-    return { answers: true, detail: `answers (${Math.round(performance.now() - started)} ms)` };
-  } catch (error) {
-    return { answers: false, detail: `does not answer: ${describeError(error)}` };
-  }
-}
 
 export default defineCommand({
   meta: {
@@ -64,7 +50,7 @@ export default defineCommand({
         enrollment = { problem: describeError(error) };
       }
     }
-    const reach = enrollment.server ? await serverAnswers(enrollment.server) : undefined;
+    const reach = enrollment.server ? await serverReach(enrollment.server) : undefined;
     // As systemctl status: 0 running, 3 not running, 4 no such service installed.
     const exitCode = state ? 0 : autostart.installed ? 3 : 4;
     setExitCode(exitCode);

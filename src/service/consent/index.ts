@@ -1,5 +1,5 @@
 // `--confirm desktop`: ask the person at this desktop before a site links (or asks for what they marked), with the desktop's own dialog.
-import { DialogUnavailableError, describeError } from "../../lib/errors.ts";
+import { ConfigError, DialogUnavailableError, describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ConfirmLink } from "../policy.ts";
 import { macosDialog } from "./macos.ts";
@@ -17,7 +17,7 @@ export const DIALOGS: Record<string, ConsentDialog> = {
   notification: notificationDialog,
   zenity: zenityDialog,
   osascript: macosDialog,
-  powershell: windowsDialog,
+  win32: windowsDialog,
 };
 
 /** The dialogs tried in order on `platform`: the first that can show one asks. */
@@ -25,6 +25,27 @@ export function dialogsFor(platform: NodeJS.Platform): ConsentDialog[] {
   if (platform === "darwin") return [macosDialog];
   if (platform === "win32") return [windowsDialog];
   return [notificationDialog, zenityDialog];
+}
+
+/**
+ * `--confirm desktop` asks on the desktop of the user the service runs as, so it may serve only that user:
+ * a root service with --users (or any service serving others) would put one user's question to another,
+ * or to no one. Refused at start, and by `service install`, rather than asking on each knocking user's
+ * session as root: that would mean finding their display and bus and running a dialog as them, and
+ * keeping their "always allow" choices in root's files; one service per user (each installed by its
+ * user) asks each on their own desktop and keeps their choices in their own state folder.
+ * @param users the uids served (--users); undefined: only this one.
+ * @param ownUid this process's uid; undefined where there are none (Windows: one service per user).
+ * @throws ConfigError naming the other uids.
+ */
+export function requireOwnDesktop(users: readonly number[] | undefined, ownUid: number | undefined): void {
+  if (ownUid === undefined || users === undefined) return;
+  const others = users.filter((uid) => uid !== ownUid);
+  if (others.length === 0) return;
+  throw new ConfigError(
+    `--confirm desktop asks on the desktop of the user this service runs as (uid ${ownUid}), but --users also serves uid ${others.join(", ")}: ` +
+      "run one service per user instead (each user runs pkipc service install), or use --confirm log",
+  );
 }
 
 export interface DesktopConsentOptions {

@@ -1,4 +1,4 @@
-// The desktop-consent seam: one dialog per desktop (a notification over D-Bus, zenity, osascript, PowerShell).
+// The desktop-consent seam: one dialog per desktop (a notification over D-Bus, zenity, osascript, a Win32 dialog).
 import type { ProcessInfo } from "../../protocol/schemas.ts";
 
 /** The local user's answer; no answer in time is "deny". */

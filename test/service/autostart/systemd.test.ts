@@ -181,4 +181,22 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
     expect(install.stderr.replace(/^pkipc service install: /, "")).toBe(service.stderr.replace(/^pkipc service: /, ""));
     expect(existsSync(join(home, ".config", "systemd"))).toBe(false);
   });
+
+  test("--confirm desktop serving other users' programs (a root service with --users) is refused at start and by install, in the same words", async () => {
+    const home = enrolledHome();
+    const args = ["--confirm", "desktop", "--users", `${TEST_USER},65534`];
+    const service = await pkipc(home, ...args);
+    const install = await pkipc(home, "install", ...args);
+    expect(service.code).toBe(64);
+    expect(install.code).toBe(64);
+    expect(service.stderr).toBe(
+      `pkipc service: --confirm desktop asks on the desktop of the user this service runs as (uid ${TEST_USER}), but --users also serves uid 65534: run one service per user instead (each user runs pkipc service install), or use --confirm log\n`,
+    );
+    expect(install.stderr.replace(/^pkipc service install: /, "")).toBe(service.stderr.replace(/^pkipc service: /, ""));
+    expect(existsSync(join(home, ".config", "systemd"))).toBe(false);
+    // serving only its own user it passes this check (and stops at the next one: the key is another server's)
+    const own = await pkipc(home, "--confirm", "desktop", "--users", TEST_USER, "--server", "http://127.0.0.1:7999");
+    expect(own.code).toBe(64);
+    expect(own.stderr).toContain("was enrolled with http://127.0.0.1:7870/, not http://127.0.0.1:7999/");
+  });
 });

@@ -2,9 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DialogUnavailableError } from "../../../src/lib/errors.ts";
+import { ConfigError, DialogUnavailableError } from "../../../src/lib/errors.ts";
 import { silentLogger } from "../../../src/lib/log.ts";
-import { desktopConfirm } from "../../../src/service/consent/index.ts";
+import { desktopConfirm, requireOwnDesktop } from "../../../src/service/consent/index.ts";
 import { readRememberedOrigins } from "../../../src/service/consent/origins.ts";
 import type { ConsentAnswer, ConsentDialog, ConsentText } from "../../../src/service/consent/types.ts";
 import { tempFolder } from "../../helpers.ts";
@@ -59,5 +59,15 @@ describe("desktopConfirm", () => {
     const { dialog, asked } = scripted("deny");
     expect(await desktopConfirm({ dialogs: [dialog], stateDir, log: silentLogger })(browser, 8, SITE)).toBe("deny");
     expect(asked).toHaveLength(1);
+  });
+});
+
+describe("requireOwnDesktop", () => {
+  test("a service asking on its own desktop serves only its own user: others are refused naming them; no uids (Windows) is one user", () => {
+    expect(() => requireOwnDesktop([1000], 1000)).not.toThrow();
+    expect(() => requireOwnDesktop(undefined, 1000)).not.toThrow();
+    expect(() => requireOwnDesktop(undefined, undefined)).not.toThrow();
+    expect(() => requireOwnDesktop([1000, 1001], 0)).toThrow(/runs as \(uid 0\), but --users also serves uid 1000, 1001: run one service per user/);
+    expect(() => requireOwnDesktop([1000, 1001], 1000)).toThrow(ConfigError);
   });
 });

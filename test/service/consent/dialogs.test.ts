@@ -1,9 +1,10 @@
-// The consent dialogs' exact commands (macOS and Windows can only be checked by what would run here) and how each answer is read.
+// The consent dialogs' exact commands and Windows' dialog template (macOS by what would run here; Windows also under Wine, test/e2e/windows-consent-wine.test.ts) and how each answer is read.
 import { describe, expect, test } from "bun:test";
 import { macosAnswer, macosCommand } from "../../../src/service/consent/macos.ts";
 import { notifyAnswer, notifyCommand } from "../../../src/service/consent/notification.ts";
 import { consentText, escapeMarkup } from "../../../src/service/consent/text.ts";
-import { windowsAnswer, windowsCommand, windowsScript } from "../../../src/service/consent/windows.ts";
+import { answerFor, BUTTON_IDS, dialogTemplate, MAX_BODY, MAX_TITLE } from "../../../src/service/consent/windows-template.ts";
+import { dialogsFor } from "../../../src/service/consent/index.ts";
 import { zenityAnswer, zenityCommand } from "../../../src/service/consent/zenity.ts";
 
 const hostile = consentText({
@@ -42,21 +43,75 @@ describe("macOS (osascript)", () => {
   });
 });
 
-describe("Windows (PowerShell, Windows Forms)", () => {
-  test("the exact command: the script as -EncodedCommand, text in single quotes with quotes doubled", () => {
-    const argv = windowsCommand({ title: "t", body: "it's $(calc)" }, 20_000);
-    expect(argv.slice(0, 8)).toEqual(["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-WindowStyle", "Hidden", "-EncodedCommand"]);
-    const script = Buffer.from(argv[8]!, "base64").toString("utf16le");
-    expect(script).toBe(windowsScript({ title: "t", body: "it's $(calc)" }, 20_000));
-    expect(script).toContain("$l.Text='it''s $(calc)';"); // single quotes: $(...) is text, not run
-    expect(script).toContain("$t.Interval=20000;");
-    for (const name of ["once", "always", "deny"]) expect(script).toContain(`$script:answer='${name}'`);
+/** The template's header and items read back (winuser.h DLGTEMPLATE / DLGITEMTEMPLATE), as Windows reads them. */
+function readTemplate(bytes: Uint8Array) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const u16 = () => ((at += 2), view.getUint16(at - 2, true));
+  const u32 = () => ((at += 4), view.getUint32(at - 4, true));
+  const wide = () => {
+    let text = "";
+    for (let c = u16(); c !== 0; c = u16()) text += String.fromCharCode(c);
+    return text;
+  };
+  const style = u32();
+  const exStyle = u32();
+  const count = u16();
+  const box = [u16(), u16(), u16(), u16()];
+  expect([u16(), u16()]).toEqual([0, 0]); // no menu, the dialog class
+  const title = wide();
+  const font = { size: u16(), face: wide() };
+  const items = [];
+  for (let i = 0; i < count; i++) {
+    at = (at + 3) & ~3;
+    const item = { style: u32(), exStyle: u32(), box: [u16(), u16(), u16(), u16()], id: u16(), class: [u16(), u16()], text: wide(), extra: u16() };
+    items.push(item);
+  }
+  expect(at).toBe(bytes.length);
+  return { style, exStyle, box, title, font, items };
+}
+
+describe("Windows (a Win32 dialog through bun:ffi)", () => {
+  test("the template: the escaped text as is, & shown literally, Deny the first tab stop and default, Escape denying", () => {
+    const read = readTemplate(dialogTemplate({ title: hostile.title, body: `${hostile.body} R&D` }));
+    expect(read.title).toBe("pkipc: link https://saas.example?");
+    expect(read.style & 0x40).toBe(0x40); // DS_SETFONT
+    expect(read.exStyle & 0x8).toBe(0x8); // topmost: not hidden behind the browser that knocked
+    expect(read.font).toEqual({ size: 8, face: "MS Shell Dlg" });
+    const [text, first, ...others] = read.items;
+    expect(text!.class).toEqual([0xffff, 0x0082]); // static
+    expect(text!.text).toBe(`${hostile.body} R&D`);
+    expect(text!.text).toContain("evil\\x1b[2J\\u202e");
+    expect(text!.style & 0x80).toBe(0x80); // SS_NOPREFIX: "&" is shown, not an underline
+    expect(first).toMatchObject({ id: BUTTON_IDS.deny, text: "Deny", class: [0xffff, 0x0080] });
+    expect(first!.id).toBe(2); // IDCANCEL: Escape and the close box deny
+    expect(first!.style & 0x1).toBe(0x1); // BS_DEFPUSHBUTTON
+    expect(first!.style & 0x10000).toBe(0x10000); // WS_TABSTOP, the first: it has the focus, so Enter denies
+    expect(others.map((b) => [b.id, b.text])).toEqual([
+      [BUTTON_IDS.once, "Allow once"],
+      [BUTTON_IDS.always, "Always allow this site"],
+    ]);
+    for (const item of read.items) expect(item.extra).toBe(0);
   });
-  test("answers", () => {
-    expect(windowsAnswer(0, "once\r\n")).toBe("once");
-    expect(windowsAnswer(0, "always")).toBe("always");
-    expect(windowsAnswer(0, "deny")).toBe("deny");
-    expect(windowsAnswer(1, "once")).toBe("deny");
+
+  test("a huge body is clipped, so the template stays small", () => {
+    const read = readTemplate(dialogTemplate({ title: "t".repeat(10_000), body: "b".repeat(100_000) }));
+    expect(read.title.length).toBe(MAX_TITLE);
+    expect(read.items[0]!.text.length).toBe(MAX_BODY);
+    expect(read.items[0]!.text.endsWith("\u2026")).toBe(true);
+  });
+
+  test("answers by control id; any other id is none", () => {
+    expect(answerFor(BUTTON_IDS.once)).toBe("once");
+    expect(answerFor(BUTTON_IDS.always)).toBe("always");
+    expect(answerFor(2)).toBe("deny");
+    expect(answerFor(1)).toBeUndefined(); // IDOK: not a button here
+  });
+
+  test("the dialogs chosen per platform: the Win32 one on Windows", () => {
+    expect(dialogsFor("win32").map((d) => d.name)).toEqual(["win32"]);
+    expect(dialogsFor("darwin").map((d) => d.name)).toEqual(["osascript"]);
+    expect(dialogsFor("linux").map((d) => d.name)).toEqual(["notification", "zenity"]);
   });
 });
 

@@ -19,6 +19,8 @@ const AF_INET = 2;
 const AF_INET6 = 23;
 const NO_ERROR = 0;
 const ERROR_INSUFFICIENT_BUFFER = 122;
+/** Wine's GetExtendedTcpTable answers this when the table changes while it is read (seen when a burst of knocks arrives): read again. */
+const ERROR_OUTOFMEMORY = 14;
 /** processthreadsapi.h: enough to name a process of another user, unlike PROCESS_QUERY_INFORMATION. */
 const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 const TOKEN_QUERY = 0x0008;
@@ -85,6 +87,7 @@ export function readTcpTable(family: 4 | 6): Uint8Array {
     size[0] = tableBuffer.length;
     const status = win().GetExtendedTcpTable(tableBuffer, size, 0, family === 4 ? AF_INET : AF_INET6, TCP_TABLE_OWNER_PID_ALL, 0);
     if (status === NO_ERROR) return tableBuffer.subarray(0, size[0]);
+    if (status === ERROR_OUTOFMEMORY) continue;
     if (status !== ERROR_INSUFFICIENT_BUFFER) throw new Error(`GetExtendedTcpTable (IPv${family}) failed with error ${status}`);
     const wanted = Math.max(size[0]!, tableBuffer.length) * 1.5;
     if (wanted > MAX_TABLE_BYTES) throw new Error(`the IPv${family} TCP table needs ${size[0]} bytes, over the ${MAX_TABLE_BYTES}-byte bound`);
