@@ -5,8 +5,8 @@ import { Cluster, type ClusterOptions, type Redis } from "ioredis";
 import type { Logger } from "../../../lib/log.ts";
 import { clusterWhere, parseClusterUrl } from "./cluster-url.ts";
 import type { RedisConnection, RedisOptions } from "./types.ts";
-import { reachability, refusedReply } from "./reachability.ts";
-import { scriptRunner } from "./scripts/index.ts";
+import { channelSubscriber, connectionOf, ioredisCommands } from "./shared.ts";
+import { reachability } from "./reachability.ts";
 
 /** The slots of the few keys WAIT and ROLE are sent beside (one per kind of state): bounded by this. */
 const MAX_SLOTS_KNOWN = 64;
@@ -50,44 +50,9 @@ export function clusterConnection(options: RedisOptions, log: Logger): RedisConn
   const { seeds, options: settings } = clusterOptions(options.url, connectTimeout, commandTimeout);
   const client = new Cluster(seeds, settings);
   const health = reachability(where, log, "is unreachable or failing over");
-  const { wentAway, cameBack, unavailable } = health;
   // A node's own errors are not the store's: a lost replica changes nothing, a lost primary shows in the commands.
-  client.on("error", wentAway);
   client.on("node error", () => {});
-  client.on("ready", cameBack);
-  // ioredis ends a cluster it could not reach at start for good: connect again, as the other modes do.
-  client.on("end", () => {
-    if (health.closing) return;
-    const again = setTimeout(() => {
-      if (!health.closing && client.status === "end") client.connect().catch(() => {});
-    }, 200);
-    again.unref?.();
-  });
-  const connecting = client.connect().then(
-    () => true,
-    () => false,
-  );
-
-  /** A command's outcome: an answer, a refusal (500), or Redis away (503); never later than the deadline. */
-  async function settle(run: () => Promise<unknown>): Promise<unknown> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${commandTimeout} ms`)), commandTimeout);
-    });
-    try {
-      const value = await Promise.race([run(), late]);
-      cameBack();
-      return value;
-    } catch (error) {
-      if (refusedReply(error)) throw error; // it answered
-      wentAway(error);
-      throw unavailable(error);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  const command = (name: string, args: Array<string | number>) => settle(() => client.call(name, ...args.map(String)));
+  const { settle, command, ready } = ioredisCommands(client, health, commandTimeout);
 
   // WAIT and ROLE name no key: they go to the primary of the slot `key` is in, whose writes they are about.
   const slots = new Map<string, number>();
@@ -100,14 +65,21 @@ export function clusterConnection(options: RedisOptions, log: Logger): RedisConn
     }
     const address = client.slots[slot]?.[0];
     const node = client.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === address);
-    if (!node) throw unavailable(new Error(`no primary holds slot ${slot} now`));
+    if (!node) throw health.unavailable(new Error(`no primary holds slot ${slot} now`));
     return node;
   }
 
-  let subscriber: Cluster | undefined;
-  const channels = new Map<string, (message: string) => void>();
+  // Sharded pub/sub (Redis 7): a message goes to the subscribers of its slot's shard only, not to every node. ioredis
+  // keeps one subscriber per primary and subscribes again after a failover.
+  const pubsub = channelSubscriber({
+    open: () =>
+      new Cluster(seeds, { ...settings, shardedSubscribers: true, enableOfflineQueue: true, redisOptions: { ...settings.redisOptions, commandTimeout: undefined, maxRetriesPerRequest: null } }),
+    event: "smessage",
+    join: (subscriber, channel) => (subscriber as Cluster).ssubscribe(channel),
+    deadlineMs: commandTimeout,
+  });
 
-  return {
+  return connectionOf({
     where,
     prefix: options.prefix ?? "pkipc:",
     cluster: true,
@@ -116,31 +88,9 @@ export function clusterConnection(options: RedisOptions, log: Logger): RedisConn
       const node = await primaryOf(key);
       return settle(() => node.call(name, ...args.map(String)));
     },
-    script: (script) => scriptRunner(command, script),
-    async subscribe(channel, onMessage) {
-      if (!subscriber) {
-        // Sharded pub/sub (Redis 7): a message goes to the subscribers of its slot's shard only, not to every node.
-        // ioredis keeps one subscriber per primary and subscribes again after a failover; the store's re-check
-        // covers a message lost meanwhile.
-        subscriber = new Cluster(seeds, { ...settings, shardedSubscribers: true, enableOfflineQueue: true, redisOptions: { ...settings.redisOptions, commandTimeout: undefined, maxRetriesPerRequest: null } });
-        subscriber.on("error", () => {}); // reported once by the command connection
-        subscriber.on("smessage", (ch: string, message: string) => channels.get(ch)?.(message));
-        subscriber.connect().catch(() => {});
-      }
-      channels.set(channel, onMessage);
-      await Promise.race([subscriber.ssubscribe(channel).catch(() => {}), Bun.sleep(commandTimeout)]);
-    },
-    async ready(timeoutMs) {
-      if (client.status === "ready") return true;
-      return Promise.race([connecting.then(() => client.status === "ready"), Bun.sleep(timeoutMs).then(() => false)]);
-    },
-    async ping() {
-      await command("PING", []);
-    },
-    async close() {
-      health.close();
-      subscriber?.disconnect();
-      client.disconnect();
-    },
-  };
+    pubsub,
+    ready,
+    close: () => client.disconnect(),
+    health,
+  });
 }

@@ -9,8 +9,8 @@ import { RedisClient } from "bun";
 import Redis from "ioredis";
 import { ConfigError } from "../../../lib/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
+import { channelSubscriber, connectionOf } from "./shared.ts";
 import { reachability } from "./reachability.ts";
-import { scriptRunner } from "./scripts/index.ts";
 import type { RedisConnection, RedisOptions } from "./types.ts";
 import { clusterConnection } from "./cluster.ts";
 import { clusterWhere, isClusterUrl, parseClusterUrl } from "./cluster-url.ts";
@@ -90,8 +90,12 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
   let connecting: Promise<void> | undefined = client.connect().catch(() => {});
   void connecting.then(() => (connecting = undefined));
 
-  let subscriber: Redis | undefined;
-  const channels = new Map<string, (message: string) => void>();
+  const pubsub = channelSubscriber({
+    open: () => new Redis(options.url, { lazyConnect: true, connectTimeout, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(50 * times, 1_000) }),
+    event: "message",
+    join: (subscriber, channel) => (subscriber as Redis).subscribe(channel),
+    deadlineMs: commandTimeout,
+  });
 
   // Commands waiting for an answer, with when they were sent: one sweep a quarter second fails those past
   // their deadline, where a timer per command cost a tenth of the time a request spends here.
@@ -132,43 +136,20 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     });
   }
 
-  return {
+  return connectionOf({
     where,
     prefix: options.prefix ?? "pkipc:",
     cluster: false,
     command,
-    commandAt: (_key, name, args) => command(name, args),
-    script: (script) => scriptRunner(command, script),
-    async subscribe(channel, onMessage) {
-      if (!subscriber) {
-        // Its own connection: a subscribed connection can run nothing else. ioredis subscribes again after
-        // every reconnect; a wake-up lost meanwhile is caught by the store's re-check timer.
-        subscriber = new Redis(options.url, {
-          lazyConnect: true,
-          connectTimeout,
-          maxRetriesPerRequest: null,
-          retryStrategy: (times: number) => Math.min(50 * times, 1_000),
-        });
-        subscriber.on("error", () => {}); // reported once by the command connection
-        subscriber.on("message", (ch: string, message: string) => channels.get(ch)?.(message));
-        subscriber.connect().catch(() => {});
-      }
-      channels.set(channel, onMessage);
-      // Queued until the connection is up; not awaited beyond the deadline, since the re-check covers the gap.
-      await Promise.race([subscriber.subscribe(channel).catch(() => {}), Bun.sleep(commandTimeout)]);
-    },
+    pubsub,
     async ready(timeoutMs) {
       if (client.connected) return true;
       return Promise.race([(connecting ?? client.connect()).then(() => client.connected, () => false), Bun.sleep(timeoutMs).then(() => false)]);
     },
-    async ping() {
-      await command("PING", []);
-    },
-    async close() {
-      health.close();
+    close() {
       clearInterval(sweep);
-      subscriber?.disconnect();
       client.close();
     },
-  };
+    health,
+  });
 }

@@ -4,8 +4,8 @@
 import Redis, { type RedisOptions as IoRedisOptions } from "ioredis";
 import type { Logger } from "../../../lib/log.ts";
 import type { RedisConnection, RedisOptions } from "./types.ts";
-import { reachability, refusedReply } from "./reachability.ts";
-import { scriptRunner } from "./scripts/index.ts";
+import { channelSubscriber, connectionOf, ioredisCommands, keepConnected } from "./shared.ts";
+import { reachability } from "./reachability.ts";
 import { parseSentinelUrl, sentinelWhere } from "./sentinel-url.ts";
 
 /** ioredis options for the primary named by a redis+sentinel:// URL. */
@@ -39,21 +39,6 @@ function ioredisOptions(url: string, connectTimeout: number, commandTimeout: num
   };
 }
 
-/**
- * Connects again whenever ioredis gives up on its own. Its failover detector drops the connection when a sentinel
- * announces +switch-master; if that lands while a connection is being made, ioredis ends for good ("Connection is
- * closed.", status end, no retry): seen here in one failover out of five, the instance answering 503 until restarted.
- */
-function keepConnected(client: Redis, closing: () => boolean): void {
-  client.on("end", () => {
-    if (closing()) return;
-    const again = setTimeout(() => {
-      if (!closing() && client.status === "end") client.connect().catch(() => {});
-    }, 200);
-    again.unref?.();
-  });
-}
-
 /** Opens the command and pub/sub connections to the primary of a Sentinel deployment; both follow a failover. */
 export function sentinelConnection(options: RedisOptions, log: Logger): RedisConnection {
   const where = sentinelWhere(options.url);
@@ -62,62 +47,28 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
   const settings = ioredisOptions(options.url, connectTimeout, commandTimeout);
   const client = new Redis(settings);
   const health = reachability(where, log, "is unreachable or failing over");
-  const { wentAway, cameBack, unavailable } = health;
-  client.on("error", wentAway);
-  client.on("close", () => wentAway(new Error("connection closed")));
-  client.on("ready", cameBack);
-  keepConnected(client, () => health.closing);
-  const connecting = client.connect().then(
-    () => true,
-    () => false,
-  );
+  client.on("close", () => health.wentAway(new Error("connection closed")));
+  const { command, ready } = ioredisCommands(client, health, commandTimeout);
+  // Its own connection, to the primary as well (a replica relays PUBLISH, but the primary is where they are made).
+  const pubsub = channelSubscriber({
+    open() {
+      const subscriber = new Redis({ ...settings, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
+      keepConnected(subscriber, () => health.closing);
+      return subscriber;
+    },
+    event: "message",
+    join: (subscriber, channel) => (subscriber as Redis).subscribe(channel),
+    deadlineMs: commandTimeout,
+  });
 
-  async function command(name: string, args: Array<string | number>): Promise<unknown> {
-    try {
-      const value = await client.call(name, ...args.map(String));
-      cameBack();
-      return value;
-    } catch (error) {
-      if (refusedReply(error)) throw error; // it answered
-      wentAway(error);
-      throw unavailable(error);
-    }
-  }
-
-  let subscriber: Redis | undefined;
-  const channels = new Map<string, (message: string) => void>();
-
-  return {
+  return connectionOf({
     where,
     prefix: options.prefix ?? "pkipc:",
     cluster: false,
     command,
-    commandAt: (_key, name, args) => command(name, args),
-    script: (script) => scriptRunner(command, script),
-    async subscribe(channel, onMessage) {
-      if (!subscriber) {
-        // Its own connection, to the primary as well (a replica relays PUBLISH, but the primary is where they are
-        // made); ioredis subscribes again after every reconnect, and the store's re-check covers the gap.
-        subscriber = new Redis({ ...settings, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
-        subscriber.on("error", () => {}); // reported once by the command connection
-        subscriber.on("message", (ch: string, message: string) => channels.get(ch)?.(message));
-        keepConnected(subscriber, () => health.closing);
-        subscriber.connect().catch(() => {});
-      }
-      channels.set(channel, onMessage);
-      await Promise.race([subscriber.subscribe(channel).catch(() => {}), Bun.sleep(commandTimeout)]);
-    },
-    async ready(timeoutMs) {
-      if (client.status === "ready") return true;
-      return Promise.race([connecting.then(() => client.status === "ready"), Bun.sleep(timeoutMs).then(() => false)]);
-    },
-    async ping() {
-      await command("PING", []);
-    },
-    async close() {
-      health.close();
-      subscriber?.disconnect();
-      client.disconnect();
-    },
-  };
+    pubsub,
+    ready,
+    close: () => client.disconnect(),
+    health,
+  });
 }
