@@ -39,7 +39,7 @@ interface TimedLink {
   message?: string;
   timeToLinkMs?: number;
   /** click: before asking the backend; offer: the backend's session in hand; call: link() called; session/firstKnock: progress; linked: link() resolved. */
-  marks: Partial<Record<"click" | "offer" | "call" | "session" | "firstKnock" | "linked", number>>;
+  marks: Partial<Record<"click" | "offer" | "call" | "session" | "firstKnock" | "polled" | "linked", number>>;
 }
 
 /**
@@ -50,6 +50,13 @@ async function timedLinkScript(moduleUrl: string, opts: { transport?: string; ti
   const now = () => performance.timeOrigin + performance.now();
   const m = await import(moduleUrl);
   const marks: TimedLink["marks"] = {};
+  // When the page's status polls come back (the last one before the link is the one that saw it).
+  const pageFetch = globalThis.fetch;
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await pageFetch(input, init);
+    if (/\/v1\/sessions\/[^/?]+(\?|$)/.test(String(input instanceof Request ? input.url : input))) marks.polled = now();
+    return response;
+  }) as typeof fetch;
   try {
     let session: unknown;
     if (backend) {
@@ -67,6 +74,8 @@ async function timedLinkScript(moduleUrl: string, opts: { transport?: string; ti
     return { ok: true, timeToLinkMs: r.timeToLinkMs, marks };
   } catch (e) {
     return { ok: false, code: (e as { code?: string }).code, message: String((e as Error).message ?? e), marks };
+  } finally {
+    globalThis.fetch = pageFetch;
   }
 }
 
@@ -144,7 +153,9 @@ function serviceEvents(lines: string[], from: number): ServiceEvent[] {
 }
 
 /** Each step of one linked run, in ms from link() called (click: from the click); undefined where not seen. */
-type Steps = Record<"offer" | "session" | "firstKnock" | "lastKnock" | "ownerWait" | "originWait" | "burst" | "sent" | "answered" | "linked", number | undefined>;
+type Steps = Record<"offer" | "session" | "firstKnock" | "firstIn" | "lastIn" | "lastKnock" | "ownerWait" | "originWait" | "burst" | "sent" | "answered" | "polled" | "linked", number | undefined>;
+
+const accepted = (k: ServiceEvent) => k.at - (k.attributeMs ?? 0) - (k.originMs ?? 0);
 
 /** Where one run's time went: the page's marks and the service's events between link() and the link. */
 function steps(r: TimedLink, events: ServiceEvent[], from: number): Steps {
@@ -157,17 +168,21 @@ function steps(r: TimedLink, events: ServiceEvent[], from: number): Steps {
     offer: m.offer === undefined ? undefined : m.offer - m.click!,
     session: at(m.session),
     firstKnock: at(m.firstKnock),
+    // accepted: the knock line's time less the owner and head waits it reports
+    firstIn: at(knocks.length ? Math.min(...knocks.map(accepted)) : undefined),
+    lastIn: at(knocks.length ? Math.max(...knocks.map(accepted)) : undefined),
     lastKnock: at(knocks.at(-1)?.at),
     ownerWait: knocks.length ? Math.max(...knocks.map((k) => k.attributeMs ?? 0)) : undefined,
     originWait: knocks.length ? Math.max(...knocks.map((k) => k.originMs ?? 0)) : undefined,
     burst: at(burst?.at),
     sent: at(inRun.find((e) => e.msg === "report sent")?.at),
     answered: at(inRun.find((e) => e.msg.startsWith("report -> "))?.at),
+    polled: at(m.polled),
     linked: at(m.linked),
   };
 }
 
-const STEP_NAMES: (keyof Steps)[] = ["offer", "session", "firstKnock", "lastKnock", "ownerWait", "originWait", "burst", "sent", "answered", "linked"];
+const STEP_NAMES: (keyof Steps)[] = ["offer", "session", "firstKnock", "firstIn", "lastIn", "lastKnock", "ownerWait", "originWait", "burst", "sent", "answered", "polled", "linked"];
 const breakdown: string[] = [];
 
 /** RUNS timed links per transport in `tab` against `url`, one table row each (after a warm-up run); `backend` times clicks instead. */
@@ -299,7 +314,7 @@ console.log(
   "\nWhere the time went, median ms from link() called (click rows: from the click). offer: the backend's session in hand (from the click);" +
     " session: the page has its session; firstKnock: the first knock goes out; lastKnock: the service has the burst's last knock (owner and head);" +
     " ownerWait: the longest time finding a knock's owner (process); originWait: the longest wait for a knock's head after its owner was found; burst: the burst is complete; sent: the report goes out;" +
-    " answered: the server's answer is in; linked: link() resolves. Chromium ws/wss: Chromium opens one WebSocket at a time per host and" +
+    " answered: the server's answer is in; polled: the page's status poll that saw the link is answered; linked: link() resolves. Chromium ws/wss: Chromium opens one WebSocket at a time per host and" +
     " delays reconnects after failed ones (every knock fails), so a code's knocks trickle in over seconds: never its default (fetch).\n",
 );
 console.log(`| browser  | transport | ${STEP_NAMES.join(" | ")} | load |\n|---|---|${STEP_NAMES.map(() => "---").join("|")}|---|`);
