@@ -186,11 +186,18 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
 
+  // Knocks go out as soon as the session is in; the progress they make is told once the "permission"
+  // and "session" events (which need the server's configuration) have been, so listeners see the same order.
+  let early: LinkProgress[] | undefined = [];
+  const emitKnock = (event: LinkProgress) => {
+    if (!early) emit(event);
+    else if (early.length < 1024) early.push(event); // a code has at most a few dozen ports, two events each
+  };
   try {
     // The permission only explains a failure: knock whatever it says, since knocks land before the browser checks.
-    const [offer, config, permission] = await Promise.all([options.session ?? api.createSession(signal), api.config(signal), queryLocalNetworkPermission()]);
-    emit({ type: "permission", state: permission });
-    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    const configured = Promise.all([api.config(signal), queryLocalNetworkPermission()]);
+    configured.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
+    const offer = await (options.session ?? api.createSession(signal));
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
     const linked = waitForLink(api, offer.id, end, signal);
     linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
@@ -204,13 +211,20 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
       await knockTuples(transport, schedule, {
         settleMs: offer.settleMs,
         signal,
-        onStart: (port) => emit({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
-        onKnock: (r) => emit({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
+        onStart: (port) => emitKnock({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
+        onKnock: (r) => emitKnock({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
       });
-      emit({ type: "waiting" });
+      const [config] = await configured;
+      emitKnock({ type: "waiting" });
       await Promise.race([linked.catch(() => {}), sleep(config.idleMs + 250)]);
       await sleep(HOLD_AFTER_MS);
     });
+    held.catch(() => {}); // raced below; a failure before then (the configuration) is thrown from there
+    const [config, permission] = await configured;
+    emit({ type: "permission", state: permission });
+    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    for (const event of early.splice(0)) emit(event);
+    early = undefined;
     // The link usually comes before every knock has finished (browsers retry a knock the service hung
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, held.then(() => linked)]);
