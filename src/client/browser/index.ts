@@ -197,15 +197,17 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     // The permission only explains a failure: knock whatever it says, since knocks land before the browser checks.
     const configured = Promise.all([api.config(signal), queryLocalNetworkPermission()]);
     configured.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
-    const offer = await (options.session ?? api.createSession(signal));
+    const offered = options.session ? Promise.resolve(options.session) : api.createSession(signal);
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
-    const linked = waitForLink(api, offer.id, end, signal);
+    const linked = offered.then((offer) => waitForLink(api, offer.id, end, signal));
     linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
     // Knock holding the origin's lock, and keep it after knocking so another tab cannot interleave its
     // code: until this burst is reported (linked, or its idle gap passed), then HOLD_AFTER_MS more, so
     // the browser's retries of these knocks are over before another tab's code starts. link() itself
-    // resolves at the link; only a second tab waits.
+    // resolves at the link; only a second tab waits. The lock is asked for while the session is made
+    // (taking it is a round trip to the browser's lock manager): knocks go out once both are in.
     const held = withKnockLock(`pkipc-knock ${api.origin}`, signal, async () => {
+      const offer = await offered;
       const tupleOf = new Map(offer.tuples.flatMap((ports, tuple) => ports.map((port) => [port, tuple] as const)));
       const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
       await knockTuples(transport, schedule, {
@@ -219,7 +221,8 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
       await Promise.race([linked.catch(() => {}), sleep(config.idleMs + 250)]);
       await sleep(HOLD_AFTER_MS);
     });
-    held.catch(() => {}); // raced below; a failure before then (the configuration) is thrown from there
+    held.catch(() => {}); // raced below; a failure before then (the session, the configuration) is thrown from there
+    const offer = await offered;
     const [config, permission] = await configured;
     emit({ type: "permission", state: permission });
     emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
