@@ -314,8 +314,9 @@ console.log(
   "\nWhere the time went, median ms from link() called (click rows: from the click). offer: the backend's session in hand (from the click);" +
     " session: the page has its session; firstKnock: the first knock goes out; lastKnock: the service has the burst's last knock (owner and head);" +
     " ownerWait: the longest time finding a knock's owner (process); originWait: the longest wait for a knock's head after its owner was found; burst: the burst is complete; sent: the report goes out;" +
-    " answered: the server's answer is in; polled: the page's status poll that saw the link is answered; linked: link() resolves. Chromium ws/wss: Chromium opens one WebSocket at a time per host and" +
-    " delays reconnects after failed ones (every knock fails), so a code's knocks trickle in over seconds: never its default (fetch)." +
+    " answered: the server's answer is in; polled: the page's status poll that saw the link is answered; linked: link() resolves." +
+    " Chromium ws/wss: once many WebSockets of a renderer have failed (every knock fails by design), Chromium holds back new ones by 1-5 s," +
+    " so a code's knocks trickle in (see lastIn) and some links miss link()'s 5 s: never Chromium's default (fetch)." +
     " https/wss in Chromium and Firefox: TLS knocks carry no Origin, so the service does not report them (only WebKit links with them).\n",
 );
 console.log(`| browser  | transport | ${STEP_NAMES.join(" | ")} | load |\n|---|---|${STEP_NAMES.map(() => "---").join("|")}|---|`);
