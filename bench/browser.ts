@@ -66,10 +66,18 @@ async function timedLinkScript(moduleUrl: string, opts: { transport?: string; ti
     }
     const onProgress = (e: { type: string }) => {
       if (e.type === "session") marks.session ??= now();
-      if (e.type === "knock") marks.firstKnock ??= now();
+    };
+    // The named (or default) transport, noting when its first knock goes out (progress events may be told later).
+    const base = m.browserTransports[opts.transport ?? m.defaultTransport()];
+    const transport = {
+      name: base.name,
+      knock(...args: unknown[]) {
+        marks.firstKnock ??= now();
+        return base.knock(...args);
+      },
     };
     marks.call = now();
-    const r = await m.link({ timeoutMs: opts.timeoutMs, ...(opts.transport ? { transport: opts.transport } : {}), ...(session ? { session } : {}), onProgress });
+    const r = await m.link({ timeoutMs: opts.timeoutMs, transport, ...(session ? { session } : {}), onProgress });
     marks.linked = now();
     return { ok: true, timeToLinkMs: r.timeToLinkMs, marks };
   } catch (e) {
@@ -312,7 +320,7 @@ console.log("| browser  | transport | median | target | runs |\n|---|---|---|---
 console.log(rows.join("\n"));
 console.log(
   "\nWhere the time went, median ms from link() called (click rows: from the click). offer: the backend's session in hand (from the click);" +
-    " session: the page has its session; firstKnock: the first knock goes out; lastKnock: the service has the burst's last knock (owner and head);" +
+    " session: the page has its session and the server's configuration (its session progress event); firstKnock: the first knock goes out; lastKnock: the service has the burst's last knock (owner and head);" +
     " ownerWait: the longest time finding a knock's owner (process); originWait: the longest wait for a knock's head after its owner was found; burst: the burst is complete; sent: the report goes out;" +
     " answered: the server's answer is in; polled: the page's status poll that saw the link is answered; linked: link() resolves." +
     " Chromium ws/wss: once many WebSockets of a renderer have failed (every knock fails by design), Chromium holds back new ones by 1-5 s," +
