@@ -142,11 +142,11 @@ export interface BenchService {
 }
 
 /** `pkipc service`, enrolled with a fresh token into a private key file, ready once it holds the range. */
-export async function benchService(server: BenchServer, raise: Raise<typeof serviceOptions> = {}): Promise<BenchService> {
+export async function benchService(server: BenchServer, raise: Raise<typeof serviceOptions> = {}, env: Record<string, string> = {}): Promise<BenchService> {
   const folder = benchFolder();
   const { args, said } = optionFlags(serviceOptions, raise);
   const token = await adminToken(server);
-  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], { PKIPC_USERS: String(process.getuid?.() ?? 0) }, folder); // as root it must be told whose programs to link
+  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], { PKIPC_USERS: String(process.getuid?.() ?? 0), ...env }, folder); // as root it must be told whose programs to link
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/, 15_000);
   return { pid: child.pid, raised: said, lines: log.lines };

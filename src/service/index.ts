@@ -108,6 +108,9 @@ const DRAIN_MS = 3_000;
 /** Report answers that only a server whose configuration changed would give: check it at once. */
 const MISMATCH = new Set(["OUT_OF_RANGE", "WRONG_STRATEGY", "TOO_MANY_PORTS"]);
 
+/** A duration in ms, to a tenth, for a log line. */
+const ms = (value: number) => Math.round(value * 10) / 10;
+
 /** Ports as runs: 29170-29180,29185. */
 export function portRanges(ports: readonly number[]): string {
   const parts: string[] = [];
@@ -157,8 +160,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       skip: options.skip,
       log,
       async onKnock(socket, origin) {
+        const accepted = performance.now();
         // The owner is found while the socket is open; the head (its Origin) is read meanwhile.
         const process = await attributor.attribute(socket);
+        const attributed = performance.now();
         if (!process) {
           log.debug("knock not attributed", { port: socket.localPort, from: socket.remotePort });
           return;
@@ -178,6 +183,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         // Its head is usually in by now; a socket a browser opened ahead gets it when the page's fetch comes
         // (the listener bounds the wait, and closes silent sockets first when the open ones reach the cap).
         const knockOrigin = await origin;
+        // Where a knock's time went (bench/browser.ts reads these): finding its owner, then waiting for its head.
+        log.debug("knock", { port: socket.localPort, pid: process.pid, origin: knockOrigin ?? "none", attributeMs: ms(attributed - accepted), originMs: ms(performance.now() - attributed) });
         bursts.add(process, socket.localPort, knockOrigin);
       },
     });
@@ -189,6 +196,7 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       missable: listener.failed.length,
       onBurst(burst) {
         const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe, knockOrigin: burst.origin ?? "none" };
+        log.debug("burst", { ...who, ports: burst.ports.length, reason: burst.reason });
         try {
           // Per process and origin: another tab's noise spends its own budget, never this page's.
           perProcess.take(`${burst.process.pid} ${burst.origin ?? ""}`);

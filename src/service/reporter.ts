@@ -197,6 +197,7 @@ export function createReporter(options: ReporterOptions) {
   async function report(body: Report, end: number): Promise<{ answer: ReportAnswer; linkTtlMs?: number }> {
     for (let attempt = 0; ; attempt++) {
       try {
+        log.debug("report sent", { pid: body.process.pid, attempt, propose: body.propose === true });
         const answered = await api.reportLink(body, stopping.signal);
         unthrottle();
         return answered;

@@ -222,17 +222,26 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
 
+  // Knocks go out as soon as the session is in; the progress they make is told once the "permission"
+  // and "session" events (which need the server's configuration) have been, so listeners see the same order.
+  let early: LinkProgress[] | undefined = [];
+  const emitKnock = (event: LinkProgress) => {
+    if (!early) emit(event);
+    else if (early.length < 1024) early.push(event); // a code has at most a few dozen ports, two events each
+  };
   try {
     // The permission only explains a failure: knock whatever it says, since knocks land before the browser checks.
-    const [offer, config, permission] = await Promise.all([options.session ?? api.createSession(signal), api.config(signal), queryLocalNetworkPermission()]);
-    emit({ type: "permission", state: permission });
-    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    const configured = Promise.all([api.config(signal), queryLocalNetworkPermission()]);
+    configured.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
+    const offered = options.session ? Promise.resolve(options.session) : api.createSession(signal);
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
     let heard = false;
-    const linked = waitForLink(api, offer.id, end, signal, (status) => {
-      if (status.confirming && !heard) emit({ type: "confirming" });
-      heard ||= heardOf(status);
-    });
+    const linked = offered.then((offer) =>
+      waitForLink(api, offer.id, end, signal, (status) => {
+        if (status.confirming && !heard) emitKnock({ type: "confirming" });
+        heard ||= heardOf(status);
+      }),
+    );
     linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
     // Rejects when the knocks are over and no service said a word in time: the page need not wait out its timeout.
     let silence!: (error: LinkError) => void;
@@ -241,17 +250,20 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     // Knock holding the origin's lock, and keep it after knocking so another tab cannot interleave its
     // code: until this burst is reported (linked, or its idle gap passed), then HOLD_AFTER_MS more, so
     // the browser's retries of these knocks are over before another tab's code starts. link() itself
-    // resolves at the link; only a second tab waits.
+    // resolves at the link; only a second tab waits. The lock is asked for while the session is made
+    // (taking it is a round trip to the browser's lock manager): knocks go out once both are in.
     const held = withKnockLock(`pkipc-knock ${api.origin}`, signal, async () => {
+      const offer = await offered;
       const tupleOf = new Map(offer.tuples.flatMap((ports, tuple) => ports.map((port) => [port, tuple] as const)));
       const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
       await knockTuples(transport, schedule, {
         settleMs: offer.settleMs,
         signal,
-        onStart: (port) => emit({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
-        onKnock: (r) => emit({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
+        onStart: (port) => emitKnock({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
+        onKnock: (r) => emitKnock({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
       });
-      emit({ type: "waiting" });
+      const [config] = await configured;
+      emitKnock({ type: "waiting" });
       // Knocks the page's policy refused never left: known now (the violation events were queued before this task).
       await sleep(0);
       if (csp.knocksBlocked()) silence(csp.error());
@@ -273,6 +285,13 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
       }
       await sleep(HOLD_AFTER_MS);
     });
+    held.catch(() => {}); // raced below; a failure before then (the session, the configuration) is thrown from there
+    const offer = await offered;
+    const [config, permission] = await configured;
+    emit({ type: "permission", state: permission });
+    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    for (const event of early.splice(0)) emit(event);
+    early = undefined;
     // The link usually comes before every knock has finished (browsers retry a knock the service hung
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, silent, held.then(() => linked)]);
