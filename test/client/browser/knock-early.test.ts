@@ -27,7 +27,7 @@ test("with a session in hand, the first knock goes out before the configuration 
     }
     return realFetch(input, init);
   }) as typeof fetch;
-  // A transport that only notes the knock (nothing links: the outcome is NOT_LINKED at the deadline).
+  // A transport that only notes the knock (nothing links, no service speaks: the outcome is NO_SERVICE).
   const transport: Extract<LinkOptions["transport"], object> = {
     name: "probe",
     async knock({ port }) {
@@ -39,7 +39,7 @@ test("with a session in hand, the first knock goes out before the configuration 
   const events: LinkProgress["type"][] = [];
   const error = await link({ server: server.url, session, transport, timeoutMs: 2000, onProgress: (e) => events.push(e.type) }).catch((e) => e);
 
-  expect((error as { code?: string }).code).toBe("NOT_LINKED");
+  expect((error as { code?: string }).code).toBe("NO_SERVICE");
   expect(order[0]).toBe("knock");
   expect(order).toContain("config");
   const ports = session.tuples.flat().length;
