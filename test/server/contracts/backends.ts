@@ -3,6 +3,7 @@
 // deployments of its own.
 import { silentLogger } from "../../../src/lib/log.ts";
 import { type RedisConnection, redisConnection } from "../../../src/server/state/redis/connection.ts";
+import type { SessionRecord } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
 import { testRedis } from "../../redis.ts";
 import { testCluster } from "../../redis-cluster.ts";
@@ -76,3 +77,23 @@ export const redisBackends: readonly RedisBackend[] = [
     open: () => sharedPair("cluster", () => testCluster(true)),
   },
 ];
+
+/** Session records for the store suites: ids unique within a run, expiring in 30 s unless told otherwise. */
+let next = 0;
+export function sessionRecord(tuples: number[][], overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  return {
+    id: `session${String(next++).padStart(6, "0")}${Math.random().toString(36).slice(2, 8)}`,
+    tuples,
+    createdAt: now,
+    expiresAt: now + 30_000,
+    state: "pending",
+    version: 0,
+    address: "127.0.0.1",
+    instructions: [],
+    ...overrides,
+  };
+}
+
+/** The record linked, as the server replaces it. */
+export const linkedRecord = (r: SessionRecord, linkId: string): SessionRecord => ({ ...r, state: "linked", linkId, linkedAt: Date.now(), version: r.version + 1 });

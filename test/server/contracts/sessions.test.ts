@@ -9,7 +9,7 @@ import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
 import { redisStore } from "../../../src/server/state/redis/sessions.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
-import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
+import { linkedRecord as linked, redisBackends, sessionRecord as session, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
@@ -37,24 +37,6 @@ const implementations: Array<{ name: string; open(): Promise<[SessionStore, Sess
     },
   })),
 ];
-
-let next = 0;
-function session(tuples: number[][], overrides: Partial<SessionRecord> = {}): SessionRecord {
-  const now = Date.now();
-  return {
-    id: `session${String(next++).padStart(6, "0")}${Math.random().toString(36).slice(2, 8)}`,
-    tuples,
-    createdAt: now,
-    expiresAt: now + 30_000,
-    state: "pending",
-    version: 0,
-    address: "127.0.0.1",
-    instructions: [],
-    ...overrides,
-  };
-}
-
-const linked = (r: SessionRecord, linkId: string): SessionRecord => ({ ...r, state: "linked", linkId, linkedAt: Date.now(), version: r.version + 1 });
 
 afterAll(stopSharedDeployments);
 
@@ -357,30 +339,4 @@ describe("session store: Redis without its pub/sub", () => {
     expect(woken).toBeGreaterThanOrEqual(1_500);
     expect(woken).toBeLessThan(20_000);
   });
-});
-
-describe("session store: Redis keys", () => {
-  test("every key expires with what it holds: nothing is left once sessions, linked or not, are past their retention", async () => {
-    const connection = await testConnection();
-    const store = await redisStore(connection, silentLogger, { retainMs: 200, indexSlackMs: 300 });
-    onCleanup(() => store.close());
-    const soon = Date.now() + 200;
-    const pending = session([[20081, 20082], [20083, 20084]], { expiresAt: soon });
-    const linkedOne = session([[20085, 20086], [20087, 20088]], { expiresAt: soon });
-    await store.insert(pending);
-    await store.insert(linkedOne);
-    await store.replace(linked(linkedOne, "link000000008"), 0);
-    // Two records, the pending one's code (the linked one's left with its link), the live index, the link, the changes.
-    const written = ((await connection.command("KEYS", ["*"])) as string[]).map((k) => k.slice(connection.prefix.length)).sort();
-    expect(written).toEqual(["changes", "code:20081,20082,20083,20084", "link:link000000008", "live", `s:${linkedOne.id}`, `s:${pending.id}`].sort());
-    // The list of recent changes lives 10 s after the last change; everything else by now.
-    const end = Date.now() + 15_000;
-    let keys: unknown[] = [];
-    while (Date.now() < end) {
-      keys = (await connection.command("KEYS", ["*"])) as unknown[];
-      if (keys.length === 0) break;
-      await Bun.sleep(250);
-    }
-    expect(keys).toEqual([]);
-  }, 30_000);
 });

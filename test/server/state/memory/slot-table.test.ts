@@ -16,18 +16,36 @@ test("random adds and removes, with many keys shared, read back as a model of th
   const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
   // keys from a small set (many duplicates) and from the whole 53-bit space
   const keyOf = () => (random(2) === 0 ? random(50) : random(2 ** 31) * 0x200000 + random(0x200000));
+  // The model's keys, also as a list to draw from (a removed key swapped with the last): copying the map's keys at
+  // every step made this test quadratic.
+  const keys: number[] = [];
+  const indexOf = new Map<number, number>();
   for (let step = 0; step < 40_000; step++) {
-    const keys = [...model.keys()];
     if (keys.length > 0 && random(3) === 0) {
       const key = keys[random(keys.length)]!;
       const values = model.get(key)!;
       const value = values.splice(random(values.length), 1)[0]!;
-      if (values.length === 0) model.delete(key);
+      if (values.length === 0) {
+        model.delete(key);
+        const at = indexOf.get(key)!;
+        const last = keys.pop()!;
+        if (last !== key) {
+          keys[at] = last;
+          indexOf.set(last, at);
+        }
+        indexOf.delete(key);
+      }
       expect(table.remove(key, value)).toBe(true);
     } else {
       const key = keyOf();
       const value = step;
-      model.set(key, [...(model.get(key) ?? []), value]);
+      const values = model.get(key);
+      if (values) values.push(value);
+      else {
+        model.set(key, [value]);
+        indexOf.set(key, keys.length);
+        keys.push(key);
+      }
       table.add(key, value);
     }
     if (step % 997 === 0) {
