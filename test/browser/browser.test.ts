@@ -41,7 +41,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     const browser = async () => (shared ??= await launchBrowser(kind, { acceptInsecureCerts: true }));
     afterAll(async () => {
       await shared?.close();
-    }, 90_000);
+    });
     const newPage = async () => {
       const page = await (await browser()).browser.newPage();
       onCleanup(() => page.close().catch(() => {}));
@@ -70,7 +70,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(found!.browser!.name).toMatch(kind === "chromium" ? /Chromium/ : /Firefox/);
       expect(found!.user).toBe(me);
       expect(found!.uid).toBe(myUid);
-    }, 90_000);
+    });
 
     test("the SaaS backend path: the backend makes the session with its API key, the page knocks, the backend sees who linked", async () => {
       const saas = startDemoSaas();
@@ -97,7 +97,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(service.reports.find((r) => r.answer?.linked)?.answer?.origin).toBe(saas.url);
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: join(RESULTS, `demo-page-${kind}.png`) as `${string}.png` });
-    }, 90_000);
+    });
 
     test("`pkipc demo --keep` serves the demo page to a browser, and it links", async () => {
       const child = spawnPkipc(["demo", "--keep"]);
@@ -110,7 +110,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(outcome.status).toContain(`user ${me}`);
       child.kill("SIGTERM");
       expect(await child.exited).toBe(0);
-    }, 90_000);
+    });
 
     test("two tabs knocking at once both link, each to its own session", async () => {
       const server = await testServer();
@@ -125,7 +125,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
       // All tabs of one browser knock from the same process.
       expect(sa.process?.pid).toBe(sb.process!.pid);
-    }, 90_000);
+    });
 
     test("the module embedded in a page of an allowed other origin links with a session of its own", async () => {
       const server = await testServer();
@@ -143,7 +143,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const status = await apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas)).key }).status(outcome.sessionId);
       expect(status.origin).toBe(saas);
       expect(groupOf(status.process!.browser!.pid)).toBe((await browser()).pid);
-    }, 90_000);
+    });
 
     test("ten links in a row from one page all link with the default transport, though every code reuses the same ports", async () => {
       // 13 ports, 12 per code: each link knocks nearly every port the previous ones did. Firefox delays a
@@ -161,7 +161,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         await Bun.sleep(1100);
       }
       expect(outcomes.filter((o) => !o.startsWith("linked"))).toEqual([]);
-    }, 90_000);
+    });
 
     test("an https page links (server with a certificate the test made)", async () => {
       const tls = await makeCertificate();
@@ -172,7 +172,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const outcome = await demoOutcome(page);
       expect(outcome.status).toStartWith("Linked");
       expect(await page.evaluate(() => location.protocol)).toBe("https:");
-    }, 90_000);
+    });
 
     test(`a public page denied Local Network Access ${kind === "firefox" ? "still links with the default transport (ws: its handshake carries the Origin before the check)" : "does not link: no knock sends a byte, so none proves the page's origin (LOCAL_NETWORK_BLOCKED)"}`, async () => {
       const server = await testServer();
@@ -220,6 +220,6 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const linking = Object.keys(table).filter((t) => table[t] === "links");
       expect(linking).toEqual(kind === "firefox" ? ["ws"] : []);
       for (const t of TRANSPORTS) if (!linking.includes(t)) expect(table[t]).toMatch(/^does not link \([A-Z_]+\)$/);
-    }, 90_000);
+    });
   });
 }

@@ -44,7 +44,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     const browser = async () => (launched ??= await launchBrowser(kind));
     afterAll(async () => {
       await launched?.close();
-    }, 90_000);
+    });
 
     async function open(origin: string, b?: LaunchedBrowser) {
       const page = await (b ?? (await browser())).browser.newPage();
@@ -62,7 +62,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r.message).toContain("is pkipc service running");
       console.log(`${kind} NO_SERVICE after ${Math.round(r.ms)} ms`);
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2); // named, not waited out
-    }, 90_000);
+    });
 
     test("a service this server does not know (its key is not enrolled here): SERVICE_NOT_ENROLLED, and the backend's status says so", async () => {
       const server = await testServer();
@@ -78,7 +78,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r.message).toContain("does not know it");
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
       expect(await backend.status(offer.id)).toMatchObject({ state: "pending", reason: "SERVICE_NOT_ENROLLED" });
-    }, 90_000);
+    });
 
     test("the backend stated another user address than the knocks come from: ADDRESS_MISMATCH naming both", async () => {
       const server = await testServer();
@@ -97,7 +97,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(status).toMatchObject({ state: "pending", reason: "ADDRESS_MISMATCH" });
       expect(status.detail).toContain("::1");
       expect(status.detail).toContain("127.0.0.1");
-    }, 90_000);
+    });
 
     test("knocks that carry no origin (TLS, in this engine): ORIGIN_NOT_PROVEN, not NO_SERVICE", async () => {
       const server = await testServer();
@@ -108,7 +108,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r).toMatchObject({ ok: false, code: "ORIGIN_NOT_PROVEN" });
       expect(r.message).toContain("fetch or ws");
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
-    }, 90_000);
+    });
 
     test("the service's user does not allow the page's origin: SERVICE_REFUSED_ORIGIN", async () => {
       const server = await testServer();
@@ -119,7 +119,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r).toMatchObject({ ok: false, code: "SERVICE_REFUSED_ORIGIN" });
       expect(r.message).toContain(`does not allow ${saas.origin}`);
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
-    }, 90_000);
+    });
 
     test("the page's Content-Security-Policy blocks the knocks: CSP, naming the connect-src to add", async () => {
       const server = await testServer();
@@ -132,7 +132,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r.message).toContain("connect-src");
       expect(r.message).toContain(kind === "firefox" ? "ws://127.0.0.1:*" : "http://127.0.0.1:*");
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
-    }, 90_000);
+    });
 
     test("a policy that blocks the pkipc server itself: CSP naming the server's origin", async () => {
       const server = await testServer();
@@ -141,7 +141,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const r = await linkIn(await open(saas.origin), `${server.url}/pkipc.js`);
       expect(r).toMatchObject({ ok: false, code: "CSP" });
       expect(r.message).toContain(`add ${server.url} to its connect-src`);
-    }, 90_000);
+    });
 
     test("an origin the server does not serve: NOT_ALLOWED, not SERVER", async () => {
       const server = await testServer();
@@ -149,7 +149,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const r = await linkIn(await open(saas.origin), `${server.url}/pkipc.js`);
       expect(r).toMatchObject({ ok: false, code: "NOT_ALLOWED" });
       expect(r.message).toContain(saas.origin);
-    }, 90_000);
+    });
 
     test("Local Network Access denied and no service linked: LOCAL_NETWORK_BLOCKED within seconds", async () => {
       const server = await testServer();
@@ -161,6 +161,6 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const r = await linkIn(await open(saas.origin, denied), `${server.url}/pkipc.js`);
       expect(r).toMatchObject({ ok: false, code: "LOCAL_NETWORK_BLOCKED" });
       expect(r.ms).toBeLessThan(TIMEOUT_MS / 2);
-    }, 90_000);
+    });
   });
 }

@@ -64,7 +64,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     const browser = async () => (shared ??= await launchBrowser(kind, { acceptInsecureCerts: false }));
     afterAll(async () => {
       await shared?.close();
-    }, 90_000);
+    });
     const newPage = async () => {
       const page = await (await browser()).browser.newPage();
       onCleanup(() => page.close().catch(() => {}));
@@ -98,7 +98,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       console.log(`${kind}: ${linked}/10 linked (${times.join(", ")} ms) beside a noise tab that started ${knocked} knocks; ${service.reports.length} bursts reported or dropped`);
       expect(knocked).toBeGreaterThan(100);
       expect(outcomes.filter((o) => o !== "linked").length, outcomes.join("; ")).toBeLessThanOrEqual(1);
-    }, 120_000);
+    });
 
     test("a page of another origin that knocks the code of a session made for the SaaS's origin never links it, with any of seven transports, and the service says why", async () => {
       const server = await testServer();
@@ -139,6 +139,6 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         expect(outcomes[transport], transport).toStartWith("pending: ");
         expect(outcomes[transport], transport).toMatch(/ORIGIN_NOT_PROVEN .*page of http:\/\/127\.0\.0\.1:\d+; the session belongs to https:\/\/saas\.example|carried no Origin/);
       }
-    }, 120_000);
+    });
   });
 }

@@ -63,7 +63,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const status = await backend.status(r.sessionId!);
       expect(status.state).toBe("linked");
       expect(groupOf(status.process!.browser!.pid)).toBe(launched.pid);
-    }, 90_000);
+    });
 
     test(`permission denied: the module reads denied and knocks anyway; ${kind === "firefox" ? "the ws knocks carry the Origin before the check and link" : "the knocks land but carry no byte, so nothing proves the page and it does not link"}`, async () => {
       const { server, launched, page, backend } = await setup("denied", true);
@@ -90,7 +90,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const status = await backend.status(r.sessionId!);
       expect(status.state).toBe("linked");
       expect(groupOf(status.process!.browser!.pid)).toBe(launched.pid);
-    }, 90_000);
+    });
 
     test("permission denied and nothing links (no service running): LOCAL_NETWORK_BLOCKED, with what the user and IT can do", async () => {
       const { server, page } = await setup("denied", false);
@@ -99,7 +99,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r.permissionEvents).toEqual(["denied"]);
       expect(r.message).toContain(saasOrigin);
       for (const pattern of ADVICE[kind]) expect(r.message).toMatch(pattern);
-    }, 90_000);
+    });
 
     test("permission granted and no service running: NO_SERVICE, with no Local Network Access advice", async () => {
       const { server, page } = await setup("granted", false);
@@ -108,7 +108,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       expect(r.permissionEvents).toEqual(["granted"]);
       expect(r.message).toContain("is pkipc service running");
       expect(r.message).not.toMatch(/Local Network Access|Allow/);
-    }, 90_000);
+    });
 
     test("the demo page shows the permission state and, when the browser blocks it and nothing links, the advice", async () => {
       const server = await testServer();
@@ -135,7 +135,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       for (const pattern of ADVICE[kind]) expect(shown.advice).toMatch(pattern);
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: join(RESULTS, `demo-lna-blocked-${kind}.png`) as `${string}.png` });
-    }, 90_000);
+    });
   });
 }
 
@@ -164,7 +164,7 @@ describe("firefox, Local Network Access denied by preference", () => {
     expect(r).toMatchObject({ ok: false, code: "NO_SERVICE" });
     expect(r.permissionEvents).toEqual(["prompt"]);
     expect(r.message).toContain("choose Allow");
-  }, 90_000);
+  });
 });
 
 describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
@@ -195,7 +195,7 @@ describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
     // The module from the page's own origin: the demo page's Content-Security-Policy runs no other origin's script.
     const r = await linkInPage(page, `${pageOrigin}/pkipc.js`);
     expect(r).toMatchObject({ ok: true });
-  }, 90_000);
+  });
 });
 
 describe("webkit, Local Network Access", () => {
@@ -226,5 +226,5 @@ describe("webkit, Local Network Access", () => {
     const r = await linkInWebKit(session, `${server.url}/pkipc.js`);
     expect(r).toMatchObject({ ok: true, permission: "unknown" });
     expect(r.permissionEvents).toEqual(["unknown"]);
-  }, 90_000);
+  });
 });

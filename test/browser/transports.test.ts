@@ -42,7 +42,7 @@ function browser() {
 afterAll(async () => {
   await (await shared?.catch(() => undefined))?.launched.close();
   server?.stop(true);
-}, 90_000);
+});
 
 for (const name of NAMES) {
   let page: Page | undefined;

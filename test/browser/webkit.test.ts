@@ -99,7 +99,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(found!.uid).toBe(myUid);
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(join(RESULTS, "demo-page-webkit.png"), await session.screenshot());
-  }, 90_000);
+  });
 
   // The browser's name depends on the service's identity for WebKitGTK apps (a walk from
   // WebKitNetworkProcess to the application, version from the package database): until it lands,
@@ -128,7 +128,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(groupOf(result.process.browser.pid)).toBe(launched.pid);
     expect(outcome.status).toContain(`${result.process.browser.name} ${result.process.browser.version}`);
     expect(outcome.status).toContain(`PID ${result.process.browser.pid}`);
-  }, 90_000);
+  });
 
   test("two tabs of one MiniBrowser knocking at once both link, each to its own session", async () => {
     const server = await testServer();
@@ -153,7 +153,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
     // All tabs knock from the one network process.
     expect(sa.process?.pid).toBe(sb.process!.pid);
-  }, 90_000);
+  });
 
   test("the module embedded in a page of an allowed other origin links, through a service with the default allow-list", async () => {
     const server = await testServer();
@@ -171,7 +171,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(status.origin).toBe(saas);
     expect(basename(status.process!.exe)).toBe("WebKitNetworkProcess");
     expect(groupOf(status.process!.pid)).toBe(launched.pid);
-  }, 90_000);
+  });
 
   test("every transport links from an http page", async () => {
     const server = await testServer();
@@ -185,7 +185,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
       await Bun.sleep(1100); // past the service's 1 s retry window
     }
     expect(table).toEqual({ fetch: "linked (fetch)", https: "linked (https)", ws: "linked (ws)", wss: "linked (wss)" });
-  }, 90_000);
+  });
 
   test("ten links in a row from one page all link with the default transport, though every code reuses the same ports", async () => {
     const server = await testServer({ range: findFreeRange(13) });
@@ -199,7 +199,7 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
       await Bun.sleep(1100);
     }
     expect(outcomes).toEqual(Array(10).fill("linked (https)"));
-  }, 90_000);
+  });
 
   test("an https page links with the default transport; from it only the TLS knocks (https, wss) reach loopback", async () => {
     const tls = await makeCertificate();
@@ -224,5 +224,5 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     console.log(`webkit, https page: ${JSON.stringify(table)}`);
     expect(table.https).toBe("links");
     expect(table.wss).toBe("links");
-  }, 90_000);
+  });
 });

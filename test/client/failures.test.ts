@@ -22,7 +22,7 @@ describe("pkipc client names the cause", () => {
     expect(result.reason).toStartWith("NO_SERVICE: every knock was refused");
     console.log(`NO_SERVICE after ${Math.round(ms)} ms (process start included)`);
     expect(ms).toBeLessThan(15_000);
-  }, 60_000);
+  });
 
   test("a service this server does not know: SERVICE_NOT_ENROLLED, as the backend's status says", async () => {
     const server = await testServer();
@@ -33,7 +33,7 @@ describe("pkipc client names the cause", () => {
     expect(result.reason).toContain("does not know it");
     expect(ms).toBeLessThan(15_000);
     expect(await backendApi(server.url).status(result.sessionId)).toMatchObject({ state: "pending", reason: "SERVICE_NOT_ENROLLED" });
-  }, 60_000);
+  });
 
   test("the backend states another user address than the knocks come from: ADDRESS_MISMATCH naming both", async () => {
     const server = await testServer();
@@ -43,7 +43,7 @@ describe("pkipc client names the cause", () => {
     expect(result.reason).toContain("::1");
     expect(result.reason).toContain("127.0.0.1");
     expect(ms).toBeLessThan(15_000);
-  }, 60_000);
+  });
 
   test("knocks that state another web origin than the session's: ORIGIN_NOT_PROVEN", async () => {
     const server = await testServer();
@@ -51,7 +51,7 @@ describe("pkipc client names the cause", () => {
     const { result } = await client(server.url, "--origin", "https://another-site.example");
     expect(result).toMatchObject({ linked: false, code: "ORIGIN_NOT_PROVEN" });
     expect(result.reason).toContain("https://another-site.example");
-  }, 60_000);
+  });
 
   test("a service whose user does not allow the session's origin: SERVICE_REFUSED_ORIGIN", async () => {
     const server = await testServer();
@@ -59,12 +59,12 @@ describe("pkipc client names the cause", () => {
     const { result } = await client(server.url);
     expect(result).toMatchObject({ linked: false, code: "SERVICE_REFUSED_ORIGIN" });
     expect(result.reason).toContain(`does not allow ${new URL(server.url).origin}`);
-  }, 60_000);
+  });
 
   test("--address without an API key is refused with one sentence", async () => {
     const server = await testServer();
     const run = await runPkipc(["client", "--server", server.url, "--address", "::1"], 30_000, { PKIPC_API_KEY: "" });
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain("stating the user's address needs the SaaS backend's API key");
-  }, 60_000);
+  });
 });

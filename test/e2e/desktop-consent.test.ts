@@ -101,5 +101,5 @@ describe("--confirm desktop", () => {
     expect(result).toMatchObject({ linked: false, state: "declined" });
     expect((await backendApi(server.url).status(result.sessionId)).reason).toBe("DECLINED");
     await service.log.waitFor(/answered deny .*dialog=zenity/);
-  }, 90_000);
+  });
 });

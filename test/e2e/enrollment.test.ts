@@ -29,7 +29,7 @@ describe("enrollment", () => {
     expect(other.stderr.trim()).toBe(
       `pkipc service: the key in ${keyFile} was enrolled with ${a.url}/, not ${b.url}/ (--server): use that server, or enroll with this one (--enroll TOKEN --force, or another --key-file)`,
     );
-  }, 90_000);
+  });
 
   test("enrolling over an existing key is refused without --force, before the token is spent; --force replaces it", async () => {
     const server = await serverProcess();
@@ -45,5 +45,5 @@ describe("enrollment", () => {
     await startedService(["--server", server.url, "--key-file", keyFile, "--enroll", token, "--force"]);
     const after = JSON.parse(readFileSync(keyFile, "utf8"));
     expect(after.serviceId).not.toBe(JSON.parse(before).serviceId);
-  }, 90_000);
+  });
 });

@@ -51,7 +51,7 @@ describe("pkipc service with handler programs", () => {
     const failed = await client(server.url, "fails");
     expect(failed.instructions[0]).toMatchObject({ state: "refused", result: `program ${fail} exited with status 3: something broke: the disk is full` });
     await service.log.waitFor(/handler program wrote to stderr name=fails/);
-  }, 120_000);
+  });
 
   test("PKIPC_HANDLERS alone configures programs for an installed service", async () => {
     const echo = handlerProgram("echo");
@@ -60,7 +60,7 @@ describe("pkipc service with handler programs", () => {
     const run = await client(server.url, "from-env:x=1");
     expect({ linked: run.linked, reason: run.reason }).toEqual({ linked: true, reason: undefined });
     expect(run.instructions[0]).toMatchObject({ name: "from-env", state: "done" });
-  }, 60_000);
+  });
 
   test("key and info through the binary: the key lands in the key folder and the secret is in no log", async () => {
     const keyDir = join(tempFolder(), "keys");
@@ -79,7 +79,7 @@ describe("pkipc service with handler programs", () => {
     service.child.kill("SIGTERM");
     await service.child.exited;
     expect(service.log.lines.join("\n")).not.toContain("NotForLogs");
-  }, 60_000);
+  });
 });
 
 test("pkipc service --help lists the handler options with their defaults and variables", async () => {

@@ -68,5 +68,5 @@ describe("a linked session's instructions", () => {
     const refused = await api.queueInstruction(linked.sessionId, { name: "log" }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ApiError);
     expect(refused).toMatchObject({ status: 410, code: "SESSION_ENDED" });
-  }, 90_000);
+  });
 });

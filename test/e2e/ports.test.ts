@@ -40,7 +40,7 @@ describe("ports taken by another program", () => {
     await service.log.waitFor(/every port is held: links can succeed/);
     const linked = await client(server.url, "30s");
     expect(linked.linked).toBe(true);
-  }, 120_000);
+  });
 
   test("a few taken: the share said is what the server's limits allow", () => {
     const config = { range: { start: 29170, end: 29233 }, tuples: 3, portsPerTuple: 4, ttlMs: 30_000, settleMs: 300, idleMs: 1500, maxCompletions: 2048, maxMissing: 3, maxFailed: 16 };

@@ -81,7 +81,7 @@ describe("pkipc service status", () => {
     const install = await runPkipc(["service", "install", "--key-file", keyFile, "--users", TEST_USER], 20_000, env);
     expect(install.code).toBe(0);
     expect(await status()).toMatchObject({ running: false, installed: true, exitCode: 3 });
-  }, 120_000);
+  });
 
   test("the same facts on the service's /metrics and in its log at start: since, server and whether it answers, ports held and missing, origins, last link", async () => {
     const state = tempFolder();
@@ -132,7 +132,7 @@ describe("pkipc service status", () => {
       up = value(await scrape(), "pkipc_service_server_up");
     }
     expect(up).toBe(0);
-  }, 120_000);
+  });
 
   test("--key-file is honoured while a service runs: the enrollment shown is that file's, and the running service's own key file is named", async () => {
     const state = tempFolder();

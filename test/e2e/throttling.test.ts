@@ -17,7 +17,7 @@ describe("throttled clients and services", () => {
       expect((JSON.parse(run.stdout) as ClientResult).linked).toBe(true);
     }
     await server.log.waitFor(/throttling: too many sessions from this address/);
-  }, 60_000);
+  });
 
   test("a client the server refuses exits 2 with one sentence, not a stack", async () => {
     const server = await serverProcess(["--max-sessions", "1"]);
@@ -30,7 +30,7 @@ describe("throttled clients and services", () => {
     const lines = refused.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^pkipc client: not linked: too many live sessions/);
-  }, 60_000);
+  });
 
   test("a service over its report limit says so once, the server says so once, and the client is told it may be throttled", async () => {
     const server = await serverProcess(["--service-report-rate", "0.05,1"]);
@@ -52,5 +52,5 @@ describe("throttled clients and services", () => {
     await server.log.waitFor(/throttling: too many reports from this service/);
     expect(service.log.lines.filter((l) => l.includes("reports throttled by the server")).length).toBe(1);
     expect(server.log.lines.filter((l) => l.includes("throttling: too many reports from this service")).length).toBe(1);
-  }, 60_000);
+  });
 });

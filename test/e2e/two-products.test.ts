@@ -63,7 +63,7 @@ describe("two products side by side", () => {
     const g = await status("globex");
     expect(g).toMatchObject({ running: true, server: `${globex.url}/` });
     expect(g.ports.missing).toHaveLength(8);
-  }, 120_000);
+  });
 
   test("each profile installs its own autostart entry and finds its own key by default", async () => {
     const home = tempFolder();
@@ -82,5 +82,5 @@ describe("two products side by side", () => {
     const status = async (p: string) => JSON.parse((await runPkipc(["service", "status", "--profile", p, "--json"], 20_000, env)).stdout);
     expect(await status("acme")).toMatchObject({ running: false, server: "https://acme.example/", serviceId: "acme-service-id" });
     expect(await status("globex")).toMatchObject({ running: false, server: "https://globex.example/", serviceId: "globex-service-id" });
-  }, 60_000);
+  });
 });

@@ -93,5 +93,5 @@ describe("Windows autostart under Wine", () => {
       await reg("delete", RUN_KEY, "/v", "pkipc", "/f");
       await reg("delete", RUN_KEY, "/v", OTHER.name, "/f");
     }
-  }, 120_000);
+  });
 });

@@ -13,7 +13,7 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     let launched: LaunchedBrowser | undefined;
     afterAll(async () => {
       await launched?.close();
-    }, 60_000);
+    });
 
     test("one click: the SaaS makes a key, the local app stores it (0600), the page confirms its fingerprint", async () => {
       // The SaaS must exist first: its origin goes on the pkipc server's --allow-origin list, and into its API key.
@@ -64,6 +64,6 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         mkdirSync(join(ROOT, ".test-results"), { recursive: true });
         await page.screenshot({ path: join(ROOT, ".test-results", "connect-this-computer.png") as `${string}.png` });
       }
-    }, 90_000);
+    });
   });
 }

@@ -79,7 +79,7 @@ describe("the npm package", () => {
     expect(installed.stderr).toContain("npm run build");
     const checkout = await run(["node", join(ROOT, "bin", "pkipc.js"), "--version"], ROOT, 30_000);
     expect({ code: checkout.code, version: checkout.stdout.trim() }).toEqual({ code: 0, version: (await Bun.file(join(ROOT, "package.json")).json()).version });
-  }, 60_000);
+  });
 
   for (const [runtime, { command, hint }] of Object.entries(RUNTIMES)) {
     test(`a plain JavaScript backend on ${runtime} (pkipc/backend) creates a session, queues instructions and reads their results from a real server and service; on other runtimes than Bun the Bun-only parts say so`, async () => {
@@ -118,7 +118,7 @@ describe("the npm package", () => {
         expect(named.output).toContain("pkipc/service runs the local pkipc service, which needs Bun");
         expect(named.output).not.toContain("does not provide an export");
       }
-    }, 120_000);
+    });
   }
 
 test("a TypeScript integrator on Bun receives a key through pkipc/server, pkipc/service and pkipc/client", async () => {

@@ -15,7 +15,7 @@ describe("who may link", () => {
     expect(service.reports[0]!.error).toMatch(/may not link/);
     expect(service.reports[0]!.answer).toBeUndefined();
     expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
-  }, 60_000);
+  });
 
   test("a link the local user declines never links and ends DECLINED at once; one accepted links", async () => {
     const server = await testServer();
@@ -42,5 +42,5 @@ describe("who may link", () => {
     await eventually(() => service.reports.length === 2, "the accepted burst");
     expect((await api.status(accepted.id)).state).toBe("linked");
     expect(asked).toEqual(["bun", "bun"]);
-  }, 60_000);
+  });
 });

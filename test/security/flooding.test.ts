@@ -38,7 +38,7 @@ describe("reports that are not exactly a code", () => {
     }
     expect(attempts).toBe(20 * 14);
     for (const offer of offers) expect((await api.status(offer.id)).state).toBe("pending");
-  }, 60_000);
+  });
 });
 
 /**
@@ -82,5 +82,5 @@ describe("noisy processes during honest knocks", () => {
     // may all link before the noisy processes have made six bursts: wait for them, bounded).
     await eventually(() => service.reports.filter((r) => noisy.has(r.burst.process.pid)).length > 5, "six reports of the noisy processes", 15_000);
     expect(service.reports.filter((r) => r.answer?.linked && noisy.has(r.burst.process.pid))).toEqual([]);
-  }, 120_000);
+  });
 });

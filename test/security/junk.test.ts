@@ -141,5 +141,5 @@ describe("junk connections during honest knocks", () => {
     // The service is still there and still attributes once the junk has stopped.
     const after = await honestClient(server.url);
     expect(after.result).toMatchObject({ linked: true, process: { pid: after.pid } });
-  }, 120_000);
+  });
 });

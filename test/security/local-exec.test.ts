@@ -59,7 +59,7 @@ beforeAll(async () => {
   chmodSync(folder, 0o755);
   chownSync(folder, other.uid, other.gid);
   chownSync(firefox, other.uid, other.gid);
-}, 120_000);
+});
 
 afterAll(() => {
   if (folder) rmSync(folder, { recursive: true, force: true });
@@ -79,7 +79,7 @@ describe("a root service and another user's program named like a browser", () =>
     expect(service.log.lines.filter((l) => /report ->/.test(l))).toEqual([]);
     expect((await api.status(offer.id)).state).toBe("pending");
     expect(service.log.lines.some((l) => new RegExp(`knock dropped: the process belongs to a user this service does not serve.*user=${OTHER_USER}`).test(l))).toBe(true);
-  }, 90_000);
+  });
 
   test("even for a user it serves, naming the browser never executes the program or its parent", async () => {
     const server = await serverProcess();
@@ -96,7 +96,7 @@ describe("a root service and another user's program named like a browser", () =>
     expect(status.process?.browser).toBeUndefined();
     expect(markers()).toEqual([]);
     expect(existsSync(firefox)).toBe(true);
-  }, 90_000);
+  });
 });
 
 describe("--users", () => {

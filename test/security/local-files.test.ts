@@ -73,7 +73,7 @@ describe("a root service and a folder nobody may write", () => {
     expect(run.code).toBe(64);
     expect(run.stderr.trim()).toBe(`pkipc service: handler "store-key": the folder ${deploy} may be changed by other users (mode 775); run chmod go-w ${deploy}`);
     expect(existsSync(marker)).toBe(false);
-  }, 120_000);
+  });
 
   test("nobody, owning a folder above --key-dir, swaps keys/ for a link to a root-only folder: no key lands there; such a folder is refused at start", async () => {
     const home = folder(join(base, "home"), 0o755);
@@ -98,7 +98,7 @@ describe("a root service and a folder nobody may write", () => {
     expect(run.code).toBe(64);
     expect(run.stderr.trim()).toBe(`pkipc service: the key folder ${keys} is refused: the folder ${home} belongs to uid ${NOBODY}, not root: other users could replace what is inside it`);
     expect(readdirSync(vault, { recursive: true })).toEqual([]);
-  }, 120_000);
+  });
 });
 
 describe("a fake browser's application.ini", () => {
@@ -111,7 +111,7 @@ describe("a fake browser's application.ini", () => {
     const built = Bun.spawnSync([BUN, "build", "--compile", join(ROOT, "test/fixtures/fake-browser.ts"), "--outfile", firefox], { cwd: ROOT });
     if (built.exitCode !== 0) throw new Error(`could not compile the fake browser: ${built.stderr}`);
     chownSync(firefox, NOBODY, NOBODY);
-  }, 120_000);
+  });
 
   test("a link to a root-only file is not read: its Name= and Version= never reach the SaaS", async () => {
     const vault = folder(join(base, "root-only-ini"), 0o700);
@@ -138,7 +138,7 @@ describe("a fake browser's application.ini", () => {
     expect(JSON.stringify(status)).not.toMatch(/RootOnly|13\.37/);
     expect(status.process?.browser).toBeUndefined();
     expect(service.log.lines.join("\n")).not.toMatch(/RootOnly|13\.37/);
-  }, 90_000);
+  });
 });
 
 describe("two SaaS tenants on one service", () => {
@@ -162,5 +162,5 @@ describe("two SaaS tenants on one service", () => {
       expect(answer).not.toContain(base);
       expect(answer).not.toMatch(/"path":"\//);
     }
-  }, 120_000);
+  });
 });

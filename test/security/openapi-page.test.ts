@@ -58,14 +58,14 @@ describe("the server serves no third-party script, and hardens every HTML page",
       expect(urlsIn(body, `${server.url}${path}`).filter((u) => u.origin !== origin).map(String), path).toEqual([]);
     }
     expect(htmlPaths).toEqual(expect.arrayContaining(["/", "/openapi"]));
-  }, 60_000);
+  });
 });
 
 describe("the pages still link in Chromium under their policy", () => {
   let launched: LaunchedBrowser | undefined;
   afterAll(async () => {
     await launched?.close();
-  }, 60_000);
+  });
 
   /** Opens `url` with a recorder of CSP violations installed first; resolves with the demo's outcome and the violations. */
   async function run(url: string): Promise<{ state: string; status: string; violations: string[] }> {
@@ -96,7 +96,7 @@ describe("the pages still link in Chromium under their policy", () => {
       expect(outcome.violations).toEqual([]);
       expect(outcome.state).toBe(links ? "linked" : "failed");
     }
-  }, 120_000);
+  });
 
   test("the demo SaaS page (backend and pkipc server on other origins) links with no policy violation", async () => {
     const saas = startDemoSaas();
@@ -111,5 +111,5 @@ describe("the pages still link in Chromium under their policy", () => {
     expect(outcome.violations).toEqual([]);
     expect(outcome.state).toBe("linked");
     expect(outcome.status).toContain("PID");
-  }, 90_000);
+  });
 });

@@ -95,7 +95,7 @@ describe("--allow-origins", () => {
     expect(reports[1]!.origin).toBe(SAAS);
     expect((await (await backend(SAAS)).status(saas.id)).state).toBe("linked");
     expect(lines.some((l) => /report -> linked .*origin=https:\/\/saas\.example/.test(l))).toBe(true);
-  }, 60_000);
+  });
 
   test("a server that links a session of another origin anyway gets every instruction of it refused", async () => {
     // The server is not trusted to honour allowOrigins: here a proxy strips it from every report.
@@ -129,7 +129,7 @@ describe("--allow-origins", () => {
     expect(reports[0]!.acks[0]).toMatchObject({ ok: false, result: expect.stringMatching(/origin https:\/\/hostile\.example is not allowed/) });
     expect(lines.some((l) => /instruction .*from a hostile page/.test(l))).toBe(false);
     await eventually(() => lines.some((l) => /does not allow; its instructions are refused/.test(l)), "the warning");
-  }, 60_000);
+  });
 
   test("a bad origin is refused at start in one sentence", async () => {
     const run = await runPkipc(["service", "--users", TEST_USER, "--allow-origins", "https://saas.example/path"], 15_000);
@@ -186,7 +186,7 @@ describe("--confirm ask", () => {
     await err.waitFor(/report -> linked .*origin=https:\/\/saas\.example/, at);
     expect((await (await backend(SAAS)).status(accepted.id)).state).toBe("linked");
     await again.exited;
-  }, 90_000);
+  });
 });
 
 describe("the server's URL", () => {
@@ -202,5 +202,5 @@ describe("the server's URL", () => {
     const { server } = await originServer();
     const { service } = await loggingService(server.url.replace("127.0.0.1", "localhost"), { credentials: await enrollWith(server.url) });
     expect(service.held.length).toBeGreaterThan(0);
-  }, 60_000);
+  });
 });

@@ -55,7 +55,7 @@ test("2,000 concurrent polls of --max-wait (40 s, past the HTTP layer's old 30 s
   expect(byStatus.get(200)).toBe(2000);
   // the unchanged status, answered when the wait ran out
   for (const a of answers.slice(0, 20)) expect(JSON.parse(a.body)).toMatchObject({ state: "pending", version: 0 });
-}, 120_000);
+});
 
 test("a poll past --max-wait's ceiling is refused at start: --max-wait above 60 s is a configuration error", async () => {
   const run = await runPkipc(["server", "--listen", "127.0.0.1:0", "--max-wait", "300s"], 15_000);
@@ -89,4 +89,4 @@ test("the CLI client asks again when a poll is closed without an answer, and lin
   expect(cut).toBe(2);
   expect(run.code).toBe(0);
   expect(JSON.parse(run.stdout)).toMatchObject({ linked: true });
-}, 60_000);
+});

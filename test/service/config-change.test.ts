@@ -46,7 +46,7 @@ describe("a service follows its server's configuration", () => {
     const again = await link();
     expect(again.linked).toBe(true);
     expect(again.tuples.flat()).toHaveLength(16);
-  }, 60_000);
+  });
 
   test("a server that does not answer leaves the service as it is", async () => {
     const range = findFreeRange(64);
@@ -62,7 +62,7 @@ describe("a service follows its server's configuration", () => {
     expect(service.config.range).toEqual(range);
     expect(service.held.length).toBe(64);
     expect(lines.some((l) => l.includes("configuration changed"))).toBe(false);
-  }, 30_000);
+  });
 
   test("a server that goes away is said once at warn, and its return once at info (a log at the default level tells both)", async () => {
     const file = join(tempFolder(), "services.json");
@@ -88,5 +88,5 @@ describe("a service follows its server's configuration", () => {
     await eventually(() => lines.some((l) => l.includes("the server answers again")), "the server's return said", 10_000);
     expect(lines.filter((l) => l.includes("the server answers again"))).toHaveLength(1);
     expect(lines.find((l) => l.includes("the server answers again"))).toMatch(/Z the server answers again \(after \d+ failed checks?\)/);
-  }, 30_000);
+  });
 });

@@ -70,10 +70,10 @@ export function transportContract(name: string, setup: TransportSetup): void {
     let transport: TransportUnderTest;
     beforeAll(async () => {
       transport = await setup.setup();
-    }, 90_000);
+    });
     afterAll(async () => {
       await setup.teardown?.();
-    }, 90_000);
+    });
 
     test("a knock reaches the listener and ends when the listener closes", async () => {
       const { port, accepted } = listener(30);

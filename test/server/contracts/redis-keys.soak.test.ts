@@ -29,5 +29,5 @@ describe("session store: Redis keys", () => {
       await Bun.sleep(250);
     }
     expect(keys).toEqual([]);
-  }, 30_000);
+  });
 });

@@ -66,7 +66,7 @@ describe("program handlers end to end", () => {
     const again = await linkWith(server.url, [{ name: "context", args: { again: "yes" } }]);
     expect(again.instructions[0]).toMatchObject({ name: "context", state: "done" });
     expect(JSON.parse(again.instructions[0]!.result!).args).toEqual({ again: "yes" });
-  }, 120_000);
+  });
 
   test("key and info built-ins, once allowed, store a key and answer the allowed settings", async () => {
     const server = await testServer();
@@ -87,5 +87,5 @@ describe("program handlers end to end", () => {
     expect(info).toMatchObject({ state: "done" });
     expect(Object.keys(JSON.parse(info!.result!))).toEqual(["os", "arch", "pkipcVersion"]);
     expect(log).toMatchObject({ state: "refused" });
-  }, 60_000);
+  });
 });

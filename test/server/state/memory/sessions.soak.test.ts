@@ -20,4 +20,4 @@ test("codes that differ never read as the same live code: a million codes of the
   }
   expect(refused).toBe(0); // with the old hash: about 78 in a million
   await store.close();
-}, 120_000);
+});

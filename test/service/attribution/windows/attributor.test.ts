@@ -192,5 +192,5 @@ describe("windows attributor under Wine (real Win32 calls)", () => {
     // the parent runs the same executable, as chrome.exe over its network service: the version resource names it
     expect(out.browser).toEqual({ name: "Bun", version: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/), pid: out.self, exe: winePath(exe) });
     expect(out.gone).toBeNull();
-  }, 120_000);
+  });
 });
