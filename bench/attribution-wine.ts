@@ -13,13 +13,18 @@ if (!wineserver) {
 }
 const exe = join(ROOT, "dist", "wine", "pkipc.exe");
 await compile(exe, "bun-windows-x64");
-console.log("under Wine 8 on Linux: these are not Windows numbers (Wine's sockets and process calls go through wineserver)");
-const child = Bun.spawn([join(ROOT, "scripts/wine-run.sh"), exe, join(ROOT, "bench/wine/attribution-inside.ts"), ...process.argv.slice(2)], {
-  cwd: ROOT,
-  env: { ...process.env, BUN_BE_BUN: "1" },
-  stdout: "inherit",
-  stderr: "pipe",
-});
+console.log(
+  "under Wine 8 on Linux: these are not Windows numbers (Wine's sockets and process calls go through wineserver)",
+);
+const child = Bun.spawn(
+  [join(ROOT, "scripts/wine-run.sh"), exe, join(ROOT, "bench/wine/attribution-inside.ts"), ...process.argv.slice(2)],
+  {
+    cwd: ROOT,
+    env: { ...process.env, BUN_BE_BUN: "1" },
+    stdout: "inherit",
+    stderr: "pipe",
+  },
+);
 // Bun under Wine prints a harmless "Internal error: directory mismatch" line per folder it loads: drop those
 void (async () => {
   let rest = "";
@@ -31,7 +36,8 @@ void (async () => {
   }
 })();
 const stop = () => Bun.spawnSync([wineserver, "-k"], { env: { ...process.env, WINEPREFIX: join(ROOT, ".wine") } });
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => (child.kill(), stop(), process.exit(130)));
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => (child.kill(), stop(), process.exit(130)));
 const code = await child.exited;
 stop();
 process.exit(code);

@@ -105,7 +105,12 @@ function startListeners(samples: Sample[], current: () => Attributor) {
       socket: {
         open(s) {
           const start = performance.now();
-          const knock = { localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort };
+          const knock = {
+            localAddress: s.localAddress,
+            localPort: s.localPort,
+            remoteAddress: s.remoteAddress,
+            remotePort: s.remotePort,
+          };
           current()
             .attribute(knock)
             .then(
@@ -138,7 +143,9 @@ async function main(): Promise<void> {
   const old = startKnocker(); // started before the crowd: the last pid a cold scan reaches
   const background = await startBackground();
   const fresh = startKnocker();
-  const total = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).reduce((sum, p) => sum + fdCount(Number(p)), 0);
+  const total = readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .reduce((sum, p) => sum + fdCount(Number(p)), 0);
   console.log(
     `closing accepted sockets with ${CLOSE}(); background: ${background.length} processes holding ${background.reduce((s, p) => s + fdCount(p), 0)} descriptors; ` +
       `whole machine ${total} descriptors; old knocker pid ${old.pid}, new knocker pid ${fresh.pid}, background pids ${Math.min(...background)}-${Math.max(...background)}`,

@@ -21,7 +21,11 @@ const GAP_MS = 1100;
 /** A page that has not linked by then is counted as not linked (link() gives up at 5 s itself). */
 const PAGE_DEADLINE_MS = 15_000;
 /** The names the service sees for each browser's knocking process (WebKit knocks from its network process). */
-const PROCESS_NAMES: Record<BenchKind, string[]> = { chromium: ["chromium"], firefox: ["firefox-esr"], webkit: ["WebKitNetworkProcess"] };
+const PROCESS_NAMES: Record<BenchKind, string[]> = {
+  chromium: ["chromium"],
+  firefox: ["firefox-esr"],
+  webkit: ["WebKitNetworkProcess"],
+};
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,7 +50,11 @@ interface TimedLink {
  * Runs in the page (sent as source text, so self-contained): link() with `opts`, noting when each step
  * happened; with `backend`, first asks it for a session as a SaaS page would on a click.
  */
-async function timedLinkScript(moduleUrl: string, opts: { transport?: string; timeoutMs: number }, backend?: string): Promise<TimedLink> {
+async function timedLinkScript(
+  moduleUrl: string,
+  opts: { transport?: string; timeoutMs: number },
+  backend?: string,
+): Promise<TimedLink> {
   const now = () => performance.timeOrigin + performance.now();
   const m = await import(moduleUrl);
   const marks: TimedLink["marks"] = {};
@@ -94,13 +102,21 @@ interface BenchTab {
 }
 
 /** A fresh browser with one tab; `publicPorts` (Chromium, Firefox) makes pages on those ports public, so Local Network Access applies. */
-async function openTab(kind: BenchKind, publicPorts?: number[], options: { acceptInsecureCerts?: boolean } = {}): Promise<BenchTab> {
+async function openTab(
+  kind: BenchKind,
+  publicPorts?: number[],
+  options: { acceptInsecureCerts?: boolean } = {},
+): Promise<BenchTab> {
   if (kind === "webkit") {
     const launched = await launchWebKit(options);
     return {
       async link(url, transport, backend) {
         await launched.session.goto(`${url}/?auto=0`, PAGE_DEADLINE_MS);
-        return launched.session.evaluate(timedLinkScript, [`${url}/pkipc.js`, { transport, timeoutMs: 5000 }, backend], PAGE_DEADLINE_MS);
+        return launched.session.evaluate(
+          timedLinkScript,
+          [`${url}/pkipc.js`, { transport, timeoutMs: 5000 }, backend],
+          PAGE_DEADLINE_MS,
+        );
       },
       close: () => launched.close(),
     };
@@ -117,13 +133,20 @@ async function openTab(kind: BenchKind, publicPorts?: number[], options: { accep
 }
 
 /** link() in the tab, bounded: a page that hangs (a stuck navigation, a dead browser) fails this run only. */
-async function linkOnce(tab: BenchTab, url: string, transport: string | undefined, backend?: string): Promise<TimedLink> {
+async function linkOnce(
+  tab: BenchTab,
+  url: string,
+  transport: string | undefined,
+  backend?: string,
+): Promise<TimedLink> {
   let timer: Timer | undefined;
   const deadline = new Promise<TimedLink>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, marks: {} }), PAGE_DEADLINE_MS);
   });
   try {
-    const run = tab.link(url, transport, backend).catch((e: unknown): TimedLink => ({ ok: false, message: String(e), marks: {} }));
+    const run = tab
+      .link(url, transport, backend)
+      .catch((e: unknown): TimedLink => ({ ok: false, message: String(e), marks: {} }));
     return await Promise.race([run, deadline]);
   } finally {
     clearTimeout(timer);
@@ -161,7 +184,22 @@ function serviceEvents(lines: string[], from: number): ServiceEvent[] {
 }
 
 /** Each step of one linked run, in ms from link() called (click: from the click); undefined where not seen. */
-type Steps = Record<"offer" | "session" | "firstKnock" | "firstIn" | "lastIn" | "lastKnock" | "ownerWait" | "originWait" | "burst" | "sent" | "answered" | "polled" | "linked", number | undefined>;
+type Steps = Record<
+  | "offer"
+  | "session"
+  | "firstKnock"
+  | "firstIn"
+  | "lastIn"
+  | "lastKnock"
+  | "ownerWait"
+  | "originWait"
+  | "burst"
+  | "sent"
+  | "answered"
+  | "polled"
+  | "linked",
+  number | undefined
+>;
 
 const accepted = (k: ServiceEvent) => k.at - (k.attributeMs ?? 0) - (k.originMs ?? 0);
 
@@ -190,11 +228,33 @@ function steps(r: TimedLink, events: ServiceEvent[], from: number): Steps {
   };
 }
 
-const STEP_NAMES: (keyof Steps)[] = ["offer", "session", "firstKnock", "firstIn", "lastIn", "lastKnock", "ownerWait", "originWait", "burst", "sent", "answered", "polled", "linked"];
+const STEP_NAMES: (keyof Steps)[] = [
+  "offer",
+  "session",
+  "firstKnock",
+  "firstIn",
+  "lastIn",
+  "lastKnock",
+  "ownerWait",
+  "originWait",
+  "burst",
+  "sent",
+  "answered",
+  "polled",
+  "linked",
+];
 const breakdown: string[] = [];
 
 /** RUNS timed links per transport in `tab` against `url`, one table row each (after a warm-up run); `backend` times clicks instead. */
-async function timeTransports(label: string, tab: BenchTab, url: string, transports: (string | undefined)[], into: string[], serviceLines: string[], backend?: string): Promise<void> {
+async function timeTransports(
+  label: string,
+  tab: BenchTab,
+  url: string,
+  transports: (string | undefined)[],
+  into: string[],
+  serviceLines: string[],
+  backend?: string,
+): Promise<void> {
   for (const transport of transports) {
     const times: number[] = [];
     const runs: Steps[] = [];
@@ -219,7 +279,9 @@ async function timeTransports(label: string, tab: BenchTab, url: string, transpo
     const target = backend ? TARGET_CLICK_MS : TARGET_LINK_MS;
     const med = median(times);
     const verdict = !times.length ? "" : med <= target ? " (met)" : ` (${(med - target).toFixed(0)} ms over)`;
-    into.push(`| ${label.padEnd(8)} | ${name.padEnd(7)} | ${times.length ? med.toFixed(0).padStart(6) : "     -"} ms | <= ${target} ms${verdict} | ${String(times.length).padStart(2)}/${RUNS} linked${failed ? `, ${failed} not (${why.slice(0, 120)})` : ""} |`);
+    into.push(
+      `| ${label.padEnd(8)} | ${name.padEnd(7)} | ${times.length ? med.toFixed(0).padStart(6) : "     -"} ms | <= ${target} ms${verdict} | ${String(times.length).padStart(2)}/${RUNS} linked${failed ? `, ${failed} not (${why.slice(0, 120)})` : ""} |`,
+    );
     console.error(into.at(-1));
     const cell = (k: keyof Steps) => {
       const xs = runs.map((s) => s[k]).filter((x): x is number => x !== undefined);
@@ -240,7 +302,10 @@ function loadavg(): string {
 }
 
 /** A SaaS backend on loopback: POST / creates a session at the pkipc server with its API key, for any page (CORS). */
-function startBackend(server: BenchServer, tls?: { certFile: string; keyFile: string; cert: string }): { url: string; stop(): void } {
+function startBackend(
+  server: BenchServer,
+  tls?: { certFile: string; keyFile: string; cert: string },
+): { url: string; stop(): void } {
   const backend = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -254,7 +319,10 @@ function startBackend(server: BenchServer, tls?: { certFile: string; keyFile: st
         signal: AbortSignal.timeout(5000),
         ...(tls ? { tls: { ca: tls.cert } } : {}),
       });
-      return new Response(await made.text(), { status: made.status, headers: { ...cors, "content-type": "application/json" } });
+      return new Response(await made.text(), {
+        status: made.status,
+        headers: { ...cors, "content-type": "application/json" },
+      });
     },
   });
   return { url: `${tls ? "https" : "http"}://127.0.0.1:${backend.port}/`, stop: () => backend.stop(true) };
@@ -265,7 +333,13 @@ try {
   // per-process budget (0.5/s, bursts of 6) its bursts would be dropped. The server's limits sit
   // close to this pace (a retry makes a second report), so they are raised too.
   const raised = "1000,1000";
-  const serverLimits = { maxSessions: "1000", sessionRate: raised, readRate: raised, serviceReportRate: raised, addressReportRate: raised };
+  const serverLimits = {
+    maxSessions: "1000",
+    sessionRate: raised,
+    readRate: raised,
+    serviceReportRate: raised,
+    addressReportRate: raised,
+  };
   const serviceLimits = { allowProcesses: Object.values(PROCESS_NAMES).flat().join(","), processReportRate: raised };
   const server = await benchServer(serverLimits);
   const debugLog = { PKIPC_LOG_LEVEL: "debug", PKIPC_LOG_FORMAT: "json" };
@@ -275,7 +349,8 @@ try {
   for (const kind of KINDS) {
     tab = await openTab(kind);
     await timeTransports(kind, tab, server.url, TRANSPORTS, rows, service.lines);
-    if (CLICK && kind !== "webkit") await timeTransports(kind, tab, server.url, [undefined], rows, service.lines, backend.url);
+    if (CLICK && kind !== "webkit")
+      await timeTransports(kind, tab, server.url, [undefined], rows, service.lines, backend.url);
     await tab.close();
     tab = undefined;
     if (kind === "webkit") {
@@ -286,7 +361,14 @@ try {
       const secure = await benchServer(serverLimits, ["--tls-cert", tls.certFile, "--tls-key", tls.keyFile]);
       const secureService = await benchService(secure, serviceLimits, debugLog);
       tab = await openTab(kind, undefined, { acceptInsecureCerts: true });
-      await timeTransports(kind, tab, secure.url, TRANSPORTS.filter((t) => t === "https" || t === "wss"), securePage, secureService.lines);
+      await timeTransports(
+        kind,
+        tab,
+        secure.url,
+        TRANSPORTS.filter((t) => t === "https" || t === "wss"),
+        securePage,
+        secureService.lines,
+      );
       if (CLICK) {
         // an https page may fetch only an https backend: the secure server's own API stands in for it, reached through a TLS backend of this bench
         const secureBackend = startBackend(secure, tls);
@@ -300,7 +382,7 @@ try {
     tab = await openTab(kind, [server.port]);
     const cells: string[] = [];
     for (const transport of TRANSPORTS) {
-        const r = await linkOnce(tab, server.url, transport);
+      const r = await linkOnce(tab, server.url, transport);
       cells.push(r.ok ? "links" : "no");
       await Bun.sleep(GAP_MS);
     }
@@ -309,13 +391,18 @@ try {
     tab = undefined;
   }
   const dropped = service.lines.filter((l) => /too many|RATE_LIMITED|not an allowed|report failed/.test(l));
-  if (dropped.length) console.log(`service log: ${dropped.length} lines about limits, the allow-list or failed reports (expected none), first: ${dropped[0]}`);
+  if (dropped.length)
+    console.log(
+      `service log: ${dropped.length} lines about limits, the allow-list or failed reports (expected none), first: ${dropped[0]}`,
+    );
 } finally {
   await tab?.close();
   backend?.stop();
   await stopAll();
 }
-console.log(`\nTime to link from the page's link() call (click: from the page asking its backend for a session), median of ${RUNS} runs (after one warm-up), headless; load ${loadavg()}:\n`);
+console.log(
+  `\nTime to link from the page's link() call (click: from the page asking its backend for a session), median of ${RUNS} runs (after one warm-up), headless; load ${loadavg()}:\n`,
+);
 console.log("| browser  | transport | median | target | runs |\n|---|---|---|---|---|");
 console.log(rows.join("\n"));
 console.log(
@@ -327,13 +414,17 @@ console.log(
     " so a code's knocks trickle in (see lastIn) and some links miss link()'s 5 s: never Chromium's default (fetch)." +
     " https/wss in Chromium and Firefox: TLS knocks carry no Origin, so the service does not report them (only WebKit links with them).\n",
 );
-console.log(`| browser  | transport | ${STEP_NAMES.join(" | ")} | load |\n|---|---|${STEP_NAMES.map(() => "---").join("|")}|---|`);
+console.log(
+  `| browser  | transport | ${STEP_NAMES.join(" | ")} | load |\n|---|---|${STEP_NAMES.map(() => "---").join("|")}|---|`,
+);
 console.log(breakdown.join("\n"));
 console.log("\nPublic page, Local Network Access permission denied: does each transport link?\n");
 console.log(`| browser  | ${TRANSPORTS.join(" | ")} |\n|---|${TRANSPORTS.map(() => "---").join("|")}|`);
 console.log(denied.join("\n"));
 if (securePage.length) {
-  console.log(`\nWebKit, https page (http: and ws: to loopback are blocked there as mixed content), median of ${RUNS} runs:\n`);
+  console.log(
+    `\nWebKit, https page (http: and ws: to loopback are blocked there as mixed content), median of ${RUNS} runs:\n`,
+  );
   console.log("| browser  | transport | median | runs |\n|---|---|---|---|");
   console.log(securePage.join("\n"));
 }

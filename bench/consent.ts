@@ -9,7 +9,10 @@ markHooked(); // the test helpers' cleanups (processes by PID, temp folders) run
 try {
   const desktop = await startDesktop();
   const server = await serverProcess();
-  await serviceProcess(server.url, ["--confirm", "desktop", "--consent-timeout", "20s"], { ...desktop.env, PKIPC_STATE_DIR: tempFolder() });
+  await serviceProcess(server.url, ["--confirm", "desktop", "--consent-timeout", "20s"], {
+    ...desktop.env,
+    PKIPC_STATE_DIR: tempFolder(),
+  });
   for (const answer of ["deny", "once"] as const) {
     const ms: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -19,10 +22,13 @@ try {
       await desktop.choose(answer);
       const result = JSON.parse(await new Response(client.stdout).text()) as { state: string };
       ms.push(performance.now() - at);
-      if (result.state !== (answer === "deny" ? "declined" : "linked")) throw new Error(`round ${i}: ${answer} gave ${result.state}`);
+      if (result.state !== (answer === "deny" ? "declined" : "linked"))
+        throw new Error(`round ${i}: ${answer} gave ${result.state}`);
       while ((await desktop.displayed()) > 0) await Bun.sleep(20);
     }
-    console.log(`${answer.padEnd(4)} answer -> client result (ms, ${ROUNDS} rounds, includes dunstctl and its menu): ${summary(ms)}`);
+    console.log(
+      `${answer.padEnd(4)} answer -> client result (ms, ${ROUNDS} rounds, includes dunstctl and its menu): ${summary(ms)}`,
+    );
   }
 } finally {
   await runCleanups();

@@ -67,7 +67,8 @@ export function optionFlags<S extends OptionSpecs>(specs: S, values: Raise<S>): 
     args.push(`--${kebab(name)}`, value);
     const was = spec.default ?? "unset";
     // The default allow-list names two dozen browsers: say so rather than print them all.
-    const shown = was.length > 40 ? `${was.split(",").slice(0, 3).join(",")},... (${was.split(",").length} names)` : was;
+    const shown =
+      was.length > 40 ? `${was.split(",").slice(0, 3).join(",")},... (${was.split(",").length} names)` : was;
     said.push(`--${kebab(name)} ${value} (default ${shown})`);
   }
   return { args, said };
@@ -91,7 +92,11 @@ export interface BenchServer {
  * enrolled) and its services file in a private folder; `raise` sets options above their defaults. Instances
  * of one deployment (several on one Redis) are given the same `range`.
  */
-export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra: string[] = [], range = findFreeRange(64)): Promise<BenchServer> {
+export async function benchServer(
+  raise: Raise<typeof serverOptions> = {},
+  extra: string[] = [],
+  range = findFreeRange(64),
+): Promise<BenchServer> {
   const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   const folder = benchFolder();
   const { args, said } = optionFlags(serverOptions, raise);
@@ -102,17 +107,33 @@ export async function benchServer(raise: Raise<typeof serverOptions> = {}, extra
   );
   const log = watchLines(child.stderr);
   const url = (await log.waitFor(/listening on (https?:\/\/\S+)/, 15_000))[1]!;
-  const server = { url, port: Number(new URL(url).port), pid: child.pid, range, adminSecret, raised: said, lines: log.lines, apiKey: "" };
+  const server = {
+    url,
+    port: Number(new URL(url).port),
+    pid: child.pid,
+    range,
+    adminSecret,
+    raised: said,
+    lines: log.lines,
+    apiKey: "",
+  };
   server.apiKey = await adminApiKey(server);
   return server;
 }
 
 /** An API key for the benchmark's SaaS backend, from `pkipc admin api-key` as the README tells an operator. */
 async function adminApiKey(server: Omit<BenchServer, "apiKey">): Promise<string> {
-  const child = spawnBinary(["admin", "api-key", "bench", "--origin", server.url, "--server", server.url, "--timeout", "10s"], { PKIPC_ADMIN_SECRET: server.adminSecret });
+  const child = spawnBinary(
+    ["admin", "api-key", "bench", "--origin", server.url, "--server", server.url, "--timeout", "10s"],
+    { PKIPC_ADMIN_SECRET: server.adminSecret },
+  );
   const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
   try {
-    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
     const key = out.split("\n")[0]?.trim();
     if (code !== 0 || !key) throw new Error(`pkipc admin api-key failed (exit ${code}): ${err.trim() || out.trim()}`);
     return key;
@@ -123,10 +144,16 @@ async function adminApiKey(server: Omit<BenchServer, "apiKey">): Promise<string>
 
 /** A one-time enrollment token, from `pkipc admin token` as the README tells an operator; killed after 15 s. */
 export async function adminToken(server: BenchServer): Promise<string> {
-  const child = spawnBinary(["admin", "token", "--server", server.url, "--timeout", "10s"], { PKIPC_ADMIN_SECRET: server.adminSecret });
+  const child = spawnBinary(["admin", "token", "--server", server.url, "--timeout", "10s"], {
+    PKIPC_ADMIN_SECRET: server.adminSecret,
+  });
   const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
   try {
-    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
     const token = out.split("\n")[0]?.trim();
     if (code !== 0 || !token) throw new Error(`pkipc admin token failed (exit ${code}): ${err.trim() || out.trim()}`);
     return token;
@@ -142,11 +169,19 @@ export interface BenchService {
 }
 
 /** `pkipc service`, enrolled with a fresh token into a private key file, ready once it holds the range. */
-export async function benchService(server: BenchServer, raise: Raise<typeof serviceOptions> = {}, env: Record<string, string> = {}): Promise<BenchService> {
+export async function benchService(
+  server: BenchServer,
+  raise: Raise<typeof serviceOptions> = {},
+  env: Record<string, string> = {},
+): Promise<BenchService> {
   const folder = benchFolder();
   const { args, said } = optionFlags(serviceOptions, raise);
   const token = await adminToken(server);
-  const child = spawnBinary(["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args], { PKIPC_USERS: String(process.getuid?.() ?? 0), ...env }, folder); // as root it must be told whose programs to link
+  const child = spawnBinary(
+    ["service", "--server", server.url, "--key-file", join(folder, "key.json"), "--enroll", token, ...args],
+    { PKIPC_USERS: String(process.getuid?.() ?? 0), ...env },
+    folder,
+  ); // as root it must be told whose programs to link
   const log = watchLines(child.stderr);
   await log.waitFor(/holding \d+ of \d+ ports/, 15_000);
   return { pid: child.pid, raised: said, lines: log.lines };
@@ -155,7 +190,10 @@ export async function benchService(server: BenchServer, raise: Raise<typeof serv
 /** Prints which limits a benchmark raised, so its numbers are read against the right configuration. */
 export function printRaised(server: BenchServer, service?: BenchService): void {
   console.log(`limits raised for this benchmark (server ${server.url}): ${server.raised.join(", ") || "none"}`);
-  if (service) console.log(`  service (pid ${service.pid}, enrolled with pkipc admin token): ${service.raised.join(", ") || "none"}`);
+  if (service)
+    console.log(
+      `  service (pid ${service.pid}, enrolled with pkipc admin token): ${service.raised.join(", ") || "none"}`,
+    );
 }
 
 /** redis-server on a free port, persistence off, in a temp folder; killed by PID at the end. */
@@ -164,7 +202,10 @@ export async function startRedis(): Promise<{ url: string; pid: number; stop(): 
   if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
   const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-redis-"));
   const port = findFreePort();
-  const child = Bun.spawn([path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn(
+    [path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
+    { stdout: "pipe", stderr: "pipe" },
+  );
   await watchLines(child.stdout).waitFor(/Ready to accept connections/, 10_000);
   return {
     url: `redis://127.0.0.1:${port}`,

@@ -20,7 +20,19 @@ try {
   const keyFile = join(folder, "key.json");
   writeKeyFile(keyFile, { serviceId: "bench-hostile-saas", key: "A".repeat(43) }, saas.url);
   const uid = String(process.getuid?.() ?? 0);
-  const child = spawnBinary(["service", "--server", saas.url, "--key-file", keyFile, "--allow-processes", "bun", "--users", uid, "--config-refresh", "300ms"]);
+  const child = spawnBinary([
+    "service",
+    "--server",
+    saas.url,
+    "--key-file",
+    keyFile,
+    "--allow-processes",
+    "bun",
+    "--users",
+    uid,
+    "--config-refresh",
+    "300ms",
+  ]);
   const log = watchLines(child.stderr);
   await log.waitFor(/holding 64 of 64 ports/, 20_000);
   await Bun.sleep(500);
@@ -39,7 +51,9 @@ try {
   knock.end();
   const after = rssMiB(child.pid)!;
   const refusals = log.lines.filter((l) => l.includes("answered more than")).length;
-  console.log(`service RSS: ${before.toFixed(1)} MiB before, ${peak.toFixed(1)} MiB at most during ${ENDLESS_MS / 1000} s of endless answers, ${after.toFixed(1)} MiB after`);
+  console.log(
+    `service RSS: ${before.toFixed(1)} MiB before, ${peak.toFixed(1)} MiB at most during ${ENDLESS_MS / 1000} s of endless answers, ${after.toFixed(1)} MiB after`,
+  );
   console.log(
     `endless bodies: ${(saas.endlessBytes / 2 ** 20).toFixed(1)} MiB handed to the sockets, ${saas.cancelled} dropped by the reader; ` +
       `${saas.seen["GET /v1/config"] ?? 0} config reads, ${saas.seen["GET /v1/links/ID/instructions"] ?? 0} pulls, ${refusals} refusals logged; ` +

@@ -19,7 +19,9 @@ function knocker(kind: BrowserKind, root: number): ProcessInfo {
   const ppid = (pid: number) => Number(read(pid, "stat").split(") ")[1]?.split(" ")[1]);
   let pid = root;
   if (kind === "chromium") {
-    const pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+    const pids = readdirSync("/proc")
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
     const descends = (p: number) => {
       for (let step = 0; step < 8 && p > 1; step++, p = ppid(p)) if (p === root) return true;
       return false;
@@ -28,7 +30,14 @@ function knocker(kind: BrowserKind, root: number): ProcessInfo {
     if (!found) throw new Error("Chromium's network service process was not found");
     pid = found;
   }
-  return { pid, ppid: ppid(pid), uid: 0, user: "root", exe: readlinkSync(`/proc/${pid}/exe`), name: read(pid, "comm").trim() };
+  return {
+    pid,
+    ppid: ppid(pid),
+    uid: 0,
+    user: "root",
+    exe: readlinkSync(`/proc/${pid}/exe`),
+    name: read(pid, "comm").trim(),
+  };
 }
 
 for (const kind of ["chromium", "firefox"] as const) {

@@ -4,7 +4,11 @@ import { createServer, type Server } from "node:net";
 import { type BrowserKind, launchBrowser, setLocalNetworkPermission } from "../test/browser/launch.ts";
 
 const STYLES = ["cors-get", "nocors-get", "nocors-post", "img", "ws", "https", "wss"] as const;
-const SETTINGS = (process.env.SETTINGS?.split(",") ?? ["local", "granted", "denied"]) as ("local" | "granted" | "denied")[];
+const SETTINGS = (process.env.SETTINGS?.split(",") ?? ["local", "granted", "denied"]) as (
+  | "local"
+  | "granted"
+  | "denied"
+)[];
 
 /** A loopback listener that records the first bytes of each connection and holds it 400 ms (as a service attributing it would). */
 async function listener(): Promise<{ server: Server; port: number; seen: () => string }> {
@@ -28,7 +32,11 @@ async function listener(): Promise<{ server: Server; port: number; seen: () => s
   return { server, port: (server.address() as { port: number }).port, seen };
 }
 
-const page = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<!doctype html><title>p</title>", { headers: { "content-type": "text/html" } }) });
+const page = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch: () => new Response("<!doctype html><title>p</title>", { headers: { "content-type": "text/html" } }),
+});
 const origin = `http://127.0.0.1:${page.port}`;
 for (const kind of (process.env.KINDS?.split(",") ?? ["chromium", "firefox"]) as BrowserKind[]) {
   for (const setting of SETTINGS) {
@@ -46,9 +54,11 @@ for (const kind of (process.env.KINDS?.split(",") ?? ["chromium", "firefox"]) as
               const done = () => resolve();
               setTimeout(done, 1500);
               const url = `http://127.0.0.1:${port}/`;
-              if (style === "cors-get") fetch(url, { mode: "cors", cache: "no-store", credentials: "omit" }).then(done, done);
+              if (style === "cors-get")
+                fetch(url, { mode: "cors", cache: "no-store", credentials: "omit" }).then(done, done);
               else if (style === "nocors-get") fetch(url, { mode: "no-cors", cache: "no-store" }).then(done, done);
-              else if (style === "nocors-post") fetch(url, { mode: "no-cors", method: "POST", body: "" }).then(done, done);
+              else if (style === "nocors-post")
+                fetch(url, { mode: "no-cors", method: "POST", body: "" }).then(done, done);
               else if (style === "https") fetch(`https://127.0.0.1:${port}/`, { mode: "no-cors" }).then(done, done);
               else if (style === "img") {
                 const img = new Image();

@@ -22,8 +22,18 @@ const RAISED = "10000,10000";
 const folder = mkdtempSync(join(tmpdir(), "pkipc-profile-"));
 const log = createLogger({ level: "warn", format: "text" });
 const range = findFreeRange(64);
-const raised = ["--session-rate", "--api-key-session-rate", "--api-key-call-rate", "--service-request-rate", "--service-report-rate", "--address-report-rate", "--read-rate"].flatMap((f) => [f, RAISED]);
-const { config } = serverConfig({}, ["--listen", "127.0.0.1:0", "--range", `${range.start}-${range.end}`, ...raised], { PKIPC_SERVICES_FILE: join(folder, "services.json") });
+const raised = [
+  "--session-rate",
+  "--api-key-session-rate",
+  "--api-key-call-rate",
+  "--service-request-rate",
+  "--service-report-rate",
+  "--address-report-rate",
+  "--read-rate",
+].flatMap((f) => [f, RAISED]);
+const { config } = serverConfig({}, ["--listen", "127.0.0.1:0", "--range", `${range.start}-${range.end}`, ...raised], {
+  PKIPC_SERVICES_FILE: join(folder, "services.json"),
+});
 const server = await startServer(config, log);
 let marks: Record<string, number> = {};
 const mark = (name: string) => {
@@ -97,9 +107,13 @@ try {
     totals.push(result.timeToLinkMs!);
     for (const [name, at] of Object.entries(marks)) (steps[name] ??= []).push(at - start);
   }
-  console.log(`a CLI link in one process (server, service, client; tcp; API key), ${RUNS} runs: ms from the session request`);
+  console.log(
+    `a CLI link in one process (server, service, client; tcp; API key), ${RUNS} runs: ms from the session request`,
+  );
   for (const [name, values] of Object.entries(steps).sort((a, b) => percentile(a[1], 50) - percentile(b[1], 50))) {
-    console.log(`  ${name.padEnd(32)} median ${percentile(values, 50).toFixed(2)}  p95 ${percentile(values, 95).toFixed(2)}`);
+    console.log(
+      `  ${name.padEnd(32)} median ${percentile(values, 50).toFixed(2)}  p95 ${percentile(values, 95).toFixed(2)}`,
+    );
   }
   console.log(`  not linked: ${failures}`);
   console.log(`  timeToLinkMs: median ${percentile(totals, 50).toFixed(2)}, p95 ${percentile(totals, 95).toFixed(2)}`);

@@ -12,13 +12,20 @@ const CLIENT_DEADLINE_MS = 30_000;
 /** High enough that no limit answers 429 during the runs: a 429 makes the service retry a second later. */
 const RAISED = "10000,10000";
 
-async function client(url: string, apiKey: string): Promise<{ result: ClientResult | undefined; pid: number; wallMs: number }> {
+async function client(
+  url: string,
+  apiKey: string,
+): Promise<{ result: ClientResult | undefined; pid: number; wallMs: number }> {
   const start = performance.now();
   // As a SaaS backend would: the session is made with the API key, which shows who linked it.
   const child = spawnBinary(["client", "--server", url, "--json", "--timeout", "10s"], { PKIPC_API_KEY: apiKey });
   const timer = setTimeout(() => child.kill("SIGKILL"), CLIENT_DEADLINE_MS);
   try {
-    const [out] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const [out] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
     let result: ClientResult | undefined;
     try {
       result = JSON.parse(out) as ClientResult;
@@ -77,10 +84,16 @@ try {
   console.log(
     `${ROUNDS} rounds of ${CONCURRENT} CLI clients at once: ${own} of ${runs.length} linked to their own session (${sessions} distinct sessions; per round ${perRound.join(", ")})   [target: ${runs.length} of ${runs.length}]`,
   );
-  console.log(`  time to link under that load: ${summary(runs.filter((r) => r.result?.linked).map((r) => r.result!.timeToLinkMs!))}`);
+  console.log(
+    `  time to link under that load: ${summary(runs.filter((r) => r.result?.linked).map((r) => r.result!.timeToLinkMs!))}`,
+  );
   const why = new Map<string, number>();
   for (const r of runs.filter((r) => !ownLink(r))) {
-    const reason = !r.result ? "no result (killed at the deadline?)" : r.result.linked ? `linked to pid ${r.result.process?.pid}, not its own` : (r.result.reason ?? "not linked");
+    const reason = !r.result
+      ? "no result (killed at the deadline?)"
+      : r.result.linked
+        ? `linked to pid ${r.result.process?.pid}, not its own`
+        : (r.result.reason ?? "not linked");
     why.set(reason, (why.get(reason) ?? 0) + 1);
   }
   for (const [reason, n] of why) console.log(`  not linked to its own session: ${n}x ${reason}`);
@@ -90,9 +103,15 @@ try {
     const code = /report -> not linked \((\w+)\)/.exec(line)?.[1];
     if (code) answers.set(code, (answers.get(code) ?? 0) + 1);
   }
-  if (answers.size) console.log(`  service reports that linked nothing, whole run: ${[...answers].map(([c, n]) => `${n}x ${c}`).join(", ")}`);
+  if (answers.size)
+    console.log(
+      `  service reports that linked nothing, whole run: ${[...answers].map(([c, n]) => `${n}x ${c}`).join(", ")}`,
+    );
   const refused = service.lines.filter((l) => /too many|RATE_LIMITED|not an allowed|report failed/.test(l));
-  if (refused.length) console.log(`  service log: ${refused.length} lines about limits, the allow-list or failed reports (expected none), first: ${refused[0]}`);
+  if (refused.length)
+    console.log(
+      `  service log: ${refused.length} lines about limits, the allow-list or failed reports (expected none), first: ${refused[0]}`,
+    );
   console.log(`load after: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
 } finally {
   await stopAll();

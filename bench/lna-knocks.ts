@@ -20,7 +20,11 @@ async function listener(): Promise<{ server: Server; port: number; accepted: () 
   return { server, port: (server.address() as { port: number }).port, accepted: () => accepted };
 }
 
-const page = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<!doctype html><title>public</title>", { headers: { "content-type": "text/html" } }) });
+const page = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch: () => new Response("<!doctype html><title>public</title>", { headers: { "content-type": "text/html" } }),
+});
 const origin = `http://127.0.0.1:${page.port}`;
 console.log(`knocks per cell: ${KNOCKS}; a cell reads "landed/knocks (connections accepted), state before -> after"`);
 for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
@@ -32,7 +36,8 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         if (setting !== "unset") await setLocalNetworkPermission(launched, origin, setting);
         const tab = await launched.browser.newPage();
         await tab.goto(`${origin}/`);
-        const state = () => tab.evaluate(async () => (await navigator.permissions.query({ name: "loopback-network" } as never)).state);
+        const state = () =>
+          tab.evaluate(async () => (await navigator.permissions.query({ name: "loopback-network" } as never)).state);
         const before = await state();
         let landed = 0;
         let connections = 0;
@@ -47,7 +52,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
                   const scheme = transport === "fetch" ? "http" : "https";
                   fetch(`${scheme}://127.0.0.1:${port}/`, { mode: "no-cors", cache: "no-store" }).then(done, done);
                 } else {
-                  const socket = new WebSocket(`${transport}://127.0.0.1:${port}/${Math.random().toString(16).slice(2)}`);
+                  const socket = new WebSocket(
+                    `${transport}://127.0.0.1:${port}/${Math.random().toString(16).slice(2)}`,
+                  );
                   socket.onerror = socket.onclose = done;
                 }
               }),

@@ -12,7 +12,8 @@ const WAIT_S = 30;
 /** How long after the flood is sent /healthz and creates are timed, in ms. */
 const MEASURE_MS = 10_000;
 
-const rssMb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN) / 1024;
+const rssMb = async (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN) / 1024;
 
 /** ms of the TCP connect (SYN to accept: the kernel's accept queue) of each timed request, in order. */
 const connects: number[] = [];
@@ -22,7 +23,10 @@ const connects: number[] = [];
  * the flood's sockets, which would add its own delay), or 35 s when it gives up.
  */
 async function timed(args: string[]): Promise<number> {
-  const child = Bun.spawn(["curl", "-s", "-o", "/dev/null", "-m", "35", "-w", "%{http_code} %{time_connect} %{time_total}", ...args], { stdout: "pipe", stderr: "ignore" });
+  const child = Bun.spawn(
+    ["curl", "-s", "-o", "/dev/null", "-m", "35", "-w", "%{http_code} %{time_connect} %{time_total}", ...args],
+    { stdout: "pipe", stderr: "ignore" },
+  );
   const [out] = await Promise.all([new Response(child.stdout).text(), child.exited]);
   const [code, connect, total] = out.trim().split(" ");
   connects.push(Number(connect) * 1000);
@@ -50,7 +54,9 @@ async function run(name: string, extra: string[]): Promise<void> {
   const until = performance.now() + MEASURE_MS;
   while (performance.now() < until) {
     health.push(await timed([`${server.url}/healthz`]));
-    creates.push(await timed(["-X", "POST", "-H", `authorization: Bearer ${server.apiKey}`, `${server.url}/v1/sessions`]));
+    creates.push(
+      await timed(["-X", "POST", "-H", `authorization: Bearer ${server.apiKey}`, `${server.url}/v1/sessions`]),
+    );
     await Bun.sleep(250);
   }
   const slowConnects = connects.filter((ms) => ms > 500).map((ms) => ms.toFixed(0));
@@ -60,11 +66,21 @@ async function run(name: string, extra: string[]): Promise<void> {
   const late = outcomes.filter((o) => o.ms > WAIT_S * 1000 + 2_000).length;
   const f = (ms: number) => `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   console.log(`${name}: ${POLLS} + ${MORE} polls (wait=${WAIT_S}) from ${ADDRESSES.length} addresses`);
-  console.log(`  /healthz during: median ${f(percentile(health, 50))}, max ${f(Math.max(...health))} (n=${health.length}; in order: ${health.map((ms) => ms.toFixed(0)).join(" ")}); after: ${f(after)}`);
-  console.log(`  of those requests, ${slowConnects.length} waited over 500 ms for the TCP connect alone (the kernel's accept queue, before the server sees them): ${slowConnects.join(" ")} ms`);
-  console.log(`  backend create during: median ${f(percentile(creates, 50))}, max ${f(Math.max(...creates))} (n=${creates.length})`);
-  console.log(`  server RSS peak ${peak.toFixed(0)} MiB; polls answered ${JSON.stringify(tally(outcomes))} (0 = no answer in ${deadlineMs / 1000} s), ${late} later than their wait + 2 s`);
-  const said = new Set(server.lines.filter((l) => / (WARN|ERROR) /.test(l)).map((l) => l.replace(/\d+/g, "N").slice(0, 160)));
+  console.log(
+    `  /healthz during: median ${f(percentile(health, 50))}, max ${f(Math.max(...health))} (n=${health.length}; in order: ${health.map((ms) => ms.toFixed(0)).join(" ")}); after: ${f(after)}`,
+  );
+  console.log(
+    `  of those requests, ${slowConnects.length} waited over 500 ms for the TCP connect alone (the kernel's accept queue, before the server sees them): ${slowConnects.join(" ")} ms`,
+  );
+  console.log(
+    `  backend create during: median ${f(percentile(creates, 50))}, max ${f(Math.max(...creates))} (n=${creates.length})`,
+  );
+  console.log(
+    `  server RSS peak ${peak.toFixed(0)} MiB; polls answered ${JSON.stringify(tally(outcomes))} (0 = no answer in ${deadlineMs / 1000} s), ${late} later than their wait + 2 s`,
+  );
+  const said = new Set(
+    server.lines.filter((l) => / (WARN|ERROR) /.test(l)).map((l) => l.replace(/\d+/g, "N").slice(0, 160)),
+  );
   if (said.size > 0) console.log(`  server said: ${[...said].slice(0, 5).join(" | ")}`);
   await stopAll();
 }
@@ -73,7 +89,8 @@ try {
   await run("memory", []);
   // The cost of held polls themselves: bounds raised so that all of them are held (a build without these
   // flags, as 6bd6c72, runs with BENCH_HELD=0).
-  if (process.env.BENCH_HELD !== "0") await run("memory, poll bounds raised (all held)", ["--max-polls-per-client", "1000", "--max-polls", "20000"]);
+  if (process.env.BENCH_HELD !== "0")
+    await run("memory, poll bounds raised (all held)", ["--max-polls-per-client", "1000", "--max-polls", "20000"]);
   const redis = await startRedis();
   try {
     await run("redis", ["--store", redis.url]);

@@ -18,7 +18,10 @@ const path = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toStr
 if (!path) throw new Error("redis-server is not installed: apt-get install redis-server");
 const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-clients-"));
 const port = findFreePort();
-const server = Bun.spawn([path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "pipe", stderr: "pipe" });
+const server = Bun.spawn(
+  [path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
+  { stdout: "pipe", stderr: "pipe" },
+);
 await watchLines(server.stdout).waitFor(/Ready to accept connections/, 10_000);
 
 type Send = (name: string, args: string[]) => Promise<unknown>;
@@ -39,7 +42,9 @@ const commands: Array<[string, string[]]> = [
 await io.set("bench:key", "x".repeat(200));
 
 try {
-  console.log(`${SEQUENTIAL} commands one at a time (median and p95 round trip), then ${BATCHES} batches of ${CONCURRENT} at once (commands/s); ${ROUNDS} rounds taking turns`);
+  console.log(
+    `${SEQUENTIAL} commands one at a time (median and p95 round trip), then ${BATCHES} batches of ${CONCURRENT} at once (commands/s); ${ROUNDS} rounds taking turns`,
+  );
   const results = new Map<string, { rtt: number[]; rate: number[] }>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const [client, send] of clients) {
@@ -58,9 +63,13 @@ try {
       }
     }
   }
-  console.log(`${"client".padEnd(16)} ${"command".padEnd(8)} ${"rtt median".padStart(11)} ${"rtt p95".padStart(9)} ${"commands/s (median)".padStart(20)}`);
+  console.log(
+    `${"client".padEnd(16)} ${"command".padEnd(8)} ${"rtt median".padStart(11)} ${"rtt p95".padStart(9)} ${"commands/s (median)".padStart(20)}`,
+  );
   for (const [key, r] of results) {
-    console.log(`${key} ${`${percentile(r.rtt, 50).toFixed(1)} µs`.padStart(11)} ${`${percentile(r.rtt, 95).toFixed(1)} µs`.padStart(9)} ${String(Math.round(percentile(r.rate, 50))).padStart(20)}`);
+    console.log(
+      `${key} ${`${percentile(r.rtt, 50).toFixed(1)} µs`.padStart(11)} ${`${percentile(r.rtt, 95).toFixed(1)} µs`.padStart(9)} ${String(Math.round(percentile(r.rate, 50))).padStart(20)}`,
+    );
   }
 } finally {
   bun.close();

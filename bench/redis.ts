@@ -38,7 +38,8 @@ const RAISE = {
 async function startSentinel(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
   const sentinel = Bun.spawnSync(["sh", "-c", "command -v redis-sentinel"]).stdout.toString().trim();
-  if (!server || !sentinel) throw new Error("redis-server or redis-sentinel is not installed: apt-get install redis-server redis-sentinel");
+  if (!server || !sentinel)
+    throw new Error("redis-server or redis-sentinel is not installed: apt-get install redis-server redis-sentinel");
   const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-sentinel-"));
   const children: Array<ReturnType<typeof Bun.spawn>> = [];
   const run = async (argv: string[], ready: RegExp) => {
@@ -48,7 +49,27 @@ async function startSentinel(): Promise<{ url: string; pid: number; stop(): Prom
     return child;
   };
   const node = (port: number, more: string[] = []) =>
-    run([server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `${port}.rdb`, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", ...more], /Ready to accept connections/);
+    run(
+      [
+        server,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--dbfilename",
+        `${port}.rdb`,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+        ...more,
+      ],
+      /Ready to accept connections/,
+    );
   const primaryPort = findFreePort();
   const primary = await node(primaryPort);
   await node(findFreePort(), ["--replicaof", "127.0.0.1", String(primaryPort)]);
@@ -56,7 +77,10 @@ async function startSentinel(): Promise<{ url: string; pid: number; stop(): Prom
   for (let i = 0; i < 3; i++) {
     const port = findFreePort();
     const conf = join(dir, `sentinel-${port}.conf`);
-    writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor bench 127.0.0.1 ${primaryPort} 2\n`);
+    writeFileSync(
+      conf,
+      `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor bench 127.0.0.1 ${primaryPort} 2\n`,
+    );
     await run([sentinel, conf], /\+monitor master/);
     ports.push(port);
   }
@@ -76,12 +100,31 @@ async function startSentinel(): Promise<{ url: string; pid: number; stop(): Prom
 async function startCluster(): Promise<{ url: string; pids: number[]; stop(): Promise<void> }> {
   const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
   const cli = Bun.spawnSync(["sh", "-c", "command -v redis-cli"]).stdout.toString().trim();
-  if (!server || !cli) throw new Error("redis-server or redis-cli is not installed: apt-get install redis-server redis-tools");
+  if (!server || !cli)
+    throw new Error("redis-server or redis-cli is not installed: apt-get install redis-server redis-tools");
   const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-cluster-"));
   const ports = Array.from({ length: 6 }, () => findFreePort());
   const children = ports.map((port) =>
     Bun.spawn(
-      [server, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `${port}.rdb`, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`],
+      [
+        server,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--dbfilename",
+        `${port}.rdb`,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+      ],
       { stdout: "pipe", stderr: "pipe" },
     ),
   );
@@ -92,8 +135,12 @@ async function startCluster(): Promise<{ url: string; pids: number[]; stop(): Pr
   };
   try {
     await Promise.all(children.map((c) => watchLines(c.stdout).waitFor(/Ready to accept connections/, 10_000)));
-    const create = Bun.spawnSync([cli, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], { timeout: 30_000 });
-    if (create.exitCode !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout.toString().slice(-300)}`);
+    const create = Bun.spawnSync(
+      [cli, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+      { timeout: 30_000 },
+    );
+    if (create.exitCode !== 0)
+      throw new Error(`redis-cli --cluster create failed: ${create.stdout.toString().slice(-300)}`);
     for (const port of ports) {
       const end = Date.now() + 20_000;
       while (!/cluster_state:ok/.test(Bun.spawnSync([cli, "-p", String(port), "CLUSTER", "INFO"]).stdout.toString())) {
@@ -106,7 +153,14 @@ async function startCluster(): Promise<{ url: string; pids: number[]; stop(): Pr
     await stop();
     throw error;
   }
-  return { url: `redis+cluster://${ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(",")}`, pids: children.map((c) => c.pid), stop };
+  return {
+    url: `redis+cluster://${ports
+      .slice(0, 3)
+      .map((p) => `127.0.0.1:${p}`)
+      .join(",")}`,
+    pids: children.map((c) => c.pid),
+    stop,
+  };
 }
 
 /** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
@@ -120,7 +174,10 @@ async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; f
     Array.from({ length: WORKERS }, async () => {
       while (performance.now() < end) {
         const server = servers[next++ % servers.length]!;
-        const response = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${servers[0]!.apiKey}` } });
+        const response = await fetch(`${server.url}/v1/sessions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${servers[0]!.apiKey}` },
+        });
         await response.arrayBuffer();
         if (response.status === 201) issued++;
         else failed++;
@@ -171,11 +228,25 @@ const cluster = await startCluster().catch(async (error) => {
   throw error;
 });
 try {
-  console.log(`sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`);
-  console.log("the configurations take turns (round by round, client by client), so a busy moment of a shared machine hits them alike");
-  console.log(`limits raised on every instance (no 429 during the runs): ${Object.entries(RAISE).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  console.log(
+    `sessions: ${WORKERS} concurrent requests for ${LOAD_MS / 1000} s spread over the instances, ${ROUNDS} rounds; link: ${RUNS} CLI clients over tcp each`,
+  );
+  console.log(
+    "the configurations take turns (round by round, client by client), so a busy moment of a shared machine hits them alike",
+  );
+  console.log(
+    `limits raised on every instance (no 429 during the runs): ${Object.entries(RAISE)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ")}`,
+  );
   // Each on its own Redis database, so their sessions and counts stay apart.
-  const configs = [await start("memory, 1 instance", "memory", 1), await start("redis, 1 instance", `${redis.url}/1`, 1), await start("redis, 3 instances", `${redis.url}/2`, 3), await start("sentinel, 1 instance", sentinel.url, 1), await start("cluster, 1 instance", cluster.url, 1)];
+  const configs = [
+    await start("memory, 1 instance", "memory", 1),
+    await start("redis, 1 instance", `${redis.url}/1`, 1),
+    await start("redis, 3 instances", `${redis.url}/2`, 3),
+    await start("sentinel, 1 instance", sentinel.url, 1),
+    await start("cluster, 1 instance", cluster.url, 1),
+  ];
   // Links first, on a quiet store; then the load. The memory store keeps 100,000 records for 5 minutes:
   // rounds of 1.5 s stay under that ceiling up to 22,000 sessions a second.
   for (let i = 0; i < RUNS; i++) {
@@ -194,7 +265,9 @@ try {
   }
   const f = (n: number) => n.toFixed(2);
   const median = (xs: number[]) => percentile(xs, 50);
-  console.log(`${"store".padEnd(22)} ${"sessions/s (median of rounds, min-max)".padEnd(40)} ${"link median".padStart(12)} ${"link p95".padStart(9)}  not linked`);
+  console.log(
+    `${"store".padEnd(22)} ${"sessions/s (median of rounds, min-max)".padEnd(40)} ${"link median".padStart(12)} ${"link p95".padStart(9)}  not linked`,
+  );
   for (const c of configs) {
     const rate = `${Math.round(median(c.rates))} (${Math.round(Math.min(...c.rates))}-${Math.round(Math.max(...c.rates))})`;
     console.log(
@@ -202,12 +275,18 @@ try {
     );
   }
   const [memory, one] = configs;
-  console.log(`redis (1 instance) issues ${((median(one!.rates) / median(memory!.rates)) * 100).toFixed(0)}% of memory's sessions/s   [target: >= 50%]`);
-  console.log(`redis (1 instance) link median is ${f(median(one!.link) - median(memory!.link))} ms above memory's   [target: <= 2 ms]`);
+  console.log(
+    `redis (1 instance) issues ${((median(one!.rates) / median(memory!.rates)) * 100).toFixed(0)}% of memory's sessions/s   [target: >= 50%]`,
+  );
+  console.log(
+    `redis (1 instance) link median is ${f(median(one!.link) - median(memory!.link))} ms above memory's   [target: <= 2 ms]`,
+  );
 
   // The same two under wrk, a load that costs the machine little, with the CPU each process spent per session:
   // on a shared machine the CPU moves far less than the rate.
-  console.log(`\nunder wrk (2 threads, 32 connections, ${WRK_SECONDS} s, ${WRK_ROUNDS} rounds taking turns): median sessions/s, CPU per session`);
+  console.log(
+    `\nunder wrk (2 threads, 32 connections, ${WRK_SECONDS} s, ${WRK_ROUNDS} rounds taking turns): median sessions/s, CPU per session`,
+  );
   const [, , , viaSentinel, viaCluster] = configs;
   const wrkConfigs = [memory!, one!, viaSentinel!, viaCluster!];
   /** The CPU of the redis-server processes a configuration's sessions cost, in µs. */
@@ -217,12 +296,22 @@ try {
     for (const pid of pids) total += await cpuMicros(pid);
     return total;
   };
-  const under = wrkConfigs.map((c) => ({ name: c.name, rps: [] as number[], server: [] as number[], redis: [] as number[], non2xx: 0 }));
+  const under = wrkConfigs.map((c) => ({
+    name: c.name,
+    rps: [] as number[],
+    server: [] as number[],
+    redis: [] as number[],
+    non2xx: 0,
+  }));
   for (let round = 0; round < WRK_ROUNDS; round++) {
     for (const [i, c] of wrkConfigs.entries()) {
       const server = c.servers[0]!;
       const before = [await cpuMicros(server.pid), await redisCpu(c)];
-      const load = await wrk(`${server.url}/v1/sessions`, { apiKey: server.apiKey, connections: 32, seconds: WRK_SECONDS });
+      const load = await wrk(`${server.url}/v1/sessions`, {
+        apiKey: server.apiKey,
+        connections: 32,
+        seconds: WRK_SECONDS,
+      });
       const after = [await cpuMicros(server.pid), await redisCpu(c)];
       under[i]!.rps.push(load.rps);
       under[i]!.server.push((after[0]! - before[0]!) / load.requests);
@@ -232,11 +321,17 @@ try {
   }
   for (const u of under) {
     const redisCpu = u.name !== memory!.name ? `, redis-server ${f(median(u.redis))} µs` : "";
-    console.log(`${u.name.padEnd(22)} ${String(Math.round(median(u.rps))).padStart(6)}/s   pkipc ${f(median(u.server))} µs${redisCpu}${u.non2xx ? `  (${u.non2xx} answers not 201)` : ""}`);
+    console.log(
+      `${u.name.padEnd(22)} ${String(Math.round(median(u.rps))).padStart(6)}/s   pkipc ${f(median(u.server))} µs${redisCpu}${u.non2xx ? `  (${u.non2xx} answers not 201)` : ""}`,
+    );
   }
-  console.log(`redis (1 instance) under wrk issues ${((median(under[1]!.rps) / median(under[0]!.rps)) * 100).toFixed(0)}% of memory's sessions/s`);
+  console.log(
+    `redis (1 instance) under wrk issues ${((median(under[1]!.rps) / median(under[0]!.rps)) * 100).toFixed(0)}% of memory's sessions/s`,
+  );
   for (const c of [viaSentinel!, viaCluster!]) {
-    console.log(`${c.name}: link median ${f(median(c.link) - median(memory!.link))} ms above memory's; ${((median(c.rates) / median(memory!.rates)) * 100).toFixed(0)}% of its sessions/s`);
+    console.log(
+      `${c.name}: link median ${f(median(c.link) - median(memory!.link))} ms above memory's; ${((median(c.rates) / median(memory!.rates)) * 100).toFixed(0)}% of its sessions/s`,
+    );
   }
 } finally {
   await stopAll();

@@ -27,7 +27,14 @@ const RAISED: Raise<typeof serverOptions> = {
   maxSessions: "1000000",
   maxSessionsPerApiKey: "1000000",
 };
-const FAKE_PROCESS = { pid: 4242, ppid: 1, uid: 1000, user: "bench", exe: "/usr/lib/chromium/chromium", name: "chromium" };
+const FAKE_PROCESS = {
+  pid: 4242,
+  ppid: 1,
+  uid: 1000,
+  user: "bench",
+  exe: "/usr/lib/chromium/chromium",
+  name: "chromium",
+};
 
 interface Call {
   method: string;
@@ -103,9 +110,16 @@ async function makeSessions(server: BenchServer, count: number): Promise<void> {
  * Reports of random full codes (12 ports: practically never a live code), prepared before the window so the
  * load generator does not spend the measured seconds on HMACs; signed when credentials are given.
  */
-function reportCalls(server: BenchServer, credentials: ServiceCredentials | undefined, count: number): (i: number) => Call {
+function reportCalls(
+  server: BenchServer,
+  credentials: ServiceCredentials | undefined,
+  count: number,
+): (i: number) => Call {
   const bodies = Array.from({ length: 1000 }, () =>
-    JSON.stringify({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: randomPorts(server.range, 12), failed: [] } }),
+    JSON.stringify({
+      process: FAKE_PROCESS,
+      claim: { strategy: "server-match", observed: randomPorts(server.range, 12), failed: [] },
+    }),
   );
   const make = (i: number): Call => {
     const body = bodies[i % bodies.length]!;
@@ -132,10 +146,17 @@ async function measure(config: Config): Promise<{ sessions: Load; reports: Load 
   const extra = config.signed ? [] : ["--insecure-unsigned"];
   // Sessions: a fresh server, so the live-session count starts at zero.
   const a = await benchServer(config.sessions, extra);
-  const sessions = await drive(a.url, () => ({ method: "POST", path: "/v1/sessions", headers: { authorization: `Bearer ${a.apiKey}` } }));
+  const sessions = await drive(a.url, () => ({
+    method: "POST",
+    path: "/v1/sessions",
+    headers: { authorization: `Bearer ${a.apiKey}` },
+  }));
   await stopAll();
   // Reports: a fresh server holding LIVE_SESSIONS live sessions; creating them is set-up, so their limit is out of the way.
-  const b = await benchServer({ ...config.reports, sessionRate: OUT_OF_THE_WAY, apiKeySessionRate: OUT_OF_THE_WAY }, extra);
+  const b = await benchServer(
+    { ...config.reports, sessionRate: OUT_OF_THE_WAY, apiKeySessionRate: OUT_OF_THE_WAY },
+    extra,
+  );
   await makeSessions(b, LIVE_SESSIONS);
   const api = apiClient(b.url, { timeoutMs: REQUEST_DEADLINE_MS });
   const credentials = config.signed ? await api.enroll(await adminToken(b), "bench service") : undefined;
@@ -148,15 +169,25 @@ async function measure(config: Config): Promise<{ sessions: Load; reports: Load 
 
 /** Sign and verify one report-sized request many times in this process: the HMAC's cost without HTTP. */
 async function hmacCost(): Promise<{ signUs: number; verifyUs: number }> {
-  const credentials = { serviceId: "benchservice01", key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url") };
-  const body = JSON.stringify({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: randomPorts({ start: 29170, end: 29233 }, 12), failed: [] } });
+  const credentials = {
+    serviceId: "benchservice01",
+    key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url"),
+  };
+  const body = JSON.stringify({
+    process: FAKE_PROCESS,
+    claim: { strategy: "server-match", observed: randomPorts({ start: 29170, end: 29233 }, 12), failed: [] },
+  });
   const n = 20_000;
   const signed: Array<Record<string, string>> = [];
   let t = performance.now();
   for (let i = 0; i < n; i++) signed.push(signRequest(credentials, { method: "POST", path: "/v1/reports", body }));
   const signUs = ((performance.now() - t) * 1000) / n;
   const seen = new Set<string>();
-  const context = { keyOf: () => credentials.key, windowMs: 60_000, remember: (s: string, nonce: string) => !seen.has(nonce) && !!seen.add(nonce) };
+  const context = {
+    keyOf: () => credentials.key,
+    windowMs: 60_000,
+    remember: (s: string, nonce: string) => !seen.has(nonce) && !!seen.add(nonce),
+  };
   const requests = signed.map((h) => ({ method: "POST", path: "/v1/reports", headers: new Headers(h), body }));
   t = performance.now();
   for (const request of requests) await verifyRequest(context, request);
@@ -172,7 +203,10 @@ const median = (xs: number[]) => {
 };
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 /** The median over rounds, with the lowest and highest when they differ: the machine is shared, so the spread matters. */
-const spread = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? fmt(xs[0]!) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`);
+const spread = (xs: number[]) =>
+  Math.min(...xs) === Math.max(...xs)
+    ? fmt(xs[0]!)
+    : `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
 const others = (load: Load, expected: number[]) =>
   [...load.statuses].filter(([s]) => !expected.includes(s)).map(([s, n]) => `${n}x ${s === 0 ? "no answer" : s}`);
 
@@ -190,25 +224,69 @@ try {
     for (const [i, config] of CONFIGS.entries()) results[i]!.push(await measure(config));
   }
   const cells = (pick: (r: { sessions: Load; reports: Load }) => number) => results.map((rs) => spread(rs.map(pick)));
-  const row = (name: string, values: string[]) => `| ${name.padEnd(36)} | ${values.map((c) => c.padStart(27)).join(" | ")} |`;
-  console.log(`\nServer throughput, ${CONNECTIONS} keep-alive connections from this process to 127.0.0.1, ${MEASURE_MS / 1000} s per cell after ${WARMUP_MS} ms warm-up,`);
-  console.log(`median (min-max) of ${ROUNDS} rounds; the load generator shares the machine's cores with the server; reports are random codes against ${LIVE_SESSIONS} live sessions\n`);
-  console.log(row("per second", CONFIGS.map((c) => c.label)));
+  const row = (name: string, values: string[]) =>
+    `| ${name.padEnd(36)} | ${values.map((c) => c.padStart(27)).join(" | ")} |`;
+  console.log(
+    `\nServer throughput, ${CONNECTIONS} keep-alive connections from this process to 127.0.0.1, ${MEASURE_MS / 1000} s per cell after ${WARMUP_MS} ms warm-up,`,
+  );
+  console.log(
+    `median (min-max) of ${ROUNDS} rounds; the load generator shares the machine's cores with the server; reports are random codes against ${LIVE_SESSIONS} live sessions\n`,
+  );
+  console.log(
+    row(
+      "per second",
+      CONFIGS.map((c) => c.label),
+    ),
+  );
   console.log(`|${"-".repeat(38)}|${CONFIGS.map(() => "-".repeat(29)).join("|")}|`);
-  console.log(row("sessions issued (201)", cells((r) => perSecond(r.sessions, (s) => s === 201))));
-  console.log(row("  sessions refused (429)", cells((r) => perSecond(r.sessions, (s) => s === 429))));
-  console.log(row("  issued in the 1st s", cells((r) => r.sessions.okPerSecond[0]!)));
-  console.log(row("  issued in the last s", cells((r) => r.sessions.okPerSecond.at(-1)!)));
-  console.log(row("reports processed (200, no match)", cells((r) => perSecond(r.reports, (s) => s === 200))));
-  console.log(row("  reports refused (429)", cells((r) => perSecond(r.reports, (s) => s === 429))));
+  console.log(
+    row(
+      "sessions issued (201)",
+      cells((r) => perSecond(r.sessions, (s) => s === 201)),
+    ),
+  );
+  console.log(
+    row(
+      "  sessions refused (429)",
+      cells((r) => perSecond(r.sessions, (s) => s === 429)),
+    ),
+  );
+  console.log(
+    row(
+      "  issued in the 1st s",
+      cells((r) => r.sessions.okPerSecond[0]!),
+    ),
+  );
+  console.log(
+    row(
+      "  issued in the last s",
+      cells((r) => r.sessions.okPerSecond.at(-1)!),
+    ),
+  );
+  console.log(
+    row(
+      "reports processed (200, no match)",
+      cells((r) => perSecond(r.reports, (s) => s === 200)),
+    ),
+  );
+  console.log(
+    row(
+      "  reports refused (429)",
+      cells((r) => perSecond(r.reports, (s) => s === 429)),
+    ),
+  );
   console.log(
     `\nHMAC-SHA256 of one report-sized request, in this process: sign ${hmac.signUs.toFixed(1)} µs, verify ${hmac.verifyUs.toFixed(1)} µs ` +
       `(verify alone: ${fmt(1e6 / hmac.verifyUs)}/s on one core)`,
   );
   for (const [i, config] of CONFIGS.entries()) {
-    const flags = [...optionFlags(serverOptions, config.sessions).said, ...(config.signed ? [] : ["--insecure-unsigned"])];
+    const flags = [
+      ...optionFlags(serverOptions, config.sessions).said,
+      ...(config.signed ? [] : ["--insecure-unsigned"]),
+    ];
     console.log(`${config.label}: ${flags.join(", ") || "every option at its default"}`);
-    if (!config.reports.sessionRate) console.log(`  (its report server raises --session-rate only to set up the ${LIVE_SESSIONS} live sessions)`);
+    if (!config.reports.sessionRate)
+      console.log(`  (its report server raises --session-rate only to set up the ${LIVE_SESSIONS} live sessions)`);
     const odd = results[i]!.flatMap((r) => [...others(r.sessions, [201, 429]), ...others(r.reports, [200, 429])]);
     if (odd.length) console.log(`  unexpected answers: ${odd.join(", ")}`);
   }

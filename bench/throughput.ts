@@ -15,7 +15,13 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MEMORY_STEPS = [10_000, 50_000, 100_000];
 
 /** Limits a benchmark would trip, raised: sessions per address off, the live cap and the store far above the run. */
-const RAISED: Raise<typeof serverOptions> = { apiKeySessionRate: "0", apiKeyCallRate: "0", maxSessions: "1000000", maxSessionsPerApiKey: "1000000", maxRecords: "5000000" };
+const RAISED: Raise<typeof serverOptions> = {
+  apiKeySessionRate: "0",
+  apiKeyCallRate: "0",
+  maxSessions: "1000000",
+  maxSessionsPerApiKey: "1000000",
+  maxRecords: "5000000",
+};
 /** For the memory steps: sessions outlive the whole measurement. */
 const LONG_LIVED: Raise<typeof serverOptions> = { ...RAISED, ttl: "600s" };
 
@@ -23,7 +29,10 @@ const wrk = (url: string, apiKey?: string) => wrkRun(url, { apiKey, connections:
 
 /** A reference server from bench/reference/servers.ts, killed by PID at the end. */
 async function reference(kind: "elysia" | "bare") {
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, "reference", "servers.ts"), kind], { stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "reference", "servers.ts"), kind], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = child.stdout.getReader();
   let text = "";
   while (!/port \d+/.test(text)) {
@@ -35,7 +44,8 @@ async function reference(kind: "elysia" | "bare") {
   return { url: `http://127.0.0.1:${/port (\d+)/.exec(text)![1]}`, stop: () => child.kill("SIGKILL"), pid: child.pid };
 }
 
-const rssKb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN);
+const rssKb = async (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? Number.NaN);
 
 /** Issues sessions on `url` with `apiKey` until `count` are live, 64 requests in flight. */
 async function issueUntil(url: string, apiKey: string, from: number, count: number): Promise<void> {
@@ -44,7 +54,10 @@ async function issueUntil(url: string, apiKey: string, from: number, count: numb
     Array.from({ length: 64 }, async () => {
       while (next < count) {
         next++;
-        const response = await fetch(`${url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
+        const response = await fetch(`${url}/v1/sessions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${apiKey}` },
+        });
         if (response.status !== 201) throw new Error(`session ${next}: ${response.status} ${await response.text()}`);
         await response.arrayBuffer();
       }
@@ -58,21 +71,29 @@ async function main() {
   const elysia = await reference("elysia");
   const bare = await reference("bare");
   console.log(`raised: ${pkipc.raised.join(", ")}`);
-  console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s POST /v1/sessions (pkipc: with the API key), ${ROUNDS} rounds, best of each:`);
+  console.log(
+    `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s POST /v1/sessions (pkipc: with the API key), ${ROUNDS} rounds, best of each:`,
+  );
   const best = { pkipc: 0, elysia: 0, bare: 0 };
   // CPU per request is steadier than the rate on a shared machine: another process's load slows the rate of
   // the busiest server most, but moves its CPU per request far less.
   const cpu = { pkipc: [] as number[], elysia: [] as number[], bare: [] as number[] };
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, url, pid] of [["pkipc", pkipc.url, pkipc.pid], ["elysia", elysia.url, elysia.pid], ["bare", bare.url, bare.pid]] as const) {
+      for (const [name, url, pid] of [
+        ["pkipc", pkipc.url, pkipc.pid],
+        ["elysia", elysia.url, elysia.pid],
+        ["bare", bare.url, bare.pid],
+      ] as const) {
         const before = await cpuMicros(pid);
         const { rps, non2xx, requests } = await wrk(`${url}/v1/sessions`, name === "pkipc" ? pkipc.apiKey : undefined);
         const perRequest = ((await cpuMicros(pid)) - before) / requests;
         if (non2xx) console.log(`  ${name}: ${non2xx} answers were not 2xx`);
         best[name] = Math.max(best[name], rps);
         cpu[name].push(perRequest);
-        console.log(`  round ${round + 1} ${name.padEnd(6)} ${Math.round(rps).toLocaleString("en")} sessions/s, ${perRequest.toFixed(1)} µs of CPU each`);
+        console.log(
+          `  round ${round + 1} ${name.padEnd(6)} ${Math.round(rps).toLocaleString("en")} sessions/s, ${perRequest.toFixed(1)} µs of CPU each`,
+        );
       }
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -116,7 +137,18 @@ async function main() {
 
 /** The store's own bytes, without the HTTP server's garbage: sessions issued in this process, heap after a full collection. */
 async function heapPerSession(count: number): Promise<number> {
-  const { config } = serverConfig({ listen: "127.0.0.1:0", maxSessions: "1000000", maxPageSessions: "1000000", maxPageSessionsPerClient: "1000000", ttl: "600s", servicesFile: "/nonexistent" }, [], {});
+  const { config } = serverConfig(
+    {
+      listen: "127.0.0.1:0",
+      maxSessions: "1000000",
+      maxPageSessions: "1000000",
+      maxPageSessionsPerClient: "1000000",
+      ttl: "600s",
+      servicesFile: "/nonexistent",
+    },
+    [],
+    {},
+  );
   const store = memoryStore({ maxRecords: count * 2 });
   const sessions = createSessions(config, store, silentLogger);
   const heap = () => (Bun.gc(true), heapStats().heapSize);
@@ -132,7 +164,9 @@ async function heapPerSession(count: number): Promise<number> {
 try {
   await main();
   const live = 999_000;
-  console.log(`memory store alone, in-process: ${Math.round(await heapPerSession(live))} bytes of heap per live session at ${live.toLocaleString("en")} live`);
+  console.log(
+    `memory store alone, in-process: ${Math.round(await heapPerSession(live))} bytes of heap per live session at ${live.toLocaleString("en")} live`,
+  );
 } finally {
   await stopAll();
 }

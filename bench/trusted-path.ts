@@ -32,7 +32,11 @@ try {
   time(`trustedPath(${program.split("/").length - 1} names deep)`, () => trustedPath(program, "file"), rounds);
   time("trustedPath through a link", () => trustedPath(linked, "file"), rounds);
   const keys = join(base, "keys", "https_saas.example");
-  time("writeAtomically(key) with the check", () => writeAtomically(join(keys, "api"), "secret"), Math.min(rounds, 5000));
+  time(
+    "writeAtomically(key) with the check",
+    () => writeAtomically(join(keys, "api"), "secret"),
+    Math.min(rounds, 5000),
+  );
 } finally {
   rmSync(base, { recursive: true, force: true });
 }

@@ -19,18 +19,39 @@ const receiver = Bun.serve({
 const target = { url: `http://127.0.0.1:${receiver.port}/hook`, secret: webhookSecret() };
 const webhooks = createWebhooks(
   async () => target,
-  (r) => ({ id: r.id, state: "linked", version: r.version, expiresAt: new Date(r.expiresAt).toISOString(), instructions: [] }),
+  (r) => ({
+    id: r.id,
+    state: "linked",
+    version: r.version,
+    expiresAt: new Date(r.expiresAt).toISOString(),
+    instructions: [],
+  }),
   silentLogger,
   { ...DEFAULT_WEBHOOK_SETTINGS, maxQueued: EVENTS },
 );
 
 /** A session that became linked, with one instruction done: two events per observe(). */
 const pair = (n: number): [SessionRecord, SessionRecord] => {
-  const base = { id: `s${n}`, tuples: [], createdAt: 0, expiresAt: Date.now() + 30_000, version: 1, address: "127.0.0.1", origin: "https://saas.example", apiKeyId: "ak_bench" };
+  const base = {
+    id: `s${n}`,
+    tuples: [],
+    createdAt: 0,
+    expiresAt: Date.now() + 30_000,
+    version: 1,
+    address: "127.0.0.1",
+    origin: "https://saas.example",
+    apiKeyId: "ak_bench",
+  };
   const instruction = { id: "i1", name: "log", args: {} };
   return [
     { ...base, state: "pending", instructions: [{ ...instruction, state: "delivered" }] },
-    { ...base, state: "linked", version: 2, process: { pid: 1, name: "firefox", user: "ana", exe: "/usr/bin/firefox" } as any, instructions: [{ ...instruction, state: "done", result: "ok" }] },
+    {
+      ...base,
+      state: "linked",
+      version: 2,
+      process: { pid: 1, name: "firefox", user: "ana", exe: "/usr/bin/firefox" } as any,
+      instructions: [{ ...instruction, state: "done", result: "ok" }],
+    },
   ];
 };
 
@@ -47,8 +68,12 @@ while (received < EVENTS) {
   await Bun.sleep(10);
 }
 const deliveredMs = performance.now() - queuedAt;
-console.log(`observe() on the request path, per change (2 events made and queued; signing and sending come later): median ${percentile(costs, 50).toFixed(1)} µs, p99 ${percentile(costs, 99).toFixed(1)} µs, max ${Math.max(...costs).toFixed(0)} µs (the first ones start the attempts; n=${costs.length})`);
-console.log(`delivered ${EVENTS} signed events to a local receiver in ${(deliveredMs / 1000).toFixed(2)} s: ${Math.round(EVENTS / (deliveredMs / 1000))} events/s (16 in flight)`);
+console.log(
+  `observe() on the request path, per change (2 events made and queued; signing and sending come later): median ${percentile(costs, 50).toFixed(1)} µs, p99 ${percentile(costs, 99).toFixed(1)} µs, max ${Math.max(...costs).toFixed(0)} µs (the first ones start the attempts; n=${costs.length})`,
+);
+console.log(
+  `delivered ${EVENTS} signed events to a local receiver in ${(deliveredMs / 1000).toFixed(2)} s: ${Math.round(EVENTS / (deliveredMs / 1000))} events/s (16 in flight)`,
+);
 console.log(`memory: rss ${Math.round(process.memoryUsage().rss / 1e6)} MB after the run`);
 webhooks.sender.stop();
 receiver.stop(true);

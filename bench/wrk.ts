@@ -17,9 +17,15 @@ export function wrkOrExit(): string {
  * Runs wrk against `url` with POST requests (and a SaaS backend's API key when given, as pkipc's sessions are
  * made) on `connections` connections for `seconds`; what it reports.
  */
-export async function wrk(url: string, options: { apiKey?: string; connections: number; seconds: number }): Promise<{ rps: number; non2xx: number; requests: number }> {
+export async function wrk(
+  url: string,
+  options: { apiKey?: string; connections: number; seconds: number },
+): Promise<{ rps: number; non2xx: number; requests: number }> {
   const script = join(tmpdir(), `pkipc-wrk-${process.pid}.lua`);
-  await Bun.write(script, `wrk.method = "POST"\n${options.apiKey ? `wrk.headers["Authorization"] = "Bearer ${options.apiKey}"\n` : ""}`);
+  await Bun.write(
+    script,
+    `wrk.method = "POST"\n${options.apiKey ? `wrk.headers["Authorization"] = "Bearer ${options.apiKey}"\n` : ""}`,
+  );
   const args = ["-t2", `-c${options.connections}`, `-d${options.seconds}s`, "-s", script, url];
   const child = Bun.spawn([wrkOrExit(), ...args], { stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), (options.seconds + 30) * 1000);

@@ -20,6 +20,9 @@ for (const [name, body] of Object.entries(HOSTILE_XML)) {
   times.sort((a, b) => a - b);
   rows.push({ name, median: times[Math.floor(times.length / 2)]!, max: times.at(-1)! });
 }
-for (const r of rows) console.log(`  ${r.name.padEnd(36)} median ${r.median.toFixed(2)} ms, max ${r.max.toFixed(2)} ms`);
+for (const r of rows)
+  console.log(`  ${r.name.padEnd(36)} median ${r.median.toFixed(2)} ms, max ${r.max.toFixed(2)} ms`);
 const worst = rows.reduce((a, b) => (b.median > a.median ? b : a));
-console.log(`hostile XML (${rows.length} bodies of about 64 KiB, ${RUNS} runs each): worst median ${worst.median.toFixed(2)} ms (${worst.name})`);
+console.log(
+  `hostile XML (${rows.length} bodies of about 64 KiB, ${RUNS} runs each): worst median ${worst.median.toFixed(2)} ms (${worst.name})`,
+);

@@ -18,8 +18,13 @@ export async function lintWorkflow(text: string, file: string): Promise<Finding[
 }
 
 /** Lints every .yml/.yaml under `folder`; prints file:line:col: message [kind]; returns how many were found. */
-export async function lintFolder(folder: string, print: (line: string) => void = console.log): Promise<{ files: number; findings: number }> {
-  const files = readdirSync(folder).filter((f) => /\.ya?ml$/.test(f)).sort();
+export async function lintFolder(
+  folder: string,
+  print: (line: string) => void = console.log,
+): Promise<{ files: number; findings: number }> {
+  const files = readdirSync(folder)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
   let findings = 0;
   for (const name of files) {
     const path = join(folder, name);

@@ -17,7 +17,12 @@ const builds = [
     splitting: true,
   },
   // one sentence each, for runtimes that are not Bun
-  { entrypoints: ["src/library/not-bun/service.ts", "src/library/not-bun/client.ts"], outdir: `${outdir}/not-bun`, target: "node" as const, splitting: false },
+  {
+    entrypoints: ["src/library/not-bun/service.ts", "src/library/not-bun/client.ts"],
+    outdir: `${outdir}/not-bun`,
+    target: "node" as const,
+    splitting: false,
+  },
 ];
 let files = 0;
 for (const build of builds) {
@@ -40,6 +45,9 @@ for (const name of ["service", "client"]) {
   const names = Object.keys(await import(resolve(`${outdir}/${name}.js`)));
   const declared = names.filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
   const stub = `${outdir}/not-bun/${name}.js`;
-  appendFileSync(stub, `\nexport let ${declared.join(", ")};\n${names.includes("default") ? "export default undefined;\n" : ""}`);
+  appendFileSync(
+    stub,
+    `\nexport let ${declared.join(", ")};\n${names.includes("default") ? "export default undefined;\n" : ""}`,
+  );
 }
 console.log(`built ${files} files in ${outdir}`);

@@ -23,7 +23,9 @@ const ROLES = ["src/server/", "src/service/", "src/client/"];
  * Imports from one role into another that are allowed, as [from, to] folder prefixes, each with its reason:
  * the demo page's script (src/server/page/) runs in the browser and bundles the browser module at build time.
  */
-export const ALLOWED_BETWEEN_ROLES: ReadonlyArray<readonly [string, string]> = [["src/server/page/", "src/client/browser/"]];
+export const ALLOWED_BETWEEN_ROLES: ReadonlyArray<readonly [string, string]> = [
+  ["src/server/page/", "src/client/browser/"],
+];
 
 /** The folders walked, from the root. */
 const ROOTS = ["src", "plugins"];
@@ -128,9 +130,18 @@ export function importGraph(root: string): ImportGraph {
     const from = roleOf(edge.from);
     const to = roleOf(edge.to);
     if (!from || !to || from === to) return false;
-    return !ALLOWED_BETWEEN_ROLES.some(([source, target]) => edge.from.startsWith(source) && edge.to.startsWith(target));
+    return !ALLOWED_BETWEEN_ROLES.some(
+      ([source, target]) => edge.from.startsWith(source) && edge.to.startsWith(target),
+    );
   });
-  return { files, edges, circles: circles(files, next), upward, betweenRoles, unlayered: files.filter((file) => layerOf(file) < 0) };
+  return {
+    files,
+    edges,
+    circles: circles(files, next),
+    upward,
+    betweenRoles,
+    unlayered: files.filter((file) => layerOf(file) < 0),
+  };
 }
 
 /** Tarjan's strongly connected components, iteratively (no recursion depth to run out of). */
@@ -189,7 +200,8 @@ export function describeGraph(graph: ImportGraph): string {
     `${graph.files.length} files, ${graph.edges.length} imports: ${graph.circles.length} circles, ${graph.upward.length} upward imports, ${graph.betweenRoles.length} imports between roles, ${graph.unlayered.length} files outside every layer`,
   ];
   for (const circle of graph.circles) lines.push(`circle: ${circle.join(" <-> ")}`);
-  for (const edge of graph.upward) lines.push(`upward: ${edge.from} (${edge.fromLayer}) -> ${edge.to} (${edge.toLayer})`);
+  for (const edge of graph.upward)
+    lines.push(`upward: ${edge.from} (${edge.fromLayer}) -> ${edge.to} (${edge.toLayer})`);
   for (const edge of graph.betweenRoles) lines.push(`between roles: ${edge.from} -> ${edge.to}`);
   for (const file of graph.unlayered) lines.push(`outside every layer: ${file}`);
   return lines.join("\n");

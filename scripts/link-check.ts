@@ -12,7 +12,11 @@ const started: Subprocess[] = [];
 const env = { ...process.env, NO_COLOR: "1", PKIPC_ADMIN_SECRET: adminSecret, PKIPC_STATE_DIR: join(folder, "state") };
 
 /** Resolves with the first match of `pattern` in the child's stderr, or fails after `ms` with what it printed. */
-async function waitFor(child: Subprocess<"ignore", "pipe", "pipe">, pattern: RegExp, ms: number): Promise<RegExpMatchArray> {
+async function waitFor(
+  child: Subprocess<"ignore", "pipe", "pipe">,
+  pattern: RegExp,
+  ms: number,
+): Promise<RegExpMatchArray> {
   const reader = child.stderr.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -37,9 +41,19 @@ function start(args: string[]) {
 }
 
 async function run(args: string[], extra: Record<string, string> = {}, ms = 60_000) {
-  const child = Bun.spawn([exe, ...args], { cwd: folder, env: { ...env, ...extra }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([exe, ...args], {
+    cwd: folder,
+    env: { ...env, ...extra },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => child.kill(), ms);
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
@@ -57,16 +71,39 @@ async function admin(url: string, path: string, body?: unknown): Promise<Record<
 
 try {
   const range = findFreeRange(64);
-  const server = start(["server", "--listen", "127.0.0.1:0", "--range", `${range.start}-${range.end}`, "--services-file", join(folder, "services.json")]);
+  const server = start([
+    "server",
+    "--listen",
+    "127.0.0.1:0",
+    "--range",
+    `${range.start}-${range.end}`,
+    "--services-file",
+    join(folder, "services.json"),
+  ]);
   const url = (await waitFor(server, /listening on (http:\/\/\S+)/, 30_000))[1]!;
   const { token } = await admin(url, "/v1/admin/tokens");
   const { key } = await admin(url, "/v1/admin/api-keys", { name: "ci", origin: new URL(url).origin });
   const users = process.getuid?.() === 0 ? ["--users", "0"] : [];
-  const service = start(["service", "--server", url, "--enroll", token!, "--key-file", join(folder, "key.json"), "--allow-processes", "pkipc,pkipc.exe", ...users]);
+  const service = start([
+    "service",
+    "--server",
+    url,
+    "--enroll",
+    token!,
+    "--key-file",
+    join(folder, "key.json"),
+    "--allow-processes",
+    "pkipc,pkipc.exe",
+    ...users,
+  ]);
   console.log((await waitFor(service, /holding \d+ of \d+ ports[^\n]*/, 30_000))[0]);
-  const client = await run(["client", "--server", url, "--json", "--timeout", "30s", "--instruction", "log:message=ci"], { PKIPC_API_KEY: key! });
+  const client = await run(
+    ["client", "--server", url, "--json", "--timeout", "30s", "--instruction", "log:message=ci"],
+    { PKIPC_API_KEY: key! },
+  );
   const result = JSON.parse(client.stdout || "{}") as { linked?: boolean; reason?: string };
-  if (!result.linked) throw new Error(`the client did not link (exit ${client.code}): ${client.stdout}${client.stderr}`);
+  if (!result.linked)
+    throw new Error(`the client did not link (exit ${client.code}): ${client.stdout}${client.stderr}`);
   console.log("linked");
   const status = await run(["service", "status", "--json", "--key-file", join(folder, "key.json")]);
   if (status.code !== 0) throw new Error(`service status exited ${status.code}: ${status.stdout}${status.stderr}`);

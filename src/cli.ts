@@ -12,7 +12,8 @@ type Command = CommandDef<any>;
 
 /** The subcommands a command declares, loaded; empty when it has none. */
 async function subCommandsOf(command: Command): Promise<Record<string, () => Promise<Command>>> {
-  const subs = (typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands) ?? {};
+  const subs =
+    (typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands) ?? {};
   return subs as Record<string, () => Promise<Command>>;
 }
 
@@ -21,7 +22,9 @@ async function subCommandsOf(command: Command): Promise<Record<string, () => Pro
  * subcommand goes one level down (`pkipc service install --dry-run`). A word that names none is an
  * error when the command has nothing to run itself (`pkipc admin tokn`), and an argument otherwise.
  */
-async function findCommand(argv: string[]): Promise<{ command: Command; path: string[]; rest: string[]; unknown?: string }> {
+async function findCommand(
+  argv: string[],
+): Promise<{ command: Command; path: string[]; rest: string[]; unknown?: string }> {
   let command: Command = main;
   const path: string[] = [];
   let rest = argv;
@@ -40,7 +43,10 @@ async function findCommand(argv: string[]): Promise<{ command: Command; path: st
     const what = path.length ? "action" : "command";
     const where = path.length ? `pkipc ${path.join(" ")}` : "pkipc";
     // Options come after the action's name (pkipc admin token --server URL), as they do after a role's.
-    const named = word === undefined || word.startsWith("-") ? `say which ${what}, right after "${where}"` : `unknown ${what} "${word}"`;
+    const named =
+      word === undefined || word.startsWith("-")
+        ? `say which ${what}, right after "${where}"`
+        : `unknown ${what} "${word}"`;
     const unknown = `${named}; one of ${names.join(", ")} (see ${where} --help)`;
     return { command, path, rest, unknown };
   }
@@ -66,7 +72,9 @@ async function run(argv: string[]): Promise<number> {
   const level = (env.PKIPC_LOG_LEVEL ?? "info") as LogLevel;
   const format = (env.PKIPC_LOG_FORMAT ?? "text") as LogFormat;
   if (!["debug", "info", "warn", "error"].includes(level) || !["text", "json"].includes(format)) {
-    process.stderr.write("pkipc: PKIPC_LOG_LEVEL must be debug, info, warn or error and PKIPC_LOG_FORMAT text or json\n");
+    process.stderr.write(
+      "pkipc: PKIPC_LOG_LEVEL must be debug, info, warn or error and PKIPC_LOG_FORMAT text or json\n",
+    );
     return 64;
   }
   let exitCode = 0;
@@ -101,7 +109,9 @@ async function run(argv: string[]): Promise<number> {
   }
   if (rest.includes("--help") || rest.includes("-h")) {
     // The usage line names the whole path (pkipc admin revoke), so the parent given is named so.
-    const above = path.length ? defineCommand({ meta: { name: ["pkipc", ...path.slice(0, -1)].join(" ") } }) : undefined;
+    const above = path.length
+      ? defineCommand({ meta: { name: ["pkipc", ...path.slice(0, -1)].join(" ") } })
+      : undefined;
     process.stdout.write(`${help(await renderUsage(command, above))}\n`);
     return 0;
   }
@@ -110,7 +120,8 @@ async function run(argv: string[]): Promise<number> {
     await runCommand({ ...command, subCommands: undefined }, { rawArgs: rest, data });
   } catch (error) {
     process.stderr.write(`pkipc ${path.join(" ")}: ${describeError(error)}\n`);
-    if (!(error instanceof PkipcError) && env.PKIPC_LOG_LEVEL === "debug") process.stderr.write(`${(error as Error).stack}\n`);
+    if (!(error instanceof PkipcError) && env.PKIPC_LOG_LEVEL === "debug")
+      process.stderr.write(`${(error as Error).stack}\n`);
     return error instanceof PkipcError && error.code === "CONFIG" ? 64 : 1;
   }
   return exitCode;

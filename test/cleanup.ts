@@ -9,7 +9,8 @@ let hooked = false;
 
 /** Registers something to undo after the current test, even when it fails. Last registered, first undone. */
 export function onCleanup(fn: () => Promise<void> | void): void {
-  if (!hooked) throw new Error("test/setup.ts is not preloaded: run bun test from the repository root (bunfig.toml preloads it)");
+  if (!hooked)
+    throw new Error("test/setup.ts is not preloaded: run bun test from the repository root (bunfig.toml preloads it)");
   cleanups.push(fn);
 }
 
@@ -23,7 +24,9 @@ export async function runCleanups(): Promise<void> {
         Promise.resolve().then(fn),
         new Promise<void>((resolve) => {
           timer = setTimeout(() => {
-            console.error(`a test cleanup did not finish within ${CLEANUP_DEADLINE_MS / 1000} s; going on with the rest`);
+            console.error(
+              `a test cleanup did not finish within ${CLEANUP_DEADLINE_MS / 1000} s; going on with the rest`,
+            );
             resolve();
           }, CLEANUP_DEADLINE_MS);
         }),

@@ -27,7 +27,16 @@ describe("admin actions", () => {
   test("pkipc admin --help lists every action, and each action's help names its whole path", async () => {
     const run = await runPkipc(["admin", "--help"]);
     expect(run.code).toBe(0);
-    for (const action of ["token", "services", "revoke", "api-key", "api-keys", "revoke-api-key", "acknowledge-data-loss"]) expect(run.stdout).toMatch(new RegExp(`^  ${action}\\b`, "m"));
+    for (const action of [
+      "token",
+      "services",
+      "revoke",
+      "api-key",
+      "api-keys",
+      "revoke-api-key",
+      "acknowledge-data-loss",
+    ])
+      expect(run.stdout).toMatch(new RegExp(`^  ${action}\\b`, "m"));
     expect((await runPkipc(["admin", "revoke", "--help"])).stdout).toContain("USAGE pkipc admin revoke");
   });
 
@@ -56,7 +65,10 @@ describe("bad options are refused at start with one sentence", () => {
     [["server", "--code", "1x2"], /only [\d.]+ bits .*--force-weak-code/],
     // a relative key file is refused as a relative --key-dir is: a service started at login runs elsewhere
     [["service", "--key-file", "key.json", "--users", TEST_USER], /--key-file must be an absolute path/],
-    [["service", "install", "--key-file", "key.json", "--users", TEST_USER, "--dry-run"], /--key-file must be an absolute path/],
+    [
+      ["service", "install", "--key-file", "key.json", "--users", TEST_USER, "--dry-run"],
+      /--key-file must be an absolute path/,
+    ],
     [["service", "status", "--key-file", "key.json"], /--key-file must be an absolute path/],
     [["admin", "tokn"], /unknown action "tokn"; one of token, services, revoke, api-key/],
   ])("%p", async (args, message) => {
@@ -82,7 +94,10 @@ describe("bad options are refused at start with one sentence", () => {
     // An enrolled service (a well-formed key file), so the first thing to fail is reaching the server.
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:9");
-    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, "--users", TEST_USER], 15_000);
+    const run = await runPkipc(
+      ["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, "--users", TEST_USER],
+      15_000,
+    );
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
   });

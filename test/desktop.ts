@@ -12,26 +12,49 @@ export interface ClientJson {
 }
 
 /** The programs a desktop test drives, with the Debian package that has each. */
-const TOOLS: Record<string, string> = { Xvfb: "xvfb", "dbus-daemon": "dbus", dunst: "dunst", dunstctl: "dunst", "notify-send": "libnotify-bin", gdbus: "libglib2.0-bin" };
+const TOOLS: Record<string, string> = {
+  Xvfb: "xvfb",
+  "dbus-daemon": "dbus",
+  dunst: "dunst",
+  dunstctl: "dunst",
+  "notify-send": "libnotify-bin",
+  gdbus: "libglib2.0-bin",
+};
 
 /** Fails with the apt-get line when a tool is missing (never a skip). */
 export function desktopTools(): void {
-  const missing = [...new Set(Object.entries(TOOLS).filter(([tool]) => !Bun.which(tool)).map(([, pkg]) => pkg))];
-  if (missing.length) throw new Error(`desktop consent tests need ${missing.join(", ")}: apt-get install ${missing.join(" ")}`);
+  const missing = [
+    ...new Set(
+      Object.entries(TOOLS)
+        .filter(([tool]) => !Bun.which(tool))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
+  if (missing.length)
+    throw new Error(`desktop consent tests need ${missing.join(", ")}: apt-get install ${missing.join(" ")}`);
 }
 
 /** Runs a tool to its end; fails naming it when it exits non-zero. */
 async function run(argv: string[], env: Record<string, string>): Promise<string> {
   const child = spawn(argv, env);
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   clearTimeout(timer);
   if (code !== 0) throw new Error(`${argv.join(" ")} failed (${code}): ${err.trim()}`);
   return out.trim();
 }
 
 function spawn(argv: string[], env: Record<string, string>) {
-  const child = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env } });
+  const child = Bun.spawn(argv, {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
+  });
   onCleanup(async () => {
     if (child.exitCode === null) {
       child.kill("SIGKILL");
@@ -50,7 +73,8 @@ async function startX(): Promise<string> {
 /** A desktop with no notification server (nor session bus): the service must fall back to zenity; keys are typed with xdotool. */
 export async function startBareDesktop() {
   const missing = ["Xvfb", "zenity", "xdotool"].filter((tool) => !Bun.which(tool));
-  if (missing.length) throw new Error(`the zenity fallback test needs ${missing.join(", ")}: apt-get install xvfb zenity xdotool`);
+  if (missing.length)
+    throw new Error(`the zenity fallback test needs ${missing.join(", ")}: apt-get install xvfb zenity xdotool`);
   const env = { DISPLAY: await startX(), DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(tempFolder(), "no-bus")}` };
   return { env, xdotool: (...args: string[]) => run(["xdotool", ...args], env) };
 }
@@ -79,7 +103,10 @@ export async function startDesktop() {
 
   const pickFile = join(folder, "pick");
   const picker = join(folder, "pick.sh");
-  writeFileSync(picker, `#!/bin/sh\n# dunst's menu: one line per action, "#Label (summary) [id,action]"\ngrep -m1 -F ",$(cat '${pickFile}')]"\n`);
+  writeFileSync(
+    picker,
+    `#!/bin/sh\n# dunst's menu: one line per action, "#Label (summary) [id,action]"\ngrep -m1 -F ",$(cat '${pickFile}')]"\n`,
+  );
   const recorder = join(folder, "record.sh");
   const shown = join(folder, "shown.txt");
   writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n%s\\n--\\n' "$DUNST_SUMMARY" "$DUNST_BODY" >> '${shown}'\n`);
@@ -92,7 +119,10 @@ export async function startDesktop() {
   const ctl = async (...args: string[]) => {
     const run = spawn(["dunstctl", ...args], env);
     const [out, code] = await Promise.all([new Response(run.stdout).text(), run.exited]);
-    if (code !== 0) throw new Error(`dunstctl ${args.join(" ")} failed (${code}); dunst said: ${dunstLog.lines.slice(-5).join(" | ")}`);
+    if (code !== 0)
+      throw new Error(
+        `dunstctl ${args.join(" ")} failed (${code}); dunst said: ${dunstLog.lines.slice(-5).join(" | ")}`,
+      );
     return out.trim();
   };
   // dunst owns org.freedesktop.Notifications once dunstctl can talk to it
@@ -113,7 +143,10 @@ export async function startDesktop() {
     async waitShown(timeoutMs = 15_000) {
       const end = Date.now() + timeoutMs;
       while ((await this.displayed()) < 1) {
-        if (Date.now() > end) throw new Error(`no notification shown within ${timeoutMs} ms; dunst said: ${dunstLog.lines.slice(-5).join(" | ")}`);
+        if (Date.now() > end)
+          throw new Error(
+            `no notification shown within ${timeoutMs} ms; dunst said: ${dunstLog.lines.slice(-5).join(" | ")}`,
+          );
         await Bun.sleep(100);
       }
     },

@@ -41,8 +41,30 @@ export interface Drill {
 export async function failoverDrill(url: string, drill: Drill): Promise<void> {
   const range = findFreeRange(64);
   const raised = "100000,100000";
-  const flags = ["--store", url, "--range", `${range.start}-${range.end}`, "--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised];
-  flags.push("--service-report-rate", raised, "--address-report-rate", raised, "--enroll-rate", raised, "--service-request-rate", raised, "--read-rate", raised);
+  const flags = [
+    "--store",
+    url,
+    "--range",
+    `${range.start}-${range.end}`,
+    "--session-rate",
+    raised,
+    "--api-key-session-rate",
+    raised,
+    "--api-key-call-rate",
+    raised,
+  ];
+  flags.push(
+    "--service-report-rate",
+    raised,
+    "--address-report-rate",
+    raised,
+    "--enroll-rate",
+    raised,
+    "--service-request-rate",
+    raised,
+    "--read-rate",
+    raised,
+  );
   const a = await serverProcess(flags);
   const b = await serverProcess(flags);
   const service = await serviceProcess(b.url);
@@ -66,13 +88,30 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
       const [create, report] = n % 2 === 0 ? [a, b] : [b, a];
       let tuples: number[][] | undefined;
       count(await outcome(async () => (tuples = (await api(create).createSession()).tuples)));
-      if (tuples) count(await outcome(() => (report === b ? signed : apiClient(a.url, { credentials, timeoutMs: 10_000 })).report(reportOf(tuples!, 10_000 * n + round))));
+      if (tuples)
+        count(
+          await outcome(() =>
+            (report === b ? signed : apiClient(a.url, { credentials, timeoutMs: 10_000 })).report(
+              reportOf(tuples!, 10_000 * n + round),
+            ),
+          ),
+        );
       if (n % 4 === 1) {
-        const response = await fetch(`${a.url}/v1/admin/tokens`, { method: "POST", headers: admin, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+        const response = await fetch(`${a.url}/v1/admin/tokens`, {
+          method: "POST",
+          headers: admin,
+          signal: AbortSignal.timeout(10_000),
+        }).catch(() => undefined);
         count(response?.status ?? "hung");
         if (response?.status === 201) {
           const token = ((await response.json()) as { token: string }).token;
-          count(await outcome(async () => services.push((await apiClient(b.url, { timeoutMs: 10_000 }).enroll(token, `late-${n}-${round}`)).serviceId)));
+          count(
+            await outcome(async () =>
+              services.push(
+                (await apiClient(b.url, { timeoutMs: 10_000 }).enroll(token, `late-${n}-${round}`)).serviceId,
+              ),
+            ),
+          );
         }
       }
       if (n % 4 === 3) {
@@ -97,7 +136,9 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
     let linkedAfterMs: number | undefined;
     const tries: string[] = []; // what each try came to, shown when none linked
     while (linkedAfterMs === undefined && Date.now() - promotedAt < 20_000) {
-      const offer = await api(a).createSession().catch((e) => void tries.push(`create: ${(e as Error).message}`));
+      const offer = await api(a)
+        .createSession()
+        .catch((e) => void tries.push(`create: ${(e as Error).message}`));
       if (offer) {
         await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(a.url).origin });
         const status = await api(b)
@@ -108,7 +149,9 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
       }
       if (linkedAfterMs === undefined) await Bun.sleep(200);
     }
-    console.log(`a service link ${linkedAfterMs ?? "never"} ms after the promotion${linkedAfterMs === undefined ? `; tries: ${tries.slice(-10).join(" | ")}; service log: ${service.log.lines.slice(-15).join("\n")}` : ""}`);
+    console.log(
+      `a service link ${linkedAfterMs ?? "never"} ms after the promotion${linkedAfterMs === undefined ? `; tries: ${tries.slice(-10).join(" | ")}; service log: ${service.log.lines.slice(-15).join("\n")}` : ""}`,
+    );
     expect(linkedAfterMs).toBeDefined();
     expect(linkedAfterMs!).toBeLessThan(10_000);
 
@@ -118,7 +161,9 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
     await Promise.all(clients);
   }
 
-  console.log(`outcomes through the failover: ${JSON.stringify(Object.fromEntries(outcomes))}; ${services.length} services and ${apiKeys.length} API keys acknowledged`);
+  console.log(
+    `outcomes through the failover: ${JSON.stringify(Object.fromEntries(outcomes))}; ${services.length} services and ${apiKeys.length} API keys acknowledged`,
+  );
   expect(outcomes.get("hung") ?? 0).toBe(0);
   const statuses = [...outcomes.keys()] as number[];
   expect(statuses.filter((s) => !(s >= 200 && s < 300) && s !== 503)).toEqual([]); // e.g. [500] names the status

@@ -31,7 +31,11 @@ export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfi
   const range = overrides.range ?? findFreeRange(64);
   const servicesFile = join(tempFolder(), "services.json");
   const forceWeakCode = overrides.range !== undefined;
-  const { config } = cliServerConfig({ listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile, forceWeakCode }, [], {});
+  const { config } = cliServerConfig(
+    { listen: "127.0.0.1:0", range: `${range.start}-${range.end}`, servicesFile, forceWeakCode },
+    [],
+    {},
+  );
   return { ...config, ...overrides };
 }
 
@@ -55,7 +59,10 @@ export function backendApi(url: string, options: { timeoutMs?: number } = {}) {
  * A real server on a free port, with its security defaults on (signatures, origin binding, limits) and an
  * API key for the tests' SaaS backend (`apiKey`, origin: the server's own); stopped after the test.
  */
-export async function testServer(overrides: Partial<ServerConfig> = {}, store?: SessionStore): Promise<RunningServer & { config: ServerConfig; apiKey: string }> {
+export async function testServer(
+  overrides: Partial<ServerConfig> = {},
+  store?: SessionStore,
+): Promise<RunningServer & { config: ServerConfig; apiKey: string }> {
   const config = serverConfig(overrides);
   const server = await startServer(config, silentLogger, store);
   servers.set(server.url, server);
@@ -88,7 +95,11 @@ export async function testService(
   // Enrolled automatically unless a test brings its own credentials or a server of its own.
   const credentials =
     options.credentials ??
-    (servers.has(server) ? await enrollWith(server) : adminSecrets.has(server) ? await apiClient(server).enroll(await enrollmentToken(server), "test service") : undefined);
+    (servers.has(server)
+      ? await enrollWith(server)
+      : adminSecrets.has(server)
+        ? await apiClient(server).enroll(await enrollmentToken(server), "test service")
+        : undefined);
   const service = await startService(
     {
       allowProcesses: TEST_ALLOWED_PROCESSES,
@@ -118,7 +129,13 @@ export function spawnPkipc(args: string[], env: Record<string, string> = {}): Su
     stdout: "pipe",
     stderr: "pipe",
     // a service's audit and state files go to a folder of the test's own, not the home of whoever runs the tests
-    env: { ...process.env, NO_COLOR: "1", PKIPC_STATE_DIR: tempFolder(), ...(key ? { PKIPC_API_KEY: key } : {}), ...env },
+    env: {
+      ...process.env,
+      NO_COLOR: "1",
+      PKIPC_STATE_DIR: tempFolder(),
+      ...(key ? { PKIPC_API_KEY: key } : {}),
+      ...env,
+    },
   });
   onCleanup(async () => {
     if (child.exitCode === null) {
@@ -171,11 +188,14 @@ export async function serverProcess(args: string[] = [], env: Record<string, str
   const range = findFreeRange(64);
   const hasRange = args.includes("--range");
   const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
-  const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args], {
-    PKIPC_ADMIN_SECRET: adminSecret,
-    PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),
-    ...env,
-  });
+  const child = spawnPkipc(
+    ["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args],
+    {
+      PKIPC_ADMIN_SECRET: adminSecret,
+      PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),
+      ...env,
+    },
+  );
   const log = watchLines(child.stderr);
   const match = await log.waitFor(/listening on (https?:\/\/\S+)/);
   const url = match[1]!;
@@ -199,7 +219,8 @@ export async function adminApiKey(serverUrl: string, name: string, origin: strin
     signal: AbortSignal.timeout(10_000),
     ...(ca ? { tls: { ca } } : {}),
   });
-  if (response.status !== 201) throw new Error(`no API key from ${serverUrl}: ${response.status} ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`no API key from ${serverUrl}: ${response.status} ${await response.text()}`);
   return ((await response.json()) as { key: string }).key;
 }
 
@@ -214,7 +235,8 @@ export async function enrollmentToken(serverUrl: string): Promise<string> {
     headers: { authorization: `Bearer ${adminSecrets.get(serverUrl)}` },
     ...(ca ? { tls: { ca } } : {}),
   });
-  if (response.status !== 201) throw new Error(`no enrollment token from ${serverUrl}: ${response.status} ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`no enrollment token from ${serverUrl}: ${response.status} ${await response.text()}`);
   return ((await response.json()) as { token: string }).token;
 }
 
@@ -226,7 +248,18 @@ export async function enrollmentToken(serverUrl: string): Promise<string> {
 export async function serviceProcess(serverUrl: string, args: string[] = [], env: Record<string, string> = {}) {
   const enroll = adminSecrets.has(serverUrl) ? ["--enroll", await enrollmentToken(serverUrl)] : [];
   const child = spawnPkipc(
-    ["service", "--server", serverUrl, "--key-file", join(tempFolder(), "key.json"), "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), ...(args.includes("--users") ? [] : ["--users", TEST_USER]), ...enroll, ...args],
+    [
+      "service",
+      "--server",
+      serverUrl,
+      "--key-file",
+      join(tempFolder(), "key.json"),
+      "--allow-processes",
+      TEST_ALLOWED_PROCESSES.join(","),
+      ...(args.includes("--users") ? [] : ["--users", TEST_USER]),
+      ...enroll,
+      ...args,
+    ],
     env,
   );
   const log = watchLines(child.stderr);

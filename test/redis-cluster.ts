@@ -33,7 +33,21 @@ export async function testCluster(shared = false): Promise<TestCluster> {
   const dir = shared ? mkdtempSync(join(tmpdir(), "pkipc-cluster-")) : tempFolder();
   const nodes = Array.from({ length: 6 }, () => {
     const port = findFreePort();
-    return redisServer(port, dir, ["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0"], !shared);
+    return redisServer(
+      port,
+      dir,
+      [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        "--repl-diskless-sync-delay",
+        "0",
+      ],
+      !shared,
+    );
   });
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill()));
@@ -50,15 +64,28 @@ export async function testCluster(shared = false): Promise<TestCluster> {
 /** Starts the nodes, makes them one cluster and waits until it serves every slot with every replica in sync. */
 async function formCluster(nodes: RedisProcess[], cli: string, stop: () => Promise<void>): Promise<TestCluster> {
   await Promise.all(nodes.map((n) => n.start()));
-  const create = Bun.spawn([cli, "--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "1", "--cluster-yes"], {
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
+  const create = Bun.spawn(
+    [
+      cli,
+      "--cluster",
+      "create",
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      "--cluster-replicas",
+      "1",
+      "--cluster-yes",
+    ],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    },
+  );
   const created = await Promise.race([create.exited, Bun.sleep(30_000).then(() => "late" as const)]);
   if (created !== 0) {
     create.kill("SIGKILL");
-    throw new Error(`redis-cli --cluster create failed (${created}): ${(await new Response(create.stdout).text()).slice(-500)}`);
+    throw new Error(
+      `redis-cli --cluster create failed (${created}): ${(await new Response(create.stdout).text()).slice(-500)}`,
+    );
   }
   const command = (port: number, ...args: string[]) => redisCommand(port, args);
   const alive = async <T>(ask: (port: number) => Promise<T>): Promise<T> => {
@@ -72,13 +99,18 @@ async function formCluster(nodes: RedisProcess[], cli: string, stop: () => Promi
     throw new Error("no node of the cluster answered");
   };
   const cluster: TestCluster = {
-    url: `redis+cluster://${nodes.slice(0, 3).map((n) => `127.0.0.1:${n.port}`).join(",")}`,
+    url: `redis+cluster://${nodes
+      .slice(0, 3)
+      .map((n) => `127.0.0.1:${n.port}`)
+      .join(",")}`,
     nodes,
     command,
     stop,
     slotOf: (key) => alive(async (port) => Number(await command(port, "CLUSTER", "KEYSLOT", key))),
     async primaryOf(slot) {
-      const ranges = (await alive((port) => command(port, "CLUSTER", "SLOTS"))) as Array<[number, number, [string, number, ...unknown[]]]>;
+      const ranges = (await alive((port) => command(port, "CLUSTER", "SLOTS"))) as Array<
+        [number, number, [string, number, ...unknown[]]]
+      >;
       const range = ranges.find(([from, to]) => from <= slot && slot <= to);
       const node = nodes.find((n) => n.port === Number(range?.[2][1]));
       if (!node) throw new Error(`no primary serves slot ${slot}`);
@@ -88,7 +120,8 @@ async function formCluster(nodes: RedisProcess[], cli: string, stop: () => Promi
       const end = Date.now() + timeoutMs;
       for (const node of nodes.filter((n) => n.running())) {
         while (!/cluster_state:ok/.test(String(await command(node.port, "CLUSTER", "INFO").catch(() => "")))) {
-          if (Date.now() > end) throw new Error(`the cluster did not serve every slot within ${timeoutMs} ms (node ${node.port})`);
+          if (Date.now() > end)
+            throw new Error(`the cluster did not serve every slot within ${timeoutMs} ms (node ${node.port})`);
           await Bun.sleep(100);
         }
       }

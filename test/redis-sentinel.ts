@@ -33,7 +33,12 @@ export async function testSentinels(shared = false): Promise<TestSentinels> {
   // A sentinel rewrites its file as it learns: the folder lives as long as it.
   const dir = shared ? mkdtempSync(join(tmpdir(), "pkipc-sentinel-")) : tempFolder();
   const node = (port: number, replicaOf?: number) =>
-    redisServer(port, dir, ["--repl-diskless-sync-delay", "0", ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [])], !shared);
+    redisServer(
+      port,
+      dir,
+      ["--repl-diskless-sync-delay", "0", ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [])],
+      !shared,
+    );
   const primary = node(findFreePort());
   const replica = node(findFreePort(), primary.port);
   const sentinels = Array.from({ length: 3 }, () => {
@@ -83,7 +88,9 @@ export async function testSentinels(shared = false): Promise<TestSentinels> {
     stop,
     async masterPort() {
       for (const s of sentinels) {
-        const answer = await redisCommand(s.port, ["SENTINEL", "get-master-addr-by-name", MASTER]).catch(() => undefined);
+        const answer = await redisCommand(s.port, ["SENTINEL", "get-master-addr-by-name", MASTER]).catch(
+          () => undefined,
+        );
         if (Array.isArray(answer)) return Number(answer[1]);
       }
       throw new Error("no sentinel answered");

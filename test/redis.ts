@@ -7,8 +7,13 @@ import { onCleanup, tempFolder, watchLines } from "./helpers.ts";
 
 /** The path of `name` (redis-server, redis-sentinel, redis-cli), or an error naming the package to install. */
 export function redisBinary(name: string): string {
-  const found = spawnSync(["sh", "-c", `command -v ${name}`]).stdout.toString().trim();
-  if (!found) throw new Error(`${name} is not installed: apt-get install redis-server redis-sentinel redis-tools (the Redis tests start their own)`);
+  const found = spawnSync(["sh", "-c", `command -v ${name}`])
+    .stdout.toString()
+    .trim();
+  if (!found)
+    throw new Error(
+      `${name} is not installed: apt-get install redis-server redis-sentinel redis-tools (the Redis tests start their own)`,
+    );
   return found;
 }
 
@@ -57,7 +62,24 @@ export function redisProcess(argv: () => string[], port: number, ready: RegExp, 
 export function redisServer(port: number, dir: string, extra: string[] = [], afterTest = true): RedisProcess {
   const path = redisBinary("redis-server");
   return redisProcess(
-    () => [path, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `dump-${port}.rdb`, "--save", "", "--appendonly", "no", "--protected-mode", "yes", ...extra],
+    () => [
+      path,
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--dbfilename",
+      `dump-${port}.rdb`,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "yes",
+      ...extra,
+    ],
     port,
     /Ready to accept connections/,
     afterTest,
@@ -101,7 +123,14 @@ export async function testRedis(): Promise<TestRedis> {
 
 /** One command over a connection of the test's own (not a server's) to the Redis at `port`; the reply as Redis gives it. */
 export async function redisCommand(port: number, args: string[]): Promise<unknown> {
-  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 5_000 });
+  const client = new Redis({
+    host: "127.0.0.1",
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    commandTimeout: 5_000,
+  });
   client.on("error", () => {});
   try {
     await client.connect();

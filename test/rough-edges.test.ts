@@ -3,7 +3,15 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decode, negotiate } from "../src/protocol/codec.ts";
 import { ErrorBody } from "../src/protocol/schemas.ts";
-import { enrollmentToken, runPkipc, serverProcess, serviceProcess, TEST_USER, tempFolder, testServer } from "./helpers.ts";
+import {
+  enrollmentToken,
+  runPkipc,
+  serverProcess,
+  serviceProcess,
+  TEST_USER,
+  tempFolder,
+  testServer,
+} from "./helpers.ts";
 
 describe("Accept q-values", () => {
   test.each([
@@ -21,7 +29,9 @@ describe("Accept q-values", () => {
 
   test("the server answers XML when Accept prefers it by q", async () => {
     const server = await testServer();
-    const response = await fetch(`${server.url}/v1/config`, { headers: { accept: "application/json;q=0.5, application/xml;q=0.9" } });
+    const response = await fetch(`${server.url}/v1/config`, {
+      headers: { accept: "application/json;q=0.5, application/xml;q=0.9" },
+    });
     expect(response.headers.get("content-type")).toContain("application/xml");
     expect(await response.text()).toContain("<config>");
   });
@@ -46,38 +56,80 @@ test("pkipc with no subcommand exits 64 with the usage on stderr", async () => {
 });
 
 describe("a service that can bind nothing says so in one sentence", () => {
-  const others = (stderr: string) => stderr.trim().split("\n").filter((line) => !line.includes("enrolled as"));
+  const others = (stderr: string) =>
+    stderr
+      .trim()
+      .split("\n")
+      .filter((line) => !line.includes("enrolled as"));
 
   test("--skip of every port", async () => {
     const server = await serverProcess();
-    const all = Array.from({ length: server.range.end - server.range.start + 1 }, (_, i) => server.range.start + i).join(",");
+    const all = Array.from(
+      { length: server.range.end - server.range.start + 1 },
+      (_, i) => server.range.start + i,
+    ).join(",");
     const token = await enrollmentToken(server.url);
-    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token, "--users", TEST_USER, "--skip", all], 15_000);
+    const run = await runPkipc(
+      [
+        "service",
+        "--server",
+        server.url,
+        "--key-file",
+        join(tempFolder(), "k.json"),
+        "--enroll",
+        token,
+        "--users",
+        TEST_USER,
+        "--skip",
+        all,
+      ],
+      15_000,
+    );
     expect(run.code).not.toBe(0);
-    expect(others(run.stderr)).toEqual([`pkipc service: --skip leaves no port of ${server.range.start}-${server.range.end} to bind`]);
+    expect(others(run.stderr)).toEqual([
+      `pkipc service: --skip leaves no port of ${server.range.start}-${server.range.end} to bind`,
+    ]);
   });
 
   test("a second service on a held range", async () => {
     const server = await serverProcess();
     await serviceProcess(server.url);
     const token = await enrollmentToken(server.url);
-    const run = await runPkipc(["service", "--server", server.url, "--key-file", join(tempFolder(), "k.json"), "--enroll", token, "--users", TEST_USER], 15_000);
+    const run = await runPkipc(
+      [
+        "service",
+        "--server",
+        server.url,
+        "--key-file",
+        join(tempFolder(), "k.json"),
+        "--enroll",
+        token,
+        "--users",
+        TEST_USER,
+      ],
+      15_000,
+    );
     expect(run.code).not.toBe(0);
     const lines = others(run.stderr);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^pkipc service: could not bind any port of \d+-\d+ \(EADDRINUSE\); is another pkipc service running\?$/);
+    expect(lines[0]).toMatch(
+      /^pkipc service: could not bind any port of \d+-\d+ \(EADDRINUSE\); is another pkipc service running\?$/,
+    );
   });
 });
 
 describe("help fits a terminal", () => {
-  test.each(["server", "service", "client", "demo", "admin"])("pkipc %s --help: no padded or overlong line, no empty default", async (role) => {
-    const run = await runPkipc([role, "--help"], 15_000, { NO_COLOR: "1" });
-    expect(run.code).toBe(0);
-    const lines = run.stdout.split("\n");
-    expect(lines.filter((l) => /[ \t]$/.test(l))).toEqual([]);
-    expect(lines.filter((l) => l.length > 120)).toEqual([]);
-    expect(run.stdout).not.toMatch(/\(default \)|default ;/);
-  });
+  test.each(["server", "service", "client", "demo", "admin"])(
+    "pkipc %s --help: no padded or overlong line, no empty default",
+    async (role) => {
+      const run = await runPkipc([role, "--help"], 15_000, { NO_COLOR: "1" });
+      expect(run.code).toBe(0);
+      const lines = run.stdout.split("\n");
+      expect(lines.filter((l) => /[ \t]$/.test(l))).toEqual([]);
+      expect(lines.filter((l) => l.length > 120)).toEqual([]);
+      expect(run.stdout).not.toMatch(/\(default \)|default ;/);
+    },
+  );
 
   test("a long default list shows its first items and its count", async () => {
     const run = await runPkipc(["service", "--help"], 15_000, { NO_COLOR: "1" });

@@ -21,7 +21,10 @@ function which(name: string, fallback?: string): string | null {
 export function wineTools(): { wine64: string; wineserver: string } {
   const wine64 = which("wine64", "/usr/lib/wine/wine64");
   const wineserver = which("wineserver", "/usr/lib/wine/wineserver");
-  const missing = [...(wine64 && wineserver ? [] : ["wine64"]), ...(which("x86_64-w64-mingw32-gcc") ? [] : ["gcc-mingw-w64-x86-64-win32"])];
+  const missing = [
+    ...(wine64 && wineserver ? [] : ["wine64"]),
+    ...(which("x86_64-w64-mingw32-gcc") ? [] : ["gcc-mingw-w64-x86-64-win32"]),
+  ];
   if (missing.length) throw new Error(`Wine tests need ${missing.join(" and ")}: apt-get install ${missing.join(" ")}`);
   return { wine64: wine64!, wineserver: wineserver! };
 }
@@ -43,13 +46,20 @@ export const winePath = (path: string) => `Z:${path.replaceAll("/", "\\")}`;
 function stopPrefixAfterTest(): void {
   const { wineserver } = wineTools();
   onCleanup(async () => {
-    const kill = Bun.spawn([wineserver, "-k"], { env: { ...process.env, WINEPREFIX: WINE_PREFIX }, stdio: ["ignore", "ignore", "ignore"] });
+    const kill = Bun.spawn([wineserver, "-k"], {
+      env: { ...process.env, WINEPREFIX: WINE_PREFIX },
+      stdio: ["ignore", "ignore", "ignore"],
+    });
     await kill.exited;
   });
 }
 
 /** Starts `exe args` under Wine (scripts/wine-run.sh); killed by PID after the test, then the prefix's wineserver is stopped. */
-export function spawnWine(exe: string, args: string[], env: Record<string, string> = {}): Subprocess<"ignore", "pipe", "pipe"> {
+export function spawnWine(
+  exe: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Subprocess<"ignore", "pipe", "pipe"> {
   wineTools();
   stopPrefixAfterTest(); // registered first, so it runs after the kill below (cleanups run newest first)
   const child = Bun.spawn([WINE_RUN, exe, ...args], {
@@ -72,7 +82,11 @@ export function spawnWine(exe: string, args: string[], env: Record<string, strin
 export async function runWine(exe: string, args: string[], timeoutMs = 60_000, env: Record<string, string> = {}) {
   const child = spawnWine(exe, args, env);
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
@@ -81,7 +95,7 @@ export async function runWine(exe: string, args: string[], timeoutMs = 60_000, e
 async function quietly(argv: string[], env: Record<string, string | undefined>): Promise<void> {
   const child = Bun.spawn(argv, { cwd: ROOT, stdio: ["ignore", "ignore", "ignore"], env });
   onCleanup(async () => {
-    if (child.exitCode === null) (child.kill("SIGKILL"), await child.exited);
+    if (child.exitCode === null) child.kill("SIGKILL"), await child.exited;
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
   await child.exited;
@@ -104,7 +118,7 @@ export async function holdWinePrefix(): Promise<void> {
   await quietly([wineserver, "-w"], env);
   const server = Bun.spawn([wineserver, "-f", "-p"], { stdio: ["ignore", "ignore", "ignore"], env });
   onCleanup(async () => {
-    if (server.exitCode === null) (server.kill("SIGKILL"), await server.exited);
+    if (server.exitCode === null) server.kill("SIGKILL"), await server.exited;
   });
   await quietly([WINE_RUN, "cmd", "/c", "exit"], env); // the system processes, under that server
 }

@@ -26,7 +26,8 @@ if (kind === "elysia") {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: () => new Response(JSON.stringify(offer()), { headers: { "content-type": "application/json; charset=utf-8" } }),
+    fetch: () =>
+      new Response(JSON.stringify(offer()), { headers: { "content-type": "application/json; charset=utf-8" } }),
   });
   console.log(`port ${server.port}`);
 } else {

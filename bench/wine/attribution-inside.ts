@@ -37,10 +37,13 @@ const killAll = () => {
 /** Busy Windows processes: cmd.exe instances waiting on their stdin, each a row in every Toolhelp snapshot. */
 async function startBackground(): Promise<void> {
   for (let i = 0; i < BACKGROUND; i++) {
-    children.push(Bun.spawn(["C:\\windows\\system32\\cmd.exe", "/q", "/k"], { stdin: "pipe", stdout: "ignore", stderr: "ignore" }));
+    children.push(
+      Bun.spawn(["C:\\windows\\system32\\cmd.exe", "/q", "/k"], { stdin: "pipe", stdout: "ignore", stderr: "ignore" }),
+    );
   }
   for (let waited = 0; processEntries().length < BACKGROUND; waited += 100) {
-    if (waited > 120_000) throw new Error(`only ${processEntries().length} of ${BACKGROUND} background processes started`);
+    if (waited > 120_000)
+      throw new Error(`only ${processEntries().length} of ${BACKGROUND} background processes started`);
     await Bun.sleep(100);
   }
 }
@@ -49,7 +52,8 @@ async function startBackground(): Promise<void> {
 async function holdConnections(): Promise<() => void> {
   const sink = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const sockets: Awaited<ReturnType<typeof Bun.connect>>[] = [];
-  for (let i = 0; i < CONNECTIONS; i++) sockets.push(await Bun.connect({ hostname: "127.0.0.1", port: sink.port, socket: { data() {} } }));
+  for (let i = 0; i < CONNECTIONS; i++)
+    sockets.push(await Bun.connect({ hostname: "127.0.0.1", port: sink.port, socket: { data() {} } }));
   return () => {
     for (const s of sockets) s.terminate();
     sink.stop(true);
@@ -65,7 +69,12 @@ function startKnocker() {
       for (const tuple of JSON.parse(line)) await Promise.all(tuple.map(knock));
       console.log("ok");
     }`;
-  const child = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, BUN_BE_BUN: "1" }, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([process.execPath, "-e", script], {
+    env: { ...process.env, BUN_BE_BUN: "1" },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   children.push(child);
   const reader = child.stdout.getReader();
   let buffered = "";
@@ -99,7 +108,12 @@ const listeners = Array.from({ length: TUPLES * TUPLE_SIZE }, () =>
       open(s) {
         const start = performance.now();
         attributor
-          .attribute({ localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort })
+          .attribute({
+            localAddress: s.localAddress,
+            localPort: s.localPort,
+            remoteAddress: s.remoteAddress,
+            remotePort: s.remotePort,
+          })
           .then(
             (info: ProcessInfo | null) => samples.push({ ms: performance.now() - start, pid: info?.pid ?? null }),
             () => samples.push({ ms: performance.now() - start, pid: null }),

@@ -45,9 +45,19 @@ export function startAgent(options: AgentOptions): Promise<LibraryService> {
         writeFileSync(temporary, `${key}\n`, { mode: 0o600, flag: "wx" });
         chmodSync(temporary, 0o600);
         renameSync(temporary, keyPath);
-        context.log.info("Acme key stored", { path: keyPath, origin: context.origin, browser: context.process.browser?.name });
+        context.log.info("Acme key stored", {
+          path: keyPath,
+          origin: context.origin,
+          browser: context.process.browser?.name,
+        });
         // The path relative to the app's folder: where this user keeps files is none of the SaaS's business.
-        return { ok: true, result: JSON.stringify({ path: "api-key", sha256: createHash("sha256").update(key).digest("hex").slice(0, 16) }) };
+        return {
+          ok: true,
+          result: JSON.stringify({
+            path: "api-key",
+            sha256: createHash("sha256").update(key).digest("hex").slice(0, 16),
+          }),
+        };
       },
     },
     ...(options.quiet ? {} : { log: createLogger({}) }),

@@ -21,8 +21,12 @@ const fingerprint = (key: string) => createHash("sha256").update(key).digest("he
 export function startExampleSaas(options: { pkipc: string; apiKey: string; port?: number }): ExampleSaas {
   const pkipc = apiClient(options.pkipc, { apiKey: options.apiKey, timeoutMs: 5000 });
   const issued = new Map<string, string>();
-  const json = (value: unknown, status = 200) => Response.json(value, { status, headers: { "cache-control": "no-store" } });
-  const html = readFileSync(new URL("./page.html", import.meta.url), "utf8").replaceAll("PKIPC_SERVER", options.pkipc.replace(/\/$/, ""));
+  const json = (value: unknown, status = 200) =>
+    Response.json(value, { status, headers: { "cache-control": "no-store" } });
+  const html = readFileSync(new URL("./page.html", import.meta.url), "utf8").replaceAll(
+    "PKIPC_SERVER",
+    options.pkipc.replace(/\/$/, ""),
+  );
 
   const http: Server<undefined> = Bun.serve({
     hostname: "127.0.0.1",
@@ -31,11 +35,15 @@ export function startExampleSaas(options: { pkipc: string; apiKey: string; port?
       const { pathname } = new URL(request.url);
       const [, , id, step] = pathname.split("/"); // /connect/ID/STEP
       try {
-        if (request.method === "GET" && pathname === "/") return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+        if (request.method === "GET" && pathname === "/")
+          return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
         // 1. A session for this visitor, bound to the address the SaaS sees them at.
         if (request.method === "POST" && pathname === "/connect") {
           const address = server.requestIP(request)?.address.replace(/^::ffff:/i, "");
-          return json(await pkipc.createSession("json", AbortSignal.timeout(5000), address ? { address } : undefined), 201);
+          return json(
+            await pkipc.createSession("json", AbortSignal.timeout(5000), address ? { address } : undefined),
+            201,
+          );
         }
         if (!id || !SESSION_ID.test(id)) return json({ error: "no such page" }, 404);
         // 2. Once the page has linked: check who linked, then send this user's new key to the local app.
@@ -58,7 +66,11 @@ export function startExampleSaas(options: { pkipc: string; apiKey: string; port?
           if (instruction.state === "queued" || instruction.state === "delivered") return json({ state: "waiting" });
           if (instruction.state === "refused") return json({ state: "refused", reason: instruction.result });
           const answer = JSON.parse(instruction.result ?? "{}") as { path?: string; sha256?: string };
-          return json({ state: answer.sha256 === fingerprint(key) ? "stored" : "mismatch", path: answer.path, sha256: answer.sha256 });
+          return json({
+            state: answer.sha256 === fingerprint(key) ? "stored" : "mismatch",
+            path: answer.path,
+            sha256: answer.sha256,
+          });
         }
       } catch (error) {
         return json({ error: (error as Error).message }, 502);
@@ -73,7 +85,9 @@ if (import.meta.main) {
   const pkipcServer = process.env.PKIPC_SERVER;
   const apiKey = process.env.PKIPC_API_KEY;
   if (!pkipcServer || !apiKey) {
-    console.error("set PKIPC_SERVER (the pkipc server's URL) and PKIPC_API_KEY (pkipc admin api-key \"acme\" --origin http://127.0.0.1:PORT)");
+    console.error(
+      'set PKIPC_SERVER (the pkipc server\'s URL) and PKIPC_API_KEY (pkipc admin api-key "acme" --origin http://127.0.0.1:PORT)',
+    );
     process.exit(64);
   }
   const saas = startExampleSaas({ pkipc: pkipcServer, apiKey, port: Number(process.env.PORT ?? 0) });

@@ -1,5 +1,9 @@
 // enumerate: the service sends every code its knocks could complete to with failed ports; the server looks each up.
-import { type BindFailureStrategy, completions as completionsOf, seenAndFailed } from "../../src/protocol/bind-failure.ts";
+import {
+  type BindFailureStrategy,
+  completions as completionsOf,
+  seenAndFailed,
+} from "../../src/protocol/bind-failure.ts";
 import type { Claim } from "../../src/protocol/schemas.ts";
 import { codeKey } from "../../src/protocol/code.ts";
 import { TooManyCompletionsError } from "../../src/lib/errors.ts";
@@ -29,7 +33,9 @@ export const enumerate = {
     // Counted before observed() intersects them: that walk is completions x ports long.
     const { completions } = asEnumerate(claim);
     if (completions.length > limits.maxCompletions) {
-      throw new TooManyCompletionsError(`${completions.length} completions sent; at most ${limits.maxCompletions} are accepted`);
+      throw new TooManyCompletionsError(
+        `${completions.length} completions sent; at most ${limits.maxCompletions} are accepted`,
+      );
     }
   },
   observed(claim) {
@@ -55,7 +61,9 @@ export const enumerate = {
       if (ports.length === limits.knocks) codes.set(ports.join(","), ports);
     }
     if (codes.size > limits.maxCompletions) {
-      throw new TooManyCompletionsError(`${codes.size} completions sent; at most ${limits.maxCompletions} are accepted`);
+      throw new TooManyCompletionsError(
+        `${codes.size} completions sent; at most ${limits.maxCompletions} are accepted`,
+      );
     }
     return [...codes.values()];
   },

@@ -10,7 +10,12 @@ export const http = {
     const start = performance.now();
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
     try {
-      const response = await fetch(url, { signal, keepalive: false, redirect: "manual", ...(origin ? { headers: { origin } } : {}) });
+      const response = await fetch(url, {
+        signal,
+        keepalive: false,
+        redirect: "manual",
+        ...(origin ? { headers: { origin } } : {}),
+      });
       await response.body?.cancel();
       return { port, landed: true, ms: performance.now() - start };
     } catch (error) {
@@ -18,7 +23,12 @@ export const http = {
       if (signal.aborted) return { port, landed: undefined, error: "aborted", ms: performance.now() - start };
       // The service hangs up without an HTTP answer: the request fails, but the connection was made.
       const landed = !NOT_CONNECTED.has(code);
-      return { port, landed, ms: performance.now() - start, ...(landed ? {} : { error: `fetch ${url} failed: ${code}` }) };
+      return {
+        port,
+        landed,
+        ms: performance.now() - start,
+        ...(landed ? {} : { error: `fetch ${url} failed: ${code}` }),
+      };
     }
   },
 } as const satisfies KnockTransport;

@@ -27,7 +27,10 @@ export const tcp = {
             landed = true;
             socket = s;
             // The service reads a knock's origin from an HTTP head, as a browser's cors fetch sends it.
-            if (origin) s.write(`GET / HTTP/1.1\r\nHost: ${host.includes(":") ? `[${host}]` : host}:${port}\r\nOrigin: ${origin}\r\n\r\n`);
+            if (origin)
+              s.write(
+                `GET / HTTP/1.1\r\nHost: ${host.includes(":") ? `[${host}]` : host}:${port}\r\nOrigin: ${origin}\r\n\r\n`,
+              );
             if (signal.aborted) finish();
             else events?.landed?.();
           },

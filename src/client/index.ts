@@ -64,12 +64,21 @@ export interface ClientResult {
 /** Whether every knock was refused: no service listens on this computer (the client knows at once). */
 const allRefused = (knocks: KnockResult[]) => knocks.length > 0 && knocks.every((k) => k.landed === false);
 
-function whyNotLinked(status: SessionStatus, knocks: KnockResult[], timeoutMs: number): { code: NotLinkedCode; reason: string } {
+function whyNotLinked(
+  status: SessionStatus,
+  knocks: KnockResult[],
+  timeoutMs: number,
+): { code: NotLinkedCode; reason: string } {
   // The service asked its user, who said no (or let the question time out): not a missing service.
-  if (status.state === "declined") return { code: "DECLINED", reason: "the local user declined this link when the pkipc service asked" };
+  if (status.state === "declined")
+    return { code: "DECLINED", reason: "the local user declined this link when the pkipc service asked" };
   if (status.reason) return { code: status.reason, reason: status.detail ?? status.reason };
   const refused = knocks.filter((k) => k.landed === false).length;
-  if (allRefused(knocks)) return { code: "NO_SERVICE", reason: `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running on this computer?` };
+  if (allRefused(knocks))
+    return {
+      code: "NO_SERVICE",
+      reason: `every knock was refused (${knocks[0]?.error ?? "no listener"}): is pkipc service running on this computer?`,
+    };
   if (status.state === "expired") return { code: "EXPIRED", reason: "the code expired before a service reported it" };
   if (refused === 0) {
     // Something holds the whole range, so a service most likely saw the code: say what else keeps a link back.
@@ -89,12 +98,21 @@ function whyNotLinked(status: SessionStatus, knocks: KnockResult[], timeoutMs: n
  * Asks for a session, waiting out a 429 (as its Retry-After says) while that fits before `end`: 50
  * clients started at once from one address would otherwise fail past the server's burst.
  */
-async function createSession(api: ReturnType<typeof apiClient>, format: Format, end: number, signal?: AbortSignal, address?: string) {
+async function createSession(
+  api: ReturnType<typeof apiClient>,
+  format: Format,
+  end: number,
+  signal?: AbortSignal,
+  address?: string,
+) {
   for (;;) {
     try {
       return await api.openSession(format, signal, address === undefined ? undefined : { address });
     } catch (error) {
-      const wait = error instanceof ApiError && error.status === 429 ? (error.retryAfterSeconds ?? 1) * 1000 : Number.POSITIVE_INFINITY;
+      const wait =
+        error instanceof ApiError && error.status === 429
+          ? (error.retryAfterSeconds ?? 1) * 1000
+          : Number.POSITIVE_INFINITY;
       if (performance.now() + wait >= end || signal?.aborted) throw error;
       await Bun.sleep(wait);
     }
@@ -117,29 +135,41 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const format = options.format ?? "json";
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (options.address !== undefined && !options.apiKey) {
-    throw new ConfigError("stating the user's address needs the SaaS backend's API key (--api-key or PKIPC_API_KEY): only a backend may state it");
+    throw new ConfigError(
+      "stating the user's address needs the SaaS backend's API key (--api-key or PKIPC_API_KEY): only a backend may state it",
+    );
   }
   if (options.instructions?.length && !options.apiKey) {
-    throw new ConfigError("queueing instructions needs the SaaS backend's API key (--api-key or PKIPC_API_KEY; pkipc admin api-key makes one)");
+    throw new ConfigError(
+      "queueing instructions needs the SaaS backend's API key (--api-key or PKIPC_API_KEY; pkipc admin api-key makes one)",
+    );
   }
   // Without an API key, ask as the server's own demo page would: browsers always name the page's origin.
   const root = apiRoot(options.server);
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
   const { offer, origin: told } = await createSession(api, format, start + timeoutMs, options.signal, options.address);
-  for (const instruction of options.instructions ?? []) await api.queueInstruction(offer.id, instruction, options.signal);
+  for (const instruction of options.instructions ?? [])
+    await api.queueInstruction(offer.id, instruction, options.signal);
   // A page's knocks carry its origin; a backend's session has its API key's origin, which the server names
   // when it makes the session (a server of 0.2 does not: then its status names it, one request more).
-  const origin = options.origin ?? (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
+  const origin =
+    options.origin ??
+    (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
-  const knocking = knockTuples(options.transport, offer.tuples, { settleMs: offer.settleMs, signal: options.signal, ...(origin ? { origin } : {}) });
+  const knocking = knockTuples(options.transport, offer.tuples, {
+    settleMs: offer.settleMs,
+    signal: options.signal,
+    ...(origin ? { origin } : {}),
+  });
   // Every knock refused: nothing listens, so nothing will link; the poll under way is cut short.
   const nobody = new AbortController();
   void knocking.then((knocks) => allRefused(knocks) && nobody.abort());
   const pollSignal = options.signal ? AbortSignal.any([options.signal, nobody.signal]) : nobody.signal;
   const end = start + timeoutMs;
   const waitingOnService = (s: SessionStatus) =>
-    (s.state === "pending" && s.reason === undefined) || (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
+    (s.state === "pending" && s.reason === undefined) ||
+    (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
   // Long polls from the first knock on, each bounded by what is left of the timeout: the link is seen
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
   let status: SessionStatus | undefined;
@@ -168,7 +198,10 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const knocks = await knocking;
   // polls that kept failing until the deadline: the server is gone, not the service (say so, not "no service linked")
   if (lastPollError && status?.state !== "linked") throw lastPollError;
-  if (!status) throw new NetworkError(`no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`);
+  if (!status)
+    throw new NetworkError(
+      `no status of session ${offer.id} from ${api.url} within ${timeoutMs / 1000} s: every poll was closed without an answer`,
+    );
   const result: ClientResult = {
     linked: status.state === "linked",
     sessionId: offer.id,

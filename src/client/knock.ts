@@ -25,7 +25,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * settle pause; knocks stay held meanwhile, until the service closes them, so a whole code is attributed
  * in one pass rather than one round trip per tuple.
  */
-export async function knockTuples(transport: KnockTransport, tuples: number[][], options: KnockOptions): Promise<KnockResult[]> {
+export async function knockTuples(
+  transport: KnockTransport,
+  tuples: number[][],
+  options: KnockOptions,
+): Promise<KnockResult[]> {
   const host = options.host ?? "127.0.0.1";
   const holdMs = options.holdMs ?? 5000;
   const held: Promise<KnockResult>[] = [];
@@ -37,10 +41,12 @@ export async function knockTuples(transport: KnockTransport, tuples: number[][],
       options.onStart?.(port, index);
       let landed!: () => void;
       const open = new Promise<void>((resolve) => (landed = resolve));
-      const done = transport.knock({ host, port, ...(options.origin ? { origin: options.origin } : {}) }, signal, { landed }).then((result) => {
-        options.onKnock?.(result, index);
-        return result;
-      });
+      const done = transport
+        .knock({ host, port, ...(options.origin ? { origin: options.origin } : {}) }, signal, { landed })
+        .then((result) => {
+          options.onKnock?.(result, index);
+          return result;
+        });
       held.push(done);
       return Promise.race([open, done]);
     });

@@ -19,7 +19,8 @@ function webOrigin(raw: string, name: string): string {
 function instruction(raw: string, name: string): InstructionRequest[] {
   if (raw === "") return [];
   const match = /^([a-z][a-z0-9-]{0,63})(?::(.*))?$/.exec(raw);
-  if (!match) throw new ConfigError(`${name} must be NAME or NAME:KEY=VALUE,... (for example log:message=hello), not "${raw}"`);
+  if (!match)
+    throw new ConfigError(`${name} must be NAME or NAME:KEY=VALUE,... (for example log:message=hello), not "${raw}"`);
   const args: Record<string, string> = {};
   for (const pair of match[2] ? match[2].split(",") : []) {
     const eq = pair.indexOf("=");
@@ -31,13 +32,40 @@ function instruction(raw: string, name: string): InstructionRequest[] {
 
 export const clientOptions = {
   server: serverOption,
-  transport: { description: "How to knock: tcp, http or ws", env: "PKIPC_TRANSPORT", default: "tcp", parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]) },
-  format: { description: "Session format to ask for: json or xml", default: "json", parse: oneOf(["json", "xml"] as const) },
+  transport: {
+    description: "How to knock: tcp, http or ws",
+    env: "PKIPC_TRANSPORT",
+    default: "tcp",
+    parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]),
+  },
+  format: {
+    description: "Session format to ask for: json or xml",
+    default: "json",
+    parse: oneOf(["json", "xml"] as const),
+  },
   timeout: timeoutOption("How long to wait for the link", "PKIPC_TIMEOUT"),
-  apiKey: { description: "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)", env: "PKIPC_API_KEY", parse: text },
-  origin: { description: "The web origin each knock states (an Origin header, as a browser page's knocks carry it); default: the session's own", env: "PKIPC_ORIGIN", parse: webOrigin },
-  address: { description: "The user's address to state for the session, as a SaaS backend does (needs --api-key); default: the one the server sees", parse: text },
-  instruction: { description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)", default: "", parse: instruction },
+  apiKey: {
+    description:
+      "The SaaS backend's API key: create the session as a backend would, see who linked it, queue instructions (prefer the variable: flags show in ps)",
+    env: "PKIPC_API_KEY",
+    parse: text,
+  },
+  origin: {
+    description:
+      "The web origin each knock states (an Origin header, as a browser page's knocks carry it); default: the session's own",
+    env: "PKIPC_ORIGIN",
+    parse: webOrigin,
+  },
+  address: {
+    description:
+      "The user's address to state for the session, as a SaaS backend does (needs --api-key); default: the one the server sees",
+    parse: text,
+  },
+  instruction: {
+    description: "Queue an instruction for the service, NAME[:KEY=VALUE,...] (needs --api-key)",
+    default: "",
+    parse: instruction,
+  },
   json: jsonOption("Print the result as JSON"),
 } as const;
 
@@ -58,7 +86,8 @@ function describe(result: ClientResult): string {
       : `linked in ${result.timeToLinkMs?.toFixed(1)} ms (who linked is shown to the SaaS backend only: pass --api-key to see it)`,
     `code ${result.tuples.map((t) => t.join(",")).join(" | ")} via ${result.transport}, ${knocksText(result)}`,
   ];
-  for (const i of result.instructions) lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
+  for (const i of result.instructions)
+    lines.push(`instruction ${i.name}: ${i.state}${i.result ? ` (${i.result})` : ""}`);
   return lines.join("\n");
 }
 
@@ -79,14 +108,14 @@ export default defineCommand({
     let result: Awaited<ReturnType<typeof runClient>>;
     try {
       result = await runClient({
-      server: o.server,
-      transport: transports[o.transport],
-      format: o.format,
-      timeoutMs: o.timeout,
-      instructions: o.instruction,
-      ...(o.apiKey ? { apiKey: o.apiKey } : {}),
-      ...(o.origin ? { origin: o.origin } : {}),
-      ...(o.address ? { address: o.address } : {}),
+        server: o.server,
+        transport: transports[o.transport],
+        format: o.format,
+        timeoutMs: o.timeout,
+        instructions: o.instruction,
+        ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+        ...(o.origin ? { origin: o.origin } : {}),
+        ...(o.address ? { address: o.address } : {}),
       });
     } catch (error) {
       // The server refused or could not be reached: not linked, like any other failure of the exchange.

@@ -78,6 +78,13 @@ export function formatHelp(usage: string, width: number, plain: boolean): string
   for (const [name, what] of COMMON_ENVIRONMENT) {
     out.push(`  ${name}`, ...wrap(what, width, 6).map((r) => `      ${r}`));
   }
-  out.push(...wrap("Each option above names the variable that sets it (env NAME); a flag wins over its variable.", width, 2, 2).map((r) => `  ${r}`));
+  out.push(
+    ...wrap(
+      "Each option above names the variable that sets it (env NAME); a flag wins over its variable.",
+      width,
+      2,
+      2,
+    ).map((r) => `  ${r}`),
+  );
   return out.join("\n");
 }

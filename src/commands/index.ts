@@ -3,7 +3,11 @@ import { defineCommand } from "citty";
 import { VERSION } from "../version.ts";
 
 export default defineCommand({
-  meta: { name: "pkipc", version: VERSION, description: "Deliver a key from a web server to a local service through a browser, by port knocking on loopback" },
+  meta: {
+    name: "pkipc",
+    version: VERSION,
+    description: "Deliver a key from a web server to a local service through a browser, by port knocking on loopback",
+  },
   // Lazy: `pkipc client` never evaluates the server (Elysia, Redis) or the service's modules.
   subCommands: {
     server: () => import("./server.ts").then((m) => m.default),

@@ -5,7 +5,12 @@ import { duration, httpUrl } from "../lib/options.ts";
 export const DEFAULT_SERVER = "http://127.0.0.1:7870";
 
 /** --server of `pkipc client` and `pkipc admin` (`pkipc service` narrows it: no default, https off loopback). */
-export const serverOption = { description: "The pkipc server's URL", env: "PKIPC_SERVER", default: DEFAULT_SERVER, parse: httpUrl } as const;
+export const serverOption = {
+  description: "The pkipc server's URL",
+  env: "PKIPC_SERVER",
+  default: DEFAULT_SERVER,
+  parse: httpUrl,
+} as const;
 
 /** --timeout: the deadline of the whole exchange with the server. */
 export const timeoutOption = (description: string, env?: string) =>

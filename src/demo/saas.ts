@@ -29,10 +29,15 @@ const html = (server: string) =>
  * address, made with the API key), GET /api/session/ID (its full status, identity included).
  */
 export function startDemoSaas(options: { hostname?: string; port?: number } = {}): DemoSaas {
-  let target: { server: string; api: ReturnType<typeof apiClient>; page: string; headers: Record<string, string> } | undefined;
-  const json = (value: unknown, status = 200) => Response.json(value, { status, headers: { "cache-control": "no-store" } });
+  let target:
+    | { server: string; api: ReturnType<typeof apiClient>; page: string; headers: Record<string, string> }
+    | undefined;
+  const json = (value: unknown, status = 200) =>
+    Response.json(value, { status, headers: { "cache-control": "no-store" } });
   const fail = (error: unknown) =>
-    error instanceof ApiError ? json({ error: { code: error.code, message: error.message } }, error.status) : json({ error: { code: "BACKEND", message: describeError(error) } }, 502);
+    error instanceof ApiError
+      ? json({ error: { code: error.code, message: error.message } }, error.status)
+      : json({ error: { code: "BACKEND", message: describeError(error) } }, 502);
 
   const http: Server<undefined> = Bun.serve({
     hostname: options.hostname ?? "127.0.0.1",
@@ -40,17 +45,28 @@ export function startDemoSaas(options: { hostname?: string; port?: number } = {}
     async fetch(request, server) {
       const { pathname } = new URL(request.url);
       if (request.method === "GET" && pathname === "/demo.js") {
-        return new Response(DEMO_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "x-content-type-options": "nosniff" } });
+        return new Response(DEMO_JS, {
+          headers: { "content-type": "text/javascript; charset=utf-8", "x-content-type-options": "nosniff" },
+        });
       }
-      if (!target) return json({ error: { code: "NOT_READY", message: "the demo SaaS is not connected to a pkipc server yet" } }, 503);
+      if (!target)
+        return json(
+          { error: { code: "NOT_READY", message: "the demo SaaS is not connected to a pkipc server yet" } },
+          503,
+        );
       if (request.method === "GET" && pathname === "/") return new Response(target.page, { headers: target.headers });
       try {
         if (request.method === "POST" && pathname === "/api/session") {
           // A real SaaS would first check that its user is signed in; the address is the one it sees.
           const address = server.requestIP(request)?.address.replace(/^::ffff:/i, "");
-          return json(await target.api.createSession("json", AbortSignal.timeout(5000), address ? { address } : undefined), 201);
+          return json(
+            await target.api.createSession("json", AbortSignal.timeout(5000), address ? { address } : undefined),
+            201,
+          );
         }
-        const id = pathname.startsWith("/api/session/") ? decodeURIComponent(pathname.slice("/api/session/".length)) : "";
+        const id = pathname.startsWith("/api/session/")
+          ? decodeURIComponent(pathname.slice("/api/session/".length))
+          : "";
         if (request.method === "GET" && SESSION_ID.test(id)) return json(await target.api.status(id));
       } catch (error) {
         return fail(error);
@@ -63,7 +79,12 @@ export function startDemoSaas(options: { hostname?: string; port?: number } = {}
     connect(server, apiKey) {
       const page = html(server);
       // The page calls its own backend and the pkipc server (for the code space and progress), nothing else.
-      target = { server, api: apiClient(server, { apiKey, timeoutMs: 5000 }), page, headers: htmlHeaders(page, [new URL(server).origin]) };
+      target = {
+        server,
+        api: apiClient(server, { apiKey, timeoutMs: 5000 }),
+        page,
+        headers: htmlHeaders(page, [new URL(server).origin]),
+      };
     },
     async stop() {
       await http.stop(true);

@@ -15,10 +15,15 @@ export function writeAtomically(path: string, text: string, mode = 0o600): strin
   const folder = trustedPath(dirname(path), "folder", { create: true });
   const target = join(folder, basename(path));
   const existing = lstatSync(target, { throwIfNoEntry: false });
-  if (existing && !existing.isFile()) throw new UnsafePathError(`${target} exists and is not a regular file; it was not replaced`);
+  if (existing && !existing.isFile())
+    throw new UnsafePathError(`${target} exists and is not a regular file; it was not replaced`);
   const suffix = Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
   const temporary = `${target}.${process.pid}.${suffix}.tmp`;
-  const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
+  const fd = openSync(
+    temporary,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0),
+    0o600,
+  );
   try {
     fchmodSync(fd, mode); // an umask cannot widen 0600, but be explicit: the file may hold keys
     const bytes = Buffer.from(text, "utf8");

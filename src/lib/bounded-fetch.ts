@@ -25,7 +25,11 @@ export interface BoundedAnswer {
  * Throws NetworkError (naming the URL) when no whole answer came by the deadline or the answer is a redirect, and
  * ResponseTooLargeError (naming the URL and the bound) past the bound; both cancel the exchange.
  */
-export async function boundedFetch(url: URL, init: Omit<RequestInit, "signal">, options: BoundedFetchOptions): Promise<BoundedAnswer> {
+export async function boundedFetch(
+  url: URL,
+  init: Omit<RequestInit, "signal">,
+  options: BoundedFetchOptions,
+): Promise<BoundedAnswer> {
   const maxBytes = options.maxBytes ?? MAX_RESPONSE_BYTES;
   const where = `${init.method ?? "GET"} ${url.origin}${url.pathname}`;
   const deadline = AbortSignal.timeout(options.timeoutMs);
@@ -36,7 +40,8 @@ export async function boundedFetch(url: URL, init: Omit<RequestInit, "signal">, 
     const why = deadline.aborted ? `no answer within ${options.timeoutMs} ms` : (error as Error).message;
     return new NetworkError(`${where} failed: ${why}`, { cause: error });
   };
-  const tooLarge = () => new ResponseTooLargeError(`${where} answered more than ${maxBytes} bytes (the bound); stopped reading it`);
+  const tooLarge = () =>
+    new ResponseTooLargeError(`${where} answered more than ${maxBytes} bytes (the bound); stopped reading it`);
   let response: Response;
   try {
     // No redirect is followed: a hostile server would bounce a signed request to an address of its choice
@@ -49,7 +54,9 @@ export async function boundedFetch(url: URL, init: Omit<RequestInit, "signal">, 
     drop.abort();
     await response.body?.cancel().catch(() => {});
     const to = response.headers.get("location") ?? "nowhere";
-    throw new NetworkError(`${where} answered a redirect (${response.status} to ${to.slice(0, 200)}); pkipc follows none`);
+    throw new NetworkError(
+      `${where} answered a redirect (${response.status} to ${to.slice(0, 200)}); pkipc follows none`,
+    );
   }
   // A declared length past the bound is refused before a byte is read.
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);

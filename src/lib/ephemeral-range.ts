@@ -16,7 +16,9 @@ const LINUX_FILE = "/proc/sys/net/ipv4/ip_local_port_range";
 const TOOL_TIMEOUT_MS = 3000;
 
 function valid(start: number, end: number): PortRange | undefined {
-  return Number.isInteger(start) && Number.isInteger(end) && start >= 1 && start <= end && end <= 65535 ? { start, end } : undefined;
+  return Number.isInteger(start) && Number.isInteger(end) && start >= 1 && start <= end && end <= 65535
+    ? { start, end }
+    : undefined;
 }
 
 /** Linux's "32768\t60999". */
@@ -64,9 +66,13 @@ export function osEphemeralRange(platform: NodeJS.Platform = process.platform): 
   }
   if (platform === "win32") {
     const range = parseNetsh(tool(["netsh", "int", "ipv4", "show", "dynamicport", "tcp"]) ?? "");
-    return range ? { ...range, source: "netsh int ipv4 show dynamicport tcp" } : { ...IANA_DYNAMIC, source: "the Windows default" };
+    return range
+      ? { ...range, source: "netsh int ipv4 show dynamicport tcp" }
+      : { ...IANA_DYNAMIC, source: "the Windows default" };
   }
   // macOS and the BSDs name it the same way.
   const range = parseSysctl(tool(["sysctl", "-n", "net.inet.ip.portrange.first", "net.inet.ip.portrange.last"]) ?? "");
-  return range ? { ...range, source: "sysctl net.inet.ip.portrange" } : { ...IANA_DYNAMIC, source: `the ${platform === "darwin" ? "macOS" : platform} default` };
+  return range
+    ? { ...range, source: "sysctl net.inet.ip.portrange" }
+    : { ...IANA_DYNAMIC, source: `the ${platform === "darwin" ? "macOS" : platform} default` };
 }

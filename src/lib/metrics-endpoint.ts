@@ -18,7 +18,8 @@ export function serveMetrics(registry: Registry, host: string, port: number): Me
       reusePort: false,
       async fetch(request) {
         const path = new URL(request.url).pathname;
-        if (request.method !== "GET" || path !== "/metrics") return new Response("only GET /metrics here\n", { status: 404 });
+        if (request.method !== "GET" || path !== "/metrics")
+          return new Response("only GET /metrics here\n", { status: 404 });
         return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });
       },
     });

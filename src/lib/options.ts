@@ -34,7 +34,9 @@ export function helpDefault(value: string | undefined): string {
     if (`${shown},${item}`.length > HELP_DEFAULT_WIDTH - 4) break;
     shown = shown ? `${shown},${item}` : item;
   }
-  return items.length > 1 ? `default ${shown},... (${items.length} in all)` : `default ${value.slice(0, HELP_DEFAULT_WIDTH - 3)}...`;
+  return items.length > 1
+    ? `default ${shown},... (${items.length} in all)`
+    : `default ${value.slice(0, HELP_DEFAULT_WIDTH - 3)}...`;
 }
 
 /** citty argument definitions whose help names the default and the environment variable. */
@@ -137,7 +139,8 @@ export function duration(min: number, max: number) {
     const match = /^(\d{1,9})(ms|s|m)?$/.exec(raw.trim());
     if (!match) throw new ConfigError(`${name} must be a duration such as 500ms, 30s or 2m, not "${raw}"`);
     const value = Number(match[1]) * (match[2] === "m" ? 60_000 : match[2] === "s" ? 1000 : 1);
-    if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} ms and ${max} ms, not ${value} ms`);
+    if (value < min || value > max)
+      throw new ConfigError(`${name} must be between ${min} ms and ${max} ms, not ${value} ms`);
     return value;
   };
 }
@@ -145,7 +148,8 @@ export function duration(min: number, max: number) {
 /** One of a fixed set of names. */
 export function oneOf<const N extends string>(names: readonly N[]) {
   return (raw: string, name: string): N => {
-    if (!(names as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${names.join(", ")}, not "${raw}"`);
+    if (!(names as readonly string[]).includes(raw))
+      throw new ConfigError(`${name} must be one of ${names.join(", ")}, not "${raw}"`);
     return raw as N;
   };
 }
@@ -198,7 +202,8 @@ export function httpUrl(raw: string, name: string): URL {
   } catch {
     throw new ConfigError(`${name} must be a URL such as http://127.0.0.1:7870, not "${raw}"`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(`${name} must be an http or https URL`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new ConfigError(`${name} must be an http or https URL`);
   return url;
 }
 
@@ -222,7 +227,10 @@ export function text(raw: string): string {
  * header: no path, no trailing slash); may be empty.
  */
 export function originList(raw: string, name: string): string[] {
-  const origins = raw.split(",").map((o) => o.trim()).filter(Boolean);
+  const origins = raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
   for (const origin of origins) {
     let url: URL | undefined;
     try {
@@ -231,7 +239,9 @@ export function originList(raw: string, name: string): string[] {
       url = undefined;
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== origin) {
-      throw new ConfigError(`${name}: "${origin}" is not a web origin such as https://saas.example (scheme, host and port only, no path or trailing slash)`);
+      throw new ConfigError(
+        `${name}: "${origin}" is not a web origin such as https://saas.example (scheme, host and port only, no path or trailing slash)`,
+      );
     }
   }
   if (origins.length > 64) throw new ConfigError(`${name} lists more than 64 origins`);

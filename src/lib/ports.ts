@@ -2,11 +2,10 @@
 
 /** Ports the Fetch standard forbids: a browser never even connects to them (BRIEF section 2). */
 const BAD_PORT_LIST = [
-  0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103,
-  104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513,
-  514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720,
-  1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697,
-  10080,
+  0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110,
+  111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532,
+  540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
+  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ];
 export const BROWSER_REFUSED_PORTS: ReadonlySet<number> = new Set(BAD_PORT_LIST);
 
@@ -37,7 +36,8 @@ export function findFreeRange(size: number, host = "127.0.0.1", attempts = 200):
     const start = low + Math.floor(Math.random() * (high - low));
     const range = { start, end: start + size - 1 };
     let ok = true;
-    for (let port = range.start; port <= range.end && ok; port++) ok = !BROWSER_REFUSED_PORTS.has(port) && canBind(host, port);
+    for (let port = range.start; port <= range.end && ok; port++)
+      ok = !BROWSER_REFUSED_PORTS.has(port) && canBind(host, port);
     if (ok) return range;
   }
   throw new Error(`no free range of ${size} ports on ${host} after ${attempts} attempts`);

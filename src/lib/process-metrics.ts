@@ -7,7 +7,8 @@ import { VERSION } from "../version.ts";
  * other series with the version) and prom-client's default process metrics to `registry`.
  */
 export function addProcessMetrics(registry: Registry, role: "server" | "service"): void {
-  const runtime = typeof process.versions.bun === "string" ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
+  const runtime =
+    typeof process.versions.bun === "string" ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
   new Gauge({
     name: "pkipc_build_info",
     help: "The running pkipc: its version, role and runtime (always 1)",

@@ -29,7 +29,11 @@ interface Bucket {
  * An evicted key starts again with a full bucket, so the bound must sit well above the number of
  * active keys (default 65,536: one per address of a busy /16).
  */
-export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: number; now?: () => number } = {}): RateLimiter {
+export function rateLimiter(
+  spec: RateSpec,
+  what: string,
+  options: { maxKeys?: number; now?: () => number } = {},
+): RateLimiter {
   const buckets = bucketMap(options);
   const spend = (key: string, cost: 0 | 1) => {
     if (spec.perSecond <= 0) return;
@@ -42,7 +46,10 @@ export function rateLimiter(spec: RateSpec, what: string, options: { maxKeys?: n
 /** The 429 of a limit whose bucket held `tokens` (under 1), with how long until one is back. */
 function refusal(spec: RateSpec, what: string, tokens: number): RateLimitError {
   const wait = Math.max(1, Math.ceil((1 - tokens) / spec.perSecond));
-  return new RateLimitError(`too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`, wait);
+  return new RateLimitError(
+    `too many ${what}; at most ${spec.perSecond}/s (bursts of ${spec.burst}); retry in ${wait} s`,
+    wait,
+  );
 }
 
 /**

@@ -22,14 +22,23 @@ export interface RunProgramOptions {
  */
 export async function runProgram(argv: readonly string[], options: RunProgramOptions): Promise<ProgramRun> {
   const maxOutput = options.maxOutput ?? 64 << 10;
-  const child = Bun.spawn([...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(options.env ? { env: options.env } : {}) });
+  const child = Bun.spawn([...argv], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(options.env ? { env: options.env } : {}),
+  });
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
     child.kill("SIGKILL");
   }, options.timeoutMs);
   try {
-    const [stdout, stderr, exitCode] = await Promise.all([bounded(child.stdout, maxOutput), bounded(child.stderr, maxOutput), child.exited]);
+    const [stdout, stderr, exitCode] = await Promise.all([
+      bounded(child.stdout, maxOutput),
+      bounded(child.stderr, maxOutput),
+      child.exited,
+    ]);
     return { exitCode: killed ? null : exitCode, stdout, stderr };
   } finally {
     clearTimeout(timer);

@@ -44,10 +44,19 @@ export function trustedPath(path: string, kind: PathKind, options: TrustedPathOp
   // the folders entered so far (for ".."), each with whether others may add entries to it (sticky)
   const stack: Array<{ path: string; open: boolean }> = [];
   const enter = (at: string, info: Stats, last: boolean) => {
-    if (!trusted(info.uid)) throw new UnsafePathError(`the folder ${at} belongs to uid ${info.uid}, not ${ownerText}: other users could replace what is inside it`);
+    if (!trusted(info.uid))
+      throw new UnsafePathError(
+        `the folder ${at} belongs to uid ${info.uid}, not ${ownerText}: other users could replace what is inside it`,
+      );
     const open = (info.mode & 0o022) !== 0;
-    if (open && !(info.mode & S_ISVTX)) throw new UnsafePathError(`the folder ${at} may be changed by other users (mode ${modeText(info)}); run chmod go-w ${at}`);
-    if (open && last) throw new UnsafePathError(`the folder ${at} lets every user add files (mode ${modeText(info)}); use a folder only ${ownerText} may write`);
+    if (open && !(info.mode & S_ISVTX))
+      throw new UnsafePathError(
+        `the folder ${at} may be changed by other users (mode ${modeText(info)}); run chmod go-w ${at}`,
+      );
+    if (open && last)
+      throw new UnsafePathError(
+        `the folder ${at} lets every user add files (mode ${modeText(info)}); use a folder only ${ownerText} may write`,
+      );
     stack.push({ path: at, open });
   };
   enter("/", lstatSync("/"), false);
@@ -57,7 +66,9 @@ export function trustedPath(path: string, kind: PathKind, options: TrustedPathOp
     try {
       return lstatSync(at, { throwIfNoEntry: false });
     } catch (error) {
-      throw new UnsafePathError(`${at} cannot be examined (${(error as NodeJS.ErrnoException).code ?? "error"})`, { cause: error });
+      throw new UnsafePathError(`${at} cannot be examined (${(error as NodeJS.ErrnoException).code ?? "error"})`, {
+        cause: error,
+      });
     }
   };
 
@@ -75,17 +86,26 @@ export function trustedPath(path: string, kind: PathKind, options: TrustedPathOp
     const last = queue.length === 0;
     let info = look(next);
     if (!info && options.create && kind === "folder") {
-      if (here.open) throw new UnsafePathError(`${next} does not exist, and is not made inside ${here.path}, which every user may write`);
+      if (here.open)
+        throw new UnsafePathError(
+          `${next} does not exist, and is not made inside ${here.path}, which every user may write`,
+        );
       try {
         mkdirSync(next, { mode: 0o700 });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new UnsafePathError(`the folder ${next} could not be made (${(error as NodeJS.ErrnoException).code ?? "error"})`, { cause: error });
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+          throw new UnsafePathError(
+            `the folder ${next} could not be made (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+            { cause: error },
+          );
       }
       info = look(next);
     }
     if (!info) throw new UnsafePathError(`${next} does not exist`);
     if (here.open && !(info.isDirectory() && trusted(info.uid))) {
-      throw new UnsafePathError(`${next} sits in ${here.path}, which every user may write, and is not a folder owned by ${ownerText}`);
+      throw new UnsafePathError(
+        `${next} sits in ${here.path}, which every user may write, and is not a folder owned by ${ownerText}`,
+      );
     }
     if (info.isSymbolicLink()) {
       if (++links > MAX_LINKS) throw new UnsafePathError(`${path} goes through more than ${MAX_LINKS} symbolic links`);
@@ -102,11 +122,17 @@ export function trustedPath(path: string, kind: PathKind, options: TrustedPathOp
     if (!last || kind !== "file") throw new UnsafePathError(`${next} is not a folder`);
     if (!info.isFile()) throw new UnsafePathError(`${next} is not a regular file`);
     if (!trusted(info.uid)) throw new UnsafePathError(`${next} belongs to uid ${info.uid}, not ${ownerText}`);
-    if (info.mode & 0o022) throw new UnsafePathError(`${next} may be changed by other users (mode ${modeText(info)}); run chmod go-w ${next}`);
+    if (info.mode & 0o022)
+      throw new UnsafePathError(
+        `${next} may be changed by other users (mode ${modeText(info)}); run chmod go-w ${next}`,
+      );
     return next;
   }
   const end = stack.at(-1)!;
   if (kind === "file") throw new UnsafePathError(`${end.path} is not a file`);
-  if (end.open) throw new UnsafePathError(`the folder ${end.path} lets every user add files; use a folder only ${ownerText} may write`);
+  if (end.open)
+    throw new UnsafePathError(
+      `the folder ${end.path} lets every user add files; use a folder only ${ownerText} may write`,
+    );
   return end.path;
 }

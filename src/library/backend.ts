@@ -1,11 +1,23 @@
 // `pkipc/backend`: the SaaS backend's API client (create a session, wait for its link, queue an instruction, wait for its result); plain fetch, no Bun globals: it runs on Node, Deno and Bun.
 import { ApiError, NetworkError } from "../lib/errors.ts";
 import { apiClient } from "../protocol/api-client.ts";
-import type { InstructionRequest, InstructionStatus, SessionOffer, SessionRequest, SessionStatus } from "../protocol/schemas.ts";
+import type {
+  InstructionRequest,
+  InstructionStatus,
+  SessionOffer,
+  SessionRequest,
+  SessionStatus,
+} from "../protocol/schemas.ts";
 
 export { apiClient, type ApiClient } from "../protocol/api-client.ts";
 export { ApiError, PkipcError, NetworkError, DecodeError } from "../lib/errors.ts";
-export type { InstructionRequest, InstructionStatus, SessionOffer, SessionRequest, SessionStatus } from "../protocol/schemas.ts";
+export type {
+  InstructionRequest,
+  InstructionStatus,
+  SessionOffer,
+  SessionRequest,
+  SessionStatus,
+} from "../protocol/schemas.ts";
 
 export interface BackendClientOptions {
   /** The backend's API key (pkak_..., from `pkipc admin api-key`). */
@@ -45,10 +57,17 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export function backendClient(server: string | URL, options: BackendClientOptions) {
   if (!options.apiKey) throw new TypeError("backendClient needs the backend's API key (apiKey)");
-  const api = apiClient(server, { apiKey: options.apiKey, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  const api = apiClient(server, {
+    apiKey: options.apiKey,
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+  });
 
   /** Long-polls the session until `until` holds, it ends, or the wait's timeout passes; returns the last status read. */
-  async function waitForStatus(id: string, until: (status: SessionStatus) => boolean, wait: WaitOptions = {}): Promise<SessionStatus> {
+  async function waitForStatus(
+    id: string,
+    until: (status: SessionStatus) => boolean,
+    wait: WaitOptions = {},
+  ): Promise<SessionStatus> {
     const end = Date.now() + (wait.timeoutMs ?? 60_000);
     let status = await api.status(id, undefined, wait.signal);
     // Each turn is one long poll bounded by what is left: the loop ends by the deadline.
@@ -58,7 +77,9 @@ export function backendClient(server: string | URL, options: BackendClientOption
         status = await api.status(id, { seconds, since: status.version }, wait.signal);
       } catch (error) {
         // a poll cut by a proxy's idle limit or a dropped connection: nothing is known to be wrong, ask again
-        const closed = error instanceof NetworkError || (error instanceof ApiError && (error.status === 502 || error.status === 504));
+        const closed =
+          error instanceof NetworkError ||
+          (error instanceof ApiError && (error.status === 502 || error.status === 504));
         if (!closed || wait.signal?.aborted || Date.now() + RETRY_MS >= end) throw error;
         await sleep(RETRY_MS, wait.signal);
       }
@@ -69,7 +90,8 @@ export function backendClient(server: string | URL, options: BackendClientOption
   return {
     url: api.url,
     /** A new session: hand its `tuples` to the page to knock. `request.address`: the user's address as the backend saw it. */
-    createSession: (request?: SessionRequest, signal?: AbortSignal): Promise<SessionOffer> => api.createSession("json", signal, request),
+    createSession: (request?: SessionRequest, signal?: AbortSignal): Promise<SessionOffer> =>
+      api.createSession("json", signal, request),
     /** The session's status now. */
     status: (id: string, signal?: AbortSignal): Promise<SessionStatus> => api.status(id, undefined, signal),
     waitForStatus,

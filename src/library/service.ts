@@ -71,9 +71,15 @@ export async function startService(options: StartServiceOptions): Promise<Librar
   if (options.enrollToken) {
     if (!options.keyFile) throw new ConfigError("enrolling needs a keyFile to write the service's key to");
     try {
-      credentials = await apiClient(options.server).enroll(options.enrollToken, options.name ?? "pkipc service", options.signal);
+      credentials = await apiClient(options.server).enroll(
+        options.enrollToken,
+        options.name ?? "pkipc service",
+        options.signal,
+      );
     } catch (error) {
-      throw new ConfigError(`enrollment with ${String(options.server)} failed: ${describeError(error)}`, { cause: error });
+      throw new ConfigError(`enrollment with ${String(options.server)} failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
     writeKeyFile(options.keyFile, credentials, String(options.server));
   }

@@ -3,7 +3,17 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { boundedFetch } from "../lib/bounded-fetch.ts";
 import { ApiError, DecodeError } from "../lib/errors.ts";
 import { decode, type Format } from "./codec.ts";
-import { ApiKeyAnswer, ApiKeyList, type ApiKeyRequest, ApiKeySummary, DataLossAnswer, EnrollAnswer, EnrollToken, ServiceList, ServiceSummary } from "./enrollment.ts";
+import {
+  ApiKeyAnswer,
+  ApiKeyList,
+  type ApiKeyRequest,
+  ApiKeySummary,
+  DataLossAnswer,
+  EnrollAnswer,
+  EnrollToken,
+  ServiceList,
+  ServiceSummary,
+} from "./enrollment.ts";
 import { apiPath, apiRoot, apiUrl, VERSION_HEADER } from "./endpoint.ts";
 import { VERSION } from "../version.ts";
 import { type ServiceCredentials, signRequest } from "./signing.ts";
@@ -56,7 +66,13 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     schema: S | undefined,
     method: string,
     path: string,
-    init: { body?: unknown; format?: Format; extraMs?: number; signal?: AbortSignal; headers?: (headers: Headers) => void } = {},
+    init: {
+      body?: unknown;
+      format?: Format;
+      extraMs?: number;
+      signal?: AbortSignal;
+      headers?: (headers: Headers) => void;
+    } = {},
   ): Promise<Static<S>> {
     const url = apiUrl(root, path);
     const format = init.format ?? "json";
@@ -72,7 +88,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
           accept: format === "xml" ? "application/xml" : "application/json",
           [VERSION_HEADER]: VERSION,
           ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-          ...(options.apiKey || options.adminSecret ? { authorization: `Bearer ${options.apiKey ?? options.adminSecret}` } : {}),
+          ...(options.apiKey || options.adminSecret
+            ? { authorization: `Bearer ${options.apiKey ?? options.adminSecret}` }
+            : {}),
           ...(options.origin ? { origin: options.origin } : {}),
           ...signature,
         },
@@ -100,7 +118,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     try {
       return decode(schema, text, format);
     } catch (error) {
-      throw new DecodeError(`${url.pathname} answered something unexpected: ${(error as Error).message}`, { cause: error });
+      throw new DecodeError(`${url.pathname} answered something unexpected: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -109,12 +129,25 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     config: (signal?: AbortSignal) => call(ServiceConfig, "GET", "/v1/config", { signal }),
     /** A new session; a backend (apiKey) may state the user's address in `request`. */
     createSession: (format: Format = "json", signal?: AbortSignal, request?: SessionRequest) =>
-      call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, ...(request ? { body: request } : {}) }),
+      call(SessionOffer, "POST", `/v1/sessions?format=${format}`, {
+        format,
+        signal,
+        ...(request ? { body: request } : {}),
+      }),
     /** A new session and the web origin the server says it belongs to (absent from servers of 0.2, and for sessions of none). */
-    openSession: async (format: Format = "json", signal?: AbortSignal, request?: SessionRequest): Promise<{ offer: SessionOffer; origin?: string }> => {
+    openSession: async (
+      format: Format = "json",
+      signal?: AbortSignal,
+      request?: SessionRequest,
+    ): Promise<{ offer: SessionOffer; origin?: string }> => {
       let origin: string | undefined;
       const headers = (h: Headers) => (origin = h.get(SESSION_ORIGIN_HEADER) ?? undefined);
-      const offer = await call(SessionOffer, "POST", `/v1/sessions?format=${format}`, { format, signal, headers, ...(request ? { body: request } : {}) });
+      const offer = await call(SessionOffer, "POST", `/v1/sessions?format=${format}`, {
+        format,
+        signal,
+        headers,
+        ...(request ? { body: request } : {}),
+      });
       return origin ? { offer, origin } : { offer };
     },
     status: (id: string, wait?: { seconds: number; since: number }, signal?: AbortSignal) =>
@@ -126,27 +159,42 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
       ),
     queueInstruction: (id: string, request: InstructionRequest, signal?: AbortSignal) =>
       call(InstructionStatus, "POST", `/v1/sessions/${encodeURIComponent(id)}/instructions`, { body: request, signal }),
-    report: (report: Report, signal?: AbortSignal) => call(ReportAnswer, "POST", "/v1/reports", { body: report, signal }),
+    report: (report: Report, signal?: AbortSignal) =>
+      call(ReportAnswer, "POST", "/v1/reports", { body: report, signal }),
     /** A report, with how long a link it made takes instructions (absent from servers of 0.2). */
     reportLink: async (report: Report, signal?: AbortSignal): Promise<{ answer: ReportAnswer; linkTtlMs?: number }> => {
       let linkTtlMs: number | undefined;
-      const answer = await call(ReportAnswer, "POST", "/v1/reports", { body: report, signal, headers: (h) => (linkTtlMs = linkTtlOf(h)) });
-      return { answer, ...(linkTtlMs === undefined ? {} : { linkTtlMs }) };
-    },
-    /** Instructions queued for a link, with how long from now the link takes more (absent from servers of 0.2). */
-    pull: async (linkId: string, waitSeconds: number, signal?: AbortSignal): Promise<PulledInstructions & { linkTtlMs?: number }> => {
-      let linkTtlMs: number | undefined;
-      const pulled = await call(PulledInstructions, "GET", `/v1/links/${encodeURIComponent(linkId)}/instructions?wait=${waitSeconds}`, {
-        extraMs: waitSeconds * 1000,
+      const answer = await call(ReportAnswer, "POST", "/v1/reports", {
+        body: report,
         signal,
         headers: (h) => (linkTtlMs = linkTtlOf(h)),
       });
+      return { answer, ...(linkTtlMs === undefined ? {} : { linkTtlMs }) };
+    },
+    /** Instructions queued for a link, with how long from now the link takes more (absent from servers of 0.2). */
+    pull: async (
+      linkId: string,
+      waitSeconds: number,
+      signal?: AbortSignal,
+    ): Promise<PulledInstructions & { linkTtlMs?: number }> => {
+      let linkTtlMs: number | undefined;
+      const pulled = await call(
+        PulledInstructions,
+        "GET",
+        `/v1/links/${encodeURIComponent(linkId)}/instructions?wait=${waitSeconds}`,
+        {
+          extraMs: waitSeconds * 1000,
+          signal,
+          headers: (h) => (linkTtlMs = linkTtlOf(h)),
+        },
+      );
       return linkTtlMs === undefined ? pulled : { ...pulled, linkTtlMs };
     },
     ack: (linkId: string, acks: Ack[], signal?: AbortSignal) =>
       call(undefined, "POST", `/v1/links/${encodeURIComponent(linkId)}/acks`, { body: { acks }, signal }),
     /** Spends a one-time enrollment token; the answer holds this service's id and key. */
-    enroll: (token: string, name: string, signal?: AbortSignal) => call(EnrollAnswer, "POST", "/v1/enroll", { body: { token, name }, signal }),
+    enroll: (token: string, name: string, signal?: AbortSignal) =>
+      call(EnrollAnswer, "POST", "/v1/enroll", { body: { token, name }, signal }),
     /** The operator's calls (`pkipc admin`); they need options.adminSecret. */
     admin: {
       /** A one-time enrollment token for a new service. */

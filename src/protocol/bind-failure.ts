@@ -49,7 +49,10 @@ export interface BindFailureStrategy {
 }
 
 /** The ports seen, each once, and the failed ports that could complete them (not seen), each once; both sorted. */
-export function seenAndFailed(observed: readonly number[], failed: readonly number[]): { seen: number[]; candidates: number[] } {
+export function seenAndFailed(
+  observed: readonly number[],
+  failed: readonly number[],
+): { seen: number[]; candidates: number[] } {
   const seen = new Set(observed);
   return {
     seen: [...seen].sort((a, b) => a - b),
@@ -75,7 +78,13 @@ export function* subsets<T>(items: readonly T[], k: number): Generator<T[]> {
  * The codes `seen` completes to with `missing` of the `candidates` (ports not in `seen`), each sorted, or
  * TooManyCompletionsError past `bound`. `what` names the caller's situation for that error.
  */
-export function completions(seen: readonly number[], candidates: readonly number[], missing: number, bound: number, what: string): number[][] {
+export function completions(
+  seen: readonly number[],
+  candidates: readonly number[],
+  missing: number,
+  bound: number,
+  what: string,
+): number[][] {
   const count = Math.round(2 ** codeBits(candidates.length, missing));
   if (count > bound) throw new TooManyCompletionsError(`${what}: ${count} completions exceed the bound of ${bound}`);
   const codes: number[][] = [];

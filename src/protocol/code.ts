@@ -35,22 +35,31 @@ export function codeBits(n: number, k: number): number {
  * how to force (`forceWith`, e.g. the flag that does it).
  */
 export function validateCodeSpace(range: PortRange, shape: CodeShape, force = false, forceWith = "force it"): number {
-  if (range.start > range.end) throw new ConfigError(`port range ${range.start}-${range.end} is empty: the start must not exceed the end`);
+  if (range.start > range.end)
+    throw new ConfigError(`port range ${range.start}-${range.end} is empty: the start must not exceed the end`);
   const refused = refusedPortIn(range);
   if (refused !== undefined) {
-    throw new ConfigError(`port range ${range.start}-${range.end} contains port ${refused}, which browsers refuse to connect to`);
+    throw new ConfigError(
+      `port range ${range.start}-${range.end} contains port ${refused}, which browsers refuse to connect to`,
+    );
   }
   if (range.start < FIRST_USER_PORT) {
-    throw new ConfigError(`port range ${range.start}-${range.end} starts below ${FIRST_USER_PORT}: services never bind system ports`);
+    throw new ConfigError(
+      `port range ${range.start}-${range.end} starts below ${FIRST_USER_PORT}: services never bind system ports`,
+    );
   }
   const overlaps = ephemeralOverlaps(range);
   if (overlaps.length) {
-    throw new ConfigError(`port range ${range.start}-${range.end} overlaps the ephemeral ports of ${overlaps.join(", ")}: services there refuse to bind it`);
+    throw new ConfigError(
+      `port range ${range.start}-${range.end} overlaps the ephemeral ports of ${overlaps.join(", ")}: services there refuse to bind it`,
+    );
   }
   const knocks = knockCount(shape);
-  if (knocks > MAX_KNOCKS) throw new ConfigError(`a code of ${knocks} knocks is longer than the limit of ${MAX_KNOCKS}`);
+  if (knocks > MAX_KNOCKS)
+    throw new ConfigError(`a code of ${knocks} knocks is longer than the limit of ${MAX_KNOCKS}`);
   const size = rangeSize(range);
-  if (knocks > size) throw new ConfigError(`a code of ${knocks} knocks needs at least ${knocks} ports, the range has ${size}`);
+  if (knocks > size)
+    throw new ConfigError(`a code of ${knocks} knocks needs at least ${knocks} ports, the range has ${size}`);
   const bits = codeBits(size, knocks);
   if (bits < MIN_BITS && !force) {
     throw new ConfigError(
@@ -99,7 +108,8 @@ export function drawCode(range: PortRange, shape: CodeShape): number[][] {
   const knocks = knockCount(shape);
   const ports = knocks * 4 <= size ? sparseDraw(range.start, size, knocks) : shuffleDraw(range.start, size, knocks);
   const tuples: number[][] = [];
-  for (let t = 0; t < shape.tuples; t++) tuples.push(ports.slice(t * shape.portsPerTuple, (t + 1) * shape.portsPerTuple));
+  for (let t = 0; t < shape.tuples; t++)
+    tuples.push(ports.slice(t * shape.portsPerTuple, (t + 1) * shape.portsPerTuple));
   return tuples;
 }
 

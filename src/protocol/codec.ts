@@ -29,7 +29,8 @@ export function parseJson(text: string): unknown {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
@@ -81,7 +82,11 @@ export function negotiate(formatParam: string | undefined, accept: string | null
   // bounded: a header of thousands of entries is read up to its first 32
   for (const entry of (accept ?? "").toLowerCase().split(",", 32)) {
     const [type = "", ...params] = entry.split(";").map((p) => p.trim());
-    const format: Format | undefined = /^(application|text)\/xml$/.test(type) ? "xml" : type === "application/json" ? "json" : undefined;
+    const format: Format | undefined = /^(application|text)\/xml$/.test(type)
+      ? "xml"
+      : type === "application/json"
+        ? "json"
+        : undefined;
     if (!format) continue;
     const qParam = params.find((p) => p.startsWith("q="));
     const q = qParam === undefined ? 1 : Number(qParam.slice(2));

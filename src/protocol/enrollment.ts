@@ -5,7 +5,10 @@ const Secret = T.String({ minLength: 16, maxLength: 128, pattern: "^[A-Za-z0-9_-
 const ServiceId = T.String({ minLength: 8, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
 
 /** POST /v1/admin/tokens answer: a one-time enrollment token. */
-export const EnrollToken = T.Object({ token: Secret, expiresAt: T.String({ maxLength: 40 }) }, { additionalProperties: false });
+export const EnrollToken = T.Object(
+  { token: Secret, expiresAt: T.String({ maxLength: 40 }) },
+  { additionalProperties: false },
+);
 export type EnrollToken = Static<typeof EnrollToken>;
 
 /** POST /v1/enroll body: a service spends a token. */
@@ -16,9 +19,12 @@ export const EnrollRequest = T.Object(
 export type EnrollRequest = Static<typeof EnrollRequest>;
 
 /** POST /v1/enroll answer: the service's id and key, shown once. */
-export const EnrollAnswer = T.Object({ serviceId: ServiceId, key: T.String({ minLength: 43, maxLength: 43, pattern: "^[A-Za-z0-9_-]+$" }) }, {
-  additionalProperties: false,
-});
+export const EnrollAnswer = T.Object(
+  { serviceId: ServiceId, key: T.String({ minLength: 43, maxLength: 43, pattern: "^[A-Za-z0-9_-]+$" }) },
+  {
+    additionalProperties: false,
+  },
+);
 export type EnrollAnswer = Static<typeof EnrollAnswer>;
 
 /** An enrolled service as an operator sees it (never its key). */
@@ -56,14 +62,27 @@ export type ApiKeyRequest = Static<typeof ApiKeyRequest>;
 
 /** An API key as an operator sees it (never the key). */
 export const ApiKeySummary = T.Object(
-  { id: T.String(), name: T.String(), origin: T.String(), webhook: T.Optional(T.String()), createdAt: T.String(), revokedAt: T.Optional(T.String()) },
+  {
+    id: T.String(),
+    name: T.String(),
+    origin: T.String(),
+    webhook: T.Optional(T.String()),
+    createdAt: T.String(),
+    revokedAt: T.Optional(T.String()),
+  },
   { additionalProperties: false },
 );
 export type ApiKeySummary = Static<typeof ApiKeySummary>;
 
 /** POST /v1/admin/api-keys answer: the key, and the webhook's signing secret if a webhook was named, shown once. */
 export const ApiKeyAnswer = T.Composite(
-  [ApiKeySummary, T.Object({ key: T.String({ minLength: 40, maxLength: 64 }), webhookSecret: T.Optional(T.String({ pattern: "^whsec_[A-Za-z0-9+/=]+$" })) })],
+  [
+    ApiKeySummary,
+    T.Object({
+      key: T.String({ minLength: 40, maxLength: 64 }),
+      webhookSecret: T.Optional(T.String({ pattern: "^whsec_[A-Za-z0-9+/=]+$" })),
+    }),
+  ],
   { additionalProperties: false },
 );
 export type ApiKeyAnswer = Static<typeof ApiKeyAnswer>;

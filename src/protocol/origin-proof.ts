@@ -24,7 +24,11 @@ export function knockerCarriesOrigin(process: Pick<ProcessInfo, "name" | "exe">)
  * A session links only knocks that carry its origin, except knocks without one from a program that cannot
  * send one (WebKit): there the address binding and the service's allow-lists are what is left.
  */
-export function originRefusal(knockOrigin: string | undefined, sessionOrigin: string | undefined, process: Pick<ProcessInfo, "name" | "exe">): string | undefined {
+export function originRefusal(
+  knockOrigin: string | undefined,
+  sessionOrigin: string | undefined,
+  process: Pick<ProcessInfo, "name" | "exe">,
+): string | undefined {
   if (knockOrigin === sessionOrigin) return undefined;
   if (knockOrigin === undefined && !knockerCarriesOrigin(process)) return undefined;
   const session = sessionOrigin ?? "no origin";

@@ -14,9 +14,12 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 /** What a number must be, from its bounds. */
 function numberRule(schema: TSchema, whole: boolean): string {
   const kind = whole ? "a whole number" : "a number";
-  const min = schema.minimum ?? (schema.exclusiveMinimum === undefined ? undefined : `above ${schema.exclusiveMinimum}`);
-  const max = schema.maximum ?? (schema.exclusiveMaximum === undefined ? undefined : `below ${schema.exclusiveMaximum}`);
-  if (typeof schema.minimum === "number" && typeof schema.maximum === "number") return `${kind} from ${schema.minimum} to ${schema.maximum}`;
+  const min =
+    schema.minimum ?? (schema.exclusiveMinimum === undefined ? undefined : `above ${schema.exclusiveMinimum}`);
+  const max =
+    schema.maximum ?? (schema.exclusiveMaximum === undefined ? undefined : `below ${schema.exclusiveMaximum}`);
+  if (typeof schema.minimum === "number" && typeof schema.maximum === "number")
+    return `${kind} from ${schema.minimum} to ${schema.maximum}`;
   if (min !== undefined) return `${kind}${typeof min === "number" ? ` of at least ${min}` : ` ${min}`}`;
   if (max !== undefined) return `${kind}${typeof max === "number" ? ` of at most ${max}` : ` ${max}`}`;
   return kind;
@@ -27,10 +30,16 @@ function stringRule(schema: TSchema, value: string): string | undefined {
   const { minLength: min, maxLength: max } = schema as { minLength?: number; maxLength?: number };
   const length = [...value].length;
   if ((min !== undefined && length < min) || (max !== undefined && length > max)) {
-    const wanted = min !== undefined && max !== undefined ? `${min} to ${plural(max, "character")}` : min !== undefined ? `at least ${plural(min, "character")}` : `at most ${plural(max!, "character")}`;
+    const wanted =
+      min !== undefined && max !== undefined
+        ? `${min} to ${plural(max, "character")}`
+        : min !== undefined
+          ? `at least ${plural(min, "character")}`
+          : `at most ${plural(max!, "character")}`;
     return `must be ${wanted} long, not ${length}`;
   }
-  if (schema.pattern !== undefined || schema.format !== undefined) return "has a character or a form that is not allowed there";
+  if (schema.pattern !== undefined || schema.format !== undefined)
+    return "has a character or a form that is not allowed there";
   return undefined;
 }
 
@@ -44,7 +53,8 @@ export function describeSchemaProblem(problem: SchemaProblem | undefined, what =
   const name = path.replace(/^\//, "").replaceAll("/", ".").replaceAll("~1", "/").replaceAll("~0", "~");
   const field = name || what;
   const { schema, value } = problem;
-  if (problem.message === "Unexpected property") return name ? `unexpected field "${name}"` : `${what} has an unexpected field`;
+  if (problem.message === "Unexpected property")
+    return name ? `unexpected field "${name}"` : `${what} has an unexpected field`;
   if (value === undefined) return `${field} is missing`;
   if (!schema) return `${field} is not valid`;
   const consts = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const).filter((c) => c !== undefined);
@@ -62,12 +72,16 @@ export function describeSchemaProblem(problem: SchemaProblem | undefined, what =
       return `${field} must be true or false`;
     case "array": {
       if (!Array.isArray(value)) return `${field} must be a list`;
-      if (schema.maxItems !== undefined && value.length > schema.maxItems) return `${field} may hold at most ${plural(schema.maxItems, "item")}, not ${value.length}`;
-      if (schema.minItems !== undefined && value.length < schema.minItems) return `${field} must hold at least ${plural(schema.minItems, "item")}`;
+      if (schema.maxItems !== undefined && value.length > schema.maxItems)
+        return `${field} may hold at most ${plural(schema.maxItems, "item")}, not ${value.length}`;
+      if (schema.minItems !== undefined && value.length < schema.minItems)
+        return `${field} must hold at least ${plural(schema.minItems, "item")}`;
       return `${field} is not valid`;
     }
     case "object":
-      return typeof value === "object" && value !== null && !Array.isArray(value) ? `${field} is not valid` : `${field} must be an object`;
+      return typeof value === "object" && value !== null && !Array.isArray(value)
+        ? `${field} is not valid`
+        : `${field} must be an object`;
     default:
       return `${field} is not valid`;
   }

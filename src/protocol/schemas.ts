@@ -8,7 +8,10 @@ export const Port = T.Integer({ minimum: 1, maximum: 65535 });
 const Ports = (maxItems: number) => T.Array(Port, { maxItems, xmlItem: "port" });
 
 /** An ISO 8601 UTC time, as Date.prototype.toISOString writes it. */
-export const Timestamp = T.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$", maxLength: 40 });
+export const Timestamp = T.String({
+  pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
+  maxLength: 40,
+});
 
 /** The longest code a server may be configured with (tuples x ports per tuple). */
 export const MAX_KNOCKS = 64;
@@ -137,7 +140,10 @@ export type Report = Static<typeof Report>;
 export const MAX_ARGS_BYTES = 16 * 1024;
 
 /** An instruction's arguments: at most 32 named string values (names of letters, digits, "_", "." and "-", up to 64) (and MAX_ARGS_BYTES in all, checked by the server). */
-const InstructionArgs = T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }), T.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false });
+const InstructionArgs = T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }), T.String({ maxLength: 4096 }), {
+  maxProperties: 32,
+  additionalProperties: false,
+});
 
 /** Something the holder of a session asks the linked service to do. */
 export const Instruction = T.Object(
@@ -256,7 +262,12 @@ export const InstructionStatus = T.Object(
 export type InstructionStatus = Static<typeof InstructionStatus>;
 
 /** "declined": the local user said no (or did not answer) when the service asked; the session links no more. */
-export const SessionState = T.Union([T.Literal("pending"), T.Literal("linked"), T.Literal("expired"), T.Literal("declined")]);
+export const SessionState = T.Union([
+  T.Literal("pending"),
+  T.Literal("linked"),
+  T.Literal("expired"),
+  T.Literal("declined"),
+]);
 export type SessionState = Static<typeof SessionState>;
 
 /**

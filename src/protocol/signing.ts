@@ -19,7 +19,14 @@ export const SIGNATURE_HEADERS = {
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
-function canonical(method: string, path: string, serviceId: string, timestamp: string, nonce: string, body: string | Uint8Array): string {
+function canonical(
+  method: string,
+  path: string,
+  serviceId: string,
+  timestamp: string,
+  nonce: string,
+  body: string | Uint8Array,
+): string {
   const digest = createHash("sha256").update(body).digest("hex");
   return ["pkipc-v1", method.toUpperCase(), path, serviceId, timestamp, nonce, digest].join("\n");
 }
@@ -36,7 +43,10 @@ export function signRequest(
 ): Record<string, string> {
   const timestamp = String(now);
   const nonce = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64url");
-  const signature = mac(credentials.key, canonical(request.method, request.path, credentials.serviceId, timestamp, nonce, request.body));
+  const signature = mac(
+    credentials.key,
+    canonical(request.method, request.path, credentials.serviceId, timestamp, nonce, request.body),
+  );
   return {
     [SIGNATURE_HEADERS.service]: credentials.serviceId,
     [SIGNATURE_HEADERS.timestamp]: timestamp,
@@ -73,13 +83,22 @@ export async function verifyRequest(
   const nonce = h(SIGNATURE_HEADERS.nonce);
   const given = h(SIGNATURE_HEADERS.signature);
   if (!serviceId || !timestamp || !nonce || !given) {
-    throw new UnauthorizedError("UNSIGNED", "this request must be signed by an enrolled service (pkipc service --enroll TOKEN)");
+    throw new UnauthorizedError(
+      "UNSIGNED",
+      "this request must be signed by an enrolled service (pkipc service --enroll TOKEN)",
+    );
   }
-  if (!ID_PATTERN.test(serviceId) || !NONCE_PATTERN.test(nonce) || !/^\d{1,15}$/.test(timestamp) || !/^[A-Za-z0-9_-]{43}$/.test(given)) {
+  if (
+    !ID_PATTERN.test(serviceId) ||
+    !NONCE_PATTERN.test(nonce) ||
+    !/^\d{1,15}$/.test(timestamp) ||
+    !/^[A-Za-z0-9_-]{43}$/.test(given)
+  ) {
     throw new UnauthorizedError("BAD_SIGNATURE", "the signature headers are malformed");
   }
   const key = await context.keyOf(serviceId);
-  if (key === undefined) throw new UnauthorizedError("UNKNOWN_SERVICE", "no enrolled service has this id (it may have been revoked)");
+  if (key === undefined)
+    throw new UnauthorizedError("UNKNOWN_SERVICE", "no enrolled service has this id (it may have been revoked)");
   const expected = mac(key, canonical(request.method, request.path, serviceId, timestamp, nonce, request.body));
   // Constant time: the comparison must not reveal how many leading bytes of a forgery were right.
   if (!timingSafeEqual(expected, Buffer.from(given, "base64url"))) {
@@ -87,9 +106,13 @@ export async function verifyRequest(
   }
   const skew = Math.abs((context.now ?? Date.now)() - Number(timestamp));
   if (skew > context.windowMs) {
-    throw new UnauthorizedError("STALE", `the request's timestamp is ${Math.round(skew / 1000)} s from the server's clock (window ${context.windowMs / 1000} s)`);
+    throw new UnauthorizedError(
+      "STALE",
+      `the request's timestamp is ${Math.round(skew / 1000)} s from the server's clock (window ${context.windowMs / 1000} s)`,
+    );
   }
-  if (!(await context.remember(serviceId, nonce))) throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
+  if (!(await context.remember(serviceId, nonce)))
+    throw new UnauthorizedError("REPLAYED", "this request was already received once (replay)");
   return serviceId;
 }
 

@@ -103,7 +103,11 @@ export function parseXml(text: string, limits: XmlLimits = XML_LIMITS): XmlNode 
       }
       const ref = text.slice(amp + 1, semi);
       if (ref.startsWith("#")) {
-        const code = /^#x[0-9a-fA-F]{1,6}$/.test(ref) ? Number.parseInt(ref.slice(2), 16) : /^#[0-9]{1,7}$/.test(ref) ? Number(ref.slice(1)) : -1;
+        const code = /^#x[0-9a-fA-F]{1,6}$/.test(ref)
+          ? Number.parseInt(ref.slice(2), 16)
+          : /^#[0-9]{1,7}$/.test(ref)
+            ? Number(ref.slice(1))
+            : -1;
         if (!isXmlChar(code)) {
           i = amp;
           fail(`the character reference &${ref}; is not an XML character`);
@@ -169,7 +173,8 @@ export function parseXml(text: string, limits: XmlLimits = XML_LIMITS): XmlNode 
     if (end > i) {
       if (parent) {
         const piece = decodeText(i, end, limits.maxText, `the text of <${parent.name}>`);
-        if (parent.text.length + piece.length > limits.maxText) fail(`the text of <${parent.name}> is longer than ${limits.maxText} characters`);
+        if (parent.text.length + piece.length > limits.maxText)
+          fail(`the text of <${parent.name}> is longer than ${limits.maxText} characters`);
         parent.text += piece;
       } else outsideRoot(i, end);
     }
@@ -186,7 +191,8 @@ export function parseXml(text: string, limits: XmlLimits = XML_LIMITS): XmlNode 
         if (!parent) fail("CDATA outside the root element");
         const close = endOf("]]>", i + 9, "a CDATA section");
         checkChars(i + 9, close);
-        if (parent!.text.length + (close - i - 9) > limits.maxText) fail(`the text of <${parent!.name}> is longer than ${limits.maxText} characters`);
+        if (parent!.text.length + (close - i - 9) > limits.maxText)
+          fail(`the text of <${parent!.name}> is longer than ${limits.maxText} characters`);
         parent!.text += text.slice(i + 9, close).replace(/\r\n?/g, "\n");
         i = close + 3;
       } else if (/^<!DOCTYPE|^<!ENTITY/i.test(text.slice(i, i + 9))) {
@@ -228,9 +234,13 @@ export function parseXml(text: string, limits: XmlLimits = XML_LIMITS): XmlNode 
         const close = endOf(quote!, i + 1, `attribute ${attribute}'s value`);
         const lt2 = text.indexOf("<", i + 1);
         if (lt2 >= 0 && lt2 < close) fail(`attribute ${attribute}'s value holds a <`);
-        const value = decodeText(i + 1, close, limits.maxAttributeValue, `attribute ${attribute}`).replace(/[\t\n\r]/g, " ");
+        const value = decodeText(i + 1, close, limits.maxAttributeValue, `attribute ${attribute}`).replace(
+          /[\t\n\r]/g,
+          " ",
+        );
         if (node.attributes.has(attribute)) fail(`<${name}> repeats attribute ${attribute}`);
-        if (node.attributes.size >= limits.maxAttributes) fail(`<${name}> has more than ${limits.maxAttributes} attributes`);
+        if (node.attributes.size >= limits.maxAttributes)
+          fail(`<${name}> has more than ${limits.maxAttributes} attributes`);
         node.attributes.set(attribute, value);
         i = close + 1;
       }
@@ -244,7 +254,8 @@ export function parseXml(text: string, limits: XmlLimits = XML_LIMITS): XmlNode 
       else root = node;
       if (!selfClosing) {
         stack.push(node);
-        if (stack.length > limits.maxDepth) throw new DecodeError(`XML is nested deeper than ${limits.maxDepth} levels`);
+        if (stack.length > limits.maxDepth)
+          throw new DecodeError(`XML is nested deeper than ${limits.maxDepth} levels`);
       }
     }
   }

@@ -60,7 +60,8 @@ export function encodeXml<S extends TSchema>(schema: S, value: Static<S>): strin
   const root = (schema as Schema).xmlName ?? "payload";
   const doc = newDocument();
   const unwrap = (schema as Schema).xmlUnwrap;
-  if (unwrap) build(doc, root, (schema as Schema).properties![unwrap] as Schema, (value as Record<string, unknown>)[unwrap]);
+  if (unwrap)
+    build(doc, root, (schema as Schema).properties![unwrap] as Schema, (value as Record<string, unknown>)[unwrap]);
   else build(doc, root, schema as Schema, value);
   return doc.end({ prettyPrint: true });
 }
@@ -80,14 +81,17 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
     throw new DecodeError(`XML element ${path} matches none of the allowed forms`);
   }
   const container = schema.type === "array" || schema.type === "object";
-  if (container && node.text.trim() !== "") throw new DecodeError(`XML element ${path} holds text where elements belong`);
-  if (!container && node.children.length > 0) throw new DecodeError(`XML element ${path} holds elements where a value belongs`);
+  if (container && node.text.trim() !== "")
+    throw new DecodeError(`XML element ${path} holds text where elements belong`);
+  if (!container && node.children.length > 0)
+    throw new DecodeError(`XML element ${path} holds elements where a value belongs`);
   const text = node.text.trim();
   switch (schema.type) {
     case "array":
       return children(node).map((child, i) => {
         const item = schema.xmlItem ?? "item";
-        if (child.name !== item) throw new DecodeError(`XML element ${path} holds <${child.name}> where <${item}> belongs`);
+        if (child.name !== item)
+          throw new DecodeError(`XML element ${path} holds <${child.name}> where <${item}> belongs`);
         return read(child, schema.items as Schema, `${path}/${item}[${i}]`);
       });
     case "object": {
@@ -95,9 +99,12 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
       for (const child of children(node)) {
         const key = schema.patternProperties ? child.attributes.get("key") : child.name;
         const sub = schema.properties
-          ? Object.hasOwn(schema.properties, child.name) ? schema.properties[child.name] : undefined
+          ? Object.hasOwn(schema.properties, child.name)
+            ? schema.properties[child.name]
+            : undefined
           : Object.values(schema.patternProperties ?? {})[0];
-        if (!sub || typeof key !== "string") throw new DecodeError(`XML element ${path} has an unexpected <${child.name}>`);
+        if (!sub || typeof key !== "string")
+          throw new DecodeError(`XML element ${path} has an unexpected <${child.name}>`);
         if (Object.hasOwn(out, key)) throw new DecodeError(`XML element ${path} repeats <${child.name}>`);
         out[key] = read(child, sub as Schema, `${path}/${child.name}`);
       }
@@ -105,7 +112,8 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
     }
     case "integer":
     case "number":
-      if (!/^-?\d{1,16}(\.\d{1,16})?$/.test(text)) throw new DecodeError(`XML element ${path} is not a number: "${text.slice(0, 32)}"`);
+      if (!/^-?\d{1,16}(\.\d{1,16})?$/.test(text))
+        throw new DecodeError(`XML element ${path} is not a number: "${text.slice(0, 32)}"`);
       return Number(text);
     case "boolean":
       if (text !== "true" && text !== "false") throw new DecodeError(`XML element ${path} is not true or false`);
@@ -118,12 +126,15 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
 /** Decodes and validates an XML document against `schema`; throws DecodeError with the reason. */
 export function decodeXml<S extends TSchema>(schema: S, text: string): Static<S> {
   // length first: a string of n UTF-16 units is at least n bytes, so a huge one is refused without encoding it
-  if (text.length > MAX_XML_BYTES || Buffer.byteLength(text) > MAX_XML_BYTES) throw new DecodeError(`XML is larger than ${MAX_XML_BYTES} bytes`);
+  if (text.length > MAX_XML_BYTES || Buffer.byteLength(text) > MAX_XML_BYTES)
+    throw new DecodeError(`XML is larger than ${MAX_XML_BYTES} bytes`);
   const root = parseXml(text);
   const expected = (schema as Schema).xmlName ?? "payload";
   if (root.name !== expected) throw new DecodeError(`XML root element is <${root.name}>, expected <${expected}>`);
   const unwrap = (schema as Schema).xmlUnwrap;
-  const value = unwrap ? { [unwrap]: read(root, (schema as Schema).properties![unwrap] as Schema, expected) } : read(root, schema as Schema, expected);
+  const value = unwrap
+    ? { [unwrap]: read(root, (schema as Schema).properties![unwrap] as Schema, expected) }
+    : read(root, schema as Schema, expected);
   if (Value.Check(schema, value)) return value as Static<S>;
   const error = Value.Errors(schema, value).First();
   throw new DecodeError(`XML ${expected}${error?.path || ""}: ${error?.message ?? "does not match the schema"}`);

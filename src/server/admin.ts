@@ -26,7 +26,11 @@ const view = (s: StoredSummary) => ({
   createdAt: iso(s.createdAt),
   ...(s.revokedAt === undefined ? {} : { revokedAt: iso(s.revokedAt) }),
 });
-const keyView = (k: StoredApiKey) => ({ ...view(k), origin: k.origin, ...(k.webhook === undefined ? {} : { webhook: k.webhook }) });
+const keyView = (k: StoredApiKey) => ({
+  ...view(k),
+  origin: k.origin,
+  ...(k.webhook === undefined ? {} : { webhook: k.webhook }),
+});
 const seenView = (seen: Sighting | undefined) =>
   seen ? { lastSeenAt: iso(seen.at), address: seen.address, ...(seen.version ? { version: seen.version } : {}) } : {};
 
@@ -50,7 +54,10 @@ export function adminRoutes(
         set.status = 201;
         return { token, expiresAt: iso(expiresAt) };
       },
-      { response: { 201: EnrollToken }, detail: { summary: "Admin: a one-time enrollment token (Authorization: Bearer ADMIN_SECRET)" } },
+      {
+        response: { 201: EnrollToken },
+        detail: { summary: "Admin: a one-time enrollment token (Authorization: Bearer ADMIN_SECRET)" },
+      },
     )
     .get(
       "/v1/admin/services",
@@ -69,7 +76,11 @@ export function adminRoutes(
         log.info("service revoked", { service: params.id, name: revoked.name });
         return view(revoked);
       },
-      { params: ServiceIdParam, response: { 200: ServiceSummary }, detail: { summary: "Admin: revoke a service; its signed requests fail from now on" } },
+      {
+        params: ServiceIdParam,
+        response: { 200: ServiceSummary },
+        detail: { summary: "Admin: revoke a service; its signed requests fail from now on" },
+      },
     )
     .post(
       "/v1/admin/api-keys",
@@ -78,9 +89,18 @@ export function adminRoutes(
         const webhook = body.webhook === undefined ? undefined : checkWebhookUrl(body.webhook);
         const issued = await registry.issueApiKey(body.name, body.origin, webhook);
         // never the key nor the webhook secret
-        log.info("API key issued", { id: issued.id, name: issued.name, origin: issued.origin, ...(webhook ? { webhook: new URL(webhook).origin } : {}) });
+        log.info("API key issued", {
+          id: issued.id,
+          name: issued.name,
+          origin: issued.origin,
+          ...(webhook ? { webhook: new URL(webhook).origin } : {}),
+        });
         set.status = 201;
-        return { ...keyView(issued), key: issued.key, ...(issued.webhookSecret === undefined ? {} : { webhookSecret: issued.webhookSecret }) };
+        return {
+          ...keyView(issued),
+          key: issued.key,
+          ...(issued.webhookSecret === undefined ? {} : { webhookSecret: issued.webhookSecret }),
+        };
       },
       {
         // The secret before the body: a wrong or missing secret is 401 (and counted) whatever the body's type.
@@ -90,7 +110,10 @@ export function adminRoutes(
         },
         body: ApiKeyRequest,
         response: { 201: ApiKeyAnswer },
-        detail: { summary: "Admin: an API key for a SaaS backend whose pages are at `origin`, optionally with a `webhook` URL (key and webhook secret shown once)" },
+        detail: {
+          summary:
+            "Admin: an API key for a SaaS backend whose pages are at `origin`, optionally with a `webhook` URL (key and webhook secret shown once)",
+        },
       },
     )
     .get(
@@ -109,7 +132,11 @@ export function adminRoutes(
         log.info("API key revoked", { id: params.id, name: revoked.name });
         return keyView(revoked);
       },
-      { params: ApiKeyIdParam, response: { 200: ApiKeySummary }, detail: { summary: "Admin: revoke an API key; requests with it fail from now on" } },
+      {
+        params: ApiKeyIdParam,
+        response: { 200: ApiKeySummary },
+        detail: { summary: "Admin: revoke an API key; requests with it fail from now on" },
+      },
     )
     .post(
       "/v1/admin/data-loss/acknowledge",
@@ -121,7 +148,10 @@ export function adminRoutes(
       },
       {
         response: { 200: DataLossAnswer },
-        detail: { summary: "Admin: the Redis store's lost data was restored or re-made; /healthz answers 200 again (acknowledged false: no loss was flagged)" },
+        detail: {
+          summary:
+            "Admin: the Redis store's lost data was restored or re-made; /healthz answers 200 again (acknowledged false: no loss was flagged)",
+        },
       },
     )
     .post(
@@ -133,6 +163,11 @@ export function adminRoutes(
         set.status = 201;
         return credentials;
       },
-      { parse: jsonBody, body: EnrollRequest, response: { 201: EnrollAnswer }, detail: { summary: "A service spends a one-time token for its id and key" } },
+      {
+        parse: jsonBody,
+        body: EnrollRequest,
+        response: { 201: EnrollAnswer },
+        detail: { summary: "A service spends a one-time token for its id and key" },
+      },
     );
 }

@@ -48,16 +48,35 @@ export interface AppOptions {
 
 /** A query schema that refuses parameters it does not name (a typo or a probe gets a 400, not silence). */
 const strictQuery = <P extends TProperties>(properties: P) => T.Object(properties, { additionalProperties: false });
-const FormatQuery = T.Optional(T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }));
+const FormatQuery = T.Optional(
+  T.Union([T.Literal("json"), T.Literal("xml")], { description: "Answer format; overrides Accept" }),
+);
 const SessionId = T.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" });
-const WaitQuery = T.Optional(T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }));
+const WaitQuery = T.Optional(
+  T.Integer({ minimum: 0, maximum: 60, description: "Long poll: seconds to wait for a change" }),
+);
 
-function reply<S extends TSchema>(schema: S, value: Static<S>, format: Format, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(encode(schema, value, format), { status, headers: { ...headers, "content-type": CONTENT_TYPES[format] } });
+function reply<S extends TSchema>(
+  schema: S,
+  value: Static<S>,
+  format: Format,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(encode(schema, value, format), {
+    status,
+    headers: { ...headers, "content-type": CONTENT_TYPES[format] },
+  });
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
-function errorReply(code: string, message: string, status: number, format: Format, headers: Record<string, string> = {}): Response {
+function errorReply(
+  code: string,
+  message: string,
+  status: number,
+  format: Format,
+  headers: Record<string, string> = {},
+): Response {
   const response = reply(ErrorBody, { error: { code, message } }, format, status);
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   return response;
@@ -98,18 +117,33 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = async (request: Request, server: any, body: SessionRequest | undefined): Promise<[SessionCreator, Charge[]]> => {
+  const creatorOf = async (
+    request: Request,
+    server: any,
+    body: SessionRequest | undefined,
+  ): Promise<[SessionCreator, Charge[]]> => {
     const key = await guard.presentedApiKey(request);
     if (key) {
       // the socket's address only when the backend states none (requestIP is a system call)
-      const who = { address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request), origin: key.origin, apiKeyId: key.id };
+      const who = {
+        address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request),
+        origin: key.origin,
+        apiKeyId: key.id,
+      };
       return [who, guard.sessionCharges("", key)]; // counted by key, not by address
     }
     const address = addressOf(server, request);
-    if (body?.address !== undefined) throw new ForbiddenError("only a SaaS backend (with its API key) may state the user's address", "API_KEY_REQUIRED");
+    if (body?.address !== undefined)
+      throw new ForbiddenError(
+        "only a SaaS backend (with its API key) may state the user's address",
+        "API_KEY_REQUIRED",
+      );
     const origin = guard.pageOrigin(request);
     if (origin === undefined) {
-      throw new UnauthorizedError("API_KEY_REQUIRED", "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin");
+      throw new UnauthorizedError(
+        "API_KEY_REQUIRED",
+        "creating a session needs the SaaS backend's API key (Authorization: Bearer pkak_...) or a page of an allowed origin",
+      );
     }
     return [{ address, origin }, guard.sessionCharges(address)];
   };
@@ -133,7 +167,8 @@ export function createApp(options: AppOptions) {
     .onError(({ code, error: raised, request, query }) => {
       const format = formatOf((query ?? {}) as Record<string, unknown>, request);
       // Elysia wraps what a parse hook throws (a refused signature, a decode error): answer with the original.
-      const error = code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
+      const error =
+        code === "PARSE" && (raised as Error).cause instanceof PkipcError ? (raised as Error).cause : raised;
       if (error instanceof RateLimitError) {
         throttleLog(error);
         return errorReply(error.code, error.message, 429, format, { "retry-after": String(error.retryAfterSeconds) });
@@ -143,7 +178,8 @@ export function createApp(options: AppOptions) {
         // A page of an origin this server does not serve gets the refusal readable (the page module then says
         // NOT_ALLOWED, not a network error): it says only that the origin is not served.
         const origin = request.headers.get("origin");
-        if (error.code === "ORIGIN_NOT_ALLOWED" && origin !== null) response.headers.set("access-control-allow-origin", origin);
+        if (error.code === "ORIGIN_NOT_ALLOWED" && origin !== null)
+          response.headers.set("access-control-allow-origin", origin);
         return response;
       }
       if (code === "VALIDATION") return errorReply("INVALID_INPUT", validationMessage(error), 400, format);
@@ -169,33 +205,47 @@ export function createApp(options: AppOptions) {
     })
     .use(browserCors(guard.originAllowed))
     .use(pageRoutes())
-    .get("/healthz", async ({ set }) => {
-      try {
-        await options.storeHealth?.();
-      } catch (error) {
-        set.status = 503;
-        return { ok: false, store: options.storeName, version: options.version, error: (error as Error).message };
-      }
-      return { ok: true, store: options.storeName, version: options.version };
-    }, {
-      detail: { summary: "Liveness" },
-    })
+    .get(
+      "/healthz",
+      async ({ set }) => {
+        try {
+          await options.storeHealth?.();
+        } catch (error) {
+          set.status = 503;
+          return { ok: false, store: options.storeName, version: options.version, error: (error as Error).message };
+        }
+        return { ok: true, store: options.storeName, version: options.version };
+      },
+      {
+        detail: { summary: "Liveness" },
+      },
+    )
     .use(adminRoutes(guard, log, (request, server) => addressOf(server, request), options.acknowledgeLoss))
-    .get("/v1/config", ({ query, request }) => {
-      // A page of an origin the server does not serve hears so here too (403, readable: see cors.ts), not a network error.
-      guard.pageOrigin(request);
-      return reply(ServiceConfig, sessions.config(), formatOf(query, request));
-    }, {
-      query: strictQuery({ format: FormatQuery }),
-      response: { 200: ServiceConfig, 403: ErrorBody },
-      detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
-    })
+    .get(
+      "/v1/config",
+      ({ query, request }) => {
+        // A page of an origin the server does not serve hears so here too (403, readable: see cors.ts), not a network error.
+        guard.pageOrigin(request);
+        return reply(ServiceConfig, sessions.config(), formatOf(query, request));
+      },
+      {
+        query: strictQuery({ format: FormatQuery }),
+        response: { 200: ServiceConfig, 403: ErrorBody },
+        detail: { summary: "What a service needs: range, code shape, timing, bind-failure strategy" },
+      },
+    )
     .post(
       "/v1/sessions",
       async ({ query, request, server, body }) => {
         const [who, charges] = await creatorOf(request, server, body as SessionRequest | undefined);
         const offer = await sessions.create(who, charges);
-        return reply(SessionOffer, offer, formatOf(query, request), 201, who.origin ? { [SESSION_ORIGIN_HEADER]: who.origin } : {});
+        return reply(
+          SessionOffer,
+          offer,
+          formatOf(query, request),
+          201,
+          who.origin ? { [SESSION_ORIGIN_HEADER]: who.origin } : {},
+        );
       },
       {
         query: strictQuery({ format: FormatQuery }),
@@ -238,12 +288,26 @@ export function createApp(options: AppOptions) {
         query: strictQuery({
           format: FormatQuery,
           wait: WaitQuery,
-          since: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Long poll: answer once the version is above this" })),
+          since: T.Optional(
+            T.Integer({
+              minimum: 0,
+              maximum: Number.MAX_SAFE_INTEGER,
+              description: "Long poll: answer once the version is above this",
+            }),
+          ),
         }),
-        response: { 200: SessionStatus, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+        response: {
+          200: SessionStatus,
+          401: ErrorBody,
+          403: ErrorBody,
+          404: ErrorBody,
+          429: ErrorBody,
+          503: ErrorBody,
+        },
         detail: {
           summary: "Session status: pending, linked or expired; long poll with wait and since",
-          description: "With the API key that owns the session: also its origin, the linked process and the instructions' results. Without: progress only.",
+          description:
+            "With the API key that owns the session: also its origin, the linked process and the instructions' results. Without: progress only.",
         },
       },
     )
@@ -251,7 +315,12 @@ export function createApp(options: AppOptions) {
       "/v1/sessions/:id/instructions",
       async ({ params, body, query, request }) => {
         const viewer = await guard.requireApiKey(request);
-        return reply(InstructionStatus, await sessions.queueInstruction(params.id, body, viewer), formatOf(query, request), 202);
+        return reply(
+          InstructionStatus,
+          await sessions.queueInstruction(params.id, body, viewer),
+          formatOf(query, request),
+          202,
+        );
       },
       {
         params: T.Object({ id: SessionId }),
@@ -259,7 +328,9 @@ export function createApp(options: AppOptions) {
         parse: jsonBody,
         body: InstructionRequest,
         response: { 202: InstructionStatus, 401: ErrorBody, 404: ErrorBody, 410: ErrorBody, 415: ErrorBody },
-        detail: { summary: "Queue an instruction for the service that links this session (the SaaS backend's API key)" },
+        detail: {
+          summary: "Queue an instruction for the service that links this session (the SaaS backend's API key)",
+        },
       },
     )
     .post(
@@ -274,7 +345,14 @@ export function createApp(options: AppOptions) {
       {
         // A report of a service this server does not know is refused; the session it fits learns why (SERVICE_NOT_ENROLLED).
         parse: guard.signedBody(Report, (report, address, refusal) =>
-          sessions.unknownServiceReport(report, address, refusal.code === "UNSIGNED" ? "its report was not signed" : "its report was signed by an unknown service id", guard.reportCharges(undefined, address)),
+          sessions.unknownServiceReport(
+            report,
+            address,
+            refusal.code === "UNSIGNED"
+              ? "its report was not signed"
+              : "its report was signed by an unknown service id",
+            guard.reportCharges(undefined, address),
+          ),
         ),
         body: Report,
         query: strictQuery({ format: FormatQuery }),
@@ -285,8 +363,15 @@ export function createApp(options: AppOptions) {
     .get(
       "/v1/links/:linkId/instructions",
       async ({ params, query, request }) => {
-        const { instructions, linkTtlMs } = await sessions.pull(params.linkId, (query.wait ?? 0) * 1000, request.signal, guard.serviceOf(request));
-        return reply(PulledInstructions, { instructions }, formatOf(query, request), 200, { [LINK_TTL_HEADER]: String(linkTtlMs) });
+        const { instructions, linkTtlMs } = await sessions.pull(
+          params.linkId,
+          (query.wait ?? 0) * 1000,
+          request.signal,
+          guard.serviceOf(request),
+        );
+        return reply(PulledInstructions, { instructions }, formatOf(query, request), 200, {
+          [LINK_TTL_HEADER]: String(linkTtlMs),
+        });
       },
       {
         params: T.Object({ linkId: SessionId }),

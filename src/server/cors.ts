@@ -27,7 +27,10 @@ export function browserCors(allowed: (origin: string) => boolean) {
       const ok = allowed(origin);
       if (request.method === "OPTIONS") {
         return ok
-          ? new Response(null, { status: 204, headers: { ...PREFLIGHT, "access-control-allow-origin": origin, vary: "Origin" } })
+          ? new Response(null, {
+              status: 204,
+              headers: { ...PREFLIGHT, "access-control-allow-origin": origin, vary: "Origin" },
+            })
           : new Response(null, { status: 403, headers: { vary: "Origin" } });
       }
       set.headers.vary = "Origin";

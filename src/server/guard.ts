@@ -92,7 +92,9 @@ export const DEFAULT_SECURITY: SecuritySettings = {
 };
 
 /** Some settings; the rest (and each limit left out) keep their defaults. */
-export type SecurityOverrides = Partial<Omit<SecuritySettings, "limits">> & { limits?: Partial<SecuritySettings["limits"]> };
+export type SecurityOverrides = Partial<Omit<SecuritySettings, "limits">> & {
+  limits?: Partial<SecuritySettings["limits"]>;
+};
 
 /** Settings over the defaults, limits merged one by one. */
 export function securitySettings(overrides: SecurityOverrides = {}): SecuritySettings {
@@ -140,8 +142,19 @@ export interface GuardState {
   buckets?: BucketStore;
 }
 
-export function createGuard(settings: SecuritySettings, registry: ServiceRegistry, log: Logger, state: GuardState = {}) {
-  const nonces = state.nonces ?? nonceCache({ windowMs: settings.signatureWindowMs, maxEntries: settings.maxNonces, maxPerService: settings.maxNoncesPerService });
+export function createGuard(
+  settings: SecuritySettings,
+  registry: ServiceRegistry,
+  log: Logger,
+  state: GuardState = {},
+) {
+  const nonces =
+    state.nonces ??
+    nonceCache({
+      windowMs: settings.signatureWindowMs,
+      maxEntries: settings.maxNonces,
+      maxPerService: settings.maxNoncesPerService,
+    });
   const buckets = state.buckets ?? memoryBuckets();
   const limit = settings.limits;
   const rateLimiter = (spec: RateSpec, what: string, name: string) => sharedLimiter(spec, what, name, buckets);
@@ -150,10 +163,18 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
   const sessionsPerAddress = rateLimiter(limit.sessionsPerAddress, "sessions from this address", "session-address");
   const enrollPerAddress = rateLimiter(limit.enrollPerAddress, "enrollments from this address", "enroll-address");
   const sessionsPerApiKey = rateLimiter(limit.sessionsPerApiKey, "sessions for this API key", "session-api-key");
-  const requestsPerService = rateLimiter(limit.requestsPerService, "signed requests from this service", "request-service");
+  const requestsPerService = rateLimiter(
+    limit.requestsPerService,
+    "signed requests from this service",
+    "request-service",
+  );
   const readsPerAddress = rateLimiter(limit.readsPerAddress, "session reads from this address", "read-address");
   const callsPerApiKey = rateLimiter(limit.callsPerApiKey, "calls with this API key", "call-api-key");
-  const adminFailuresHere = rateLimiter(limit.adminFailuresPerAddress, "wrong admin secrets from this address", "admin-failure-address");
+  const adminFailuresHere = rateLimiter(
+    limit.adminFailuresPerAddress,
+    "wrong admin secrets from this address",
+    "admin-failure-address",
+  );
   const adminFailures = rateLimiter(limit.adminFailures, "wrong admin secrets from all addresses", "admin-failure");
   const identities = new WeakMap<Request, string>();
   /** When each service's last sighting was noted here: at most one registry write per service every SIGHTING_EVERY_MS. */
@@ -164,12 +185,22 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     if (noted.size >= MAX_NOTED) noted.clear(); // a bound; the worst case is one more write per service
     noted.set(id, t);
     const version = request.headers.get(VERSION_HEADER) ?? "";
-    const seen = { at: t, address: address(request, server), ...(/^[0-9A-Za-z.+-]{1,32}$/.test(version) ? { version } : {}) };
+    const seen = {
+      at: t,
+      address: address(request, server),
+      ...(/^[0-9A-Za-z.+-]{1,32}$/.test(version) ? { version } : {}),
+    };
     // not awaited: a sighting is for operators, and never delays or fails the service's request
-    registry.noteSeen(id, seen).catch((error) => log.debug("could not note a service's sighting", { error: (error as Error).message }));
+    registry
+      .noteSeen(id, seen)
+      .catch((error) => log.debug("could not note a service's sighting", { error: (error as Error).message }));
   }
   const header = settings.trustProxyHeader?.toLowerCase();
-  const polls = pollGate({ maxPolls: settings.maxPolls, maxPollsPerClient: settings.maxPollsPerClient, maxPollsPerApiKey: settings.maxPollsPerApiKey } satisfies PollLimits);
+  const polls = pollGate({
+    maxPolls: settings.maxPolls,
+    maxPollsPerClient: settings.maxPollsPerClient,
+    maxPollsPerApiKey: settings.maxPollsPerApiKey,
+  } satisfies PollLimits);
   const allowedOrigins = new Set(settings.allowOrigins);
 
   async function authenticate(request: Request, body: string | Uint8Array): Promise<string | undefined> {
@@ -189,7 +220,8 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       identities.set(request, id);
       return id;
     } catch (error) {
-      if (error instanceof UnauthorizedError) log.debug("refused a service request", { path: url.pathname, reason: error.code });
+      if (error instanceof UnauthorizedError)
+        log.debug("refused a service request", { path: url.pathname, reason: error.code });
       throw error;
     }
   }
@@ -225,7 +257,10 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
       const origin = request.headers.get("origin");
       if (origin === null) return undefined;
       if (!allowedOrigins.has(origin)) {
-        throw new ForbiddenError(`pages of ${origin.slice(0, 256)} may not use this pkipc server (not on its --allow-origin list)`, "ORIGIN_NOT_ALLOWED");
+        throw new ForbiddenError(
+          `pages of ${origin.slice(0, 256)} may not use this pkipc server (not on its --allow-origin list)`,
+          "ORIGIN_NOT_ALLOWED",
+        );
       }
       return origin;
     },
@@ -249,7 +284,11 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
     /** Like apiKey(), but a request without one is refused: the routes only a SaaS backend may call. */
     async requireApiKey(request: Request): Promise<ApiCaller> {
       const key = await this.apiKey(request);
-      if (!key) throw new UnauthorizedError("API_KEY_REQUIRED", "this needs the SaaS backend's API key (Authorization: Bearer pkak_...); pkipc admin api-key makes one");
+      if (!key)
+        throw new UnauthorizedError(
+          "API_KEY_REQUIRED",
+          "this needs the SaaS backend's API key (Authorization: Bearer pkak_...); pkipc admin api-key makes one",
+        );
       return key;
     },
     /**
@@ -261,14 +300,20 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
         const type = mediaType(request);
         const bytes = new Uint8Array(await request.arrayBuffer());
         if (!(bytes.length === 0 && type === "") && type !== "application/json" && type !== "application/xml") {
-          throw new UnsupportedMediaTypeError(`the body must be application/json or application/xml, not ${type || "untyped"}`);
+          throw new UnsupportedMediaTypeError(
+            `the body must be application/json or application/xml, not ${type || "untyped"}`,
+          );
         }
         let id: string | undefined;
         try {
           id = await authenticate(request, bytes);
         } catch (error) {
           // Refused all the same; the hook only learns what the body says (a body that does not decode says nothing).
-          if (unknownService && error instanceof UnauthorizedError && (error.code === "UNSIGNED" || error.code === "UNKNOWN_SERVICE")) {
+          if (
+            unknownService &&
+            error instanceof UnauthorizedError &&
+            (error.code === "UNSIGNED" || error.code === "UNKNOWN_SERVICE")
+          ) {
             let body: Static<S> | undefined;
             try {
               body = decode(schema, decodeUtf8(bytes), type === "application/xml" ? "xml" : "json");
@@ -305,10 +350,15 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
      * Authorization, and no admin route answers a preflight), so it must not spend the operator's allowance.
      */
     async requireAdmin(request: Request, address: string): Promise<void> {
-      if (!settings.adminSecret) throw new NotFoundError("admin endpoints are disabled (no admin secret is configured)");
+      if (!settings.adminSecret)
+        throw new NotFoundError("admin endpoints are disabled (no admin secret is configured)");
       const given = bearer(request);
       if (given && secretEquals(given, settings.adminSecret)) return;
-      if (!given) throw new UnauthorizedError("BAD_ADMIN_SECRET", "the admin secret is missing (Authorization: Bearer ADMIN_SECRET)");
+      if (!given)
+        throw new UnauthorizedError(
+          "BAD_ADMIN_SECRET",
+          "the admin secret is missing (Authorization: Bearer ADMIN_SECRET)",
+        );
       // The address first: one address that spent its own allowance cannot spend everyone's.
       await adminFailuresHere.take(address);
       await adminFailures.take("all");
@@ -350,7 +400,11 @@ export function createGuard(settings: SecuritySettings, registry: ServiceRegistr
  * Told of a signed route's body that was refused because its service is unknown (UNSIGNED or UNKNOWN_SERVICE),
  * with the sender's address, before the refusal is answered. May throw (e.g. a rate limit), which answers instead.
  */
-export type UnknownServiceHook<S extends TSchema> = (body: Static<S>, address: string, refusal: UnauthorizedError) => Promise<void>;
+export type UnknownServiceHook<S extends TSchema> = (
+  body: Static<S>,
+  address: string,
+  refusal: UnauthorizedError,
+) => Promise<void>;
 
 /**
  * The parse hook of every unsigned body: JSON only, under its exact media type, within the size and

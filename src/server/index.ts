@@ -60,13 +60,27 @@ export interface RunningServer {
 }
 
 /** Starts the server; state lives in memory unless config.store names Redis (`sessionStore` replaces the memory store, for tests). */
-export async function startServer(config: ServerConfig, log: Logger, sessionStore?: SessionStore): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  log: Logger,
+  sessionStore?: SessionStore,
+): Promise<RunningServer> {
   const metrics = config.metricsListen ? serverMetrics() : undefined;
   const security = securitySettings(config.security);
   // Before anything opens: a weak secret is refused for library callers as for the CLI.
   if (security.adminSecret !== undefined) checkAdminSecret(security.adminSecret);
   const kind = config.store ?? "memory";
-  const state = await openState(kind, security, log, sessionStore ?? (kind === "memory" ? memoryStore({ maxRecords: config.maxRecords, retainMs: retentionFor(config.linkTtlMs) }) : undefined), sharedSettings(config, security), retentionFor(config.linkTtlMs));
+  const state = await openState(
+    kind,
+    security,
+    log,
+    sessionStore ??
+      (kind === "memory"
+        ? memoryStore({ maxRecords: config.maxRecords, retainMs: retentionFor(config.linkTtlMs) })
+        : undefined),
+    sharedSettings(config, security),
+    retentionFor(config.linkTtlMs),
+  );
   const store = metrics ? metrics.store(state.store) : state.store;
   const { registry } = state;
   let guard = createGuard(security, registry, log, state);
@@ -82,7 +96,15 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
     guard = metrics.guard(guard);
     sessions = metrics.sessions(sessions);
   }
-  const app = createApp({ sessions, guard, log, storeName: store.name, storeHealth: state.ping, acknowledgeLoss: state.acknowledgeLoss, version: VERSION });
+  const app = createApp({
+    sessions,
+    guard,
+    log,
+    storeName: store.name,
+    storeHealth: state.ping,
+    acknowledgeLoss: state.acknowledgeLoss,
+    version: VERSION,
+  });
   try {
     // reusePort off: Elysia turns it on, and then a second server on a taken address starts without a word.
     app.listen({
@@ -95,7 +117,9 @@ export async function startServer(config: ServerConfig, log: Logger, sessionStor
   } catch (error) {
     await state.close();
     const taken = (error as { code?: string }).code === "EADDRINUSE" || /in use/i.test((error as Error).message);
-    const why = taken ? "the address is already in use (another pkipc server or program holds it)" : (error as Error).message;
+    const why = taken
+      ? "the address is already in use (another pkipc server or program holds it)"
+      : (error as Error).message;
     throw new NetworkError(`cannot listen on ${config.host}:${config.port}: ${why}`, { cause: error });
   }
   let endpoint: MetricsEndpoint | undefined;

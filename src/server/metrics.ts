@@ -24,8 +24,16 @@ export function serverMetrics(): ServerMetrics {
   const registry = new Registry();
   addProcessMetrics(registry, "server");
   const registers = [registry];
-  const issued = new Counter({ name: "pkipc_server_sessions_issued_total", help: "Sessions (knock codes) issued", registers });
-  const links = new Counter({ name: "pkipc_server_links_total", help: "Sessions linked by a service's report", registers });
+  const issued = new Counter({
+    name: "pkipc_server_sessions_issued_total",
+    help: "Sessions (knock codes) issued",
+    registers,
+  });
+  const links = new Counter({
+    name: "pkipc_server_links_total",
+    help: "Sessions linked by a service's report",
+    registers,
+  });
   const timeToLink = new Histogram({
     name: "pkipc_server_time_to_link_seconds",
     help: "From a session's creation to its link",
@@ -44,8 +52,17 @@ export function serverMetrics(): ServerMetrics {
     labelNames: ["status", "code"],
     registers,
   });
-  const polls = new Gauge({ name: "pkipc_server_long_polls", help: "Long polls held now (session status and instruction pulls)", registers });
-  const storeErrors = new Counter({ name: "pkipc_server_store_errors_total", help: "Store calls that failed (not capacity refusals)", labelNames: ["call"], registers });
+  const polls = new Gauge({
+    name: "pkipc_server_long_polls",
+    help: "Long polls held now (session status and instruction pulls)",
+    registers,
+  });
+  const storeErrors = new Counter({
+    name: "pkipc_server_store_errors_total",
+    help: "Store calls that failed (not capacity refusals)",
+    labelNames: ["call"],
+    registers,
+  });
   let liveOf: (() => Promise<number>) | undefined;
   new Gauge({
     name: "pkipc_server_live_sessions",
@@ -57,7 +74,8 @@ export function serverMetrics(): ServerMetrics {
   });
 
   const refused = (error: unknown) => {
-    if (error instanceof PkipcError && REFUSALS.has(error.status)) refusals.inc({ status: String(error.status), code: error.code });
+    if (error instanceof PkipcError && REFUSALS.has(error.status))
+      refusals.inc({ status: String(error.status), code: error.code });
   };
   async function counted<T>(work: () => Promise<T>): Promise<T> {
     try {
@@ -88,7 +106,9 @@ export function serverMetrics(): ServerMetrics {
       async report(report, address, serviceId, charges) {
         try {
           const answer = await inner.report(report, address, serviceId, charges);
-          reports.inc(answer.linked ? { outcome: "linked", reason: "LINKED" } : { outcome: "not_linked", reason: answer.code });
+          reports.inc(
+            answer.linked ? { outcome: "linked", reason: "LINKED" } : { outcome: "not_linked", reason: answer.code },
+          );
           return answer;
         } catch (error) {
           reports.inc({ outcome: "refused", reason: error instanceof PkipcError ? error.code : "INTERNAL" });

@@ -30,13 +30,20 @@ export function pollGate(limits: PollLimits) {
       const mine = held.get(key) ?? 0;
       if (holder.apiKeyId !== undefined) {
         if (mine >= limits.maxPollsPerApiKey) {
-          throw new RateLimitError(`too many long polls held by this API key (at most ${limits.maxPollsPerApiKey}); poll again in 1 s`, 1);
+          throw new RateLimitError(
+            `too many long polls held by this API key (at most ${limits.maxPollsPerApiKey}); poll again in 1 s`,
+            1,
+          );
         }
       } else {
         if (mine >= limits.maxPollsPerClient) {
-          throw new RateLimitError(`too many long polls held from this network (at most ${limits.maxPollsPerClient}); poll again in 1 s`, 1);
+          throw new RateLimitError(
+            `too many long polls held from this network (at most ${limits.maxPollsPerClient}); poll again in 1 s`,
+            1,
+          );
         }
-        if (pages >= limits.maxPolls) throw new CapacityError(`too many long polls held (${limits.maxPolls}); poll again shortly`);
+        if (pages >= limits.maxPolls)
+          throw new CapacityError(`too many long polls held (${limits.maxPolls}); poll again shortly`);
         pages++;
       }
       held.set(key, mine + 1);

@@ -54,18 +54,44 @@ export function quotas(settings: QuotaSettings) {
       if (who.apiKeyId !== undefined) {
         const key = `key:${who.apiKeyId}`;
         const max = settings.maxSessionsPerApiKey;
-        return kept.get(key) ?? keep(key, [
-          { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
-          { group: key, max, refusal: () => new RateLimitError(`this API key holds ${max} pending sessions, its most; retry as they link or expire`, 1) },
-        ]);
+        return (
+          kept.get(key) ??
+          keep(key, [
+            { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
+            {
+              group: key,
+              max,
+              refusal: () =>
+                new RateLimitError(
+                  `this API key holds ${max} pending sessions, its most; retry as they link or expire`,
+                  1,
+                ),
+            },
+          ])
+        );
       }
       const net = `net:${clientNetwork(who.address)}`;
       const perClient = settings.maxPageSessionsPerClient;
       const all = settings.maxPageSessions;
-      return kept.get(net) ?? keep(net, [
-        { group: net, max: perClient, refusal: () => new RateLimitError(`pages from this network hold ${perClient} pending sessions, their most; retry as they link or expire`, 1) },
-        { group: "pages", max: all, refusal: () => new CapacityError(`too many pending page sessions (${all}); try again shortly`) },
-      ]);
+      return (
+        kept.get(net) ??
+        keep(net, [
+          {
+            group: net,
+            max: perClient,
+            refusal: () =>
+              new RateLimitError(
+                `pages from this network hold ${perClient} pending sessions, their most; retry as they link or expire`,
+                1,
+              ),
+          },
+          {
+            group: "pages",
+            max: all,
+            refusal: () => new CapacityError(`too many pending page sessions (${all}); try again shortly`),
+          },
+        ])
+      );
     },
     /**
      * What queueing `bytes` of args costs API key `apiKeyId`: held until the session is forgotten (its expiry
@@ -78,7 +104,11 @@ export function quotas(settings: QuotaSettings) {
         group: `key:${apiKeyId}`,
         bytes,
         max,
-        refusal: () => new RateLimitError(`this API key holds ${max} bytes of instruction args in kept sessions, its most; retry as they are let go`, 10),
+        refusal: () =>
+          new RateLimitError(
+            `this API key holds ${max} bytes of instruction args in kept sessions, its most; retry as they are let go`,
+            10,
+          ),
       };
     },
     /** All sessions pending at once, pages and keys together: the store's own cap. */

@@ -1,5 +1,11 @@
 // What the server does, apart from HTTP: issue codes, match reports against live codes, relay instructions.
-import { CapacityError, InvalidInputError, NotFoundError, SessionEndedError, TooManyCompletionsError } from "../lib/errors.ts";
+import {
+  CapacityError,
+  InvalidInputError,
+  NotFoundError,
+  SessionEndedError,
+  TooManyCompletionsError,
+} from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Charge, takeCharges } from "../lib/rate-limit.ts";
 import type { BindFailureStrategy } from "../protocol/bind-failure.ts";
@@ -21,7 +27,14 @@ import type {
   SessionStatus,
 } from "../protocol/schemas.ts";
 import { DEFAULT_QUOTAS, quotas } from "./quotas.ts";
-import { type Hold, type InsertGate, type InstructionRecord, NO_INSTRUCTIONS, type SessionRecord, type SessionStore } from "./state/types.ts";
+import {
+  type Hold,
+  type InsertGate,
+  type InstructionRecord,
+  NO_INSTRUCTIONS,
+  type SessionRecord,
+  type SessionStore,
+} from "./state/types.ts";
 
 /** The server's knobs that shape sessions and matching (see `pkipc server --help` for defaults). */
 export interface SessionSettings {
@@ -71,7 +84,10 @@ export interface Sessions {
    * The status; with waitMs > 0, waits until the version passes `since` (or the session ends). Without a
    * `viewer`, the page's view: progress only. A viewer (an API key) sees everything of its own sessions.
    */
-  status(id: string, options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer }): Promise<SessionStatus>;
+  status(
+    id: string,
+    options?: { waitMs?: number; since?: number; signal?: AbortSignal; viewer?: Viewer },
+  ): Promise<SessionStatus>;
   /** Only a viewer whose session this is (its API key made it, or a page of the key's origin did) may queue. */
   queueInstruction(id: string, request: InstructionRequest, viewer: Viewer): Promise<InstructionStatus>;
   /**
@@ -92,7 +108,12 @@ export interface Sessions {
    * service may pull. `linkTtlMs`: how long from now the link takes instructions. A link that ended throws
    * SessionEndedError.
    */
-  pull(linkId: string, waitMs: number, signal?: AbortSignal, serviceId?: string): Promise<{ instructions: Instruction[]; linkTtlMs: number }>;
+  pull(
+    linkId: string,
+    waitMs: number,
+    signal?: AbortSignal,
+    serviceId?: string,
+  ): Promise<{ instructions: Instruction[]; linkTtlMs: number }>;
   acknowledge(linkId: string, acks: Ack[], serviceId?: string): Promise<void>;
   /** Shutting down: every long poll, held or to come, answers at once. */
   drain(): void;
@@ -118,7 +139,9 @@ export interface Viewer {
  * of that origin may: the page has no key to name, and the operator issued each of them for that origin.
  */
 const belongsTo = (record: SessionRecord, viewer: Viewer) =>
-  record.apiKeyId !== undefined ? record.apiKeyId === viewer.id : record.origin !== undefined && record.origin === viewer.origin;
+  record.apiKeyId !== undefined
+    ? record.apiKeyId === viewer.id
+    : record.origin !== undefined && record.origin === viewer.origin;
 
 /** Who may link what (see SecuritySettings). */
 export interface LinkPolicy {
@@ -163,7 +186,8 @@ function sessionEnd(record: SessionRecord, linkTtlMs: number): number {
 }
 
 /** Whether an instruction may still be delivered: queued, and its own deadline (if any) not passed. */
-const deliverable = (i: InstructionRecord, now: number) => i.state === "queued" && (i.expiresAt === undefined || i.expiresAt > now);
+const deliverable = (i: InstructionRecord, now: number) =>
+  i.state === "queued" && (i.expiresAt === undefined || i.expiresAt > now);
 
 /** An instruction as read: its stored state, or "expired". */
 type InstructionView = InstructionRecord;
@@ -175,8 +199,12 @@ type InstructionView = InstructionRecord;
 function instructionView(record: SessionRecord, i: InstructionRecord, now: number, linkTtlMs: number): InstructionView {
   if (i.state !== "queued" && i.state !== "delivered") return i;
   if (now >= sessionEnd(record, linkTtlMs)) {
-    if (record.state === "pending") return { ...i, state: "expired", result: "the session expired before a service linked it" };
-    const why = i.state === "queued" ? "the link ended before the service asked for it" : "the service did not answer before the link ended";
+    if (record.state === "pending")
+      return { ...i, state: "expired", result: "the session expired before a service linked it" };
+    const why =
+      i.state === "queued"
+        ? "the link ended before the service asked for it"
+        : "the service did not answer before the link ended";
     return { ...i, state: "expired", result: why };
   }
   if (i.state === "queued" && i.expiresAt !== undefined && now >= i.expiresAt) {
@@ -245,7 +273,9 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
     ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
     ...(record.state === "declined" ? { reason: "DECLINED" as const } : {}),
-    ...(record.state === "pending" && record.failure ? { reason: record.failure.reason, detail: failureDetail(record, full) } : {}),
+    ...(record.state === "pending" && record.failure
+      ? { reason: record.failure.reason, detail: failureDetail(record, full) }
+      : {}),
     ...(record.state === "pending" && record.proposedAt !== undefined && !expired ? { confirming: true as const } : {}),
     ...(full && record.origin !== undefined ? { origin: record.origin } : {}),
     ...(full && record.process ? { process: record.process } : {}),
@@ -323,19 +353,28 @@ export function createSessions(
    */
   const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   function watchExpiry(record: SessionRecord): void {
-    const at = record.apiKeyId === undefined ? Number.POSITIVE_INFINITY : nextInstructionExpiry(record, settings.linkTtlMs);
+    const at =
+      record.apiKeyId === undefined ? Number.POSITIVE_INFINITY : nextInstructionExpiry(record, settings.linkTtlMs);
     const old = expiryTimers.get(record.id);
     if (old !== undefined) clearTimeout(old);
     expiryTimers.delete(record.id);
     if (at === Number.POSITIVE_INFINITY || stopping.signal.aborted) return;
     if (expiryTimers.size >= MAX_EXPIRY_TIMERS) {
-      log.warn("too many sessions with instructions to watch: an expiry sends no webhook event (reads still say expired)", { session: record.id });
+      log.warn(
+        "too many sessions with instructions to watch: an expiry sends no webhook event (reads still say expired)",
+        { session: record.id },
+      );
       return;
     }
-    const timer = setTimeout(() => {
-      expiryTimers.delete(record.id);
-      storeExpiries(record.id).catch((error: unknown) => log.warn("could not store an instruction's expiry", { session: record.id, error: (error as Error).message }));
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5));
+    const timer = setTimeout(
+      () => {
+        expiryTimers.delete(record.id);
+        storeExpiries(record.id).catch((error: unknown) =>
+          log.warn("could not store an instruction's expiry", { session: record.id, error: (error as Error).message }),
+        );
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5),
+    );
     (timer as { unref?: () => void }).unref?.();
     expiryTimers.set(record.id, timer);
   }
@@ -406,14 +445,30 @@ export function createSessions(
     if (record.proposedAt === undefined) {
       await update(
         () => store.get(record.id),
-        (current) => (current.state === "pending" && current.proposedAt === undefined ? { ...current, proposedAt: Date.now() } : undefined),
+        (current) =>
+          current.state === "pending" && current.proposedAt === undefined
+            ? { ...current, proposedAt: Date.now() }
+            : undefined,
       );
     }
     const now = Date.now();
     const asked = record.instructions
       .filter((i) => deliverable(i, now))
-      .map(({ id, name, args }): Instruction => ({ id, name, args: args.name === undefined ? {} : { name: args.name.slice(0, 256) } }));
-    return { ...noLink("PROPOSED", `the knocks fit a session of ${originName(record.origin)}; not linked (proposal only)`, record.origin), instructions: asked };
+      .map(
+        ({ id, name, args }): Instruction => ({
+          id,
+          name,
+          args: args.name === undefined ? {} : { name: args.name.slice(0, 256) },
+        }),
+      );
+    return {
+      ...noLink(
+        "PROPOSED",
+        `the knocks fit a session of ${originName(record.origin)}; not linked (proposal only)`,
+        record.origin,
+      ),
+      instructions: asked,
+    };
   }
 
   /** The local user said no: the session ends as declined, which its page and backend see on their next poll. */
@@ -428,12 +483,21 @@ export function createSessions(
           ? {
               ...current,
               state: "declined",
-              instructions: current.instructions.map((i) => (i.state === "queued" || i.state === "delivered" ? { ...i, state: "refused", result: `DECLINED: ${why}` } : i)),
+              instructions: current.instructions.map((i) =>
+                i.state === "queued" || i.state === "delivered"
+                  ? { ...i, state: "refused", result: `DECLINED: ${why}` }
+                  : i,
+              ),
             }
           : undefined,
     );
     // linked (or expired) meanwhile: the answer says so rather than claim a decline that did not happen
-    if (!declined) return noLink("ALREADY_LINKED", `the session of ${originName(record.origin)} is no longer pending; nothing was declined`, record.origin);
+    if (!declined)
+      return noLink(
+        "ALREADY_LINKED",
+        `the session of ${originName(record.origin)} is no longer pending; nothing was declined`,
+        record.origin,
+      );
     return noLink("DECLINED", why, record.origin);
   }
 
@@ -442,7 +506,8 @@ export function createSessions(
     if (record.failure?.reason === failure.reason) return;
     await update(
       () => store.get(record.id),
-      (current) => (current.state === "pending" && current.failure?.reason !== failure.reason ? { ...current, failure } : undefined),
+      (current) =>
+        current.state === "pending" && current.failure?.reason !== failure.reason ? { ...current, failure } : undefined,
     );
   }
 
@@ -477,17 +542,35 @@ export function createSessions(
       },
     );
     if (!linked) return noLink("ALREADY_LINKED", "the matching session was linked or expired meanwhile");
-    log.info("linked", { pid: report.process.pid, process: report.process.name, user: report.process.user, origin: originName(record.origin) });
-    return { linked: true, linkId, instructions: delivered, ...(record.origin === undefined ? {} : { origin: record.origin }) };
+    log.info("linked", {
+      pid: report.process.pid,
+      process: report.process.name,
+      user: report.process.user,
+      origin: originName(record.origin),
+    });
+    return {
+      linked: true,
+      linkId,
+      instructions: delivered,
+      ...(record.origin === undefined ? {} : { origin: record.origin }),
+    };
   }
 
   /** The ports a report claims were knocked, or the answer to a report that cannot link whatever the store holds. */
   function claimed(report: Report): { observed: number[]; failed: number[]; codes: number[][] } | ReportAnswer {
     const strategy = settings.bindFailure;
     if (report.claim.strategy !== strategy.name) {
-      return noLink("WRONG_STRATEGY", `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`);
+      return noLink(
+        "WRONG_STRATEGY",
+        `this server matches with ${strategy.name}, the report used ${report.claim.strategy}`,
+      );
     }
-    const limits = { knocks, maxMissing: settings.maxMissing, maxFailed: settings.maxFailed, maxCompletions: settings.maxCompletions };
+    const limits = {
+      knocks,
+      maxMissing: settings.maxMissing,
+      maxFailed: settings.maxFailed,
+      maxCompletions: settings.maxCompletions,
+    };
     try {
       strategy.admit?.(report.claim, limits);
     } catch (error) {
@@ -498,16 +581,25 @@ export function createSessions(
     const failed = strategy.failed(report.claim);
     const outside = [...observed, ...failed].find((p) => !inRange(settings.range, p));
     if (outside !== undefined) {
-      return noLink("OUT_OF_RANGE", `port ${outside} is outside the range ${settings.range.start}-${settings.range.end}`);
+      return noLink(
+        "OUT_OF_RANGE",
+        `port ${outside} is outside the range ${settings.range.start}-${settings.range.end}`,
+      );
     }
     if (observed.length > knocks) {
       return noLink("TOO_MANY_PORTS", `the process knocked ${observed.length} ports, a code has ${knocks}`);
     }
     if (observed.length === 0 || knocks - observed.length > settings.maxMissing) {
-      return noLink("TOO_MANY_MISSING", `${observed.length} of ${knocks} knocks seen; at most ${settings.maxMissing} may be missing`);
+      return noLink(
+        "TOO_MANY_MISSING",
+        `${observed.length} of ${knocks} knocks seen; at most ${settings.maxMissing} may be missing`,
+      );
     }
     if (failed.length > settings.maxFailed) {
-      return noLink("TOO_MANY_FAILED", `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`);
+      return noLink(
+        "TOO_MANY_FAILED",
+        `${failed.length} failed ports claimed; at most ${settings.maxFailed} are accepted`,
+      );
     }
     try {
       return { observed, failed, codes: strategy.codes(report.claim, limits) };
@@ -614,11 +706,17 @@ export function createSessions(
         () => mustGet(id),
         (record) => {
           if (!belongsTo(record, viewer)) throw new NotFoundError("no such session");
-          if (record.state === "pending" && record.expiresAt <= Date.now()) throw new NotFoundError("the session has expired");
-          if (record.state === "declined") throw new SessionEndedError("the person at the computer declined this session; it takes no instructions (create a new session)");
+          if (record.state === "pending" && record.expiresAt <= Date.now())
+            throw new NotFoundError("the session has expired");
+          if (record.state === "declined")
+            throw new SessionEndedError(
+              "the person at the computer declined this session; it takes no instructions (create a new session)",
+            );
           const ended = sessionEnd(record, settings.linkTtlMs);
           if (record.state === "linked" && ended <= Date.now()) {
-            throw new SessionEndedError(`the session's link ended at ${new Date(ended).toISOString()}; it takes no more instructions (create a new session)`);
+            throw new SessionEndedError(
+              `the session's link ended at ${new Date(ended).toISOString()}; it takes no more instructions (create a new session)`,
+            );
           }
           if (record.instructions.length >= settings.maxInstructions) {
             throw new CapacityError(`a session holds at most ${settings.maxInstructions} instructions`);
@@ -652,9 +750,18 @@ export function createSessions(
         if (fits.length === 1) {
           await fail(fits[0]!, { reason: "ADDRESS_MISMATCH", reportedFrom: address });
         }
-        return noLink("OTHER_ORIGIN", "the knocks fit a session that was asked for from another address than this service's; linked none");
+        return noLink(
+          "OTHER_ORIGIN",
+          "the knocks fit a session that was asked for from another address than this service's; linked none",
+        );
       }
-      log.debug("report", { pid: report.process.pid, observed: observed.length, failed: failed.length, fitting: fitting.length, address });
+      log.debug("report", {
+        pid: report.process.pid,
+        observed: observed.length,
+        failed: failed.length,
+        fitting: fitting.length,
+        address,
+      });
       if (fitting.length === 0) return noLink("NO_MATCH", `no live code fits the ${observed.length} ports knocked`);
       if (fitting.length > 1) {
         return noLink("AMBIGUOUS", `${fitting.length} live codes fit the knocks equally; linked none`);
@@ -664,14 +771,22 @@ export function createSessions(
       // SaaS, from behind the same address): only knocks that carry the session's own origin link it.
       const refusal = originRefusal(report.origin, session.origin, report.process);
       if (refusal !== undefined) {
-        log.warn("a report fits a session its knocks do not prove the origin of", { knocks: originName(report.origin), session: originName(session.origin), service: serviceId });
+        log.warn("a report fits a session its knocks do not prove the origin of", {
+          knocks: originName(report.origin),
+          session: originName(session.origin),
+          service: serviceId,
+        });
         await fail(session, { reason: "ORIGIN_NOT_PROVEN", why: refusal });
         return noLink("ORIGIN_NOT_PROVEN", `${refusal}; linked none`);
       }
       // The local user has the last word on which sites may link their computer.
       if (report.allowOrigins && !report.allowOrigins.includes(originName(session.origin))) {
         await fail(session, { reason: "SERVICE_REFUSED_ORIGIN" });
-        return noLink("ORIGIN_NOT_ALLOWED", `the session belongs to ${originName(session.origin)}, which this service does not allow`, session.origin);
+        return noLink(
+          "ORIGIN_NOT_ALLOWED",
+          `the session belongs to ${originName(session.origin)}, which this service does not allow`,
+          session.origin,
+        );
       }
       if (report.decline) return decline(session);
       if (report.propose) return await propose(session);
@@ -701,9 +816,14 @@ export function createSessions(
             const now = Date.now();
             linkEnd = sessionEnd(current, settings.linkTtlMs);
             if (linkEnd <= now) throw new SessionEndedError(`the link ended at ${new Date(linkEnd).toISOString()}`);
-            taken = current.instructions.filter((i) => deliverable(i, now)).map(({ id, name, args }) => ({ id, name, args }));
+            taken = current.instructions
+              .filter((i) => deliverable(i, now))
+              .map(({ id, name, args }) => ({ id, name, args }));
             if (taken.length === 0) return undefined;
-            return { ...current, instructions: current.instructions.map((i) => (deliverable(i, now) ? { ...i, state: "delivered" } : i)) };
+            return {
+              ...current,
+              instructions: current.instructions.map((i) => (deliverable(i, now) ? { ...i, state: "delivered" } : i)),
+            };
           },
         );
         if (record) return { instructions: taken, linkTtlMs: Math.max(0, linkEnd - Date.now()) };
@@ -712,7 +832,8 @@ export function createSessions(
         linkEnd = sessionEnd(current, settings.linkTtlMs);
         // a poll never outlasts the link: the service hears that it ended on its next pull
         end = Math.min(end, linkEnd);
-        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted) return { instructions: [], linkTtlMs: Math.max(0, linkEnd - Date.now()) };
+        if (Date.now() >= end || signal?.aborted || stopping.signal.aborted)
+          return { instructions: [], linkTtlMs: Math.max(0, linkEnd - Date.now()) };
         const wait = deadline(end - Date.now(), signal, waits);
         try {
           await store.changed(current.id, current.version, wait.signal);
@@ -730,13 +851,18 @@ export function createSessions(
           // Past the link's end its open instructions already read expired to their backend (and may have been
           // acted on as such): a late answer must not turn one into done.
           const ended = sessionEnd(record, settings.linkTtlMs);
-          if (ended <= Date.now()) throw new SessionEndedError(`the link ended at ${new Date(ended).toISOString()}; answers after it are not taken`);
+          if (ended <= Date.now())
+            throw new SessionEndedError(
+              `the link ended at ${new Date(ended).toISOString()}; answers after it are not taken`,
+            );
           return {
             ...record,
             instructions: record.instructions.map((i) => {
               const ack = byId.get(i.id);
               // one that expired stays so: its backend already heard it expired
-              return ack && i.state !== "expired" ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result } : i;
+              return ack && i.state !== "expired"
+                ? { ...i, state: ack.ok ? "done" : "refused", result: ack.result }
+                : i;
             }),
           };
         },

@@ -3,7 +3,10 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "../lib/errors.ts";
 
 /** Both files' PEM text, or undefined when neither is given; one without the other is a ConfigError. */
-export function readTlsFiles(certPath: string | undefined, keyPath: string | undefined): { cert: string; key: string } | undefined {
+export function readTlsFiles(
+  certPath: string | undefined,
+  keyPath: string | undefined,
+): { cert: string; key: string } | undefined {
   if (!certPath && !keyPath) return undefined;
   if (!certPath || !keyPath) throw new ConfigError("--tls-cert and --tls-key go together: give both files or neither");
   const read = (path: string, what: string) => {

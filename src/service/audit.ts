@@ -46,7 +46,11 @@ export function createAuditLog(path: string, log: Logger, maxBytes = AUDIT_MAX_B
           regularSize(`${file}.1`);
           renameSync(file, `${file}.1`);
         }
-        const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o600);
+        const fd = openSync(
+          file,
+          constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0),
+          0o600,
+        );
         try {
           if (!fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
           writeSync(fd, line);

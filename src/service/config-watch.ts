@@ -20,7 +20,9 @@ export function configChanges(before: ServiceConfig, after: ServiceConfig): stri
     ["max-failed", (c) => String(c.maxFailed)],
     ["max-completions", (c) => String(c.maxCompletions)],
   ];
-  return shown.flatMap(([name, show]) => (show(before) === show(after) ? [] : [`${name} ${show(before)} -> ${show(after)}`]));
+  return shown.flatMap(([name, show]) =>
+    show(before) === show(after) ? [] : [`${name} ${show(before)} -> ${show(after)}`],
+  );
 }
 
 export interface ConfigWatchOptions {
@@ -59,7 +61,11 @@ export function watchConfig(options: ConfigWatchOptions) {
       try {
         const next = await options.fetch();
         // Said once when the server answers again, as its silence was said once when it began.
-        if (failures > 0) options.log.info(`the server answers again (after ${failures} failed ${failures === 1 ? "check" : "checks"})`, { why });
+        if (failures > 0)
+          options.log.info(
+            `the server answers again (after ${failures} failed ${failures === 1 ? "check" : "checks"})`,
+            { why },
+          );
         failures = 0;
         const changes = configChanges(options.current(), next);
         if (changes.length === 0 && !options.stale()) {
@@ -79,7 +85,10 @@ export function watchConfig(options: ConfigWatchOptions) {
           return;
         }
         refused = undefined;
-        options.log.warn(`the server's configuration changed (${changes.join(", ") || "the last bind held no port"}): rebinding`, { why });
+        options.log.warn(
+          `the server's configuration changed (${changes.join(", ") || "the last bind held no port"}): rebinding`,
+          { why },
+        );
         await options.apply(next, changes);
       } catch (error) {
         failures++;
@@ -91,7 +100,10 @@ export function watchConfig(options: ConfigWatchOptions) {
         const tooLarge = error instanceof ResponseTooLargeError;
         const level = failures === 1 || tooLarge ? "warn" : "debug";
         const first = failures === 1 && !tooLarge ? "the server does not answer; links wait until it does. " : "";
-        options.log[level](`${first}could not check the server's configuration: ${describeError(error)}; next check in ${Math.ceil(pause / 1000)} s`, { why });
+        options.log[level](
+          `${first}could not check the server's configuration: ${describeError(error)}; next check in ${Math.ceil(pause / 1000)} s`,
+          { why },
+        );
       } finally {
         running = undefined;
       }

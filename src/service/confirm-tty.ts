@@ -23,9 +23,14 @@ export function terminalConfirm(
   const ask = (process: ProcessInfo, ports: number, origin: string) =>
     new Promise<boolean>((resolve) => {
       const browser = process.browser ? `, ${process.browser.name} ${process.browser.version}` : "";
-      const site = origin === "none" ? "a session with no web origin (a non-browser client)" : `a session of the website ${origin}`;
+      const site =
+        origin === "none"
+          ? "a session with no web origin (a non-browser client)"
+          : `a session of the website ${origin}`;
       output.write(
-        printable(`pkipc: ${process.name} (pid ${process.pid}, user ${process.user}, ${process.exe || "exe unknown"}${browser}) knocked ${ports} ports for ${site}, through ${server}. Link it? [y/N] `),
+        printable(
+          `pkipc: ${process.name} (pid ${process.pid}, user ${process.user}, ${process.exe || "exe unknown"}${browser}) knocked ${ports} ports for ${site}, through ${server}. Link it? [y/N] `,
+        ),
       );
       const timer = setTimeout(() => {
         waiting.splice(waiting.indexOf(answer), 1);
@@ -39,5 +44,11 @@ export function terminalConfirm(
       waiting.push(answer);
     });
   // The terminal asks at the link only, as before: instructions queued after it are not asked about.
-  return async (process, ports, origin, asked) => asked?.afterLink ? true : (queue = queue.then(() => ask(process, ports, origin), () => ask(process, ports, origin)));
+  return async (process, ports, origin, asked) =>
+    asked?.afterLink
+      ? true
+      : (queue = queue.then(
+          () => ask(process, ports, origin),
+          () => ask(process, ports, origin),
+        ));
 }

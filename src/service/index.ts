@@ -130,14 +130,25 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
   const userAllowed = (uid: number) => users === undefined || users.includes(uid);
   const otherUserLog = rateLimiter({ perSecond: 1 / 60, burst: 3 }, "log lines about other users", { maxKeys: 256 });
   const api = apiClient(options.server, { credentials: options.credentials });
-  if (!options.credentials) log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
+  if (!options.credentials)
+    log.warn("this service is not enrolled: a server that requires signatures will refuse its reports");
   const allowProcesses = options.allowProcesses ?? DEFAULT_BROWSERS;
-  const perProcess = rateLimiter(options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 }, "reports from this process", { maxKeys: 4096 });
-  const instructions = createInstructionRunner({ ...options.handlerSettings, allow: options.allowInstructions ?? ["log"], handlers: options.handlers }, log);
+  const perProcess = rateLimiter(
+    options.reportsPerProcess ?? { perSecond: 0.5, burst: 6 },
+    "reports from this process",
+    { maxKeys: 4096 },
+  );
+  const instructions = createInstructionRunner(
+    { ...options.handlerSettings, allow: options.allowInstructions ?? ["log"], handlers: options.handlers },
+    log,
+  );
   const attributor = options.attributor ?? createAttributor();
   const identity = createBrowserIdentifier();
   let watcher: ReturnType<typeof watchConfig> | undefined;
-  const bounds: RangeBounds = { maxPorts: options.maxPorts ?? DEFAULT_MAX_PORTS, ephemeral: options.ephemeralRange ?? osEphemeralRange() };
+  const bounds: RangeBounds = {
+    maxPorts: options.maxPorts ?? DEFAULT_MAX_PORTS,
+    ephemeral: options.ephemeralRange ?? osEphemeralRange(),
+  };
 
   /**
    * Everything that depends on the server's configuration: the ports held, the bursts, the reporter.
@@ -147,7 +158,10 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     const refusal = rangeRefusal(config.range, bounds);
     if (refusal) throw new ConfigError(`${refusal}: refusing to bind it`);
     const strategy = findBindFailure(config.bindFailure);
-    if (!strategy) throw new ConfigError(`the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`);
+    if (!strategy)
+      throw new ConfigError(
+        `the server uses bind-failure strategy "${config.bindFailure}", which this service does not know`,
+      );
     const knocks = knockCount({ tuples: config.tuples, portsPerTuple: config.portsPerTuple });
     let reporter: ReturnType<typeof createReporter> | undefined;
     /** Bursts being named before they are reported: a stop waits for them, so no seen burst is lost. */
@@ -172,7 +186,11 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
           // Dropped before anything else is looked up; logged a few times a minute per user at most.
           try {
             otherUserLog.take(String(process.uid));
-            log.info("knock dropped: the process belongs to a user this service does not serve", { uid: process.uid, user: process.user, pid: process.pid });
+            log.info("knock dropped: the process belongs to a user this service does not serve", {
+              uid: process.uid,
+              user: process.user,
+              pid: process.pid,
+            });
           } catch {
             // already logged for this user lately
           }
@@ -184,7 +202,13 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         // (the listener bounds the wait, and closes silent sockets first when the open ones reach the cap).
         const knockOrigin = await origin;
         // Where a knock's time went (bench/browser.ts reads these): finding its owner, then waiting for its head.
-        log.debug("knock", { port: socket.localPort, pid: process.pid, origin: knockOrigin ?? "none", attributeMs: ms(attributed - accepted), originMs: ms(performance.now() - attributed) });
+        log.debug("knock", {
+          port: socket.localPort,
+          pid: process.pid,
+          origin: knockOrigin ?? "none",
+          attributeMs: ms(attributed - accepted),
+          originMs: ms(performance.now() - attributed),
+        });
         bursts.add(process, socket.localPort, knockOrigin);
       },
     });
@@ -195,7 +219,12 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       // with every port held, a burst short of a whole code is still arriving: let it linger
       missable: listener.failed.length,
       onBurst(burst) {
-        const who = { pid: burst.process.pid, process: burst.process.name, exe: burst.process.exe, knockOrigin: burst.origin ?? "none" };
+        const who = {
+          pid: burst.process.pid,
+          process: burst.process.name,
+          exe: burst.process.exe,
+          knockOrigin: burst.origin ?? "none",
+        };
         log.debug("burst", { ...who, ports: burst.ports.length, reason: burst.reason });
         try {
           // Per process and origin: another tab's noise spends its own budget, never this page's.
@@ -207,7 +236,11 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         }
         if (!processAllowed(burst.process, allowProcesses)) {
           log.info("knocks ignored: the process is not an allowed browser", who);
-          options.onReport?.({ burst, error: `process "${burst.process.name}" may not link (not on the allow-list)`, acks: [] });
+          options.onReport?.({
+            burst,
+            error: `process "${burst.process.name}" may not link (not on the allow-list)`,
+            acks: [],
+          });
           return;
         }
         // Knocks of a program that sends its page's origin with every knock that can prove one, but that
@@ -232,7 +265,12 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     reporter = createReporter({
       api,
       strategy,
-      limits: { knocks, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions },
+      limits: {
+        knocks,
+        maxMissing: config.maxMissing,
+        maxFailed: config.maxFailed,
+        maxCompletions: config.maxCompletions,
+      },
       failed: failedPorts,
       instructions,
       log,
@@ -241,7 +279,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       confirm: options.confirm,
       onReport(event) {
         // Answers only a server with another range, shape or strategy gives: look at its configuration now.
-        if (event.answer?.code && MISMATCH.has(event.answer.code)) void watcher?.check(`a report was answered ${event.answer.code}`);
+        if (event.answer?.code && MISMATCH.has(event.answer.code))
+          void watcher?.check(`a report was answered ${event.answer.code}`);
         options.onReport?.(event);
       },
     });
@@ -259,14 +298,17 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       }
       log.error(`${message}; trying again at the next configuration check`);
     } else {
-      log.info(`holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`, {
-        ports: portRanges(listener.held),
-        server: api.url,
-        service: options.credentials?.serviceId ?? "not enrolled",
-        strategy: strategy.name,
-        instructions: instructions.allowed.join(",") || "none",
-        origins: options.allowOrigins?.join(",") ?? "any",
-      });
+      log.info(
+        `holding ${listener.held.length} of ${listener.held.length + listener.failed.length} ports on ${options.host ?? "127.0.0.1"}`,
+        {
+          ports: portRanges(listener.held),
+          server: api.url,
+          service: options.credentials?.serviceId ?? "not enrolled",
+          strategy: strategy.name,
+          instructions: instructions.allowed.join(",") || "none",
+          origins: options.allowOrigins?.join(",") ?? "any",
+        },
+      );
       if (listener.failed.length) {
         // Said as the server will decide it: with too many failed ports no report can link, whatever is knocked.
         const outlook = portOutlook(config, listener.failed.length);
@@ -284,9 +326,12 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
         const regained = listener.retry();
         if (regained.length) {
           for (const port of regained) failedPorts.splice(failedPorts.indexOf(port), 1);
-          log.info(`bound ${regained.length} ports freed since start: holding ${listener.held.length} of ${listener.held.length + listener.failed.length}`, {
-            regained: portRanges(regained),
-          });
+          log.info(
+            `bound ${regained.length} ports freed since start: holding ${listener.held.length} of ${listener.held.length + listener.failed.length}`,
+            {
+              regained: portRanges(regained),
+            },
+          );
           const outlook = portOutlook(config, listener.failed.length);
           (listener.failed.length ? log.warn : log.info)(outlook.sentence);
           retryDelay = retry.firstMs;

@@ -18,7 +18,8 @@ export function writeKeyFile(path: string, credentials: ServiceCredentials, serv
   try {
     writeAtomically(path, `${JSON.stringify({ ...credentials, server }, null, 2)}\n`);
   } catch (error) {
-    if (error instanceof UnsafePathError) throw new ConfigError(`the key file ${path} was not written: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError)
+      throw new ConfigError(`the key file ${path} was not written: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -33,18 +34,22 @@ export function readKeyFile(path: string): ServiceCredentials {
 
 /** The key file's credentials and the server it was enrolled with (absent in files written before it was recorded). */
 export function readEnrollment(path: string): { credentials: ServiceCredentials; server?: string } {
-  if (!existsSync(path)) throw new ConfigError(`no key file at ${path}: enroll first with pkipc service --enroll TOKEN`);
+  if (!existsSync(path))
+    throw new ConfigError(`no key file at ${path}: enroll first with pkipc service --enroll TOKEN`);
   // the key's own privacy first: its sentence says what to run
   const own = lstatSync(path);
   if (process.platform !== "win32" && own.isFile() && own.mode & 0o077) {
-    throw new ConfigError(`the key file ${path} may be read by others (mode ${(own.mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+    throw new ConfigError(
+      `the key file ${path} may be read by others (mode ${(own.mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+    );
   }
   let fd: number;
   try {
     // the folders above decide who could swap the key for theirs, as much as the file's own mode
     fd = openSync(trustedPath(path, "file"), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   } catch (error) {
-    if (error instanceof UnsafePathError) throw new ConfigError(`the key file ${path} is refused: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError)
+      throw new ConfigError(`the key file ${path} is refused: ${error.message}`, { cause: error });
     throw new ConfigError(`the key file ${path} cannot be read`, { cause: error });
   }
   let text: string;
@@ -53,11 +58,15 @@ export function readEnrollment(path: string): { credentials: ServiceCredentials;
     const mode = info.mode & 0o777;
     // Windows has no mode bits (every file reads 0666): its ACLs decide, and a user's profile folder is
     // private to that user by default. So the check is POSIX's only.
-    if (process.platform !== "win32" && mode & 0o077) throw new ConfigError(`the key file ${path} may be read by others (mode ${mode.toString(8)}); run chmod 600 ${path}`);
+    if (process.platform !== "win32" && mode & 0o077)
+      throw new ConfigError(
+        `the key file ${path} may be read by others (mode ${mode.toString(8)}); run chmod 600 ${path}`,
+      );
     if (typeof process.getuid === "function" && info.uid !== process.getuid()) {
       throw new ConfigError(`the key file ${path} belongs to another user (uid ${info.uid})`);
     }
-    if (info.size > MAX_KEY_FILE_BYTES) throw new ConfigError(`the key file ${path} is larger than ${MAX_KEY_FILE_BYTES} bytes`);
+    if (info.size > MAX_KEY_FILE_BYTES)
+      throw new ConfigError(`the key file ${path} is larger than ${MAX_KEY_FILE_BYTES} bytes`);
     const bytes = Buffer.alloc(info.size);
     text = bytes.toString("utf8", 0, readSync(fd, bytes, 0, info.size, 0));
   } finally {
@@ -71,6 +80,7 @@ export function readEnrollment(path: string): { credentials: ServiceCredentials;
   }
   const { serviceId, key, server } = (data ?? {}) as Record<string, unknown>;
   const credentials = { serviceId, key };
-  if (!Value.Check(EnrollAnswer, credentials)) throw new ConfigError(`the key file ${path} does not hold a service id and key`);
+  if (!Value.Check(EnrollAnswer, credentials))
+    throw new ConfigError(`the key file ${path} does not hold a service id and key`);
   return { credentials, ...(typeof server === "string" && server.length <= 2048 ? { server } : {}) };
 }

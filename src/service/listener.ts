@@ -86,7 +86,9 @@ export function listenOnRange(options: ListenerOptions): PortListener {
   let dropped = 0;
   let dropReport: ReturnType<typeof setTimeout> | undefined;
   const reportDrops = () => {
-    options.log.warn(`closed ${dropped} connections unattributed within ${DROP_REPORT_MS / 1000} s: more than ${maxOpen} were open at once (a flood?)`);
+    options.log.warn(
+      `closed ${dropped} connections unattributed within ${DROP_REPORT_MS / 1000} s: more than ${maxOpen} were open at once (a flood?)`,
+    );
     dropped = 0;
     dropReport = undefined;
   };

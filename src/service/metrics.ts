@@ -32,7 +32,12 @@ export function serviceMetrics(): ServiceMetrics {
   const registry = new Registry();
   addProcessMetrics(registry, "service");
   const registers = [registry];
-  const knocks = new Counter({ name: "pkipc_service_knocks_total", help: "Knocks accepted on the range, by whether their process was found", labelNames: ["attributed"], registers });
+  const knocks = new Counter({
+    name: "pkipc_service_knocks_total",
+    help: "Knocks accepted on the range, by whether their process was found",
+    labelNames: ["attributed"],
+    registers,
+  });
   const attribution = new Histogram({
     name: "pkipc_service_attribution_seconds",
     help: "Time to find the process behind one knock",
@@ -62,7 +67,12 @@ export function serviceMetrics(): ServiceMetrics {
     },
     status(source) {
       /** A gauge set from the status at each scrape by `read`; empty until the service holds its ports. */
-      const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge, state: ServiceState) => void | Promise<void>) =>
+      const gauge = (
+        name: string,
+        help: string,
+        labelNames: string[],
+        read: (g: Gauge, state: ServiceState) => void | Promise<void>,
+      ) =>
         new Gauge({
           name,
           help,
@@ -74,15 +84,39 @@ export function serviceMetrics(): ServiceMetrics {
             if (state) await read(this, state);
           },
         });
-      gauge("pkipc_service_info", "The server this service reports to and its enrollment (always 1)", ["server", "service_id", "origins"], (g, s) =>
-        g.set({ server: s.server, service_id: s.serviceId ?? "not enrolled", origins: s.allowOrigins === "any" ? "any" : "listed" }, 1),
+      gauge(
+        "pkipc_service_info",
+        "The server this service reports to and its enrollment (always 1)",
+        ["server", "service_id", "origins"],
+        (g, s) =>
+          g.set(
+            {
+              server: s.server,
+              service_id: s.serviceId ?? "not enrolled",
+              origins: s.allowOrigins === "any" ? "any" : "listed",
+            },
+            1,
+          ),
       );
-      gauge("pkipc_service_start_time_seconds", "When this service started holding its ports, in Unix seconds", [], (g, s) => g.set(Date.parse(s.startedAt) / 1000));
-      gauge("pkipc_service_server_up", "Whether the server answered its config request within 3 s (1) or not (0), checked at most every 5 s", [], async (g) =>
-        g.set((await source.reach()).answers ? 1 : 0),
+      gauge(
+        "pkipc_service_start_time_seconds",
+        "When this service started holding its ports, in Unix seconds",
+        [],
+        (g, s) => g.set(Date.parse(s.startedAt) / 1000),
+      );
+      gauge(
+        "pkipc_service_server_up",
+        "Whether the server answered its config request within 3 s (1) or not (0), checked at most every 5 s",
+        [],
+        async (g) => g.set((await source.reach()).answers ? 1 : 0),
       );
       gauge("pkipc_service_ports_held", "Ports of the server's range this service holds", [], (g, s) => g.set(s.held));
-      gauge("pkipc_service_ports_missing", "Ports of the range this service could not bind (taken by another program, or skipped)", [], (g, s) => g.set(s.missing.length));
+      gauge(
+        "pkipc_service_ports_missing",
+        "Ports of the range this service could not bind (taken by another program, or skipped)",
+        [],
+        (g, s) => g.set(s.missing.length),
+      );
       gauge(
         "pkipc_service_allowed_origins",
         'Origins allowed to link, by source: "allow-origins" (listed at start; 0 when any origin may, see pkipc_service_info) and, with --confirm desktop, "remembered" (always allowed by the user)',
@@ -93,9 +127,15 @@ export function serviceMetrics(): ServiceMetrics {
           if (remembered !== undefined) g.set({ source: "remembered" }, remembered);
         },
       );
-      gauge("pkipc_service_last_link_timestamp_seconds", "When the last link since start was made, in Unix seconds, with its origin and process (no series before the first)", ["origin", "process"], (g, s) => {
-        if (s.lastLink) g.set({ origin: s.lastLink.origin, process: s.lastLink.process }, Date.parse(s.lastLink.at) / 1000);
-      });
+      gauge(
+        "pkipc_service_last_link_timestamp_seconds",
+        "When the last link since start was made, in Unix seconds, with its origin and process (no series before the first)",
+        ["origin", "process"],
+        (g, s) => {
+          if (s.lastLink)
+            g.set({ origin: s.lastLink.origin, process: s.lastLink.process }, Date.parse(s.lastLink.at) / 1000);
+        },
+      );
     },
   };
 }

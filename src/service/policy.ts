@@ -44,7 +44,9 @@ export const DEFAULT_BROWSERS: readonly string[] = [
 /** True when the process's name or executable file name is on `allowed`. */
 export function processAllowed(process: ProcessInfo, allowed: readonly string[]): boolean {
   // The knocking process, or the browser it belongs to (Chromium knocks from a helper process).
-  const names = new Set([process.name, basename(process.exe), process.browser ? basename(process.browser.exe) : ""].filter(Boolean));
+  const names = new Set(
+    [process.name, basename(process.exe), process.browser ? basename(process.browser.exe) : ""].filter(Boolean),
+  );
   return allowed.some((name) => names.has(name));
 }
 
@@ -61,7 +63,13 @@ export interface AskedFor {
  * and the server is told (the session ends as DECLINED). The CLI's `--confirm ask` prompts on the
  * terminal, `--confirm desktop` with the desktop's dialog (consent/index.ts); the default only logs each link.
  */
-export type ConfirmLink = (process: ProcessInfo, ports: number, origin: string, asked?: AskedFor) => Promise<boolean | "once" | "always" | "deny">;
+export type ConfirmLink = (
+  process: ProcessInfo,
+  ports: number,
+  origin: string,
+  asked?: AskedFor,
+) => Promise<boolean | "once" | "always" | "deny">;
 
 /** Whether a ConfirmLink's answer lets the link (or the instructions) go ahead. */
-export const consented = (answer: boolean | "once" | "always" | "deny") => answer === true || answer === "once" || answer === "always";
+export const consented = (answer: boolean | "once" | "always" | "deny") =>
+  answer === true || answer === "once" || answer === "always";

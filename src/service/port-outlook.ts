@@ -36,15 +36,25 @@ export function portOutlook(config: ServiceConfig, failed: number): PortOutlook 
   for (let k = 0; k <= Math.min(knocks, failed); k++) {
     const chance = Math.exp(logChoose(failed, k) + logChoose(size - failed, knocks - k) - total);
     const claimsFailed = claimsWhenComplete || k > 0;
-    if (k > config.maxMissing) blocked.add(`a code with more than ${config.maxMissing} of them has too many missing knocks (--max-missing ${config.maxMissing})`);
+    if (k > config.maxMissing)
+      blocked.add(
+        `a code with more than ${config.maxMissing} of them has too many missing knocks (--max-missing ${config.maxMissing})`,
+      );
     else if (claimsFailed && failed > config.maxFailed) {
-      blocked.add(`${config.bindFailure} claims all ${failed} failed ports and the server accepts at most ${config.maxFailed} (--max-failed)`);
-    } else if (Math.exp(logChoose(failed, k)) > config.maxCompletions) blocked.add(`too many codes would fit (--max-completions ${config.maxCompletions})`);
+      blocked.add(
+        `${config.bindFailure} claims all ${failed} failed ports and the server accepts at most ${config.maxFailed} (--max-failed)`,
+      );
+    } else if (Math.exp(logChoose(failed, k)) > config.maxCompletions)
+      blocked.add(`too many codes would fit (--max-completions ${config.maxCompletions})`);
     else share += chance;
   }
   share = Math.min(1, share);
   const why = [...blocked].join("; ");
-  if (share === 0) return { share, sentence: `could not bind ${failed} ports: no link can succeed until they are free (${why})` };
+  if (share === 0)
+    return { share, sentence: `could not bind ${failed} ports: no link can succeed until they are free (${why})` };
   const percent = share >= 0.995 ? "nearly all" : share < 0.01 ? "under 1 %" : `about ${Math.round(share * 100)} %`;
-  return { share, sentence: `could not bind ${failed} ports: ${percent} of links can succeed (${config.bindFailure} fills in failed ports${why ? `; ${why}` : ""})` };
+  return {
+    share,
+    sentence: `could not bind ${failed} ports: ${percent} of links can succeed (${config.bindFailure} fills in failed ports${why ? `; ${why}` : ""})`,
+  };
 }

@@ -25,6 +25,7 @@ export function rangeRefusal(range: PortRange, bounds: RangeBounds): string | un
     return `the server's range ${shown} overlaps this computer's ephemeral ports ${e.start}-${e.end} (${e.source}), which outgoing connections need`;
   }
   const size = rangeSize(range);
-  if (size > bounds.maxPorts) return `the server's range ${shown} has ${size} ports, more than the ${bounds.maxPorts} this service holds at most (--max-ports)`;
+  if (size > bounds.maxPorts)
+    return `the server's range ${shown} has ${size} ports, more than the ${bounds.maxPorts} this service holds at most (--max-ports)`;
   return undefined;
 }

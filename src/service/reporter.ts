@@ -1,5 +1,12 @@
 // Sends each burst to the server, retrying until it is answered, and carries out what the answer asks.
-import { ApiError, DecodeError, describeError, NetworkError, PkipcError, ResponseTooLargeError } from "../lib/errors.ts";
+import {
+  ApiError,
+  DecodeError,
+  describeError,
+  NetworkError,
+  PkipcError,
+  ResponseTooLargeError,
+} from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ApiClient } from "../protocol/api-client.ts";
 import type { BindFailureStrategy, ClaimLimits } from "../protocol/bind-failure.ts";
@@ -90,7 +97,9 @@ const retryable = (error: unknown) =>
   error instanceof NetworkError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
 /** How long to wait before retrying: what a 429 asks for, else exponential from 100 ms. */
 const backoff = (error: unknown, attempt: number) =>
-  error instanceof ApiError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : 100 * 2 ** attempt;
+  error instanceof ApiError && error.retryAfterSeconds !== undefined
+    ? error.retryAfterSeconds * 1000
+    : 100 * 2 ** attempt;
 
 export function createReporter(options: ReporterOptions) {
   const { api, log } = options;
@@ -111,7 +120,8 @@ export function createReporter(options: ReporterOptions) {
 
   async function handle(instructions: Instruction[], link: LinkContext): Promise<Ack[]> {
     const acks: Ack[] = [];
-    for (const instruction of instructions) acks.push(await options.instructions.run(instruction, { log, ...link, signal: stopping.signal }));
+    for (const instruction of instructions)
+      acks.push(await options.instructions.run(instruction, { log, ...link, signal: stopping.signal }));
     return acks;
   }
 
@@ -119,7 +129,12 @@ export function createReporter(options: ReporterOptions) {
   async function handleAsked(instructions: Instruction[], link: LinkContext): Promise<Ack[]> {
     if (instructions.length && options.confirm) {
       const answer = await options.confirm(link.process, 0, link.origin ?? "none", { instructions, afterLink: true });
-      if (!consented(answer)) return instructions.map((i) => ({ id: i.id, ok: false, result: "DECLINED: the local user declined this instruction" }));
+      if (!consented(answer))
+        return instructions.map((i) => ({
+          id: i.id,
+          ok: false,
+          result: "DECLINED: the local user declined this instruction",
+        }));
     }
     return handle(instructions, link);
   }
@@ -135,7 +150,11 @@ export function createReporter(options: ReporterOptions) {
 
   /** A linked session's instructions when its origin is not one the local user allows: all refused. */
   function refuseAll(instructions: Instruction[], origin: string): Ack[] {
-    return instructions.map((i) => ({ id: i.id, ok: false, result: `refused: the session's origin ${origin} is not allowed by this service` }));
+    return instructions.map((i) => ({
+      id: i.id,
+      ok: false,
+      result: `refused: the session's origin ${origin} is not allowed by this service`,
+    }));
   }
 
   /** How long to watch a link the server says lives `linkTtlMs` more: bounded here, whatever a server says. */
@@ -147,7 +166,10 @@ export function createReporter(options: ReporterOptions) {
    */
   async function watch(link: LinkContext, linkTtlMs: number | undefined): Promise<void> {
     if (watching >= MAX_WATCHED_LINKS) {
-      log.warn(`already watching ${MAX_WATCHED_LINKS} links; instructions queued later for this one will expire undelivered`, { linkId: link.linkId });
+      log.warn(
+        `already watching ${MAX_WATCHED_LINKS} links; instructions queued later for this one will expire undelivered`,
+        { linkId: link.linkId },
+      );
       return;
     }
     watching++;
@@ -166,7 +188,9 @@ export function createReporter(options: ReporterOptions) {
           if (stopping.signal.aborted || !retryablePull(error)) throw error;
           const pause = Math.min(PULL_RETRY_MS * 2 ** failures++, MAX_PULL_RETRY_MS);
           const level = error instanceof ResponseTooLargeError ? "warn" : "debug";
-          log[level](`could not pull the link's instructions: ${describeError(error)}; trying again in ${Math.ceil(pause / 1000)} s`);
+          log[level](
+            `could not pull the link's instructions: ${describeError(error)}; trying again in ${Math.ceil(pause / 1000)} s`,
+          );
           await pauseFor(Math.min(pause, Math.max(0, end - Date.now())), stopping.signal);
           continue;
         }
@@ -175,7 +199,9 @@ export function createReporter(options: ReporterOptions) {
       }
     } catch (error) {
       if (!stopping.signal.aborted && !(error instanceof ApiError && (error.status === 404 || error.status === 410))) {
-        log.warn("stopped watching a link before it ended; instructions queued later will expire undelivered", { error: describeError(error) });
+        log.warn("stopped watching a link before it ended; instructions queued later will expire undelivered", {
+          error: describeError(error),
+        });
       }
     } finally {
       watching--;
@@ -186,7 +212,8 @@ export function createReporter(options: ReporterOptions) {
   // reports the log would otherwise drown, and at the debug level a user never learns why links are late.
   let throttled = 0;
   const throttle = (error: ApiError, pause: number) => {
-    if (throttled++ === 0) log.warn(`reports throttled by the server, retrying in ${Math.ceil(pause / 1000)} s: ${error.message}`);
+    if (throttled++ === 0)
+      log.warn(`reports throttled by the server, retrying in ${Math.ceil(pause / 1000)} s: ${error.message}`);
   };
   const unthrottle = () => {
     if (throttled > 0) log.info(`reports accepted again after ${throttled} throttled attempts`);
@@ -212,7 +239,13 @@ export function createReporter(options: ReporterOptions) {
 
   async function send(burst: Burst): Promise<void> {
     const event: ReportEvent = { burst, acks: [] };
-    const who = { pid: burst.process.pid, name: burst.process.name, user: burst.process.user, ports: burst.ports.length, knockOrigin: burst.origin ?? "none" };
+    const who = {
+      pid: burst.process.pid,
+      name: burst.process.name,
+      user: burst.process.user,
+      ports: burst.ports.length,
+      knockOrigin: burst.origin ?? "none",
+    };
     try {
       const claim = options.strategy.claim(burst.ports, [...options.failed, ...burst.uncertain], options.limits);
       const end = Date.now() + options.giveUpMs;
@@ -234,7 +267,11 @@ export function createReporter(options: ReporterOptions) {
           return;
         }
         const origin = event.origin;
-        if (!consented(await options.confirm(burst.process, burst.ports.length, origin, { instructions: proposal.instructions }))) {
+        if (
+          !consented(
+            await options.confirm(burst.process, burst.ports.length, origin, { instructions: proposal.instructions }),
+          )
+        ) {
           event.error = "declined by the local user";
           log.info("link declined by the local user", { ...who, origin: event.origin });
           // Told to the server at once (for this origin's session only): the page and its backend see
@@ -256,12 +293,19 @@ export function createReporter(options: ReporterOptions) {
         // The server was told which origins may link; a link to any other is refused here as well.
         const fields = { ...who, origin, instructions: answer.instructions.length };
         if (allowed && !allowed.includes(origin)) {
-          log.warn("report -> linked a session of an origin this service does not allow; its instructions are refused", fields);
+          log.warn(
+            "report -> linked a session of an origin this service does not allow; its instructions are refused",
+            fields,
+          );
           event.acks = refuseAll(answer.instructions, origin);
           await sendAcks(answer.linkId, event.acks);
         } else {
           log.info("report -> linked", fields);
-          const link: LinkContext = { process: burst.process, linkId: answer.linkId, ...(answer.origin ? { origin: answer.origin } : {}) };
+          const link: LinkContext = {
+            process: burst.process,
+            linkId: answer.linkId,
+            ...(answer.origin ? { origin: answer.origin } : {}),
+          };
           event.acks = await handle(answer.instructions, link);
           await sendAcks(answer.linkId, event.acks);
           const watcher = watch(link, answered.linkTtlMs).finally(() => watchers.delete(watcher));

@@ -15,6 +15,8 @@ export function isLoopbackHost(hostname: string): boolean {
 export function requireSecureServer(server: string | URL): void {
   const url = typeof server === "string" ? new URL(server) : server;
   if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-    throw new ConfigError(`the server ${url.origin} is reached over plain http, which would send this service's key and instructions in clear: use https:// (http is accepted only on loopback)`);
+    throw new ConfigError(
+      `the server ${url.origin} is reached over plain http, which would send this service's key and instructions in clear: use https:// (http is accepted only on loopback)`,
+    );
   }
 }

@@ -6,7 +6,11 @@ import { join } from "node:path";
  * Unixes, ~/Library/Application Support/pkipc on macOS, %LOCALAPPDATA%\pkipc on Windows. It is created 0700
  * by whoever writes into it first.
  */
-export function defaultStateDir(env: Record<string, string | undefined>, platform: NodeJS.Platform, home: string): string {
+export function defaultStateDir(
+  env: Record<string, string | undefined>,
+  platform: NodeJS.Platform,
+  home: string,
+): string {
   if (platform === "win32") return join(env.LOCALAPPDATA || join(home, "AppData", "Local"), "pkipc");
   if (platform === "darwin") return join(home, "Library", "Application Support", "pkipc");
   return join(env.XDG_STATE_HOME || join(home, ".local", "state"), "pkipc");

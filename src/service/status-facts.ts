@@ -54,8 +54,12 @@ export function originsSummary(allowOrigins: ServiceState["allowOrigins"], remem
 /** The status as one line, for the log at start: the facts `pkipc service status` prints, in the same words. */
 export function statusSentence(state: ServiceState, reach: ServerReach, remembered?: number): string {
   const total = state.held + state.missing.length;
-  const missing = state.missing.length ? `, missing ${state.missing.length}: ${state.missing.map((m) => `${m.port}(${m.reason})`).join(",")}` : "";
-  const last = state.lastLink ? `${state.lastLink.at} from ${state.lastLink.origin} (${state.lastLink.process}, PID ${state.lastLink.pid})` : "none since start";
+  const missing = state.missing.length
+    ? `, missing ${state.missing.length}: ${state.missing.map((m) => `${m.port}(${m.reason})`).join(",")}`
+    : "";
+  const last = state.lastLink
+    ? `${state.lastLink.at} from ${state.lastLink.origin} (${state.lastLink.process}, PID ${state.lastLink.pid})`
+    : "none since start";
   return [
     `running as PID ${state.pid} since ${state.startedAt}`,
     `server ${state.server} ${reach.detail}`,

@@ -10,8 +10,12 @@ const MAX_PASSWD_BYTES = 16 << 20;
  * @throws ConfigError for an unknown name or an empty list.
  */
 export function parseUsers(raw: string, name: string, passwdPath = "/etc/passwd"): number[] {
-  const entries = raw.split(",").map((u) => u.trim()).filter(Boolean);
-  if (entries.length === 0) throw new ConfigError(`${name} must name at least one user (names or uids, comma-separated)`);
+  const entries = raw
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+  if (entries.length === 0)
+    throw new ConfigError(`${name} must name at least one user (names or uids, comma-separated)`);
   if (entries.length > MAX_USERS) throw new ConfigError(`${name} lists more than ${MAX_USERS} users`);
   let passwd: Map<string, number> | undefined;
   const byName = () => {
@@ -47,10 +51,15 @@ export function parseUsers(raw: string, name: string, passwdPath = "/etc/passwd"
  * every user's programs otherwise); undefined where the platform has no uids (Windows).
  * @throws ConfigError when running as root without a list.
  */
-export function usersToServe(users: readonly number[] | undefined, ownUid: number | undefined): readonly number[] | undefined {
+export function usersToServe(
+  users: readonly number[] | undefined,
+  ownUid: number | undefined,
+): readonly number[] | undefined {
   if (users !== undefined) return users;
   if (ownUid === 0) {
-    throw new ConfigError("a service running as root links only the users it is told: name them with --users (names or uids, for example --users alice)");
+    throw new ConfigError(
+      "a service running as root links only the users it is told: name them with --users (names or uids, for example --users alice)",
+    );
   }
   return ownUid === undefined ? undefined : [ownUid];
 }

@@ -15,7 +15,11 @@ const RESULTS = join(ROOT, ".test-results");
 const TRANSPORTS = ["fetch", "https", "ws", "wss"] as const;
 const myUid = process.getuid!();
 /** The user name of this test's uid, as /etc/passwd has it (what the service reports). */
-const me = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === String(myUid))?.split(":")[0] ?? String(myUid);
+const me =
+  readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.split(":")[2] === String(myUid))
+    ?.split(":")[0] ?? String(myUid);
 
 /** The process group of a pid: puppeteer starts the browser as a group leader, and /usr/bin/chromium is a wrapper script. */
 function groupOf(pid: number): number {
@@ -25,8 +29,13 @@ function groupOf(pid: number): number {
 
 /** Waits for the demo page to finish and returns its state and status line. */
 async function demoOutcome(page: Page): Promise<{ state: string; status: string }> {
-  await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), { timeout: 20_000 });
-  return page.evaluate(() => ({ state: document.body.dataset.state ?? "", status: document.getElementById("status")?.textContent ?? "" }));
+  await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), {
+    timeout: 20_000,
+  });
+  return page.evaluate(() => ({
+    state: document.body.dataset.state ?? "",
+    status: document.getElementById("status")?.textContent ?? "",
+  }));
 }
 
 /** The version puppeteer reads from the browser itself, e.g. "156.0.8078.79" of "Chrome/156.0.8078.79". */
@@ -117,11 +126,17 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await testService(server.url);
       const [a, b] = [await newPage(), await newPage()];
       await Promise.all([a.goto(`${server.url}/?auto=0`), b.goto(`${server.url}/?auto=0`)]);
-      const [ra, rb] = await Promise.all([linkInPage(a, `${server.url}/pkipc.js`), linkInPage(b, `${server.url}/pkipc.js`)]);
+      const [ra, rb] = await Promise.all([
+        linkInPage(a, `${server.url}/pkipc.js`),
+        linkInPage(b, `${server.url}/pkipc.js`),
+      ]);
       expect(ra).toMatchObject({ ok: true });
       expect(rb).toMatchObject({ ok: true });
       expect(ra.sessionId).not.toBe(rb.sessionId);
-      const [sa, sb] = [await backendApi(server.url).status(ra.sessionId!), await backendApi(server.url).status(rb.sessionId!)];
+      const [sa, sb] = [
+        await backendApi(server.url).status(ra.sessionId!),
+        await backendApi(server.url).status(rb.sessionId!),
+      ];
       expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
       // All tabs of one browser knock from the same process.
       expect(sa.process?.pid).toBe(sb.process!.pid);
@@ -140,7 +155,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await page.waitForFunction(() => (window as any).outcome, { timeout: 10_000 });
       const outcome = await page.evaluate(() => (window as any).outcome);
       expect(outcome).toMatchObject({ ok: true, process: null });
-      const status = await apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas)).key }).status(outcome.sessionId);
+      const status = await apiClient(server.url, {
+        apiKey: (await server.registry.issueApiKey("saas", saas)).key,
+      }).status(outcome.sessionId);
       expect(status.origin).toBe(saas);
       expect(groupOf(status.process!.browser!.pid)).toBe((await browser()).pid);
     });
@@ -178,7 +195,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const server = await testServer();
       await testService(server.url);
       // A local server that answers, to show the permission is really denied to the page.
-      const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+      const answering = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }),
+      });
       onCleanup(() => answering.stop(true));
       const launched = await launchBrowser(kind, { publicPorts: [server.port] });
       onCleanup(() => launched.close());
@@ -186,7 +207,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await page.goto(`${server.url}/?auto=0`);
       const reach = await page.evaluate(async (url) => {
         // Firefox leaves the request waiting on its permission prompt: no answer in 3 s counts as refused.
-        const pending = new Promise<string>((resolve) => setTimeout(() => resolve("refused: no answer within 3 s (permission prompt pending)"), 3_000));
+        const pending = new Promise<string>((resolve) =>
+          setTimeout(() => resolve("refused: no answer within 3 s (permission prompt pending)"), 3_000),
+        );
         try {
           return await Promise.race([fetch(url).then((r) => `answered ${r.status}`), pending]);
         } catch (e) {
@@ -198,7 +221,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       if (kind === "firefox") {
         const byDefault = await linkInPage(page, `${server.url}/pkipc.js`);
         expect(byDefault).toMatchObject({ ok: true });
-        expect(groupOf((await backendApi(server.url).status(byDefault.sessionId!)).process!.browser!.pid)).toBe(launched.pid);
+        expect(groupOf((await backendApi(server.url).status(byDefault.sessionId!)).process!.browser!.pid)).toBe(
+          launched.pid,
+        );
       } else {
         // Chromium sends nothing on a denied knock but a TLS hello, and neither names the page: a page of
         // any site could have made it, so the service reports none of it (docs/security.md).
@@ -214,7 +239,10 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         table[transport] = r.ok ? "links" : `does not link (${r.code})`;
       }
       mkdirSync(RESULTS, { recursive: true });
-      writeFileSync(join(RESULTS, `lna-denied-${kind}.json`), `${JSON.stringify({ browser: await launched.browser.version(), reach, table }, null, 2)}\n`);
+      writeFileSync(
+        join(RESULTS, `lna-denied-${kind}.json`),
+        `${JSON.stringify({ browser: await launched.browser.version(), reach, table }, null, 2)}\n`,
+      );
       // What the README's table says: denied, Chromium links over no transport (its knocks carry no bytes, so
       // none proves the page's origin); Firefox links over ws only; every other transport ends with a code.
       const linking = Object.keys(table).filter((t) => table[t] === "links");

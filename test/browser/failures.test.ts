@@ -14,14 +14,19 @@ function saasPage(headers: Record<string, string> = {}) {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: () => new Response("<!doctype html><title>saas</title>", { headers: { "content-type": "text/html", ...headers } }),
+    fetch: () =>
+      new Response("<!doctype html><title>saas</title>", { headers: { "content-type": "text/html", ...headers } }),
   });
   onCleanup(() => server.stop(true));
   return { origin: `http://127.0.0.1:${server.port}`, port: server.port! };
 }
 
 /** Runs link() in `page` with the page's timeout, and how long it took. */
-async function linkIn(page: Page, moduleUrl: string, extra: Record<string, unknown> = {}): Promise<PageLink & { ms: number }> {
+async function linkIn(
+  page: Page,
+  moduleUrl: string,
+  extra: Record<string, unknown> = {},
+): Promise<PageLink & { ms: number }> {
   return page.evaluate(
     async (url, opts) => {
       const start = performance.now();
@@ -30,7 +35,12 @@ async function linkIn(page: Page, moduleUrl: string, extra: Record<string, unkno
         const r = await m.link(opts);
         return { ok: true, sessionId: r.sessionId, ms: performance.now() - start };
       } catch (e) {
-        return { ok: false, code: (e as { code?: string }).code, message: String((e as Error).message), ms: performance.now() - start };
+        return {
+          ok: false,
+          code: (e as { code?: string }).code,
+          message: String((e as Error).message),
+          ms: performance.now() - start,
+        };
       }
     },
     moduleUrl,
@@ -70,7 +80,10 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       server.allowOrigin(saas.origin);
       const backend = apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas.origin)).key });
       // A key of a service enrolled elsewhere: the server has no such id.
-      const stranger = { serviceId: "enrolled-elsewhere-01", key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url") };
+      const stranger = {
+        serviceId: "enrolled-elsewhere-01",
+        key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url"),
+      };
       await testService(server.url, { credentials: stranger });
       const { offer } = await backend.openSession();
       const r = await linkIn(await open(saas.origin), `${server.url}/pkipc.js`, { session: offer });

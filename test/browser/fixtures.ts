@@ -10,7 +10,26 @@ export async function makeCertificate(): Promise<{ certFile: string; keyFile: st
   const certFile = join(dir, "cert.pem");
   const keyFile = join(dir, "key.pem");
   const openssl = Bun.spawnSync(
-    ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+    [
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
     { stdout: "ignore", stderr: "pipe" },
   );
   if (!openssl.success) throw new Error(`openssl could not make a test certificate: ${openssl.stderr.toString()}`);
@@ -35,7 +54,11 @@ export async function binaryService(server: string, env: Record<string, string> 
 
 /** A second origin: a tiny server on another free port that serves `html` at / (a SaaS page embedding the module). */
 export function otherOrigin(html: string) {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(html, { headers: { "content-type": "text/html" } }) });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => new Response(html, { headers: { "content-type": "text/html" } }),
+  });
   onCleanup(() => server.stop(true));
   return `http://127.0.0.1:${server.port}`;
 }

@@ -95,7 +95,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       }
       const knocked = await noise.evaluate(() => (window as unknown as { noise: { started: number } }).noise.started);
       const linked = outcomes.filter((o) => o === "linked").length;
-      console.log(`${kind}: ${linked}/10 linked (${times.join(", ")} ms) beside a noise tab that started ${knocked} knocks; ${service.reports.length} bursts reported or dropped`);
+      console.log(
+        `${kind}: ${linked}/10 linked (${times.join(", ")} ms) beside a noise tab that started ${knocked} knocks; ${service.reports.length} bursts reported or dropped`,
+      );
       expect(knocked).toBeGreaterThan(100);
       expect(outcomes.filter((o) => o !== "linked").length, outcomes.join("; ")).toBeLessThanOrEqual(1);
     });
@@ -117,7 +119,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         const seen = service.reports.length;
         await attacker.evaluate(
           async (knock, transport, ports) => {
-            const run = new Function(`return (${knock})`)() as (style: string, port: number, holdMs: number) => Promise<void>;
+            const run = new Function(`return (${knock})`)() as (
+              style: string,
+              port: number,
+              holdMs: number,
+            ) => Promise<void>;
             await Promise.all(ports.map((port) => run(transport, port, 2000)));
           },
           knockScript.toString(),
@@ -125,19 +131,31 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
           code,
         );
         // The service's word on a burst of this code: a report the server refused, or one it never sent.
-        const about = (r: ReportEvent) => r.burst.ports.filter((p) => code.includes(p)).length >= code.length - server.config.maxMissing;
-        await eventually(() => service.reports.slice(seen).some(about), `the service's outcome for the ${transport} knocks`, 15_000);
+        const about = (r: ReportEvent) =>
+          r.burst.ports.filter((p) => code.includes(p)).length >= code.length - server.config.maxMissing;
+        await eventually(
+          () => service.reports.slice(seen).some(about),
+          `the service's outcome for the ${transport} knocks`,
+          15_000,
+        );
         const event = service.reports.slice(seen).find(about)!;
         const status = await saas.status(offer.id);
-        outcomes[transport] = `${status.state}: ${event.answer ? `${event.answer.code} ${event.answer.reason}` : event.error}`;
+        outcomes[transport] =
+          `${status.state}: ${event.answer ? `${event.answer.code} ${event.answer.reason}` : event.error}`;
         // Past the browser's retries (Firefox retries an http knock the service hung up on for seconds),
         // so that each transport's burst stands alone.
         await Bun.sleep(kind === "firefox" ? 5000 : 1100);
       }
-      console.log(`${kind}, relay from ${attackerOrigin}:\n  ${Object.entries(outcomes).map(([t, o]) => `${t} -> ${o}`).join("\n  ")}`);
+      console.log(
+        `${kind}, relay from ${attackerOrigin}:\n  ${Object.entries(outcomes)
+          .map(([t, o]) => `${t} -> ${o}`)
+          .join("\n  ")}`,
+      );
       for (const transport of ATTACK_TRANSPORTS) {
         expect(outcomes[transport], transport).toStartWith("pending: ");
-        expect(outcomes[transport], transport).toMatch(/ORIGIN_NOT_PROVEN .*page of http:\/\/127\.0\.0\.1:\d+; the session belongs to https:\/\/saas\.example|carried no Origin/);
+        expect(outcomes[transport], transport).toMatch(
+          /ORIGIN_NOT_PROVEN .*page of http:\/\/127\.0\.0\.1:\d+; the session belongs to https:\/\/saas\.example|carried no Origin/,
+        );
       }
     });
   });

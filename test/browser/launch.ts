@@ -6,7 +6,10 @@ import puppeteer, { type Browser } from "puppeteer-core";
 
 export type BrowserKind = "chromium" | "firefox";
 
-export const BROWSER_BINARIES: Record<BrowserKind, string> = { chromium: "/usr/bin/chromium", firefox: "/usr/bin/firefox-esr" };
+export const BROWSER_BINARIES: Record<BrowserKind, string> = {
+  chromium: "/usr/bin/chromium",
+  firefox: "/usr/bin/firefox-esr",
+};
 
 /** Headless Chromium as root, per BRIEF section 2. */
 const CHROMIUM_FLAGS = [
@@ -39,7 +42,10 @@ export interface LaunchedBrowser {
 /** The browser binary, or an error saying how to install it: these tests are never skipped. */
 export function browserBinary(kind: BrowserKind): string {
   const path = BROWSER_BINARIES[kind];
-  if (!existsSync(path)) throw new Error(`${path} is missing: run apt-get install chromium firefox-esr (real-browser tests are never skipped)`);
+  if (!existsSync(path))
+    throw new Error(
+      `${path} is missing: run apt-get install chromium firefox-esr (real-browser tests are never skipped)`,
+    );
   return path;
 }
 
@@ -49,8 +55,14 @@ export function browserBinary(kind: BrowserKind): string {
  * permissions.setPermission in Firefox (both through puppeteer's BrowserContext.setPermission).
  * Both browsers then report it from navigator.permissions.query and enforce it.
  */
-export async function setLocalNetworkPermission(launched: LaunchedBrowser, origin: string, state: "granted" | "denied" | "prompt"): Promise<void> {
-  await launched.browser.defaultBrowserContext().setPermission(origin, { permission: { name: "loopback-network" as never }, state });
+export async function setLocalNetworkPermission(
+  launched: LaunchedBrowser,
+  origin: string,
+  state: "granted" | "denied" | "prompt",
+): Promise<void> {
+  await launched.browser
+    .defaultBrowserContext()
+    .setPermission(origin, { permission: { name: "loopback-network" as never }, state });
 }
 
 /** Launches one headless browser with a fresh profile. */
@@ -61,7 +73,8 @@ export async function launchBrowser(kind: BrowserKind, options: LaunchOptions = 
   let browser: Browser;
   if (kind === "chromium") {
     const args = [...CHROMIUM_FLAGS];
-    if (publicPorts.length) args.push(`--ip-address-space-overrides=${publicPorts.map((p) => `127.0.0.1:${p}=public`).join(",")}`);
+    if (publicPorts.length)
+      args.push(`--ip-address-space-overrides=${publicPorts.map((p) => `127.0.0.1:${p}=public`).join(",")}`);
     browser = await puppeteer.launch({
       executablePath,
       headless: true,

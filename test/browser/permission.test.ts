@@ -29,7 +29,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     let saas: ReturnType<typeof Bun.serve> | undefined;
     let saasOrigin = "";
     beforeAll(() => {
-      saas = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<!doctype html><title>saas</title>", { headers: { "content-type": "text/html" } }) });
+      saas = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        fetch: () => new Response("<!doctype html><title>saas</title>", { headers: { "content-type": "text/html" } }),
+      });
       saasOrigin = `http://127.0.0.1:${saas.port}`;
     });
     afterAll(() => {
@@ -68,7 +72,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
     test(`permission denied: the module reads denied and knocks anyway; ${kind === "firefox" ? "the ws knocks carry the Origin before the check and link" : "the knocks land but carry no byte, so nothing proves the page and it does not link"}`, async () => {
       const { server, launched, page, backend } = await setup("denied", true);
       // A loopback server that answers, to show the denial is real: the page may not read it.
-      const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+      const answering = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }),
+      });
       onCleanup(() => answering.stop(true));
       const reach = await page.evaluate(async (url) => {
         try {
@@ -119,7 +127,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const page = await demo.browser.newPage();
       await page.setViewport({ width: 900, height: 700 });
       await page.goto(`${server.url}/`);
-      await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), { timeout: 30_000 });
+      await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), {
+        timeout: 30_000,
+      });
       const shown = await page.evaluate(() => ({
         state: document.body.dataset.state,
         status: document.getElementById("status")!.textContent,
@@ -129,7 +139,12 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         advice: document.getElementById("advice")!.textContent,
         code: (window as any).pkipcResult?.code,
       }));
-      expect(shown).toMatchObject({ state: "failed", permission: "denied", adviceHidden: false, code: "LOCAL_NETWORK_BLOCKED" });
+      expect(shown).toMatchObject({
+        state: "failed",
+        permission: "denied",
+        adviceHidden: false,
+        code: "LOCAL_NETWORK_BLOCKED",
+      });
       expect(shown.status).toContain("blocked this page");
       expect(shown.permissionText).toContain("blocked");
       for (const pattern of ADVICE[kind]) expect(shown.advice).toMatch(pattern);
@@ -146,9 +161,16 @@ describe("firefox, Local Network Access denied by preference", () => {
     // this device" stores: Firefox enforces it (the fetch below is refused), yet navigator.permissions
     // reports "prompt" for it, since only a per-site decision shows there. So the module cannot tell a
     // default denial from an unanswered prompt and says NO_SERVICE, with a hint.
-    const launched = await launchBrowser("firefox", { publicPorts: [server.port], firefoxPrefs: { "permissions.default.loopback-network": 2 } });
+    const launched = await launchBrowser("firefox", {
+      publicPorts: [server.port],
+      firefoxPrefs: { "permissions.default.loopback-network": 2 },
+    });
     onCleanup(() => launched.close());
-    const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+    const answering = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }),
+    });
     onCleanup(() => answering.stop(true));
     const page = await launched.browser.newPage();
     await page.goto(`${server.url}/?auto=0`);
@@ -179,7 +201,11 @@ describe("firefox, the LocalNetworkAccess policy's SkipDomains", () => {
     const prefs = { "permissions.default.loopback-network": 2, "network.lna.skip-domains": "localhost" };
     const launched = await launchBrowser("firefox", { publicPorts: [server.port], firefoxPrefs: prefs });
     onCleanup(() => launched.close());
-    const answering = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }) });
+    const answering = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response("ok", { headers: { "access-control-allow-origin": "*" } }),
+    });
     onCleanup(() => answering.stop(true));
     const page = await launched.browser.newPage();
     await page.goto(`${pageOrigin}/?auto=0`);

@@ -23,7 +23,11 @@ export interface WebDriverSession {
    * Runs `fn(...args)` in the current tab and resolves with what its promise resolves to; `fn` is sent
    * as source text, so it may use only its arguments and the page's globals. A throw in the page rejects.
    */
-  evaluate<A extends unknown[], T>(fn: (...args: A) => T | Promise<T>, args: A, timeoutMs?: number): Promise<Awaited<T>>;
+  evaluate<A extends unknown[], T>(
+    fn: (...args: A) => T | Promise<T>,
+    args: A,
+    timeoutMs?: number,
+  ): Promise<Awaited<T>>;
   /** Opens a new tab (or window, where tabs are not supported) and returns its handle; the current tab does not change. */
   newTab(): Promise<string>;
   /** The handle of the current tab. */
@@ -42,7 +46,13 @@ const COMMAND_TIMEOUT_MS = 30_000;
 const MAX_BODY = 32 * 1024 * 1024;
 
 /** Sends one command to the WebDriver endpoint at `base` and returns its `value`. */
-export async function command(base: string, method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = COMMAND_TIMEOUT_MS): Promise<any> {
+export async function command(
+  base: string,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  body?: unknown,
+  timeoutMs = COMMAND_TIMEOUT_MS,
+): Promise<any> {
   let response: Response;
   try {
     response = await fetch(`${base}${path}`, {
@@ -52,19 +62,29 @@ export async function command(base: string, method: "GET" | "POST" | "DELETE", p
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
-    throw new WebDriverError("network", `WebDriver ${method} ${base}${path} failed: ${(error as Error).message}`, { cause: error });
+    throw new WebDriverError("network", `WebDriver ${method} ${base}${path} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const text = await response.text();
-  if (text.length > MAX_BODY) throw new WebDriverError("too large", `WebDriver ${method} ${path} answered ${text.length} bytes`);
+  if (text.length > MAX_BODY)
+    throw new WebDriverError("too large", `WebDriver ${method} ${path} answered ${text.length} bytes`);
   let parsed: { value?: any };
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new WebDriverError("bad answer", `WebDriver ${method} ${path} answered HTTP ${response.status} that is not JSON: ${text.slice(0, 200)}`, { cause: error });
+    throw new WebDriverError(
+      "bad answer",
+      `WebDriver ${method} ${path} answered HTTP ${response.status} that is not JSON: ${text.slice(0, 200)}`,
+      { cause: error },
+    );
   }
   const value = parsed.value;
   if (!response.ok || (value && typeof value === "object" && typeof value.error === "string")) {
-    throw new WebDriverError(value?.error ?? `http ${response.status}`, `WebDriver ${method} ${path}: ${value?.error ?? response.status}: ${value?.message ?? text.slice(0, 200)}`);
+    throw new WebDriverError(
+      value?.error ?? `http ${response.status}`,
+      `WebDriver ${method} ${path}: ${value?.error ?? response.status}: ${value?.message ?? text.slice(0, 200)}`,
+    );
   }
   return value;
 }
@@ -88,7 +108,11 @@ export async function waitReady(base: string, timeoutMs: number, isAlive: () => 
 }
 
 /** Opens a session on the endpoint at `base` with `capabilities` (alwaysMatch). */
-export async function newSession(base: string, capabilities: Record<string, unknown>, timeoutMs = 60_000): Promise<WebDriverSession> {
+export async function newSession(
+  base: string,
+  capabilities: Record<string, unknown>,
+  timeoutMs = 60_000,
+): Promise<WebDriverSession> {
   const created = await command(base, "POST", "/session", { capabilities: { alwaysMatch: capabilities } }, timeoutMs);
   const id = String(created.sessionId);
   const at = (path: string) => `/session/${id}${path}`;
@@ -105,7 +129,13 @@ export async function newSession(base: string, capabilities: Record<string, unkn
       const script = `const done = arguments[arguments.length - 1];
         Promise.resolve().then(() => (${fn.toString()}).apply(null, Array.prototype.slice.call(arguments, 0, -1)))
           .then((value) => done({ ok: true, value }), (e) => done({ ok: false, error: String((e && e.message) || e) }));`;
-      const settled = (await command(base, "POST", at("/execute/async"), { script, args }, scriptTimeoutMs + 5_000)) as Settled<any>;
+      const settled = (await command(
+        base,
+        "POST",
+        at("/execute/async"),
+        { script, args },
+        scriptTimeoutMs + 5_000,
+      )) as Settled<any>;
       if (!settled.ok) throw new WebDriverError("javascript error", `the page threw: ${settled.error}`);
       return settled.value;
     },

@@ -16,7 +16,11 @@ const RESULTS = join(ROOT, ".test-results");
 const TRANSPORTS = ["fetch", "https", "ws", "wss"] as const;
 const myUid = process.getuid!();
 /** The user name of this test's uid, as /etc/passwd has it (what the service reports). */
-const me = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === String(myUid))?.split(":")[0] ?? String(myUid);
+const me =
+  readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.split(":")[2] === String(myUid))
+    ?.split(":")[0] ?? String(myUid);
 
 /** The process group of a pid: everything the launcher started shares xvfb-run's group. */
 function groupOf(pid: number): number {
@@ -46,7 +50,10 @@ async function waitInPage<T>(session: WebDriverSession, check: () => T, what: st
 function demoOutcome(session: WebDriverSession): Promise<{ state: string; status: string }> {
   return waitInPage(
     session,
-    () => (["linked", "failed"].includes(document.body.dataset.state ?? "") ? { state: document.body.dataset.state ?? "", status: document.getElementById("status")?.textContent ?? "" } : null),
+    () =>
+      ["linked", "failed"].includes(document.body.dataset.state ?? "")
+        ? { state: document.body.dataset.state ?? "", status: document.getElementById("status")?.textContent ?? "" }
+        : null,
     "linked or failed",
   ) as Promise<{ state: string; status: string }>;
 }
@@ -57,10 +64,11 @@ function startLink(session: WebDriverSession, moduleUrl: string) {
     (url: string) => {
       (window as any).outcome = undefined;
       import(url).then(
-        (m) => m.link().then(
-          (r: any) => ((window as any).outcome = { ok: true, sessionId: r.sessionId, transport: r.transport }),
-          (e: any) => ((window as any).outcome = { ok: false, code: e.code, message: String(e.message ?? e) }),
-        ),
+        (m) =>
+          m.link().then(
+            (r: any) => ((window as any).outcome = { ok: true, sessionId: r.sessionId, transport: r.transport }),
+            (e: any) => ((window as any).outcome = { ok: false, code: e.code, message: String(e.message ?? e) }),
+          ),
         (e) => ((window as any).outcome = { ok: false, message: `import failed: ${e.message}` }),
       );
       return true;
@@ -69,11 +77,14 @@ function startLink(session: WebDriverSession, moduleUrl: string) {
   );
 }
 
-const outcomeOf = (session: WebDriverSession) => waitInPage(session, () => (window as any).outcome, "an outcome from link()") as Promise<PageLink>;
+const outcomeOf = (session: WebDriverSession) =>
+  waitInPage(session, () => (window as any).outcome, "an outcome from link()") as Promise<PageLink>;
 
 describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
   test("a missing WebKit program fails the tests with how to install it", () => {
-    expect(() => webkitPrograms([...WEBKIT_PROGRAMS, "/usr/bin/WebKitWebDriver-not-installed"])).toThrow(/is missing: run apt-get install webkit2gtk-driver xvfb xauth/);
+    expect(() => webkitPrograms([...WEBKIT_PROGRAMS, "/usr/bin/WebKitWebDriver-not-installed"])).toThrow(
+      /is missing: run apt-get install webkit2gtk-driver xvfb xauth/,
+    );
     expect(() => webkitPrograms()).not.toThrow();
   });
 
@@ -149,7 +160,10 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     expect(ra).toMatchObject({ ok: true });
     expect(rb).toMatchObject({ ok: true });
     expect(ra.sessionId).not.toBe(rb.sessionId);
-    const [sa, sb] = [await backendApi(server.url).status(ra.sessionId!), await backendApi(server.url).status(rb.sessionId!)];
+    const [sa, sb] = [
+      await backendApi(server.url).status(ra.sessionId!),
+      await backendApi(server.url).status(rb.sessionId!),
+    ];
     expect([sa.state, sb.state]).toEqual(["linked", "linked"]);
     // All tabs knock from the one network process.
     expect(sa.process?.pid).toBe(sb.process!.pid);
@@ -167,7 +181,9 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
     await launched.session.goto(`${saas}/`);
     const outcome = await launched.session.evaluate(async () => await (window as any).outcome, []);
     expect(outcome).toMatchObject({ ok: true, process: null });
-    const status = await apiClient(server.url, { apiKey: (await server.registry.issueApiKey("saas", saas)).key }).status(outcome.sessionId);
+    const status = await apiClient(server.url, {
+      apiKey: (await server.registry.issueApiKey("saas", saas)).key,
+    }).status(outcome.sessionId);
     expect(status.origin).toBe(saas);
     expect(basename(status.process!.exe)).toBe("WebKitNetworkProcess");
     expect(groupOf(status.process!.pid)).toBe(launched.pid);
@@ -220,7 +236,10 @@ describe("webkit (WebKitGTK MiniBrowser over WebDriver)", () => {
       await Bun.sleep(1100);
     }
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, "https-page-webkit.json"), `${JSON.stringify({ browser: `MiniBrowser ${session.capabilities.browserVersion}`, table }, null, 2)}\n`);
+    writeFileSync(
+      join(RESULTS, "https-page-webkit.json"),
+      `${JSON.stringify({ browser: `MiniBrowser ${session.capabilities.browserVersion}`, table }, null, 2)}\n`,
+    );
     console.log(`webkit, https page: ${JSON.stringify(table)}`);
     expect(table.https).toBe("links");
     expect(table.wss).toBe("links");

@@ -96,7 +96,13 @@ export async function launchWebKit(options: { acceptInsecureCerts?: boolean } = 
       acceptInsecureCerts: options.acceptInsecureCerts ?? false,
       "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation"] },
     });
-    return { kind: "webkit", session, pid, version: String(session.capabilities.browserVersion ?? ""), close: () => close(session) };
+    return {
+      kind: "webkit",
+      session,
+      pid,
+      version: String(session.capabilities.browserVersion ?? ""),
+      close: () => close(session),
+    };
   } catch (error) {
     await close();
     throw new Error(`WebKit did not start: ${(error as Error).message}`, { cause: error });
@@ -104,6 +110,10 @@ export async function launchWebKit(options: { acceptInsecureCerts?: boolean } = 
 }
 
 /** Runs the browser module's link() in the session's current tab, like linkInPage does in a puppeteer page. */
-export function linkInWebKit(session: WebDriverSession, moduleUrl: string, options: { transport?: string; timeoutMs?: number } = {}): Promise<PageLink> {
+export function linkInWebKit(
+  session: WebDriverSession,
+  moduleUrl: string,
+  options: { transport?: string; timeoutMs?: number } = {},
+): Promise<PageLink> {
   return session.evaluate(linkScript, [moduleUrl, options], (options.timeoutMs ?? 10_000) + 10_000);
 }

@@ -26,13 +26,19 @@ describe("pkipc client names the cause", () => {
 
   test("a service this server does not know: SERVICE_NOT_ENROLLED, as the backend's status says", async () => {
     const server = await testServer();
-    const stranger = { serviceId: "enrolled-elsewhere-01", key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url") };
+    const stranger = {
+      serviceId: "enrolled-elsewhere-01",
+      key: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url"),
+    };
     await testService(server.url, { credentials: stranger });
     const { result, ms } = await client(server.url);
     expect(result).toMatchObject({ linked: false, code: "SERVICE_NOT_ENROLLED" });
     expect(result.reason).toContain("does not know it");
     expect(ms).toBeLessThan(15_000);
-    expect(await backendApi(server.url).status(result.sessionId)).toMatchObject({ state: "pending", reason: "SERVICE_NOT_ENROLLED" });
+    expect(await backendApi(server.url).status(result.sessionId)).toMatchObject({
+      state: "pending",
+      reason: "SERVICE_NOT_ENROLLED",
+    });
   });
 
   test("the backend states another user address than the knocks come from: ADDRESS_MISMATCH naming both", async () => {

@@ -67,7 +67,11 @@ function section(doc: string, path: string): string | undefined {
   if (start < 0) return undefined;
   const level = (/^#+/.exec(lines[start] as string)?.[0] ?? "").length;
   let end = start + 1;
-  while (end < lines.length && !(/^#+ /.test(lines[end] as string) && (/^#+/.exec(lines[end] as string)?.[0] ?? "").length <= level)) end++;
+  while (
+    end < lines.length &&
+    !(/^#+ /.test(lines[end] as string) && (/^#+/.exec(lines[end] as string)?.[0] ?? "").length <= level)
+  )
+    end++;
   return lines.slice(start, end).join("\n");
 }
 
@@ -92,7 +96,9 @@ function scope(doc: string, path: string): string {
 /** The flags a doc's table rows document: those named in a row's first cell (`--tls-cert F` / `--tls-key F`). */
 function rowFlags(text: string): Set<string> {
   const rows = text.split("\n").filter((l) => l.startsWith("| `--"));
-  return new Set(rows.flatMap((row) => [...(row.split("|")[1] ?? "").matchAll(/`(--[a-z][a-z0-9-]*)/g)].map((m) => m[1] as string)));
+  return new Set(
+    rows.flatMap((row) => [...(row.split("|")[1] ?? "").matchAll(/`(--[a-z][a-z0-9-]*)/g)].map((m) => m[1] as string)),
+  );
 }
 
 /** Whether `text` names `name` in code: `--max-polls` is not named by `--max-polls-per-client`. */

@@ -44,7 +44,9 @@ function anchors(markdown: string): Set<string> {
 
 /** The targets of a document's inline links and images, without the external ones. */
 function relativeLinks(markdown: string): string[] {
-  const targets = [...prose(markdown).matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1] as string);
+  const targets = [...prose(markdown).matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map(
+    (m) => m[1] as string,
+  );
   return targets.filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t));
 }
 
@@ -54,7 +56,8 @@ function broken(file: string, target: string): string | undefined {
   const resolved = path === "" ? file : join(dirname(file), decodeURIComponent(path));
   if (!existsSync(resolved)) return `${target}: no file ${relative(ROOT, resolved)}`;
   if (anchor === undefined || !resolved.endsWith(".md") || statSync(resolved).isDirectory()) return undefined;
-  if (!anchors(readFileSync(resolved, "utf8")).has(anchor)) return `${target}: no heading #${anchor} in ${relative(ROOT, resolved)}`;
+  if (!anchors(readFileSync(resolved, "utf8")).has(anchor))
+    return `${target}: no heading #${anchor} in ${relative(ROOT, resolved)}`;
   return undefined;
 }
 
@@ -65,10 +68,15 @@ describe("links in the documentation", () => {
     expect(broken(readme, "docs/operating.md#no-such-heading")).toContain("no heading");
     expect(broken(readme, "docs/operating.md#limits")).toBeUndefined();
     expect(slug("Trying it with `pkipc client`")).toBe("trying-it-with-pkipc-client");
-    expect(slug("For IT administrators: let your SaaS reach pkipc")).toBe("for-it-administrators-let-your-saas-reach-pkipc");
+    expect(slug("For IT administrators: let your SaaS reach pkipc")).toBe(
+      "for-it-administrators-let-your-saas-reach-pkipc",
+    );
     expect(slug("Sentinel (a primary with replicas, failover)")).toBe("sentinel-a-primary-with-replicas-failover");
     expect([...anchors("# A\n## A\n```\n# not a heading\n```\n")]).toEqual(["a", "a-1"]);
-    expect(relativeLinks("[x](a.md) `[y](b.md)` [z](https://example.com) ![i](docs/i.png)")).toEqual(["a.md", "docs/i.png"]);
+    expect(relativeLinks("[x](a.md) `[y](b.md)` [z](https://example.com) ![i](docs/i.png)")).toEqual([
+      "a.md",
+      "docs/i.png",
+    ]);
   });
 
   for (const file of documents()) {

@@ -10,7 +10,11 @@ describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
   test("a key made on the command line creates sessions of its origin; listed without the key; revoked, it fails at once", async () => {
     const server = await serverProcess();
     const env = { PKIPC_ADMIN_SECRET: server.adminSecret };
-    const made = await runPkipc(["admin", "api-key", "shop backend", "--origin", "https://shop.example", "--server", server.url], 15_000, env);
+    const made = await runPkipc(
+      ["admin", "api-key", "shop backend", "--origin", "https://shop.example", "--server", server.url],
+      15_000,
+      env,
+    );
     expect(made.code).toBe(0);
     const [key, note] = made.stdout.trim().split("\n");
     expect(key).toMatch(/^pkak_[A-Za-z0-9_-]{43}$/);
@@ -38,7 +42,11 @@ describe("pkipc admin api-key | api-keys | revoke-api-key", () => {
     const missing = await runPkipc(["admin", "api-key", "x", "--server", server.url], 15_000, env);
     expect(missing.code).toBe(64);
     expect(missing.stderr).toContain("--origin");
-    const bad = await runPkipc(["admin", "api-key", "x", "--origin", "https://shop.example/path", "--server", server.url], 15_000, env);
+    const bad = await runPkipc(
+      ["admin", "api-key", "x", "--origin", "https://shop.example/path", "--server", server.url],
+      15_000,
+      env,
+    );
     expect(bad.code).toBe(64);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   });
@@ -51,10 +59,29 @@ describe("a value the server's schema refuses is said in a sentence naming the f
     const revoke = await runPkipc(["admin", "revoke", "x", "--server", server.url], 15_000, env);
     expect(revoke.code).not.toBe(0);
     expect(revoke.stderr.trim()).toMatch(/^pkipc admin revoke: id must be \d+ to \d+ characters long, not 1$/);
-    const named = await runPkipc(["admin", "api-key", "a\tb", "--origin", "https://shop.example", "--server", server.url], 15_000, env);
+    const named = await runPkipc(
+      ["admin", "api-key", "a\tb", "--origin", "https://shop.example", "--server", server.url],
+      15_000,
+      env,
+    );
     expect(named.stderr.trim()).toBe("pkipc admin api-key: name has a character or a form that is not allowed there");
-    const enroll = await runPkipc(["service", "--server", server.url, "--enroll", "short", "--key-file", join(tempFolder(), "k.json"), "--users", TEST_USER], 15_000);
-    expect(enroll.stderr.trim()).toMatch(/enrollment with \S+ failed: token must be \d+ to \d+ characters long, not 5$/);
+    const enroll = await runPkipc(
+      [
+        "service",
+        "--server",
+        server.url,
+        "--enroll",
+        "short",
+        "--key-file",
+        join(tempFolder(), "k.json"),
+        "--users",
+        TEST_USER,
+      ],
+      15_000,
+    );
+    expect(enroll.stderr.trim()).toMatch(
+      /enrollment with \S+ failed: token must be \d+ to \d+ characters long, not 5$/,
+    );
     for (const run of [revoke, named, enroll]) expect(run.stderr).not.toMatch(/\/\w+: Expected/);
   });
 });
@@ -80,14 +107,27 @@ describe("pkipc admin services", () => {
     const link = await runPkipc(["client", "--server", a.url, "--json"], 30_000);
     expect(JSON.parse(link.stdout)).toMatchObject({ linked: true }); // the service's signed report
     const b = await serverProcess(["--store", redis.url]);
-    const listed = await runPkipc(["admin", "services", "--json", "--server", b.url], 15_000, { PKIPC_ADMIN_SECRET: b.adminSecret });
+    const listed = await runPkipc(["admin", "services", "--json", "--server", b.url], 15_000, {
+      PKIPC_ADMIN_SECRET: b.adminSecret,
+    });
     expect(listed.code).toBe(0);
-    const { services } = JSON.parse(listed.stdout) as { services: Array<{ id: string; lastSeenAt?: string; address?: string; version?: string }> };
-    expect(services).toEqual([expect.objectContaining({ id: expect.any(String), address: "127.0.0.1", version: VERSION, lastSeenAt: expect.any(String) })]);
+    const { services } = JSON.parse(listed.stdout) as {
+      services: Array<{ id: string; lastSeenAt?: string; address?: string; version?: string }>;
+    };
+    expect(services).toEqual([
+      expect.objectContaining({
+        id: expect.any(String),
+        address: "127.0.0.1",
+        version: VERSION,
+        lastSeenAt: expect.any(String),
+      }),
+    ]);
     const seenAt = Date.parse(services[0]!.lastSeenAt!);
     expect(seenAt).toBeGreaterThanOrEqual(before - 1000);
     expect(seenAt).toBeLessThanOrEqual(Date.now());
-    const text = await runPkipc(["admin", "services", "--server", b.url], 15_000, { PKIPC_ADMIN_SECRET: b.adminSecret });
+    const text = await runPkipc(["admin", "services", "--server", b.url], 15_000, {
+      PKIPC_ADMIN_SECRET: b.adminSecret,
+    });
     expect(text.stdout).toContain(`last seen ${services[0]!.lastSeenAt} from 127.0.0.1 (pkipc ${VERSION})`);
   });
 });

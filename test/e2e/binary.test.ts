@@ -6,7 +6,10 @@ import { knockTuples } from "../../src/client/knock.ts";
 import type { ClientResult } from "../../src/client/index.ts";
 import { backendApi, BUN, ROOT, runPkipc, serverProcess, serviceProcess, spawnPkipc, onCleanup } from "../helpers.ts";
 
-async function client(url: string, ...args: string[]): Promise<{ code: number | null; result: ClientResult; pid: number; stderr: string }> {
+async function client(
+  url: string,
+  ...args: string[]
+): Promise<{ code: number | null; result: ClientResult; pid: number; stderr: string }> {
   const run = await runPkipc(["client", "--server", url, "--json", ...args]);
   let result: ClientResult;
   try {
@@ -18,10 +21,21 @@ async function client(url: string, ...args: string[]): Promise<{ code: number | 
 }
 
 function knocker(mode: "all" | "random", range: { start: number; end: number }, count: number, origin: string) {
-  const child = Bun.spawn([BUN, join(ROOT, "test/fixtures/knocker.ts"), mode, `${range.start}`, `${range.end}`, `${count}`, new URL(origin).origin], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const child = Bun.spawn(
+    [
+      BUN,
+      join(ROOT, "test/fixtures/knocker.ts"),
+      mode,
+      `${range.start}`,
+      `${range.end}`,
+      `${count}`,
+      new URL(origin).origin,
+    ],
+    {
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
   onCleanup(() => child.kill("SIGKILL"));
   return child;
 }
@@ -69,7 +83,10 @@ describe("session formats", () => {
     expect(byQuery.status).toBe(201);
     expect(byQuery.headers.get("content-type")).toContain("application/xml");
     expect(await byQuery.text()).toMatch(/<session>[\s\S]*<tuple>[\s\S]*<port>\d+<\/port>/);
-    const byAccept = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { accept: "application/xml", authorization } });
+    const byAccept = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers: { accept: "application/xml", authorization },
+    });
     expect(byAccept.status).toBe(201);
     expect(await byAccept.text()).toContain("<session>");
   });
@@ -191,7 +208,8 @@ describe("instructions", () => {
     expect(status.state).toBe("linked");
     await api.queueInstruction(offer.id, { name: "log", args: { message: "later" } });
     const end = Date.now() + 10_000;
-    while (status.instructions[0]?.state !== "done" && Date.now() < end) status = await api.status(offer.id, { seconds: 2, since: status.version });
+    while (status.instructions[0]?.state !== "done" && Date.now() < end)
+      status = await api.status(offer.id, { seconds: 2, since: status.version });
     expect(status.instructions[0]).toMatchObject({ name: "log", state: "done" });
     await service.log.waitFor(/instruction name=log.*later/);
   });

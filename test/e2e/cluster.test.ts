@@ -47,7 +47,12 @@ describe("a Redis Cluster (three primaries, three replicas)", () => {
     const primary = await cluster.primaryOf(await cluster.slotOf("pkipc:{registry}:services"));
     const replicas = [];
     for (const node of cluster.nodes) {
-      if (new RegExp(`master_port:${primary.port}\\b`).test(String(await cluster.command(node.port, "INFO", "replication")))) replicas.push(node);
+      if (
+        new RegExp(`master_port:${primary.port}\\b`).test(
+          String(await cluster.command(node.port, "INFO", "replication")),
+        )
+      )
+        replicas.push(node);
     }
     expect(replicas).toHaveLength(1);
     process.kill(replicas[0]!.pid(), "SIGSTOP");
@@ -56,9 +61,15 @@ describe("a Redis Cluster (three primaries, three replicas)", () => {
       for (let i = 0; i < 3; i++) {
         const lagging = await issue();
         expect(lagging.status).toBe(503);
-        expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(/no replica of the shared store .* acknowledged the write within 1000 ms/);
+        expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(
+          /no replica of the shared store .* acknowledged the write within 1000 ms/,
+        );
       }
-      const token = await fetch(`${a.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${a.adminSecret}` }, signal: AbortSignal.timeout(10_000) });
+      const token = await fetch(`${a.url}/v1/admin/tokens`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${a.adminSecret}` },
+        signal: AbortSignal.timeout(10_000),
+      });
       expect(token.status).toBe(503);
     } finally {
       process.kill(replicas[0]!.pid(), "SIGCONT");

@@ -19,7 +19,8 @@ describe("--confirm desktop", () => {
     const backend = backendApi(server.url);
     const client = (instruction = "key:name=saas-token,secret=s3cret-value") =>
       spawnPkipc(["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", instruction]);
-    const result = async (child: ReturnType<typeof client>) => JSON.parse(await new Response(child.stdout).text()) as ClientJson;
+    const result = async (child: ReturnType<typeof client>) =>
+      JSON.parse(await new Response(child.stdout).text()) as ClientJson;
 
     // 1. Deny. The question names the site, the knocking program and what it asks, never the secret.
     const denied = client();
@@ -51,9 +52,18 @@ describe("--confirm desktop", () => {
     await desktop.choose("once");
     const allowedResult = await result(allowed);
     expect(allowedResult).toMatchObject({ linked: true, state: "linked" });
-    expect((await backend.status(allowedResult.sessionId)).instructions[0]).toMatchObject({ name: "key", state: "done" });
-    expect(readdirSync(keyDir, { recursive: true }).map(String).some((f) => f.endsWith("saas-token"))).toBe(true);
-    expect(JSON.parse((await runPkipc(["service", "origins", "--json"], 20_000, { PKIPC_STATE_DIR: state })).stdout)).toEqual([]);
+    expect((await backend.status(allowedResult.sessionId)).instructions[0]).toMatchObject({
+      name: "key",
+      state: "done",
+    });
+    expect(
+      readdirSync(keyDir, { recursive: true })
+        .map(String)
+        .some((f) => f.endsWith("saas-token")),
+    ).toBe(true);
+    expect(
+      JSON.parse((await runPkipc(["service", "origins", "--json"], 20_000, { PKIPC_STATE_DIR: state })).stdout),
+    ).toEqual([]);
 
     // 3. No answer: the question times out (6 s here) and counts as deny, told to client and backend alike.
     const started = performance.now();
@@ -80,7 +90,9 @@ describe("--confirm desktop", () => {
     // 5. Revoked: the site is asked about again.
     const revoked = await runPkipc(["service", "origins", "--revoke", origin], 20_000, { PKIPC_STATE_DIR: state });
     expect(revoked.code).toBe(0);
-    expect(JSON.parse((await runPkipc(["service", "origins", "--json"], 20_000, { PKIPC_STATE_DIR: state })).stdout)).toEqual([]);
+    expect(
+      JSON.parse((await runPkipc(["service", "origins", "--json"], 20_000, { PKIPC_STATE_DIR: state })).stdout),
+    ).toEqual([]);
     const askedAgain = client("log:message=again");
     await desktop.waitShown();
     await desktop.choose("deny");
@@ -90,9 +102,14 @@ describe("--confirm desktop", () => {
   test("with no notification server it falls back to zenity: the question is a real window, and Enter there denies", async () => {
     const desktop = await startBareDesktop();
     const server = await serverProcess();
-    const service = await serviceProcess(server.url, ["--confirm", "desktop", "--consent-timeout", "20s"], { ...desktop.env, PKIPC_STATE_DIR: tempFolder() });
+    const service = await serviceProcess(server.url, ["--confirm", "desktop", "--consent-timeout", "20s"], {
+      ...desktop.env,
+      PKIPC_STATE_DIR: tempFolder(),
+    });
     const client = spawnPkipc(["client", "--server", server.url, "--json", "--timeout", "30s"]);
-    const window = (await desktop.xdotool("search", "--sync", "--name", `pkipc: link ${new URL(server.url).origin}`)).split("\n")[0]!;
+    const window = (
+      await desktop.xdotool("search", "--sync", "--name", `pkipc: link ${new URL(server.url).origin}`)
+    ).split("\n")[0]!;
     await service.log.waitFor(/consent dialog notification unavailable/);
     await Bun.sleep(300); // let GTK map the window before it takes focus
     await desktop.xdotool("windowfocus", "--sync", window);

@@ -22,7 +22,10 @@ describe("a service stopped with SIGTERM", () => {
     expect((await api.status(offer.id)).state).toBe("pending");
     service.child.kill("SIGTERM");
     expect(await service.child.exited).toBe(0);
-    await eventually(() => service.log.lines.some((l) => l.includes("report -> linked")), "the report of the open burst");
+    await eventually(
+      () => service.log.lines.some((l) => l.includes("report -> linked")),
+      "the report of the open burst",
+    );
     expect((await api.status(offer.id)).state).toBe("linked");
   });
 });

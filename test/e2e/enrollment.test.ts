@@ -2,7 +2,16 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { enrollmentToken, runPkipc, serverProcess, spawnPkipc, tempFolder, TEST_ALLOWED_PROCESSES, TEST_USER, watchLines } from "../helpers.ts";
+import {
+  enrollmentToken,
+  runPkipc,
+  serverProcess,
+  spawnPkipc,
+  tempFolder,
+  TEST_ALLOWED_PROCESSES,
+  TEST_USER,
+  watchLines,
+} from "../helpers.ts";
 
 const base = ["--allow-processes", TEST_ALLOWED_PROCESSES.join(","), "--users", TEST_USER];
 
@@ -20,7 +29,9 @@ describe("enrollment", () => {
   test("the key file records its server; a start without --server goes there; a key of another server is refused naming both", async () => {
     const [a, b] = await Promise.all([serverProcess(), serverProcess()]);
     const keyFile = join(tempFolder(), "key.json");
-    expect(await startedService(["--server", a.url, "--key-file", keyFile, "--enroll", await enrollmentToken(a.url)])).toBe(`${a.url}/`);
+    expect(
+      await startedService(["--server", a.url, "--key-file", keyFile, "--enroll", await enrollmentToken(a.url)]),
+    ).toBe(`${a.url}/`);
     expect(JSON.parse(readFileSync(keyFile, "utf8")).server).toBe(`${a.url}/`);
     // no --server (and none in the environment): the enrolled one, not 127.0.0.1:7870
     expect(await startedService(["--key-file", keyFile])).toBe(`${a.url}/`);
@@ -34,12 +45,24 @@ describe("enrollment", () => {
   test("enrolling over an existing key is refused without --force, before the token is spent; --force replaces it", async () => {
     const server = await serverProcess();
     const keyFile = join(tempFolder(), "key.json");
-    await startedService(["--server", server.url, "--key-file", keyFile, "--enroll", await enrollmentToken(server.url)]);
+    await startedService([
+      "--server",
+      server.url,
+      "--key-file",
+      keyFile,
+      "--enroll",
+      await enrollmentToken(server.url),
+    ]);
     const before = readFileSync(keyFile, "utf8");
     const token = await enrollmentToken(server.url);
-    const again = await runPkipc(["service", ...base, "--server", server.url, "--key-file", keyFile, "--enroll", token], 20_000);
+    const again = await runPkipc(
+      ["service", ...base, "--server", server.url, "--key-file", keyFile, "--enroll", token],
+      20_000,
+    );
     expect(again.code).toBe(64);
-    expect(again.stderr).toContain(`${keyFile} already holds this service's key; enrolling again would replace it: add --force`);
+    expect(again.stderr).toContain(
+      `${keyFile} already holds this service's key; enrolling again would replace it: add --force`,
+    );
     expect(readFileSync(keyFile, "utf8")).toBe(before);
     // the same token still works: the refusal spent nothing
     await startedService(["--server", server.url, "--key-file", keyFile, "--enroll", token, "--force"]);

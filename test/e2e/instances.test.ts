@@ -5,7 +5,15 @@ import { knockTuples } from "../../src/client/knock.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import type { Report, SessionStatus } from "../../src/protocol/schemas.ts";
-import { apiKeyOf, enrollmentToken, runPkipc, serverProcess, serviceProcess, spawnPkipc, watchLines } from "../helpers.ts";
+import {
+  apiKeyOf,
+  enrollmentToken,
+  runPkipc,
+  serverProcess,
+  serviceProcess,
+  spawnPkipc,
+  watchLines,
+} from "../helpers.ts";
 import { type TestRedis, testRedis } from "../redis.ts";
 
 type Instance = Awaited<ReturnType<typeof serverProcess>>;
@@ -22,10 +30,16 @@ const startInstance = (redis: TestRedis, range: { start: number; end: number }, 
   serverProcess(["--store", redis.url, "--range", `${range.start}-${range.end}`, ...args]);
 
 /** A backend of instance `owner` (its API key) calling instance `via`: API keys live in Redis, so any instance knows them. */
-const backend = (owner: Instance, via: Instance = owner) => apiClient(via.url, { apiKey: apiKeyOf(owner.url), timeoutMs: 10_000 });
+const backend = (owner: Instance, via: Instance = owner) =>
+  apiClient(via.url, { apiKey: apiKeyOf(owner.url), timeoutMs: 10_000 });
 
 /** Polls `via` until `done(status)` or the deadline, with long polls (each answers at the next change). */
-async function waitForStatus(api: ReturnType<typeof backend>, id: string, done: (s: SessionStatus) => boolean, what: string): Promise<SessionStatus> {
+async function waitForStatus(
+  api: ReturnType<typeof backend>,
+  id: string,
+  done: (s: SessionStatus) => boolean,
+  what: string,
+): Promise<SessionStatus> {
   const end = Date.now() + 20_000;
   let status = await api.status(id);
   while (!done(status)) {
@@ -78,12 +92,20 @@ describe("three instances on one Redis", () => {
 
   test("two instances race to link one session from two reports: exactly one links, every time", async () => {
     const redis = await testRedis();
-    const [a, b] = await instances(2, redis, ["--service-report-rate", "1000,1000", "--address-report-rate", "1000,1000"]);
+    const [a, b] = await instances(2, redis, [
+      "--service-report-rate",
+      "1000,1000",
+      "--address-report-rate",
+      "1000,1000",
+    ]);
     const first = await signedService(a!);
     const second = await signedService(b!);
     for (let round = 0; round < 20; round++) {
       const offer = await backend(a!).createSession();
-      const answers = await Promise.all([first.on(a!).report(reportOf(offer.tuples, 1000 + round, a!)), second.on(b!).report(reportOf(offer.tuples, 2000 + round, a!))]);
+      const answers = await Promise.all([
+        first.on(a!).report(reportOf(offer.tuples, 1000 + round, a!)),
+        second.on(b!).report(reportOf(offer.tuples, 2000 + round, a!)),
+      ]);
       expect(answers.filter((x) => x.linked)).toHaveLength(1);
       const loser = answers.find((x) => !x.linked)!;
       expect(["ALREADY_LINKED", "NO_MATCH"]).toContain(loser.code!);
@@ -98,7 +120,14 @@ describe("three instances on one Redis", () => {
     const [a, b, c] = await instances(3, redis, ["--api-key-session-rate", "0.1,4"]);
     const statuses: number[] = [];
     for (const via of [a!, b!, c!, a!, b!, c!]) {
-      statuses.push(await backend(a!, via).createSession().then(() => 201, (e) => (e as { status: number }).status));
+      statuses.push(
+        await backend(a!, via)
+          .createSession()
+          .then(
+            () => 201,
+            (e) => (e as { status: number }).status,
+          ),
+      );
     }
     expect(statuses).toEqual([201, 201, 201, 201, 429, 429]);
   });
@@ -108,7 +137,14 @@ describe("three instances on one Redis", () => {
     const [a, b] = await instances(2, redis, ["--max-sessions", "3"]);
     const answers: number[] = [];
     for (const via of [a!, b!, a!, b!, a!]) {
-      answers.push(await backend(a!, via).createSession().then(() => 201, (e) => (e as { status: number }).status));
+      answers.push(
+        await backend(a!, via)
+          .createSession()
+          .then(
+            () => 201,
+            (e) => (e as { status: number }).status,
+          ),
+      );
     }
     expect(answers).toEqual([201, 201, 201, 503, 503]);
   });
@@ -120,7 +156,10 @@ describe("three instances on one Redis", () => {
     const offer = await backend(a!).createSession();
     const body = JSON.stringify(reportOf(offer.tuples, 77, a!));
     const { signRequest } = await import("../../src/protocol/signing.ts");
-    const headers = { ...signRequest(service.credentials, { method: "POST", path: "/v1/reports", body }), "content-type": "application/json" };
+    const headers = {
+      ...signRequest(service.credentials, { method: "POST", path: "/v1/reports", body }),
+      "content-type": "application/json",
+    };
     const once = await fetch(`${a!.url}/v1/reports`, { method: "POST", headers, body });
     expect(once.status).toBe(200);
     const replayed = await fetch(`${b!.url}/v1/reports`, { method: "POST", headers, body });
@@ -138,9 +177,15 @@ describe("revocation across instances", () => {
     const offer = await onB.createSession(); // B now trusts the API key (cached for a second)
     expect((await service.on(b!).report(reportOf([[offer.tuples[0]![0]!]], 1, a!))).linked).toBe(false); // B trusts the service too
     const headers = { authorization: `Bearer ${a!.adminSecret}` };
-    expect((await fetch(`${a!.url}/v1/admin/services/${service.credentials.serviceId}`, { method: "DELETE", headers })).status).toBe(200);
-    const keys = (await (await fetch(`${a!.url}/v1/admin/api-keys`, { headers })).json()) as { apiKeys: { id: string }[] };
-    for (const { id } of keys.apiKeys) expect((await fetch(`${a!.url}/v1/admin/api-keys/${id}`, { method: "DELETE", headers })).status).toBe(200);
+    expect(
+      (await fetch(`${a!.url}/v1/admin/services/${service.credentials.serviceId}`, { method: "DELETE", headers }))
+        .status,
+    ).toBe(200);
+    const keys = (await (await fetch(`${a!.url}/v1/admin/api-keys`, { headers })).json()) as {
+      apiKeys: { id: string }[];
+    };
+    for (const { id } of keys.apiKeys)
+      expect((await fetch(`${a!.url}/v1/admin/api-keys/${id}`, { method: "DELETE", headers })).status).toBe(200);
     const refusedBy = async (call: () => Promise<unknown>, code: string) => {
       const end = Date.now() + 5_000;
       for (;;) {
@@ -164,10 +209,12 @@ describe("instances fail and come back", () => {
     const [a, b, c] = await instances(3, redis);
     await serviceProcess(b!.url);
     const offer = await backend(a!).createSession();
-    const waiting = backend(a!, a!).status(offer.id, { seconds: 20, since: 0 }).then(
-      () => "answered",
-      () => "failed",
-    );
+    const waiting = backend(a!, a!)
+      .status(offer.id, { seconds: 20, since: 0 })
+      .then(
+        () => "answered",
+        () => "failed",
+      );
     await Bun.sleep(100);
     a!.child.kill("SIGKILL");
     await a!.child.exited;
@@ -195,7 +242,10 @@ describe("instances fail and come back", () => {
       await instance.child.exited;
     }
     const [a, b] = [await startInstance(redis, range), await startInstance(redis, range)];
-    const refused = await revoked.on(a!).report(reportOf(offer.tuples, 5, first[0]!)).catch((e) => e as { status: number; code: string });
+    const refused = await revoked
+      .on(a!)
+      .report(reportOf(offer.tuples, 5, first[0]!))
+      .catch((e) => e as { status: number; code: string });
     expect(refused).toMatchObject({ status: 401, code: "UNKNOWN_SERVICE" });
     const answer = await kept.on(b!).report(reportOf(offer.tuples, 6, first[0]!));
     expect(answer.linked).toBe(true);
@@ -211,7 +261,9 @@ describe("Redis faults", () => {
     for (let i = 0; i < n; i++) ids.push((await backend(a).createSession()).id);
     const changedAt = new Map<string, number>();
     const polls = ids.map((id) =>
-      backend(a).status(id, { seconds: 30, since: 0 }).then((status) => ({ status, lateMs: Date.now() - changedAt.get(id)! })),
+      backend(a)
+        .status(id, { seconds: 30, since: 0 })
+        .then((status) => ({ status, lateMs: Date.now() - changedAt.get(id)! })),
     );
     await Bun.sleep(300); // every poll is waiting
     return {
@@ -235,7 +287,9 @@ describe("Redis faults", () => {
     await change();
     const answered = await Promise.all(polls);
     for (const { status } of answered) expect(status.version).toBe(1);
-    console.log(`right after CLIENT KILL TYPE pubsub: polls answered ${answered.map((x) => x.lateMs).join(", ")} ms after the change`);
+    console.log(
+      `right after CLIENT KILL TYPE pubsub: polls answered ${answered.map((x) => x.lateMs).join(", ")} ms after the change`,
+    );
     // Both instances subscribe again by themselves: wake-ups go by pub/sub again, not only by the re-check.
     const end = Date.now() + 20_000;
     while (((await redis.command("PUBSUB", "NUMSUB", "pkipc:changed")) as [string, number])[1] !== 2) {
@@ -265,7 +319,9 @@ describe("Redis faults", () => {
     await change();
     const answered = await Promise.all(polls);
     for (const { status } of answered) expect(status.version).toBe(1);
-    console.log(`after a Redis restart: polls answered ${answered.map((x) => x.lateMs).join(", ")} ms after the change`);
+    console.log(
+      `after a Redis restart: polls answered ${answered.map((x) => x.lateMs).join(", ")} ms after the change`,
+    );
   });
 
   test("Redis down: 503 with one sentence, /healthz says the store is unreachable, the log says so once, nothing crashes, and it recovers by itself (and logs that)", async () => {
@@ -273,14 +329,21 @@ describe("Redis faults", () => {
     const [a] = await instances(1, redis);
     expect((await backend(a!).createSession()).id).toBeString();
     await redis.stop();
-    const refused = await fetch(`${a!.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKeyOf(a!.url)}` } });
+    const refused = await fetch(`${a!.url}/v1/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKeyOf(a!.url)}` },
+    });
     expect(refused.status).toBe(503);
     const body = (await refused.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("STORE_UNAVAILABLE");
     expect(body.error.message).toBe(`the shared store (${redis.url}) is unreachable; try again shortly`);
     const health = await fetch(`${a!.url}/healthz`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ ok: false, store: "redis", error: expect.stringContaining("unreachable") });
+    expect(await health.json()).toMatchObject({
+      ok: false,
+      store: "redis",
+      error: expect.stringContaining("unreachable"),
+    });
     expect(a!.child.exitCode).toBeNull();
     // The operator learns of it from the log at once, and once: not at shutdown, not at every request.
     await fetch(`${a!.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${apiKeyOf(a!.url)}` } });
@@ -291,12 +354,17 @@ describe("Redis faults", () => {
     // An empty Redis: reachable again, but /healthz says what was lost (see redis-truth.test.ts) until the
     // operator acknowledges it; the API key is gone with it, so a new one is made through the admin API.
     const end = Date.now() + 20_000;
-    while (!(await fetch(`${a!.url}/healthz`).then(async (r) => r.status === 503 && /lost its data/.test(await r.text())))) {
+    while (
+      !(await fetch(`${a!.url}/healthz`).then(async (r) => r.status === 503 && /lost its data/.test(await r.text())))
+    ) {
       if (Date.now() > end) throw new Error("the instance did not notice that Redis came back empty");
       await Bun.sleep(100);
     }
     await a!.log.waitFor(/the Redis store is reachable again/, 5_000);
-    const ack = await fetch(`${a!.url}/v1/admin/data-loss/acknowledge`, { method: "POST", headers: { authorization: `Bearer ${a!.adminSecret}` } });
+    const ack = await fetch(`${a!.url}/v1/admin/data-loss/acknowledge`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${a!.adminSecret}` },
+    });
     expect(await ack.json()).toEqual({ acknowledged: true });
     expect((await fetch(`${a!.url}/healthz`)).status).toBe(200);
     const again = await fetch(`${a!.url}/v1/admin/api-keys`, {
@@ -354,7 +422,9 @@ describe("--store", () => {
   test("PKIPC_STORE works like --store, and the password never shows in the log or on /healthz", async () => {
     const redis = await testRedis();
     const withPassword = redis.url.replace("redis://", "redis://pkipc:hunter2-password@");
-    const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", "--services-file", "unused.json"], { PKIPC_STORE: withPassword });
+    const child = spawnPkipc(["server", "--listen", "127.0.0.1:0", "--services-file", "unused.json"], {
+      PKIPC_STORE: withPassword,
+    });
     const log = watchLines(child.stderr);
     const url = (await log.waitFor(/listening on (http:\/\/\S+)/))[1]!;
     // The user does not exist on this Redis: it refuses the login, and the instance says the store is unreachable.
@@ -397,7 +467,18 @@ describe("Redis hangs", () => {
     const redis = await testRedis();
     // Limits raised: the load is one address and one API key, and every request should reach the store.
     const raised = "100000,100000";
-    const [a] = await instances(1, redis, ["--session-rate", raised, "--api-key-session-rate", raised, "--api-key-call-rate", raised, "--max-sessions", "1000000", "--max-sessions-per-api-key", "1000000"]);
+    const [a] = await instances(1, redis, [
+      "--session-rate",
+      raised,
+      "--api-key-session-rate",
+      raised,
+      "--api-key-call-rate",
+      raised,
+      "--max-sessions",
+      "1000000",
+      "--max-sessions-per-api-key",
+      "1000000",
+    ]);
     const headers = { authorization: `Bearer ${apiKeyOf(a!.url)}` };
     const statuses = new Map<number, number>();
     const issued: string[] = [];
@@ -408,7 +489,11 @@ describe("Redis hangs", () => {
     const load = Promise.all(
       Array.from({ length: 48 }, async () => {
         while (Date.now() < end) {
-          const response = await fetch(`${a!.url}/v1/sessions`, { method: "POST", headers, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+          const response = await fetch(`${a!.url}/v1/sessions`, {
+            method: "POST",
+            headers,
+            signal: AbortSignal.timeout(10_000),
+          }).catch(() => undefined);
           if (!response) {
             hung++;
             continue;
@@ -427,7 +512,9 @@ describe("Redis hangs", () => {
       process.kill(redis.pid(), "SIGCONT");
     }
     await load;
-    console.log(`requests while Redis stopped for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}, ${hung} without an answer`);
+    console.log(
+      `requests while Redis stopped for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}, ${hung} without an answer`,
+    );
     expect(hung).toBe(0);
     expect([...statuses.keys()].sort()).toEqual([201, 503]);
     expect(a!.child.exitCode).toBeNull();

@@ -14,12 +14,20 @@ async function link(url: string): Promise<ClientResult> {
 }
 
 /** Long-polls the status (as the backend does) until `done` holds or `ms` passes; the last status either way. */
-async function waitFor(url: string, id: string, done: (s: SessionStatus) => boolean, ms: number): Promise<SessionStatus> {
+async function waitFor(
+  url: string,
+  id: string,
+  done: (s: SessionStatus) => boolean,
+  ms: number,
+): Promise<SessionStatus> {
   const api = backendApi(url);
   const end = Date.now() + ms;
   let status = await api.status(id);
   while (!done(status) && Date.now() < end) {
-    status = await api.status(id, { seconds: Math.max(1, Math.min(10, Math.ceil((end - Date.now()) / 1000))), since: status.version });
+    status = await api.status(id, {
+      seconds: Math.max(1, Math.min(10, Math.ceil((end - Date.now()) / 1000))),
+      since: status.version,
+    });
   }
   return status;
 }
@@ -32,9 +40,17 @@ describe("a linked session's instructions", () => {
     const linked = await link(server.url);
     const linkedAt = Date.now();
     await Bun.sleep(90_000 - (Date.now() - linkedAt));
-    const queued = await backendApi(server.url).queueInstruction(linked.sessionId, { name: "log", args: { note: "ninety seconds on" } });
+    const queued = await backendApi(server.url).queueInstruction(linked.sessionId, {
+      name: "log",
+      args: { note: "ninety seconds on" },
+    });
     expect(queued.state).toBe("queued");
-    const status = await waitFor(server.url, linked.sessionId, (s) => s.instructions[0]?.state !== "queued" && s.instructions[0]?.state !== "delivered", 20_000);
+    const status = await waitFor(
+      server.url,
+      linked.sessionId,
+      (s) => s.instructions[0]?.state !== "queued" && s.instructions[0]?.state !== "delivered",
+      20_000,
+    );
     expect(status.instructions).toEqual([expect.objectContaining({ id: queued.id, name: "log", state: "done" })]);
     expect(new Date(status.linkEndsAt!).getTime()).toBeGreaterThan(Date.now());
   }, 150_000);
@@ -47,7 +63,10 @@ describe("a linked session's instructions", () => {
     const lonely = await api.createSession();
     await api.queueInstruction(lonely.id, { name: "log" });
     const unlinked = await waitFor(server.url, lonely.id, (s) => s.instructions[0]?.state === "expired", 15_000);
-    expect(unlinked.instructions[0]).toMatchObject({ state: "expired", result: "the session expired before a service linked it" });
+    expect(unlinked.instructions[0]).toMatchObject({
+      state: "expired",
+      result: "the session expired before a service linked it",
+    });
 
     // a linked session whose service then stops: one instruction with a deadline of its own, one without
     const service = await serviceProcess(server.url);
@@ -56,14 +75,34 @@ describe("a linked session's instructions", () => {
     await service.child.exited;
     const early = await api.queueInstruction(linked.sessionId, { name: "log", ttlMs: 1000 });
     const late = await api.queueInstruction(linked.sessionId, { name: "log" });
-    const first = await waitFor(server.url, linked.sessionId, (s) => s.instructions.some((i) => i.state === "expired"), 6000);
+    const first = await waitFor(
+      server.url,
+      linked.sessionId,
+      (s) => s.instructions.some((i) => i.state === "expired"),
+      6000,
+    );
     expect(first.instructions).toEqual([
-      { id: early.id, name: "log", state: "expired", result: "not delivered to a service before its own deadline (ttlMs)" },
+      {
+        id: early.id,
+        name: "log",
+        state: "expired",
+        result: "not delivered to a service before its own deadline (ttlMs)",
+      },
       { id: late.id, name: "log", state: "queued" },
     ]);
-    const ended = await waitFor(server.url, linked.sessionId, (s) => s.instructions.every((i) => i.state === "expired"), 15_000);
+    const ended = await waitFor(
+      server.url,
+      linked.sessionId,
+      (s) => s.instructions.every((i) => i.state === "expired"),
+      15_000,
+    );
     expect(ended.state).toBe("linked");
-    expect(ended.instructions[1]).toEqual({ id: late.id, name: "log", state: "expired", result: "the link ended before the service asked for it" });
+    expect(ended.instructions[1]).toEqual({
+      id: late.id,
+      name: "log",
+      state: "expired",
+      result: "the link ended before the service asked for it",
+    });
     expect(new Date(ended.linkEndsAt!).getTime()).toBeLessThanOrEqual(Date.now());
     const refused = await api.queueInstruction(linked.sessionId, { name: "log" }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ApiError);

@@ -17,7 +17,8 @@ async function client(url: string, timeout: string): Promise<ClientResult> {
 /** Another program holding `count` ports of the range (bound first, as a program started before the service). */
 function squat(start: number, count: number): TCPSocketListener<undefined>[] {
   const held: TCPSocketListener<undefined>[] = [];
-  for (let port = start; port < start + count; port++) held.push(Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+  for (let port = start; port < start + count; port++)
+    held.push(Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
   onCleanup(() => held.forEach((l) => l.stop(true)));
   return held;
 }
@@ -29,7 +30,9 @@ describe("ports taken by another program", () => {
     const service = await serviceProcess(server.url);
     await service.log.waitFor(/holding 44 of 64 ports/);
     const warning = await service.log.waitFor(/WARN could not bind 20 ports: (.*)/);
-    expect(warning[1]).toMatch(/^no link can succeed until they are free \(server-match claims all 20 failed ports and the server accepts at most 16 \(--max-failed\)/);
+    expect(warning[1]).toMatch(
+      /^no link can succeed until they are free \(server-match claims all 20 failed ports and the server accepts at most 16 \(--max-failed\)/,
+    );
     expect(service.log.lines.join("\n")).not.toContain("will be matched");
     // the server agrees: whatever is knocked, no link
     const refused = await client(server.url, "5s");
@@ -43,7 +46,17 @@ describe("ports taken by another program", () => {
   });
 
   test("a few taken: the share said is what the server's limits allow", () => {
-    const config = { range: { start: 29170, end: 29233 }, tuples: 3, portsPerTuple: 4, ttlMs: 30_000, settleMs: 300, idleMs: 1500, maxCompletions: 2048, maxMissing: 3, maxFailed: 16 };
+    const config = {
+      range: { start: 29170, end: 29233 },
+      tuples: 3,
+      portsPerTuple: 4,
+      ttlMs: 30_000,
+      settleMs: 300,
+      idleMs: 1500,
+      maxCompletions: 2048,
+      maxMissing: 3,
+      maxFailed: 16,
+    };
     expect(portOutlook({ ...config, bindFailure: "server-match" }, 0).share).toBe(1);
     // 4 failed of 64, a code of 12: every code holds at most 3 of them... unless it holds all 4 (over --max-missing)
     const four = portOutlook({ ...config, bindFailure: "server-match" }, 4);

@@ -32,18 +32,33 @@ describe("a shared Redis, as operators see it", () => {
 
     await redis.stop(); // no persistence: everything pkipc kept there is gone
     await redis.start();
-    const lost = await healthUntil(server.url, (h) => h.status === 503 && /lost its data/.test(h.body.error ?? ""), 30_000);
+    const lost = await healthUntil(
+      server.url,
+      (h) => h.status === 503 && /lost its data/.test(h.body.error ?? ""),
+      30_000,
+    );
     expect(lost.status).toBe(503);
     expect(lost.body.error).toContain("the Redis store lost its data");
     expect(lost.body.error).toContain("pkipc admin acknowledge-data-loss");
-    await server.log.waitFor(/ERROR.*the Redis store lost its data|the Redis store lost its data.*enrolled services, API keys/, 10_000);
+    await server.log.waitFor(
+      /ERROR.*the Redis store lost its data|the Redis store lost its data.*enrolled services, API keys/,
+      10_000,
+    );
     // it stays so: Redis answering again is not the same as Redis holding what it held
     await Bun.sleep(6_000);
     expect((await health(server.url)).status).toBe(503);
 
-    const ack = await runPkipc(["admin", "acknowledge-data-loss", "--server", server.url], 20_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
-    expect({ code: ack.code, out: ack.stdout.trim() }).toEqual({ code: 0, out: "acknowledged: /healthz answers 200 again on every instance" });
-    expect(await healthUntil(server.url, (h) => h.status === 200, 10_000)).toMatchObject({ status: 200, body: { ok: true } });
+    const ack = await runPkipc(["admin", "acknowledge-data-loss", "--server", server.url], 20_000, {
+      PKIPC_ADMIN_SECRET: server.adminSecret,
+    });
+    expect({ code: ack.code, out: ack.stdout.trim() }).toEqual({
+      code: 0,
+      out: "acknowledged: /healthz answers 200 again on every instance",
+    });
+    expect(await healthUntil(server.url, (h) => h.status === 200, 10_000)).toMatchObject({
+      status: 200,
+      body: { ok: true },
+    });
   });
 
   test("an instance refuses a Redis that a pkipc of another store format uses, naming both versions", async () => {
@@ -53,7 +68,9 @@ describe("a shared Redis, as operators see it", () => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
     clearTimeout(timer);
-    expect(stderr).toContain(`holds the data of pkipc 0.1.0 (store format 1); this is pkipc ${VERSION} (store format ${STORE_FORMAT}), which cannot share it`);
+    expect(stderr).toContain(
+      `holds the data of pkipc 0.1.0 (store format 1); this is pkipc ${VERSION} (store format ${STORE_FORMAT}), which cannot share it`,
+    );
     expect(stderr).not.toContain("listening on");
     expect(code).toBe(64); // a configuration refused (EX_USAGE), as for a bad flag
     // the same format (this version, or another of the same format) shares it

@@ -33,7 +33,10 @@ describe("a Sentinel deployment (a primary, a replica, three sentinels)", () => 
   for (const via of ["redis+sentinel://", "redis://"] as const) {
     test(`a replica stops acknowledging (SIGSTOP), store ${via}: an API key and an enrollment token are answered 503 with the reason, never 201 unreplicated; 201 again once it is back`, async () => {
       const deployment = await testSentinels();
-      const a = await serverProcess(["--store", via === "redis://" ? `redis://127.0.0.1:${deployment.primary.port}` : deployment.url]);
+      const a = await serverProcess([
+        "--store",
+        via === "redis://" ? `redis://127.0.0.1:${deployment.primary.port}` : deployment.url,
+      ]);
       const issue = () =>
         fetch(`${a.url}/v1/admin/api-keys`, {
           method: "POST",
@@ -47,9 +50,15 @@ describe("a Sentinel deployment (a primary, a replica, three sentinels)", () => 
         const started = Date.now();
         const lagging = await issue();
         expect(lagging.status).toBe(503);
-        expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(/no replica of the shared store .* acknowledged the write within 1000 ms/);
+        expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(
+          /no replica of the shared store .* acknowledged the write within 1000 ms/,
+        );
         expect(Date.now() - started).toBeLessThan(5_000); // the 1 s wait, not a hang
-        const token = await fetch(`${a.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${a.adminSecret}` }, signal: AbortSignal.timeout(10_000) });
+        const token = await fetch(`${a.url}/v1/admin/tokens`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${a.adminSecret}` },
+          signal: AbortSignal.timeout(10_000),
+        });
         expect(token.status).toBe(503);
       } finally {
         process.kill(deployment.replica.pid(), "SIGCONT");

@@ -6,7 +6,10 @@ import type { ClientResult } from "../../src/client/index.ts";
 import { runPkipc, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
 
 async function client(url: string, instruction: string): Promise<ClientResult> {
-  const run = await runPkipc(["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction], 45_000);
+  const run = await runPkipc(
+    ["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction],
+    45_000,
+  );
   try {
     return JSON.parse(run.stdout) as ClientResult;
   } catch {
@@ -21,10 +24,14 @@ describe("the service's log and audit file", () => {
     const state = tempFolder();
     const keyDir = join(tempFolder(), "keys");
     const server = await serverProcess();
-    const service = await serviceProcess(server.url, ["--allow-instructions", "key,info", "--key-dir", keyDir], { PKIPC_STATE_DIR: state });
+    const service = await serviceProcess(server.url, ["--allow-instructions", "key,info", "--key-dir", keyDir], {
+      PKIPC_STATE_DIR: state,
+    });
     await service.log.waitFor(/started as PID \d+/);
     expect((await client(server.url, "info")).instructions[0]).toMatchObject({ state: "done" });
-    expect((await client(server.url, "key:name=acme,secret=sk_live_NotForLogs")).instructions[0]).toMatchObject({ state: "done" });
+    expect((await client(server.url, "key:name=acme,secret=sk_live_NotForLogs")).instructions[0]).toMatchObject({
+      state: "done",
+    });
     expect((await client(server.url, "nope")).instructions[0]).toMatchObject({ state: "refused" });
     const origin = new URL(server.url).origin;
     const info = await service.log.waitFor(/instruction info done origin=(\S+) pid=\d+ process=\S+ ms=\d+/);
@@ -33,13 +40,23 @@ describe("the service's log and audit file", () => {
     await service.log.waitFor(/WARN instruction nope refused/);
 
     const audit = join(state, "audit.jsonl");
-    const entries = readFileSync(audit, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const entries = readFileSync(audit, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries.map((e) => [e.instruction, e.ok, e.origin])).toEqual([
       ["info", true, origin],
       ["key", true, origin],
       ["nope", false, origin],
     ]);
-    for (const entry of entries) expect(entry).toMatchObject({ time: expect.any(String), ms: expect.any(Number), pid: expect.any(Number), process: expect.any(String), uid: expect.any(Number) });
+    for (const entry of entries)
+      expect(entry).toMatchObject({
+        time: expect.any(String),
+        ms: expect.any(Number),
+        pid: expect.any(Number),
+        process: expect.any(String),
+        uid: expect.any(Number),
+      });
     expect(statSync(audit).mode & 0o777).toBe(0o600);
     expect(readFileSync(audit, "utf8")).not.toContain("NotForLogs");
 

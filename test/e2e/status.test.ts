@@ -36,15 +36,32 @@ describe("pkipc service status", () => {
     };
     const server = await serverProcess();
     // another program holds two ports of the range
-    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) => Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) =>
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }),
+    );
     onCleanup(() => squatters.forEach((s) => s.stop(true)));
     const origin = new URL(server.url).origin;
-    const service = await serviceProcess(server.url, ["--key-file", keyFile, "--allow-origins", `${origin},https://other.example`], env);
+    const service = await serviceProcess(
+      server.url,
+      ["--key-file", keyFile, "--allow-origins", `${origin},https://other.example`],
+      env,
+    );
     // the same facts in the log at start
-    await service.log.waitFor(new RegExp(`holding 62 of 64 ports .*server=${server.url}/ service=\\S+ .*origins=${origin},https://other.example`));
+    await service.log.waitFor(
+      new RegExp(
+        `holding 62 of 64 ports .*server=${server.url}/ service=\\S+ .*origins=${origin},https://other.example`,
+      ),
+    );
 
     const running = await status();
-    expect(running).toMatchObject({ running: true, pid: service.child.pid, installed: false, server: `${server.url}/`, serverAnswers: true, exitCode: 0 });
+    expect(running).toMatchObject({
+      running: true,
+      pid: service.child.pid,
+      installed: false,
+      server: `${server.url}/`,
+      serverAnswers: true,
+      exitCode: 0,
+    });
     expect(Date.now() - Date.parse(running.since!)).toBeLessThan(120_000);
     expect(running.serviceId).toMatch(/^\S{8,}$/);
     expect(running.ports!.held).toBe(62);
@@ -61,7 +78,9 @@ describe("pkipc service status", () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`pkipc service: running as PID ${service.child.pid} since `);
     expect(text.stdout).toMatch(/server: \S+ \(enrolled as \S+\); answers \(\d+ ms\)/);
-    expect(text.stdout).toMatch(/ports: 62 of 64 held on 127\.0\.0\.1 .*missing 2: \d+\(EADDRINUSE\),\d+\(EADDRINUSE\)/);
+    expect(text.stdout).toMatch(
+      /ports: 62 of 64 held on 127\.0\.0\.1 .*missing 2: \d+\(EADDRINUSE\),\d+\(EADDRINUSE\)/,
+    );
 
     server.child.kill("SIGTERM");
     await server.child.exited;
@@ -88,7 +107,9 @@ describe("pkipc service status", () => {
     const server = await serverProcess();
     const origin = new URL(server.url).origin;
     // another program holds two ports of the range
-    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) => Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+    const squatters: TCPSocketListener<undefined>[] = [server.range.start, server.range.start + 1].map((port) =>
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }),
+    );
     onCleanup(() => squatters.forEach((s) => s.stop(true)));
     // the desktop's user allowed this site always: it links without a question (no desktop needed here)
     writeFileSync(join(state, "allowed-origins.json"), JSON.stringify([origin]), { mode: 0o600 });
@@ -98,9 +119,17 @@ describe("pkipc service status", () => {
       { PKIPC_STATE_DIR: state },
     );
     const line = (await service.log.waitFor(/status: (.*)$/))[1]!;
-    expect(line).toMatch(new RegExp(`^running as PID ${service.child.pid} since \\d{4}-\\d\\d-\\d\\dT\\S+Z; server ${server.url}/ answers \\(\\d+ ms\\); `));
-    expect(line).toContain(`ports: 62 of 64 held, missing 2: ${server.range.start}(EADDRINUSE),${server.range.start + 1}(EADDRINUSE); `);
-    expect(line).toContain("origins allowed: 2 listed, 1 remembered (always allowed on this desktop); last link: none since start");
+    expect(line).toMatch(
+      new RegExp(
+        `^running as PID ${service.child.pid} since \\d{4}-\\d\\d-\\d\\dT\\S+Z; server ${server.url}/ answers \\(\\d+ ms\\); `,
+      ),
+    );
+    expect(line).toContain(
+      `ports: 62 of 64 held, missing 2: ${server.range.start}(EADDRINUSE),${server.range.start + 1}(EADDRINUSE); `,
+    );
+    expect(line).toContain(
+      "origins allowed: 2 listed, 1 remembered (always allowed on this desktop); last link: none since start",
+    );
 
     const metricsUrl = (await service.log.waitFor(/metrics on (http:\/\/\S+)/))[1]!;
     const scrape = async () => (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
@@ -109,7 +138,12 @@ describe("pkipc service status", () => {
       return found === undefined ? undefined : Number(found.slice(series.length + 1));
     };
     const before = await scrape();
-    expect(value(before, `pkipc_service_info{server="${server.url}/",service_id="${/service=(\S+)/.exec(service.log.lines.join("\n"))![1]}",origins="listed"}`)).toBe(1);
+    expect(
+      value(
+        before,
+        `pkipc_service_info{server="${server.url}/",service_id="${/service=(\S+)/.exec(service.log.lines.join("\n"))![1]}",origins="listed"}`,
+      ),
+    ).toBe(1);
     expect(Math.abs(value(before, "pkipc_service_start_time_seconds")! - Date.now() / 1000)).toBeLessThan(120);
     expect(value(before, "pkipc_service_server_up")).toBe(1);
     expect(value(before, "pkipc_service_ports_held")).toBe(62);
@@ -120,7 +154,10 @@ describe("pkipc service status", () => {
 
     const link = await runPkipc(["client", "--server", server.url, "--json", "--timeout", "30s"], 45_000);
     expect(JSON.parse(link.stdout).linked).toBe(true);
-    const linkedAt = value(await scrape(), `pkipc_service_last_link_timestamp_seconds{origin="${origin}",process="pkipc"}`);
+    const linkedAt = value(
+      await scrape(),
+      `pkipc_service_last_link_timestamp_seconds{origin="${origin}",process="pkipc"}`,
+    );
     expect(Math.abs(linkedAt! - Date.now() / 1000)).toBeLessThan(60);
 
     // the server gone: said within the check's deadline once the last answer is older than its 5 s
@@ -140,8 +177,28 @@ describe("pkipc service status", () => {
     writeKeyFile(keyFile, { serviceId: "askedabout12", key: "A".repeat(43) }, "http://127.0.0.1:9");
     // a live pkipc process stands for the running service: its state file names another key file
     const server = await serverProcess();
-    await Bun.write(join(state, "service.json"), JSON.stringify({ pid: server.child.pid, exe: binary(), startedAt: new Date().toISOString(), server: server.url, serviceId: "runningone12", keyFile: "/elsewhere/key.json", host: "127.0.0.1", range: "1-2", held: 2, heldPorts: "1-2", missing: [], allowOrigins: "any", instructions: ["log"] }));
-    const run = await runPkipc(["service", "status", "--json", "--key-file", keyFile], 20_000, { HOME: tempFolder(), PKIPC_STATE_DIR: state });
+    await Bun.write(
+      join(state, "service.json"),
+      JSON.stringify({
+        pid: server.child.pid,
+        exe: binary(),
+        startedAt: new Date().toISOString(),
+        server: server.url,
+        serviceId: "runningone12",
+        keyFile: "/elsewhere/key.json",
+        host: "127.0.0.1",
+        range: "1-2",
+        held: 2,
+        heldPorts: "1-2",
+        missing: [],
+        allowOrigins: "any",
+        instructions: ["log"],
+      }),
+    );
+    const run = await runPkipc(["service", "status", "--json", "--key-file", keyFile], 20_000, {
+      HOME: tempFolder(),
+      PKIPC_STATE_DIR: state,
+    });
     const facts = JSON.parse(run.stdout) as StatusFacts & { keyFileNote?: string };
     expect(facts.serviceId).toBe("askedabout12");
     expect(facts.server).toStartWith("http://127.0.0.1:9");
@@ -151,8 +208,27 @@ describe("pkipc service status", () => {
   test("a PID that now belongs to another program is not taken for the service", async () => {
     const state = tempFolder();
     // a state file naming this test's own PID, which runs bun, not pkipc
-    await Bun.write(join(state, "service.json"), JSON.stringify({ pid: process.pid, exe: "/usr/local/bin/pkipc", startedAt: new Date().toISOString(), server: "http://127.0.0.1:9/", keyFile: "/nonexistent", host: "127.0.0.1", range: "1-2", held: 2, heldPorts: "1-2", missing: [], allowOrigins: "any", instructions: ["log"] }));
-    const run = await runPkipc(["service", "status", "--json", "--key-file", "/nonexistent/key.json"], 20_000, { HOME: tempFolder(), PKIPC_STATE_DIR: state });
+    await Bun.write(
+      join(state, "service.json"),
+      JSON.stringify({
+        pid: process.pid,
+        exe: "/usr/local/bin/pkipc",
+        startedAt: new Date().toISOString(),
+        server: "http://127.0.0.1:9/",
+        keyFile: "/nonexistent",
+        host: "127.0.0.1",
+        range: "1-2",
+        held: 2,
+        heldPorts: "1-2",
+        missing: [],
+        allowOrigins: "any",
+        instructions: ["log"],
+      }),
+    );
+    const run = await runPkipc(["service", "status", "--json", "--key-file", "/nonexistent/key.json"], 20_000, {
+      HOME: tempFolder(),
+      PKIPC_STATE_DIR: state,
+    });
     expect(run.code).toBe(4);
     expect(JSON.parse(run.stdout)).toMatchObject({ running: false, exitCode: 4 });
   });

@@ -10,7 +10,9 @@ describe("throttled clients and services", () => {
     await serviceProcess(server.url);
     // As pages of the server's own origin (no API key), so the per-address session limit applies.
     const runs = await Promise.all(
-      Array.from({ length: 4 }, () => runPkipc(["client", "--server", server.url, "--json", "--timeout", "15s"], 30_000, { PKIPC_API_KEY: "" })),
+      Array.from({ length: 4 }, () =>
+        runPkipc(["client", "--server", server.url, "--json", "--timeout", "15s"], 30_000, { PKIPC_API_KEY: "" }),
+      ),
     );
     for (const run of runs) {
       expect(run.code).toBe(0);
@@ -39,7 +41,9 @@ describe("throttled clients and services", () => {
     expect((JSON.parse(first.stdout) as ClientResult).linked).toBe(true);
     await Bun.sleep(1100); // past the service's retry window for the first code's ports
     // The second and third reports wait 20 s for a token: longer than these clients wait.
-    const later = await Promise.all([1, 2].map(() => runPkipc(["client", "--server", server.url, "--json", "--timeout", "3s"])));
+    const later = await Promise.all(
+      [1, 2].map(() => runPkipc(["client", "--server", server.url, "--json", "--timeout", "3s"])),
+    );
     for (const run of later) {
       expect(run.code).toBe(2);
       const result = JSON.parse(run.stdout) as ClientResult;

@@ -6,7 +6,16 @@ import { Webhook } from "standardwebhooks";
 import type { ClientResult } from "../../src/client/index.ts";
 import { apiClient } from "../../src/protocol/api-client.ts";
 import { findFreePort, findFreeRange } from "../../src/lib/ports.ts";
-import { eventually, onCleanup, ROOT, runPkipc, serverProcess, serviceProcess, tempFolder, watchLines } from "../helpers.ts";
+import {
+  eventually,
+  onCleanup,
+  ROOT,
+  runPkipc,
+  serverProcess,
+  serviceProcess,
+  tempFolder,
+  watchLines,
+} from "../helpers.ts";
 import { testRedis } from "../redis.ts";
 
 interface Delivery {
@@ -37,9 +46,23 @@ function receiver(answer: (n: number) => number | "hang" = () => 204) {
 
 /** An API key with a webhook, made as an operator makes one: `pkipc admin api-key NAME --webhook URL`. */
 async function keyWithWebhook(server: { url: string; adminSecret: string }, webhook: string) {
-  const run = await runPkipc(["admin", "api-key", "hooked-saas", "--server", server.url, "--origin", new URL(server.url).origin, "--webhook", webhook], 15_000, {
-    PKIPC_ADMIN_SECRET: server.adminSecret,
-  });
+  const run = await runPkipc(
+    [
+      "admin",
+      "api-key",
+      "hooked-saas",
+      "--server",
+      server.url,
+      "--origin",
+      new URL(server.url).origin,
+      "--webhook",
+      webhook,
+    ],
+    15_000,
+    {
+      PKIPC_ADMIN_SECRET: server.adminSecret,
+    },
+  );
   expect(run.code).toBe(0);
   const [key, , secret] = run.stdout.trim().split("\n");
   expect(key).toStartWith("pkak_");
@@ -48,7 +71,11 @@ async function keyWithWebhook(server: { url: string; adminSecret: string }, webh
 }
 
 async function client(url: string, apiKey: string, instruction: string): Promise<ClientResult> {
-  const run = await runPkipc(["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction], 45_000, { PKIPC_API_KEY: apiKey });
+  const run = await runPkipc(
+    ["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction],
+    45_000,
+    { PKIPC_API_KEY: apiKey },
+  );
   try {
     return JSON.parse(run.stdout) as ClientResult;
   } catch {
@@ -60,7 +87,8 @@ async function client(url: string, apiKey: string, instruction: string): Promise
 const otherSecret = () => `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64")}`;
 
 /** What standardwebhooks makes of a delivery: the payload, or it throws when the signature does not hold. */
-const verify = (secret: string, d: Delivery) => new Webhook(secret).verify(d.body, d.headers) as { type: string; timestamp: string; data: any };
+const verify = (secret: string, d: Delivery) =>
+  new Webhook(secret).verify(d.body, d.headers) as { type: string; timestamp: string; data: any };
 
 describe("signed webhooks", () => {
   for (const store of ["file", "redis"] as const) {
@@ -79,7 +107,12 @@ describe("signed webhooks", () => {
       const events = hook.got.map((d) => verify(secret, d));
       const linked = events.find((e) => e.type === "session.linked");
       const done = events.find((e) => e.type === "instruction.done");
-      expect(linked?.data).toMatchObject({ id: run.sessionId, state: "linked", origin: new URL(server.url).origin, process: { pid: run.process!.pid } });
+      expect(linked?.data).toMatchObject({
+        id: run.sessionId,
+        state: "linked",
+        origin: new URL(server.url).origin,
+        process: { pid: run.process!.pid },
+      });
       expect(done?.data).toEqual({
         sessionId: run.sessionId,
         instruction: { id: run.instructions[0]!.id, name: "log", state: "done", result: run.instructions[0]!.result! },
@@ -92,10 +125,17 @@ describe("signed webhooks", () => {
       const first = hook.got[0]!;
       expect(() => verify(otherSecret(), first)).toThrow();
       expect(() => verify(secret, { ...first, body: first.body.replace('"state":"', '"state":"x') })).toThrow();
-      expect(() => verify(secret, { ...first, headers: { ...first.headers, "webhook-timestamp": String(Number(first.headers["webhook-timestamp"]) - 3600) } })).toThrow();
+      expect(() =>
+        verify(secret, {
+          ...first,
+          headers: { ...first.headers, "webhook-timestamp": String(Number(first.headers["webhook-timestamp"]) - 3600) },
+        }),
+      ).toThrow();
 
       // The operator's listing names the webhook, never its secret; the services file keeps it (mode 0600).
-      const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
+      const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, {
+        PKIPC_ADMIN_SECRET: server.adminSecret,
+      });
       expect(list.stdout).toContain(`webhook ${hook.url}`);
       expect(list.stdout).not.toContain("whsec_");
       if (store === "redis") {
@@ -117,7 +157,10 @@ describe("signed webhooks", () => {
     await eventually(() => hook.got.length >= 1, "the instruction.expired event", 15_000);
     const event = verify(secret, hook.got[0]!);
     expect(event.type).toBe("instruction.expired");
-    expect(event.data).toMatchObject({ sessionId: offer.id, instruction: { id: queued.id, name: "log", state: "expired" } });
+    expect(event.data).toMatchObject({
+      sessionId: offer.id,
+      instruction: { id: queued.id, name: "log", state: "expired" },
+    });
     expect(event.data.instruction.result).toContain("deadline");
     const status = await backend.status(offer.id);
     expect(status.instructions[0]).toMatchObject({ id: queued.id, state: "expired" });
@@ -167,14 +210,32 @@ describe("signed webhooks", () => {
     }
     const withPassword = await post("http://user:pass@127.0.0.1:9/hook");
     expect(withPassword.status).toBe(400);
-    expect(((await withPassword.json()) as { error: { message: string } }).error.message).toBe("the webhook URL must not hold a user name or password");
-    const cli = await runPkipc(["admin", "api-key", "bad", "--server", server.url, "--origin", "https://saas.example", "--webhook", "ftp://127.0.0.1/x"], 15_000, {
-      PKIPC_ADMIN_SECRET: server.adminSecret,
-    });
+    expect(((await withPassword.json()) as { error: { message: string } }).error.message).toBe(
+      "the webhook URL must not hold a user name or password",
+    );
+    const cli = await runPkipc(
+      [
+        "admin",
+        "api-key",
+        "bad",
+        "--server",
+        server.url,
+        "--origin",
+        "https://saas.example",
+        "--webhook",
+        "ftp://127.0.0.1/x",
+      ],
+      15_000,
+      {
+        PKIPC_ADMIN_SECRET: server.adminSecret,
+      },
+    );
     expect(cli.code).toBe(64);
     expect(cli.stderr.trim()).toBe("pkipc admin api-key: --webhook must be an http or https URL");
     // Nothing was made by the refused requests.
-    const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
+    const list = await runPkipc(["admin", "api-keys", "--server", server.url], 15_000, {
+      PKIPC_ADMIN_SECRET: server.adminSecret,
+    });
     expect(list.stdout).not.toContain("bad");
   });
 });
@@ -201,9 +262,15 @@ test("two instances on one Redis: the instance that linked and took the answer d
 
 test("bad webhook settings stop the server at start with one sentence", async () => {
   for (const [args, message] of [
-    [["--webhook-retries", "5x"], "pkipc server: --webhook-retries must list waits such as 5s,5m,30m,2h (or be none), not \"5x\""],
+    [
+      ["--webhook-retries", "5x"],
+      'pkipc server: --webhook-retries must list waits such as 5s,5m,30m,2h (or be none), not "5x"',
+    ],
     [["--webhook-retries", "25h"], "pkipc server: --webhook-retries: each wait must be between 100ms and 24h, not 25h"],
-    [["--webhook-retries", Array(17).fill("1s").join(",")], "pkipc server: --webhook-retries may list at most 16 retries, not 17"],
+    [
+      ["--webhook-retries", Array(17).fill("1s").join(",")],
+      "pkipc server: --webhook-retries may list at most 16 retries, not 17",
+    ],
     [["--webhook-queue", "0"], "pkipc server: --webhook-queue must be between 1 and 1000000, not 0"],
   ] as const) {
     const run = await runPkipc(["server", "--listen", "127.0.0.1:0", ...args], 15_000);
@@ -217,13 +284,21 @@ test("the services file keeps the webhook and its secret, readable by its owner 
   const server = await serverProcess([], { PKIPC_SERVICES_FILE: file });
   const { secret } = await keyWithWebhook(server, receiver().url);
   expect(statSync(file).mode & 0o777).toBe(0o600);
-  const stored = JSON.parse(readFileSync(file, "utf8")) as { apiKeys: Array<{ name: string; webhook?: string; webhookSecret?: string }> };
-  expect(stored.apiKeys.find((k) => k.name === "hooked-saas")).toMatchObject({ webhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/pkipc-events$/), webhookSecret: secret });
+  const stored = JSON.parse(readFileSync(file, "utf8")) as {
+    apiKeys: Array<{ name: string; webhook?: string; webhookSecret?: string }>;
+  };
+  expect(stored.apiKeys.find((k) => k.name === "hooked-saas")).toMatchObject({
+    webhook: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/pkipc-events$/),
+    webhookSecret: secret,
+  });
 });
 
 test("the Node receiver of docs/integrating.md verifies every event with standardwebhooks, handles each once and refuses a forged one", async () => {
   const node = Bun.spawnSync(["sh", "-c", "command -v node"]).stdout.toString().trim();
-  if (!node) throw new Error("node is not installed: apt-get install nodejs (the receiver docs/integrating.md shows runs under Node)");
+  if (!node)
+    throw new Error(
+      "node is not installed: apt-get install nodejs (the receiver docs/integrating.md shows runs under Node)",
+    );
   const file = join(ROOT, "examples", "webhook-receiver", "receiver.mjs");
   // docs/integrating.md shows this very file.
   expect(readFileSync(join(ROOT, "docs", "integrating.md"), "utf8")).toContain(readFileSync(file, "utf8").trim());
@@ -232,7 +307,11 @@ test("the Node receiver of docs/integrating.md verifies every event with standar
   const url = `http://127.0.0.1:${port}/pkipc-events`;
   const server = await serverProcess();
   const { key, secret } = await keyWithWebhook(server, url);
-  const child = Bun.spawn([node, file], { env: { ...process.env, PKIPC_WEBHOOK_SECRET: secret, PORT: String(port) }, stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([node, file], {
+    env: { ...process.env, PKIPC_WEBHOOK_SECRET: secret, PORT: String(port) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   onCleanup(async () => {
     child.kill();
     await child.exited;
@@ -247,12 +326,25 @@ test("the Node receiver of docs/integrating.md verifies every event with standar
   await out.waitFor(new RegExp(`^instruction\\.done ${run.sessionId} log: logged by service pid \\d+$`), 15_000);
 
   // A delivery signed with another secret is refused (401); a replay of a handled id is answered, not handled again.
-  const payload = JSON.stringify({ type: "instruction.done", timestamp: new Date().toISOString(), data: { sessionId: "s1", instruction: { id: "i1", name: "log", state: "done", result: "ok" } } });
+  const payload = JSON.stringify({
+    type: "instruction.done",
+    timestamp: new Date().toISOString(),
+    data: { sessionId: "s1", instruction: { id: "i1", name: "log", state: "done", result: "ok" } },
+  });
   const post = (signer: string) => {
     const now = new Date();
-    const headers = { "webhook-id": "msg_probe", "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "content-type": "application/json" };
+    const headers = {
+      "webhook-id": "msg_probe",
+      "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+      "content-type": "application/json",
+    };
     const signature = new Webhook(signer).sign(headers["webhook-id"], now, payload);
-    return fetch(url, { method: "POST", headers: { ...headers, "webhook-signature": signature }, body: payload, signal: AbortSignal.timeout(10_000) });
+    return fetch(url, {
+      method: "POST",
+      headers: { ...headers, "webhook-signature": signature },
+      body: payload,
+      signal: AbortSignal.timeout(10_000),
+    });
   };
   expect((await post(otherSecret())).status).toBe(401);
   expect((await post(secret)).status).toBe(204);

@@ -38,7 +38,14 @@ describe("Windows autostart under Wine", () => {
     // install runs the service's start checks: the key file must be there (enrolled with this server)
     const keyFile = join(tempFolder(), "pkipc test", "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, `http://127.0.0.1:${port}/`);
-    const options = ["--server", `http://127.0.0.1:${port}`, "--key-file", winePath(keyFile), "--key-dir", "C:\\pkipc keys\\"];
+    const options = [
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "--key-file",
+      winePath(keyFile),
+      "--key-dir",
+      "C:\\pkipc keys\\",
+    ];
     const expected = `${winePath(exe)} service --server http://127.0.0.1:${port} --key-file "${winePath(keyFile)}" --key-dir "C:\\pkipc keys\\\\"`;
     const pkipc = async (...args: string[]) => {
       const r = await runWine(exe, args, 60_000);

@@ -16,13 +16,20 @@ describe("--confirm desktop on Windows (Wine)", () => {
       exe,
       [
         "service",
-        "--server", server.url,
-        "--key-file", winePath(join(tempFolder(), "key.json")),
-        "--state-dir", winePath(tempFolder()),
-        "--allow-processes", "pkipc.exe",
-        "--enroll", await enrollmentToken(server.url),
-        "--confirm", "desktop",
-        "--consent-timeout", "10s",
+        "--server",
+        server.url,
+        "--key-file",
+        winePath(join(tempFolder(), "key.json")),
+        "--state-dir",
+        winePath(tempFolder()),
+        "--allow-processes",
+        "pkipc.exe",
+        "--enroll",
+        await enrollmentToken(server.url),
+        "--confirm",
+        "desktop",
+        "--consent-timeout",
+        "10s",
       ],
       { ...desktop.env, PKIPC_LOG_LEVEL: "debug" },
     );
@@ -30,13 +37,22 @@ describe("--confirm desktop on Windows (Wine)", () => {
     await serviceLog.waitFor(/holding (\d+) of \1 ports/, 90_000); // the first run prepares the Wine prefix
     const backend = backendApi(server.url);
     const client = (message: string) =>
-      spawnWine(exe, ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=${message}`], { PKIPC_API_KEY: server.apiKey });
+      spawnWine(
+        exe,
+        ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=${message}`],
+        { PKIPC_API_KEY: server.apiKey },
+      );
     const result = async (child: ReturnType<typeof client>) => {
-      const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+      const [stdout, stderr] = await Promise.all([
+        new Response(child.stdout).text(),
+        new Response(child.stderr).text(),
+      ]);
       try {
         return JSON.parse(stdout) as ClientJson;
       } catch {
-        throw new Error(`the Windows client printed no JSON: ${stdout}${stderr}\nservice:\n${serviceLog.lines.join("\n")}`);
+        throw new Error(
+          `the Windows client printed no JSON: ${stdout}${stderr}\nservice:\n${serviceLog.lines.join("\n")}`,
+        );
       }
     };
     /** How a client that brought up no dialog ended: its state and reason, or what it printed. */
@@ -66,8 +82,12 @@ describe("--confirm desktop on Windows (Wine)", () => {
             return { child, window };
           }
         }
-        const ended = child.exitCode === null ? "no dialog within 60 s" : `the client ended without one: ${await outcome(child)}`;
-        if (attempt === 3) throw new Error(`no dialog titled ${title} for 3 clients (${ended}); the service said:\n${serviceLog.lines.join("\n")}`);
+        const ended =
+          child.exitCode === null ? "no dialog within 60 s" : `the client ended without one: ${await outcome(child)}`;
+        if (attempt === 3)
+          throw new Error(
+            `no dialog titled ${title} for 3 clients (${ended}); the service said:\n${serviceLog.lines.join("\n")}`,
+          );
         console.log(`attempt ${attempt}: ${ended}; another client`);
         child.kill("SIGKILL");
       }
@@ -87,7 +107,10 @@ describe("--confirm desktop on Windows (Wine)", () => {
     await desktop.xdotool("key", "Tab", "Return");
     const allowedResult = await result(allowed);
     expect(allowedResult).toMatchObject({ linked: true, state: "linked" });
-    expect((await backend.status(allowedResult.sessionId)).instructions[0]).toMatchObject({ name: "log", state: "done" });
+    expect((await backend.status(allowedResult.sessionId)).instructions[0]).toMatchObject({
+      name: "log",
+      state: "done",
+    });
     await serviceLog.waitFor(/answered once .*dialog=win32/);
 
     // 3. Nobody answers: at the consent timeout the dialog goes and the answer is deny.

@@ -11,13 +11,21 @@ describe("Windows under Wine", () => {
     const exe = await windowsBinary();
     const server = await serverProcess();
     const keyFile = winePath(join(tempFolder(), "key.json"));
-    const service = spawnWine(exe, [
-      "service",
-      "--server", server.url,
-      "--key-file", keyFile,
-      "--allow-processes", "pkipc.exe",
-      "--enroll", await enrollmentToken(server.url),
-    ], { PKIPC_LOG_LEVEL: "debug" }); // unattributed knocks are logged at debug: shown if the test fails
+    const service = spawnWine(
+      exe,
+      [
+        "service",
+        "--server",
+        server.url,
+        "--key-file",
+        keyFile,
+        "--allow-processes",
+        "pkipc.exe",
+        "--enroll",
+        await enrollmentToken(server.url),
+      ],
+      { PKIPC_LOG_LEVEL: "debug" },
+    ); // unattributed knocks are logged at debug: shown if the test fails
     const serviceLog = watchLines(service.stderr);
     // the first run prepares the Wine prefix (about 10 s)
     await serviceLog.waitFor(/holding (\d+) of \1 ports/, 90_000);
@@ -27,9 +35,14 @@ describe("Windows under Wine", () => {
       // Under Wine one GetExtendedTcpTable call costs rows x Wine processes x descriptors (0.2-3 s on a busy
       // machine): give the link the session's whole lifetime rather than the default 10 s
       // as the SaaS backend: with its API key the client may queue an instruction and see who linked
-      const run = await runWine(exe, ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=wine-${i}`], 60_000, {
-        PKIPC_API_KEY: server.apiKey,
-      });
+      const run = await runWine(
+        exe,
+        ["client", "--server", server.url, "--json", "--timeout", "30s", "--instruction", `log:message=wine-${i}`],
+        60_000,
+        {
+          PKIPC_API_KEY: server.apiKey,
+        },
+      );
       try {
         results.push(JSON.parse(run.stdout));
       } catch {
@@ -52,6 +65,8 @@ describe("Windows under Wine", () => {
     }
     expect(results[0]!.clientPid).not.toBe(results[1]!.clientPid);
     await serviceLog.waitFor(new RegExp(`report -> linked pid=${results[1]!.clientPid} name=pkipc\\.exe`));
-    console.log(`Wine: link ${results.map((r) => `${r.timeToLinkMs?.toFixed(0)} ms`).join(", ")} (client-measured, under Wine: not a Windows number)`);
+    console.log(
+      `Wine: link ${results.map((r) => `${r.timeToLinkMs?.toFixed(0)} ms`).join(", ")} (client-measured, under Wine: not a Windows number)`,
+    );
   }, 180_000);
 });

@@ -5,7 +5,16 @@ import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startAgent } from "../../examples/connect-this-computer/agent.ts";
 import { startExampleSaas } from "../../examples/connect-this-computer/saas.ts";
-import { adminApiKey, enrollmentToken, onCleanup, ROOT, serverProcess, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder } from "../helpers.ts";
+import {
+  adminApiKey,
+  enrollmentToken,
+  onCleanup,
+  ROOT,
+  serverProcess,
+  TEST_ALLOWED_PROCESSES,
+  TEST_USER,
+  tempFolder,
+} from "../helpers.ts";
 import { type BrowserKind, type LaunchedBrowser, launchBrowser } from "../browser/launch.ts";
 
 for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
@@ -25,7 +34,11 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
         return { port, url: `http://127.0.0.1:${port}` };
       })();
       const server = await serverProcess(["--allow-origin", origin.url]);
-      saas = startExampleSaas({ pkipc: server.url, apiKey: await adminApiKey(server.url, "acme", origin.url), port: origin.port });
+      saas = startExampleSaas({
+        pkipc: server.url,
+        apiKey: await adminApiKey(server.url, "acme", origin.url),
+        port: origin.port,
+      });
       onCleanup(() => saas!.stop());
 
       const folder = join(tempFolder(), "acme");
@@ -49,7 +62,9 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       await page.setViewport({ width: 760, height: 420 });
       await page.goto(`${saas.url}/`);
       await page.click("#connect");
-      await page.waitForFunction(() => ["delivered", "failed"].includes(document.body.dataset.state ?? ""), { timeout: 30_000 });
+      await page.waitForFunction(() => ["delivered", "failed"].includes(document.body.dataset.state ?? ""), {
+        timeout: 30_000,
+      });
       const status = await page.evaluate(() => document.getElementById("status")?.textContent ?? "");
       expect(status).toStartWith("Connected: the key is stored at");
 

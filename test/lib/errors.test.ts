@@ -6,7 +6,10 @@ import * as errors from "../../src/lib/errors.ts";
 import { ROOT } from "../helpers.ts";
 
 /** The browser module's own errors: they live in the page's module, beside the link() that throws them. */
-const PAGE_MODULE_ERRORS = new Set(["src/client/browser/index.ts:LinkError", "src/client/browser/api.ts:ServerCallError"]);
+const PAGE_MODULE_ERRORS = new Set([
+  "src/client/browser/index.ts:LinkError",
+  "src/client/browser/api.ts:ServerCallError",
+]);
 
 function sources(folder: string, found: string[] = []): string[] {
   for (const name of readdirSync(folder)) {
@@ -53,7 +56,9 @@ test("every class of the catalogue extends the base and has a code of its own", 
     expect(error.name).toBe(error.constructor.name);
     byCode.set(error.code, [...(byCode.get(error.code) ?? []), error.name]);
   }
-  const shared = [...byCode].filter(([, names]) => names.length > 1).map(([code, names]) => `${code}: ${names.join(", ")}`);
+  const shared = [...byCode]
+    .filter(([, names]) => names.length > 1)
+    .map(([code, names]) => `${code}: ${names.join(", ")}`);
   expect(shared).toEqual([]);
 });
 

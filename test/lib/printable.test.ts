@@ -7,8 +7,12 @@ const SPOOF = "\x1b[2J\x1b]0;title\x07fire\u202efox\x9b31m\x7f\u2066x\u2069\n[se
 
 describe("printable", () => {
   test("C0, DEL, C1 and bidi controls are shown as escapes; other text, paths and non-Latin names stay as they are", () => {
-    expect(printable(SPOOF)).toBe("\\x1b[2J\\x1b]0;title\\x07fire\\u202efox\\x9b31m\\x7f\\u2066x\\u2069\\x0a[service] report -> linked");
-    expect(printable("/usr/lib/chromium/chromium Brötchen 浏览器 C:\\Program Files")).toBe("/usr/lib/chromium/chromium Brötchen 浏览器 C:\\Program Files");
+    expect(printable(SPOOF)).toBe(
+      "\\x1b[2J\\x1b]0;title\\x07fire\\u202efox\\x9b31m\\x7f\\u2066x\\u2069\\x0a[service] report -> linked",
+    );
+    expect(printable("/usr/lib/chromium/chromium Brötchen 浏览器 C:\\Program Files")).toBe(
+      "/usr/lib/chromium/chromium Brötchen 浏览器 C:\\Program Files",
+    );
   });
 
   test("a text log line holds no control character from a field or the message, and stays one line", () => {

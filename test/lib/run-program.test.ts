@@ -15,7 +15,10 @@ describe("runProgram", () => {
   });
 
   test("output past the bound is drained, not kept, and the program is not blocked", async () => {
-    const run = await runProgram(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x; echo done >&2"], { timeoutMs: 20_000, maxOutput: 100 });
+    const run = await runProgram(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x; echo done >&2"], {
+      timeoutMs: 20_000,
+      maxOutput: 100,
+    });
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe("x".repeat(100));
     expect(run.stderr).toBe("done\n");

@@ -13,7 +13,12 @@ const folder = mkdtempSync(join(tmpdir(), "pkipc-integrator-"));
 const stop = new AbortController();
 
 // The SaaS's side: a server on a free port, its backend's API key, and a one-time token to enroll the user's service.
-const server = await startServer({ listen: "127.0.0.1:0", range, servicesFile: join(folder, "services.json"), signal: stop.signal });
+const server = await startServer({
+  listen: "127.0.0.1:0",
+  range,
+  servicesFile: join(folder, "services.json"),
+  signal: stop.signal,
+});
 const { key: apiKey } = await server.registry.issueApiKey("acme backend", "https://saas.example");
 const { token } = await server.registry.issueToken(60_000);
 
@@ -21,7 +26,13 @@ const { token } = await server.registry.issueToken(60_000);
 const received: Array<{ name: string; secret: string; pid: number; linkId: string; origin?: string }> = [];
 const storeKey: HandlerFunction = async (args, context) => {
   if (!args.name || !args.secret) return { ok: false, result: "name and secret are required" };
-  received.push({ name: args.name, secret: args.secret, pid: context.process.pid, linkId: context.linkId, origin: context.origin });
+  received.push({
+    name: args.name,
+    secret: args.secret,
+    pid: context.process.pid,
+    linkId: context.linkId,
+    origin: context.origin,
+  });
   return { ok: true, result: `stored ${args.name}` };
 };
 const service = await startService({
@@ -47,4 +58,12 @@ const result = await runClient({
 stop.abort();
 await service.stopped;
 rmSync(folder, { recursive: true, force: true });
-console.log(JSON.stringify({ linked: result.linked, reason: result.reason, instructions: result.instructions, received, pid: process.pid }));
+console.log(
+  JSON.stringify({
+    linked: result.linked,
+    reason: result.reason,
+    instructions: result.instructions,
+    received,
+    pid: process.pid,
+  }),
+);

@@ -11,7 +11,13 @@ import { watchLines } from "../lines.ts";
 
 /** Runs a command to its end (killed by PID past timeoutMs or after the test); returns its exit code and output. */
 async function run(cmd: string[], cwd: string, timeoutMs: number) {
-  const child = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const child = Bun.spawn(cmd, {
+    cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   onCleanup(async () => {
     if (child.exitCode === null) {
       child.kill("SIGKILL");
@@ -19,7 +25,11 @@ async function run(cmd: string[], cwd: string, timeoutMs: number) {
     }
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr, output: `${stdout}${stderr}` };
 }
@@ -27,7 +37,16 @@ async function run(cmd: string[], cwd: string, timeoutMs: number) {
 /** The runtimes a backend is tested under, from this repository's node_modules or the machine (Node is the machine's). */
 const RUNTIMES: Record<string, { command: string[]; hint: string }> = {
   node: { command: ["node"], hint: "apt-get install nodejs" },
-  deno: { command: [join(ROOT, "node_modules", ".bin", "deno"), "run", "--allow-net=127.0.0.1", "--allow-read", "--allow-env"], hint: "npm install (deno is a devDependency)" },
+  deno: {
+    command: [
+      join(ROOT, "node_modules", ".bin", "deno"),
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-env",
+    ],
+    hint: "npm install (deno is a devDependency)",
+  },
   bun: { command: [BUN], hint: "npm install (bun is a devDependency)" },
 };
 
@@ -51,7 +70,15 @@ describe("the npm package", () => {
     if (!tarball) throw new Error(`npm pack wrote no tarball: ${pack.output}`);
     project = join(folder, "project");
     rmSync(project, { recursive: true, force: true });
-    await Bun.write(join(project, "package.json"), JSON.stringify({ name: "integrator", private: true, type: "module", dependencies: { pkipc: `file:${join(folder, tarball)}` } }));
+    await Bun.write(
+      join(project, "package.json"),
+      JSON.stringify({
+        name: "integrator",
+        private: true,
+        type: "module",
+        dependencies: { pkipc: `file:${join(folder, tarball)}` },
+      }),
+    );
     const install = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline"], project, 180_000);
     if (install.code !== 0) throw new Error(`npm install of the tarball failed: ${install.output}`);
   }, 360_000);
@@ -62,7 +89,9 @@ describe("the npm package", () => {
   test("the tarball holds the library, its types and the pkipc command, never the binary", () => {
     const paths = packed.files.map((f) => f.path);
     expect(paths).not.toContain("dist/pkipc");
-    expect(paths.filter((p) => !/^(src\/|plugins\/|dist\/library\/|bin\/pkipc\.js$|README\.md$|package\.json$)/.test(p))).toEqual([]);
+    expect(
+      paths.filter((p) => !/^(src\/|plugins\/|dist\/library\/|bin\/pkipc\.js$|README\.md$|package\.json$)/.test(p)),
+    ).toEqual([]);
     for (const entry of ["backend", "server", "service", "client"]) {
       expect(paths).toContain(`dist/library/${entry}.js`);
       expect(paths).toContain(`src/library/${entry}.ts`);
@@ -78,7 +107,10 @@ describe("the npm package", () => {
     expect(installed.stderr).toContain("the npm package holds the library only");
     expect(installed.stderr).toContain("npm run build");
     const checkout = await run(["node", join(ROOT, "bin", "pkipc.js"), "--version"], ROOT, 30_000);
-    expect({ code: checkout.code, version: checkout.stdout.trim() }).toEqual({ code: 0, version: (await Bun.file(join(ROOT, "package.json")).json()).version });
+    expect({ code: checkout.code, version: checkout.stdout.trim() }).toEqual({
+      code: 0,
+      version: (await Bun.file(join(ROOT, "package.json")).json()).version,
+    });
   });
 
   for (const [runtime, { command, hint }] of Object.entries(RUNTIMES)) {
@@ -87,7 +119,13 @@ describe("the npm package", () => {
       const server = await serverProcess();
       await serviceProcess(server.url);
       copyFileSync(join(ROOT, "test", "library", "backend.mjs"), join(project, "backend.mjs"));
-      const child = Bun.spawn([...command, "backend.mjs", server.url, server.apiKey], { cwd: project, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } });
+      const child = Bun.spawn([...command, "backend.mjs", server.url, server.apiKey], {
+        cwd: project,
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      });
       onCleanup(async () => {
         if (child.exitCode === null) {
           child.kill("SIGKILL");
@@ -96,23 +134,48 @@ describe("the npm package", () => {
       });
       const stderr = new Response(child.stderr).text();
       const lines = watchLines(child.stdout);
-      const code = await Promise.race([lines.waitFor(/^\{"tuples".*$/, 60_000), child.exited.then(async (status) => Promise.reject(new Error(`${runtime} exited ${status}: ${await stderr}`)))]);
+      const code = await Promise.race([
+        lines.waitFor(/^\{"tuples".*$/, 60_000),
+        child.exited.then(async (status) => Promise.reject(new Error(`${runtime} exited ${status}: ${await stderr}`))),
+      ]);
       // the page's part: knock the code on loopback (a TCP knock, from this test process)
       // with the origin a page of the API key's origin would carry: a knock that proves none links nothing
-      await knockTuples(transports.tcp, (JSON.parse(code[0]!) as { tuples: number[][] }).tuples, { settleMs: 0, origin: new URL(server.url).origin });
+      await knockTuples(transports.tcp, (JSON.parse(code[0]!) as { tuples: number[][] }).tuples, {
+        settleMs: 0,
+        origin: new URL(server.url).origin,
+      });
       const status = await child.exited;
       if (status !== 0) throw new Error(`the backend on ${runtime} exited ${status}: ${await stderr}`);
-      const outcome = JSON.parse(lines.lines.at(-1)!) as { runtime: string; state: string; process?: string; instructions: Array<{ state: string }>; refusals: Record<string, string> };
-      expect(outcome).toMatchObject({ runtime, state: "linked", process: "bun", instructions: [{ name: "log", state: "done" }, { name: "log", state: "done" }] });
+      const outcome = JSON.parse(lines.lines.at(-1)!) as {
+        runtime: string;
+        state: string;
+        process?: string;
+        instructions: Array<{ state: string }>;
+        refusals: Record<string, string>;
+      };
+      expect(outcome).toMatchObject({
+        runtime,
+        state: "linked",
+        process: "bun",
+        instructions: [
+          { name: "log", state: "done" },
+          { name: "log", state: "done" },
+        ],
+      });
       if (runtime === "bun") expect(outcome.refusals).toEqual({});
       else {
         expect(outcome.refusals).toEqual({
-          startServer: expect.stringMatching(/^ConfigError: startServer runs a pkipc server in this process, which needs Bun/),
+          startServer: expect.stringMatching(
+            /^ConfigError: startServer runs a pkipc server in this process, which needs Bun/,
+          ),
           service: expect.stringMatching(/^pkipc\/service runs the local pkipc service, which needs Bun/),
           client: expect.stringMatching(/^pkipc\/client knocks like a page with Bun's sockets, which needs Bun/),
         });
         // The README's own form, a named import: the runtime links it before running a line, and still gets the sentence.
-        writeFileSync(join(project, "named.mjs"), 'import { startService } from "pkipc/service";\nconsole.log(typeof startService);\n');
+        writeFileSync(
+          join(project, "named.mjs"),
+          'import { startService } from "pkipc/service";\nconsole.log(typeof startService);\n',
+        );
         const named = await run([...command, "named.mjs"], project, 30_000);
         expect(named.code).not.toBe(0);
         expect(named.output).toContain("pkipc/service runs the local pkipc service, which needs Bun");
@@ -121,51 +184,64 @@ describe("the npm package", () => {
     });
   }
 
-test("a TypeScript integrator on Bun receives a key through pkipc/server, pkipc/service and pkipc/client", async () => {
-  copyFileSync(join(ROOT, "test", "library", "integrator.ts"), join(project, "integrator.ts"));
-  const range = findFreeRange(64);
-  const script = await run([BUN, "integrator.ts", `${range.start}-${range.end}`], project, 60_000);
-  if (script.code !== 0) throw new Error(`the integrator script failed: ${script.output}`);
-  const result = JSON.parse(script.stdout.trim().split("\n").at(-1)!) as {
-    linked: boolean;
-    instructions: Array<{ name: string; state: string; result?: string }>;
-    received: Array<{ name: string; secret: string; pid: number }>;
-    pid: number;
-  };
-  expect({ linked: result.linked, reason: (result as { reason?: string }).reason }).toEqual({ linked: true, reason: undefined });
-  expect(result.instructions).toEqual([expect.objectContaining({ name: "key-store", state: "done", result: "stored acme-api" })]);
-  // the handler ran in the integrator's service and saw the key, and the knocking process it was linked to
-  expect(result.received).toEqual([{ name: "acme-api", secret: "pk_live_from_the_saas", pid: result.pid, linkId: expect.any(String), origin: "https://saas.example" } as never]);
+  test("a TypeScript integrator on Bun receives a key through pkipc/server, pkipc/service and pkipc/client", async () => {
+    copyFileSync(join(ROOT, "test", "library", "integrator.ts"), join(project, "integrator.ts"));
+    const range = findFreeRange(64);
+    const script = await run([BUN, "integrator.ts", `${range.start}-${range.end}`], project, 60_000);
+    if (script.code !== 0) throw new Error(`the integrator script failed: ${script.output}`);
+    const result = JSON.parse(script.stdout.trim().split("\n").at(-1)!) as {
+      linked: boolean;
+      instructions: Array<{ name: string; state: string; result?: string }>;
+      received: Array<{ name: string; secret: string; pid: number }>;
+      pid: number;
+    };
+    expect({ linked: result.linked, reason: (result as { reason?: string }).reason }).toEqual({
+      linked: true,
+      reason: undefined,
+    });
+    expect(result.instructions).toEqual([
+      expect.objectContaining({ name: "key-store", state: "done", result: "stored acme-api" }),
+    ]);
+    // the handler ran in the integrator's service and saw the key, and the knocking process it was linked to
+    expect(result.received).toEqual([
+      {
+        name: "acme-api",
+        secret: "pk_live_from_the_saas",
+        pid: result.pid,
+        linkId: expect.any(String),
+        origin: "https://saas.example",
+      } as never,
+    ]);
 
-  // Types ship with the package: the integrator's script checks clean, a handler answering the wrong shape does not.
-  writeFileSync(
-    join(project, "wrong.ts"),
-    'import { startService } from "pkipc/service";\nawait startService({ server: "http://127.0.0.1:1", handlers: { "key-store": async () => ({ ok: "yes" }) } });\n',
-  );
-  writeFileSync(
-    join(project, "tsconfig.json"),
-    JSON.stringify({
-      compilerOptions: {
-        // what `bun init` writes, with @types/bun taken from this repository so nothing more is downloaded
-        target: "ESNext",
-        module: "Preserve",
-        moduleResolution: "bundler",
-        lib: ["ESNext"],
-        types: ["bun"],
-        typeRoots: [join(ROOT, "node_modules", "@types")],
-        strict: true,
-        noEmit: true,
-        allowImportingTsExtensions: true,
-        verbatimModuleSyntax: true,
-        skipLibCheck: true,
-      },
-      include: ["integrator.ts", "wrong.ts"],
-    }),
-  );
-  const check = await run([join(ROOT, "node_modules", ".bin", "tsc"), "-p", "."], project, 180_000);
-  const errors = check.stdout.split("\n").filter((line) => /error TS/.test(line));
-  expect(errors.length).toBeGreaterThan(0);
-  expect(errors.every((line) => line.startsWith("wrong.ts("))).toBe(true);
-  expect(check.stdout).toContain("Property 'result' is missing");
-}, 300_000);
+    // Types ship with the package: the integrator's script checks clean, a handler answering the wrong shape does not.
+    writeFileSync(
+      join(project, "wrong.ts"),
+      'import { startService } from "pkipc/service";\nawait startService({ server: "http://127.0.0.1:1", handlers: { "key-store": async () => ({ ok: "yes" }) } });\n',
+    );
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          // what `bun init` writes, with @types/bun taken from this repository so nothing more is downloaded
+          target: "ESNext",
+          module: "Preserve",
+          moduleResolution: "bundler",
+          lib: ["ESNext"],
+          types: ["bun"],
+          typeRoots: [join(ROOT, "node_modules", "@types")],
+          strict: true,
+          noEmit: true,
+          allowImportingTsExtensions: true,
+          verbatimModuleSyntax: true,
+          skipLibCheck: true,
+        },
+        include: ["integrator.ts", "wrong.ts"],
+      }),
+    );
+    const check = await run([join(ROOT, "node_modules", ".bin", "tsc"), "-p", "."], project, 180_000);
+    const errors = check.stdout.split("\n").filter((line) => /error TS/.test(line));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((line) => line.startsWith("wrong.ts("))).toBe(true);
+    expect(check.stdout).toContain("Property 'result' is missing");
+  }, 300_000);
 });

@@ -19,14 +19,20 @@ describe("code space", () => {
 
   test("a range holding a refused port is rejected, naming the port", () => {
     expect(() => validateCodeSpace({ start: 5990, end: 6100 }, { tuples: 3, portsPerTuple: 4 })).toThrow(/port 6000/);
-    expect(() => validateCodeSpace({ start: 10_050, end: 10_100 }, { tuples: 3, portsPerTuple: 4 })).toThrow(/port 10080/);
+    expect(() => validateCodeSpace({ start: 10_050, end: 10_100 }, { tuples: 3, portsPerTuple: 4 })).toThrow(
+      /port 10080/,
+    );
   });
 
   test("a range a service would refuse is refused at the server: below 1024, or inside a default ephemeral range", () => {
     const shape = { tuples: 3, portsPerTuple: 4 };
     expect(() => validateCodeSpace({ start: 900, end: 963 }, shape)).toThrow(/starts below 1024/);
-    expect(() => validateCodeSpace({ start: 40_000, end: 59_999 }, shape)).toThrow(/ephemeral ports of Linux 32768-60999/);
-    expect(() => validateCodeSpace({ start: 61_100, end: 61_163 }, shape)).toThrow(/Windows 49152-65535, macOS 49152-65535/);
+    expect(() => validateCodeSpace({ start: 40_000, end: 59_999 }, shape)).toThrow(
+      /ephemeral ports of Linux 32768-60999/,
+    );
+    expect(() => validateCodeSpace({ start: 61_100, end: 61_163 }, shape)).toThrow(
+      /Windows 49152-65535, macOS 49152-65535/,
+    );
     expect(validateCodeSpace({ start: 1024, end: 1087 }, shape)).toBeGreaterThan(32);
     expect(validateCodeSpace({ start: 32_704, end: 32_767 }, shape)).toBeGreaterThan(32);
   });
@@ -40,7 +46,9 @@ describe("code space", () => {
   });
 
   test("a code longer than the range is refused", () => {
-    expect(() => validateCodeSpace({ start: 29_170, end: 29_175 }, { tuples: 3, portsPerTuple: 4 }, true)).toThrow(/at least 12 ports/);
+    expect(() => validateCodeSpace({ start: 29_170, end: 29_175 }, { tuples: 3, portsPerTuple: 4 }, true)).toThrow(
+      /at least 12 ports/,
+    );
   });
 });
 

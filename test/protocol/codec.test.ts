@@ -22,12 +22,18 @@ const status: SessionStatus = {
   version: 3,
   expiresAt: offer.expiresAt,
   linkedAt: "2026-11-25T09:59:40.123Z",
-  process: { pid: 4242, ppid: 1, uid: 1000, user: "ana <&> \"b\"", exe: "/usr/lib/chromium/chromium", name: "chromium" },
+  process: { pid: 4242, ppid: 1, uid: 1000, user: 'ana <&> "b"', exe: "/usr/lib/chromium/chromium", name: "chromium" },
   instructions: [{ id: "i1", name: "log", state: "done", result: "ok & fine" }],
 };
 const report: Report = {
   process: status.process!,
-  claim: { strategy: "enumerate", completions: [[1, 2, 3], [1, 2, 4]] },
+  claim: {
+    strategy: "enumerate",
+    completions: [
+      [1, 2, 3],
+      [1, 2, 4],
+    ],
+  },
 };
 
 describe("round trips", () => {
@@ -37,8 +43,16 @@ describe("round trips", () => {
       expect(decode(SessionStatus, encode(SessionStatus, status, format), format)).toEqual(status);
       expect(decode(Report, encode(Report, report, format), format)).toEqual(report);
       const config: ServiceConfig = {
-        range: { start: 1, end: 64 }, tuples: 3, portsPerTuple: 4, ttlMs: 30_000, settleMs: 2, idleMs: 250,
-        bindFailure: "server-match", maxCompletions: 2048, maxMissing: 4, maxFailed: 16,
+        range: { start: 1, end: 64 },
+        tuples: 3,
+        portsPerTuple: 4,
+        ttlMs: 30_000,
+        settleMs: 2,
+        idleMs: 250,
+        bindFailure: "server-match",
+        maxCompletions: 2048,
+        maxMissing: 4,
+        maxFailed: 16,
       };
       expect(decode(ServiceConfig, encode(ServiceConfig, config, format), format)).toEqual(config);
     });
@@ -84,7 +98,7 @@ describe("bad XML is rejected", () => {
 
 describe("bad JSON is rejected", () => {
   const cases: Record<string, string> = {
-    malformed: "{\"id\":",
+    malformed: '{"id":',
     "wrong type": JSON.stringify({ ...offer, ttlMs: "soon" }),
     "extra field": JSON.stringify({ ...offer, admin: true }),
     "port out of range": JSON.stringify({ ...offer, tuples: [[0]] }),

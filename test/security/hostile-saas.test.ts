@@ -9,7 +9,15 @@ import { apiClient } from "../../src/protocol/api-client.ts";
 import type { PortRange } from "../../src/lib/ports.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
 import { configFor, type HostileSaas, rssMiB, socketCount, startHostileSaas } from "../fixtures/hostile-saas.ts";
-import { eventually, onCleanup, spawnPkipc, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder, watchLines } from "../helpers.ts";
+import {
+  eventually,
+  onCleanup,
+  spawnPkipc,
+  TEST_ALLOWED_PROCESSES,
+  TEST_USER,
+  tempFolder,
+  watchLines,
+} from "../helpers.ts";
 
 /** The bound the issue sets for the service under an endless answer. */
 const MAX_RSS_MIB = 100;
@@ -100,7 +108,10 @@ describe("a hostile SaaS names a range that would take the user's loopback", () 
     await log.waitFor(/holding 64 of 64 ports/, 20_000);
     for (const { range, bound } of hostileRanges()) {
       saas.config = { json: configFor(range) };
-      const line = await log.waitFor(new RegExp(`the server's range ${shown(range)}.*refused, keeping ${shown(good)}`), 20_000);
+      const line = await log.waitFor(
+        new RegExp(`the server's range ${shown(range)}.*refused, keeping ${shown(good)}`),
+        20_000,
+      );
       expect(line[0]).toMatch(bound);
       // The good range's 64 listeners, and a few connections to the server: never the hostile range's ports.
       const sockets = socketCount(child.pid);
@@ -129,7 +140,11 @@ describe("a hostile SaaS answers with a body that never ends", () => {
     saas.pull = "endless";
     // The knock says its page's origin, as a browser's fetch does: a knock that proves none is not reported.
     const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${range.start}\r\nOrigin: https://saas.example\r\n\r\n`;
-    const knock = await Bun.connect({ hostname: "127.0.0.1", port: range.start, socket: { open: (socket) => void socket.write(request), data() {} } });
+    const knock = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: range.start,
+      socket: { open: (socket) => void socket.write(request), data() {} },
+    });
     const peak = await peakRss(child.pid, 10_000);
     knock.end();
     const after = rssMiB(child.pid)!;
@@ -172,7 +187,9 @@ describe("a hostile SaaS answers with a body that never ends", () => {
 
   test("pkipc admin stops at 1 MiB of an endless answer with a clear error", async () => {
     const saas = hostileSaas();
-    const child = spawnPkipc(["admin", "services", "--server", saas.url], { PKIPC_ADMIN_SECRET: "a-long-enough-admin-secret" });
+    const child = spawnPkipc(["admin", "services", "--server", saas.url], {
+      PKIPC_ADMIN_SECRET: "a-long-enough-admin-secret",
+    });
     const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
     expect(code).not.toBe(0);
     expect(stderr).toMatch(TOO_LARGE);
@@ -184,9 +201,13 @@ describe("a hostile SaaS answers with a body that never ends", () => {
     saas.config = "endless";
     const heapBefore = process.memoryUsage().rss;
     const started = performance.now();
-    const error = await apiClient(saas.url, { timeoutMs: 20_000 }).config().catch((e: unknown) => e);
+    const error = await apiClient(saas.url, { timeoutMs: 20_000 })
+      .config()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "RESPONSE_TOO_LARGE" });
-    expect((error as Error).message).toContain(`GET ${saas.url}/v1/config answered more than ${MAX_RESPONSE_BYTES} bytes`);
+    expect((error as Error).message).toContain(
+      `GET ${saas.url}/v1/config answered more than ${MAX_RESPONSE_BYTES} bytes`,
+    );
     // Long before its 20 s deadline: it stopped at the bound, it did not read on until time ran out.
     expect(performance.now() - started).toBeLessThan(10_000);
     await eventually(() => saas.cancelled >= 1, "the endless body to be cancelled", 5000);
@@ -208,7 +229,9 @@ describe("a hostile SaaS answers with a body that never ends", () => {
         ),
     });
     try {
-      const slow = await apiClient(`http://127.0.0.1:${trickle.port}`, { timeoutMs: 1000 }).config().catch((e: unknown) => e);
+      const slow = await apiClient(`http://127.0.0.1:${trickle.port}`, { timeoutMs: 1000 })
+        .config()
+        .catch((e: unknown) => e);
       expect(slow).toMatchObject({ code: "NETWORK" });
       expect((slow as Error).message).toContain("no answer within 1000 ms");
     } finally {

@@ -7,7 +7,8 @@ import { enrollmentToken, runPkipc, serverProcess, serviceProcess } from "../hel
 import { HOSTILE_XML } from "../fixtures/hostile-xml.ts";
 import { requestFrom } from "./tools.ts";
 
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))] ?? 0;
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))] ?? 0;
 
 test("a hostile service's flood of refused XML is rate limited; /healthz and honest CLI links keep working", async () => {
   const server = await serverProcess();
@@ -22,7 +23,10 @@ test("a hostile service's flood of refused XML is rate limited; /healthz and hon
   const flooder = async () => {
     while (flooding) {
       const body = bodies[sent++ % bodies.length]!;
-      const headers = { "content-type": "application/xml", ...signRequest(hostile, { method: "POST", path: "/v1/reports", body }) };
+      const headers = {
+        "content-type": "application/xml",
+        ...signRequest(hostile, { method: "POST", path: "/v1/reports", body }),
+      };
       const answer = await requestFrom("127.0.0.2", server.url, "POST", "/v1/reports", { headers, body });
       statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
       if (refusals.length < 3 && answer.status === 400) refusals.push(answer.body);

@@ -26,7 +26,10 @@ describe("instruction allow-list", () => {
     expect(status.state).toBe("linked");
     const byName = Object.fromEntries(status.instructions.map((i) => [i.name, i]));
     for (const name of ["exec", "shell", "run-command"]) {
-      expect(byName[name]).toMatchObject({ state: "refused", result: `instruction "${name}" is not allowed by this service` });
+      expect(byName[name]).toMatchObject({
+        state: "refused",
+        result: `instruction "${name}" is not allowed by this service`,
+      });
     }
     expect(byName.log!.state).toBe("done");
   });
@@ -41,7 +44,15 @@ describe("instruction allow-list", () => {
   test("allowing a name the service has no handler for is refused at start", async () => {
     const server = await testServer();
     await expect(
-      startService({ server: server.url, credentials: await enrollWith(server.url), users: [Number(TEST_USER)], allowInstructions: ["log", "exec"] }, silentLogger),
+      startService(
+        {
+          server: server.url,
+          credentials: await enrollWith(server.url),
+          users: [Number(TEST_USER)],
+          allowInstructions: ["log", "exec"],
+        },
+        silentLogger,
+      ),
     ).rejects.toMatchObject({ code: "CONFIG" });
   });
 });

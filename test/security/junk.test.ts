@@ -31,7 +31,16 @@ interface JunkSummary extends Omit<Outcome, "maxMsToPeerClose"> {
 /** The junk process; its summary resolves once it exits (killed after the test if it has not). */
 function junk(range: PortRange) {
   const child = Bun.spawn(
-    [BUN, join(ROOT, "test/fixtures/junk.ts"), `${range.start}`, `${range.end}`, `${TOTAL}`, `${AT_ONCE}`, `${WAVE_MS}`, `${DEADLINE_MS}`],
+    [
+      BUN,
+      join(ROOT, "test/fixtures/junk.ts"),
+      `${range.start}`,
+      `${range.end}`,
+      `${TOTAL}`,
+      `${AT_ONCE}`,
+      `${WAVE_MS}`,
+      `${DEADLINE_MS}`,
+    ],
     { stdout: "pipe", stderr: "pipe" },
   );
   onCleanup(async () => {

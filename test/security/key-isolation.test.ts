@@ -9,7 +9,11 @@ import { testRedis } from "../redis.ts";
 import { ApiError } from "../../src/lib/errors.ts";
 
 /** The status of a failed call, or "answered" when it succeeded. */
-const outcome = (call: Promise<unknown>) => call.then(() => "answered" as const, (e) => (e instanceof ApiError ? e.status : String(e)));
+const outcome = (call: Promise<unknown>) =>
+  call.then(
+    () => "answered" as const,
+    (e) => (e instanceof ApiError ? e.status : String(e)),
+  );
 
 for (const store of ["memory", "redis"] as const) {
   describe(`API keys of one origin on ${store}`, () => {
@@ -25,7 +29,8 @@ for (const store of ["memory", "redis"] as const) {
       await a.queueInstruction(offer.id, { name: "log", args: { message: "from A" } });
       await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin });
       let mine = await a.status(offer.id, { seconds: 10, since: 0 });
-      while (mine.instructions.some((i) => i.state === "queued" || i.state === "delivered")) mine = await a.status(offer.id, { seconds: 10, since: mine.version });
+      while (mine.instructions.some((i) => i.state === "queued" || i.state === "delivered"))
+        mine = await a.status(offer.id, { seconds: 10, since: mine.version });
       expect(mine.state).toBe("linked");
       expect(mine.process).toBeDefined();
       expect(mine.instructions[0]).toMatchObject({ name: "log", state: "done" });
@@ -34,7 +39,9 @@ for (const store of ["memory", "redis"] as const) {
       expect(await outcome(b.status(offer.id))).toBe(404);
       expect(await outcome(b.status(offer.id, { seconds: 1, since: 0 }))).toBe(404);
       expect(await outcome(b.queueInstruction(offer.id, { name: "log", args: { message: "from B" } }))).toBe(404);
-      const raw = await fetch(`${server.url}/v1/sessions/${offer.id}`, { headers: { authorization: `Bearer ${(await server.registry.issueApiKey("backend C", origin)).key}` } });
+      const raw = await fetch(`${server.url}/v1/sessions/${offer.id}`, {
+        headers: { authorization: `Bearer ${(await server.registry.issueApiKey("backend C", origin)).key}` },
+      });
       expect(raw.status).toBe(404);
       expect(await raw.text()).not.toContain(mine.process!.user);
       // A's session is as A left it: B queued nothing.
@@ -47,7 +54,9 @@ for (const store of ["memory", "redis"] as const) {
       expect(await outcome(a.status(id))).toBe("answered");
       expect(await outcome(b.status(id))).toBe("answered");
       // A key of another origin sees none of them.
-      const other = apiClient(server.url, { apiKey: (await server.registry.issueApiKey("elsewhere", "https://other.example")).key });
+      const other = apiClient(server.url, {
+        apiKey: (await server.registry.issueApiKey("elsewhere", "https://other.example")).key,
+      });
       expect(await outcome(other.status(id))).toBe(404);
       expect(await outcome(other.status(offer.id))).toBe(404);
     });

@@ -36,7 +36,9 @@ describe("what one API key may hold is bounded", () => {
     console.log(`one key (memory): ${accepted} instructions of ${FULL_BYTES} bytes accepted, then ${refused}`);
     expect(refused).toBe(429);
     expect(accepted).toBe(Math.floor(MIB / FULL_BYTES));
-    const other = apiClient(server.url, { apiKey: (await server.registry.issueApiKey("other", new URL(server.url).origin)).key });
+    const other = apiClient(server.url, {
+      apiKey: (await server.registry.issueApiKey("other", new URL(server.url).origin)).key,
+    });
     expect((await fill([other], 16)).accepted).toBe(16);
   });
 
@@ -47,7 +49,9 @@ describe("what one API key may hold is bounded", () => {
     for (let i = 0; i < 60; i++) statuses.push(await api.createSession().then(() => 201, statusOf));
     expect(statuses.filter((s) => s === 201)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(10);
-    const other = apiClient(server.url, { apiKey: (await server.registry.issueApiKey("other", new URL(server.url).origin)).key });
+    const other = apiClient(server.url, {
+      apiKey: (await server.registry.issueApiKey("other", new URL(server.url).origin)).key,
+    });
     await other.createSession();
   });
 
@@ -60,7 +64,9 @@ describe("what one API key may hold is bounded", () => {
     const onA = apiClient(a.url, { apiKey: key });
     const onB = apiClient(b.url, { apiKey: key });
     const { accepted, refused } = await fill([onA, onB], 200);
-    console.log(`one key (redis, two instances): ${accepted} instructions of ${FULL_BYTES} bytes accepted, then ${refused}`);
+    console.log(
+      `one key (redis, two instances): ${accepted} instructions of ${FULL_BYTES} bytes accepted, then ${refused}`,
+    );
     expect(refused).toBe(429);
     expect(accepted).toBe(Math.floor(MIB / FULL_BYTES));
     // fill() made 5 sessions; 45 more fit, on either instance, then 429.

@@ -16,7 +16,8 @@ function ensureOtherUser(): { uid: number; gid: number } {
   if (!look()) {
     const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER]);
     // 9: created meanwhile by another run
-    if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(`useradd ${OTHER_USER} failed (tests run as root; apt-get install passwd): ${made.stderr}`);
+    if (made.exitCode !== 0 && made.exitCode !== 9)
+      throw new Error(`useradd ${OTHER_USER} failed (tests run as root; apt-get install passwd): ${made.stderr}`);
   }
   const uid = Number(look());
   const gid = Number(Bun.spawnSync(["id", "-g", OTHER_USER]).stdout.toString().trim());
@@ -29,18 +30,35 @@ const markers = () => readdirSync(folder).filter((n) => n.startsWith("executed-b
 
 /** Runs the fake browser as the other user: a `firefox` parent whose `--type=utility` child knocks `tuples`. */
 async function knockAsOtherUser(tuples: number[][], origin: string) {
-  const child = Bun.spawn(["setpriv", `--reuid=${other.uid}`, `--regid=${other.gid}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(tuples), origin], {
-    cwd: folder,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const child = Bun.spawn(
+    [
+      "setpriv",
+      `--reuid=${other.uid}`,
+      `--regid=${other.gid}`,
+      "--clear-groups",
+      "--",
+      firefox,
+      "parent",
+      JSON.stringify(tuples),
+      origin,
+    ],
+    {
+      cwd: folder,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: folder },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   onCleanup(async () => {
     if (child.exitCode === null) child.kill("SIGKILL");
     await child.exited;
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   clearTimeout(timer);
   if (code !== 0) throw new Error(`the fake browser failed (exit ${code}): ${err}`);
   const result = JSON.parse(out.trim().split("\n").pop()!) as { pid: number; uid: number; knocked: number };
@@ -49,12 +67,16 @@ async function knockAsOtherUser(tuples: number[][], origin: string) {
 }
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error("this test plays a root service against another user's program: run it as root");
+  if (process.getuid?.() !== 0)
+    throw new Error("this test plays a root service against another user's program: run it as root");
   other = ensureOtherUser();
   // The hostile program: owned by the other user, in a folder of its own that the other user controls.
   folder = mkdtempSync(join(tmpdir(), "pkipc-local-exec-"));
   firefox = join(folder, "firefox");
-  const built = Bun.spawnSync([BUN, "build", "--compile", join(ROOT, "test/fixtures/fake-browser.ts"), "--outfile", firefox], { cwd: ROOT });
+  const built = Bun.spawnSync(
+    [BUN, "build", "--compile", join(ROOT, "test/fixtures/fake-browser.ts"), "--outfile", firefox],
+    { cwd: ROOT },
+  );
   if (built.exitCode !== 0) throw new Error(`could not compile the fake browser: ${built.stderr}`);
   chmodSync(folder, 0o755);
   chownSync(folder, other.uid, other.gid);
@@ -78,7 +100,13 @@ describe("a root service and another user's program named like a browser", () =>
     expect(markers()).toEqual([]);
     expect(service.log.lines.filter((l) => /report ->/.test(l))).toEqual([]);
     expect((await api.status(offer.id)).state).toBe("pending");
-    expect(service.log.lines.some((l) => new RegExp(`knock dropped: the process belongs to a user this service does not serve.*user=${OTHER_USER}`).test(l))).toBe(true);
+    expect(
+      service.log.lines.some((l) =>
+        new RegExp(`knock dropped: the process belongs to a user this service does not serve.*user=${OTHER_USER}`).test(
+          l,
+        ),
+      ),
+    ).toBe(true);
   });
 
   test("even for a user it serves, naming the browser never executes the program or its parent", async () => {
@@ -101,7 +129,10 @@ describe("a root service and another user's program named like a browser", () =>
 
 describe("--users", () => {
   test("a service running as root without --users refuses to start, in one sentence", async () => {
-    const run = await runPkipc(["service", "--server", "http://127.0.0.1:9", "--key-file", join(tempFolder(), "key.json")], 15_000);
+    const run = await runPkipc(
+      ["service", "--server", "http://127.0.0.1:9", "--key-file", join(tempFolder(), "key.json")],
+      15_000,
+    );
     expect(run.code).toBe(64);
     expect(run.stderr).toMatch(/running as root .*--users/);
     expect(run.stderr.trim().split("\n")).toHaveLength(1);

@@ -1,6 +1,17 @@
 // Issue 19, items 7, 8 and 10: a local user (nobody) who can write a folder on the way to a handler program or the key folder, a fake browser whose application.ini points at a root-only file, and two SaaS tenants storing the same key name, against a root service end to end.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientResult } from "../../src/client/index.ts";
@@ -12,7 +23,10 @@ let base = "";
 
 /** Runs a shell script as nobody (uid and gid 65534, no other groups): the local attacker. */
 function asNobody(script: string): void {
-  const run = Bun.spawnSync(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "/bin/sh", "-c", script], { cwd: "/" });
+  const run = Bun.spawnSync(
+    ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "/bin/sh", "-c", script],
+    { cwd: "/" },
+  );
   if (run.exitCode !== 0) throw new Error(`as nobody: ${script} failed (exit ${run.exitCode}): ${run.stderr}`);
 }
 
@@ -26,7 +40,11 @@ function folder(path: string, mode: number, uid = 0, gid = 0): string {
 
 /** `pkipc client` linking this computer and sending one instruction; the SaaS backend's API key is the server's unless `apiKey` says. */
 async function client(url: string, instruction: string, apiKey?: string): Promise<ClientResult> {
-  const run = await runPkipc(["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction], 45_000, apiKey ? { PKIPC_API_KEY: apiKey } : {});
+  const run = await runPkipc(
+    ["client", "--server", url, "--json", "--timeout", "30s", "--instruction", instruction],
+    45_000,
+    apiKey ? { PKIPC_API_KEY: apiKey } : {},
+  );
   try {
     return JSON.parse(run.stdout) as ClientResult;
   } catch {
@@ -35,8 +53,10 @@ async function client(url: string, instruction: string, apiKey?: string): Promis
 }
 
 beforeAll(() => {
-  if (process.getuid?.() !== 0) throw new Error("this test plays a root service against the local user nobody: run it as root");
-  if (Bun.spawnSync(["which", "setpriv"]).exitCode !== 0) throw new Error("setpriv is missing: apt-get install util-linux");
+  if (process.getuid?.() !== 0)
+    throw new Error("this test plays a root service against the local user nobody: run it as root");
+  if (Bun.spawnSync(["which", "setpriv"]).exitCode !== 0)
+    throw new Error("setpriv is missing: apt-get install util-linux");
   // nobody must reach the folders below the base, as a deploy folder under /srv or /opt would be reachable
   base = folder(mkdtempSync(join(tmpdir(), "pkipc-local-files-")), 0o755);
 });
@@ -59,7 +79,9 @@ describe("a root service and a folder nobody may write", () => {
     // A deploy tool later opens the folder to its group, nogroup, where nobody is.
     chownSync(deploy, 0, NOBODY);
     chmodSync(deploy, 0o775);
-    asNobody(`printf '#!/bin/sh\\ntouch ${marker}; echo owned\\n' > ${deploy}/new && chmod 755 ${deploy}/new && mv -f ${deploy}/new ${program}`);
+    asNobody(
+      `printf '#!/bin/sh\\ntouch ${marker}; echo owned\\n' > ${deploy}/new && chmod 755 ${deploy}/new && mv -f ${deploy}/new ${program}`,
+    );
     const swapped = await client(server.url, "store-key");
     expect(swapped.instructions[0]).toMatchObject({
       state: "refused",
@@ -69,9 +91,14 @@ describe("a root service and a folder nobody may write", () => {
     await service.log.waitFor(/handler program refused name=store-key/);
 
     // Started with that folder, the service refuses at once with one sentence naming it.
-    const run = await runPkipc(["service", "--server", server.url, "--users", "0", "--handler", `store-key=${program}`], 15_000);
+    const run = await runPkipc(
+      ["service", "--server", server.url, "--users", "0", "--handler", `store-key=${program}`],
+      15_000,
+    );
     expect(run.code).toBe(64);
-    expect(run.stderr.trim()).toBe(`pkipc service: handler "store-key": the folder ${deploy} may be changed by other users (mode 775); run chmod go-w ${deploy}`);
+    expect(run.stderr.trim()).toBe(
+      `pkipc service: handler "store-key": the folder ${deploy} may be changed by other users (mode 775); run chmod go-w ${deploy}`,
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -81,7 +108,9 @@ describe("a root service and a folder nobody may write", () => {
     const vault = folder(join(base, "root-only-vault"), 0o700);
     const server = await serverProcess();
     await serviceProcess(server.url, ["--allow-instructions", "key", "--key-dir", keys]);
-    expect((await client(server.url, "key:name=first,secret=before-the-swap")).instructions[0]).toMatchObject({ state: "done" });
+    expect((await client(server.url, "key:name=first,secret=before-the-swap")).instructions[0]).toMatchObject({
+      state: "done",
+    });
 
     // The folder above becomes nobody's (a home handed over, a deploy user's folder): he moves keys/ away and links it to the vault.
     chownSync(home, NOBODY, NOBODY);
@@ -94,9 +123,26 @@ describe("a root service and a folder nobody may write", () => {
 
     const keyFile = join(folder(join(base, "service-key"), 0o700), "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, server.url);
-    const run = await runPkipc(["service", "--server", server.url, "--key-file", keyFile, "--users", "0", "--allow-instructions", "key", "--key-dir", keys], 15_000);
+    const run = await runPkipc(
+      [
+        "service",
+        "--server",
+        server.url,
+        "--key-file",
+        keyFile,
+        "--users",
+        "0",
+        "--allow-instructions",
+        "key",
+        "--key-dir",
+        keys,
+      ],
+      15_000,
+    );
     expect(run.code).toBe(64);
-    expect(run.stderr.trim()).toBe(`pkipc service: the key folder ${keys} is refused: the folder ${home} belongs to uid ${NOBODY}, not root: other users could replace what is inside it`);
+    expect(run.stderr.trim()).toBe(
+      `pkipc service: the key folder ${keys} is refused: the folder ${home} belongs to uid ${NOBODY}, not root: other users could replace what is inside it`,
+    );
     expect(readdirSync(vault, { recursive: true })).toEqual([]);
   });
 });
@@ -108,25 +154,45 @@ describe("a fake browser's application.ini", () => {
   beforeAll(async () => {
     browserFolder = folder(join(base, "fake-firefox"), 0o755, NOBODY, NOBODY);
     firefox = join(browserFolder, "firefox");
-    const built = Bun.spawnSync([BUN, "build", "--compile", join(ROOT, "test/fixtures/fake-browser.ts"), "--outfile", firefox], { cwd: ROOT });
+    const built = Bun.spawnSync(
+      [BUN, "build", "--compile", join(ROOT, "test/fixtures/fake-browser.ts"), "--outfile", firefox],
+      { cwd: ROOT },
+    );
     if (built.exitCode !== 0) throw new Error(`could not compile the fake browser: ${built.stderr}`);
     chownSync(firefox, NOBODY, NOBODY);
   });
 
   test("a link to a root-only file is not read: its Name= and Version= never reach the SaaS", async () => {
     const vault = folder(join(base, "root-only-ini"), 0o700);
-    writeFileSync(join(vault, "application.ini"), "[App]\nVendor=RootOnlyVendor\nName=RootOnlyName\nVersion=13.37.4242\n", { mode: 0o600 });
+    writeFileSync(
+      join(vault, "application.ini"),
+      "[App]\nVendor=RootOnlyVendor\nName=RootOnlyName\nVersion=13.37.4242\n",
+      { mode: 0o600 },
+    );
     asNobody(`ln -s ${vault}/application.ini ${browserFolder}/application.ini`);
     const server = await serverProcess();
     const service = await serviceProcess(server.url, ["--users", "nobody"]);
     const api = backendApi(server.url);
     const offer = await api.createSession();
-    const child = Bun.spawn(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", firefox, "parent", JSON.stringify(offer.tuples), new URL(server.url).origin], {
-      cwd: browserFolder,
-      env: { PATH: "/usr/bin:/bin", HOME: browserFolder },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const child = Bun.spawn(
+      [
+        "setpriv",
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        "--",
+        firefox,
+        "parent",
+        JSON.stringify(offer.tuples),
+        new URL(server.url).origin,
+      ],
+      {
+        cwd: browserFolder,
+        env: { PATH: "/usr/bin:/bin", HOME: browserFolder },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     onCleanup(async () => {
       if (child.exitCode === null) child.kill("SIGKILL");
       await child.exited;

@@ -15,7 +15,12 @@ function urlsIn(html: string, base: string): URL[] {
 function expectHardened(response: Response, path: string): void {
   const policy = response.headers.get("content-security-policy");
   expect(policy, `${path}: Content-Security-Policy`).not.toBeNull();
-  const directives = new Map(policy!.split(";").map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+  const directives = new Map(
+    policy!
+      .split(";")
+      .map((d) => d.trim().split(/\s+/))
+      .map(([name, ...values]) => [name!, values]),
+  );
   expect(directives.get("frame-ancestors"), path).toEqual(["'none'"]);
   expect(directives.get("script-src"), path).toEqual(["'self'"]);
   expect(directives.get("default-src"), path).toEqual(["'none'"]);
@@ -45,17 +50,29 @@ describe("the server serves no third-party script, and hardens every HTML page",
 
     // Every GET the document names, plus the pages it hides: whatever answers HTML is hardened and loads
     // scripts from this origin only.
-    const paths = ["/", "/openapi", "/pkipc.js", "/demo.js", ...Object.keys(document.paths).filter((p) => "get" in document.paths[p]!)];
+    const paths = [
+      "/",
+      "/openapi",
+      "/pkipc.js",
+      "/demo.js",
+      ...Object.keys(document.paths).filter((p) => "get" in document.paths[p]!),
+    ];
     const htmlPaths: string[] = [];
     for (const path of new Set(paths.map((p) => p.replace(/\{[^}]+\}|:[A-Za-z]+/g, "x")))) {
       const answer = await fetch(`${server.url}${path}`);
       const type = answer.headers.get("content-type") ?? "";
       const body = await answer.text();
-      if (type.startsWith("text/javascript")) expect(answer.headers.get("x-content-type-options"), path).toBe("nosniff");
+      if (type.startsWith("text/javascript"))
+        expect(answer.headers.get("x-content-type-options"), path).toBe("nosniff");
       if (!type.startsWith("text/html")) continue;
       htmlPaths.push(path);
       expectHardened(answer, path);
-      expect(urlsIn(body, `${server.url}${path}`).filter((u) => u.origin !== origin).map(String), path).toEqual([]);
+      expect(
+        urlsIn(body, `${server.url}${path}`)
+          .filter((u) => u.origin !== origin)
+          .map(String),
+        path,
+      ).toEqual([]);
     }
     expect(htmlPaths).toEqual(expect.arrayContaining(["/", "/openapi"]));
   });
@@ -74,10 +91,14 @@ describe("the pages still link in Chromium under their policy", () => {
     onCleanup(() => page.close().catch(() => {}));
     await page.evaluateOnNewDocument(() => {
       (window as any).violations = [];
-      document.addEventListener("securitypolicyviolation", (e) => (window as any).violations.push(`${e.effectiveDirective} ${e.blockedURI}`));
+      document.addEventListener("securitypolicyviolation", (e) =>
+        (window as any).violations.push(`${e.effectiveDirective} ${e.blockedURI}`),
+      );
     });
     await page.goto(url);
-    await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), { timeout: 30_000 });
+    await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), {
+      timeout: 30_000,
+    });
     return page.evaluate(() => ({
       state: document.body.dataset.state ?? "",
       status: document.getElementById("status")?.textContent ?? "",
@@ -90,7 +111,12 @@ describe("the pages still link in Chromium under their policy", () => {
     await testService(server.url);
     // Chromium's TLS knocks (https, wss) carry no Origin, so they prove no page and link nothing (see the security
     // model); the policy must still let them out, or a page that picks them would learn nothing of why.
-    for (const [transport, links] of [["fetch", true], ["ws", true], ["https", false], ["wss", false]] as const) {
+    for (const [transport, links] of [
+      ["fetch", true],
+      ["ws", true],
+      ["https", false],
+      ["wss", false],
+    ] as const) {
       const outcome = await run(`${server.url}/?transport=${transport}`);
       console.log(`chromium, ${transport}: ${outcome.state}, violations ${JSON.stringify(outcome.violations)}`);
       expect(outcome.violations).toEqual([]);

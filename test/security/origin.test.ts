@@ -6,7 +6,9 @@ import { relay, requestFrom } from "./tools.ts";
 
 /** The compiled client, as the victim's browser: it gets its code through `sessionUrl` and knocks this machine. */
 async function victimKnocks(sessionUrl: string, apiKey: string, timeout = "3s"): Promise<ClientResult> {
-  const run = await runPkipc(["client", "--server", sessionUrl, "--json", "--timeout", timeout], 30_000, { PKIPC_API_KEY: apiKey });
+  const run = await runPkipc(["client", "--server", sessionUrl, "--json", "--timeout", timeout], 30_000, {
+    PKIPC_API_KEY: apiKey,
+  });
   return JSON.parse(run.stdout) as ClientResult;
 }
 
@@ -21,7 +23,10 @@ describe("sessions are bound to the address they were asked for from", () => {
       expect(result.linked).toBe(false);
       expect(result.state).toBe("pending");
     }
-    await eventually(() => service.reports.filter((r) => r.answer?.code === "OTHER_ORIGIN").length >= 3, "3 OTHER_ORIGIN answers");
+    await eventually(
+      () => service.reports.filter((r) => r.answer?.code === "OTHER_ORIGIN").length >= 3,
+      "3 OTHER_ORIGIN answers",
+    );
     expect(service.reports.some((r) => r.answer?.linked)).toBe(false);
   });
 
@@ -63,7 +68,9 @@ describe("sessions are bound to the address they were asked for from", () => {
     const victimNat = relay("127.0.0.3", server.url); // the victim's service reports from here
     const service = await testService(victimNat.url, { credentials: await enrollWith(server.url) });
     // The attacker's program, at 127.0.0.2, claims to be the SaaS's own page.
-    const answer = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions", { headers: { origin: server.url } });
+    const answer = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions", {
+      headers: { origin: server.url },
+    });
     expect(answer.status).toBe(201);
     const offer = JSON.parse(answer.body) as { id: string; tuples: number[][] };
     // The victim's browser knocks that code on the victim's machine.
@@ -75,7 +82,9 @@ describe("sessions are bound to the address they were asked for from", () => {
     expect(service.reports.some((r) => r.answer?.linked)).toBe(false);
     expect((await backendApi(server.url).status(offer.id)).state).toBe("pending");
     // And an Origin that is not allowed creates nothing at all.
-    const evil = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions", { headers: { origin: "https://evil.example" } });
+    const evil = await requestFrom("127.0.0.2", server.url, "POST", "/v1/sessions", {
+      headers: { origin: "https://evil.example" },
+    });
     expect(evil.status).toBe(403);
     expect(JSON.parse(evil.body).error.code).toBe("ORIGIN_NOT_ALLOWED");
   });

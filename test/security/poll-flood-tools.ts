@@ -42,13 +42,19 @@ export function pollFlood(
 ): Flood {
   const url = new URL(base);
   const sockets = new Set<net.Socket>();
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
   const one = (i: number) =>
     new Promise<PollOutcome>((resolve) => {
       const start = performance.now();
       let settled = false;
       let head = "";
-      const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: addresses[i % addresses.length] });
+      const socket = net.connect({
+        host: url.hostname,
+        port: Number(url.port),
+        localAddress: addresses[i % addresses.length],
+      });
       sockets.add(socket);
       const finish = (status: number) => {
         if (settled) return;
@@ -60,7 +66,9 @@ export function pollFlood(
       };
       const timer = setTimeout(() => finish(0), deadlineMs);
       socket.on("connect", () => {
-        socket.write(`GET ${paths[i % paths.length]} HTTP/1.1\r\nHost: ${url.host}\r\n${extra}Connection: close\r\n\r\n`);
+        socket.write(
+          `GET ${paths[i % paths.length]} HTTP/1.1\r\nHost: ${url.host}\r\n${extra}Connection: close\r\n\r\n`,
+        );
       });
       socket.on("data", (chunk: Buffer) => {
         head += chunk.toString("latin1");
@@ -101,14 +109,23 @@ export function pageSession(base: string, localAddress: string, origin: string):
   const url = new URL("/v1/sessions", base);
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: url.hostname, port: Number(url.port), method: "POST", path: url.pathname, localAddress, headers: { origin }, timeout: 10_000 },
+      {
+        host: url.hostname,
+        port: Number(url.port),
+        method: "POST",
+        path: url.pathname,
+        localAddress,
+        headers: { origin },
+        timeout: 10_000,
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (c: Buffer) => chunks.push(c));
         response.on("end", () => {
           const body = Buffer.concat(chunks).toString();
           if (response.statusCode === 201) resolve((JSON.parse(body) as { id: string }).id);
-          else reject(new Error(`a page session from ${localAddress} got ${response.statusCode}: ${body.slice(0, 200)}`));
+          else
+            reject(new Error(`a page session from ${localAddress} got ${response.statusCode}: ${body.slice(0, 200)}`));
         });
       },
     );

@@ -52,7 +52,9 @@ async function flood(store: SessionStore) {
   const after = await timed((signal) => fetch(`${server.url}/healthz`, { signal }).then((r) => r.json()));
   const counts = tally(outcomes);
   const slowest = Math.max(...outcomes.map((o) => o.ms));
-  console.log(`poll flood (${store.name}): ${POLLS} polls from ${ADDRESSES.length} addresses -> ${JSON.stringify(counts)}; slowest answer ${slowest.toFixed(0)} ms; /healthz ${health.toFixed(0)} ms during, ${after.toFixed(0)} ms after; backend create ${create.toFixed(0)} ms`);
+  console.log(
+    `poll flood (${store.name}): ${POLLS} polls from ${ADDRESSES.length} addresses -> ${JSON.stringify(counts)}; slowest answer ${slowest.toFixed(0)} ms; /healthz ${health.toFixed(0)} ms during, ${after.toFixed(0)} ms after; backend create ${create.toFixed(0)} ms`,
+  );
   return { counts, slowest, health, create, after };
 }
 
@@ -78,7 +80,8 @@ describe("a long-poll flood does not freeze the server", () => {
       await store.close();
       await connection.close();
     });
-    const commands = async () => Number(/total_commands_processed:(\d+)/.exec(String(await redis.command("INFO", "stats")))?.[1]);
+    const commands = async () =>
+      Number(/total_commands_processed:(\d+)/.exec(String(await redis.command("INFO", "stats")))?.[1]);
     const before = await commands();
     const seen = await flood(store);
     const spent = (await commands()) - before;

@@ -10,7 +10,19 @@ import { memoryStore } from "../../src/server/state/memory/sessions.ts";
 import { type RunningService, type ServiceOptions, startService } from "../../src/service/index.ts";
 import { writeKeyFile } from "../../src/service/key-file.ts";
 import type { ReportEvent } from "../../src/service/reporter.ts";
-import { BUN, binary, enrollWith, eventually, onCleanup, ROOT, runPkipc, TEST_ALLOWED_PROCESSES, TEST_USER, tempFolder, testServer } from "../helpers.ts";
+import {
+  BUN,
+  binary,
+  enrollWith,
+  eventually,
+  onCleanup,
+  ROOT,
+  runPkipc,
+  TEST_ALLOWED_PROCESSES,
+  TEST_USER,
+  tempFolder,
+  testServer,
+} from "../helpers.ts";
 
 const SAAS = "https://saas.example";
 const HOSTILE = "https://hostile.example";
@@ -26,13 +38,18 @@ async function originServer(overrides: Parameters<typeof testServer>[0] = {}) {
   const sessions = createSessions(server.config, store, silentLogger, { bindOrigin: true });
   const backends = new Map<string, ReturnType<typeof apiClient>>();
   const backend = async (origin: string) => {
-    if (!backends.has(origin)) backends.set(origin, apiClient(server.url, { apiKey: (await server.registry.issueApiKey(`backend of ${origin}`, origin)).key }));
+    if (!backends.has(origin))
+      backends.set(
+        origin,
+        apiClient(server.url, { apiKey: (await server.registry.issueApiKey(`backend of ${origin}`, origin)).key }),
+      );
     return backends.get(origin)!;
   };
   return {
     server,
     backend,
-    session: async (origin?: string) => (origin ? (await backend(origin)).createSession() : sessions.create({ address: "127.0.0.1" })),
+    session: async (origin?: string) =>
+      origin ? (await backend(origin)).createSession() : sessions.create({ address: "127.0.0.1" }),
   };
 }
 
@@ -69,7 +86,11 @@ function collect(stream: ReadableStream<Uint8Array>) {
   return {
     text: () => text,
     async waitFor(pattern: RegExp, from = 0, timeoutMs = 15_000) {
-      await eventually(() => pattern.test(text.slice(from)), `${pattern} in the service's output; so far:\n${text}`, timeoutMs);
+      await eventually(
+        () => pattern.test(text.slice(from)),
+        `${pattern} in the service's output; so far:\n${text}`,
+        timeoutMs,
+      );
       return text.length;
     },
   };
@@ -120,19 +141,28 @@ describe("--allow-origins", () => {
     onCleanup(() => proxy.stop(true));
     const { lines, reports } = await loggingService(`http://127.0.0.1:${proxy.port}`, { allowOrigins: [SAAS] });
     const hostile = await session(HOSTILE);
-    await (await backend(HOSTILE)).queueInstruction(hostile.id, { name: "log", args: { message: "from a hostile page" } });
+    await (await backend(HOSTILE)).queueInstruction(hostile.id, {
+      name: "log",
+      args: { message: "from a hostile page" },
+    });
     await knockTuples(transports.tcp, hostile.tuples, { settleMs: 2, origin: HOSTILE });
     await eventually(() => reports.length === 1, "the report");
     expect(reports[0]!.answer?.linked).toBe(true);
     expect(reports[0]!.origin).toBe(HOSTILE);
     expect(reports[0]!.acks).toHaveLength(1);
-    expect(reports[0]!.acks[0]).toMatchObject({ ok: false, result: expect.stringMatching(/origin https:\/\/hostile\.example is not allowed/) });
+    expect(reports[0]!.acks[0]).toMatchObject({
+      ok: false,
+      result: expect.stringMatching(/origin https:\/\/hostile\.example is not allowed/),
+    });
     expect(lines.some((l) => /instruction .*from a hostile page/.test(l))).toBe(false);
     await eventually(() => lines.some((l) => /does not allow; its instructions are refused/.test(l)), "the warning");
   });
 
   test("a bad origin is refused at start in one sentence", async () => {
-    const run = await runPkipc(["service", "--users", TEST_USER, "--allow-origins", "https://saas.example/path"], 15_000);
+    const run = await runPkipc(
+      ["service", "--users", TEST_USER, "--allow-origins", "https://saas.example/path"],
+      15_000,
+    );
     expect(run.code).toBe(64);
     expect(run.stderr).toMatch(/is not a web origin such as https:\/\/saas\.example/);
   });
@@ -144,7 +174,20 @@ describe("--confirm ask", () => {
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, await enrollWith(server.url), server.url);
     const child = Bun.spawn(
-      [binary(), "service", "--server", server.url, "--key-file", keyFile, "--users", TEST_USER, "--allow-processes", TEST_ALLOWED_PROCESSES.join(","), "--confirm", "ask"],
+      [
+        binary(),
+        "service",
+        "--server",
+        server.url,
+        "--key-file",
+        keyFile,
+        "--users",
+        TEST_USER,
+        "--allow-processes",
+        TEST_ALLOWED_PROCESSES.join(","),
+        "--confirm",
+        "ask",
+      ],
       { stdin: "pipe", stdout: "ignore", stderr: "pipe", cwd: tempFolder(), env: { ...process.env, NO_COLOR: "1" } },
     );
     onCleanup(async () => {
@@ -157,7 +200,10 @@ describe("--confirm ask", () => {
     // A knocker whose process name repaints the screen red and reverses the text after it.
     const spoof = "\x1b[31mfirefox\u202e";
     const declined = await session(SAAS);
-    const knocker = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), spoof, JSON.stringify(declined.tuples), SAAS], { stdout: "pipe", stderr: "inherit" });
+    const knocker = Bun.spawn(
+      [BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), spoof, JSON.stringify(declined.tuples), SAAS],
+      { stdout: "pipe", stderr: "inherit" },
+    );
     onCleanup(() => void (knocker.exitCode === null && knocker.kill("SIGKILL")));
     let at = await err.waitFor(/Link it\? \[y\/N\] $/);
     const prompt = err.text().slice(0, at);
@@ -167,7 +213,10 @@ describe("--confirm ask", () => {
     child.stdin.write("n\n");
     child.stdin.flush();
     at = await err.waitFor(/link declined by the local user.*\n/, at);
-    const declinedLine = err.text().split("\n").find((l) => l.includes("link declined by the local user"))!;
+    const declinedLine = err
+      .text()
+      .split("\n")
+      .find((l) => l.includes("link declined by the local user"))!;
     expect(declinedLine).toContain("origin=https://saas.example");
     expect(declinedLine).toContain("\\x1b[31mfirefox\\u202e");
     expect(declinedLine).not.toMatch(/[\x1b\u202e]/);
@@ -176,7 +225,10 @@ describe("--confirm ask", () => {
 
     await Bun.sleep(1100); // past the 1 s retry window of the last burst
     const accepted = await session(SAAS);
-    const again = Bun.spawn([BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), "knocker", JSON.stringify(accepted.tuples), SAAS], { stdout: "pipe", stderr: "inherit" });
+    const again = Bun.spawn(
+      [BUN, join(ROOT, "test/fixtures/comm-knocker.ts"), "knocker", JSON.stringify(accepted.tuples), SAAS],
+      { stdout: "pipe", stderr: "inherit" },
+    );
     onCleanup(() => void (again.exitCode === null && again.kill("SIGKILL")));
     at = await err.waitFor(/Link it\? \[y\/N\] $/, at);
     expect(err.text().slice(at)).toBe(""); // nothing is linked while the user has not answered
@@ -191,16 +243,23 @@ describe("--confirm ask", () => {
 
 describe("the server's URL", () => {
   test("plain http to a server off this machine is refused in one sentence, before anything is sent", async () => {
-    const run = await runPkipc(["service", "--users", TEST_USER, "--server", "http://192.0.2.10:7870", "--enroll", "some-token"], 15_000);
+    const run = await runPkipc(
+      ["service", "--users", TEST_USER, "--server", "http://192.0.2.10:7870", "--enroll", "some-token"],
+      15_000,
+    );
     expect(run.code).toBe(64);
     expect(run.stderr).toMatch(/plain http.*use https:\/\//);
     expect(run.stderr.trim().split("\n")).toHaveLength(1);
   });
 
   test("the library refuses it too, while http on loopback stays allowed", async () => {
-    await expect(startService({ server: "http://pkipc.example:7870", users: [Number(TEST_USER)] }, silentLogger)).rejects.toMatchObject({ code: "CONFIG" });
+    await expect(
+      startService({ server: "http://pkipc.example:7870", users: [Number(TEST_USER)] }, silentLogger),
+    ).rejects.toMatchObject({ code: "CONFIG" });
     const { server } = await originServer();
-    const { service } = await loggingService(server.url.replace("127.0.0.1", "localhost"), { credentials: await enrollWith(server.url) });
+    const { service } = await loggingService(server.url.replace("127.0.0.1", "localhost"), {
+      credentials: await enrollWith(server.url),
+    });
     expect(service.held.length).toBeGreaterThan(0);
   });
 });

@@ -10,11 +10,18 @@ import { requestFrom } from "./tools.ts";
 const RAISED = { perSecond: 1000, burst: 1000 };
 
 /** Page creates on `url`, request i from addresses[i % n] with `headers(i)`, 50 at a time; the statuses seen. */
-async function pageFlood(url: string, addresses: string[], count: number, headers: (i: number) => Record<string, string> = () => ({})) {
+async function pageFlood(
+  url: string,
+  addresses: string[],
+  count: number,
+  headers: (i: number) => Record<string, string> = () => ({}),
+) {
   const statuses: Record<number, number> = {};
   for (let i = 0; i < count; i += 50) {
     const batch = Array.from({ length: Math.min(50, count - i) }, (_, j) =>
-      requestFrom(addresses[(i + j) % addresses.length]!, url, "POST", "/v1/sessions", { headers: { origin: url, ...headers(i + j) } }).then((a) => a.status),
+      requestFrom(addresses[(i + j) % addresses.length]!, url, "POST", "/v1/sessions", {
+        headers: { origin: url, ...headers(i + j) },
+      }).then((a) => a.status),
     );
     for (const status of await Promise.all(batch)) statuses[status] = (statuses[status] ?? 0) + 1;
   }
@@ -25,7 +32,13 @@ async function pageFlood(url: string, addresses: string[], count: number, header
 async function backendCreates(url: string): Promise<number[]> {
   const api = backendApi(url);
   const statuses: number[] = [];
-  for (let i = 0; i < 25; i++) statuses.push(await api.createSession().then(() => 201, (e: { status?: number }) => e.status ?? 0));
+  for (let i = 0; i < 25; i++)
+    statuses.push(
+      await api.createSession().then(
+        () => 201,
+        (e: { status?: number }) => e.status ?? 0,
+      ),
+    );
   return statuses;
 }
 
@@ -50,13 +63,19 @@ describe("page sessions cannot starve the backend of sessions", () => {
 
   test("memory: one IPv6 /64 counts as one client, however many of its addresses it speaks from", async () => {
     // Behind a trusted proxy, the server sees each request's IPv6 address in X-Forwarded-For.
-    const server = await testServer({ security: { trustProxyHeader: "x-forwarded-for", limits: { sessionsPerAddress: RAISED } } });
-    const from64 = (i: number) => ({ "x-forwarded-for": `2001:db8:7:1:${(i + 1).toString(16)}:${(i * 7919 % 65536).toString(16)}::1` });
+    const server = await testServer({
+      security: { trustProxyHeader: "x-forwarded-for", limits: { sessionsPerAddress: RAISED } },
+    });
+    const from64 = (i: number) => ({
+      "x-forwarded-for": `2001:db8:7:1:${(i + 1).toString(16)}:${((i * 7919) % 65536).toString(16)}::1`,
+    });
     const flood = await pageFlood(server.url, ["127.0.0.2"], 100, from64);
     console.log(`page flood from 100 addresses of one /64: ${JSON.stringify(flood)}`);
     expect(flood[201]).toBe(32);
     // Another /64 of the same /48 is another client.
-    expect((await pageFlood(server.url, ["127.0.0.2"], 1, () => ({ "x-forwarded-for": "2001:db8:7:2::1" })))[201]).toBe(1);
+    expect((await pageFlood(server.url, ["127.0.0.2"], 1, () => ({ "x-forwarded-for": "2001:db8:7:2::1" })))[201]).toBe(
+      1,
+    );
     // And with the default rate limit, the /64 shares one bucket: its addresses do not each get a burst of 30.
     const limited = await testServer({ security: { trustProxyHeader: "x-forwarded-for" } });
     const burst = await pageFlood(limited.url, ["127.0.0.2"], 100, from64);

@@ -25,21 +25,37 @@ describe("forged reports", () => {
     const offer = await backendApi(server.url).createSession();
     const body = JSON.stringify(report(offer.tuples.flat(), server.url));
 
-    const unsigned = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", { headers: { "content-type": "application/json" }, body });
+    const unsigned = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", {
+      headers: { "content-type": "application/json" },
+      body,
+    });
     expect(unsigned.status).toBe(401);
     expect(codeOf(unsigned)).toBe("UNSIGNED");
 
-    const wrongKey = await signedPost("127.0.0.1", server.url, "/v1/reports", body, { serviceId: honest.serviceId, key: "B".repeat(43) });
+    const wrongKey = await signedPost("127.0.0.1", server.url, "/v1/reports", body, {
+      serviceId: honest.serviceId,
+      key: "B".repeat(43),
+    });
     expect(wrongKey.status).toBe(401);
     expect(codeOf(wrongKey)).toBe("BAD_SIGNATURE");
 
-    const unknown = await signedPost("127.0.0.1", server.url, "/v1/reports", body, { serviceId: "nobody-at-all", key: honest.key });
+    const unknown = await signedPost("127.0.0.1", server.url, "/v1/reports", body, {
+      serviceId: "nobody-at-all",
+      key: honest.key,
+    });
     expect(unknown.status).toBe(401);
     expect(codeOf(unknown)).toBe("UNKNOWN_SERVICE");
 
     // A signature taken from one body does not cover another.
-    const headers = signRequest(honest, { method: "POST", path: "/v1/reports", body: JSON.stringify(report([1, 2, 3])) });
-    const swapped = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", { headers: { ...headers, "content-type": "application/json" }, body });
+    const headers = signRequest(honest, {
+      method: "POST",
+      path: "/v1/reports",
+      body: JSON.stringify(report([1, 2, 3])),
+    });
+    const swapped = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", {
+      headers: { ...headers, "content-type": "application/json" },
+      body,
+    });
     expect(swapped.status).toBe(401);
     expect(codeOf(swapped)).toBe("BAD_SIGNATURE");
 
@@ -55,15 +71,27 @@ describe("forged reports", () => {
     const honest = await enrollWith(server.url);
     const other = await enrollWith(server.url, "another service");
     const offer = await backendApi(server.url).createSession();
-    const linked = JSON.parse((await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), honest)).body);
+    const linked = JSON.parse(
+      (await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), honest)).body,
+    );
     expect(linked.linked).toBe(true);
     const path = `/v1/links/${linked.linkId}/instructions`;
     expect((await requestFrom("127.0.0.1", server.url, "GET", path)).status).toBe(401);
-    const asOther = await requestFrom("127.0.0.1", server.url, "GET", path, { headers: signRequest(other, { method: "GET", path, body: "" }) });
+    const asOther = await requestFrom("127.0.0.1", server.url, "GET", path, {
+      headers: signRequest(other, { method: "GET", path, body: "" }),
+    });
     expect(asOther.status).toBe(404);
-    const acks = await signedPost("127.0.0.1", server.url, `/v1/links/${linked.linkId}/acks`, { acks: [{ id: "x", ok: true, result: "" }] }, other);
+    const acks = await signedPost(
+      "127.0.0.1",
+      server.url,
+      `/v1/links/${linked.linkId}/acks`,
+      { acks: [{ id: "x", ok: true, result: "" }] },
+      other,
+    );
     expect(acks.status).toBe(404);
-    const asHonest = await requestFrom("127.0.0.1", server.url, "GET", path, { headers: signRequest(honest, { method: "GET", path, body: "" }) });
+    const asHonest = await requestFrom("127.0.0.1", server.url, "GET", path, {
+      headers: signRequest(honest, { method: "GET", path, body: "" }),
+    });
     expect(asHonest.status).toBe(200);
   });
 });
@@ -73,7 +101,10 @@ describe("replay and stale timestamps", () => {
     const server = await testServer();
     const honest = await enrollWith(server.url);
     const body = JSON.stringify(report([server.config.range.start, server.config.range.start + 1]));
-    const headers = { ...signRequest(honest, { method: "POST", path: "/v1/reports", body }), "content-type": "application/json" };
+    const headers = {
+      ...signRequest(honest, { method: "POST", path: "/v1/reports", body }),
+      "content-type": "application/json",
+    };
     const first = await requestFrom("127.0.0.1", server.url, "POST", "/v1/reports", { headers, body });
     expect(first.status).toBe(200);
     let replays = 0;
@@ -91,7 +122,14 @@ describe("replay and stale timestamps", () => {
     const honest = await enrollWith(server.url);
     const offer = await backendApi(server.url).createSession();
     for (const skew of [-31_000, -600_000, 31_000, 86_400_000]) {
-      const answer = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), honest, Date.now() + skew);
+      const answer = await signedPost(
+        "127.0.0.1",
+        server.url,
+        "/v1/reports",
+        report(offer.tuples.flat(), server.url),
+        honest,
+        Date.now() + skew,
+      );
       expect(answer.status).toBe(401);
       expect(codeOf(answer)).toBe("STALE");
     }
@@ -108,28 +146,47 @@ describe("enrollment", () => {
     expect(tokenAnswer.status).toBe(201);
     const { token } = (await tokenAnswer.json()) as { token: string };
     const credentials = await backendApi(server.url).enroll(token, "laptop");
-    await expect(backendApi(server.url).enroll(token, "laptop again")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
-    await expect(backendApi(server.url).enroll("A".repeat(43), "guess")).rejects.toMatchObject({ status: 401, code: "BAD_TOKEN" });
+    await expect(backendApi(server.url).enroll(token, "laptop again")).rejects.toMatchObject({
+      status: 401,
+      code: "BAD_TOKEN",
+    });
+    await expect(backendApi(server.url).enroll("A".repeat(43), "guess")).rejects.toMatchObject({
+      status: 401,
+      code: "BAD_TOKEN",
+    });
 
     for (const authorization of ["", "Bearer wrong-secret-0123456789", `Bearer ${secret}x`, secret]) {
       const answer = await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization } });
       expect(answer.status).toBe(401);
     }
-    const list = (await (await fetch(`${server.url}/v1/admin/services`, { headers: admin })).json()) as { services: { id: string }[] };
+    const list = (await (await fetch(`${server.url}/v1/admin/services`, { headers: admin })).json()) as {
+      services: { id: string }[];
+    };
     expect(list.services.map((s) => s.id)).toEqual([credentials.serviceId]);
     expect(JSON.stringify(list)).not.toContain(credentials.key);
 
     const offer = await backendApi(server.url).createSession();
-    const revoke = await fetch(`${server.url}/v1/admin/services/${credentials.serviceId}`, { method: "DELETE", headers: admin });
+    const revoke = await fetch(`${server.url}/v1/admin/services/${credentials.serviceId}`, {
+      method: "DELETE",
+      headers: admin,
+    });
     expect(revoke.status).toBe(200);
-    const after = await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), credentials);
+    const after = await signedPost(
+      "127.0.0.1",
+      server.url,
+      "/v1/reports",
+      report(offer.tuples.flat(), server.url),
+      credentials,
+    );
     expect(after.status).toBe(401);
     expect(codeOf(after)).toBe("UNKNOWN_SERVICE");
   });
 
   test("without an admin secret the admin endpoints do not exist", async () => {
     const server = await testServer();
-    expect((await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: "Bearer " } })).status).toBe(404);
+    expect(
+      (await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: "Bearer " } })).status,
+    ).toBe(404);
   });
 
   test("enrolled services survive a restart in a private file; a file others can read is refused", async () => {
@@ -147,7 +204,13 @@ describe("enrollment", () => {
     onCleanup(() => second.stop());
     // The service's key and the backend's API key both survive the restart.
     const offer = await apiClient(second.url, { apiKey }).createSession();
-    const answer = await signedPost("127.0.0.1", second.url, "/v1/reports", report(offer.tuples.flat(), first.url), credentials);
+    const answer = await signedPost(
+      "127.0.0.1",
+      second.url,
+      "/v1/reports",
+      report(offer.tuples.flat(), first.url),
+      credentials,
+    );
     expect(JSON.parse(answer.body).linked).toBe(true);
 
     chmodSync(file, 0o644);
@@ -173,14 +236,19 @@ describe("enrollment", () => {
       createLogger({ level: "debug", write: (l) => lines.push(l) }),
     );
     onCleanup(() => server.stop());
-    const { token } = (await (await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${secret}` } })).json()) as {
+    const { token } = (await (
+      await fetch(`${server.url}/v1/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${secret}` } })
+    ).json()) as {
       token: string;
     };
     const credentials = await apiClient(server.url).enroll(token, "quiet");
     const { key: apiKey } = await server.registry.issueApiKey("quiet backend", server.url);
     const offer = await apiClient(server.url, { apiKey }).createSession();
     await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), credentials);
-    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), { ...credentials, key: "C".repeat(43) });
+    await signedPost("127.0.0.1", server.url, "/v1/reports", report(offer.tuples.flat(), server.url), {
+      ...credentials,
+      key: "C".repeat(43),
+    });
     const all = lines.join("\n");
     expect(lines.length).toBeGreaterThan(2);
     for (const secretText of [secret, token, credentials.key, apiKey]) expect(all).not.toContain(secretText);

@@ -48,13 +48,22 @@ export function requestFrom(
         path: url.pathname + url.search,
         localAddress,
         agent: agentFor(localAddress),
-        headers: { ...(init.body === undefined ? {} : { "content-length": String(Buffer.byteLength(init.body)) }), ...init.headers },
+        headers: {
+          ...(init.body === undefined ? {} : { "content-length": String(Buffer.byteLength(init.body)) }),
+          ...init.headers,
+        },
         timeout: 10_000,
       },
       (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (c: Buffer) => chunks.push(c));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
         response.on("error", reject);
       },
     );
@@ -65,9 +74,19 @@ export function requestFrom(
 }
 
 /** A signed JSON POST, as an enrolled service sends it, from `localAddress`. */
-export function signedPost(localAddress: string, base: string, path: string, payload: unknown, credentials: ServiceCredentials, now?: number) {
+export function signedPost(
+  localAddress: string,
+  base: string,
+  path: string,
+  payload: unknown,
+  credentials: ServiceCredentials,
+  now?: number,
+) {
   const body = typeof payload === "string" ? payload : JSON.stringify(payload);
-  const headers = { "content-type": "application/json", ...signRequest(credentials, { method: "POST", path, body }, now) };
+  const headers = {
+    "content-type": "application/json",
+    ...signRequest(credentials, { method: "POST", path, body }, now),
+  };
   return requestFrom(localAddress, base, "POST", path, { headers, body });
 }
 
@@ -132,4 +151,11 @@ export function randomPorts(range: { start: number; end: number }, count: number
 }
 
 /** A plausible attributed process, as a service would put in a report. */
-export const FAKE_PROCESS = { pid: 4242, ppid: 1, uid: 1000, user: "victim", exe: "/usr/lib/chromium/chromium", name: "chromium" };
+export const FAKE_PROCESS = {
+  pid: 4242,
+  ppid: 1,
+  uid: 1000,
+  user: "victim",
+  exe: "/usr/lib/chromium/chromium",
+  name: "chromium",
+};

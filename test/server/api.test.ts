@@ -12,14 +12,24 @@ async function json(response: Response) {
 describe("documents", () => {
   test("healthz answers", async () => {
     const server = await testServer();
-    expect(await json(await fetch(`${server.url}/healthz`))).toMatchObject({ status: 200, body: { ok: true, store: "memory" } });
+    expect(await json(await fetch(`${server.url}/healthz`))).toMatchObject({
+      status: 200,
+      body: { ok: true, store: "memory" },
+    });
   });
 
   test("the OpenAPI document lists every route", async () => {
     const server = await testServer();
     const { status, body } = await json(await fetch(`${server.url}/openapi/json`));
     expect(status).toBe(200);
-    for (const path of ["/v1/config", "/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/instructions", "/v1/reports", "/v1/links/{linkId}/acks"]) {
+    for (const path of [
+      "/v1/config",
+      "/v1/sessions",
+      "/v1/sessions/{id}",
+      "/v1/sessions/{id}/instructions",
+      "/v1/reports",
+      "/v1/links/{linkId}/acks",
+    ]) {
       expect(Object.keys(body.paths)).toContain(path);
     }
   });
@@ -55,7 +65,8 @@ describe("sessions", () => {
     expect((await fetch(`${server.url}/v1/sessions`, { headers: auth(server) })).status).toBe(404);
     expect(a.body.id).not.toBe(b.body.id);
     expect(Buffer.from(a.body.id, "base64url").length).toBeGreaterThanOrEqual(16);
-    for (const port of a.body.tuples.flat()) expect(port >= server.config.range.start && port <= server.config.range.end).toBe(true);
+    for (const port of a.body.tuples.flat())
+      expect(port >= server.config.range.start && port <= server.config.range.end).toBe(true);
   });
 
   test("a long poll returns when the session expires, and not before", async () => {
@@ -68,9 +79,19 @@ describe("sessions", () => {
   test("a long poll returns at once when the version is already past `since`", async () => {
     const server = await testServer();
     const { body } = await json(await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: auth(server) }));
-    await fetch(`${server.url}/v1/sessions/${body.id}/instructions`, { method: "POST", body: JSON.stringify({ name: "log" }), headers: { "content-type": "application/json", ...auth(server) } });
-    const status = await json(await fetch(`${server.url}/v1/sessions/${body.id}?wait=30&since=0`, { headers: auth(server) }));
-    expect(status.body).toMatchObject({ state: "pending", version: 1, instructions: [{ name: "log", state: "queued" }] });
+    await fetch(`${server.url}/v1/sessions/${body.id}/instructions`, {
+      method: "POST",
+      body: JSON.stringify({ name: "log" }),
+      headers: { "content-type": "application/json", ...auth(server) },
+    });
+    const status = await json(
+      await fetch(`${server.url}/v1/sessions/${body.id}?wait=30&since=0`, { headers: auth(server) }),
+    );
+    expect(status.body).toMatchObject({
+      state: "pending",
+      version: 1,
+      instructions: [{ name: "log", state: "queued" }],
+    });
   });
 
   test("knowing a code gives no access: a status needs the session id", async () => {
@@ -87,11 +108,29 @@ describe("bad requests get a 4xx with a reason", () => {
     fetch(url, { method: "POST", body, headers: { "content-type": type } });
 
   test.each([
-    ["malformed JSON report", "/v1/reports", "{\"process\":"],
+    ["malformed JSON report", "/v1/reports", '{"process":'],
     ["report of the wrong shape", "/v1/reports", JSON.stringify({ process: {}, claim: {} })],
-    ["report with an out-of-range port number", "/v1/reports", JSON.stringify({ process: { pid: 1, ppid: 0, uid: 0, user: "u", exe: "", name: "n" }, claim: { strategy: "server-match", observed: [70000], failed: [] } })],
-    ["report with a huge number", "/v1/reports", JSON.stringify({ process: { pid: 1e300, ppid: 0, uid: 0, user: "u", exe: "", name: "n" }, claim: { strategy: "server-match", observed: [1], failed: [] } })],
-    ["instruction with a bad name", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA/instructions", JSON.stringify({ name: "rm -rf /" })],
+    [
+      "report with an out-of-range port number",
+      "/v1/reports",
+      JSON.stringify({
+        process: { pid: 1, ppid: 0, uid: 0, user: "u", exe: "", name: "n" },
+        claim: { strategy: "server-match", observed: [70000], failed: [] },
+      }),
+    ],
+    [
+      "report with a huge number",
+      "/v1/reports",
+      JSON.stringify({
+        process: { pid: 1e300, ppid: 0, uid: 0, user: "u", exe: "", name: "n" },
+        claim: { strategy: "server-match", observed: [1], failed: [] },
+      }),
+    ],
+    [
+      "instruction with a bad name",
+      "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA/instructions",
+      JSON.stringify({ name: "rm -rf /" }),
+    ],
     ["acks of the wrong shape", "/v1/links/AAAA/acks", JSON.stringify({ acks: "all" })],
   ])("%s", async (_name, path, body) => {
     const server = await testServer();
@@ -130,10 +169,16 @@ describe("a new session names its origin", () => {
   test("an API key's session answers with the key's origin in pkipc-session-origin, so a client knocks without reading its status first", async () => {
     const server = await testServer();
     const made = await server.registry.issueApiKey("other", "https://saas.example");
-    const response = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${made.key}` } });
+    const response = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${made.key}` },
+    });
     expect(response.status).toBe(201);
     expect(response.headers.get("pkipc-session-origin")).toBe("https://saas.example");
-    const page = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { origin: new URL(server.url).origin } });
+    const page = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers: { origin: new URL(server.url).origin },
+    });
     expect(page.status).toBe(201);
     expect(page.headers.get("pkipc-session-origin")).toBe(new URL(server.url).origin);
   });

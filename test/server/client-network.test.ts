@@ -10,7 +10,12 @@ test("an IPv4 address is a client of its own, also written as IPv4-mapped IPv6",
 
 test("every address of one IPv6 /64 is one client, however it is written; the next /64 is another", () => {
   const one = clientNetwork("2001:db8:7:1::1");
-  for (const address of ["2001:db8:7:1:ffff:ffff:ffff:ffff", "2001:0DB8:0007:0001:0:0:0:2", "2001:db8:7:1:1:2:3.4.5.6", "2001:db8:7:1::%eth0"]) {
+  for (const address of [
+    "2001:db8:7:1:ffff:ffff:ffff:ffff",
+    "2001:0DB8:0007:0001:0:0:0:2",
+    "2001:db8:7:1:1:2:3.4.5.6",
+    "2001:db8:7:1::%eth0",
+  ]) {
     expect(clientNetwork(address)).toBe(one);
   }
   expect(clientNetwork("2001:db8:7:2::1")).not.toBe(one);

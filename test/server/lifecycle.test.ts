@@ -9,10 +9,18 @@ describe("a taken --listen address", () => {
   test("a second pkipc server on a running one's address exits non-zero with one sentence", async () => {
     const first = await serverProcess();
     const address = new URL(first.url).host;
-    const second = await runPkipc(["server", "--listen", address, "--range", `${first.range.start}-${first.range.end}`], 15_000);
+    const second = await runPkipc(
+      ["server", "--listen", address, "--range", `${first.range.start}-${first.range.end}`],
+      15_000,
+    );
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(TAKEN);
-    expect(second.stderr.trim().split("\n").filter((l) => l.startsWith("pkipc"))).toHaveLength(1);
+    expect(
+      second.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("pkipc")),
+    ).toHaveLength(1);
     expect(second.stderr).not.toContain("listening on");
     // the first still answers
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
@@ -35,9 +43,13 @@ async function halfSent(url: string, path: string, body: string) {
   await new Promise<void>((resolve, reject) => (socket.once("connect", resolve), socket.once("error", reject)));
   const chunks: Buffer[] = [];
   socket.on("data", (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve) => (socket.once("close", () => resolve()), socket.once("error", () => resolve())));
+  const ended = new Promise<void>(
+    (resolve) => (socket.once("close", () => resolve()), socket.once("error", () => resolve())),
+  );
   const half = Math.floor(body.length / 2);
-  socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body.slice(0, half)}`);
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body.slice(0, half)}`,
+  );
   return async () => {
     socket.write(body.slice(half));
     await Promise.race([ended, Bun.sleep(10_000)]);
@@ -48,8 +60,16 @@ async function halfSent(url: string, path: string, body: string) {
 describe("SIGTERM", () => {
   test("a report in flight at SIGTERM still gets its answer, and a held long poll answers", async () => {
     const server = await serverProcess(["--insecure-unsigned"]);
-    const offer = (await (await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${server.apiKey}` } })).json()) as { id: string };
-    const poll = fetch(`${server.url}/v1/sessions/${offer.id}?wait=30&since=0`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const offer = (await (
+      await fetch(`${server.url}/v1/sessions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${server.apiKey}` },
+      })
+    ).json()) as { id: string };
+    const poll = fetch(`${server.url}/v1/sessions/${offer.id}?wait=30&since=0`).then(async (r) => ({
+      status: r.status,
+      body: await r.text(),
+    }));
     const report = {
       process: { pid: 1, ppid: 0, uid: 0, user: "root", exe: "/bin/x", name: "x" },
       claim: { strategy: "server-match", observed: [server.range.start], failed: [] },

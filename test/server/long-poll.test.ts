@@ -30,11 +30,33 @@ function rawGet(url: string, path: string, timeoutMs: number): Promise<{ status:
 test("2,000 concurrent polls of --max-wait (40 s, past the HTTP layer's old 30 s idle limit) each get an HTTP 200 answer", async () => {
   // Sessions made by the backend's API key; the polls are the pages' reads, all from one address here (so its
   // bound of polls held at once, 32 by default, is raised: this test is about the idle limit).
-  const server = await serverProcess(["--api-key-session-rate", "0", "--read-rate", "0", "--max-polls-per-client", "2000", "--max-wait", "40s", "--ttl", "90s"]);
+  const server = await serverProcess([
+    "--api-key-session-rate",
+    "0",
+    "--read-rate",
+    "0",
+    "--max-polls-per-client",
+    "2000",
+    "--max-wait",
+    "40s",
+    "--ttl",
+    "90s",
+  ]);
   const ids: string[] = [];
   for (let batch = 0; batch < 2000 / 50; batch++) {
     const offers = await Promise.all(
-      Array.from({ length: 50 }, async () => ((await (await fetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${server.apiKey}` } })).json()) as { id: string }).id),
+      Array.from(
+        { length: 50 },
+        async () =>
+          (
+            (await (
+              await fetch(`${server.url}/v1/sessions`, {
+                method: "POST",
+                headers: { authorization: `Bearer ${server.apiKey}` },
+              })
+            ).json()) as { id: string }
+          ).id,
+      ),
     );
     ids.push(...offers);
   }
@@ -42,7 +64,12 @@ test("2,000 concurrent polls of --max-wait (40 s, past the HTTP layer's old 30 s
   const polls: Promise<{ status: number; body: string; ms: number }>[] = [];
   for (let i = 0; i < ids.length; i++) {
     const t = performance.now();
-    polls.push(rawGet(server.url, `/v1/sessions/${ids[i]}?wait=40&since=0`, 70_000).then((r) => ({ ...r, ms: performance.now() - t })));
+    polls.push(
+      rawGet(server.url, `/v1/sessions/${ids[i]}?wait=40&since=0`, 70_000).then((r) => ({
+        ...r,
+        ms: performance.now() - t,
+      })),
+    );
     if (i % 100 === 99) await Bun.sleep(20); // no accept-backlog storm: this test is about the idle limit
   }
   const answers = await Promise.all(polls);
@@ -85,7 +112,11 @@ test("the CLI client asks again when a poll is closed without an answer, and lin
     },
   });
   onCleanup(() => void proxy.stop(true));
-  const run = await runPkipc(["client", "--server", `http://127.0.0.1:${proxy.port}`, "--json", "--timeout", "30s"], 60_000, { PKIPC_API_KEY: server.apiKey });
+  const run = await runPkipc(
+    ["client", "--server", `http://127.0.0.1:${proxy.port}`, "--json", "--timeout", "30s"],
+    60_000,
+    { PKIPC_API_KEY: server.apiKey },
+  );
   expect(cut).toBe(2);
   expect(run.code).toBe(0);
   expect(JSON.parse(run.stdout)).toMatchObject({ linked: true });

@@ -18,8 +18,14 @@ async function setUp(overrides: Parameters<typeof serverConfig>[0] = {}) {
   const sessions = createSessions(config, store, silentLogger, { bindOrigin: true });
   const offer = await sessions.create({ address: "127.0.0.1", origin: viewer.origin, apiKeyId: viewer.id });
   const ports = offer.tuples.flat();
-  const claim = config.bindFailure.claim(ports, [], { knocks: ports.length, maxMissing: config.maxMissing, maxFailed: config.maxFailed, maxCompletions: config.maxCompletions });
-  const report = (extra: Partial<Report> = {}) => ({ process: browser, claim, origin: viewer.origin, ...extra }) as Report;
+  const claim = config.bindFailure.claim(ports, [], {
+    knocks: ports.length,
+    maxMissing: config.maxMissing,
+    maxFailed: config.maxFailed,
+    maxCompletions: config.maxCompletions,
+  });
+  const report = (extra: Partial<Report> = {}) =>
+    ({ process: browser, claim, origin: viewer.origin, ...extra }) as Report;
   return { sessions, offer, report };
 }
 
@@ -30,8 +36,13 @@ test("a declined session refuses its queued instructions with DECLINED and takes
   expect(answer.code).toBe("DECLINED");
   const status = await sessions.status(offer.id, { viewer });
   expect(status.state).toBe("declined");
-  expect(status.instructions.find((i) => i.id === first.id)).toMatchObject({ state: "refused", result: expect.stringMatching(/^DECLINED: /) });
-  await expect(sessions.queueInstruction(offer.id, { name: "key", args: { name: "other" } }, viewer)).rejects.toBeInstanceOf(SessionEndedError);
+  expect(status.instructions.find((i) => i.id === first.id)).toMatchObject({
+    state: "refused",
+    result: expect.stringMatching(/^DECLINED: /),
+  });
+  await expect(
+    sessions.queueInstruction(offer.id, { name: "key", args: { name: "other" } }, viewer),
+  ).rejects.toBeInstanceOf(SessionEndedError);
   // a decline that comes after the link declines nothing, and says so
   const later = await setUp();
   expect((await later.sessions.report(later.report(), "127.0.0.1")).linked).toBe(true);
@@ -47,7 +58,9 @@ test("an answer that comes after the link ended does not turn an expired instruc
   await Bun.sleep(600);
   const before = await sessions.status(offer.id, { viewer });
   expect(before.instructions.find((i) => i.id === queued.id)?.state).toBe("expired");
-  await expect(sessions.acknowledge(linked.linkId!, [{ id: queued.id, ok: true, result: "late" }])).rejects.toBeInstanceOf(SessionEndedError);
+  await expect(
+    sessions.acknowledge(linked.linkId!, [{ id: queued.id, ok: true, result: "late" }]),
+  ).rejects.toBeInstanceOf(SessionEndedError);
   const after = await sessions.status(offer.id, { viewer });
   expect(after.instructions.find((i) => i.id === queued.id)?.state).toBe("expired");
 });

@@ -42,7 +42,9 @@ describe("bursts", () => {
       t.add(proc(10), port, page);
     }
     t.add(proc(10), 4, page);
-    expect(bursts).toEqual([{ process: proc(10), origin: page, ports: [1, 2, 3, 4], uncertain: [], reason: "complete" }]);
+    expect(bursts).toEqual([
+      { process: proc(10), origin: page, ports: [1, 2, 3, 4], uncertain: [], reason: "complete" },
+    ]);
     t.flushAll();
     expect(bursts.map((b) => [b.origin, b.ports])).toEqual([
       [page, [1, 2, 3, 4]],
@@ -104,7 +106,9 @@ test("a burst too small to link waits longer than the idle gap for the rest of i
   await Bun.sleep(120); // a loaded machine: the next tuple comes well after the idle gap
   expect(bursts).toEqual([]);
   for (const port of [5, 6, 7, 8, 9, 10, 11, 12]) t.add(proc(10), port);
-  expect(bursts).toEqual([{ process: proc(10), ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], uncertain: [], reason: "complete" }]);
+  expect(bursts).toEqual([
+    { process: proc(10), ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], uncertain: [], reason: "complete" },
+  ]);
 });
 
 test("a small burst is still reported once the longer gap passes", async () => {
@@ -119,7 +123,14 @@ describe("a code whose knocks come spread out (a browser's WebSocket reconnect b
   const ten = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   test("with every port held, ten of twelve knocks are not reported after the idle gap: the rest join them", async () => {
     const bursts: Burst[] = [];
-    const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, missable: 0, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    const t = createBurstTracker({
+      knocks: 12,
+      idleMs: 30,
+      minPorts: 9,
+      missable: 0,
+      lingerMs: 600,
+      onBurst: (b) => bursts.push(b),
+    });
     for (const port of ten) t.add(proc(10), port);
     await Bun.sleep(150);
     expect(bursts).toEqual([]);
@@ -130,7 +141,14 @@ describe("a code whose knocks come spread out (a browser's WebSocket reconnect b
 
   test("with two ports unbound, ten knocks may be a whole code: reported after the idle gap", async () => {
     const bursts: Burst[] = [];
-    const t = createBurstTracker({ knocks: 12, idleMs: 30, minPorts: 9, missable: 2, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    const t = createBurstTracker({
+      knocks: 12,
+      idleMs: 30,
+      minPorts: 9,
+      missable: 2,
+      lingerMs: 600,
+      onBurst: (b) => bursts.push(b),
+    });
     for (const port of ten) t.add(proc(10), port);
     await Bun.sleep(150);
     expect(bursts.map((b) => [b.ports.length, b.reason])).toEqual([[10, "idle"]]);
@@ -138,7 +156,14 @@ describe("a code whose knocks come spread out (a browser's WebSocket reconnect b
 
   test("ports set aside as repeats of the previous burst count as possibly missing too", async () => {
     const bursts: Burst[] = [];
-    const t = createBurstTracker({ knocks: 4, idleMs: 30, minPorts: 3, missable: 0, lingerMs: 600, onBurst: (b) => bursts.push(b) });
+    const t = createBurstTracker({
+      knocks: 4,
+      idleMs: 30,
+      minPorts: 3,
+      missable: 0,
+      lingerMs: 600,
+      onBurst: (b) => bursts.push(b),
+    });
     for (const port of [1, 2, 3, 4]) t.add(proc(10), port);
     t.add(proc(10), 5);
     t.add(proc(10), 4); // a repeat of the last burst, or the new code's: uncertain

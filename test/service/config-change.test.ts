@@ -23,7 +23,13 @@ describe("a service follows its server's configuration", () => {
     const { key } = await server.registry.issueApiKey("tests", server.url);
     const lines: string[] = [];
     const service = await startService(
-      { server: server.url, credentials, users: [Number(TEST_USER)], allowProcesses: TEST_ALLOWED_PROCESSES, configRefreshMs: 300 },
+      {
+        server: server.url,
+        credentials,
+        users: [Number(TEST_USER)],
+        allowProcesses: TEST_ALLOWED_PROCESSES,
+        configRefreshMs: 300,
+      },
       createLogger({ write: (line) => lines.push(line) }),
     );
     onCleanup(() => service.stop());
@@ -34,7 +40,13 @@ describe("a service follows its server's configuration", () => {
     await server.stop();
     const after = findFreeRange(64);
     expect(after.start).not.toBe(before.start);
-    server = await startServer({ ...serverConfig({ range: after, shape: { tuples: 4, portsPerTuple: 4 }, security: { servicesFile: file } }), port }, silentLogger);
+    server = await startServer(
+      {
+        ...serverConfig({ range: after, shape: { tuples: 4, portsPerTuple: 4 }, security: { servicesFile: file } }),
+        port,
+      },
+      silentLogger,
+    );
     await eventually(() => service.config.range.start === after.start, "the service to follow the new range", 10_000);
     const said = lines.find((l) => l.includes("configuration changed"));
     expect(said).toContain(`range ${before.start}-${before.end} -> ${after.start}-${after.end}`);
@@ -58,7 +70,11 @@ describe("a service follows its server's configuration", () => {
     );
     onCleanup(() => service.stop());
     await server.stop();
-    await eventually(() => lines.some((l) => l.includes("could not check the server's configuration")), "a failed check", 10_000);
+    await eventually(
+      () => lines.some((l) => l.includes("could not check the server's configuration")),
+      "a failed check",
+      10_000,
+    );
     expect(service.config.range).toEqual(range);
     expect(service.held.length).toBe(64);
     expect(lines.some((l) => l.includes("configuration changed"))).toBe(false);
@@ -74,19 +90,35 @@ describe("a service follows its server's configuration", () => {
     const credentials = await apiClient(server.url).enroll(token, "watcher");
     const lines: string[] = [];
     const service = await startService(
-      { server: server.url, credentials, users: [Number(TEST_USER)], allowProcesses: TEST_ALLOWED_PROCESSES, configRefreshMs: 100 },
+      {
+        server: server.url,
+        credentials,
+        users: [Number(TEST_USER)],
+        allowProcesses: TEST_ALLOWED_PROCESSES,
+        configRefreshMs: 100,
+      },
       createLogger({ write: (line) => lines.push(line) }), // the default level, info
     );
     onCleanup(() => service.stop());
     await server.stop();
-    await eventually(() => lines.some((l) => l.includes("the server does not answer")), "the server's silence said at the default level", 10_000);
+    await eventually(
+      () => lines.some((l) => l.includes("the server does not answer")),
+      "the server's silence said at the default level",
+      10_000,
+    );
     await Bun.sleep(1000); // several more failed checks (100 ms, doubling up to 800 ms)
     const away = lines.filter((l) => l.includes("could not check the server's configuration"));
     expect(away).toHaveLength(1);
     expect(away[0]).toContain("WARN the server does not answer; links wait until it does.");
     server = await startServer({ ...serverConfig({ range, security: { servicesFile: file } }), port }, silentLogger);
-    await eventually(() => lines.some((l) => l.includes("the server answers again")), "the server's return said", 10_000);
+    await eventually(
+      () => lines.some((l) => l.includes("the server answers again")),
+      "the server's return said",
+      10_000,
+    );
     expect(lines.filter((l) => l.includes("the server answers again"))).toHaveLength(1);
-    expect(lines.find((l) => l.includes("the server answers again"))).toMatch(/Z the server answers again \(after \d+ failed checks?\)/);
+    expect(lines.find((l) => l.includes("the server answers again"))).toMatch(
+      /Z the server answers again \(after \d+ failed checks?\)/,
+    );
   });
 });

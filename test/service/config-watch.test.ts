@@ -42,13 +42,17 @@ describe("watchConfig", () => {
   });
 
   test("after a failed check the next waits (the pause doubles); an oversize answer is a warning naming it", async () => {
-    const tooLarge = new ResponseTooLargeError("GET http://x/v1/config answered more than 1048576 bytes (the bound); stopped reading it");
+    const tooLarge = new ResponseTooLargeError(
+      "GET http://x/v1/config answered more than 1048576 bytes (the bound); stopped reading it",
+    );
     const { watch, lines, fetches } = watcher([tooLarge, good]);
     await watch.check("first");
     await watch.check("within the pause");
     await watch.stop();
     expect(fetches()).toBe(1);
-    expect(lines[0]).toContain("WARN could not check the server's configuration: GET http://x/v1/config answered more than 1048576 bytes");
+    expect(lines[0]).toContain(
+      "WARN could not check the server's configuration: GET http://x/v1/config answered more than 1048576 bytes",
+    );
     expect(lines[0]).toContain("next check in 3600 s");
   });
 });

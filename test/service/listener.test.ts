@@ -23,7 +23,12 @@ test("past maxOpen, connections are closed unattributed and the drop is logged o
     Bun.connect({
       hostname: "127.0.0.1",
       port: range.start + (i % 2),
-      socket: { open: (s) => void (head && s.write(head)), data() {}, close: () => void (closed[i] = true), error() {} },
+      socket: {
+        open: (s) => void (head && s.write(head)),
+        data() {},
+        close: () => void (closed[i] = true),
+        error() {},
+      },
     });
   // Two knocks that sent their head fill the cap; three more find no silent one to make room.
   const sockets = [await connect(0, "GET / HTTP/1.1\r\n"), await connect(1, "GET / HTTP/1.1\r\n")];
@@ -31,7 +36,10 @@ test("past maxOpen, connections are closed unattributed and the drop is logged o
   await Bun.sleep(50); // their heads are read
   sockets.push(...(await Promise.all([2, 3, 4].map((i) => connect(i)))));
   onCleanup(() => sockets.forEach((s) => s.end()));
-  await eventually(() => knocked.length === 2 && closed.filter(Boolean).length === 3, "two knocks held and three closed");
+  await eventually(
+    () => knocked.length === 2 && closed.filter(Boolean).length === 3,
+    "two knocks held and three closed",
+  );
   expect(closed[0] ?? closed[1]).toBeUndefined();
   expect(lines).toEqual([]); // told at most once per period, not per connection
   listener.stop(); // stopping reports what is pending
@@ -55,7 +63,12 @@ test("at the cap, the oldest connection that has sent nothing makes room for a n
     Bun.connect({
       hostname: "127.0.0.1",
       port: range.start + (i % 2),
-      socket: { open: (s) => void (head && s.write(head)), data() {}, close: () => void (closed[i] = true), error() {} },
+      socket: {
+        open: (s) => void (head && s.write(head)),
+        data() {},
+        close: () => void (closed[i] = true),
+        error() {},
+      },
     });
   const idle = [await connect(0), await connect(1)];
   await eventually(() => knocked.length === 2, "two idle connections held");
@@ -97,5 +110,10 @@ test("each knock's origin is read from its first bytes while it is held: an HTTP
   ]);
   onCleanup(() => sockets.forEach((s) => s.end()));
   await eventually(() => origins.size === 4, "four knocks settled", 3000);
-  expect([...origins.entries()].sort((a, b) => a[0] - b[0]).map(([, o]) => o)).toEqual(["https://saas.example", undefined, undefined, undefined]);
+  expect([...origins.entries()].sort((a, b) => a[0] - b[0]).map(([, o]) => o)).toEqual([
+    "https://saas.example",
+    undefined,
+    undefined,
+    undefined,
+  ]);
 });

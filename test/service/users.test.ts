@@ -8,7 +8,10 @@ import { tempFolder } from "../helpers.ts";
 describe("--users", () => {
   test("names and uids resolve through the passwd file; unknown names and empty lists are refused", () => {
     const passwd = join(tempFolder(), "passwd");
-    writeFileSync(passwd, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nalice:x:1999:1999::/:/bin/sh\n");
+    writeFileSync(
+      passwd,
+      "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nalice:x:1999:1999::/:/bin/sh\n",
+    );
     expect(parseUsers("alice, 1001,root,alice", "--users", passwd)).toEqual([1000, 1001, 0]);
     expect(() => parseUsers("mallory", "--users", passwd)).toThrow(/there is no user "mallory"/);
     expect(() => parseUsers(" , ", "--users", passwd)).toThrow(/at least one user/);

@@ -21,7 +21,9 @@ async function call<T>(method: string, url: URL, signal: AbortSignal, check: (v:
     body = await response.json();
   } catch (error) {
     if (signal.aborted) throw signal.reason ?? error;
-    throw new ServerCallError(`${method} ${url.origin}${url.pathname} failed: ${(error as Error).message}`, 0, { cause: error });
+    throw new ServerCallError(`${method} ${url.origin}${url.pathname} failed: ${(error as Error).message}`, 0, {
+      cause: error,
+    });
   }
   if (!response.ok) {
     const message = body?.error?.message ?? `answered ${response.status}`;
@@ -42,11 +44,21 @@ export function browserApi(base: string | URL) {
     config: (signal: AbortSignal) =>
       call<ServiceConfig>("GET", apiUrl(root, "/v1/config"), signal, (v) => typeof v?.range?.start === "number"),
     createSession: (signal: AbortSignal) =>
-      call<SessionOffer>("POST", apiUrl(root, "/v1/sessions"), signal, (v) => typeof v?.id === "string" && Array.isArray(v.tuples)),
+      call<SessionOffer>(
+        "POST",
+        apiUrl(root, "/v1/sessions"),
+        signal,
+        (v) => typeof v?.id === "string" && Array.isArray(v.tuples),
+      ),
     status: (id: string, wait: { seconds: number; since: number } | undefined, signal: AbortSignal) => {
       const url = apiUrl(root, `/v1/sessions/${encodeURIComponent(id)}`);
       if (wait) url.search = `wait=${wait.seconds}&since=${wait.since}`;
-      return call<SessionStatus>("GET", url, signal, (v) => typeof v?.state === "string" && typeof v.version === "number");
+      return call<SessionStatus>(
+        "GET",
+        url,
+        signal,
+        (v) => typeof v?.state === "string" && typeof v.version === "number",
+      );
     },
   };
 }

@@ -24,7 +24,11 @@ export function defaultTransport(userAgent = globalThis.navigator?.userAgent ?? 
 }
 
 /** The measured default per engine (README, "Browsers"); a browser that is neither Firefox nor WebKit is taken for Chromium. */
-const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = { chromium: "fetch", firefox: "ws", webkit: "https" };
+const DEFAULT_TRANSPORT: Record<BrowserEngine, BrowserTransportName> = {
+  chromium: "fetch",
+  firefox: "ws",
+  webkit: "https",
+};
 
 export type BrowserEngine = "chromium" | "firefox" | "webkit";
 
@@ -134,13 +138,20 @@ function defaultServer(): string {
 export const NO_REPORT_GRACE_MS = 1250;
 
 /** Whether a status says a service reported the knocks: it linked, named why not, or is asking its user. */
-const heardOf = (status: SessionStatus) => status.state !== "pending" || status.reason !== undefined || status.confirming === true;
+const heardOf = (status: SessionStatus) =>
+  status.state !== "pending" || status.reason !== undefined || status.confirming === true;
 
 /**
  * Long-polls the session until it leaves "pending" or names why it will not link; each poll is bounded by
  * what is left of the deadline. `onStatus` sees every status read.
  */
-async function waitForLink(api: BrowserApi, id: string, end: number, signal: AbortSignal, onStatus: (status: SessionStatus) => void): Promise<SessionStatus> {
+async function waitForLink(
+  api: BrowserApi,
+  id: string,
+  end: number,
+  signal: AbortSignal,
+  onStatus: (status: SessionStatus) => void,
+): Promise<SessionStatus> {
   // A poll that fails on the network (a dropped keep-alive connection) is retried until the deadline.
   const poll = async (wait?: { seconds: number; since: number }): Promise<SessionStatus> => {
     for (;;) {
@@ -164,7 +175,10 @@ async function waitForLink(api: BrowserApi, id: string, end: number, signal: Abo
 }
 
 /** The server's public settings: the port range (for drawing it) and timing. */
-export function fetchConfig(server: string | URL = defaultServer(), signal = AbortSignal.timeout(5000)): Promise<ServiceConfig> {
+export function fetchConfig(
+  server: string | URL = defaultServer(),
+  signal = AbortSignal.timeout(5000),
+): Promise<ServiceConfig> {
   return browserApi(server).config(signal);
 }
 
@@ -187,8 +201,15 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
   const end = start + timeoutMs;
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
-  const transport = typeof options.transport === "object" ? options.transport : browserTransports[options.transport ?? defaultTransport()];
-  if (!transport) throw new LinkError("SERVER", `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`);
+  const transport =
+    typeof options.transport === "object"
+      ? options.transport
+      : browserTransports[options.transport ?? defaultTransport()];
+  if (!transport)
+    throw new LinkError(
+      "SERVER",
+      `unknown transport "${String(options.transport)}"; one of ${Object.keys(browserTransports).join(", ")}`,
+    );
   const api = browserApi(options.server ?? defaultServer());
   const csp = watchConnectSrc();
   // Knocks still finishing after the link (browser retries) must not report progress past the result.
@@ -205,20 +226,37 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (error instanceof LinkError) throw error;
     if (options.signal?.aborted) throw new LinkError("ABORTED", "linking was aborted", { cause: error });
     if (deadline.aborted) {
-      throw new LinkError("NOT_LINKED", `no pkipc service linked this page within ${timeoutMs / 1000} s: is pkipc service running on this computer, holding the server's port range?`, { cause: error });
+      throw new LinkError(
+        "NOT_LINKED",
+        `no pkipc service linked this page within ${timeoutMs / 1000} s: is pkipc service running on this computer, holding the server's port range?`,
+        { cause: error },
+      );
     }
     if (error instanceof ServerCallError && error.status === 403) {
-      throw new LinkError("NOT_ALLOWED", `the pkipc server at ${api.base} does not serve pages of ${globalThis.location?.origin ?? "this origin"}: ${error.message}`, { cause: error });
+      throw new LinkError(
+        "NOT_ALLOWED",
+        `the pkipc server at ${api.base} does not serve pages of ${globalThis.location?.origin ?? "this origin"}: ${error.message}`,
+        { cause: error },
+      );
     }
     if (error instanceof ServerCallError && error.status === 0 && csp.blocked(api.origin)) {
-      throw new LinkError("CSP", `this page's Content-Security-Policy blocks its calls to the pkipc server: add ${api.origin} to its connect-src`, { cause: error });
+      throw new LinkError(
+        "CSP",
+        `this page's Content-Security-Policy blocks its calls to the pkipc server: add ${api.origin} to its connect-src`,
+        { cause: error },
+      );
     }
     if (error instanceof ServerCallError && error.status === 0) {
       // A server that refuses this origin answers without CORS headers, which a page sees as a network error.
       const origin = globalThis.location?.origin ?? "this page's origin";
-      throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message} (is it reachable, and does its operator allow pages of ${origin} with --allow-origin?)`, { cause: error });
+      throw new LinkError(
+        "SERVER",
+        `the pkipc server at ${api.base} failed: ${error.message} (is it reachable, and does its operator allow pages of ${origin} with --allow-origin?)`,
+        { cause: error },
+      );
     }
-    if (error instanceof ServerCallError) throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message}`, { cause: error });
+    if (error instanceof ServerCallError)
+      throw new LinkError("SERVER", `the pkipc server at ${api.base} failed: ${error.message}`, { cause: error });
     throw new LinkError("SERVER", `linking failed: ${(error as Error).message}`, { cause: error });
   };
 
@@ -260,14 +298,27 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
         settleMs: offer.settleMs,
         signal,
         onStart: (port) => emitKnock({ type: "knock", port, tuple: tupleOf.get(port) ?? 0 }),
-        onKnock: (r) => emitKnock({ type: "knocked", port: r.port, tuple: tupleOf.get(r.port) ?? 0, ms: r.ms, ...(r.error ? { error: r.error } : {}) }),
+        onKnock: (r) =>
+          emitKnock({
+            type: "knocked",
+            port: r.port,
+            tuple: tupleOf.get(r.port) ?? 0,
+            ms: r.ms,
+            ...(r.error ? { error: r.error } : {}),
+          }),
       });
       const [config] = await configured;
       emitKnock({ type: "waiting" });
       // Knocks the page's policy refused never left: known now (the violation events were queued before this task).
       await sleep(0);
       if (csp.knocksBlocked()) silence(csp.error());
-      const quiet = await Promise.race([linked.then(() => false, () => false), sleep(config.idleMs + NO_REPORT_GRACE_MS).then(() => true)]);
+      const quiet = await Promise.race([
+        linked.then(
+          () => false,
+          () => false,
+        ),
+        sleep(config.idleMs + NO_REPORT_GRACE_MS).then(() => true),
+      ]);
       if (quiet && !heard) {
         silence(
           csp.knocksBlocked()
@@ -278,9 +329,9 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
                   `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
                 )
               : new LinkError(
-                "NO_SERVICE",
-                `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
-              ),
+                  "NO_SERVICE",
+                  `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
+                ),
         );
       }
       await sleep(HOLD_AFTER_MS);
@@ -289,15 +340,24 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     const offer = await offered;
     const [config, permission] = await configured;
     emit({ type: "permission", state: permission });
-    emit({ type: "session", sessionId: offer.id, tuples: offer.tuples, expiresAt: offer.expiresAt, range: config.range });
+    emit({
+      type: "session",
+      sessionId: offer.id,
+      tuples: offer.tuples,
+      expiresAt: offer.expiresAt,
+      range: config.range,
+    });
     for (const event of early.splice(0)) emit(event);
     early = undefined;
     // The link usually comes before every knock has finished (browsers retry a knock the service hung
     // up on): resolve at the link; a lock that could not be taken (aborted) fails the race instead.
     const status = await Promise.race([linked, silent, held.then(() => linked)]);
-    if (status.state === "pending" && status.reason) throw new LinkError(status.reason, status.detail ?? `the server names ${status.reason}`);
-    if (status.state === "expired") throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
-    if (status.state === "declined") throw new LinkError("DECLINED", "the person at this computer declined the link when the pkipc service asked");
+    if (status.state === "pending" && status.reason)
+      throw new LinkError(status.reason, status.detail ?? `the server names ${status.reason}`);
+    if (status.state === "expired")
+      throw new LinkError("EXPIRED", "the code expired before a pkipc service reported it");
+    if (status.state === "declined")
+      throw new LinkError("DECLINED", "the person at this computer declined the link when the pkipc service asked");
     // Knocking may have changed it (a prompt answered, or a headless browser's automatic denial).
     const permissionNow = await queryLocalNetworkPermission();
     if (permissionNow !== permission) emit({ type: "permission", state: permissionNow });
@@ -332,16 +392,23 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
  * LOCAL_NETWORK_BLOCKED, with what the user can do; while the browser still asks, the message says to allow it.
  */
 function explainPermission(failure: unknown, permission: LocalNetworkPermission): unknown {
-  if (!(failure instanceof LinkError) || !["NO_SERVICE", "NOT_LINKED", "EXPIRED"].includes(failure.code)) return failure;
-  if (permission === "denied") return new LinkError("LOCAL_NETWORK_BLOCKED", blockedAdvice(globalThis.location?.origin ?? ""), { cause: failure });
+  if (!(failure instanceof LinkError) || !["NO_SERVICE", "NOT_LINKED", "EXPIRED"].includes(failure.code))
+    return failure;
+  if (permission === "denied")
+    return new LinkError("LOCAL_NETWORK_BLOCKED", blockedAdvice(globalThis.location?.origin ?? ""), { cause: failure });
   if (permission === "prompt") {
-    return new LinkError(failure.code, `${failure.message} If the browser asks whether this site may access apps on this device, choose Allow and try again.`, { cause: failure.cause });
+    return new LinkError(
+      failure.code,
+      `${failure.message} If the browser asks whether this site may access apps on this device, choose Allow and try again.`,
+      { cause: failure.cause },
+    );
   }
   return failure;
 }
 
 /** Whether this browser's knocks over `transport` carry no Origin: TLS knocks outside WebKit (a ClientHello only). */
-const originless = (transport: string) => (transport === "https" || transport === "wss") && browserEngine(globalThis.navigator?.userAgent ?? "") !== "webkit";
+const originless = (transport: string) =>
+  (transport === "https" || transport === "wss") && browserEngine(globalThis.navigator?.userAgent ?? "") !== "webkit";
 
 /** At most this many policy violations are kept per link: a bound, far above the ports of one code. */
 const MAX_VIOLATIONS = 256;

@@ -21,7 +21,8 @@ export interface PermissionsLike {
  * name, or no answer within `timeoutMs`). Never throws and never asks the user: query() shows no prompt.
  */
 export async function queryLocalNetworkPermission(
-  permissions: PermissionsLike | undefined = (globalThis.navigator as { permissions?: PermissionsLike } | undefined)?.permissions,
+  permissions: PermissionsLike | undefined = (globalThis.navigator as { permissions?: PermissionsLike } | undefined)
+    ?.permissions,
   timeoutMs = 1000,
 ): Promise<LocalNetworkPermission> {
   if (!permissions) return "unknown";

@@ -4,7 +4,10 @@ import { toCittyArgs } from "../../lib/options.ts";
 import { adminCall, adminOptions } from "./options.ts";
 
 export default defineCommand({
-  meta: { name: "acknowledge-data-loss", description: "Clear the data-loss flag of a shared store, so /healthz answers 200 again" },
+  meta: {
+    name: "acknowledge-data-loss",
+    description: "Clear the data-loss flag of a shared store, so /healthz answers 200 again",
+  },
   args: toCittyArgs(adminOptions),
   async run({ args, rawArgs, data }) {
     const { api, print } = adminCall({}, args, rawArgs, data);

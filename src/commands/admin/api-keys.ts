@@ -13,6 +13,9 @@ export default defineCommand({
     const { o, api, print } = adminCall(own, args, rawArgs, data);
     const list = await api.admin.apiKeys();
     if (o.json) return print(JSON.stringify(list, null, 2));
-    for (const k of list.apiKeys) print(`${k.id}  ${k.name}  ${k.origin}${k.webhook ? `  webhook ${k.webhook}` : ""}  made ${k.createdAt}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ""}`);
+    for (const k of list.apiKeys)
+      print(
+        `${k.id}  ${k.name}  ${k.origin}${k.webhook ? `  webhook ${k.webhook}` : ""}  made ${k.createdAt}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ""}`,
+      );
   },
 });

@@ -4,7 +4,10 @@ import { toCittyArgs } from "../../lib/options.ts";
 import { adminOptions } from "./options.ts";
 
 export default defineCommand({
-  meta: { name: "admin", description: "Operator: enroll services and issue API keys on a running server (needs its admin secret)" },
+  meta: {
+    name: "admin",
+    description: "Operator: enroll services and issue API keys on a running server (needs its admin secret)",
+  },
   args: toCittyArgs(adminOptions),
   subCommands: {
     token: () => import("./token.ts").then((m) => m.default),

@@ -7,7 +7,11 @@ import { serverOption, timeoutOption } from "../options.ts";
 
 export const adminOptions = {
   server: serverOption,
-  adminSecret: { description: "The server's admin secret (prefer the variable: flags show in ps)", env: "PKIPC_ADMIN_SECRET", parse: text },
+  adminSecret: {
+    description: "The server's admin secret (prefer the variable: flags show in ps)",
+    env: "PKIPC_ADMIN_SECRET",
+    parse: text,
+  },
   timeout: timeoutOption("Deadline of the request"),
 } as const;
 
@@ -23,7 +27,8 @@ export function adminCall<S extends OptionSpecs>(
 ): { o: ResolvedOptions<typeof adminOptions & S>; api: ReturnType<typeof apiClient>; print: (line: string) => void } {
   const { env, print } = data as CommandEnv;
   const o = resolveOptions({ ...adminOptions, ...own }, args, rawArgs, env) as ResolvedOptions<typeof adminOptions & S>;
-  if (!(o as ResolvedOptions<typeof adminOptions>).adminSecret) throw new ConfigError("the admin secret is needed: set PKIPC_ADMIN_SECRET");
+  if (!(o as ResolvedOptions<typeof adminOptions>).adminSecret)
+    throw new ConfigError("the admin secret is needed: set PKIPC_ADMIN_SECRET");
   const common = o as ResolvedOptions<typeof adminOptions>;
   return { o, api: apiClient(common.server, { adminSecret: common.adminSecret, timeoutMs: common.timeout }), print };
 }

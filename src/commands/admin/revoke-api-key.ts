@@ -5,7 +5,10 @@ import { adminCall, adminOptions, positional } from "./options.ts";
 
 export default defineCommand({
   meta: { name: "revoke-api-key", description: "Revoke an API key: pkipc admin revoke-api-key KEY_ID" },
-  args: { ...toCittyArgs(adminOptions), id: { type: "positional", description: "The key's id (pkipc admin api-keys)", required: false } },
+  args: {
+    ...toCittyArgs(adminOptions),
+    id: { type: "positional", description: "The key's id (pkipc admin api-keys)", required: false },
+  },
   async run({ args, rawArgs, data }) {
     const { api, print } = adminCall({}, args, rawArgs, data);
     const k = await api.admin.revokeApiKey(positional(args, "API key", "pkipc admin revoke-api-key KEY_ID"));

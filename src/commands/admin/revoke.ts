@@ -5,7 +5,10 @@ import { adminCall, adminOptions, positional } from "./options.ts";
 
 export default defineCommand({
   meta: { name: "revoke", description: "Revoke an enrolled service's key: pkipc admin revoke SERVICE_ID" },
-  args: { ...toCittyArgs(adminOptions), id: { type: "positional", description: "The service's id (pkipc admin services)", required: false } },
+  args: {
+    ...toCittyArgs(adminOptions),
+    id: { type: "positional", description: "The service's id (pkipc admin services)", required: false },
+  },
   async run({ args, rawArgs, data }) {
     const { api, print } = adminCall({}, args, rawArgs, data);
     const s = await api.admin.revokeService(positional(args, "service", "pkipc admin revoke SERVICE_ID"));

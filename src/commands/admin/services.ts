@@ -14,7 +14,9 @@ export default defineCommand({
     const list = await api.admin.services();
     if (o.json) return print(JSON.stringify(list, null, 2));
     for (const s of list.services) {
-      const seen = s.lastSeenAt ? `  last seen ${s.lastSeenAt} from ${s.address ?? "?"} (pkipc ${s.version ?? "0.2 or older"})` : "  never seen";
+      const seen = s.lastSeenAt
+        ? `  last seen ${s.lastSeenAt} from ${s.address ?? "?"} (pkipc ${s.version ?? "0.2 or older"})`
+        : "  never seen";
       print(`${s.id}  ${s.name}  enrolled ${s.createdAt}${s.revokedAt ? `  REVOKED ${s.revokedAt}` : ""}${seen}`);
     }
   },

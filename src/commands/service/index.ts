@@ -33,10 +33,14 @@ export default defineCommand({
   async run({ args, rawArgs, data }) {
     const { env, log, waitForSignal } = data as CommandEnv;
     const stray = (args as { _?: string[] })._ ?? [];
-    if (stray.length) throw new ConfigError(`unexpected argument "${stray[0]}"; install, uninstall, status and origins come right after "service" (pkipc service install [options])`);
+    if (stray.length)
+      throw new ConfigError(
+        `unexpected argument "${stray[0]}"; install, uninstall, status and origins come right after "service" (pkipc service install [options])`,
+      );
     const o = resolveOptions(serviceOptions, args, rawArgs, env);
     const stopped = waitForSignal(); // listen for the signal first: a stop that comes during start-up is not lost
-    if (o.askFor && o.confirm !== "desktop") throw new ConfigError("--ask-for needs --confirm desktop (it names instructions the desktop asks about)");
+    if (o.askFor && o.confirm !== "desktop")
+      throw new ConfigError("--ask-for needs --confirm desktop (it names instructions the desktop asks about)");
     const plan = planService(o, env);
     const { server, keyFile, stateDir } = plan;
     let credentials = plan.credentials;
@@ -51,7 +55,10 @@ export default defineCommand({
     }
     const serviceLog = log.child({ role: "service" });
     const metrics = o.metricsListen ? serviceMetrics() : undefined;
-    const endpoint = metrics && o.metricsListen ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port) : undefined;
+    const endpoint =
+      metrics && o.metricsListen
+        ? serveMetrics(metrics.registry, o.metricsListen.host, o.metricsListen.port)
+        : undefined;
     if (endpoint) serviceLog.info(`metrics on ${endpoint.url}`);
     const audit = createAuditLog(join(stateDir, "audit.jsonl"), serviceLog);
     const stateFile = statePath(stateDir);
@@ -111,13 +118,24 @@ export default defineCommand({
           o.confirm === "ask"
             ? terminalConfirm(process.stdin, process.stderr, server.origin)
             : o.confirm === "desktop"
-              ? desktopConfirm({ dialogs: dialogsFor(process.platform), stateDir, askFor: o.askFor, timeoutMs: o.consentTimeout, log: serviceLog })
+              ? desktopConfirm({
+                  dialogs: dialogsFor(process.platform),
+                  stateDir,
+                  askFor: o.askFor,
+                  timeoutMs: o.consentTimeout,
+                  log: serviceLog,
+                })
               : undefined,
         ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
         onReport(event) {
           metrics?.onReport(event);
           if (event.answer?.linked) {
-            lastLink = { at: new Date().toISOString(), origin: event.origin ?? "none", process: event.burst.process.name, pid: event.burst.process.pid };
+            lastLink = {
+              at: new Date().toISOString(),
+              origin: event.origin ?? "none",
+              process: event.burst.process.name,
+              pid: event.burst.process.pid,
+            };
             saveState();
           }
         },

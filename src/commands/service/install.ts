@@ -7,24 +7,38 @@ import type { AutostartEntry } from "../../service/autostart/index.ts";
 import { autostartFor, dryRun, selfProgram } from "./autostart.ts";
 import { planService, serviceOptions } from "./options.ts";
 
-const show = (argv: readonly string[]) => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
+const show = (argv: readonly string[]) =>
+  argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
 
 export default defineCommand({
-  meta: { name: "install", description: "Start `pkipc service` with these options at every login of this user (systemd user unit, LaunchAgent, or Windows Run key)" },
+  meta: {
+    name: "install",
+    description:
+      "Start `pkipc service` with these options at every login of this user (systemd user unit, LaunchAgent, or Windows Run key)",
+  },
   args: toCittyArgs({ ...serviceOptions, dryRun }),
   async run({ args, rawArgs, data }) {
     const { env, print, self } = data as CommandEnv;
     const o = resolveOptions({ ...serviceOptions, dryRun }, args, rawArgs, {});
-    if (o.enroll) throw new ConfigError("--enroll takes a one-time token: enroll once with `pkipc service --enroll TOKEN`, then install without it");
-    if (o.confirm === "ask") throw new ConfigError("--confirm ask needs a terminal, which a service started at login does not have");
+    if (o.enroll)
+      throw new ConfigError(
+        "--enroll takes a one-time token: enroll once with `pkipc service --enroll TOKEN`, then install without it",
+      );
+    if (o.confirm === "ask")
+      throw new ConfigError("--confirm ask needs a terminal, which a service started at login does not have");
     // The service's own start checks: what it would refuse at every login is refused now, in the same words.
     planService(o, env);
     const { program, prefix } = selfProgram(self);
     const options = rawArgs.filter((a) => a !== "--dry-run" && a !== "--dryRun");
     const entry: AutostartEntry = { program, args: [...prefix, "service", ...options] };
     const autostart = autostartFor(env, program, o.profile);
-    const ignored = Object.values(serviceOptions).map((s) => (s as { env?: string }).env).filter((name) => name && env[name] !== undefined);
-    if (ignored.length) print(`note: ${ignored.join(", ")} set in this shell are not carried into the installed service; pass them as options`);
+    const ignored = Object.values(serviceOptions)
+      .map((s) => (s as { env?: string }).env)
+      .filter((name) => name && env[name] !== undefined);
+    if (ignored.length)
+      print(
+        `note: ${ignored.join(", ")} set in this shell are not carried into the installed service; pass them as options`,
+      );
     if (o.dryRun) {
       const plan = autostart.plan(entry);
       print(`would write ${plan.target}:`);

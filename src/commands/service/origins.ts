@@ -16,15 +16,21 @@ const originsOptions = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "origins", description: "List the sites allowed always with --confirm desktop, or forget one with --revoke ORIGIN" },
+  meta: {
+    name: "origins",
+    description: "List the sites allowed always with --confirm desktop, or forget one with --revoke ORIGIN",
+  },
   args: toCittyArgs(originsOptions),
   async run({ args, rawArgs, data }) {
     const { env, print } = data as CommandEnv;
     const o = resolveOptions(originsOptions, args, rawArgs, env);
     const home = env.HOME ?? env.USERPROFILE ?? "~";
-    const raw = o.stateDir ? o.stateDir.replace(/^~(?=[\\/]|$)/, home) : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
+    const raw = o.stateDir
+      ? o.stateDir.replace(/^~(?=[\\/]|$)/, home)
+      : profileStateDir(defaultStateDir(env, process.platform, home), o.profile);
     if (o.revoke !== undefined) {
-      if (!revokeOrigin(raw, o.revoke)) throw new ConfigError(`${o.revoke} is not among the allowed origins in ${originsPath(raw)}`);
+      if (!revokeOrigin(raw, o.revoke))
+        throw new ConfigError(`${o.revoke} is not among the allowed origins in ${originsPath(raw)}`);
       print(`revoked ${o.revoke}: its next link is asked about again (a running service reads the list at every link)`);
       return;
     }

@@ -14,7 +14,11 @@ export default defineCommand({
     const autostart = autostartFor(env, selfProgram(self).program, o.profile);
     if (o.dryRun) {
       const status = await autostart.status();
-      print(status.installed ? `would stop the service and remove ${autostart.plan({ program: "", args: [] }).target}` : "nothing to remove: not installed");
+      print(
+        status.installed
+          ? `would stop the service and remove ${autostart.plan({ program: "", args: [] }).target}`
+          : "nothing to remove: not installed",
+      );
       return;
     }
     for (const line of await autostart.uninstall()) print(line);

@@ -1,6 +1,14 @@
 // The demo page's script: draws the port range, lights each knock as it goes out, then shows what the service found.
 import type { ProcessInfo, SessionOffer, SessionStatus } from "../../protocol/schemas.ts";
-import { browserTransports, defaultTransport, fetchConfig, LinkError, type LinkProgress, type LinkResult, link } from "../../client/browser/index.ts";
+import {
+  browserTransports,
+  defaultTransport,
+  fetchConfig,
+  LinkError,
+  type LinkProgress,
+  type LinkResult,
+  link,
+} from "../../client/browser/index.ts";
 
 const $ = <E extends HTMLElement>(id: string) => document.getElementById(id) as E;
 const params = new URLSearchParams(location.search);
@@ -76,11 +84,18 @@ function describe(p: ProcessInfo): [string, string][] {
  * the pkipc server itself, the page creates its own session and sees only the progress.
  */
 const backend = document.querySelector<HTMLMetaElement>('meta[name="pkipc-backend"]')?.content;
-const server = new URL(document.querySelector<HTMLMetaElement>('meta[name="pkipc-server"]')?.content ?? ".", location.href);
+const server = new URL(
+  document.querySelector<HTMLMetaElement>('meta[name="pkipc-server"]')?.content ?? ".",
+  location.href,
+);
 
 async function backendCall<T>(method: string, path: string): Promise<T> {
-  const response = await fetch(new URL(path, new URL(backend!, location.href)), { method, signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`the SaaS backend answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+  const response = await fetch(new URL(path, new URL(backend!, location.href)), {
+    method,
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!response.ok)
+    throw new Error(`the SaaS backend answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
   return (await response.json()) as T;
 }
 
@@ -93,10 +108,14 @@ async function run(): Promise<void> {
     const session = backend ? await backendCall<SessionOffer>("POST", "session") : undefined;
     const result: LinkResult = await link({ server, transport, onProgress, ...(session ? { session } : {}) });
     // The page itself never learns who linked; its backend does, with its API key.
-    const status = backend ? await backendCall<SessionStatus>("GET", `session/${encodeURIComponent(result.sessionId)}`) : result.status;
+    const status = backend
+      ? await backendCall<SessionStatus>("GET", `session/${encodeURIComponent(result.sessionId)}`)
+      : result.status;
     const p = status.process;
     const b = p?.browser;
-    const who = p ? `: ${b ? `${b.name} ${b.version}` : p.name}, user ${p.user}, PID ${b?.pid ?? p.pid}` : " (who linked is shown to the SaaS backend only)";
+    const who = p
+      ? `: ${b ? `${b.name} ${b.version}` : p.name}, user ${p.user}, PID ${b?.pid ?? p.pid}`
+      : " (who linked is shown to the SaaS backend only)";
     setStatus(`Linked in ${Math.round(result.timeToLinkMs)} ms${who}`, "linked");
     showDetails([
       ...(p ? describe(p) : []),
@@ -105,7 +124,11 @@ async function run(): Promise<void> {
       ["local network access", result.permission],
       ["session", result.sessionId],
     ]);
-    (window as any).pkipcResult = { ...result, ...(p ? { process: p } : {}), ...(status.origin ? { origin: status.origin } : {}) };
+    (window as any).pkipcResult = {
+      ...result,
+      ...(p ? { process: p } : {}),
+      ...(status.origin ? { origin: status.origin } : {}),
+    };
   } catch (error) {
     const message = error instanceof LinkError ? error.message : `unexpected failure: ${(error as Error).message}`;
     if (error instanceof LinkError && error.code === "LOCAL_NETWORK_BLOCKED") {

@@ -5,11 +5,15 @@ import { createHash } from "node:crypto";
  * Where a page's knocks go: loopback on any port, over each transport the browser module has. A
  * Content-Security-Policy checks these before connecting, so a host missing here would silently stop links.
  */
-const KNOCK_SOURCES = ["http", "https", "ws", "wss"].flatMap((scheme) => ["127.0.0.1", "[::1]", "localhost"].map((host) => `${scheme}://${host}:*`));
+const KNOCK_SOURCES = ["http", "https", "ws", "wss"].flatMap((scheme) =>
+  ["127.0.0.1", "[::1]", "localhost"].map((host) => `${scheme}://${host}:*`),
+);
 
 /** A hash source for each inline <style> block, so styles need no 'unsafe-inline' (the pages have no style attributes). */
 function styleSources(html: string): string[] {
-  return [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map((m) => `'sha256-${createHash("sha256").update(m[1]!).digest("base64")}'`);
+  return [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+    (m) => `'sha256-${createHash("sha256").update(m[1]!).digest("base64")}'`,
+  );
 }
 
 /**

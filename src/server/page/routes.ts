@@ -20,13 +20,17 @@ const script = (body: string, crossOrigin: boolean) =>
 
 /** The browser-facing routes, as an Elysia plugin. */
 export function pageRoutes() {
-  return new Elysia({ name: "pkipc-pages" })
-    .get("/", () => page(DEMO_HTML, DEMO_HEADERS), { detail: { summary: "Demo page: knock from this browser and see what the service found" } })
-    .get("/demo.js", () => script(DEMO_JS, false), { detail: { hide: true } })
-    .get("/pkipc.js", () => script(MODULE_JS, true), {
-      detail: { summary: "The browser module: import { link } from this URL" },
-    })
-    // A plain page, not a viewer: a viewer would be a third-party script running on this origin, which the
-    // server's CORS and page checks always trust. The document itself is at /openapi/json.
-    .get("/openapi", () => page(OPENAPI_HTML, OPENAPI_HEADERS), { detail: { hide: true } });
+  return (
+    new Elysia({ name: "pkipc-pages" })
+      .get("/", () => page(DEMO_HTML, DEMO_HEADERS), {
+        detail: { summary: "Demo page: knock from this browser and see what the service found" },
+      })
+      .get("/demo.js", () => script(DEMO_JS, false), { detail: { hide: true } })
+      .get("/pkipc.js", () => script(MODULE_JS, true), {
+        detail: { summary: "The browser module: import { link } from this URL" },
+      })
+      // A plain page, not a viewer: a viewer would be a third-party script running on this origin, which the
+      // server's CORS and page checks always trust. The document itself is at /openapi/json.
+      .get("/openapi", () => page(OPENAPI_HTML, OPENAPI_HEADERS), { detail: { hide: true } })
+  );
 }

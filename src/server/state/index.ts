@@ -56,13 +56,15 @@ export async function openState(
     };
   }
   const redis = redisConnection({ url: store }, log);
-  if (!(await redis.ready(CONNECT_WAIT_MS))) log.warn("the Redis store does not answer yet; requests get 503 until it does", { store: redis.where });
+  if (!(await redis.ready(CONNECT_WAIT_MS)))
+    log.warn("the Redis store does not answer yet; requests get 503 until it does", { store: redis.where });
   else {
     await checkRedis(redis, log, shared);
     try {
       await claimFormat(redis);
     } catch (error) {
-      if (!(error instanceof ConfigError)) log.warn("could not read the Redis store's format", { error: (error as Error).message });
+      if (!(error instanceof ConfigError))
+        log.warn("could not read the Redis store's format", { error: (error as Error).message });
       else {
         await redis.close();
         throw error; // another pkipc whose data this one would misread: refuse to start
@@ -75,7 +77,11 @@ export async function openState(
     where: redis.where,
     store: sessionStore,
     registry: redisRegistry(redis),
-    nonces: redisNonces(redis, { windowMs: security.signatureWindowMs, maxEntries: security.maxNonces, maxPerService: security.maxNoncesPerService }),
+    nonces: redisNonces(redis, {
+      windowMs: security.signatureWindowMs,
+      maxEntries: security.maxNonces,
+      maxPerService: security.maxNoncesPerService,
+    }),
     buckets: redisBuckets(redis),
     async ping() {
       await redis.ping();
@@ -95,7 +101,11 @@ export async function openState(
  * stops the server): a Redis that may lose enrolled services and API keys or evict nonces, and settings that
  * differ from those of the instance that started before this one. Each instance then stores its own.
  */
-async function checkRedis(redis: RedisConnection, log: Logger, shared: Readonly<Record<string, string>>): Promise<void> {
+async function checkRedis(
+  redis: RedisConnection,
+  log: Logger,
+  shared: Readonly<Record<string, string>>,
+): Promise<void> {
   try {
     const config = (await redis.command("CONFIG", ["GET", "*"])) as unknown;
     const value = (name: string): string | undefined => {
@@ -106,11 +116,17 @@ async function checkRedis(redis: RedisConnection, log: Logger, shared: Readonly<
       return config && typeof config === "object" ? (config as Record<string, string>)[name] : undefined;
     };
     if (value("appendonly") === "no") {
-      log.warn("this Redis keeps no append-only file (appendonly no): enrolled services and API keys are lost if it restarts; set appendonly yes", { store: redis.where });
+      log.warn(
+        "this Redis keeps no append-only file (appendonly no): enrolled services and API keys are lost if it restarts; set appendonly yes",
+        { store: redis.where },
+      );
     }
     const policy = value("maxmemory-policy");
     if (policy !== undefined && policy !== "noeviction") {
-      log.warn(`this Redis may evict keys (maxmemory-policy ${policy}): an evicted nonce allows a replay; set maxmemory-policy noeviction`, { store: redis.where });
+      log.warn(
+        `this Redis may evict keys (maxmemory-policy ${policy}): an evicted nonce allows a replay; set maxmemory-policy noeviction`,
+        { store: redis.where },
+      );
     }
   } catch (error) {
     // A managed Redis may refuse CONFIG: then the README's requirements are the operator's to check.
@@ -124,9 +140,12 @@ async function checkRedis(redis: RedisConnection, log: Logger, shared: Readonly<
       const other = JSON.parse(before) as Record<string, string>;
       const differ = Object.keys(shared).filter((k) => k in other && other[k] !== shared[k]);
       if (differ.length > 0) {
-        log.warn("this instance's settings differ from those of the instance that started before it on this Redis; every instance needs the same", {
-          differ: differ.map((k) => `${k} ${shared[k]} (other: ${other[k]})`).join("; "),
-        });
+        log.warn(
+          "this instance's settings differ from those of the instance that started before it on this Redis; every instance needs the same",
+          {
+            differ: differ.map((k) => `${k} ${shared[k]} (other: ${other[k]})`).join("; "),
+          },
+        );
       }
     }
     await redis.command("SET", [key, JSON.stringify(shared)]);

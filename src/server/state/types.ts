@@ -142,7 +142,8 @@ export interface Hold {
 }
 
 /** The 503 of an insert refused by the live-session cap. */
-export const liveCapError = (maxLive: number) => new CapacityError(`too many live sessions (${maxLive}); try again shortly`);
+export const liveCapError = (maxLive: number) =>
+  new CapacityError(`too many live sessions (${maxLive}); try again shortly`);
 
 // The credential registry: enrolled services, enrollment tokens and API keys.
 
@@ -212,7 +213,11 @@ export interface ServiceRegistry {
    * A new API key for a SaaS backend whose pages are at `origin`; the key is returned once, only its digest
    * kept. With a `webhook` URL (checked by the caller), a signing secret is made and returned once too.
    */
-  issueApiKey(name: string, origin: string, webhook?: string): Promise<ApiKeySummary & { key: string; webhookSecret?: string }>;
+  issueApiKey(
+    name: string,
+    origin: string,
+    webhook?: string,
+  ): Promise<ApiKeySummary & { key: string; webhookSecret?: string }>;
   /** The webhook of an unrevoked API key, with its secret; undefined for none, revoked or unknown. */
   webhookOf(apiKeyId: string): Promise<WebhookTarget | undefined>;
   /** The unrevoked API key with this secret; looked up on every backend request, like keyOf. */

@@ -4,7 +4,6 @@ import type { WebhookTarget } from "../state/types.ts";
 import type { WebhookEvent } from "./events.ts";
 import { signedHeaders } from "./sign.ts";
 
-
 /** How deliveries are paced and bounded (see `pkipc server --help` for the flags). */
 export interface WebhookSettings {
   /** Waits before each retry, in ms; its length is the number of retries. Default 5 s, 5 min, 30 min, 2 h, 5 h. */
@@ -102,7 +101,8 @@ export function webhookSender(
 
   function retry(job: Job, error: unknown): void {
     if (stopping.signal.aborted) return;
-    const why = (error as Error).name === "TimeoutError" ? `no answer within ${settings.timeoutMs} ms` : (error as Error).message;
+    const why =
+      (error as Error).name === "TimeoutError" ? `no answer within ${settings.timeoutMs} ms` : (error as Error).message;
     const planned = settings.retryDelaysMs[job.attempts - 1];
     if (planned === undefined) {
       log.error("webhook given up", { id: job.event.id, attempts: job.attempts, error: why });
@@ -110,7 +110,12 @@ export function webhookSender(
     }
     // ±10 %: events that failed together (a receiver down) do not all come back in the same instant.
     const delay = Math.round(planned * (0.9 + Math.random() * 0.2));
-    log.warn("webhook attempt failed; retrying", { id: job.event.id, attempt: job.attempts, retryInMs: delay, error: why });
+    log.warn("webhook attempt failed; retrying", {
+      id: job.event.id,
+      attempt: job.attempts,
+      retryInMs: delay,
+      error: why,
+    });
     waiting++;
     const timer = setTimeout(() => {
       timers.delete(timer);

@@ -32,16 +32,24 @@ export function eventsOf(
   const apiKeyId = after.apiKeyId;
   if (apiKeyId === undefined) return [];
   const timestamp = new Date(now).toISOString();
-  const event = (id: string, type: string, data: unknown): WebhookEvent => ({ id, apiKeyId, body: JSON.stringify({ type, timestamp, data }) });
+  const event = (id: string, type: string, data: unknown): WebhookEvent => ({
+    id,
+    apiKeyId,
+    body: JSON.stringify({ type, timestamp, data }),
+  });
   const events: WebhookEvent[] = [];
-  if (after.state === "linked" && before.state !== "linked") events.push(event(`msg_${after.id}_linked`, "session.linked", statusOf(after)));
-  if (after.state === "declined" && before.state !== "declined") events.push(event(`msg_${after.id}_declined`, "session.declined", statusOf(after)));
+  if (after.state === "linked" && before.state !== "linked")
+    events.push(event(`msg_${after.id}_linked`, "session.linked", statusOf(after)));
+  if (after.state === "declined" && before.state !== "declined")
+    events.push(event(`msg_${after.id}_declined`, "session.declined", statusOf(after)));
   const was = new Map(before.instructions.map((i) => [i.id, i.state as string]));
   for (const i of after.instructions) {
     const state = i.state as string;
     if (unfinished.has(state) || was.get(i.id) === state) continue;
     const instruction = { id: i.id, name: i.name, state, ...(i.result === undefined ? {} : { result: i.result }) };
-    events.push(event(`msg_${after.id}_${i.id}_${state}`, `instruction.${state}`, { sessionId: after.id, instruction }));
+    events.push(
+      event(`msg_${after.id}_${i.id}_${state}`, `instruction.${state}`, { sessionId: after.id, instruction }),
+    );
   }
   return events;
 }

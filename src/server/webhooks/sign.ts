@@ -18,7 +18,12 @@ export function webhookSecret(): string {
  * the secret's bytes, of "id.timestamp.body". The timestamp is the attempt's (in seconds), so a retry is
  * signed anew while its id stays the event's.
  */
-export function signedHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<string, string> {
+export function signedHeaders(
+  secret: string,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): Record<string, string> {
   const key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
   const signature = createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64");
   return { "webhook-id": id, "webhook-timestamp": String(timestampSeconds), "webhook-signature": `v1,${signature}` };
@@ -30,14 +35,19 @@ export function signedHeaders(secret: string, id: string, timestampSeconds: numb
  * the operator (the admin secret) names webhooks, and tests and same-host backends need loopback.
  */
 export function checkWebhookUrl(raw: string): string {
-  if (raw.length > MAX_WEBHOOK_URL) throw new InvalidInputError(`a webhook URL may have at most ${MAX_WEBHOOK_URL} characters`);
+  if (raw.length > MAX_WEBHOOK_URL)
+    throw new InvalidInputError(`a webhook URL may have at most ${MAX_WEBHOOK_URL} characters`);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new InvalidInputError(`the webhook must be a URL such as https://saas.example/pkipc-events, not "${raw.slice(0, 80)}"`);
+    throw new InvalidInputError(
+      `the webhook must be a URL such as https://saas.example/pkipc-events, not "${raw.slice(0, 80)}"`,
+    );
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidInputError(`the webhook must be an http or https URL, not ${url.protocol.slice(0, 20)}`);
-  if (url.username || url.password) throw new InvalidInputError("the webhook URL must not hold a user name or password");
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new InvalidInputError(`the webhook must be an http or https URL, not ${url.protocol.slice(0, 20)}`);
+  if (url.username || url.password)
+    throw new InvalidInputError("the webhook URL must not hold a user name or password");
   return url.href;
 }

@@ -61,6 +61,7 @@ export function canonicalAddress(text: string): string {
 export function addressBytes(text: string): number[] | null {
   const bare = text.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
   const bytes = bare.includes(":") ? parseIpv6(bare) : parseIpv4(bare);
-  const mapped = bytes?.length === 16 && bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255;
+  const mapped =
+    bytes?.length === 16 && bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255;
   return mapped ? bytes!.slice(12) : bytes;
 }

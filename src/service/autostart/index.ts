@@ -8,7 +8,10 @@ import { windowsAutostart } from "./windows.ts";
 export type { Autostart, AutostartContext, AutostartEntry, AutostartPlan, AutostartStatus } from "./types.ts";
 
 /** The backend for `platform`; Windows also needs the program (its image name) and this process's pid. */
-export function createAutostart(platform: NodeJS.Platform, context: AutostartContext & { program: string; selfPid: number }): Autostart {
+export function createAutostart(
+  platform: NodeJS.Platform,
+  context: AutostartContext & { program: string; selfPid: number },
+): Autostart {
   if (platform === "linux") return systemdAutostart(context);
   if (platform === "darwin") return launchdAutostart(context);
   if (platform === "win32") return windowsAutostart(context);

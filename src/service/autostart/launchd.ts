@@ -10,7 +10,8 @@ export const LAUNCHD_LABEL = "org.pkipc.service";
 /** The LaunchAgent's label: org.pkipc.service, or org.pkipc.service.PROFILE. */
 const launchdLabel = (profile?: string) => (profile ? `org.pkipc.service.${profile}` : "org.pkipc.service");
 
-const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot" }[c]};`);
+const escapeXml = (text: string) =>
+  text.replace(/[&<>"]/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot" }[c]};`);
 
 /**
  * The agent's plist: ProgramArguments run the binary by absolute path with the given options,
@@ -25,13 +26,16 @@ export function launchdPlist(entry: AutostartEntry, home: string, profile?: stri
   const log = join(home, "Library", "Logs", `${autostartName(profile)}-service.log`);
   // Control characters other than tab cannot appear in an XML 1.0 document at all.
   for (const word of [entry.program, ...entry.args]) {
-    if (/[\0-\x08\x0b\x0c\x0e-\x1f]/.test(word)) throw new AutostartError("an option for the installed service contains a control character, which a plist cannot hold");
+    if (/[\0-\x08\x0b\x0c\x0e-\x1f]/.test(word))
+      throw new AutostartError(
+        "an option for the installed service contains a control character, which a plist cannot hold",
+      );
   }
   const args = [entry.program, ...entry.args].map((a) => `\t\t<string>${escapeXml(a)}</string>`);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
-    '<!-- Written by `pkipc service install`; `pkipc service uninstall` removes it. -->',
+    "<!-- Written by `pkipc service install`; `pkipc service uninstall` removes it. -->",
     '<plist version="1.0">',
     "<dict>",
     "\t<key>Label</key>",
@@ -73,7 +77,14 @@ export function launchdAutostart(context: AutostartContext): Autostart {
   return {
     name: "launchd",
     plan(entry): AutostartPlan {
-      return { target: plistPath, content: launchdPlist(entry, context.home, context.profile), commands: [["launchctl", "bootout", service], ["launchctl", "bootstrap", domain, plistPath]] };
+      return {
+        target: plistPath,
+        content: launchdPlist(entry, context.home, context.profile),
+        commands: [
+          ["launchctl", "bootout", service],
+          ["launchctl", "bootstrap", domain, plistPath],
+        ],
+      };
     },
     async install(entry) {
       const text = launchdPlist(entry, context.home, context.profile);
@@ -89,7 +100,9 @@ export function launchdAutostart(context: AutostartContext): Autostart {
       if (wasLoaded) await launchctl("bootout", service); // the old options are still running
       const r = await launchctl("bootstrap", domain, plistPath);
       if (r.code !== 0) {
-        done.push(`launchctl could not load it now (${(r.stderr || r.stdout).trim().split("\n")[0] || `exit ${r.code}`}); it starts at your next login, or run: launchctl bootstrap ${domain} "${plistPath}"`);
+        done.push(
+          `launchctl could not load it now (${(r.stderr || r.stdout).trim().split("\n")[0] || `exit ${r.code}`}); it starts at your next login, or run: launchctl bootstrap ${domain} "${plistPath}"`,
+        );
       } else done.push(`loaded ${LAUNCHD_LABEL} into ${domain} (launchctl print ${service})`);
       return done;
     },
@@ -97,7 +110,10 @@ export function launchdAutostart(context: AutostartContext): Autostart {
       const done: string[] = [];
       if (await loaded()) {
         const r = await launchctl("bootout", service);
-        if (r.code !== 0) throw new AutostartError(`launchctl bootout ${service} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
+        if (r.code !== 0)
+          throw new AutostartError(
+            `launchctl bootout ${service} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`,
+          );
         done.push(`stopped ${LAUNCHD_LABEL}`);
       }
       if (existsSync(plistPath)) {
@@ -112,7 +128,8 @@ export function launchdAutostart(context: AutostartContext): Autostart {
       const running = r.code === 0 && /^\s*state = running\s*$/m.test(r.stdout);
       const pid = /^\s*pid = (\d+)\s*$/m.exec(r.stdout)?.[1];
       const where = installed ? `installed at ${plistPath}` : "not installed";
-      const state = r.code !== 0 ? "not loaded" : running ? `running${pid ? ` (pid ${pid})` : ""}` : "loaded, not running";
+      const state =
+        r.code !== 0 ? "not loaded" : running ? `running${pid ? ` (pid ${pid})` : ""}` : "loaded, not running";
       return { installed, running, detail: `${where}; ${state}` };
     },
   };

@@ -14,8 +14,14 @@ const DEFAULT_UNIT_NAME = UNIT_NAME;
  * and $ doubled (environment substitution), so every option reaches pkipc exactly as given.
  */
 export function systemdQuote(word: string): string {
-  if (/[\0\r\n]/.test(word)) throw new AutostartError("an option for the installed service contains a line break or NUL, which a unit file cannot hold");
-  return `"${word.replace(/[\\"]/g, (c) => `\\${c}`).replace(/%/g, "%%").replace(/\$/g, () => "$$")}"`;
+  if (/[\0\r\n]/.test(word))
+    throw new AutostartError(
+      "an option for the installed service contains a line break or NUL, which a unit file cannot hold",
+    );
+  return `"${word
+    .replace(/[\\"]/g, (c) => `\\${c}`)
+    .replace(/%/g, "%%")
+    .replace(/\$/g, () => "$$")}"`;
 }
 
 /**
@@ -66,7 +72,11 @@ export function systemdAutostart(context: AutostartContext): Autostart {
       return {
         target: unitPath,
         content: systemdUnit(entry),
-        commands: [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", UNIT_NAME], ["systemctl", "--user", "restart", UNIT_NAME]],
+        commands: [
+          ["systemctl", "--user", "daemon-reload"],
+          ["systemctl", "--user", "enable", UNIT_NAME],
+          ["systemctl", "--user", "restart", UNIT_NAME],
+        ],
       };
     },
     async install(entry) {
@@ -80,12 +90,21 @@ export function systemdAutostart(context: AutostartContext): Autostart {
         done.push(`${before === undefined ? "wrote" : "updated"} ${unitPath}`);
       }
       if (!(await managerReachable())) {
-        done.push(`no systemd user manager answers here (a container, or no login session): the service will start with your next session once enabled; run: ${manual}`);
+        done.push(
+          `no systemd user manager answers here (a container, or no login session): the service will start with your next session once enabled; run: ${manual}`,
+        );
         return done;
       }
-      for (const step of [["daemon-reload"], ["enable", UNIT_NAME], [before === text ? "start" : "restart", UNIT_NAME]]) {
+      for (const step of [
+        ["daemon-reload"],
+        ["enable", UNIT_NAME],
+        [before === text ? "start" : "restart", UNIT_NAME],
+      ]) {
         const r = await systemctl(...step);
-        if (r.code !== 0) throw new AutostartError(`systemctl --user ${step.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}; the unit is at ${unitPath}`);
+        if (r.code !== 0)
+          throw new AutostartError(
+            `systemctl --user ${step.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}; the unit is at ${unitPath}`,
+          );
       }
       done.push(`enabled and started ${UNIT_NAME} (systemctl --user status ${UNIT_NAME})`);
       return done;
@@ -114,11 +133,19 @@ export function systemdAutostart(context: AutostartContext): Autostart {
     async status() {
       const installed = existsSync(unitPath);
       if (!(await managerReachable())) {
-        return { installed, running: undefined, detail: `${installed ? `installed at ${unitPath}` : "not installed"}; no systemd user manager answers, so whether it runs is unknown` };
+        return {
+          installed,
+          running: undefined,
+          detail: `${installed ? `installed at ${unitPath}` : "not installed"}; no systemd user manager answers, so whether it runs is unknown`,
+        };
       }
       const active = (await systemctl("is-active", UNIT_NAME)).stdout.trim();
       const running = active === "active";
-      return { installed, running, detail: `${installed ? `installed at ${unitPath}` : "not installed"}; ${running ? "running" : `not running (${active || "unknown"})`}` };
+      return {
+        installed,
+        running,
+        detail: `${installed ? `installed at ${unitPath}` : "not installed"}; ${running ? "running" : `not running (${active || "unknown"})`}`,
+      };
     },
   };
 }

@@ -56,4 +56,3 @@ export interface Autostart {
   uninstall(): Promise<string[]>;
   status(): Promise<AutostartStatus>;
 }
-

@@ -31,7 +31,10 @@ export function windowsQuote(arg: string): string {
 /** The Run value's data: the binary by absolute path and its options, as one command line. */
 export function windowsCommandLine(entry: AutostartEntry): string {
   for (const word of [entry.program, ...entry.args]) {
-    if (/[\0\r\n]/.test(word)) throw new AutostartError("an option for the installed service contains a line break or NUL, which a logon entry cannot hold");
+    if (/[\0\r\n]/.test(word))
+      throw new AutostartError(
+        "an option for the installed service contains a line break or NUL, which a logon entry cannot hold",
+      );
   }
   return [entry.program, ...entry.args].map(windowsQuote).join(" ");
 }
@@ -55,34 +58,52 @@ export function windowsAutostart(context: AutostartContext & { program: string; 
     name: "windows-run-key",
     plan(entry): AutostartPlan {
       const data = windowsCommandLine(entry);
-      return { target: `${RUN_KEY}\\${RUN_VALUE}`, content: data, commands: [["reg", "add", RUN_KEY, "/v", RUN_VALUE, "/t", "REG_SZ", "/d", data, "/f"]] };
+      return {
+        target: `${RUN_KEY}\\${RUN_VALUE}`,
+        content: data,
+        commands: [["reg", "add", RUN_KEY, "/v", RUN_VALUE, "/t", "REG_SZ", "/d", data, "/f"]],
+      };
     },
     async install(entry) {
       const data = windowsCommandLine(entry);
       if ((await current()) === data) return [`${RUN_KEY}\\${RUN_VALUE} is already installed with these options`];
       const r = await reg("add", RUN_KEY, "/v", RUN_VALUE, "/t", "REG_SZ", "/d", data, "/f");
-      if (r.code !== 0) throw new AutostartError(`reg add ${RUN_KEY} failed: ${(r.stderr || r.stdout).trim().split("\n")[0] || `exit ${r.code}`}`);
+      if (r.code !== 0)
+        throw new AutostartError(
+          `reg add ${RUN_KEY} failed: ${(r.stderr || r.stdout).trim().split("\n")[0] || `exit ${r.code}`}`,
+        );
       return [`wrote ${RUN_KEY}\\${RUN_VALUE}: the service starts at your next logon (start it now with: ${data})`];
     },
     async uninstall() {
       if ((await current()) === undefined) return [`${RUN_KEY}\\${RUN_VALUE} was not installed`];
       const r = await reg("delete", RUN_KEY, "/v", RUN_VALUE, "/f");
-      if (r.code !== 0) throw new AutostartError(`reg delete ${RUN_KEY} /v ${RUN_VALUE} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
+      if (r.code !== 0)
+        throw new AutostartError(
+          `reg delete ${RUN_KEY} /v ${RUN_VALUE} failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`,
+        );
       return [`removed ${RUN_KEY}\\${RUN_VALUE}`];
     },
     async status() {
       const data = await current();
       const image = basename(context.program.replaceAll("\\", "/"));
       const t = await context.run(["tasklist", "/FI", `IMAGENAME eq ${image}`, "/FO", "CSV", "/NH"]);
-      const listed = t.code === 0
-        ? [...t.stdout.matchAll(/^"([^"]*)","(\d+)"/gm)].filter((m) => m[1]!.toLowerCase() === image.toLowerCase()).map((m) => Number(m[2]))
-        : [];
+      const listed =
+        t.code === 0
+          ? [...t.stdout.matchAll(/^"([^"]*)","(\d+)"/gm)]
+              .filter((m) => m[1]!.toLowerCase() === image.toLowerCase())
+              .map((m) => Number(m[2]))
+          : [];
       // this process runs the same image, so a working tasklist lists it; Wine's prints nothing and exits 0
       const pids = listed.includes(context.selfPid) ? listed.filter((p) => p !== context.selfPid) : undefined;
       const running = pids === undefined ? undefined : pids.length > 0;
       const where = data === undefined ? "not installed" : `installed in ${RUN_KEY}\\${RUN_VALUE}`;
       const why = t.code === 0 ? "tasklist did not list this process" : "tasklist failed";
-      const state = running === undefined ? `whether it runs is unknown (${why})` : running ? `running (pid ${pids!.join(", ")})` : "not running";
+      const state =
+        running === undefined
+          ? `whether it runs is unknown (${why})`
+          : running
+            ? `running (pid ${pids!.join(", ")})`
+            : "not running";
       return { installed: data !== undefined, running, detail: `${where}; ${state}` };
     },
   };

@@ -75,7 +75,11 @@ export function desktopConfirm(options: DesktopConsentOptions): ConfirmLink {
     for (const dialog of options.dialogs) {
       try {
         const answer = await dialog.ask(text, timeoutMs);
-        options.log.info(`the local user answered ${answer}`, { dialog: dialog.name, origin: request.origin, instructions: request.instructions.join(",") });
+        options.log.info(`the local user answered ${answer}`, {
+          dialog: dialog.name,
+          origin: request.origin,
+          instructions: request.instructions.join(","),
+        });
         return answer;
       } catch (error) {
         if (!(error instanceof DialogUnavailableError)) throw error;
@@ -98,8 +102,17 @@ export function desktopConfirm(options: DesktopConsentOptions): ConfirmLink {
       remembered = false;
     }
     if (asked?.afterLink ? !marked : remembered && !marked) return "once";
-    const request: ConsentRequest = { process, origin, instructions, keys, ...(asked?.afterLink ? { afterLink: true } : {}) };
-    const answer = (queue = queue.then(() => ask(request), () => ask(request))) as Promise<ConsentAnswer>;
+    const request: ConsentRequest = {
+      process,
+      origin,
+      instructions,
+      keys,
+      ...(asked?.afterLink ? { afterLink: true } : {}),
+    };
+    const answer = (queue = queue.then(
+      () => ask(request),
+      () => ask(request),
+    )) as Promise<ConsentAnswer>;
     const given = await answer.catch((error: unknown) => {
       options.log.error(`consent dialog failed: ${describeError(error)}: denied`);
       return "deny" as const;

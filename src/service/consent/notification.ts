@@ -4,7 +4,8 @@ import { runDialog } from "./run.ts";
 import { escapeMarkup } from "./text.ts";
 import { type ConsentAnswer, type ConsentDialog, type ConsentText, LABELS } from "./types.ts";
 
-const HINT = "install libnotify-bin (notify-send) and run a notification server, e.g. apt-get install libnotify-bin dunst";
+const HINT =
+  "install libnotify-bin (notify-send) and run a notification server, e.g. apt-get install libnotify-bin dunst";
 const BUS = ["--session", "--dest", "org.freedesktop.Notifications", "--object-path", "/org/freedesktop/Notifications"];
 
 /**
@@ -38,7 +39,11 @@ export function notifyAnswer(stdout: string): ConsentAnswer {
 
 /** True when the session's notification server can show actions (GetCapabilities lists "actions"). */
 async function serverHasActions(): Promise<boolean> {
-  const run = await runDialog(["gdbus", "call", ...BUS, "--method", "org.freedesktop.Notifications.GetCapabilities"], 5000, HINT);
+  const run = await runDialog(
+    ["gdbus", "call", ...BUS, "--method", "org.freedesktop.Notifications.GetCapabilities"],
+    5000,
+    HINT,
+  );
   return run.exitCode === 0 && /'actions'/.test(run.stdout);
 }
 
@@ -46,15 +51,22 @@ async function serverHasActions(): Promise<boolean> {
 export const notificationDialog: ConsentDialog = {
   name: "notification",
   async ask(text, timeoutMs) {
-    if (!(await serverHasActions())) throw new DialogUnavailableError(`no notification server with actions on the session bus: ${HINT}`);
+    if (!(await serverHasActions()))
+      throw new DialogUnavailableError(`no notification server with actions on the session bus: ${HINT}`);
     // A little past the server's own expiry: the server closes it first, and this kill is the backstop.
     const run = await runDialog(notifyCommand(text, timeoutMs), timeoutMs + 2000, HINT);
     const id = run.stdout.trim().split("\n")[0]?.trim() ?? "";
     if (run.exitCode === null && /^\d+$/.test(id)) {
-      await runDialog(["gdbus", "call", ...BUS, "--method", "org.freedesktop.Notifications.CloseNotification", id], 5000, HINT).catch(() => {});
+      await runDialog(
+        ["gdbus", "call", ...BUS, "--method", "org.freedesktop.Notifications.CloseNotification", id],
+        5000,
+        HINT,
+      ).catch(() => {});
     }
     if (run.exitCode !== 0 && run.exitCode !== null && !/^\d+$/.test(id)) {
-      throw new DialogUnavailableError(`notify-send failed (${run.stderr.trim().slice(0, 200) || `exit ${run.exitCode}`}): ${HINT}`);
+      throw new DialogUnavailableError(
+        `notify-send failed (${run.stderr.trim().slice(0, 200) || `exit ${run.exitCode}`}): ${HINT}`,
+      );
     }
     return notifyAnswer(run.stdout);
   },

@@ -23,11 +23,13 @@ export function readRememberedOrigins(stateDir: string): string[] {
     const text = readFileSync(trustedPath(path, "file"), "utf8");
     if (text.length > MAX_BYTES) throw new ConfigError(`${path} is larger than ${MAX_BYTES} bytes`);
     const list = JSON.parse(text) as unknown;
-    if (!Array.isArray(list) || !list.every((o) => typeof o === "string")) throw new ConfigError(`${path} is not a JSON list of origins`);
+    if (!Array.isArray(list) || !list.every((o) => typeof o === "string"))
+      throw new ConfigError(`${path} is not a JSON list of origins`);
     return list.slice(0, MAX_REMEMBERED);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    if (error instanceof UnsafePathError) throw new ConfigError(`the allowed origins file ${path} is refused: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError)
+      throw new ConfigError(`the allowed origins file ${path} is refused: ${error.message}`, { cause: error });
     throw new ConfigError(`could not read ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -11,10 +11,17 @@ export type DialogRun = ProgramRun;
  * Runs `argv`, killing it after `timeoutMs` (then exitCode is null). A program that is not installed
  * rejects with DialogUnavailableError naming `hint` (how to install it).
  */
-export async function runDialog(argv: string[], timeoutMs: number, hint: string, env?: Record<string, string | undefined>): Promise<DialogRun> {
+export async function runDialog(
+  argv: string[],
+  timeoutMs: number,
+  hint: string,
+  env?: Record<string, string | undefined>,
+): Promise<DialogRun> {
   try {
     return await runProgram(argv, { timeoutMs, maxOutput: MAX_OUTPUT, ...(env ? { env } : {}) });
   } catch (error) {
-    throw new DialogUnavailableError(`${argv[0]} could not start (${(error as Error).message}): ${hint}`, { cause: error });
+    throw new DialogUnavailableError(`${argv[0]} could not start (${(error as Error).message}): ${hint}`, {
+      cause: error,
+    });
   }
 }

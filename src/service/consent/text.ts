@@ -6,7 +6,9 @@ import type { ConsentRequest, ConsentText } from "./types.ts";
 const MAX_LISTED = 8;
 
 const list = (names: readonly string[]) =>
-  names.length <= MAX_LISTED ? names.join(", ") : `${names.slice(0, MAX_LISTED).join(", ")} and ${names.length - MAX_LISTED} more`;
+  names.length <= MAX_LISTED
+    ? names.join(", ")
+    : `${names.slice(0, MAX_LISTED).join(", ")} and ${names.length - MAX_LISTED} more`;
 
 /**
  * The title and body of the question. Names and paths come from other programs and the origin from a
@@ -19,10 +21,14 @@ export function consentText(request: ConsentRequest): ConsentText {
   const site = request.origin === "none" ? "a program on this computer (no website)" : request.origin;
   const asks = request.instructions.length ? `It asks to: ${list(request.instructions)}.` : "It asks for nothing yet.";
   const keys = request.keys.length ? ` Keys it would store: ${list(request.keys)}.` : "";
-  const what = request.afterLink ? `${site} (linked through ${browser}) asks for more.` : `${site} wants to link this computer through ${browser}.`;
+  const what = request.afterLink
+    ? `${site} (linked through ${browser}) asks for more.`
+    : `${site} wants to link this computer through ${browser}.`;
   return {
     title: printable(request.afterLink ? `pkipc: ${site} asks for more` : `pkipc: link ${site}?`),
-    body: printable(`${what} ${asks}${keys} Process ${p.name} (pid ${p.pid}, user ${p.user}, ${p.exe || "exe unknown"}).`),
+    body: printable(
+      `${what} ${asks}${keys} Process ${p.name} (pid ${p.pid}, user ${p.user}, ${p.exe || "exe unknown"}).`,
+    ),
   };
 }
 

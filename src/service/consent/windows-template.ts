@@ -56,10 +56,46 @@ const clip = (text: string, max: number) => (text.length <= max ? text : `${text
  */
 export function dialogTemplate(text: ConsentText): Uint8Array {
   const items: Item[] = [
-    { style: WS_CHILD | WS_VISIBLE | SS_NOPREFIX | SS_EDITCONTROL, x: 7, y: 7, cx: 306, cy: 92, id: 0xffff, atom: STATIC_CLASS, text: clip(text.body, MAX_BODY) },
-    { style: WS_CHILD | WS_VISIBLE | WS_TABSTOP | WS_GROUP | BS_DEFPUSHBUTTON, x: 241, y: 106, cx: 72, cy: 16, id: BUTTON_IDS.deny, atom: BUTTON_CLASS, text: LABELS.deny },
-    { style: WS_CHILD | WS_VISIBLE | WS_TABSTOP, x: 7, y: 106, cx: 76, cy: 16, id: BUTTON_IDS.once, atom: BUTTON_CLASS, text: LABELS.once },
-    { style: WS_CHILD | WS_VISIBLE | WS_TABSTOP, x: 89, y: 106, cx: 110, cy: 16, id: BUTTON_IDS.always, atom: BUTTON_CLASS, text: LABELS.always },
+    {
+      style: WS_CHILD | WS_VISIBLE | SS_NOPREFIX | SS_EDITCONTROL,
+      x: 7,
+      y: 7,
+      cx: 306,
+      cy: 92,
+      id: 0xffff,
+      atom: STATIC_CLASS,
+      text: clip(text.body, MAX_BODY),
+    },
+    {
+      style: WS_CHILD | WS_VISIBLE | WS_TABSTOP | WS_GROUP | BS_DEFPUSHBUTTON,
+      x: 241,
+      y: 106,
+      cx: 72,
+      cy: 16,
+      id: BUTTON_IDS.deny,
+      atom: BUTTON_CLASS,
+      text: LABELS.deny,
+    },
+    {
+      style: WS_CHILD | WS_VISIBLE | WS_TABSTOP,
+      x: 7,
+      y: 106,
+      cx: 76,
+      cy: 16,
+      id: BUTTON_IDS.once,
+      atom: BUTTON_CLASS,
+      text: LABELS.once,
+    },
+    {
+      style: WS_CHILD | WS_VISIBLE | WS_TABSTOP,
+      x: 89,
+      y: 106,
+      cx: 110,
+      cy: 16,
+      id: BUTTON_IDS.always,
+      atom: BUTTON_CLASS,
+      text: LABELS.always,
+    },
   ];
   const out = new Writer();
   out.u32(WS_POPUP | WS_VISIBLE | WS_CAPTION | WS_SYSMENU | DS_MODALFRAME | DS_SETFONT | DS_SETFOREGROUND | DS_CENTER);

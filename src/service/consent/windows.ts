@@ -86,11 +86,17 @@ export const windowsDialog: ConsentDialog = {
         procedure.close();
         resolve(answer);
       };
-      dialog = BigInt(w.CreateDialogIndirectParamW(BigInt(w.GetModuleHandleW(null)), ptr(template), 0n, procedure.ptr, 0n));
+      dialog = BigInt(
+        w.CreateDialogIndirectParamW(BigInt(w.GetModuleHandleW(null)), ptr(template), 0n, procedure.ptr, 0n),
+      );
       if (!dialog) {
         const code = w.GetLastError();
         procedure.close();
-        reject(new DialogUnavailableError(`Windows could not show the consent dialog (CreateDialogIndirectParamW failed, error ${code}): is this a desktop session?`));
+        reject(
+          new DialogUnavailableError(
+            `Windows could not show the consent dialog (CreateDialogIndirectParamW failed, error ${code}): is this a desktop session?`,
+          ),
+        );
         return;
       }
       const msg = new Uint8Array(MSG_BYTES);

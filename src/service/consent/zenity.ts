@@ -35,7 +35,9 @@ export const zenityDialog: ConsentDialog = {
     const run = await runDialog(zenityCommand(text, timeoutMs), timeoutMs + 2000, HINT);
     // zenity without a display exits at once with a GTK warning: a desktop it cannot use.
     if (run.exitCode !== null && run.exitCode > 1 && run.exitCode !== 5) {
-      throw new DialogUnavailableError(`zenity could not ask (${run.stderr.trim().slice(0, 200) || `exit ${run.exitCode}`}): is a display set?`);
+      throw new DialogUnavailableError(
+        `zenity could not ask (${run.stderr.trim().slice(0, 200) || `exit ${run.exitCode}`}): is a display set?`,
+      );
     }
     return zenityAnswer(run.exitCode, run.stdout);
   },

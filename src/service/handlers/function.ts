@@ -11,14 +11,20 @@ export interface FunctionHandlerContext extends HandlerContext {
  * and answers `{ ok, result }` with a result of at most 4096 characters. It should stop when
  * `context.signal` aborts; one that throws is answered as a refusal with its message.
  */
-export type HandlerFunction = (args: Readonly<Record<string, string>>, context: FunctionHandlerContext) => HandlerAnswer | Promise<HandlerAnswer>;
+export type HandlerFunction = (
+  args: Readonly<Record<string, string>>,
+  context: FunctionHandlerContext,
+) => HandlerAnswer | Promise<HandlerAnswer>;
 
 /** Wraps a function as an InstructionHandler named `name`. */
 export function functionHandler(name: string, fn: HandlerFunction): InstructionHandler {
   return {
     name,
     async handle(instruction, context) {
-      const answer = await fn({ ...instruction.args }, { ...context, instruction: { id: instruction.id, name: instruction.name } });
+      const answer = await fn(
+        { ...instruction.args },
+        { ...context, instruction: { id: instruction.id, name: instruction.name } },
+      );
       return { ok: answer?.ok, result: answer?.result } as HandlerAnswer;
     },
   };

@@ -1,7 +1,12 @@
 // What a service does with an instruction from the server: the handler seam, the runner that bounds every handler, the registry.
 import { ConfigError, HandlerDeadlineError, PkipcError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { Ack as AckSchema, type Ack, type Instruction, Instruction as InstructionSchema } from "../../protocol/schemas.ts";
+import {
+  Ack as AckSchema,
+  type Ack,
+  type Instruction,
+  Instruction as InstructionSchema,
+} from "../../protocol/schemas.ts";
 import { type InfoField, infoHandler } from "./info.ts";
 import { keyHandler } from "./key.ts";
 import { logHandler } from "./log.ts";
@@ -25,12 +30,19 @@ export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 /** A handler that ignores its signal still gets this long to answer after the deadline before it is given up on. */
 const GRACE_MS = 1000;
 
-const reasonOf = (signal: AbortSignal) => (signal.reason instanceof PkipcError ? signal.reason.message : "the service is stopping");
+const reasonOf = (signal: AbortSignal) =>
+  signal.reason instanceof PkipcError ? signal.reason.message : "the service is stopping";
 
 function bounded(id: string, ok: unknown, result: unknown): Ack {
-  if (typeof ok !== "boolean" || typeof result !== "string") return { id, ok: false, result: "the handler answered something other than { ok, result }" };
+  if (typeof ok !== "boolean" || typeof result !== "string")
+    return { id, ok: false, result: "the handler answered something other than { ok, result }" };
   // A longer result is refused rather than cut: half a JSON document would mislead whoever reads it.
-  if (result.length > MAX_RESULT) return { id, ok: false, result: `the handler's result has ${result.length} characters; an answer holds at most ${MAX_RESULT}` };
+  if (result.length > MAX_RESULT)
+    return {
+      id,
+      ok: false,
+      result: `the handler's result has ${result.length} characters; an answer holds at most ${MAX_RESULT}`,
+    };
   return { id, ok, result };
 }
 
@@ -48,13 +60,19 @@ export async function runInstruction(
   const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined;
   if (!handler) return { id, ok: false, result: `instruction "${name}" is not allowed by this service` };
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new HandlerDeadlineError(`"${name}" did not finish within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => deadline.abort(new HandlerDeadlineError(`"${name}" did not finish within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   const signal = context.signal ? AbortSignal.any([deadline.signal, context.signal]) : deadline.signal;
   let giveUp: ReturnType<typeof setTimeout> | undefined;
   let onAbort = () => {};
   const abandoned = new Promise<HandlerAnswer>((resolve) => {
     onAbort = () => {
-      giveUp = setTimeout(() => resolve({ ok: false, result: `${reasonOf(signal)}; its answer was not awaited` }), GRACE_MS);
+      giveUp = setTimeout(
+        () => resolve({ ok: false, result: `${reasonOf(signal)}; its answer was not awaited` }),
+        GRACE_MS,
+      );
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
@@ -62,10 +80,15 @@ export async function runInstruction(
   try {
     const answer = await Promise.race([handler.handle(instruction, { ...context, signal }), abandoned]);
     // Success after the deadline is not success: whoever queued it was already told it is late.
-    if (signal.aborted && answer?.ok === true) return { id, ok: false, result: `${reasonOf(signal)}; its late answer was dropped` };
+    if (signal.aborted && answer?.ok === true)
+      return { id, ok: false, result: `${reasonOf(signal)}; its late answer was dropped` };
     return bounded(id, answer?.ok, answer?.result);
   } catch (error) {
-    return { id, ok: false, result: `handler failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, MAX_RESULT) };
+    return {
+      id,
+      ok: false,
+      result: `handler failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, MAX_RESULT),
+    };
   } finally {
     clearTimeout(timer);
     clearTimeout(giveUp);
@@ -115,7 +138,10 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
   const timeoutMs = settings.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
   const handlers: Record<string, InstructionHandler> = {};
   for (const name of Object.keys(given)) {
-    if (!isInstructionName(name)) throw new ConfigError(`handler name "${name}" is not an instruction name (lowercase letters, digits and -, starting with a letter)`);
+    if (!isInstructionName(name))
+      throw new ConfigError(
+        `handler name "${name}" is not an instruction name (lowercase letters, digits and -, starting with a letter)`,
+      );
   }
   const slots = programSlots(settings.maxPrograms ?? 4);
   for (const [name, path] of Object.entries(programs)) {
@@ -130,17 +156,21 @@ export function createInstructionRunner(settings: HandlerSettings = {}, log?: Lo
     else if (name === "log") handlers.log = logHandler;
     else if (name === "info") handlers.info = infoHandler({ fields: settings.infoFields });
     else if (name === "key") {
-      if (!settings.keyDir) throw new ConfigError(`instruction "key" is allowed but no key folder is set (--key-dir DIR)`);
+      if (!settings.keyDir)
+        throw new ConfigError(`instruction "key" is allowed but no key folder is set (--key-dir DIR)`);
       handlers.key = keyHandler({ dir: settings.keyDir });
     } else {
       const known = [...BUILTINS, ...Object.keys(given)].join(", ");
-      throw new ConfigError(`instruction "${name}" is allowed but this service has no handler for it (known: ${known}; programs: --handler NAME=PATH)`);
+      throw new ConfigError(
+        `instruction "${name}" is allowed but this service has no handler for it (known: ${known}; programs: --handler NAME=PATH)`,
+      );
     }
   }
   if (Object.keys(programs).length && process.getuid?.() === 0) {
     log?.warn("handler programs run as root, as this service does: give them only to programs written for that");
   }
-  if (settings.keyDir && !handlers.key) log?.warn("--key-dir is set but instruction \"key\" is not allowed (--allow-instructions key)");
+  if (settings.keyDir && !handlers.key)
+    log?.warn('--key-dir is set but instruction "key" is not allowed (--allow-instructions key)');
   return {
     allowed: Object.keys(handlers),
     async run(instruction, context) {

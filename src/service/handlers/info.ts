@@ -7,20 +7,44 @@ import { VERSION } from "../../version.ts";
 import type { InstructionHandler } from "./types.ts";
 
 /** Every field `info` knows. */
-export const INFO_FIELDS = ["os", "kernel", "arch", "hostname", "locale", "timeZone", "pkipcVersion", "browser", "browserVersion", "user"] as const;
+export const INFO_FIELDS = [
+  "os",
+  "kernel",
+  "arch",
+  "hostname",
+  "locale",
+  "timeZone",
+  "pkipcVersion",
+  "browser",
+  "browserVersion",
+  "user",
+] as const;
 export type InfoField = (typeof INFO_FIELDS)[number];
 
 /**
  * Sent unless the local configuration says otherwise: what a SaaS needs to pick a download or a
  * setting, and nothing that names the person or the machine (hostname and user are opt-in).
  */
-export const DEFAULT_INFO_FIELDS: readonly InfoField[] = ["os", "kernel", "arch", "locale", "timeZone", "pkipcVersion", "browser", "browserVersion"];
+export const DEFAULT_INFO_FIELDS: readonly InfoField[] = [
+  "os",
+  "kernel",
+  "arch",
+  "locale",
+  "timeZone",
+  "pkipcVersion",
+  "browser",
+  "browserVersion",
+];
 
 /** Parses a comma-separated list of fields, refusing unknown ones with the list of known ones. */
 export function parseInfoFields(raw: string, label = "--info-fields"): InfoField[] {
-  const fields = raw.split(",").map((f) => f.trim()).filter(Boolean);
+  const fields = raw
+    .split(",")
+    .map((f) => f.trim())
+    .filter(Boolean);
   for (const field of fields) {
-    if (!(INFO_FIELDS as readonly string[]).includes(field)) throw new ConfigError(`${label}: unknown field "${field}" (known: ${INFO_FIELDS.join(", ")})`);
+    if (!(INFO_FIELDS as readonly string[]).includes(field))
+      throw new ConfigError(`${label}: unknown field "${field}" (known: ${INFO_FIELDS.join(", ")})`);
   }
   return [...new Set(fields)] as InfoField[];
 }
@@ -89,9 +113,14 @@ export function infoHandler(options: InfoHandlerOptions = {}): InstructionHandle
   return {
     name: "info",
     async handle(instruction, { process }) {
-      const asked = typeof instruction.args.fields === "string"
-        ? instruction.args.fields.split(",").map((f) => f.trim()).filter(Boolean).slice(0, INFO_FIELDS.length * 2)
-        : [...allowed];
+      const asked =
+        typeof instruction.args.fields === "string"
+          ? instruction.args.fields
+              .split(",")
+              .map((f) => f.trim())
+              .filter(Boolean)
+              .slice(0, INFO_FIELDS.length * 2)
+          : [...allowed];
       const answer: Record<string, string | string[]> = {};
       const withheld: string[] = [];
       for (const field of asked) {

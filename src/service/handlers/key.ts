@@ -46,7 +46,9 @@ export function originFolder(origin: string | undefined): string {
       })
       .join("");
   const name = at > 0 ? `${escape(origin.slice(0, at))}_${escape(origin.slice(at + 3))}` : escape(origin);
-  return /^[a-z]/.test(name) && name.length <= MAX_READABLE_FOLDER ? name : `sha256-${createHash("sha256").update(origin).digest("hex")}`;
+  return /^[a-z]/.test(name) && name.length <= MAX_READABLE_FOLDER
+    ? name
+    : `sha256-${createHash("sha256").update(origin).digest("hex")}`;
 }
 
 /**
@@ -57,9 +59,14 @@ function checkKeyFolder(dir: string): string {
   if (!isAbsolute(dir)) throw new ConfigError(`the key folder must be an absolute path, not "${dir}"`);
   const real = trustedPath(dir, "folder", { create: true });
   const info = lstatSync(dir);
-  if (!info.isDirectory()) throw new ConfigError(`the key folder ${dir} is not a folder (a symbolic link is refused too)`);
-  if (info.mode & 0o077) throw new ConfigError(`the key folder ${dir} may be entered by others (mode ${(info.mode & 0o777).toString(8)}); run chmod 700 ${dir}`);
-  if (typeof process.getuid === "function" && info.uid !== process.getuid()) throw new ConfigError(`the key folder ${dir} belongs to another user (uid ${info.uid})`);
+  if (!info.isDirectory())
+    throw new ConfigError(`the key folder ${dir} is not a folder (a symbolic link is refused too)`);
+  if (info.mode & 0o077)
+    throw new ConfigError(
+      `the key folder ${dir} may be entered by others (mode ${(info.mode & 0o777).toString(8)}); run chmod 700 ${dir}`,
+    );
+  if (typeof process.getuid === "function" && info.uid !== process.getuid())
+    throw new ConfigError(`the key folder ${dir} belongs to another user (uid ${info.uid})`);
   return real;
 }
 
@@ -76,7 +83,8 @@ export function keyHandler(options: KeyHandlerOptions): InstructionHandler {
   try {
     checkKeyFolder(dir);
   } catch (error) {
-    if (error instanceof UnsafePathError) throw new ConfigError(`the key folder ${dir} is refused: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError)
+      throw new ConfigError(`the key folder ${dir} is refused: ${error.message}`, { cause: error });
     throw error;
   }
   return {
@@ -84,9 +92,12 @@ export function keyHandler(options: KeyHandlerOptions): InstructionHandler {
     async handle(instruction, { log, signal, origin }) {
       const { name, secret, ...rest } = instruction.args;
       const extra = Object.keys(rest);
-      if (extra.length) return refuse(`key takes the args name and secret only, not ${extra.slice(0, 4).join(", ")}`.slice(0, 300));
+      if (extra.length)
+        return refuse(`key takes the args name and secret only, not ${extra.slice(0, 4).join(", ")}`.slice(0, 300));
       if (typeof name !== "string" || !KEY_NAME.test(name) || name.includes("..")) {
-        return refuse("the key's name must be 1-64 letters, digits, '.', '_' or '-', start with a letter or digit, and hold no '..'");
+        return refuse(
+          "the key's name must be 1-64 letters, digits, '.', '_' or '-', start with a letter or digit, and hold no '..'",
+        );
       }
       if (typeof secret !== "string" || secret.length === 0) return refuse("the key's secret is missing or empty");
       if (signal.aborted) return refuse("the key was not written: the instruction was cancelled");
@@ -100,7 +111,9 @@ export function keyHandler(options: KeyHandlerOptions): InstructionHandler {
         log.warn("key not stored", { name, origin, error: why });
         // the answer names no folder outside the key folder: the full sentence is in the log
         const inside = why.startsWith(`${real}/`) ? why.slice(real.length + 1) : undefined;
-        return refuse(`the key ${relative} was not written: ${inside ?? (error instanceof PkipcError ? "the key folder is not safe to write to (the service's log says why)" : why)}`);
+        return refuse(
+          `the key ${relative} was not written: ${inside ?? (error instanceof PkipcError ? "the key folder is not safe to write to (the service's log says why)" : why)}`,
+        );
       }
       const fingerprint = keyFingerprint(secret);
       log.info("key stored", { name, origin, path: join(dir, relative), sha256: fingerprint });

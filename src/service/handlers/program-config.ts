@@ -17,9 +17,12 @@ const MAX_FILE_BYTES = 64 * 1024;
  */
 export function checkProgram(name: string, path: string): void {
   if (!isInstructionName(name)) {
-    throw new ConfigError(`handler name "${name.slice(0, 80)}" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)`);
+    throw new ConfigError(
+      `handler name "${name.slice(0, 80)}" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)`,
+    );
   }
-  if (!isAbsolute(path)) throw new ConfigError(`handler "${name}": the program must be an absolute path, not "${path}"`);
+  if (!isAbsolute(path))
+    throw new ConfigError(`handler "${name}": the program must be an absolute path, not "${path}"`);
   if (!existsSync(path)) throw new ConfigError(`handler "${name}": the program ${path} does not exist`);
   try {
     runnableProgram(path);
@@ -37,13 +40,18 @@ function addPair(programs: Record<string, string>, pair: string, label: string):
   if (Object.hasOwn(programs, name)) throw new ConfigError(`${label}: handler "${name}" is given twice`);
   checkProgram(name, path);
   programs[name] = path;
-  if (Object.keys(programs).length > MAX_PROGRAMS) throw new ConfigError(`${label}: at most ${MAX_PROGRAMS} handler programs`);
+  if (Object.keys(programs).length > MAX_PROGRAMS)
+    throw new ConfigError(`${label}: at most ${MAX_PROGRAMS} handler programs`);
 }
 
 /** Parses NAME=PATH[,NAME=PATH...] (the --handler flag, repeated, and PKIPC_HANDLERS); paths with a comma belong in a handlers file. */
 export function parseHandlerPairs(raw: string, label = "--handler"): Record<string, string> {
   const programs: Record<string, string> = {};
-  for (const pair of raw.split(",").map((p) => p.trim()).filter(Boolean)) addPair(programs, pair, label);
+  for (const pair of raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean))
+    addPair(programs, pair, label);
   return programs;
 }
 
@@ -55,7 +63,8 @@ export function readHandlersFile(path: string): Record<string, string> {
     const fd = openSync(trustedPath(path, "file"), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     try {
       const size = fstatSync(fd).size;
-      if (size > MAX_FILE_BYTES) throw new ConfigError(`the handlers file ${path} is larger than ${MAX_FILE_BYTES} bytes`);
+      if (size > MAX_FILE_BYTES)
+        throw new ConfigError(`the handlers file ${path} is larger than ${MAX_FILE_BYTES} bytes`);
       const bytes = Buffer.alloc(size);
       const read = readSync(fd, bytes, 0, size, 0);
       data = JSON.parse(bytes.toString("utf8", 0, read));
@@ -64,7 +73,8 @@ export function readHandlersFile(path: string): Record<string, string> {
     }
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    if (error instanceof UnsafePathError && existsSync(path)) throw new ConfigError(`the handlers file ${path} is refused: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError && existsSync(path))
+      throw new ConfigError(`the handlers file ${path} is refused: ${error.message}`, { cause: error });
     const why = error instanceof SyntaxError ? "is not valid JSON" : "cannot be read";
     throw new ConfigError(`the handlers file ${path} ${why}`, { cause: error });
   }
@@ -74,7 +84,8 @@ export function readHandlersFile(path: string): Record<string, string> {
   }
   const programs: Record<string, string> = {};
   for (const [name, program] of Object.entries(handlers)) {
-    if (typeof program !== "string") throw new ConfigError(`the handlers file ${path}: handler "${name}" must name a program path`);
+    if (typeof program !== "string")
+      throw new ConfigError(`the handlers file ${path}: handler "${name}" must name a program path`);
     addPair(programs, `${name}=${program}`, `the handlers file ${path}`);
   }
   return programs;

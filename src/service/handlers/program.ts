@@ -39,7 +39,8 @@ export function programSlots(max = 4, maxWaiting = 64) {
         running++;
         return Promise.resolve(release);
       }
-      if (waiting.length >= maxWaiting) return Promise.reject(new CapacityError(`${max} programs are running and ${maxWaiting} waiting`));
+      if (waiting.length >= maxWaiting)
+        return Promise.reject(new CapacityError(`${max} programs are running and ${maxWaiting} waiting`));
       return new Promise((resolve, reject) => {
         const turn = () => {
           signal.removeEventListener("abort", onAbort);
@@ -108,7 +109,9 @@ export function programEnvironment(
     PKIPC_BROWSER_VERSION: process.browser?.version || undefined,
     PKIPC_ORIGIN: context.origin,
   };
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === "string" && !e[1].includes("\0")));
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => typeof e[1] === "string" && !e[1].includes("\0")),
+  );
 }
 
 /**
@@ -202,10 +205,16 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
           killGroup(child.pid);
         };
         const onAbort = () =>
-          stop(signal.reason instanceof Error ? `was stopped: ${signal.reason.message}; its process group was killed` : "was stopped: the service is stopping");
+          stop(
+            signal.reason instanceof Error
+              ? `was stopped: ${signal.reason.message}; its process group was killed`
+              : "was stopped: the service is stopping",
+          );
         signal.addEventListener("abort", onAbort, { once: true });
         if (signal.aborted) onAbort();
-        const out = readBounded(child.stdout, MAX_PROGRAM_OUTPUT, () => stop(`wrote more than ${MAX_PROGRAM_OUTPUT} bytes to stdout; it was killed`));
+        const out = readBounded(child.stdout, MAX_PROGRAM_OUTPUT, () =>
+          stop(`wrote more than ${MAX_PROGRAM_OUTPUT} bytes to stdout; it was killed`),
+        );
         const err = readBounded(child.stderr, MAX_PROGRAM_ERRORS);
         try {
           child.stdin.write(JSON.stringify(instruction.args));
@@ -216,15 +225,30 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
         const status = await child.exited;
         killGroup(child.pid); // what it started and left in its group does not outlive it (nor holds its pipes open)
         let drain: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([Promise.all([out.done, err.done]), new Promise<void>((resolve) => (drain = setTimeout(resolve, DRAIN_MS)))]);
+        await Promise.race([
+          Promise.all([out.done, err.done]),
+          new Promise<void>((resolve) => (drain = setTimeout(resolve, DRAIN_MS))),
+        ]);
         clearTimeout(drain);
         out.cancel();
         err.cancel();
         const [stdout, stderr] = await Promise.all([out.done, err.done]);
         signal.removeEventListener("abort", onAbort);
         const errors = stderr.bytes.toString("utf8");
-        const firstLine = errors.split("\n").find((l) => l.trim())?.trim().slice(0, 300) ?? "";
-        if (errors.trim()) log.info("handler program wrote to stderr", { name, path, status, stderr: errors.slice(0, 2000), bytes: stderr.total });
+        const firstLine =
+          errors
+            .split("\n")
+            .find((l) => l.trim())
+            ?.trim()
+            .slice(0, 300) ?? "";
+        if (errors.trim())
+          log.info("handler program wrote to stderr", {
+            name,
+            path,
+            status,
+            stderr: errors.slice(0, 2000),
+            bytes: stderr.total,
+          });
         if (why) {
           log.warn("handler program stopped", { name, path, reason: why });
           return refuse(why);
@@ -234,7 +258,8 @@ export function programHandler(options: ProgramHandlerOptions): InstructionHandl
           return refuse(`exited with status ${status}${killed}${firstLine ? `: ${firstLine}` : ""}`);
         }
         const result = stdout.bytes.toString("utf8").replace(/\r?\n$/, "");
-        if (result.length > MAX_RESULT) return refuse(`answered ${result.length} characters; a result holds at most ${MAX_RESULT}`);
+        if (result.length > MAX_RESULT)
+          return refuse(`answered ${result.length} characters; a result holds at most ${MAX_RESULT}`);
         return { ok: true, result };
       } finally {
         release();

@@ -10,7 +10,10 @@ afterEach(() => {
 
 test("with a session in hand, the first knock goes out before the configuration is answered; progress keeps its order", async () => {
   const server = await testServer();
-  const made = await realFetch(`${server.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${server.apiKey}` } });
+  const made = await realFetch(`${server.url}/v1/sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${server.apiKey}` },
+  });
   expect(made.status).toBe(201);
   const session = await made.json();
 
@@ -37,7 +40,13 @@ test("with a session in hand, the first knock goes out before the configuration 
     },
   };
   const events: LinkProgress["type"][] = [];
-  const error = await link({ server: server.url, session, transport, timeoutMs: 2000, onProgress: (e) => events.push(e.type) }).catch((e) => e);
+  const error = await link({
+    server: server.url,
+    session,
+    transport,
+    timeoutMs: 2000,
+    onProgress: (e) => events.push(e.type),
+  }).catch((e) => e);
 
   expect((error as { code?: string }).code).toBe("NO_SERVICE");
   expect(order[0]).toBe("knock");

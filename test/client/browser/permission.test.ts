@@ -1,6 +1,10 @@
 // The Local Network Access reader's fallbacks and bounds, and the advice per browser (the real browsers are in test/browser/permission.test.ts).
 import { describe, expect, test } from "bun:test";
-import { blockedAdvice, type PermissionsLike, queryLocalNetworkPermission } from "../../../src/client/browser/permission.ts";
+import {
+  blockedAdvice,
+  type PermissionsLike,
+  queryLocalNetworkPermission,
+} from "../../../src/client/browser/permission.ts";
 
 /** A Permissions object that knows only `known` (others throw TypeError, as browsers do), answering `state`. */
 function permissions(known: Record<string, string>, asked: string[] = []): PermissionsLike {
@@ -16,13 +20,19 @@ function permissions(known: Record<string, string>, asked: string[] = []): Permi
 describe("queryLocalNetworkPermission", () => {
   test("asks loopback-network first and returns its state", async () => {
     const asked: string[] = [];
-    expect(await queryLocalNetworkPermission(permissions({ "loopback-network": "denied", "local-network-access": "granted" }, asked))).toBe("denied");
+    expect(
+      await queryLocalNetworkPermission(
+        permissions({ "loopback-network": "denied", "local-network-access": "granted" }, asked),
+      ),
+    ).toBe("denied");
     expect(asked).toEqual(["loopback-network"]);
   });
 
   test("falls back to local-network-access (Chrome 142-144) when loopback-network is unknown", async () => {
     const asked: string[] = [];
-    expect(await queryLocalNetworkPermission(permissions({ "local-network-access": "granted" }, asked))).toBe("granted");
+    expect(await queryLocalNetworkPermission(permissions({ "local-network-access": "granted" }, asked))).toBe(
+      "granted",
+    );
     expect(asked).toEqual(["loopback-network", "local-network-access"]);
   });
 
@@ -41,16 +51,32 @@ describe("queryLocalNetworkPermission", () => {
 describe("blockedAdvice", () => {
   const origin = "https://saas.example";
   test("Chrome: the site setting and both enterprise policies, naming the site", () => {
-    const advice = blockedAdvice(origin, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36");
-    for (const part of [origin, "Site settings", "Apps on device", "LoopbackNetworkAllowedForUrls", "LocalNetworkAccessAllowedForUrls"]) expect(advice).toContain(part);
+    const advice = blockedAdvice(
+      origin,
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+    );
+    for (const part of [
+      origin,
+      "Site settings",
+      "Apps on device",
+      "LoopbackNetworkAllowedForUrls",
+      "LocalNetworkAccessAllowedForUrls",
+    ])
+      expect(advice).toContain(part);
   });
 
   test("Edge is named as Edge", () => {
-    expect(blockedAdvice(origin, "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36 Edg/146.0.0.0")).toContain("if Edge is managed");
+    expect(
+      blockedAdvice(
+        origin,
+        "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36 Edg/146.0.0.0",
+      ),
+    ).toContain("if Edge is managed");
   });
 
   test("Firefox: its permission's name and the LocalNetworkAccess policy", () => {
     const advice = blockedAdvice(origin, "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0");
-    for (const part of [origin, "Device apps and services", "LocalNetworkAccess policy", "SkipDomains"]) expect(advice).toContain(part);
+    for (const part of [origin, "Device apps and services", "LocalNetworkAccess policy", "SkipDomains"])
+      expect(advice).toContain(part);
   });
 });

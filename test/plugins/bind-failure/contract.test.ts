@@ -13,14 +13,28 @@ import { serverConfig } from "../../helpers.ts";
 const range = { start: 29_170, end: 29_233 };
 const limits: ClaimLimits = { knocks: 12, maxMissing: 3, maxFailed: 16, maxCompletions: 2048 };
 const proc: ProcessInfo = { pid: 4321, ppid: 1, uid: 1000, user: "ana", exe: "/usr/bin/browser", name: "browser" };
-const CODE_A = [[29_170, 29_171, 29_172, 29_173], [29_180, 29_181, 29_182, 29_183], [29_190, 29_191, 29_192, 29_193]];
+const CODE_A = [
+  [29_170, 29_171, 29_172, 29_173],
+  [29_180, 29_181, 29_182, 29_183],
+  [29_190, 29_191, 29_192, 29_193],
+];
 
 /** The SaaS backend that made the sessions: only it sees who linked them. */
 const BACKEND = { id: "ak_contract", origin: "https://saas.example" };
 
 function record(id: string, tuples: number[][]): SessionRecord {
   const now = Date.now();
-  return { id, tuples, createdAt: now, expiresAt: now + 30_000, state: "pending", version: 0, address: "127.0.0.1", apiKeyId: BACKEND.id, instructions: [] };
+  return {
+    id,
+    tuples,
+    createdAt: now,
+    expiresAt: now + 30_000,
+    state: "pending",
+    version: 0,
+    address: "127.0.0.1",
+    apiKeyId: BACKEND.id,
+    instructions: [],
+  };
 }
 
 for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
@@ -28,7 +42,8 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
     async function setup(...codes: number[][][]) {
       const store = memoryStore();
       const sessions = createSessions(serverConfig({ range, bindFailure: strategy }), store, silentLogger);
-      for (const [i, code] of codes.entries()) expect(await store.insert(record(`session-${i}-aaaaaaaaaaaaaaa`, code))).toBe(true);
+      for (const [i, code] of codes.entries())
+        expect(await store.insert(record(`session-${i}-aaaaaaaaaaaaaaa`, code))).toBe(true);
       const report = (observed: number[], failed: number[] = []) =>
         sessions.report({ process: proc, claim: strategy.claim(observed, failed, limits) }, "127.0.0.1");
       return { store, sessions, report };
@@ -97,7 +112,10 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
     test("a report made with the other strategy is refused", async () => {
       const other = Object.values(bindFailureStrategies).find((s) => s.name !== name)!;
       const { sessions } = await setup(CODE_A);
-      const answer = await sessions.report({ process: proc, claim: other.claim(CODE_A.flat(), [], limits) }, "127.0.0.1");
+      const answer = await sessions.report(
+        { process: proc, claim: other.claim(CODE_A.flat(), [], limits) },
+        "127.0.0.1",
+      );
       expect(answer).toMatchObject({ linked: false, code: "WRONG_STRATEGY" });
     });
 
@@ -124,11 +142,19 @@ for (const [name, strategy] of Object.entries(bindFailureStrategies)) {
 
     test("a report whose completions pass --max-completions is refused with the count, not searched", async () => {
       const { sessions, store } = await setup(CODE_A);
-      const tight = createSessions(serverConfig({ range, bindFailure: strategy, maxCompletions: 5 }), store, silentLogger);
+      const tight = createSessions(
+        serverConfig({ range, bindFailure: strategy, maxCompletions: 5 }),
+        store,
+        silentLogger,
+      );
       const seen = CODE_A.flat().slice(0, 9);
       const failed = [...CODE_A.flat().slice(9), 29_200, 29_201, 29_202]; // C(6, 3) = 20 codes
       const claim = strategy.claim(seen, failed, limits);
-      expect(await tight.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: false, code: "TOO_MANY_COMPLETIONS", reason: expect.stringMatching(/20/) });
+      expect(await tight.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({
+        linked: false,
+        code: "TOO_MANY_COMPLETIONS",
+        reason: expect.stringMatching(/20/),
+      });
       expect(await sessions.report({ process: proc, claim }, "127.0.0.1")).toMatchObject({ linked: true });
     });
 
@@ -148,19 +174,30 @@ test("enumerate refuses, with a clear error, to list more completions than its b
   const failed = Array.from({ length: 40 }, (_, i) => 29_190 + i);
   const seen = [29_170, 29_171, 29_172, 29_173, 29_174, 29_175, 29_176, 29_177, 29_178]; // 3 missing: C(40, 3) = 9,880
   expect(() => bindFailureStrategies.enumerate.claim(seen, failed, limits)).toThrow(TooManyCompletionsError);
-  expect(() => bindFailureStrategies.enumerate.claim(seen, failed, limits)).toThrow(/completions exceed the bound of 2048/);
+  expect(() => bindFailureStrategies.enumerate.claim(seen, failed, limits)).toThrow(
+    /completions exceed the bound of 2048/,
+  );
 });
 
 test("enumerate lists exactly C(failed, missing) completions", () => {
-  const claim = bindFailureStrategies.enumerate.claim(CODE_A.flat().slice(0, 10), [29_200, 29_201, 29_202, 29_203], limits);
+  const claim = bindFailureStrategies.enumerate.claim(
+    CODE_A.flat().slice(0, 10),
+    [29_200, 29_201, 29_202, 29_203],
+    limits,
+  );
   expect(claim.strategy).toBe("enumerate");
   if (claim.strategy === "enumerate") expect(claim.completions.length).toBe(6);
 });
 
 test("enumerate admits a claim up to --max-completions and refuses one past it, before anything reads it", () => {
   const completion = CODE_A.flat();
-  const at = { strategy: "enumerate" as const, completions: Array.from({ length: limits.maxCompletions }, () => completion) };
+  const at = {
+    strategy: "enumerate" as const,
+    completions: Array.from({ length: limits.maxCompletions }, () => completion),
+  };
   const past = { strategy: "enumerate" as const, completions: [...at.completions, completion] };
   expect(() => bindFailureStrategies.enumerate.admit(at, limits)).not.toThrow();
-  expect(() => bindFailureStrategies.enumerate.admit(past, limits)).toThrow(`${limits.maxCompletions + 1} completions sent; at most ${limits.maxCompletions} are accepted`);
+  expect(() => bindFailureStrategies.enumerate.admit(past, limits)).toThrow(
+    `${limits.maxCompletions + 1} completions sent; at most ${limits.maxCompletions} are accepted`,
+  );
 });

@@ -18,9 +18,15 @@ for (const transport of Object.values(transports)) {
 }
 
 test("tcp tells a refused port from a landed one", async () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (socket) => void setTimeout(() => socket.end(), 10), data() {} } });
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { open: (socket) => void setTimeout(() => socket.end(), 10), data() {} },
+  });
   try {
-    expect((await transports.tcp.knock({ host: "127.0.0.1", port: server.port }, AbortSignal.timeout(5000))).landed).toBe(true);
+    expect(
+      (await transports.tcp.knock({ host: "127.0.0.1", port: server.port }, AbortSignal.timeout(5000))).landed,
+    ).toBe(true);
   } finally {
     server.stop(true);
   }
@@ -31,9 +37,15 @@ test("tcp tells a refused port from a landed one", async () => {
 
 test("tcp says when its connection is open, before the listener closes it", async () => {
   const order: string[] = [];
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (socket) => void setTimeout(() => (order.push("closed"), socket.end()), 300), data() {} } });
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { open: (socket) => void setTimeout(() => (order.push("closed"), socket.end()), 300), data() {} },
+  });
   try {
-    const result = await transports.tcp.knock({ host: "127.0.0.1", port: server.port }, AbortSignal.timeout(5000), { landed: () => void order.push("landed") });
+    const result = await transports.tcp.knock({ host: "127.0.0.1", port: server.port }, AbortSignal.timeout(5000), {
+      landed: () => void order.push("landed"),
+    });
     expect(order).toEqual(["landed", "closed"]);
     expect(result.landed).toBe(true);
   } finally {

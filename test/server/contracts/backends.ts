@@ -40,7 +40,10 @@ const shared = new Map<string, Promise<{ url: string; stop(): Promise<void> }>>(
 let tests = 0;
 
 /** Two connections to the deployment of `kind` this file shares, under a prefix no other test used. */
-async function sharedPair(kind: string, start: () => Promise<{ url: string; stop(): Promise<void> }>): Promise<[RedisConnection, RedisConnection]> {
+async function sharedPair(
+  kind: string,
+  start: () => Promise<{ url: string; stop(): Promise<void> }>,
+): Promise<[RedisConnection, RedisConnection]> {
   let deployment = shared.get(kind);
   if (!deployment) {
     deployment = start();
@@ -56,7 +59,14 @@ async function sharedPair(kind: string, start: () => Promise<{ url: string; stop
 export async function stopSharedDeployments(): Promise<void> {
   const all = [...shared.values()];
   shared.clear();
-  await Promise.all(all.map((d) => d.then((x) => x.stop(), () => {})));
+  await Promise.all(
+    all.map((d) =>
+      d.then(
+        (x) => x.stop(),
+        () => {},
+      ),
+    ),
+  );
 }
 
 /** Every Redis mode a contract suite runs on, beside memory. */
@@ -96,4 +106,10 @@ export function sessionRecord(tuples: number[][], overrides: Partial<SessionReco
 }
 
 /** The record linked, as the server replaces it. */
-export const linkedRecord = (r: SessionRecord, linkId: string): SessionRecord => ({ ...r, state: "linked", linkId, linkedAt: Date.now(), version: r.version + 1 });
+export const linkedRecord = (r: SessionRecord, linkId: string): SessionRecord => ({
+  ...r,
+  state: "linked",
+  linkId,
+  linkedAt: Date.now(),
+  version: r.version + 1,
+});

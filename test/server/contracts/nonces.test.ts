@@ -10,7 +10,10 @@ import { redisNonces } from "../../../src/server/state/redis/nonces.ts";
 import { redisBackends, stopSharedDeployments } from "./backends.ts";
 
 /** Two handles on one replay cache (two instances), then the buckets each opens beside it. */
-const nonceImplementations: Array<{ name: string; open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache, BucketStore, BucketStore]> }> = [
+const nonceImplementations: Array<{
+  name: string;
+  open(options: NonceCacheOptions): Promise<[NonceCache, NonceCache, BucketStore, BucketStore]>;
+}> = [
   {
     name: "memory",
     async open(options) {
@@ -37,7 +40,9 @@ for (const impl of nonceImplementations) {
       expect(await a.remember("service-a", "nonce-0000000001")).toBe(true);
       expect(await b.remember("service-a", "nonce-0000000001")).toBe(false);
       expect(await b.remember("service-b", "nonce-0000000001")).toBe(true);
-      const raced = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).remember("service-a", "nonce-0000000002")));
+      const raced = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).remember("service-a", "nonce-0000000002")),
+      );
       expect(raced.filter(Boolean)).toHaveLength(1);
       expect(await a.size()).toBe(3);
       expect(await b.sizeOf("service-a")).toBe(2);
@@ -58,7 +63,8 @@ for (const impl of nonceImplementations) {
     test("charges are taken with the nonce: a spent limit answers 429 and stores nothing; both instances spend one bucket", async () => {
       const [a, b, onA, onB] = await impl.open({ windowMs: 60_000 });
       const spec = { perSecond: 0.01, burst: 2 };
-      const charge = (buckets: BucketStore) => sharedLimiter(spec, "signed requests", "test-signed", buckets).charge("s1");
+      const charge = (buckets: BucketStore) =>
+        sharedLimiter(spec, "signed requests", "test-signed", buckets).charge("s1");
       expect(await a.remember("s1", "n1", charge(onA))).toBe(true);
       // A replay is refused as before, and still counts.
       expect(await b.remember("s1", "n1", charge(onB))).toBe(false);

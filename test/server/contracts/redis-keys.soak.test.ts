@@ -12,14 +12,37 @@ describe("session store: Redis keys", () => {
     const store = await redisStore(connection, silentLogger, { retainMs: 200, indexSlackMs: 300 });
     onCleanup(() => store.close());
     const soon = Date.now() + 200;
-    const pending = session([[20081, 20082], [20083, 20084]], { expiresAt: soon });
-    const linkedOne = session([[20085, 20086], [20087, 20088]], { expiresAt: soon });
+    const pending = session(
+      [
+        [20081, 20082],
+        [20083, 20084],
+      ],
+      { expiresAt: soon },
+    );
+    const linkedOne = session(
+      [
+        [20085, 20086],
+        [20087, 20088],
+      ],
+      { expiresAt: soon },
+    );
     await store.insert(pending);
     await store.insert(linkedOne);
     await store.replace(linked(linkedOne, "link000000008"), 0);
     // Two records, the pending one's code (the linked one's left with its link), the live index, the link, the changes.
-    const written = ((await connection.command("KEYS", ["*"])) as string[]).map((k) => k.slice(connection.prefix.length)).sort();
-    expect(written).toEqual(["changes", "code:20081,20082,20083,20084", "link:link000000008", "live", `s:${linkedOne.id}`, `s:${pending.id}`].sort());
+    const written = ((await connection.command("KEYS", ["*"])) as string[])
+      .map((k) => k.slice(connection.prefix.length))
+      .sort();
+    expect(written).toEqual(
+      [
+        "changes",
+        "code:20081,20082,20083,20084",
+        "link:link000000008",
+        "live",
+        `s:${linkedOne.id}`,
+        `s:${pending.id}`,
+      ].sort(),
+    );
     // The list of recent changes lives 10 s after the last change; everything else by now.
     const end = Date.now() + 15_000;
     let keys: unknown[] = [];

@@ -18,7 +18,10 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
 import { redisBackends, stopSharedDeployments, testConnection } from "./backends.ts";
 
 /** Two handles on one registry (two instances): reopened from the same file, or two connections to one Redis. */
-const implementations: Array<{ name: string; open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]> }> = [
+const implementations: Array<{
+  name: string;
+  open(limits?: { maxServices?: number; maxTokens?: number }): Promise<[ServiceRegistry, () => ServiceRegistry]>;
+}> = [
   {
     name: "file",
     async open(limits = {}) {
@@ -29,7 +32,9 @@ const implementations: Array<{ name: string; open(limits?: { maxServices?: numbe
   },
   ...redisBackends.map((backend) => ({
     name: backend.name,
-    async open(limits: { maxServices?: number; maxTokens?: number } = {}): Promise<[ServiceRegistry, () => ServiceRegistry]> {
+    async open(
+      limits: { maxServices?: number; maxTokens?: number } = {},
+    ): Promise<[ServiceRegistry, () => ServiceRegistry]> {
       const [a, b] = await backend.open();
       // The other handle is one long-lived instance, as in a deployment: its lookups are cached (a second).
       const other = redisRegistry(b, limits);
@@ -53,7 +58,10 @@ for (const impl of implementations) {
       const revoked = await registry.revoke(credentials.serviceId);
       expect(revoked.revokedAt).toBeNumber();
       expect(await registry.keyOf(credentials.serviceId)).toBeUndefined();
-      await eventually(async () => (await other().keyOf(credentials.serviceId)) === undefined, "the revocation on the other instance");
+      await eventually(
+        async () => (await other().keyOf(credentials.serviceId)) === undefined,
+        "the revocation on the other instance",
+      );
       expect((await other().list())[0]!.revokedAt).toBe(revoked.revokedAt!);
       expect(JSON.stringify(await other().list())).not.toContain(credentials.key);
       await expect(registry.revoke("nosuchservice1")).rejects.toThrow(/no enrolled service/);
@@ -90,7 +98,12 @@ for (const impl of implementations) {
       const issued = await registry.issueApiKey("saas", "https://saas.example");
       expect(issued.key).toStartWith("pkak_");
       const found = await other().apiKeyOf(issued.key);
-      expect(found).toEqual({ id: issued.id, name: "saas", origin: "https://saas.example", createdAt: issued.createdAt });
+      expect(found).toEqual({
+        id: issued.id,
+        name: "saas",
+        origin: "https://saas.example",
+        createdAt: issued.createdAt,
+      });
       expect(await other().apiKeyOf("pkak_wrong")).toBeUndefined();
       expect(await other().apiKeyOf("not-a-key")).toBeUndefined();
       expect((await other().listApiKeys()).map((k) => k.id)).toEqual([issued.id]);
@@ -98,7 +111,10 @@ for (const impl of implementations) {
       const revoked = await registry.revokeApiKey(issued.id);
       expect(revoked.revokedAt).toBeNumber();
       expect(await registry.apiKeyOf(issued.key)).toBeUndefined();
-      await eventually(async () => (await other().apiKeyOf(issued.key)) === undefined, "the API key's revocation on the other instance");
+      await eventually(
+        async () => (await other().apiKeyOf(issued.key)) === undefined,
+        "the API key's revocation on the other instance",
+      );
       await expect(registry.revokeApiKey("ak_nosuch")).rejects.toThrow(/no API key/);
     });
 
@@ -109,7 +125,10 @@ for (const impl of implementations) {
       expect(await other().webhookOf(plain.id)).toBeUndefined();
       const hooked = await registry.issueApiKey("hooked", "https://saas.example", "https://saas.example/pkipc-events");
       expect(hooked.webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-      expect(await other().webhookOf(hooked.id)).toEqual({ url: "https://saas.example/pkipc-events", secret: hooked.webhookSecret! });
+      expect(await other().webhookOf(hooked.id)).toEqual({
+        url: "https://saas.example/pkipc-events",
+        secret: hooked.webhookSecret!,
+      });
       const listed = (await other().listApiKeys()).find((k) => k.id === hooked.id);
       expect(listed).toMatchObject({ webhook: "https://saas.example/pkipc-events" });
       expect(JSON.stringify(await other().listApiKeys())).not.toContain(hooked.webhookSecret!);

@@ -9,13 +9,22 @@ import { memoryStore } from "../../../src/server/state/memory/sessions.ts";
 import { redisStore } from "../../../src/server/state/redis/sessions.ts";
 import type { SessionRecord, SessionStore } from "../../../src/server/state/types.ts";
 import { onCleanup } from "../../helpers.ts";
-import { linkedRecord as linked, redisBackends, sessionRecord as session, stopSharedDeployments, testConnection } from "./backends.ts";
+import {
+  linkedRecord as linked,
+  redisBackends,
+  sessionRecord as session,
+  stopSharedDeployments,
+  testConnection,
+} from "./backends.ts";
 
 /**
  * Two handles on one store: for memory the same object, for Redis two stores on two connections (two
  * instances); then each one's rate-limit buckets, as the server opens them beside its store.
  */
-const implementations: Array<{ name: string; open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]> }> = [
+const implementations: Array<{
+  name: string;
+  open(): Promise<[SessionStore, SessionStore, BucketStore, BucketStore]>;
+}> = [
   {
     name: "memory",
     async open() {
@@ -44,7 +53,13 @@ for (const impl of implementations) {
   describe(`session store contract: ${impl.name}`, () => {
     test("a session reads back as inserted, by id and once linked by its link id", async () => {
       const [store] = await impl.open();
-      const record = session([[20001, 20002], [20003, 20004]], { origin: "https://saas.example", apiKeyId: "ak_1" });
+      const record = session(
+        [
+          [20001, 20002],
+          [20003, 20004],
+        ],
+        { origin: "https://saas.example", apiKeyId: "ak_1" },
+      );
       expect(await store.insert(record)).toBe(true);
       expect(await store.get(record.id)).toEqual(record);
       expect(await store.get("nosuchsession000")).toBeUndefined();
@@ -57,14 +72,45 @@ for (const impl of implementations) {
 
     test("no two live sessions share a code, from either instance; once linked the code is free again", async () => {
       const [a, b] = await impl.open();
-      const first = session([[20011, 20012], [20013, 20014]]);
+      const first = session([
+        [20011, 20012],
+        [20013, 20014],
+      ]);
       expect(await a.insert(first)).toBe(true);
-      expect(await b.insert(session([[20011, 20012], [20013, 20014]]))).toBe(false);
+      expect(
+        await b.insert(
+          session([
+            [20011, 20012],
+            [20013, 20014],
+          ]),
+        ),
+      ).toBe(false);
       // The same ports in another order are the same code (the key is the set of ports); one port more is another.
-      expect(await b.insert(session([[20013, 20014], [20011, 20012]]))).toBe(false);
-      expect(await b.insert(session([[20011, 20012], [20013, 20015]]))).toBe(true);
+      expect(
+        await b.insert(
+          session([
+            [20013, 20014],
+            [20011, 20012],
+          ]),
+        ),
+      ).toBe(false);
+      expect(
+        await b.insert(
+          session([
+            [20011, 20012],
+            [20013, 20015],
+          ]),
+        ),
+      ).toBe(true);
       expect(await a.replace(linked(first, "link000000002"), 0)).toBe(true);
-      expect(await b.insert(session([[20011, 20012], [20013, 20014]]))).toBe(true);
+      expect(
+        await b.insert(
+          session([
+            [20011, 20012],
+            [20013, 20014],
+          ]),
+        ),
+      ).toBe(true);
     });
 
     test("an expired session's code may be drawn again", async () => {
@@ -78,7 +124,10 @@ for (const impl of implementations) {
       const [a, b] = await impl.open();
       const record = session([[20031, 20032]]);
       await a.insert(record);
-      const results = await Promise.all([a.replace(linked(record, "linkA00000001"), 0), b.replace(linked(record, "linkB00000001"), 0)]);
+      const results = await Promise.all([
+        a.replace(linked(record, "linkA00000001"), 0),
+        b.replace(linked(record, "linkB00000001"), 0),
+      ]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = results[0] ? "linkA00000001" : "linkB00000001";
       const loser = results[0] ? "linkB00000001" : "linkA00000001";
@@ -90,29 +139,71 @@ for (const impl of implementations) {
 
     test("find: the pending, unexpired sessions whose code is exactly one of the codes asked for, in any order, each once", async () => {
       const [a, b] = await impl.open();
-      const one = session([[20041, 20042], [20043, 20044]]);
-      const two = session([[20041, 20045], [20046, 20047]]);
-      const gone = session([[20041, 20042], [20048, 20049]], { expiresAt: Date.now() + 50 });
+      const one = session([
+        [20041, 20042],
+        [20043, 20044],
+      ]);
+      const two = session([
+        [20041, 20045],
+        [20046, 20047],
+      ]);
+      const gone = session(
+        [
+          [20041, 20042],
+          [20048, 20049],
+        ],
+        { expiresAt: Date.now() + 50 },
+      );
       for (const r of [one, two, gone]) expect(await a.insert(r)).toBe(true);
       await Bun.sleep(100);
       const ids = async (codes: number[][]) => (await b.find(codes)).map((r) => r.id).sort();
       expect(await ids([[20044, 20043, 20042, 20041]])).toEqual([one.id]);
-      expect(await ids([[20041, 20042, 20043, 20044], [20047, 20046, 20045, 20041], [20041, 20042, 20043, 20049]])).toEqual([one.id, two.id].sort());
+      expect(
+        await ids([
+          [20041, 20042, 20043, 20044],
+          [20047, 20046, 20045, 20041],
+          [20041, 20042, 20043, 20049],
+        ]),
+      ).toEqual([one.id, two.id].sort());
       // Part of a code, more than a code, or a code with one port changed: none of them is the code.
-      expect(await ids([[20041, 20042, 20043], [20041, 20042, 20043, 20044, 20045], [20041, 20042, 20043, 20045]])).toEqual([]);
+      expect(
+        await ids([
+          [20041, 20042, 20043],
+          [20041, 20042, 20043, 20044, 20045],
+          [20041, 20042, 20043, 20045],
+        ]),
+      ).toEqual([]);
       expect(await ids([[20041, 20042, 20048, 20049]])).toEqual([]); // expired
-      expect(await ids([[20041, 20042, 20043, 20044], [20044, 20043, 20042, 20041]])).toEqual([one.id]);
+      expect(
+        await ids([
+          [20041, 20042, 20043, 20044],
+          [20044, 20043, 20042, 20041],
+        ]),
+      ).toEqual([one.id]);
       expect(await b.find([])).toEqual([]);
       expect(await a.replace(linked(one, "link000000004"), 0)).toBe(true);
-      expect(await ids([[20041, 20042, 20043, 20044], [20041, 20045, 20046, 20047]])).toEqual([two.id]);
+      expect(
+        await ids([
+          [20041, 20042, 20043, 20044],
+          [20041, 20045, 20046, 20047],
+        ]),
+      ).toEqual([two.id]);
     });
 
     test("find looks up as many codes as a report may stand for (--max-completions allows 100,000), with its charges", async () => {
       const [a, b, onA] = await impl.open();
-      const one = session([[20201, 20202], [20203, 20204]]);
+      const one = session([
+        [20201, 20202],
+        [20203, 20204],
+      ]);
       expect(await a.insert(one)).toBe(true);
       // 12,000 codes, the live one last: past what a Lua call can take at once (about 8,000 values).
-      const codes = Array.from({ length: 11_999 }, (_, i) => [30000 + (i % 500), 31000 + Math.floor(i / 500), 32000, 32001]);
+      const codes = Array.from({ length: 11_999 }, (_, i) => [
+        30000 + (i % 500),
+        31000 + Math.floor(i / 500),
+        32000,
+        32001,
+      ]);
       codes.push([20204, 20203, 20202, 20201]);
       const charge = sharedLimiter({ perSecond: 0.01, burst: 5 }, "reports", "test-many", onA).charge("k");
       expect((await b.find(codes, charge)).map((r) => r.id)).toEqual([one.id]);
@@ -120,10 +211,14 @@ for (const impl of implementations) {
 
     test("find takes its charges first, in the same step: a spent limit answers 429; both instances spend one bucket", async () => {
       const [a, b, onA, onB] = await impl.open();
-      const one = session([[20111, 20112], [20113, 20114]]);
+      const one = session([
+        [20111, 20112],
+        [20113, 20114],
+      ]);
       await a.insert(one);
       const code = [20111, 20112, 20113, 20114];
-      const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 2 }, "reports", "test-reports", buckets).charge("k");
+      const charge = (buckets: BucketStore) =>
+        sharedLimiter({ perSecond: 0.01, burst: 2 }, "reports", "test-reports", buckets).charge("k");
       expect((await a.find([code], charge(onA))).map((r) => r.id)).toEqual([one.id]);
       expect(await b.find([[20111, 20112, 20113, 20119]], charge(onB))).toEqual([]);
       await expect(b.find([code], charge(onB))).rejects.toThrow(/^too many reports;/);
@@ -139,7 +234,12 @@ for (const impl of implementations) {
       const wait = b.changed(record.id, 0, AbortSignal.timeout(20_000)).then(() => (woken = true));
       await Bun.sleep(50);
       expect(woken).toBe(false);
-      expect(await a.replace({ ...record, version: 1, instructions: [{ id: "i1", name: "x", args: {}, state: "queued" }] }, 0)).toBe(true);
+      expect(
+        await a.replace(
+          { ...record, version: 1, instructions: [{ id: "i1", name: "x", args: {}, state: "queued" }] },
+          0,
+        ),
+      ).toBe(true);
       await wait;
       expect(woken).toBe(true);
       expect((await b.get(record.id))?.version).toBe(1);
@@ -148,7 +248,11 @@ for (const impl of implementations) {
       // Woken by a change it made itself, a store may answer with the new record (sparing a read).
       const local = a.changed(record.id, 1, AbortSignal.timeout(20_000));
       await Bun.sleep(20);
-      const second = { ...record, version: 2, instructions: [{ id: "i2", name: "y", args: {}, state: "queued" as const }] };
+      const second = {
+        ...record,
+        version: 2,
+        instructions: [{ id: "i2", name: "y", args: {}, state: "queued" as const }],
+      };
       expect(await a.replace(second, 1)).toBe(true);
       const handed = await local;
       if (handed) expect(handed).toEqual(second);
@@ -161,7 +265,8 @@ for (const impl of implementations) {
     test("an insert takes its charges in the same step: a spent limit answers 429 and inserts nothing; both instances spend one bucket", async () => {
       const [a, b, onA, onB] = await impl.open();
       const spec = { perSecond: 0.01, burst: 2 };
-      const calls = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", buckets).charge("k");
+      const calls = (buckets: BucketStore) =>
+        sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", buckets).charge("k");
       const sessions = (buckets: BucketStore) => sharedLimiter(spec, "sessions", "test-sessions", buckets).charge("k");
       const live = await b.liveCount();
       expect(await a.insert(session([[20091, 20092]]), { charges: [...calls(onA), ...sessions(onA)] })).toBe(true);
@@ -174,7 +279,9 @@ for (const impl of implementations) {
       expect(await a.get(refused.id)).toBeUndefined();
       expect(await b.liveCount()).toBe(live + 1);
       // Charges are taken in order and the ones before a refusal stay taken: 3 calls went before, this is the 4th.
-      expect(await sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", onA).take("k")).toBeUndefined();
+      expect(
+        await sharedLimiter({ perSecond: 0.01, burst: 100 }, "calls", "test-calls", onA).take("k"),
+      ).toBeUndefined();
       expect(await onA.spend("test-calls:k", { perSecond: 0.01, burst: 100 }, 0)).toBeCloseTo(96, 0);
       // The code of the refused session was never taken; a limit that is off charges nothing.
       expect(sharedLimiter({ perSecond: 0, burst: 0 }, "off", "test-off", onA).charge("k")).toEqual([]);
@@ -188,7 +295,9 @@ for (const impl of implementations) {
       expect(await b.insert(session([[20103, 20104]]), { maxLive: live + 2 })).toBe(true);
       const charges = sharedLimiter({ perSecond: 0.01, burst: 10 }, "sessions", "test-cap", onA).charge("k");
       const refused = session([[20105, 20106]]);
-      await expect(a.insert(refused, { charges, maxLive: live + 2 })).rejects.toThrow(`too many live sessions (${live + 2}); try again shortly`);
+      await expect(a.insert(refused, { charges, maxLive: live + 2 })).rejects.toThrow(
+        `too many live sessions (${live + 2}); try again shortly`,
+      );
       expect(await b.get(refused.id)).toBeUndefined();
       expect(await b.liveCount()).toBe(live + 2);
       // Refused for capacity, the request still counted.
@@ -216,7 +325,9 @@ for (const impl of implementations) {
       const short = `${group}-short`;
       const soon = () => ({ expiresAt: Date.now() + 300 });
       expect(await c.insert(session([[20207, 20208]], soon()), { quotas: [quota(1, short)] })).toBe(true);
-      await expect(d.insert(session([[20209, 20210]], soon()), { quotas: [quota(1, short)] })).rejects.toThrow(`${short} is full`);
+      await expect(d.insert(session([[20209, 20210]], soon()), { quotas: [quota(1, short)] })).rejects.toThrow(
+        `${short} is full`,
+      );
       await Bun.sleep(600);
       expect(await d.insert(session([[20211, 20212]], soon()), { quotas: [quota(1, short)] })).toBe(true);
     });
@@ -224,7 +335,12 @@ for (const impl of implementations) {
     test("a hold is bounded in the replace's step across both instances: past its bound it refuses and nothing is written", async () => {
       const [a, b] = await impl.open();
       const group = `test-held-${Math.random().toString(36).slice(2)}`;
-      const hold = (bytes: number) => ({ group, bytes, max: 1000, refusal: () => new Error(`${group} holds too much`) });
+      const hold = (bytes: number) => ({
+        group,
+        bytes,
+        max: 1000,
+        refusal: () => new Error(`${group} holds too much`),
+      });
       const one = session([[20301, 20302]]);
       const two = session([[20303, 20304]]);
       expect(await a.insert(one)).toBe(true);
@@ -238,7 +354,8 @@ for (const impl of implementations) {
     test("inserts made at once, from both instances, each get their own answer: the limit, the cap and the code count every one of them in turn", async () => {
       const [a, b, onA, onB] = await impl.open();
       const live = await a.liveCount();
-      const charge = (buckets: BucketStore) => sharedLimiter({ perSecond: 0.01, burst: 40 }, "sessions", "test-together", buckets).charge("k");
+      const charge = (buckets: BucketStore) =>
+        sharedLimiter({ perSecond: 0.01, burst: 40 }, "sessions", "test-together", buckets).charge("k");
       // 60 inserts started together (a Redis store sends those of one turn in one step): 40 tokens, a cap of 30
       // live, and every fifth one the code of the one before it.
       const records = Array.from({ length: 60 }, (_, i) => {
@@ -246,7 +363,11 @@ for (const impl of implementations) {
         return session([[20300 + k, 20400 + k]]);
       });
       const answers = await Promise.all(
-        records.map((r, i) => (i % 2 === 0 ? a : b).insert(r, { charges: charge(i % 2 === 0 ? onA : onB), maxLive: live + 30 }).catch((e: Error) => e)),
+        records.map((r, i) =>
+          (i % 2 === 0 ? a : b)
+            .insert(r, { charges: charge(i % 2 === 0 ? onA : onB), maxLive: live + 30 })
+            .catch((e: Error) => e),
+        ),
       );
       const inserted = records.filter((_, i) => answers[i] === true);
       const duplicate = answers.filter((x) => x === false).length;
@@ -258,7 +379,8 @@ for (const impl of implementations) {
       expect(await a.liveCount()).toBe(live + 30);
       // No code twice among the inserted; each inserted one reads back, the others do not.
       expect(new Set(inserted.map((r) => r.tuples.flat().join(","))).size).toBe(30);
-      for (const [i, r] of records.entries()) expect((await b.get(r.id))?.id).toBe(answers[i] === true ? r.id : undefined);
+      for (const [i, r] of records.entries())
+        expect((await b.get(r.id))?.id).toBe(answers[i] === true ? r.id : undefined);
     });
 
     test("liveCount counts pending sessions, not linked ones", async () => {
@@ -312,7 +434,9 @@ describe("session store: Redis without its pub/sub", () => {
     await writer.insert(record);
     const started = Date.now();
     let wokenAfter = -1;
-    const wait = deaf.changed(record.id, 0, AbortSignal.timeout(20_000)).then(() => (wokenAfter = Date.now() - started));
+    const wait = deaf
+      .changed(record.id, 0, AbortSignal.timeout(20_000))
+      .then(() => (wokenAfter = Date.now() - started));
     await Bun.sleep(100);
     expect(await writer.replace({ ...record, version: 1 }, 0)).toBe(true);
     await wait;

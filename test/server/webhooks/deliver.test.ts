@@ -32,7 +32,11 @@ function logged() {
   return { lines, log: createLogger({ write: (line) => lines.push(line), level: "debug" }) };
 }
 
-const event = (n: number): WebhookEvent => ({ id: `msg_${n}`, apiKeyId: "ak_test", body: JSON.stringify({ type: "test", n }) });
+const event = (n: number): WebhookEvent => ({
+  id: `msg_${n}`,
+  apiKeyId: "ak_test",
+  body: JSON.stringify({ type: "test", n }),
+});
 const settings = (over: Partial<WebhookSettings>): WebhookSettings => ({ ...DEFAULT_WEBHOOK_SETTINGS, ...over });
 const never = () => new Promise<Response>(() => {});
 
@@ -40,7 +44,11 @@ describe("webhook sender", () => {
   test("past maxQueued new events are dropped and said so; at most maxInFlight attempts are open at once", async () => {
     const hook = receiver(never);
     const { lines, log } = logged();
-    const sender = webhookSender(async () => ({ url: hook.url, secret: "whsec_AAAA" }), log, settings({ maxQueued: 5, maxInFlight: 2, timeoutMs: 60_000 }));
+    const sender = webhookSender(
+      async () => ({ url: hook.url, secret: "whsec_AAAA" }),
+      log,
+      settings({ maxQueued: 5, maxInFlight: 2, timeoutMs: 60_000 }),
+    );
     onCleanup(() => sender.stop());
     for (let n = 0; n < 50; n++) sender.send(event(n));
     expect(sender.pending()).toBe(5);
@@ -57,7 +65,11 @@ describe("webhook sender", () => {
   test("a failing target is tried once plus once per retry, then given up", async () => {
     const hook = receiver(() => new Response("no", { status: 500 }));
     const { lines, log } = logged();
-    const sender = webhookSender(async () => ({ url: hook.url, secret: "whsec_AAAA" }), log, settings({ retryDelaysMs: [100, 100] }));
+    const sender = webhookSender(
+      async () => ({ url: hook.url, secret: "whsec_AAAA" }),
+      log,
+      settings({ retryDelaysMs: [100, 100] }),
+    );
     onCleanup(() => sender.stop());
     sender.send(event(1));
     await eventually(() => lines.some((l) => l.includes("webhook given up")), "the event to be given up", 10_000);
@@ -69,10 +81,18 @@ describe("webhook sender", () => {
     const inside = receiver(() => new Response(null, { status: 204 }));
     const hook = receiver(() => new Response(null, { status: 307, headers: { location: inside.url } }));
     const { lines, log } = logged();
-    const sender = webhookSender(async () => ({ url: hook.url, secret: "whsec_AAAA" }), log, settings({ retryDelaysMs: [] }));
+    const sender = webhookSender(
+      async () => ({ url: hook.url, secret: "whsec_AAAA" }),
+      log,
+      settings({ retryDelaysMs: [] }),
+    );
     onCleanup(() => sender.stop());
     sender.send(event(1));
-    await eventually(() => lines.some((l) => l.includes("webhook given up")), "the redirected event to be given up", 10_000);
+    await eventually(
+      () => lines.some((l) => l.includes("webhook given up")),
+      "the redirected event to be given up",
+      10_000,
+    );
     expect(lines.join("\n")).toContain("answered 307");
     expect(inside.stats.requests).toBe(0);
   });

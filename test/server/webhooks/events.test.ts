@@ -3,8 +3,26 @@ import { describe, expect, test } from "bun:test";
 import type { SessionRecord } from "../../../src/server/state/types.ts";
 import { eventsOf } from "../../../src/server/webhooks/events.ts";
 
-const base: SessionRecord = { id: "s1", tuples: [], createdAt: 0, expiresAt: Date.now() + 30_000, version: 1, state: "pending", address: "127.0.0.1", origin: "https://saas.example", apiKeyId: "ak_1", instructions: [] };
-const statusOf = (r: SessionRecord) => ({ id: r.id, state: r.state, version: r.version, expiresAt: new Date(r.expiresAt).toISOString(), ...(r.state === "declined" ? { reason: "DECLINED" as const } : {}), instructions: [] });
+const base: SessionRecord = {
+  id: "s1",
+  tuples: [],
+  createdAt: 0,
+  expiresAt: Date.now() + 30_000,
+  version: 1,
+  state: "pending",
+  address: "127.0.0.1",
+  origin: "https://saas.example",
+  apiKeyId: "ak_1",
+  instructions: [],
+};
+const statusOf = (r: SessionRecord) => ({
+  id: r.id,
+  state: r.state,
+  version: r.version,
+  expiresAt: new Date(r.expiresAt).toISOString(),
+  ...(r.state === "declined" ? { reason: "DECLINED" as const } : {}),
+  instructions: [],
+});
 
 describe("webhook events", () => {
   test("a session the local user declined makes session.declined once, with reason DECLINED", () => {

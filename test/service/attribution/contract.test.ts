@@ -12,7 +12,12 @@ const BACKENDS: Record<string, () => Attributor> = {
   "linux (/proc/net/tcp)": () => linuxAttributor({ sockDiag: false }),
 };
 
-const knockOf = (s: Socket<unknown>): KnockSocket => ({ localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort });
+const knockOf = (s: Socket<unknown>): KnockSocket => ({
+  localAddress: s.localAddress,
+  localPort: s.localPort,
+  remoteAddress: s.remoteAddress,
+  remotePort: s.remotePort,
+});
 
 /** A listener that attributes every accepted connection while holding it open, as the service does. */
 function listener(attributor: Attributor, hostname = "127.0.0.1") {

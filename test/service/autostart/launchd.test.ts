@@ -71,7 +71,10 @@ describe("LaunchAgent plist", () => {
     const home = tempFolder();
     let loaded = false;
     const run = recordingRunner((argv) => {
-      if (argv[1] === "print") return loaded ? { stdout: "gui/501/org.pkipc.service = {\n\tstate = running\n\tpid = 4242\n}" } : { code: 113, stderr: "Could not find service" };
+      if (argv[1] === "print")
+        return loaded
+          ? { stdout: "gui/501/org.pkipc.service = {\n\tstate = running\n\tpid = 4242\n}" }
+          : { code: 113, stderr: "Could not find service" };
       if (argv[1] === "bootstrap") loaded = true;
       if (argv[1] === "bootout") loaded = false;
       return {};
@@ -79,27 +82,43 @@ describe("LaunchAgent plist", () => {
     const autostart = launchdAutostart({ home, configHome: join(home, ".config"), uid: 501, run });
     const file = join(home, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`);
     const entry = { program: "/usr/local/bin/pkipc", args };
-    expect(await autostart.install(entry)).toEqual([`wrote ${file}`, `loaded ${LAUNCHD_LABEL} into gui/501 (launchctl print gui/501/${LAUNCHD_LABEL})`]);
+    expect(await autostart.install(entry)).toEqual([
+      `wrote ${file}`,
+      `loaded ${LAUNCHD_LABEL} into gui/501 (launchctl print gui/501/${LAUNCHD_LABEL})`,
+    ]);
     const text = readFileSync(file, "utf8");
     expect(await autostart.install(entry)).toEqual([`${file} is already installed with these options and loaded`]);
     expect(readFileSync(file, "utf8")).toBe(text);
-    expect(await autostart.status()).toEqual({ installed: true, running: true, detail: `installed at ${file}; running (pid 4242)` });
+    expect(await autostart.status()).toEqual({
+      installed: true,
+      running: true,
+      detail: `installed at ${file}; running (pid 4242)`,
+    });
     await autostart.uninstall();
     expect(existsSync(file)).toBe(false);
     expect(await autostart.status()).toMatchObject({ installed: false, running: false });
     expect(run.calls).toEqual([
-      `launchctl print gui/501/${LAUNCHD_LABEL}`, `launchctl bootstrap gui/501 ${file}`,
+      `launchctl print gui/501/${LAUNCHD_LABEL}`,
+      `launchctl bootstrap gui/501 ${file}`,
       `launchctl print gui/501/${LAUNCHD_LABEL}`,
       `launchctl print gui/501/${LAUNCHD_LABEL}`,
-      `launchctl print gui/501/${LAUNCHD_LABEL}`, `launchctl bootout gui/501/${LAUNCHD_LABEL}`,
+      `launchctl print gui/501/${LAUNCHD_LABEL}`,
+      `launchctl bootout gui/501/${LAUNCHD_LABEL}`,
       `launchctl print gui/501/${LAUNCHD_LABEL}`,
     ]);
   });
 
   test("when launchctl cannot load it (no GUI session), the file stays and the user is told what to run", async () => {
     const home = tempFolder();
-    const run = recordingRunner((argv) => (argv[1] === "bootstrap" ? { code: 125, stderr: "Bootstrap failed: 125: Domain does not support specified action" } : { code: 113 }));
-    const lines = await launchdAutostart({ home, configHome: "", uid: 501, run }).install({ program: "/usr/local/bin/pkipc", args: ["service"] });
+    const run = recordingRunner((argv) =>
+      argv[1] === "bootstrap"
+        ? { code: 125, stderr: "Bootstrap failed: 125: Domain does not support specified action" }
+        : { code: 113 },
+    );
+    const lines = await launchdAutostart({ home, configHome: "", uid: 501, run }).install({
+      program: "/usr/local/bin/pkipc",
+      args: ["service"],
+    });
     expect(lines[1]).toContain("Domain does not support specified action");
     expect(lines[1]).toContain("launchctl bootstrap gui/501");
   });

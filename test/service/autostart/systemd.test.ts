@@ -35,7 +35,14 @@ function parseUnit(text: string): Record<string, Record<string, string[]>> {
   return out;
 }
 
-const tricky = ["--server", "http://127.0.0.1:7870/a b", "--name", `quote " back\\slash 100% $HOME 'single' ünïcode`, "--skip", ""];
+const tricky = [
+  "--server",
+  "http://127.0.0.1:7870/a b",
+  "--name",
+  `quote " back\\slash 100% $HOME 'single' ünïcode`,
+  "--skip",
+  "",
+];
 
 /** systemd-analyze from Debian's systemd package; the test fails (never skips) without it. */
 function systemdAnalyze(): string {
@@ -51,9 +58,17 @@ describe("systemd unit", () => {
     mkdirSync(runtime, { mode: 0o700 });
     const unit = join(folder, "pkipc.service");
     await Bun.write(unit, systemdUnit({ program: binary(), args: ["service", ...tricky] }));
-    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], {
+      env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     onCleanup(() => child.kill("SIGKILL"));
-    const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    const [code, out, err] = await Promise.all([
+      child.exited,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
     expect({ code, output: (out + err).trim() }).toEqual({ code: 0, output: "" });
   });
 
@@ -63,7 +78,11 @@ describe("systemd unit", () => {
     mkdirSync(runtime, { mode: 0o700 });
     const unit = join(folder, "pkipc.service");
     await Bun.write(unit, systemdUnit({ program: join(folder, "no-such-pkipc"), args: ["service"] }));
-    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn([systemdAnalyze(), "--user", "verify", unit], {
+      env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     onCleanup(() => child.kill("SIGKILL"));
     const [code, err] = await Promise.all([child.exited, new Response(child.stderr).text()]);
     expect(code).not.toBe(0);
@@ -94,22 +113,35 @@ describe("systemd unit", () => {
     expect(await autostart.status()).toMatchObject({ installed: true, running: false });
     await autostart.uninstall();
     expect(run.calls.filter((c) => !c.endsWith("show-environment"))).toEqual([
-      "systemctl --user daemon-reload", "systemctl --user enable pkipc.service", "systemctl --user restart pkipc.service",
-      "systemctl --user daemon-reload", "systemctl --user enable pkipc.service", "systemctl --user start pkipc.service",
+      "systemctl --user daemon-reload",
+      "systemctl --user enable pkipc.service",
+      "systemctl --user restart pkipc.service",
+      "systemctl --user daemon-reload",
+      "systemctl --user enable pkipc.service",
+      "systemctl --user start pkipc.service",
       "systemctl --user is-active pkipc.service",
-      "systemctl --user disable --now pkipc.service", "systemctl --user daemon-reload",
+      "systemctl --user disable --now pkipc.service",
+      "systemctl --user daemon-reload",
     ]);
     expect(existsSync(join(config, "systemd", "user", "pkipc.service"))).toBe(false);
   });
 
   test("without a user manager, uninstall also removes the enable link, and only when it points at our unit", async () => {
     const config = join(tempFolder(), "config");
-    const autostart = systemdAutostart({ home: "/nowhere", configHome: config, uid: 1000, run: recordingRunner(() => ({ code: 1, stderr: "Failed to connect to bus" })) });
+    const autostart = systemdAutostart({
+      home: "/nowhere",
+      configHome: config,
+      uid: 1000,
+      run: recordingRunner(() => ({ code: 1, stderr: "Failed to connect to bus" })),
+    });
     await autostart.install({ program: "/usr/local/bin/pkipc", args: ["service"] });
     const wants = join(config, "systemd", "user", "default.target.wants");
     mkdirSync(wants);
     symlinkSync(join(config, "systemd", "user", "pkipc.service"), join(wants, "pkipc.service"));
-    expect(await autostart.uninstall()).toEqual([`removed ${join(wants, "pkipc.service")}`, `removed ${join(config, "systemd", "user", "pkipc.service")}`]);
+    expect(await autostart.uninstall()).toEqual([
+      `removed ${join(wants, "pkipc.service")}`,
+      `removed ${join(config, "systemd", "user", "pkipc.service")}`,
+    ]);
     expect(readdirSync(wants)).toEqual([]);
   });
 });
@@ -118,14 +150,26 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
   /** A temp HOME with an enrolled service's key file where `pkipc service` looks by default. */
   function enrolledHome(): string {
     const home = tempFolder();
-    writeKeyFile(join(home, ".config", "pkipc", "service-key.json"), { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:7870/");
+    writeKeyFile(
+      join(home, ".config", "pkipc", "service-key.json"),
+      { serviceId: "abcdefghijkl", key: "A".repeat(43) },
+      "http://127.0.0.1:7870/",
+    );
     return home;
   }
 
   async function pkipc(home: string, ...args: string[]) {
-    const child = Bun.spawn([binary(), "service", ...args], { env: { PATH: process.env.PATH, HOME: home }, stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn([binary(), "service", ...args], {
+      env: { PATH: process.env.PATH, HOME: home },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     onCleanup(() => child.kill("SIGKILL"));
-    const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    const [code, stdout, stderr] = await Promise.all([
+      child.exited,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
     return { code, stdout, stderr };
   }
 
@@ -143,14 +187,41 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
   test("install twice gives the same file; status says installed; uninstall removes it; bad options are refused first", async () => {
     const home = enrolledHome();
     const unit = join(home, ".config", "systemd", "user", "pkipc.service");
-    const first = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER);
+    const first = await pkipc(
+      home,
+      "install",
+      "--server",
+      "http://127.0.0.1:7870",
+      "--skip",
+      "7871",
+      "--users",
+      TEST_USER,
+    );
     expect(first).toMatchObject({ code: 0, stderr: "" });
     expect(first.stdout).toContain(`wrote ${unit}`);
     const text = readFileSync(unit, "utf8");
-    expect(execWords(parseUnit(text).Service!.ExecStart![0]!)).toEqual([binary(), "service", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER]);
+    expect(execWords(parseUnit(text).Service!.ExecStart![0]!)).toEqual([
+      binary(),
+      "service",
+      "--server",
+      "http://127.0.0.1:7870",
+      "--skip",
+      "7871",
+      "--users",
+      TEST_USER,
+    ]);
     // No user manager answers in this container: install says what to run instead.
     expect(first.stdout).toContain("systemctl --user daemon-reload && systemctl --user enable --now pkipc.service");
-    const second = await pkipc(home, "install", "--server", "http://127.0.0.1:7870", "--skip", "7871", "--users", TEST_USER);
+    const second = await pkipc(
+      home,
+      "install",
+      "--server",
+      "http://127.0.0.1:7870",
+      "--skip",
+      "7871",
+      "--users",
+      TEST_USER,
+    );
     expect(second.stdout).toContain("already installed with these options");
     expect(readFileSync(unit, "utf8")).toBe(text);
     expect((await pkipc(home, "status")).stdout).toContain(`installed at ${unit}`);
@@ -165,22 +236,38 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
 
   // What the service refuses at start, install refuses in the same words: the unit would only fail at every login.
   test.each([
-    ["a relative --key-dir", ["--allow-instructions", "key", "--key-dir", "keys"], /--key-dir must be an absolute path/, true],
+    [
+      "a relative --key-dir",
+      ["--allow-instructions", "key", "--key-dir", "keys"],
+      /--key-dir must be an absolute path/,
+      true,
+    ],
     ["a missing key file", ["--key-file", "/nonexistent/key.json"], /no key file at \/nonexistent\/key\.json/, true],
-    ["a key from another server", ["--server", "http://127.0.0.1:7999"], /was enrolled with http:\/\/127\.0\.0\.1:7870\/, not http:\/\/127\.0\.0\.1:7999\//, true],
+    [
+      "a key from another server",
+      ["--server", "http://127.0.0.1:7999"],
+      /was enrolled with http:\/\/127\.0\.0\.1:7870\/, not http:\/\/127\.0\.0\.1:7999\//,
+      true,
+    ],
     ["root without --users", [], /a service running as root links only the users it is told/, false],
-  ] as const)("install refuses %s with the service's own sentence, and writes nothing", async (_, args, sentence, withUsers) => {
-    if (!withUsers && process.getuid?.() !== 0) throw new Error("this case needs the tests to run as root (as .ci/run does)");
-    const home = enrolledHome();
-    const users = withUsers ? ["--users", TEST_USER] : [];
-    const service = await pkipc(home, ...args, ...users);
-    const install = await pkipc(home, "install", ...args, ...users);
-    expect(service.code).toBe(64);
-    expect(install.code).toBe(64);
-    expect(service.stderr).toMatch(sentence);
-    expect(install.stderr.replace(/^pkipc service install: /, "")).toBe(service.stderr.replace(/^pkipc service: /, ""));
-    expect(existsSync(join(home, ".config", "systemd"))).toBe(false);
-  });
+  ] as const)(
+    "install refuses %s with the service's own sentence, and writes nothing",
+    async (_, args, sentence, withUsers) => {
+      if (!withUsers && process.getuid?.() !== 0)
+        throw new Error("this case needs the tests to run as root (as .ci/run does)");
+      const home = enrolledHome();
+      const users = withUsers ? ["--users", TEST_USER] : [];
+      const service = await pkipc(home, ...args, ...users);
+      const install = await pkipc(home, "install", ...args, ...users);
+      expect(service.code).toBe(64);
+      expect(install.code).toBe(64);
+      expect(service.stderr).toMatch(sentence);
+      expect(install.stderr.replace(/^pkipc service install: /, "")).toBe(
+        service.stderr.replace(/^pkipc service: /, ""),
+      );
+      expect(existsSync(join(home, ".config", "systemd"))).toBe(false);
+    },
+  );
 
   test("--confirm desktop serving other users' programs (a root service with --users) is refused at start and by install, in the same words", async () => {
     const home = enrolledHome();

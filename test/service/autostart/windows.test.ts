@@ -1,6 +1,12 @@
 // The Windows Run-key entry: its command line survives Windows' own argument parsing, and reg.exe's answers are read right.
 import { describe, expect, test } from "bun:test";
-import { parseRegQuery, RUN_KEY, windowsAutostart, windowsCommandLine, windowsQuote } from "../../../src/service/autostart/windows.ts";
+import {
+  parseRegQuery,
+  RUN_KEY,
+  windowsAutostart,
+  windowsCommandLine,
+  windowsQuote,
+} from "../../../src/service/autostart/windows.ts";
 import { recordingRunner } from "./recording.ts";
 
 /** CommandLineToArgvW's rules (also the Microsoft C runtime's), written from its documentation. */
@@ -16,7 +22,7 @@ function commandLineToArgv(line: string): string[] {
       const c = line[i]!;
       if (c === "\\") {
         let n = 0;
-        while (line[i] === "\\") (n++, i++);
+        while (line[i] === "\\") n++, i++;
         if (line[i] === '"') {
           arg += "\\".repeat(n >> 1);
           if (n % 2) arg += '"';
@@ -35,7 +41,19 @@ function commandLineToArgv(line: string): string[] {
 }
 
 const program = "C:\\Program Files\\pkipc\\pkipc.exe";
-const tricky = ["service", "--server", "http://127.0.0.1:7870", "--name", 'say "hi"', "--key-file", "C:\\keys dir\\", "", "a\\\\b", "tab\there", "%USERPROFILE%"];
+const tricky = [
+  "service",
+  "--server",
+  "http://127.0.0.1:7870",
+  "--name",
+  'say "hi"',
+  "--key-file",
+  "C:\\keys dir\\",
+  "",
+  "a\\\\b",
+  "tab\there",
+  "%USERPROFILE%",
+];
 
 describe("Windows Run-key entry", () => {
   test("the command line gives every argument back through CommandLineToArgvW", () => {
@@ -58,10 +76,16 @@ describe("Windows Run-key entry", () => {
   test("install writes the value once, status finds it and the running service (not itself), uninstall deletes exactly it", async () => {
     const registry = new Map<string, string>();
     const run = recordingRunner((argv) => {
-      if (argv[0] === "tasklist") return { stdout: '"pkipc.exe","4100","Console","1","40,000 K"\r\n"pkipc.exe","4200","Console","1","30,000 K"\r\n' };
+      if (argv[0] === "tasklist")
+        return {
+          stdout: '"pkipc.exe","4100","Console","1","40,000 K"\r\n"pkipc.exe","4200","Console","1","30,000 K"\r\n',
+        };
       const [, verb, key, , name, , , , data] = argv;
       if (key !== RUN_KEY) return { code: 1 };
-      if (verb === "query") return registry.has(name!) ? { stdout: `\r\n${key}\r\n    ${name}    REG_SZ    ${registry.get(name!)}\r\n` } : { code: 1, stderr: "ERROR: The system was unable to find the specified registry key or value." };
+      if (verb === "query")
+        return registry.has(name!)
+          ? { stdout: `\r\n${key}\r\n    ${name}    REG_SZ    ${registry.get(name!)}\r\n` }
+          : { code: 1, stderr: "ERROR: The system was unable to find the specified registry key or value." };
       if (verb === "add") registry.set(name!, data!);
       if (verb === "delete") registry.delete(name!);
       return {};
@@ -71,7 +95,11 @@ describe("Windows Run-key entry", () => {
     expect((await autostart.install(entry))[0]).toStartWith(`wrote ${RUN_KEY}\\pkipc`);
     expect((await autostart.install(entry))[0]).toContain("already installed");
     expect(commandLineToArgv(registry.get("pkipc")!)).toEqual([program, ...entry.args]);
-    expect(await autostart.status()).toEqual({ installed: true, running: true, detail: `installed in ${RUN_KEY}\\pkipc; running (pid 4100)` });
+    expect(await autostart.status()).toEqual({
+      installed: true,
+      running: true,
+      detail: `installed in ${RUN_KEY}\\pkipc; running (pid 4100)`,
+    });
     expect(await autostart.uninstall()).toEqual([`removed ${RUN_KEY}\\pkipc`]);
     expect(registry.size).toBe(0);
     expect(run.calls.filter((c) => c.startsWith("reg add") || c.startsWith("reg delete"))).toEqual([
@@ -82,9 +110,24 @@ describe("Windows Run-key entry", () => {
 
   test("status says running is unknown when tasklist does not list the asking process itself (Wine's prints nothing)", async () => {
     for (const stdout of ["", '"pkipc.exe","4100","Console","1","40,000 K"\r\n']) {
-      const run = recordingRunner((argv) => (argv[0] === "tasklist" ? { stdout } : { code: 1, stderr: "ERROR: The system was unable to find the specified registry key or value." }));
-      const autostart = windowsAutostart({ home: "C:\\Users\\ada", configHome: "", uid: 0, run, program, selfPid: 4200 });
-      expect(await autostart.status()).toEqual({ installed: false, running: undefined, detail: "not installed; whether it runs is unknown (tasklist did not list this process)" });
+      const run = recordingRunner((argv) =>
+        argv[0] === "tasklist"
+          ? { stdout }
+          : { code: 1, stderr: "ERROR: The system was unable to find the specified registry key or value." },
+      );
+      const autostart = windowsAutostart({
+        home: "C:\\Users\\ada",
+        configHome: "",
+        uid: 0,
+        run,
+        program,
+        selfPid: 4200,
+      });
+      expect(await autostart.status()).toEqual({
+        installed: false,
+        running: undefined,
+        detail: "not installed; whether it runs is unknown (tasklist did not list this process)",
+      });
     }
   });
 });

@@ -16,7 +16,10 @@ const log = { id: "i2", name: "log", args: {} };
 
 function scripted(...answers: ConsentAnswer[]) {
   const asked: ConsentText[] = [];
-  const dialog: ConsentDialog = { name: "scripted", ask: async (text) => (asked.push(text), answers.shift() ?? "deny") };
+  const dialog: ConsentDialog = {
+    name: "scripted",
+    ask: async (text) => (asked.push(text), answers.shift() ?? "deny"),
+  };
   return { dialog, asked };
 }
 
@@ -46,10 +49,23 @@ describe("desktopConfirm", () => {
   });
 
   test("falls back to the next dialog; none available is deny", async () => {
-    const unavailable: ConsentDialog = { name: "none", ask: async () => { throw new DialogUnavailableError("no server"); } };
+    const unavailable: ConsentDialog = {
+      name: "none",
+      ask: async () => {
+        throw new DialogUnavailableError("no server");
+      },
+    };
     const { dialog } = scripted("once");
-    expect(await desktopConfirm({ dialogs: [unavailable, dialog], stateDir: tempFolder(), log: silentLogger })(browser, 8, SITE)).toBe("once");
-    expect(await desktopConfirm({ dialogs: [unavailable], stateDir: tempFolder(), log: silentLogger })(browser, 8, SITE)).toBe("deny");
+    expect(
+      await desktopConfirm({ dialogs: [unavailable, dialog], stateDir: tempFolder(), log: silentLogger })(
+        browser,
+        8,
+        SITE,
+      ),
+    ).toBe("once");
+    expect(
+      await desktopConfirm({ dialogs: [unavailable], stateDir: tempFolder(), log: silentLogger })(browser, 8, SITE),
+    ).toBe("deny");
   });
 
   test("a remembered-origins file others could have written is not trusted: the site is asked about", async () => {
@@ -67,7 +83,9 @@ describe("requireOwnDesktop", () => {
     expect(() => requireOwnDesktop([1000], 1000)).not.toThrow();
     expect(() => requireOwnDesktop(undefined, 1000)).not.toThrow();
     expect(() => requireOwnDesktop(undefined, undefined)).not.toThrow();
-    expect(() => requireOwnDesktop([1000, 1001], 0)).toThrow(/runs as \(uid 0\), but --users also serves uid 1000, 1001: run one service per user/);
+    expect(() => requireOwnDesktop([1000, 1001], 0)).toThrow(
+      /runs as \(uid 0\), but --users also serves uid 1000, 1001: run one service per user/,
+    );
     expect(() => requireOwnDesktop([1000, 1001], 1000)).toThrow(ConfigError);
   });
 });

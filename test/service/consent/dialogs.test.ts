@@ -3,12 +3,24 @@ import { describe, expect, test } from "bun:test";
 import { macosAnswer, macosCommand } from "../../../src/service/consent/macos.ts";
 import { notifyAnswer, notifyCommand } from "../../../src/service/consent/notification.ts";
 import { consentText, escapeMarkup } from "../../../src/service/consent/text.ts";
-import { answerFor, BUTTON_IDS, dialogTemplate, MAX_BODY, MAX_TITLE } from "../../../src/service/consent/windows-template.ts";
+import {
+  answerFor,
+  BUTTON_IDS,
+  dialogTemplate,
+  MAX_BODY,
+  MAX_TITLE,
+} from "../../../src/service/consent/windows-template.ts";
 import { dialogsFor } from "../../../src/service/consent/index.ts";
 import { zenityAnswer, zenityCommand } from "../../../src/service/consent/zenity.ts";
 
 const hostile = consentText({
-  process: { pid: 42, name: "evil\x1b[2J\u202e", exe: "/tmp/a\"b'c", user: "alice", browser: { name: "Firefox", version: "128", exe: "/usr/lib/firefox/firefox" } } as never,
+  process: {
+    pid: 42,
+    name: "evil\x1b[2J\u202e",
+    exe: "/tmp/a\"b'c",
+    user: "alice",
+    browser: { name: "Firefox", version: "128", exe: "/usr/lib/firefox/firefox" },
+  } as never,
   origin: "https://saas.example",
   instructions: ["key", "log"],
   keys: ["api-token"],
@@ -64,7 +76,15 @@ function readTemplate(bytes: Uint8Array) {
   const items = [];
   for (let i = 0; i < count; i++) {
     at = (at + 3) & ~3;
-    const item = { style: u32(), exStyle: u32(), box: [u16(), u16(), u16(), u16()], id: u16(), class: [u16(), u16()], text: wide(), extra: u16() };
+    const item = {
+      style: u32(),
+      exStyle: u32(),
+      box: [u16(), u16(), u16(), u16()],
+      id: u16(),
+      class: [u16(), u16()],
+      text: wide(),
+      extra: u16(),
+    };
     items.push(item);
   }
   expect(at).toBe(bytes.length);
@@ -118,8 +138,17 @@ describe("Windows (a Win32 dialog through bun:ffi)", () => {
 describe("Linux", () => {
   test("notify-send: three named actions, none the default, the body's markup escaped, expiring at the timeout", () => {
     expect(notifyCommand({ title: "T", body: "<i>b</i>" }, 20_000)).toEqual([
-      "notify-send", "--app-name=pkipc", "--urgency=critical", "--print-id", "--expire-time=20000",
-      "--action=once=Allow once", "--action=always=Always allow this site", "--action=deny=Deny", "--", "T", "&lt;i&gt;b&lt;/i&gt;",
+      "notify-send",
+      "--app-name=pkipc",
+      "--urgency=critical",
+      "--print-id",
+      "--expire-time=20000",
+      "--action=once=Allow once",
+      "--action=always=Always allow this site",
+      "--action=deny=Deny",
+      "--",
+      "T",
+      "&lt;i&gt;b&lt;/i&gt;",
     ]);
     expect(notifyAnswer("7\nonce\n")).toBe("once");
     expect(notifyAnswer("7\nalways\n")).toBe("always");
@@ -128,8 +157,17 @@ describe("Linux", () => {
   });
   test("zenity: OK allows once, the extra button always, anything else denies", () => {
     expect(zenityCommand({ title: "T", body: "B" }, 20_000)).toEqual([
-      "zenity", "--question", "--no-markup", "--width=460", "--title=T", "--text=B",
-      "--ok-label=Allow once", "--cancel-label=Deny", "--extra-button=Always allow this site", "--default-cancel", "--timeout=20",
+      "zenity",
+      "--question",
+      "--no-markup",
+      "--width=460",
+      "--title=T",
+      "--text=B",
+      "--ok-label=Allow once",
+      "--cancel-label=Deny",
+      "--extra-button=Always allow this site",
+      "--default-cancel",
+      "--timeout=20",
     ]);
     expect(zenityAnswer(0, "")).toBe("once");
     expect(zenityAnswer(1, "Always allow this site\n")).toBe("always");

@@ -34,7 +34,8 @@ const subjects: Record<string, Subject> = {
   function: {
     make: () =>
       functionHandler("key-store", async (args, { signal }) => {
-        if (args.hang && !signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+        if (args.hang && !signal.aborted)
+          await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
         return { ok: true, result: `stored ${Object.keys(args).length} args` };
       }),
     good: { name: "a", secret: "b" },
@@ -69,7 +70,7 @@ const BAD_ARGS: Record<string, string>[] = [
   { ["__proto__"]: "polluted", constructor: "x", toString: "y" },
   { fields: "hostname,user,nope,,," },
   Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, "v".repeat(4096)])),
-  { "\u0000": "\u0000\u001b[31m", "é": "ü".repeat(4096) },
+  { "\u0000": "\u0000\u001b[31m", é: "ü".repeat(4096) },
 ];
 
 function expectBounded(answer: { ok: unknown; result: unknown }): void {
@@ -100,7 +101,12 @@ for (const [kind, subject] of Object.entries(subjects)) {
       const handler = subject.make();
       const stop = new AbortController();
       stop.abort();
-      const ack = await runInstruction({ [handler.name]: handler }, instruction(handler.name, subject.slow ?? subject.good, "i9"), { ...context(), signal: stop.signal }, 5000);
+      const ack = await runInstruction(
+        { [handler.name]: handler },
+        instruction(handler.name, subject.slow ?? subject.good, "i9"),
+        { ...context(), signal: stop.signal },
+        5000,
+      );
       expect(ack.id).toBe("i9");
       expectBounded(ack);
     });
@@ -108,7 +114,12 @@ for (const [kind, subject] of Object.entries(subjects)) {
     if (subject.slow) {
       test("stops at its deadline and is refused with a sentence that says so", async () => {
         const handler = subject.make();
-        const ack = await runInstruction({ [handler.name]: handler }, instruction(handler.name, subject.slow!), context(), 500);
+        const ack = await runInstruction(
+          { [handler.name]: handler },
+          instruction(handler.name, subject.slow!),
+          context(),
+          500,
+        );
         expect(ack.ok).toBe(false);
         expect(ack.result).toContain("did not finish within 500 ms");
       });
@@ -119,20 +130,43 @@ for (const [kind, subject] of Object.entries(subjects)) {
 describe("runInstruction", () => {
   test("an unknown name, a throwing handler, an answer out of bounds and a malformed answer each become a refusal", async () => {
     const handlers: Record<string, InstructionHandler> = {
-      boom: { name: "boom", handle: async () => { throw new Error("kaput"); } },
+      boom: {
+        name: "boom",
+        handle: async () => {
+          throw new Error("kaput");
+        },
+      },
       long: { name: "long", handle: async () => ({ ok: true, result: "z".repeat(MAX_RESULT + 1) }) },
       odd: { name: "odd", handle: async () => ({ ok: "yes", result: 7 }) as never },
     };
     const ctx = context();
-    expect(await runInstruction(handlers, instruction("exec", {}), ctx)).toEqual({ id: "i1", ok: false, result: 'instruction "exec" is not allowed by this service' });
-    expect(await runInstruction(handlers, instruction("boom", {}), ctx)).toEqual({ id: "i1", ok: false, result: "handler failed: kaput" });
-    expect(await runInstruction(handlers, instruction("long", {}), ctx)).toMatchObject({ ok: false, result: expect.stringContaining(`at most ${MAX_RESULT}`) });
-    expect(await runInstruction(handlers, instruction("odd", {}), ctx)).toMatchObject({ ok: false, result: expect.stringContaining("{ ok, result }") });
+    expect(await runInstruction(handlers, instruction("exec", {}), ctx)).toEqual({
+      id: "i1",
+      ok: false,
+      result: 'instruction "exec" is not allowed by this service',
+    });
+    expect(await runInstruction(handlers, instruction("boom", {}), ctx)).toEqual({
+      id: "i1",
+      ok: false,
+      result: "handler failed: kaput",
+    });
+    expect(await runInstruction(handlers, instruction("long", {}), ctx)).toMatchObject({
+      ok: false,
+      result: expect.stringContaining(`at most ${MAX_RESULT}`),
+    });
+    expect(await runInstruction(handlers, instruction("odd", {}), ctx)).toMatchObject({
+      ok: false,
+      result: expect.stringContaining("{ ok, result }"),
+    });
   });
 
   test("a handler that ignores its signal is given up on after the deadline, with the deadline named", async () => {
     const stuck: InstructionHandler = { name: "stuck", handle: () => new Promise(() => {}) };
     const ack = await runInstruction({ stuck }, instruction("stuck", {}), context(), 200);
-    expect(ack).toEqual({ id: "i1", ok: false, result: '"stuck" did not finish within 200 ms; its answer was not awaited' });
+    expect(ack).toEqual({
+      id: "i1",
+      ok: false,
+      result: '"stuck" did not finish within 200 ms; its answer was not awaited',
+    });
   });
 });

@@ -17,7 +17,10 @@ async function linkWith(url: string, instructions: InstructionRequest[]): Promis
   await knockTuples(transports.tcp, offer.tuples, { settleMs: 2, origin: new URL(url).origin });
   let status = await api.status(offer.id, { seconds: 10, since: 0 });
   const end = Date.now() + 45_000;
-  while (status.state !== "expired" && (status.state === "pending" || status.instructions.some((i) => i.state === "queued" || i.state === "delivered"))) {
+  while (
+    status.state !== "expired" &&
+    (status.state === "pending" || status.instructions.some((i) => i.state === "queued" || i.state === "delivered"))
+  ) {
     if (Date.now() > end) throw new Error(`instructions still unanswered: ${JSON.stringify(status.instructions)}`);
     status = await api.status(offer.id, { seconds: 10, since: status.version });
   }
@@ -48,19 +51,34 @@ describe("program handlers end to end", () => {
     ]);
     expect(status.state).toBe("linked");
     const byName = Object.fromEntries(status.instructions.map((i) => [i.name, i]));
-    expect(byName.hang).toMatchObject({ state: "refused", result: `program ${programs.hang} was stopped: "hang" did not finish within 1500 ms; its process group was killed` });
-    expect(byName.flood).toMatchObject({ state: "refused", result: `program ${programs.flood} wrote more than 65536 bytes to stdout; it was killed` });
-    expect(byName.fail).toMatchObject({ state: "refused", result: `program ${programs.fail} exited with status 3: something broke: the disk is full` });
+    expect(byName.hang).toMatchObject({
+      state: "refused",
+      result: `program ${programs.hang} was stopped: "hang" did not finish within 1500 ms; its process group was killed`,
+    });
+    expect(byName.flood).toMatchObject({
+      state: "refused",
+      result: `program ${programs.flood} wrote more than 65536 bytes to stdout; it was killed`,
+    });
+    expect(byName.fail).toMatchObject({
+      state: "refused",
+      result: `program ${programs.fail} exited with status 3: something broke: the disk is full`,
+    });
     expect(byName.gone).toMatchObject({ state: "refused", result: `program ${gone} is missing` });
     expect(byName.context!.state).toBe("done");
     const seen = JSON.parse(byName.context!.result!) as { args: Record<string, string>; env: Record<string, string> };
     expect(seen.args).toEqual({ key: "value" });
     // the knocker is this test process; the link id is the service's, as its report answer named it
-    expect(seen.env).toMatchObject({ PKIPC_INSTRUCTION: "context", PKIPC_PID: String(process.pid), PKIPC_EXE: process.execPath, PKIPC_ORIGIN: new URL(server.url).origin });
+    expect(seen.env).toMatchObject({
+      PKIPC_INSTRUCTION: "context",
+      PKIPC_PID: String(process.pid),
+      PKIPC_EXE: process.execPath,
+      PKIPC_ORIGIN: new URL(server.url).origin,
+    });
     expect(seen.env.PKIPC_LINK_ID).toBe(service.reports[0]!.answer!.linkId!);
     expect(seen.env.PKIPC_INSTRUCTION_ID).toBe(byName.context!.id);
     // the hung program and the child it started are gone
-    for (const pid of (await Bun.file(pidFile).text()).trim().split("\n").map(Number)) expect(await alive(pid)).toBe(false);
+    for (const pid of (await Bun.file(pidFile).text()).trim().split("\n").map(Number))
+      expect(await alive(pid)).toBe(false);
 
     // the service still links and still runs programs
     const again = await linkWith(server.url, [{ name: "context", args: { again: "yes" } }]);
@@ -71,7 +89,10 @@ describe("program handlers end to end", () => {
   test("key and info built-ins, once allowed, store a key and answer the allowed settings", async () => {
     const server = await testServer();
     const keyDir = join(tempFolder(), "keys");
-    await testService(server.url, { allowInstructions: ["key", "info"], handlerSettings: { keyDir, infoFields: ["os", "arch", "pkipcVersion"] } });
+    await testService(server.url, {
+      allowInstructions: ["key", "info"],
+      handlerSettings: { keyDir, infoFields: ["os", "arch", "pkipcVersion"] },
+    });
     const status = await linkWith(server.url, [
       { name: "key", args: { name: "acme-api", secret: "pk_live_0123456789" } },
       { name: "info", args: {} },

@@ -16,7 +16,10 @@ const knocker = {
 };
 
 async function ask(fields: readonly (typeof INFO_FIELDS)[number][] | undefined, args: Record<string, string> = {}) {
-  const answer = await infoHandler({ fields }).handle({ id: "i", name: "info", args }, { log: silentLogger, process: knocker, linkId: "l", signal: new AbortController().signal });
+  const answer = await infoHandler({ fields }).handle(
+    { id: "i", name: "info", args },
+    { log: silentLogger, process: knocker, linkId: "l", signal: new AbortController().signal },
+  );
   expect(answer.ok).toBe(true);
   return JSON.parse(answer.result) as Record<string, unknown>;
 }
@@ -25,7 +28,12 @@ describe("info", () => {
   test("by default sends the safe subset: no host name, no user", async () => {
     const info = await ask(undefined);
     expect(Object.keys(info)).toEqual([...DEFAULT_INFO_FIELDS]);
-    expect(info).toMatchObject({ arch: arch(), pkipcVersion: VERSION, browser: "firefox-esr", browserVersion: "153.0" });
+    expect(info).toMatchObject({
+      arch: arch(),
+      pkipcVersion: VERSION,
+      browser: "firefox-esr",
+      browserVersion: "153.0",
+    });
     expect(typeof info.os).toBe("string");
     expect((info.os as string).length).toBeGreaterThan(0);
     expect(typeof info.timeZone).toBe("string");
@@ -34,13 +42,22 @@ describe("info", () => {
   });
 
   test("the local configuration may allow more; the SaaS may ask for fewer; what it asks beyond the allowed is withheld and said so", async () => {
-    expect(await ask(["hostname", "user", "arch"])).toEqual({ hostname: hostname().slice(0, 160), user: "ana", arch: arch() });
-    expect(await ask(["arch", "os"], { fields: "arch,hostname,user,bogus" })).toEqual({ arch: arch(), withheld: ["hostname", "user"] });
+    expect(await ask(["hostname", "user", "arch"])).toEqual({
+      hostname: hostname().slice(0, 160),
+      user: "ana",
+      arch: arch(),
+    });
+    expect(await ask(["arch", "os"], { fields: "arch,hostname,user,bogus" })).toEqual({
+      arch: arch(),
+      withheld: ["hostname", "user"],
+    });
     expect(await ask([])).toEqual({});
   });
 
   test("--info-fields is checked against the known fields", () => {
     expect(parseInfoFields("os, arch,os")).toEqual(["os", "arch"]);
-    expect(() => parseInfoFields("os,serial")).toThrow(`--info-fields: unknown field "serial" (known: ${INFO_FIELDS.join(", ")})`);
+    expect(() => parseInfoFields("os,serial")).toThrow(
+      `--info-fields: unknown field "serial" (known: ${INFO_FIELDS.join(", ")})`,
+    );
   });
 });

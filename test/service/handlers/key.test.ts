@@ -1,6 +1,16 @@
 // The key built-in: a private file per key under the key folder, written atomically, never outside it, never through a link, the secret never logged.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../../src/lib/log.ts";
 import { keyFingerprint, keyHandler, originFolder } from "../../../src/service/handlers/key.ts";
@@ -14,7 +24,10 @@ function setup() {
   const handler = keyHandler({ dir });
   const log = createLogger({ level: "debug", write: (line) => lines.push(line) });
   const store = (args: Record<string, string>, origin = "https://saas.example") =>
-    handler.handle({ id: "k", name: "key", args }, { log, process: knocker, linkId: "l", origin, signal: new AbortController().signal });
+    handler.handle(
+      { id: "k", name: "key", args },
+      { log, process: knocker, linkId: "l", origin, signal: new AbortController().signal },
+    );
   return { dir, lines, store };
 }
 
@@ -23,7 +36,13 @@ describe("key", () => {
     const { dir: keys, lines, store } = setup();
     const dir = join(keys, "https_saas.example");
     const answer = await store({ name: "acme.api_key-1", secret: "sk_live_Very-Secret" });
-    expect(answer).toEqual({ ok: true, result: JSON.stringify({ path: "https_saas.example/acme.api_key-1", sha256: keyFingerprint("sk_live_Very-Secret") }) });
+    expect(answer).toEqual({
+      ok: true,
+      result: JSON.stringify({
+        path: "https_saas.example/acme.api_key-1",
+        sha256: keyFingerprint("sk_live_Very-Secret"),
+      }),
+    });
     expect(readFileSync(join(dir, "acme.api_key-1"), "utf8")).toBe("sk_live_Very-Secret");
     expect(statSync(join(dir, "acme.api_key-1")).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
@@ -38,7 +57,19 @@ describe("key", () => {
 
   test("names that could leave the folder, hide, or be ambiguous are refused and nothing is written", async () => {
     const { dir, store } = setup();
-    for (const name of ["..", "../escape", "a/b", "/etc/passwd", ".hidden", "a..b", "", "x".repeat(65), "-flag", "ke y", "é"]) {
+    for (const name of [
+      "..",
+      "../escape",
+      "a/b",
+      "/etc/passwd",
+      ".hidden",
+      "a..b",
+      "",
+      "x".repeat(65),
+      "-flag",
+      "ke y",
+      "é",
+    ]) {
       const answer = await store({ name, secret: "s" });
       expect(answer.ok).toBe(false);
       expect(answer.result).toContain("the key's name must be");
@@ -55,7 +86,11 @@ describe("key", () => {
     writeFileSync(target, "original");
     symlinkSync(target, join(dir, "planted"));
     const answer = await store({ name: "planted", secret: "attacker-wants-this-written" });
-    expect(answer).toEqual({ ok: false, result: "the key https_saas.example/planted was not written: https_saas.example/planted exists and is not a regular file; it was not replaced" });
+    expect(answer).toEqual({
+      ok: false,
+      result:
+        "the key https_saas.example/planted was not written: https_saas.example/planted exists and is not a regular file; it was not replaced",
+    });
     expect(readFileSync(target, "utf8")).toBe("original");
     expect(readlinkSync(join(dir, "planted"))).toBe(target);
   });
@@ -64,7 +99,16 @@ describe("key", () => {
     expect(originFolder("https://saas.example:8443")).toBe("https_saas.example_8443");
     expect(originFolder("http://[::1]:80")).toBe("http_%5B__1%5D_80");
     expect(originFolder(undefined)).toBe("no-origin");
-    const origins = ["https://a_b.example", "https://a:1", "https://a%3A1", "https://A.example", "https://a.example", "http://a.example", "https://../..", "https://a.example%2F..%2F"];
+    const origins = [
+      "https://a_b.example",
+      "https://a:1",
+      "https://a%3A1",
+      "https://A.example",
+      "https://a.example",
+      "http://a.example",
+      "https://../..",
+      "https://a.example%2F..%2F",
+    ];
     const names = origins.map(originFolder);
     expect(new Set(names).size).toBe(origins.length);
     for (const name of names) expect(name).toMatch(/^[a-z][A-Za-z0-9.%_-]*$/);
@@ -74,7 +118,10 @@ describe("key", () => {
   test("missing or extra args are refused with one sentence", async () => {
     const { store } = setup();
     expect(await store({ name: "a" })).toEqual({ ok: false, result: "the key's secret is missing or empty" });
-    expect(await store({ name: "a", secret: "s", mode: "777" })).toEqual({ ok: false, result: "key takes the args name and secret only, not mode" });
+    expect(await store({ name: "a", secret: "s", mode: "777" })).toEqual({
+      ok: false,
+      result: "key takes the args name and secret only, not mode",
+    });
   });
 
   test("a key folder others may enter, a relative one, or a link is refused at start", () => {
@@ -82,7 +129,9 @@ describe("key", () => {
     const open = join(base, "open");
     mkdirSync(open, { mode: 0o755 });
     chmodSync(open, 0o755);
-    expect(() => keyHandler({ dir: open })).toThrow(`the key folder ${open} may be entered by others (mode 755); run chmod 700 ${open}`);
+    expect(() => keyHandler({ dir: open })).toThrow(
+      `the key folder ${open} may be entered by others (mode 755); run chmod 700 ${open}`,
+    );
     expect(() => keyHandler({ dir: "keys" })).toThrow('the key folder must be an absolute path, not "keys"');
     const real = join(base, "real");
     mkdirSync(real, { mode: 0o700 });

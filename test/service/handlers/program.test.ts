@@ -5,7 +5,12 @@ import { join } from "node:path";
 import { silentLogger } from "../../../src/lib/log.ts";
 import { createInstructionRunner } from "../../../src/service/handlers/index.ts";
 import type { HandlerContext } from "../../../src/service/handlers/types.ts";
-import { checkProgram, mergePrograms, parseHandlerPairs, readHandlersFile } from "../../../src/service/handlers/program-config.ts";
+import {
+  checkProgram,
+  mergePrograms,
+  parseHandlerPairs,
+  readHandlersFile,
+} from "../../../src/service/handlers/program-config.ts";
 import { programHandler, programSlots } from "../../../src/service/handlers/program.ts";
 import { eventually, tempFolder } from "../../helpers.ts";
 import { alive, handlerProgram } from "./programs.ts";
@@ -38,10 +43,13 @@ describe("program handler", () => {
       env: { PATH: "/usr/bin:/bin", HOME: home, LANG: "de_DE.UTF-8" },
       slots: programSlots(),
     });
-    const answer = await handler.handle({ id: "i-7", name: "echo-args", args: { name: "acme", secret: "s3 cret\n\"quoted\"" } }, context({ sessionId: "sess-1" }));
+    const answer = await handler.handle(
+      { id: "i-7", name: "echo-args", args: { name: "acme", secret: 's3 cret\n"quoted"' } },
+      context({ sessionId: "sess-1" }),
+    );
     expect(answer.ok).toBe(true);
     const seen = JSON.parse(answer.result) as { args: unknown; env: Record<string, string>; cwd: string };
-    expect(seen.args).toEqual({ name: "acme", secret: "s3 cret\n\"quoted\"" });
+    expect(seen.args).toEqual({ name: "acme", secret: 's3 cret\n"quoted"' });
     expect(seen.cwd).toBe(home);
     // the sh wrapper and bun may add a few of their own (PWD, SHLVL, _): none of the service's variables leak
     const { PWD, SHLVL, _, ...env } = seen.env;
@@ -65,9 +73,13 @@ describe("program handler", () => {
   test("facts the service does not know (session id, origin, browser) are left out, not set empty", async () => {
     const handler = programHandler({ name: "echo-args", path: handlerProgram("echo"), slots: programSlots() });
     const { browser, ...plain } = knocker;
-    const answer = await handler.handle({ id: "i", name: "echo-args", args: {} }, context({ process: plain, origin: undefined }));
+    const answer = await handler.handle(
+      { id: "i", name: "echo-args", args: {} },
+      context({ process: plain, origin: undefined }),
+    );
     const env = (JSON.parse(answer.result) as { env: Record<string, string> }).env;
-    for (const name of ["PKIPC_SESSION_ID", "PKIPC_ORIGIN", "PKIPC_BROWSER_NAME", "PKIPC_BROWSER_VERSION"]) expect(env).not.toHaveProperty(name);
+    for (const name of ["PKIPC_SESSION_ID", "PKIPC_ORIGIN", "PKIPC_BROWSER_NAME", "PKIPC_BROWSER_VERSION"])
+      expect(env).not.toHaveProperty(name);
     expect(env.PKIPC_LINK_ID).toBe("link-1");
   });
 
@@ -89,7 +101,10 @@ describe("program handler", () => {
     const path = handlerProgram("flood");
     const handler = programHandler({ name: "flood", path, slots: programSlots() });
     const answer = await handler.handle({ id: "f", name: "flood", args: {} }, context());
-    expect(answer).toEqual({ ok: false, result: `program ${path} wrote more than 65536 bytes to stdout; it was killed` });
+    expect(answer).toEqual({
+      ok: false,
+      result: `program ${path} wrote more than 65536 bytes to stdout; it was killed`,
+    });
   });
 
   test("a non-zero exit is refused with the status and the first line of stderr", async () => {
@@ -114,7 +129,10 @@ describe("program handler", () => {
     const path = handlerProgram("echo");
     const handler = programHandler({ name: "gone", path, slots: programSlots() });
     rmSync(path);
-    expect(await handler.handle({ id: "x", name: "gone", args: {} }, context())).toEqual({ ok: false, result: `program ${path} is missing` });
+    expect(await handler.handle({ id: "x", name: "gone", args: {} }, context())).toEqual({
+      ok: false,
+      result: `program ${path} is missing`,
+    });
   });
 
   test("at most the configured number run at once; the rest wait, and past the queue they are refused", async () => {
@@ -122,10 +140,22 @@ describe("program handler", () => {
     const folder = tempFolder();
     const handler = programHandler({ name: "hang", path: handlerProgram("hang"), slots });
     const stop = new AbortController();
-    const runs = [0, 1, 2].map((i) => handler.handle({ id: `h${i}`, name: "hang", args: { pidFile: join(folder, `pids-${i}`) } }, context({ signal: stop.signal })));
+    const runs = [0, 1, 2].map((i) =>
+      handler.handle(
+        { id: `h${i}`, name: "hang", args: { pidFile: join(folder, `pids-${i}`) } },
+        context({ signal: stop.signal }),
+      ),
+    );
     const refused = await handler.handle({ id: "h3", name: "hang", args: {} }, context());
-    expect(refused).toEqual({ ok: false, result: expect.stringContaining("was not started: 2 programs are running and 1 waiting") });
-    await eventually(() => [0, 1].every((i) => Bun.file(join(folder, `pids-${i}`)).size > 0), "two programs to start", 15_000);
+    expect(refused).toEqual({
+      ok: false,
+      result: expect.stringContaining("was not started: 2 programs are running and 1 waiting"),
+    });
+    await eventually(
+      () => [0, 1].every((i) => Bun.file(join(folder, `pids-${i}`)).size > 0),
+      "two programs to start",
+      15_000,
+    );
     expect(slots.running).toBe(2);
     expect(await Bun.file(join(folder, "pids-2")).exists()).toBe(false); // the third waits for a slot
     stop.abort();
@@ -150,10 +180,19 @@ describe("program configuration", () => {
       ["store-key=bin/tool", 'handler "store-key": the program must be an absolute path, not "bin/tool"'],
       [`store-key=${folder}/nope`, `handler "store-key": the program ${folder}/nope does not exist`],
       [`store-key=${plain}`, `handler "store-key": ${plain} is not executable (chmod +x ${plain})`],
-      [`store-key=${open}`, `handler "store-key": ${open} may be changed by other users (mode 777); run chmod go-w ${open}`],
+      [
+        `store-key=${open}`,
+        `handler "store-key": ${open} may be changed by other users (mode 777); run chmod go-w ${open}`,
+      ],
       [`store-key=${folder}/dir`, `handler "store-key": ${folder}/dir is not a file`],
-      [`Store.Key=${good}`, 'handler name "Store.Key" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)'],
-      [`../x=${good}`, 'handler name "../x" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)'],
+      [
+        `Store.Key=${good}`,
+        'handler name "Store.Key" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)',
+      ],
+      [
+        `../x=${good}`,
+        'handler name "../x" is not an instruction name (lowercase letters, digits and -, starting with a letter, at most 64)',
+      ],
       [good, `--handler must be NAME=/absolute/path/to/program, not "${good}"`],
       [`a=${good},a=${good}`, '--handler: handler "a" is given twice'],
     ];
@@ -169,7 +208,9 @@ describe("program configuration", () => {
     writeFileSync(file, "{ handlers: ");
     expect(() => readHandlersFile(file)).toThrow(`the handlers file ${file} is not valid JSON`);
     writeFileSync(file, JSON.stringify({ "store-key": good }));
-    expect(() => readHandlersFile(file)).toThrow(`the handlers file ${file} must hold {"handlers": {"NAME": "/absolute/path"}}`);
+    expect(() => readHandlersFile(file)).toThrow(
+      `the handlers file ${file} must hold {"handlers": {"NAME": "/absolute/path"}}`,
+    );
     writeFileSync(file, JSON.stringify({ handlers: { "store-key": "relative" } }));
     expect(() => readHandlersFile(file)).toThrow('handler "store-key": the program must be an absolute path');
     expect(() => readHandlersFile(join(folder, "none.json"))).toThrow("cannot be read");
@@ -177,7 +218,9 @@ describe("program configuration", () => {
     // it says what runs as the service's user: in a folder others may change it is refused, naming the folder
     writeFileSync(file, JSON.stringify({ handlers: { "store-key": good } }));
     chmodSync(folder, 0o775);
-    expect(() => readHandlersFile(file)).toThrow(`the handlers file ${file} is refused: the folder ${folder} may be changed by other users (mode 775); run chmod go-w ${folder}`);
+    expect(() => readHandlersFile(file)).toThrow(
+      `the handlers file ${file} is refused: the folder ${folder} may be changed by other users (mode 775); run chmod go-w ${folder}`,
+    );
     chmodSync(folder, 0o700);
   });
 
@@ -190,8 +233,15 @@ describe("program configuration", () => {
 
   test("a program named like a built-in or given twice is refused at start; a program's name is allowed by being configured", () => {
     const good = handlerProgram("echo");
-    expect(() => createInstructionRunner({ programs: { key: good } })).toThrow('handler program "key" has the name of another handler');
-    expect(createInstructionRunner({ allow: ["log"], programs: { "store-key": good } }).allowed).toEqual(["store-key", "log"]);
-    expect(() => createInstructionRunner({ allow: ["key"] })).toThrow('instruction "key" is allowed but no key folder is set (--key-dir DIR)');
+    expect(() => createInstructionRunner({ programs: { key: good } })).toThrow(
+      'handler program "key" has the name of another handler',
+    );
+    expect(createInstructionRunner({ allow: ["log"], programs: { "store-key": good } }).allowed).toEqual([
+      "store-key",
+      "log",
+    ]);
+    expect(() => createInstructionRunner({ allow: ["key"] })).toThrow(
+      'instruction "key" is allowed but no key folder is set (--key-dir DIR)',
+    );
   });
 });

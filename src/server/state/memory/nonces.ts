@@ -31,8 +31,10 @@ export function nonceCache(options: NonceCacheOptions): NonceCache {
       if (seen.has(key)) return false;
       // Forgetting a live nonce would let its request be replayed: refuse new requests instead.
       const mine = perService.get(serviceId) ?? 0;
-      if (mine >= maxPerService) throw new RateLimitError("this service sent too many signed requests in the replay window; retry shortly", 1);
-      if (seen.size >= maxEntries) throw new RateLimitError("too many signed requests in the replay window; retry shortly", 1);
+      if (mine >= maxPerService)
+        throw new RateLimitError("this service sent too many signed requests in the replay window; retry shortly", 1);
+      if (seen.size >= maxEntries)
+        throw new RateLimitError("too many signed requests in the replay window; retry shortly", 1);
       seen.set(key, { until: t + 2 * options.windowMs, serviceId });
       perService.set(serviceId, mine + 1);
       return true;

@@ -7,7 +7,17 @@ import { CapacityError, ConfigError, NotFoundError, UnauthorizedError, UnsafePat
 import { trustedPath } from "../../../lib/trusted-path.ts";
 import { randomId, randomWordId } from "../../../protocol/code.ts";
 import { webhookSecret } from "../../webhooks/index.ts";
-import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type EnrolledService, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../types.ts";
+import {
+  API_KEY_PREFIX,
+  type ApiKeyRecord,
+  type ApiKeySummary,
+  digest,
+  type EnrolledService,
+  type RegistryOptions,
+  type ServiceRegistry,
+  type ServiceSummary,
+  type Sighting,
+} from "../types.ts";
 
 interface Stored {
   version: 1;
@@ -23,16 +33,20 @@ function load(path: string): Stored {
   try {
     trustedPath(dirname(resolve(path)), "folder");
   } catch (error) {
-    if (error instanceof UnsafePathError && existsSync(dirname(resolve(path)))) throw new ConfigError(`the services file ${path} is refused: ${error.message}`, { cause: error });
+    if (error instanceof UnsafePathError && existsSync(dirname(resolve(path))))
+      throw new ConfigError(`the services file ${path} is refused: ${error.message}`, { cause: error });
   }
   if (!existsSync(path)) return { version: 1, services: [], tokens: [] };
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) {
-    throw new ConfigError(`the services file ${path} holds keys but others may read it (mode ${mode.toString(8)}); run chmod 600 ${path}`);
+    throw new ConfigError(
+      `the services file ${path} holds keys but others may read it (mode ${mode.toString(8)}); run chmod 600 ${path}`,
+    );
   }
   try {
     const data = JSON.parse(readFileSync(path, "utf8")) as Stored;
-    if (data.version !== 1 || !Array.isArray(data.services) || !Array.isArray(data.tokens)) throw new Error("unknown layout");
+    if (data.version !== 1 || !Array.isArray(data.services) || !Array.isArray(data.tokens))
+      throw new Error("unknown layout");
     if (data.apiKeys !== undefined && !Array.isArray(data.apiKeys)) throw new Error("unknown layout of apiKeys");
     return data;
   } catch (error) {
@@ -71,7 +85,8 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
     name: options.path ? "file" : "memory",
     async issueToken(ttlMs) {
       pruneTokens();
-      if (state.tokens.length >= maxTokens) throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
+      if (state.tokens.length >= maxTokens)
+        throw new CapacityError(`${maxTokens} enrollment tokens are waiting to be used; let some expire first`);
       // A letter first: a token that began with "-" would read as an option on a command line.
       const token = `pket_${randomId(32)}`;
       const expiresAt = now() + ttlMs;
@@ -86,7 +101,8 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
       // timing reveals at most a prefix of a SHA-256 digest, not of the token.
       const index = state.tokens.findIndex((x) => x.hash === hash);
       if (index < 0) throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
-      if (state.services.length >= maxServices) throw new CapacityError(`the server has ${maxServices} enrolled services already`);
+      if (state.services.length >= maxServices)
+        throw new CapacityError(`the server has ${maxServices} enrolled services already`);
       state.tokens.splice(index, 1);
       const service: EnrolledService = { id: randomWordId(12), name, key: randomId(32), createdAt: now() };
       state.services.push(service);
@@ -110,18 +126,29 @@ export function serviceRegistry(options: RegistryOptions = {}): ServiceRegistry 
     },
     sightings: async () => new Map(sighted),
     async issueApiKey(name, origin, webhook) {
-      if (apiKeys.length >= maxApiKeys) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
+      if (apiKeys.length >= maxApiKeys)
+        throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
       const key = `${API_KEY_PREFIX}${randomId(32)}`;
       const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(key), createdAt: now() };
       if (webhook !== undefined) Object.assign(record, { webhook, webhookSecret: webhookSecret() });
       apiKeys.push(record);
       byDigest.set(record.digest, apiSummary(record));
       save();
-      return { ...apiSummary(record), key, ...(record.webhookSecret === undefined ? {} : { webhookSecret: record.webhookSecret }) };
+      return {
+        ...apiSummary(record),
+        key,
+        ...(record.webhookSecret === undefined ? {} : { webhookSecret: record.webhookSecret }),
+      };
     },
     async webhookOf(apiKeyId) {
       const record = apiKeys.find((k) => k.id === apiKeyId);
-      if (!record || record.revokedAt !== undefined || record.webhook === undefined || record.webhookSecret === undefined) return undefined;
+      if (
+        !record ||
+        record.revokedAt !== undefined ||
+        record.webhook === undefined ||
+        record.webhookSecret === undefined
+      )
+        return undefined;
       return { url: record.webhook, secret: record.webhookSecret };
     },
     apiKeyOf: async (key) => {

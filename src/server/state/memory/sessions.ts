@@ -2,11 +2,20 @@
 import { CapacityError } from "../../../lib/errors.ts";
 import { takeCharges } from "../../../lib/rate-limit.ts";
 import { mix, SlotTable, stringKey } from "./slot-table.ts";
-import { type Hold, liveCapError, NO_INSTRUCTIONS, type Quota, type SessionRecord, type SessionStore } from "../types.ts";
+import {
+  type Hold,
+  liveCapError,
+  NO_INSTRUCTIONS,
+  type Quota,
+  type SessionRecord,
+  type SessionStore,
+} from "../types.ts";
 
 /** An empty instruction list, shared by every record that has none: one array less per live session. */
 const shared = (record: SessionRecord): SessionRecord =>
-  record.instructions.length === 0 && record.instructions !== NO_INSTRUCTIONS ? { ...record, instructions: NO_INSTRUCTIONS } : record;
+  record.instructions.length === 0 && record.instructions !== NO_INSTRUCTIONS
+    ? { ...record, instructions: NO_INSTRUCTIONS }
+    : record;
 
 export interface MemoryStoreOptions {
   /** Records kept at most, live or finished; inserting past it fails with CapacityError. Default 100,000. */
@@ -190,7 +199,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     const chunk = kept(n)!;
     const i = cellOf(n);
     const whole = chunk.records[i];
-    const ports = whole ? whole.tuples.flat() : chunk.ports.subarray(i * INLINE_KNOCKS, i * INLINE_KNOCKS + chunk.knocks[i]!);
+    const ports = whole
+      ? whole.tuples.flat()
+      : chunk.ports.subarray(i * INLINE_KNOCKS, i * INLINE_KNOCKS + chunk.knocks[i]!);
     if (ports.length !== code.length) return false;
     for (const port of ports) if (!code.includes(port)) return false;
     return true;
@@ -377,7 +388,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         for (let cell = liveCodes.first(hash); cell >= 0; cell = liveCodes.next(cell, hash)) {
           const n = liveCodes.valueAt(cell);
           // A code given twice finds its session once.
-          if (isLive(n) && isCode(n, code) && !found.some((r) => r.id === idAt(kept(n)!, cellOf(n)))) found.push(at(n)!);
+          if (isLive(n) && isCode(n, code) && !found.some((r) => r.id === idAt(kept(n)!, cellOf(n))))
+            found.push(at(n)!);
         }
       }
       return found;
@@ -387,7 +399,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const record = n < 0 ? undefined : at(n);
       if (!record || record.version > version || signal.aborted) return Promise.resolve();
       // Resolving here would tell the caller to read and wait again at once: a spin that froze the server.
-      if (waiterCount >= maxWaiters) return Promise.reject(new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`));
+      if (waiterCount >= maxWaiters)
+        return Promise.reject(new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`));
       return new Promise<void>((resolve) => {
         let set = waiters.get(id);
         if (!set) waiters.set(id, (set = new Set()));

@@ -26,7 +26,10 @@ const owners = new WeakMap<BucketStore, RedisConnection>();
  * The keys and arguments that put `charges` in front of a script that begins with lib-charge.lua (scripts/) on `redis`, or
  * undefined when one of them lives elsewhere (then take them first, with takeCharges).
  */
-export function chargesFor(redis: RedisConnection, charges: readonly Charge[]): { keys: string[]; args: Array<string | number> } | undefined {
+export function chargesFor(
+  redis: RedisConnection,
+  charges: readonly Charge[],
+): { keys: string[]; args: Array<string | number> } | undefined {
   // In a Cluster a bucket is in a slot of its own, not the script's: the charges are taken first there.
   if (redis.cluster || charges.some((c) => owners.get(c.buckets) !== redis)) return undefined;
   return {

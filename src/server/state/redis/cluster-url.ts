@@ -16,7 +16,8 @@ const SHAPE = /^(rediss?)\+cluster:\/\/(?:([^@/?#]*)@)?([^/?#]+)\/?$/;
 
 export const isClusterUrl = (url: string) => /^rediss?\+cluster:\/\//.test(url);
 
-const USAGE = "use redis+cluster://[user:pass@]HOST:PORT,HOST:PORT (rediss+cluster:// for TLS; a cluster has no database number)";
+const USAGE =
+  "use redis+cluster://[user:pass@]HOST:PORT,HOST:PORT (rediss+cluster:// for TLS; a cluster has no database number)";
 
 const decode = (part: string, what: string) => {
   try {
@@ -30,18 +31,21 @@ const decode = (part: string, what: string) => {
 function seed(raw: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(raw);
   const port = Number(match?.[3] ?? 6379);
-  if (!match || port < 1 || port > 65535) throw new ConfigError(`${raw.slice(0, 100)} is not a cluster node's HOST:PORT; ${USAGE}`);
+  if (!match || port < 1 || port > 65535)
+    throw new ConfigError(`${raw.slice(0, 100)} is not a cluster node's HOST:PORT; ${USAGE}`);
   return { host: match[1] ?? match[2]!, port };
 }
 
 /** Reads a Cluster store URL; throws ConfigError with one sentence (never quoting the password). */
 export function parseClusterUrl(url: string): ClusterUrl {
   const match = SHAPE.exec(url);
-  if (!match && /^rediss?\+cluster:\/\/[^/?#]+\/\d+$/.test(url)) throw new ConfigError(`a Redis Cluster has one database (0): drop the /DB from the Cluster store URL; ${USAGE}`);
+  if (!match && /^rediss?\+cluster:\/\/[^/?#]+\/\d+$/.test(url))
+    throw new ConfigError(`a Redis Cluster has one database (0): drop the /DB from the Cluster store URL; ${USAGE}`);
   if (!match) throw new ConfigError(`the Cluster store URL names no nodes; ${USAGE}`);
   const [, scheme, userinfo, hosts] = match;
   const list = hosts!.split(",").filter((h) => h !== "");
-  if (list.length === 0 || list.length > MAX_SEEDS) throw new ConfigError(`a Cluster store URL names 1 to ${MAX_SEEDS} nodes; ${USAGE}`);
+  if (list.length === 0 || list.length > MAX_SEEDS)
+    throw new ConfigError(`a Cluster store URL names 1 to ${MAX_SEEDS} nodes; ${USAGE}`);
   const out: ClusterUrl = { seeds: list.map(seed), tls: scheme === "rediss" };
   if (userinfo) {
     const colon = userinfo.indexOf(":");
@@ -55,6 +59,8 @@ export function parseClusterUrl(url: string): ClusterUrl {
 /** The URL as logs may show it: the seed nodes, never a password. */
 export function clusterWhere(url: string): string {
   const parsed = parseClusterUrl(url);
-  const hosts = parsed.seeds.map((s) => (s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(",");
+  const hosts = parsed.seeds
+    .map((s) => (s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`))
+    .join(",");
   return `${parsed.tls ? "rediss" : "redis"}+cluster://${hosts}`;
 }

@@ -11,7 +11,11 @@ import { reachability } from "./reachability.ts";
 /** The slots of the few keys WAIT and ROLE are sent beside (one per kind of state): bounded by this. */
 const MAX_SLOTS_KNOWN = 64;
 
-function clusterOptions(url: string, connectTimeout: number, commandTimeout: number): { seeds: Array<{ host: string; port: number }>; options: ClusterOptions } {
+function clusterOptions(
+  url: string,
+  connectTimeout: number,
+  commandTimeout: number,
+): { seeds: Array<{ host: string; port: number }>; options: ClusterOptions } {
   const parsed = parseClusterUrl(url);
   return {
     seeds: parsed.seeds,
@@ -73,7 +77,12 @@ export function clusterConnection(options: RedisOptions, log: Logger): RedisConn
   // keeps one subscriber per primary and subscribes again after a failover.
   const pubsub = channelSubscriber({
     open: () =>
-      new Cluster(seeds, { ...settings, shardedSubscribers: true, enableOfflineQueue: true, redisOptions: { ...settings.redisOptions, commandTimeout: undefined, maxRetriesPerRequest: null } }),
+      new Cluster(seeds, {
+        ...settings,
+        shardedSubscribers: true,
+        enableOfflineQueue: true,
+        redisOptions: { ...settings.redisOptions, commandTimeout: undefined, maxRetriesPerRequest: null },
+      }),
     event: "smessage",
     join: (subscriber, channel) => (subscriber as Cluster).ssubscribe(channel),
     deadlineMs: commandTimeout,

@@ -52,9 +52,13 @@ export function checkRedisUrl(url: string): void {
   } catch {
     throw new ConfigError(`${url.slice(0, 200)} is not a URL; use redis://[user:pass@]HOST:PORT[/DB]`);
   }
-  if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new ConfigError(`the store must be memory, a redis:// or rediss:// URL, redis+sentinel:// or redis+cluster://, not ${u.protocol}`);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:")
+    throw new ConfigError(
+      `the store must be memory, a redis:// or rediss:// URL, redis+sentinel:// or redis+cluster://, not ${u.protocol}`,
+    );
   if (!u.hostname) throw new ConfigError(`${redisWhere(url)} names no host; use redis://HOST:PORT`);
-  if (u.pathname.length > 1 && !/^\/\d{1,2}$/.test(u.pathname)) throw new ConfigError(`the Redis database in ${redisWhere(url)} must be a number (/0 to /15)`);
+  if (u.pathname.length > 1 && !/^\/\d{1,2}$/.test(u.pathname))
+    throw new ConfigError(`the Redis database in ${redisWhere(url)} must be a number (/0 to /15)`);
 }
 
 /**
@@ -62,7 +66,8 @@ export function checkRedisUrl(url: string): void {
  * NOSCRIPT is a refusal too (Redis answered): script() loads the script then.
  */
 const refused = (error: unknown) =>
-  (error as { code?: string }).code === "ERR_REDIS_SERVER_ERROR" && !/^(LOADING|BUSY|MASTERDOWN|READONLY)/.test((error as Error).message);
+  (error as { code?: string }).code === "ERR_REDIS_SERVER_ERROR" &&
+  !/^(LOADING|BUSY|MASTERDOWN|READONLY)/.test((error as Error).message);
 
 /** Opens the connections; commands fail fast (no offline queue) while Redis is away, and reconnect by themselves. */
 export function redisConnection(options: RedisOptions, log: Logger): RedisConnection {
@@ -91,7 +96,13 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
   void connecting.then(() => (connecting = undefined));
 
   const pubsub = channelSubscriber({
-    open: () => new Redis(options.url, { lazyConnect: true, connectTimeout, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(50 * times, 1_000) }),
+    open: () =>
+      new Redis(options.url, {
+        lazyConnect: true,
+        connectTimeout,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times: number) => Math.min(50 * times, 1_000),
+      }),
     event: "message",
     join: (subscriber, channel) => (subscriber as Redis).subscribe(channel),
     deadlineMs: commandTimeout,
@@ -144,7 +155,13 @@ export function redisConnection(options: RedisOptions, log: Logger): RedisConnec
     pubsub,
     async ready(timeoutMs) {
       if (client.connected) return true;
-      return Promise.race([(connecting ?? client.connect()).then(() => client.connected, () => false), Bun.sleep(timeoutMs).then(() => false)]);
+      return Promise.race([
+        (connecting ?? client.connect()).then(
+          () => client.connected,
+          () => false,
+        ),
+        Bun.sleep(timeoutMs).then(() => false),
+      ]);
     },
     close() {
       clearInterval(sweep);

@@ -69,7 +69,11 @@ export function watchEpoch(redis: RedisConnection, log: Logger, intervalMs = 5_0
     if (mine === undefined) return adopt(); // first contact (Redis was away at start): nothing to compare with
     let [epoch, flagged] = (await redis.command("MGET", [epochKey, lossKey])) as [unknown, unknown];
     if (epoch === null || epoch === undefined) {
-      const found: Loss = { at: new Date().toISOString(), reason: "its epoch key is gone: Redis restarted without persistence, was flushed, or failed over to an empty replica" };
+      const found: Loss = {
+        at: new Date().toISOString(),
+        reason:
+          "its epoch key is gone: Redis restarted without persistence, was flushed, or failed over to an empty replica",
+      };
       await redis.command("SET", [lossKey, JSON.stringify(found), "NX"]);
       await claimFormat(redis).catch(() => {}); // the format key went with the rest
       await adopt();
@@ -85,7 +89,10 @@ export function watchEpoch(redis: RedisConnection, log: Logger, intervalMs = 5_0
       }
       if (reported !== flagged) {
         reported = flagged;
-        log.error(`the Redis store lost its data (${loss.reason}) at ${loss.at}: enrolled services, API keys and sessions made before then are gone; re-enroll services and issue API keys again, then run pkipc admin acknowledge-data-loss`, { store: redis.where });
+        log.error(
+          `the Redis store lost its data (${loss.reason}) at ${loss.at}: enrolled services, API keys and sessions made before then are gone; re-enroll services and issue API keys again, then run pkipc admin acknowledge-data-loss`,
+          { store: redis.where },
+        );
       }
     } else {
       if (loss) log.info("the Redis data loss was acknowledged by an operator", { store: redis.where });
@@ -104,7 +111,9 @@ export function watchEpoch(redis: RedisConnection, log: Logger, intervalMs = 5_0
     async check() {
       await look();
       if (loss) {
-        throw new StoreUnavailableError(`the Redis store lost its data at ${loss.at} (${loss.reason}); after restoring services and API keys, acknowledge with pkipc admin acknowledge-data-loss`);
+        throw new StoreUnavailableError(
+          `the Redis store lost its data at ${loss.at} (${loss.reason}); after restoring services and API keys, acknowledge with pkipc admin acknowledge-data-loss`,
+        );
       }
     },
     async acknowledge() {

@@ -25,10 +25,14 @@ export function redisNonces(redis: RedisConnection, options: NonceCacheOptions):
         fused = { keys: [], args: [0] };
       }
       const t = now();
-      const reply = await remember([...fused.keys, all, of(serviceId)], [...fused.args, `${serviceId}:${nonce}`, nonce, t + 2 * options.windowMs, t, maxPerService, maxEntries]);
+      const reply = await remember(
+        [...fused.keys, all, of(serviceId)],
+        [...fused.args, `${serviceId}:${nonce}`, nonce, t + 2 * options.windowMs, t, maxPerService, maxEntries],
+      );
       if (Array.isArray(reply)) throw charges[Number(reply[0]) - 1]!.refusal(Number(reply[1]));
       const answer = Number(reply);
-      if (answer === -1) throw new RateLimitError("this service sent too many signed requests in the replay window; retry shortly", 1);
+      if (answer === -1)
+        throw new RateLimitError("this service sent too many signed requests in the replay window; retry shortly", 1);
       if (answer === -2) throw new RateLimitError("too many signed requests in the replay window; retry shortly", 1);
       return answer === 1;
     },

@@ -9,7 +9,8 @@ import type { Logger } from "../../../lib/log.ts";
  * UNBLOCKED a WAIT cut short by that demotion; CLUSTERDOWN, MOVED, ASK and TRYAGAIN a Cluster moving a slot.
  */
 export const refusedReply = (error: unknown) =>
-  error instanceof ReplyError && !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|CLUSTERDOWN|MOVED|ASK)/.test((error as Error).message);
+  error instanceof ReplyError &&
+  !/^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|CLUSTERDOWN|MOVED|ASK)/.test((error as Error).message);
 
 export interface Reachability {
   /** A command failed for want of Redis (not a refusal): logs the loss once, until cameBack. */
@@ -41,7 +42,8 @@ export function reachability(where: string, log: Logger, waitingFor = "is unreac
       down = false;
       log.info("the Redis store is reachable again", { store: where });
     },
-    unavailable: (error) => new StoreUnavailableError(`the shared store (${where}) ${waitingFor}; try again shortly`, { cause: error }),
+    unavailable: (error) =>
+      new StoreUnavailableError(`the shared store (${where}) ${waitingFor}; try again shortly`, { cause: error }),
     close() {
       closing = true;
     },

@@ -1,7 +1,16 @@
 // Enrolled services, enrollment tokens and API keys in Redis, so every instance signs, enrolls and revokes alike.
 import { CapacityError, NotFoundError, UnauthorizedError } from "../../../lib/errors.ts";
 import { randomId, randomWordId } from "../../../protocol/code.ts";
-import { API_KEY_PREFIX, type ApiKeyRecord, type ApiKeySummary, digest, type RegistryOptions, type ServiceRegistry, type ServiceSummary, type Sighting } from "../types.ts";
+import {
+  API_KEY_PREFIX,
+  type ApiKeyRecord,
+  type ApiKeySummary,
+  digest,
+  type RegistryOptions,
+  type ServiceRegistry,
+  type ServiceSummary,
+  type Sighting,
+} from "../types.ts";
 import { keyspace, type RedisConnection } from "./connection.ts";
 import { ENROLL, ISSUE_API_KEY, ISSUE_TOKEN, REVOKE } from "./scripts/index.ts";
 import { replicated } from "./replicas.ts";
@@ -24,7 +33,11 @@ const serviceOf = (h: Hash): ServiceSummary => ({
   ...(h.revokedAt === undefined ? {} : { revokedAt: Number(h.revokedAt) }),
 });
 
-const apiKeyOfHash = (h: Hash): ApiKeySummary => ({ ...serviceOf(h), origin: h.origin!, ...(h.webhook === undefined ? {} : { webhook: h.webhook }) });
+const apiKeyOfHash = (h: Hash): ApiKeySummary => ({
+  ...serviceOf(h),
+  origin: h.origin!,
+  ...(h.webhook === undefined ? {} : { webhook: h.webhook }),
+});
 
 export interface RedisRegistryOptions extends Omit<RegistryOptions, "path"> {
   /**
@@ -59,7 +72,12 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     generation++;
   };
   /** Looks `id` up with `load` and caches what it finds for cacheMs from the start of the lookup. */
-  async function lookUp<T>(cache: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>, t: number): Promise<T | undefined> {
+  async function lookUp<T>(
+    cache: Map<string, Entry<T>>,
+    id: string,
+    load: () => Promise<T | undefined>,
+    t: number,
+  ): Promise<T | undefined> {
     const begun = generation;
     const value = await load();
     if (value === undefined) cache.delete(id);
@@ -74,7 +92,11 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
    * of its life is looked up again in the background, so a key in steady use does not wait for Redis; none is
    * trusted past cacheMs from its lookup.
    */
-  async function cached<T>(cache: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+  async function cached<T>(
+    cache: Map<string, Entry<T>>,
+    id: string,
+    load: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     const hit = cache.get(id);
     const t = performance.now();
     if (!hit || hit.until <= t) return lookUp(cache, id, load, t);
@@ -104,7 +126,11 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
   const hashes = async (set: string, keyOf: (member: string) => Promise<string | undefined> | string) => {
     const members = (await redis.command("SMEMBERS", [set])) as string[];
     const keys = await Promise.all(members.map(keyOf));
-    const all = await Promise.all(keys.map((k): Promise<Hash> => (k === undefined ? Promise.resolve({}) : redis.command("HGETALL", [k]).then(pairs))));
+    const all = await Promise.all(
+      keys.map(
+        (k): Promise<Hash> => (k === undefined ? Promise.resolve({}) : redis.command("HGETALL", [k]).then(pairs)),
+      ),
+    );
     return all.filter((h) => h.id !== undefined);
   };
 
@@ -124,15 +150,23 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const hash = digest(token);
       const id = randomWordId(12);
       const secret = randomId(32);
-      const answer = await enroll([key.token(hash), key.tokens, key.services, key.service(id)], [hash, now(), maxServices, id, name, secret]);
-      if (answer === "BAD_TOKEN") throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
+      const answer = await enroll(
+        [key.token(hash), key.tokens, key.services, key.service(id)],
+        [hash, now(), maxServices, id, name, secret],
+      );
+      if (answer === "BAD_TOKEN")
+        throw new UnauthorizedError("BAD_TOKEN", "the enrollment token is unknown, used or expired");
       if (answer === "FULL") throw new CapacityError(`the server has ${maxServices} enrolled services already`);
       await replicated(redis, key.services); // answered 2xx only once a failover cannot lose it
       return { serviceId: id, key: secret };
     },
     keyOf: (serviceId) =>
       cached(serviceKeys, serviceId, async () => {
-        const [secret, revokedAt] = (await redis.command("HMGET", [key.service(serviceId), "key", "revokedAt"])) as Array<string | null>;
+        const [secret, revokedAt] = (await redis.command("HMGET", [
+          key.service(serviceId),
+          "key",
+          "revokedAt",
+        ])) as Array<string | null>;
         return secret !== null && revokedAt === null ? secret : undefined;
       }),
     async revoke(serviceId) {
@@ -142,7 +176,8 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       await replicated(redis, key.services);
       return serviceOf(pairs(h));
     },
-    list: async () => (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
+    list: async () =>
+      (await hashes(key.services, key.service)).map(serviceOf).sort((a, b) => a.createdAt - b.createdAt),
     async noteSeen(serviceId, seen) {
       // one field per enrolled service (only signed requests get here), so the hash is as bounded as they are
       await redis.command("HSET", [key.seen, serviceId, JSON.stringify(seen)]);
@@ -165,7 +200,10 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
       const record: ApiKeyRecord = { id: `ak_${randomId(9)}`, name, origin, digest: digest(secret), createdAt: now() };
       if (webhook !== undefined) Object.assign(record, { webhook, webhookSecret: webhookSecret() });
       const fields = Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
-      const added = await issueApiKey([key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)], [maxApiKeys, record.id, record.digest, ...fields]);
+      const added = await issueApiKey(
+        [key.apiKeys, key.apiKey(record.digest), key.apiKeyId(record.id)],
+        [maxApiKeys, record.id, record.digest, ...fields],
+      );
       if (added !== 1) throw new CapacityError(`the server has ${maxApiKeys} API keys already; revoke unused ones`);
       await replicated(redis, key.services);
       const { digest: _digest, webhookSecret: signing, ...summary } = record;
@@ -175,7 +213,12 @@ export function redisRegistry(redis: RedisConnection, options: RedisRegistryOpti
     async webhookOf(apiKeyId) {
       const hash = (await redis.command("GET", [key.apiKeyId(apiKeyId)])) as string | null;
       if (hash === null) return undefined;
-      const [url, signing, revokedAt] = (await redis.command("HMGET", [key.apiKey(hash), "webhook", "webhookSecret", "revokedAt"])) as Array<string | null>;
+      const [url, signing, revokedAt] = (await redis.command("HMGET", [
+        key.apiKey(hash),
+        "webhook",
+        "webhookSecret",
+        "revokedAt",
+      ])) as Array<string | null>;
       return url && signing && revokedAt === null ? { url, secret: signing } : undefined;
     },
     async apiKeyOf(secret) {

@@ -17,7 +17,9 @@ export async function replicated(redis: RedisConnection, key: string, timeoutMs 
   if ((await replicaCount(redis, key)) === 0) return;
   const acknowledged = Number(await redis.commandAt(key, "WAIT", [1, timeoutMs]));
   if (acknowledged < 1) {
-    throw new StoreUnavailableError(`no replica of the shared store (${redis.where}) acknowledged the write within ${timeoutMs} ms; it may be lost in a failover, try again`);
+    throw new StoreUnavailableError(
+      `no replica of the shared store (${redis.where}) acknowledged the write within ${timeoutMs} ms; it may be lost in a failover, try again`,
+    );
   }
 }
 

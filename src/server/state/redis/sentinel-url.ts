@@ -43,7 +43,8 @@ const decode = (part: string, what: string) => {
 function address(raw: string): SentinelAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(raw);
   const port = Number(match?.[3] ?? 26379);
-  if (!match || port < 1 || port > 65535) throw new ConfigError(`${raw.slice(0, 100)} is not a sentinel's HOST:PORT; ${USAGE}`);
+  if (!match || port < 1 || port > 65535)
+    throw new ConfigError(`${raw.slice(0, 100)} is not a sentinel's HOST:PORT; ${USAGE}`);
   return { host: match[1] ?? match[2]!, port };
 }
 
@@ -53,9 +54,16 @@ export function parseSentinelUrl(url: string): SentinelUrl {
   if (!match) throw new ConfigError(`the Sentinel store URL names no sentinels or no master name; ${USAGE}`);
   const [, scheme, userinfo, hosts, name, db, query] = match;
   const list = hosts!.split(",").filter((h) => h !== "");
-  if (list.length === 0 || list.length > MAX_SENTINELS) throw new ConfigError(`a Sentinel store URL names 1 to ${MAX_SENTINELS} sentinels; ${USAGE}`);
-  if (db !== undefined && !/^\d{1,2}$/.test(db)) throw new ConfigError(`the Redis database in a Sentinel store URL must be a number (/0 to /15); ${USAGE}`);
-  const out: SentinelUrl = { sentinels: list.map(address), name: decode(name!, "master name"), db: Number(db ?? 0), tls: scheme === "rediss" };
+  if (list.length === 0 || list.length > MAX_SENTINELS)
+    throw new ConfigError(`a Sentinel store URL names 1 to ${MAX_SENTINELS} sentinels; ${USAGE}`);
+  if (db !== undefined && !/^\d{1,2}$/.test(db))
+    throw new ConfigError(`the Redis database in a Sentinel store URL must be a number (/0 to /15); ${USAGE}`);
+  const out: SentinelUrl = {
+    sentinels: list.map(address),
+    name: decode(name!, "master name"),
+    db: Number(db ?? 0),
+    tls: scheme === "rediss",
+  };
   if (userinfo) {
     const colon = userinfo.indexOf(":");
     const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user name");
@@ -65,7 +73,10 @@ export function parseSentinelUrl(url: string): SentinelUrl {
   for (const [k, v] of new URLSearchParams(query ?? "")) {
     if (k === "sentinel-user") out.sentinelUsername = v;
     else if (k === "sentinel-password") out.sentinelPassword = v;
-    else throw new ConfigError(`unknown option ${k.slice(0, 50)} in the Sentinel store URL (known: sentinel-user, sentinel-password)`);
+    else
+      throw new ConfigError(
+        `unknown option ${k.slice(0, 50)} in the Sentinel store URL (known: sentinel-user, sentinel-password)`,
+      );
   }
   return out;
 }
@@ -73,6 +84,8 @@ export function parseSentinelUrl(url: string): SentinelUrl {
 /** The URL as logs may show it: sentinels and master name, never a password. */
 export function sentinelWhere(url: string): string {
   const parsed = parseSentinelUrl(url);
-  const hosts = parsed.sentinels.map((s) => (s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(",");
+  const hosts = parsed.sentinels
+    .map((s) => (s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`))
+    .join(",");
   return `${parsed.tls ? "rediss" : "redis"}+sentinel://${hosts}/${encodeURIComponent(parsed.name)}${parsed.db ? `/${parsed.db}` : ""}`;
 }

@@ -52,7 +52,12 @@ export function sentinelConnection(options: RedisOptions, log: Logger): RedisCon
   // Its own connection, to the primary as well (a replica relays PUBLISH, but the primary is where they are made).
   const pubsub = channelSubscriber({
     open() {
-      const subscriber = new Redis({ ...settings, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
+      const subscriber = new Redis({
+        ...settings,
+        enableOfflineQueue: true,
+        commandTimeout: undefined,
+        maxRetriesPerRequest: null,
+      });
       keepConnected(subscriber, () => health.closing);
       return subscriber;
     },

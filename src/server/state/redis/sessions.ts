@@ -28,7 +28,11 @@ const MAX_BATCH = 256;
 const RECHECK_SLACK_MS = 50;
 
 /** A session store in Redis; sessions expire in Redis with what they hold (see README, "Running several instances"). */
-export async function redisStore(redis: RedisConnection, log: Logger, options: RedisStoreOptions = {}): Promise<SessionStore> {
+export async function redisStore(
+  redis: RedisConnection,
+  log: Logger,
+  options: RedisStoreOptions = {},
+): Promise<SessionStore> {
   const retainMs = options.retainMs ?? 300_000;
   const maxWaiters = options.maxWaiters ?? 20_000;
   const indexSlackMs = options.indexSlackMs ?? 60_000;
@@ -108,7 +112,12 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
 
   // Inserts waiting for the next turn of the event loop, sent together: Redis spent about as long starting a
   // script run as in the insert's own commands, and this process about as long sending it.
-  type Queued = { keys: string[]; args: Array<string | number>; resolve: (answer: unknown) => void; reject: (error: unknown) => void };
+  type Queued = {
+    keys: string[];
+    args: Array<string | number>;
+    resolve: (answer: unknown) => void;
+    reject: (error: unknown) => void;
+  };
   let batch: Queued[] = [];
   function flush(): void {
     const sent = batch;
@@ -126,7 +135,9 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     insert(keys, args).then(
       (answers) => {
         if (!Array.isArray(answers) || answers.length !== sent.length) {
-          const error = new Error(`the insert script answered ${JSON.stringify(answers).slice(0, 100)} for ${sent.length} inserts`);
+          const error = new Error(
+            `the insert script answered ${JSON.stringify(answers).slice(0, 100)} for ${sent.length} inserts`,
+          );
           for (const q of sent) q.reject(error);
           return;
         }
@@ -154,10 +165,25 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       // The live index's expiry moves on in steps of indexSlackMs: most inserts find it far enough out.
       const until = refreshed < record.expiresAt ? record.expiresAt + indexSlackMs : "";
       const quotas = gate.quotas ?? [];
-      const keys = [...fused.keys, key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, ...quotas.map((q) => key.group(q.group))];
+      const keys = [
+        ...fused.keys,
+        key.record(record.id),
+        codeKeyOf(record.tuples.flat()),
+        key.live,
+        ...quotas.map((q) => key.group(q.group)),
+      ];
       const args = [
         ...fused.args,
-        ...[record.id, JSON.stringify(record), record.expiresAt, record.expiresAt + retainMs, Date.now(), prune, until, gate.maxLive ?? ""],
+        ...[
+          record.id,
+          JSON.stringify(record),
+          record.expiresAt,
+          record.expiresAt + retainMs,
+          Date.now(),
+          prune,
+          until,
+          gate.maxLive ?? "",
+        ],
         ...[quotas.length, ...quotas.map((q) => q.max)],
       ];
       const answer = await new Promise<unknown>((resolve, reject) => {
@@ -182,9 +208,24 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
       return parse(await byLink([key.link(linkId)], [key.record("")]));
     },
     async replace(record, expectedVersion, hold?: Hold) {
-      const keys = [key.record(record.id), codeKeyOf(record.tuples.flat()), key.live, key.link(record.linkId ?? "-"), key.changes, key.held(hold?.group ?? "-")];
+      const keys = [
+        key.record(record.id),
+        codeKeyOf(record.tuples.flat()),
+        key.live,
+        key.link(record.linkId ?? "-"),
+        key.changes,
+        key.held(hold?.group ?? "-"),
+      ];
       const args = [
-        ...[expectedVersion, JSON.stringify(record), record.version, record.state === "pending" ? 1 : 0, record.id, key.channel, record.linkId ?? ""],
+        ...[
+          expectedVersion,
+          JSON.stringify(record),
+          record.version,
+          record.state === "pending" ? 1 : 0,
+          record.id,
+          key.channel,
+          record.linkId ?? "",
+        ],
         ...(hold ? [hold.bytes, hold.max] : ["", ""]),
         redis.cluster ? "SPUBLISH" : "PUBLISH",
       ];
@@ -204,7 +245,10 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
         fused = { keys: [], args: [0] };
       }
       const keys = codes.map((code) => codeKeyOf([...code]));
-      const [refused, held, ...found] = (await find([...fused.keys, ...keys], [...fused.args, key.record("")])) as string[];
+      const [refused, held, ...found] = (await find(
+        [...fused.keys, ...keys],
+        [...fused.args, key.record("")],
+      )) as string[];
       if (Number(refused) > 0) throw charges[Number(refused) - 1]!.refusal(Number(held));
       const now = Date.now();
       const live = new Map<string, SessionRecord>();
@@ -217,7 +261,8 @@ export async function redisStore(redis: RedisConnection, log: Logger, options: R
     async changed(id, version, signal) {
       if (signal.aborted) return;
       // Resolving here would have the caller read and wait again at once: a stream of round trips.
-      if (waiterCount >= maxWaiters) throw new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`);
+      if (waiterCount >= maxWaiters)
+        throw new CapacityError(`too many long polls waiting (${maxWaiters}); poll again shortly`);
       let done!: Wake;
       const waited = new Promise<SessionRecord | undefined>((resolve) => (done = resolve));
       let set = waiters.get(id);

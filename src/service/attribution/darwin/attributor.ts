@@ -108,7 +108,10 @@ export function darwinAttributor(options: DarwinAttributorOptions = {}): Attribu
       let uid: number | undefined;
       if (raw) {
         try {
-          const row = findKnocker(decodePcbList(raw, { localPort: knock.remotePort, remotePort: knock.localPort }), knock);
+          const row = findKnocker(
+            decodePcbList(raw, { localPort: knock.remotePort, remotePort: knock.localPort }),
+            knock,
+          );
           if (row) [pid, uid] = [row.pid, row.uid];
         } catch {
           pid = walk(knock); // a layout this code cannot read: fall back to libproc

@@ -39,7 +39,10 @@ export function appBundleOf(exe: string): string | undefined {
 function readBounded(path: string, readerUid?: number): Uint8Array | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (readerUid === undefined ? 0 : constants.O_NOFOLLOW));
+    fd = openSync(
+      path,
+      constants.O_RDONLY | constants.O_NONBLOCK | (readerUid === undefined ? 0 : constants.O_NOFOLLOW),
+    );
     const info = fstatSync(fd);
     const size = info.size;
     if (!info.isFile() || size > MAX_PLIST_BYTES) return undefined;
@@ -64,8 +67,13 @@ function readBounded(path: string, readerUid?: number): Uint8Array | undefined {
  * `readerUid`, neither Contents nor Info.plist may be a symbolic link (a knocker could point it at a
  * root-only file), and the file must be one that user could read himself.
  */
-export function bundleInfo(bundle: string, root = "", readerUid?: number): { name: string; version: string } | undefined {
-  if (readerUid !== undefined && !lstatSync(join(root, bundle, "Contents"), { throwIfNoEntry: false })?.isDirectory()) return undefined;
+export function bundleInfo(
+  bundle: string,
+  root = "",
+  readerUid?: number,
+): { name: string; version: string } | undefined {
+  if (readerUid !== undefined && !lstatSync(join(root, bundle, "Contents"), { throwIfNoEntry: false })?.isDirectory())
+    return undefined;
   const bytes = readBounded(join(root, bundle, "Contents", "Info.plist"), readerUid);
   if (!bytes) return undefined;
   let entries: Map<string, string>;
@@ -82,7 +90,11 @@ export function bundleInfo(bundle: string, root = "", readerUid?: number): { nam
 const realProcesses = (): ProcessSource | undefined => {
   const lib = libSystem();
   if (!lib) return undefined;
-  return { exePath: (pid) => lib.exePath(pid), ppid: (pid) => lib.bsdInfo(pid)?.ppid ?? 0, responsiblePid: (pid) => lib.responsiblePid(pid) };
+  return {
+    exePath: (pid) => lib.exePath(pid),
+    ppid: (pid) => lib.bsdInfo(pid)?.ppid ?? 0,
+    responsiblePid: (pid) => lib.responsiblePid(pid),
+  };
 };
 
 /**
@@ -136,7 +148,8 @@ export function darwinBrowserIdentifier(options: DarwinIdentifyOptions = {}) {
     if (responsible > 0 && responsible !== pid) {
       const responsibleExe = processes!.exePath(responsible);
       const responsibleBundle = appBundleOf(responsibleExe);
-      if (responsibleBundle && (!bundle || exe.includes(".xpc/"))) [pid, exe, bundle] = [responsible, responsibleExe, responsibleBundle];
+      if (responsibleBundle && (!bundle || exe.includes(".xpc/")))
+        [pid, exe, bundle] = [responsible, responsibleExe, responsibleBundle];
     }
     if (!bundle) return undefined;
     const named = infoOf(bundle, process.uid);

@@ -1,7 +1,17 @@
 // The few libSystem calls macOS attribution needs, through bun:ffi: no lsof, no child process.
 import { CString, dlopen, FFIType, type Pointer, ptr, read } from "bun:ffi";
 import { basename } from "node:path";
-import { decodeBsdInfo, PROC_ALL_PIDS, PROC_BSDINFO_BYTES, PROC_FDINFO_BYTES, PROC_PIDFDSOCKETINFO, PROC_PIDLISTFDS, PROC_PIDTBSDINFO, SOCKET_FDINFO_BYTES, type BsdInfo } from "./proc-info.ts";
+import {
+  decodeBsdInfo,
+  PROC_ALL_PIDS,
+  PROC_BSDINFO_BYTES,
+  PROC_FDINFO_BYTES,
+  PROC_PIDFDSOCKETINFO,
+  PROC_PIDLISTFDS,
+  PROC_PIDTBSDINFO,
+  SOCKET_FDINFO_BYTES,
+  type BsdInfo,
+} from "./proc-info.ts";
 
 const LIBSYSTEM = "/usr/lib/libSystem.B.dylib";
 const ENOMEM = 12;
@@ -60,7 +70,9 @@ function open(): LibSystem | null {
   // Private but exported by libSystem (libquarantine) since macOS 10.14; optional: identity falls back to the parent chain.
   let responsible: ((pid: number) => number) | undefined;
   try {
-    const r = dlopen(LIBSYSTEM, { responsibility_get_pid_responsible_for_pid: { args: [FFIType.i32], returns: FFIType.i32 } });
+    const r = dlopen(LIBSYSTEM, {
+      responsibility_get_pid_responsible_for_pid: { args: [FFIType.i32], returns: FFIType.i32 },
+    });
     responsible = (pid) => r.symbols.responsibility_get_pid_responsible_for_pid(pid);
   } catch {
     responsible = undefined;
@@ -82,12 +94,16 @@ function open(): LibSystem | null {
     pcbList() {
       for (let attempt = 0; attempt < 4; attempt++) {
         size[0] = BigInt(pcb.byteLength);
-        if (s.sysctlbyname(ptr(sysctlName), ptr(pcb), ptr(size), null, 0) === 0) return pcb.subarray(0, Number(size[0]));
+        if (s.sysctlbyname(ptr(sysctlName), ptr(pcb), ptr(size), null, 0) === 0)
+          return pcb.subarray(0, Number(size[0]));
         if (errno() !== ENOMEM) return undefined;
         // More sockets than room: ask the size (the kernel adds slack) and grow.
         size[0] = 0n;
         if (s.sysctlbyname(ptr(sysctlName), null, ptr(size), null, 0) !== 0) return undefined;
-        const want = Math.min(MAX_PCBLIST_BYTES, Math.max(pcb.byteLength * 2, Number(size[0]) + (Number(size[0]) >> 2)));
+        const want = Math.min(
+          MAX_PCBLIST_BYTES,
+          Math.max(pcb.byteLength * 2, Number(size[0]) + (Number(size[0]) >> 2)),
+        );
         if (want <= pcb.byteLength) return undefined;
         pcb = new Uint8Array(want);
       }
@@ -149,5 +165,5 @@ function open(): LibSystem | null {
 
 /** The name a process goes by: its executable's file name, else the kernel's name for it. */
 export function processName(exe: string, info: BsdInfo | null): string {
-  return (exe ? basename(exe) : info?.name ?? "").slice(0, 256);
+  return (exe ? basename(exe) : (info?.name ?? "")).slice(0, 256);
 }

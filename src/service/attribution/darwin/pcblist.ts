@@ -56,16 +56,19 @@ const roundUp8 = (n: number) => (n + 7) & ~7;
  */
 function recordLayout(view: DataView, at: number) {
   const need = (offset: number, bytes: number, what: string) => {
-    if (offset + bytes > view.byteLength) throw new PcbListError(`pcblist_n ends inside the first record's ${what} (${view.byteLength} bytes)`);
+    if (offset + bytes > view.byteLength)
+      throw new PcbListError(`pcblist_n ends inside the first record's ${what} (${view.byteLength} bytes)`);
   };
   need(at, 8, "xinpcb_n");
   const inpLen = view.getUint32(at, true);
   const inpKind = view.getUint32(at + 4, true);
-  if (inpKind !== XSO_INPCB || inpLen < XINPCB_N_BYTES) throw new PcbListError(`pcblist_n record starts with kind ${inpKind}, length ${inpLen}: not an xinpcb_n`);
+  if (inpKind !== XSO_INPCB || inpLen < XINPCB_N_BYTES)
+    throw new PcbListError(`pcblist_n record starts with kind ${inpKind}, length ${inpLen}: not an xinpcb_n`);
   const so = at + roundUp8(inpLen);
   need(so, 8, "xsocket_n");
   const soLen = view.getUint32(so, true);
-  if (view.getUint32(so + 4, true) !== XSO_SOCKET || soLen < XSOCKET_N_MIN_BYTES) throw new PcbListError(`pcblist_n xsocket_n has length ${soLen}: unknown layout`);
+  if (view.getUint32(so + 4, true) !== XSO_SOCKET || soLen < XSOCKET_N_MIN_BYTES)
+    throw new PcbListError(`pcblist_n xsocket_n has length ${soLen}: unknown layout`);
   let next = so + roundUp8(soLen);
   for (const what of ["receive xsockbuf_n", "send xsockbuf_n"]) {
     need(next, 8, what);
@@ -75,7 +78,8 @@ function recordLayout(view: DataView, at: number) {
   }
   need(next, 8, "xsockstat_n");
   const statLen = view.getUint32(next, true);
-  if (view.getUint32(next + 4, true) !== XSO_STATS || statLen < 8) throw new PcbListError(`pcblist_n xsockstat_n has length ${statLen}, kind ${view.getUint32(next + 4, true)}`);
+  if (view.getUint32(next + 4, true) !== XSO_STATS || statLen < 8)
+    throw new PcbListError(`pcblist_n xsockstat_n has length ${statLen}, kind ${view.getUint32(next + 4, true)}`);
   next += roundUp8(statLen);
   let tcp = -1;
   if (next + 8 <= view.byteLength && view.getUint32(next + 4, true) === XSO_TCPCB) {
@@ -99,9 +103,11 @@ function addressAt(bytes: Uint8Array, offset: number, v6: boolean): string {
  */
 export function decodePcbList(buffer: Uint8Array, only?: { localPort: number; remotePort: number }): PcbRow[] {
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  if (buffer.byteLength < XINPGEN_BYTES) throw new PcbListError(`pcblist_n is ${buffer.byteLength} bytes, shorter than its ${XINPGEN_BYTES}-byte header`);
+  if (buffer.byteLength < XINPGEN_BYTES)
+    throw new PcbListError(`pcblist_n is ${buffer.byteLength} bytes, shorter than its ${XINPGEN_BYTES}-byte header`);
   const headerLen = view.getUint32(0, true);
-  if (headerLen < XINPGEN_BYTES || headerLen > 64) throw new PcbListError(`pcblist_n header gives its length as ${headerLen}, not ${XINPGEN_BYTES}`);
+  if (headerLen < XINPGEN_BYTES || headerLen > 64)
+    throw new PcbListError(`pcblist_n header gives its length as ${headerLen}, not ${XINPGEN_BYTES}`);
   const start = roundUp8(headerLen);
   // Header and trailer alone: no socket at all.
   const empty = buffer.byteLength - start;
@@ -112,9 +118,12 @@ export function decodePcbList(buffer: Uint8Array, only?: { localPort: number; re
   // The trailer (a second xinpgen) is shorter than any record: stop when no whole record remains.
   let records = 0;
   for (; at + layout.size <= buffer.byteLength && records < MAX_ROWS; records++) {
-    if (view.getUint32(at + 4, true) !== XSO_INPCB) throw new PcbListError(`pcblist_n record at byte ${at} has kind ${view.getUint32(at + 4, true)}, not xinpcb_n`);
+    if (view.getUint32(at + 4, true) !== XSO_INPCB)
+      throw new PcbListError(`pcblist_n record at byte ${at} has kind ${view.getUint32(at + 4, true)}, not xinpcb_n`);
     const vflag = view.getUint8(at + 44);
-    const wanted = !only || (view.getUint16(at + 18, false) === only.localPort && view.getUint16(at + 16, false) === only.remotePort);
+    const wanted =
+      !only ||
+      (view.getUint16(at + 18, false) === only.localPort && view.getUint16(at + 16, false) === only.remotePort);
     if (wanted && vflag & (INP_IPV4 | INP_IPV6)) {
       const v6 = (vflag & INP_IPV6) !== 0 && (vflag & INP_IPV4) === 0;
       const so = at + layout.socket;
@@ -134,7 +143,9 @@ export function decodePcbList(buffer: Uint8Array, only?: { localPort: number; re
   // The kernel always closes the list with a second xinpgen: without it the buffer was cut short.
   const rest = buffer.byteLength - at;
   if (records < MAX_ROWS && !(rest === headerLen && view.getUint32(at, true) === headerLen)) {
-    throw new PcbListError(`pcblist_n ends with ${rest} bytes that are not its ${headerLen}-byte trailer: the list was cut short`);
+    throw new PcbListError(
+      `pcblist_n ends with ${rest} bytes that are not its ${headerLen}-byte trailer: the list was cut short`,
+    );
   }
   return rows;
 }

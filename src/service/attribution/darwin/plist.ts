@@ -10,7 +10,8 @@ const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"'
 
 function unescapeXml(text: string): string {
   return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
-    if (name.startsWith("#x") || name.startsWith("#X")) return String.fromCodePoint(Number.parseInt(name.slice(2), 16) % 0x110000);
+    if (name.startsWith("#x") || name.startsWith("#X"))
+      return String.fromCodePoint(Number.parseInt(name.slice(2), 16) % 0x110000);
     if (name.startsWith("#")) return String.fromCodePoint(Number(name.slice(1)) % 0x110000);
     return ENTITIES[name] ?? whole;
   });
@@ -74,8 +75,10 @@ export function binaryPlistStrings(bytes: Uint8Array): Map<string, string> {
   const count = Number(view.getBigUint64(trailer + 8));
   const top = Number(view.getBigUint64(trailer + 16));
   const table = Number(view.getBigUint64(trailer + 24));
-  if (![1, 2, 4, 8].includes(offsetSize) || ![1, 2, 4, 8].includes(refSize)) throw new PlistError("binary plist has bad integer sizes in its trailer");
-  if (count < 1 || top >= count || table < 8 || table + count * offsetSize > trailer) throw new PlistError("binary plist trailer points outside the file");
+  if (![1, 2, 4, 8].includes(offsetSize) || ![1, 2, 4, 8].includes(refSize))
+    throw new PlistError("binary plist has bad integer sizes in its trailer");
+  if (count < 1 || top >= count || table < 8 || table + count * offsetSize > trailer)
+    throw new PlistError("binary plist trailer points outside the file");
 
   const uint = (at: number, size: number) => {
     if (at + size > trailer) throw new PlistError("binary plist object runs past its end");
@@ -105,7 +108,8 @@ export function binaryPlistStrings(bytes: Uint8Array): Map<string, string> {
     if (type !== 0x5 && type !== 0x6) return undefined;
     const { length, data } = sized(at);
     const bytesLong = type === 0x5 ? length : 2 * length;
-    if (bytesLong > MAX_STRING_BYTES * 2 || data + bytesLong > trailer) throw new PlistError("binary plist string runs past its end");
+    if (bytesLong > MAX_STRING_BYTES * 2 || data + bytesLong > trailer)
+      throw new PlistError("binary plist string runs past its end");
     const raw = bytes.subarray(data, data + bytesLong);
     if (type === 0x5) return new TextDecoder("latin1").decode(raw);
     const units: number[] = [];
@@ -128,7 +132,9 @@ export function binaryPlistStrings(bytes: Uint8Array): Map<string, string> {
 
 /** Either kind, told apart by the first bytes. Throws PlistError for anything else. */
 export function plistStrings(bytes: Uint8Array): Map<string, string> {
-  if (bytes.byteLength > MAX_PLIST_BYTES) throw new PlistError(`plist of ${bytes.byteLength} bytes is larger than ${MAX_PLIST_BYTES}`);
-  if (bytes.byteLength >= 8 && new TextDecoder().decode(bytes.subarray(0, 6)) === "bplist") return binaryPlistStrings(bytes);
+  if (bytes.byteLength > MAX_PLIST_BYTES)
+    throw new PlistError(`plist of ${bytes.byteLength} bytes is larger than ${MAX_PLIST_BYTES}`);
+  if (bytes.byteLength >= 8 && new TextDecoder().decode(bytes.subarray(0, 6)) === "bplist")
+    return binaryPlistStrings(bytes);
   return xmlPlistStrings(new TextDecoder().decode(bytes));
 }

@@ -318,7 +318,9 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
   /** Advances the scan until the slice ends; a finished scan settles null what it could not find. */
   function scanSlice(sliceEnd: number): void {
     if (!scan) {
-      const pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)).map(Number);
+      const pids = readdirSync(proc)
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number);
       // newest first: a process that just started is the likeliest knocker
       scan = { pids: pids.sort((a, b) => b - a).slice(0, MAX_PIDS), next: 0, rootOwned: [], rootNext: 0 };
     }
@@ -329,7 +331,8 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
     const rootRound = process.getuid?.() === 0 && [...uids].some((uid) => uid !== 0);
     do {
       if (current.next < current.pids.length) visit(current.pids[current.next++]!, uids, current);
-      else if (rootRound && current.rootNext < current.rootOwned.length) scanFds(current.rootOwned[current.rootNext++]!);
+      else if (rootRound && current.rootNext < current.rootOwned.length)
+        scanFds(current.rootOwned[current.rootNext++]!);
       else {
         for (const [inode, target] of targets) {
           if (target.partial) target.partial = false;
@@ -398,10 +401,11 @@ export function linuxAttributor(options: LinuxAttributorOptions = {}): Attributo
       // the knocker of a new socket most likely knocked before: its pid is near the front of `recent`.
       // A knocker that exited leaves the list: a failed look costs ~50 us, and a run of short-lived
       // clients would otherwise make every new one pay for all of its predecessors first.
-      if (fresh.length > 0) for (const pid of [...recent]) {
-        if (targets.size === 0 || performance.now() > sliceEnd) break;
-        if (!scanFds(pid)) forget(pid);
-      }
+      if (fresh.length > 0)
+        for (const pid of [...recent]) {
+          if (targets.size === 0 || performance.now() > sliceEnd) break;
+          if (!scanFds(pid)) forget(pid);
+        }
       const now = performance.now();
       for (const [inode, target] of targets) if (target.expires < now) settle(inode, null);
       if (targets.size > 0) scanSlice(sliceEnd);

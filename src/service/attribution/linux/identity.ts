@@ -92,7 +92,12 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
    * for the knocking user: no symbolic link is followed, not for the file nor a folder on the way
    * (a knocker could point one at a root-only file), and only files of that user or readable by all.
    */
-  async function installFile(exe: string, relative: string[], maxBytes: number, uid: number): Promise<string | undefined> {
+  async function installFile(
+    exe: string,
+    relative: string[],
+    maxBytes: number,
+    uid: number,
+  ): Promise<string | undefined> {
     let at = dirname(exe);
     for (const folder of relative.slice(0, -1)) {
       at = join(at, folder);
@@ -109,7 +114,8 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
       if (!ini) continue;
       const field = (key: string) => new RegExp(`^${key}=(.+)$`, "m").exec(ini)?.[1]?.trim();
       const version = field("Version");
-      if (version) return { name: [field("Vendor"), field("Name")].filter(Boolean).join(" ") || basename(exe), version };
+      if (version)
+        return { name: [field("Vendor"), field("Name")].filter(Boolean).join(" ") || basename(exe), version };
     }
     return undefined;
   }
@@ -135,7 +141,10 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     if (!key) return Promise.resolve(undefined);
     let found = byExe.get(`${key}\0${uid}`);
     if (!found) {
-      found = (async () => (await fromApplicationIni(exe, uid)) ?? (await fromVersionFile(exe, uid)) ?? (await fromPackage(exe, key)))().catch(() => undefined);
+      found = (async () =>
+        (await fromApplicationIni(exe, uid)) ??
+        (await fromVersionFile(exe, uid)) ??
+        (await fromPackage(exe, key)))().catch(() => undefined);
       if (byExe.size >= MAX_CACHED) byExe.delete(byExe.keys().next().value!);
       byExe.set(`${key}\0${uid}`, found);
     }
@@ -158,7 +167,12 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
       const ownVersion = app && engine && app.name !== engine.name ? app : undefined;
       const appName = ownVersion?.name ?? (name === "epiphany" ? "Epiphany" : name);
       if (ownVersion) return { name: appName, version: ownVersion.version, pid, exe };
-      return { name: `${appName} (WebKitGTK)`, version: engine?.version ?? webkitLibraryVersion(process.exe) ?? "", pid, exe };
+      return {
+        name: `${appName} (WebKitGTK)`,
+        version: engine?.version ?? webkitLibraryVersion(process.exe) ?? "",
+        pid,
+        exe,
+      };
     }
     return undefined;
   }
@@ -175,7 +189,8 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     }
     const exe = pid === process.pid ? process.exe : exeOf(pid);
     if (!exe) return undefined;
-    if (!sawChild && !BROWSER_NAME.test(basename(exe)) && !(await fromApplicationIni(exe, process.uid))) return undefined;
+    if (!sawChild && !BROWSER_NAME.test(basename(exe)) && !(await fromApplicationIni(exe, process.uid)))
+      return undefined;
     const named = await versionOf(pid, exe, process.uid);
     if (!named) return undefined;
     return { name: named.name.slice(0, 256), version: named.version.slice(0, 64), pid, exe };
@@ -189,14 +204,21 @@ export function browserIdentifier(options: IdentifyOptions = {}) {
     /** The process with `browser` filled in when it belongs to a recognised browser. */
     async identify(process: ProcessInfo): Promise<ProcessInfo> {
       const browser = await find(process).catch(() => undefined);
-      return browser ? { ...process, browser: { ...browser, name: browser.name.slice(0, 256), version: browser.version.slice(0, 64) } } : process;
+      return browser
+        ? {
+            ...process,
+            browser: { ...browser, name: browser.name.slice(0, 256), version: browser.version.slice(0, 64) },
+          }
+        : process;
     },
   };
 }
 
 /** libwebkit2gtk-4.1.so.0.19.9 beside the helper's folder: the engine's API and library version, when no package names it. */
 function webkitLibraryVersion(helperExe: string): string | undefined {
-  const file = firstEntries(dirname(dirname(helperExe)), 65_536).find((n) => /^libwebkit2gtk-[\d.]+\.so\.\d+\.\d+\.\d+$/.test(n));
+  const file = firstEntries(dirname(dirname(helperExe)), 65_536).find((n) =>
+    /^libwebkit2gtk-[\d.]+\.so\.\d+\.\d+\.\d+$/.test(n),
+  );
   const match = file ? /^libwebkit2gtk-([\d.]+)\.so\.([\d.]+)$/.exec(file) : null;
   return match ? `${match[1]} (library ${match[2]})` : undefined;
 }

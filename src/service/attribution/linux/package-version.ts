@@ -55,7 +55,8 @@ export function firstEntries(dir: string, max: number): string[] {
   try {
     const handle = opendirSync(dir);
     try {
-      for (let entry = handle.readSync(); entry && names.length < max; entry = handle.readSync()) names.push(entry.name);
+      for (let entry = handle.readSync(); entry && names.length < max; entry = handle.readSync())
+        names.push(entry.name);
     } finally {
       handle.closeSync();
     }
@@ -110,7 +111,9 @@ export function debianPackages(options: PackageDbOptions = {}) {
     } catch {
       return undefined;
     }
-    const hints = [basename(path), basename(dirname(path))].map((h) => h.toLowerCase().replace(/[-_.].*$/, "")).filter((h) => h.length >= 3);
+    const hints = [basename(path), basename(dirname(path))]
+      .map((h) => h.toLowerCase().replace(/[-_.].*$/, ""))
+      .filter((h) => h.length >= 3);
     const likely = (n: string) => hints.some((h) => n.toLowerCase().includes(h));
     for (const list of [...lists.filter(likely), ...lists.filter((n) => !likely(n))]) {
       const text = await readBounded(`${root}/info/${list}`, maxFileBytes);

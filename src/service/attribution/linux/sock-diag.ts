@@ -85,7 +85,12 @@ export function openSockDiag(): SockDiag | undefined {
   let closed = false;
 
   /** One exact lookup: the owner, null (no such socket) or undefined (the query failed). */
-  function query(local: number[], localPort: number, remote: number[], remotePort: number): SocketOwner | null | undefined {
+  function query(
+    local: number[],
+    localPort: number,
+    remote: number[],
+    remotePort: number,
+  ): SocketOwner | null | undefined {
     seq = (seq + 1) >>> 0;
     request.fill(0);
     req.setUint32(0, REQUEST_BYTES, LITTLE);

@@ -6,7 +6,10 @@ import { parseTcpOwnerTable, type TcpOwnerRow } from "./decoders.ts";
 import * as win32 from "./win32.ts";
 
 /** The Win32 calls this attributor makes; tests may pass their own. Default: the real ones (bun:ffi). */
-export type Win32 = Pick<typeof win32, "readTcpTable" | "openProcess" | "closeHandle" | "imagePath" | "creationTime" | "processUser" | "processEntries">;
+export type Win32 = Pick<
+  typeof win32,
+  "readTcpTable" | "openProcess" | "closeHandle" | "imagePath" | "creationTime" | "processUser" | "processEntries"
+>;
 
 /** Options of {@link windowsAttributor}. */
 export interface WindowsAttributorOptions {
@@ -127,7 +130,9 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
         for (const w of waiters) w.resolve(info);
       }
     } catch (error) {
-      const failure = new AttributionError(`Attributing knocks failed in a Win32 call: ${(error as Error).message}`, { cause: error });
+      const failure = new AttributionError(`Attributing knocks failed in a Win32 call: ${(error as Error).message}`, {
+        cause: error,
+      });
       for (const w of batch) w.reject(failure);
     }
     if (incoming.length > 0) schedule();
@@ -147,7 +152,14 @@ export function windowsAttributor(options: WindowsAttributorOptions = {}): Attri
       const peerAddress = canonicalAddress(socket.remoteAddress);
       const family = addressBytes(socket.remoteAddress)?.length === 16 ? 6 : 4;
       return new Promise((resolve, reject) => {
-        incoming.push({ key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort), family, peerPort: socket.remotePort, misses: 0, resolve, reject });
+        incoming.push({
+          key: rowKey(peerAddress, socket.remotePort, canonicalAddress(socket.localAddress), socket.localPort),
+          family,
+          peerPort: socket.remotePort,
+          misses: 0,
+          resolve,
+          reject,
+        });
         schedule();
       });
     },

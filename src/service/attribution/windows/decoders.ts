@@ -32,7 +32,12 @@ const dword = (view: DataView, at: number) => view.getUint32(at, true);
  * query and the read is cut, never over-read. With `localPorts`, only rows whose local port is in it are
  * decoded: most rows are other sockets, and building their address strings is most of the cost.
  */
-export function parseTcpOwnerTable(bytes: Uint8Array, family: 4 | 6, used = bytes.length, localPorts?: ReadonlySet<number>): TcpOwnerRow[] {
+export function parseTcpOwnerTable(
+  bytes: Uint8Array,
+  family: 4 | 6,
+  used = bytes.length,
+  localPorts?: ReadonlySet<number>,
+): TcpOwnerRow[] {
   const end = Math.min(used, bytes.length);
   if (end < TABLE_HEADER) return [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, end);

@@ -5,7 +5,10 @@ import { fileName } from "./attributor.ts";
 import * as win32 from "./win32.ts";
 
 /** The Win32 calls the identifier makes; tests may pass their own. */
-export type IdentityWin32 = Pick<typeof win32, "openProcess" | "closeHandle" | "imagePath" | "processEntries" | "fileVersion">;
+export type IdentityWin32 = Pick<
+  typeof win32,
+  "openProcess" | "closeHandle" | "imagePath" | "processEntries" | "fileVersion"
+>;
 
 /** Executable or product names of browsers, recognised even when no child process of theirs knocked. */
 const BROWSER_NAME = /chrom|firefox|librewolf|edge|brave|opera|vivaldi|waterfox|floorp/i;
@@ -48,13 +51,18 @@ export function windowsBrowserIdentifier(api: IdentityWin32 = win32): BrowserIde
     let pid = process.pid;
     let parent = process.ppid || (parents.get(pid) ?? 0);
     // Windows paths compare without case
-    for (let step = 0; step < MAX_WALK && parent > 4 && exeOf(parent).toLowerCase() === process.exe.toLowerCase(); step++) {
+    for (
+      let step = 0;
+      step < MAX_WALK && parent > 4 && exeOf(parent).toLowerCase() === process.exe.toLowerCase();
+      step++
+    ) {
       pid = parent;
       parent = parents.get(pid) ?? 0;
     }
     const named = versionOf(process.exe);
     const sawChild = pid !== process.pid;
-    if (!named || !(sawChild || BROWSER_NAME.test(fileName(process.exe)) || BROWSER_NAME.test(named.productName))) return undefined;
+    if (!named || !(sawChild || BROWSER_NAME.test(fileName(process.exe)) || BROWSER_NAME.test(named.productName)))
+      return undefined;
     const name = named.productName || fileName(process.exe).replace(/\.exe$/i, "");
     return { name: name.slice(0, 256), version: named.version.slice(0, 64), pid, exe: process.exe };
   }
@@ -63,7 +71,10 @@ export function windowsBrowserIdentifier(api: IdentityWin32 = win32): BrowserIde
     warm(process: ProcessInfo): void {
       if (byPid.has(process.pid)) return;
       if (byPid.size >= MAX_CACHED) byPid.delete(byPid.keys().next().value!);
-      byPid.set(process.pid, find(process).catch(() => undefined));
+      byPid.set(
+        process.pid,
+        find(process).catch(() => undefined),
+      );
     },
     async identify(process: ProcessInfo): Promise<ProcessInfo> {
       this.warm(process);

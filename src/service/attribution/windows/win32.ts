@@ -85,12 +85,21 @@ export function readTcpTable(family: 4 | 6): Uint8Array {
   const size = new Uint32Array(1);
   for (let attempt = 0; attempt < 8; attempt++) {
     size[0] = tableBuffer.length;
-    const status = win().GetExtendedTcpTable(tableBuffer, size, 0, family === 4 ? AF_INET : AF_INET6, TCP_TABLE_OWNER_PID_ALL, 0);
+    const status = win().GetExtendedTcpTable(
+      tableBuffer,
+      size,
+      0,
+      family === 4 ? AF_INET : AF_INET6,
+      TCP_TABLE_OWNER_PID_ALL,
+      0,
+    );
     if (status === NO_ERROR) return tableBuffer.subarray(0, size[0]);
     if (status === ERROR_OUTOFMEMORY) continue;
-    if (status !== ERROR_INSUFFICIENT_BUFFER) throw new Error(`GetExtendedTcpTable (IPv${family}) failed with error ${status}`);
+    if (status !== ERROR_INSUFFICIENT_BUFFER)
+      throw new Error(`GetExtendedTcpTable (IPv${family}) failed with error ${status}`);
     const wanted = Math.max(size[0]!, tableBuffer.length) * 1.5;
-    if (wanted > MAX_TABLE_BYTES) throw new Error(`the IPv${family} TCP table needs ${size[0]} bytes, over the ${MAX_TABLE_BYTES}-byte bound`);
+    if (wanted > MAX_TABLE_BYTES)
+      throw new Error(`the IPv${family} TCP table needs ${size[0]} bytes, over the ${MAX_TABLE_BYTES}-byte bound`);
     tableBuffer = new Uint8Array(Math.ceil(wanted));
   }
   throw new Error(`the IPv${family} TCP table kept growing while it was read`);
@@ -118,7 +127,13 @@ export function imagePath(handle: Handle): string {
 /** The process's creation time (FILETIME as one number), which tells a process from a later one that reuses its PID. */
 export function creationTime(handle: Handle): bigint {
   const times = new BigUint64Array(4);
-  const ok = win().GetProcessTimes(handle, times.subarray(0, 1), times.subarray(1, 2), times.subarray(2, 3), times.subarray(3, 4));
+  const ok = win().GetProcessTimes(
+    handle,
+    times.subarray(0, 1),
+    times.subarray(1, 2),
+    times.subarray(2, 3),
+    times.subarray(3, 4),
+  );
   return ok ? times[0]! : 0n;
 }
 
@@ -138,7 +153,8 @@ export function processUser(handle: Handle): { user: string; rid: number } | nul
     const nameChars = new Uint32Array([256]);
     const domainChars = new Uint32Array([256]);
     const use = new Uint32Array(1);
-    if (!win().LookupAccountSidW(null, info.subarray(at), name, nameChars, domain, domainChars, use)) return { user: sid.text, rid: sid.rid };
+    if (!win().LookupAccountSidW(null, info.subarray(at), name, nameChars, domain, domainChars, use))
+      return { user: sid.text, rid: sid.rid };
     const user = wideString(name, 0, 256);
     const realm = wideString(domain, 0, 256);
     return { user: realm ? `${realm}\\${user}` : user, rid: sid.rid };
@@ -155,7 +171,11 @@ export function processEntries(): ProcessEntry[] {
     const entry = new Uint8Array(PROCESS_ENTRY_SIZE);
     new DataView(entry.buffer).setUint32(0, PROCESS_ENTRY_SIZE, true); // dwSize must be set before the first call
     const out: ProcessEntry[] = [];
-    for (let ok = win().Process32FirstW(snapshot, entry); ok && out.length < MAX_PROCESSES; ok = win().Process32NextW(snapshot, entry)) {
+    for (
+      let ok = win().Process32FirstW(snapshot, entry);
+      ok && out.length < MAX_PROCESSES;
+      ok = win().Process32NextW(snapshot, entry)
+    ) {
       out.push(parseProcessEntry(entry));
     }
     return out;
@@ -193,7 +213,11 @@ export function fileVersion(path: string): FileVersion | null {
   };
   const fixed = query("\\", 1);
   const text = (name: string): string => {
-    for (const table of [...translations(query("\\VarFileInfo\\Translation", 1) ?? new Uint8Array()), "040904b0", "040904e4"]) {
+    for (const table of [
+      ...translations(query("\\VarFileInfo\\Translation", 1) ?? new Uint8Array()),
+      "040904b0",
+      "040904e4",
+    ]) {
       const value = query(`\\StringFileInfo\\${table}\\${name}`, 2);
       if (value) return wideString(value, 0, value.length / 2).trim();
     }

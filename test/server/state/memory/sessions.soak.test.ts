@@ -13,7 +13,10 @@ test("codes that differ never read as the same live code: a million codes of the
   let refused = 0;
   for (let i = 0; i < 1_000_000; i++) {
     const r = sessionRecord(drawCode(RANGE, { tuples: 3, portsPerTuple: 4 }));
-    const key = r.tuples.flat().sort((a, b) => a - b).join(",");
+    const key = r.tuples
+      .flat()
+      .sort((a, b) => a - b)
+      .join(",");
     if (seen.has(key)) continue; // the same code drawn twice is rightly refused
     seen.add(key);
     if (!(await store.insert(r))) refused++;

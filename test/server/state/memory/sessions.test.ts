@@ -98,14 +98,23 @@ test("a session reads back as inserted whether it is kept in columns or whole, a
   const store = memoryStore();
   const plain = record({ origin: "https://saas.example", apiKeyId: "ak_1" });
   const long = record({ tuples: drawCode(RANGE, { tuples: 4, portsPerTuple: 5 }) }); // 20 knocks: kept whole
-  const uneven = record({ tuples: [[29170, 29171], [29172, 29173, 29174]] });
+  const uneven = record({
+    tuples: [
+      [29170, 29171],
+      [29172, 29173, 29174],
+    ],
+  });
   for (const r of [plain, long, uneven]) {
     expect(await store.insert(r)).toBe(true);
     expect(await store.get(r.id)).toEqual(r);
     expect((await store.find([r.tuples.flat()])).map((f) => f.id)).toEqual([r.id]);
   }
   // an instruction queued: whole; linked: out of the live indexes; the link finds it
-  const queued = { ...plain, version: 1, instructions: [{ id: "i1", name: "key", args: {}, state: "queued" as const }] };
+  const queued = {
+    ...plain,
+    version: 1,
+    instructions: [{ id: "i1", name: "key", args: {}, state: "queued" as const }],
+  };
   expect(await store.replace(queued, 0)).toBe(true);
   expect(await store.get(plain.id)).toEqual(queued);
   expect((await store.find([plain.tuples.flat()])).map((f) => f.id)).toEqual([plain.id]);
@@ -120,8 +129,11 @@ test("a session reads back as inserted whether it is kept in columns or whole, a
 test("the live-session cap counts sessions that expired since the last sweep as gone", async () => {
   let clock = 1_000_000;
   const store = memoryStore({ now: () => clock });
-  for (let i = 0; i < 5; i++) expect(await store.insert(record({ createdAt: clock, expiresAt: clock + 1_000 }), { maxLive: 5 })).toBe(true);
-  expect(store.insert(record({ createdAt: clock, expiresAt: clock + 1_000 }), { maxLive: 5 })).rejects.toThrow(CapacityError);
+  for (let i = 0; i < 5; i++)
+    expect(await store.insert(record({ createdAt: clock, expiresAt: clock + 1_000 }), { maxLive: 5 })).toBe(true);
+  expect(store.insert(record({ createdAt: clock, expiresAt: clock + 1_000 }), { maxLive: 5 })).rejects.toThrow(
+    CapacityError,
+  );
   clock += 1_001; // all five expired, not swept yet
   expect(await store.insert(record({ createdAt: clock, expiresAt: clock + 1_000 }), { maxLive: 5 })).toBe(true);
   await store.close();

@@ -13,7 +13,7 @@ test("random adds and removes, with many keys shared, read back as a model of th
   const table = new SlotTable(16);
   const model = new Map<number, number[]>();
   let seed = 12345;
-  const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const random = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
   // keys from a small set (many duplicates) and from the whole 53-bit space
   const keyOf = () => (random(2) === 0 ? random(50) : random(2 ** 31) * 0x200000 + random(0x200000));
   // The model's keys, also as a list to draw from (a removed key swapped with the last): copying the map's keys at

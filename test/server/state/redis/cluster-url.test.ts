@@ -31,7 +31,11 @@ test("a Cluster URL without nodes, with a database, a bad port or too many nodes
     throw new Error(`${url} was accepted`);
   };
   expect(refused("redis+cluster://")).toMatch(/names no nodes; use redis\+cluster:\/\//);
-  expect(refused("redis+cluster://u:hunter2@127.0.0.1:7000/0")).toMatch(/^a Redis Cluster has one database \(0\): drop the \/DB/);
+  expect(refused("redis+cluster://u:hunter2@127.0.0.1:7000/0")).toMatch(
+    /^a Redis Cluster has one database \(0\): drop the \/DB/,
+  );
   expect(refused("redis+cluster://127.0.0.1:99999")).toMatch(/is not a cluster node's HOST:PORT/);
-  expect(refused(`redis+cluster://${Array.from({ length: 17 }, (_, i) => `127.0.0.1:${7000 + i}`).join(",")}`)).toMatch(/names 1 to 16 nodes/);
+  expect(refused(`redis+cluster://${Array.from({ length: 17 }, (_, i) => `127.0.0.1:${7000 + i}`).join(",")}`)).toMatch(
+    /names 1 to 16 nodes/,
+  );
 });

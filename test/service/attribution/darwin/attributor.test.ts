@@ -7,18 +7,36 @@ import { createAttributor } from "../../../../src/service/attribution/index.ts";
 import { bsdInfo, fdList, pcbList, socketFdInfo } from "./layouts.ts";
 import { DarwinUnavailableError } from "../../../../src/lib/errors.ts";
 
-const helperExe = "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app/Contents/MacOS/Google Chrome Helper";
+const helperExe =
+  "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app/Contents/MacOS/Google Chrome Helper";
 const knock = { localAddress: "127.0.0.1", localPort: 7900, remoteAddress: "127.0.0.1", remotePort: 52100 };
 
 /** libSystem as a Mac would answer, from the layouts' buffers; `pcb` replaces the sysctl's answer. */
 function fakeLib(pcb: Uint8Array | undefined, calls: string[] = []): LibSystem {
-  const procs: Record<number, { exe: string; info: Uint8Array; fds: Uint8Array; sockets: Record<number, Uint8Array> }> = {
-    400: { exe: "/usr/local/bin/pkipc", info: bsdInfo(400, 1, 501, "pkipc"), fds: fdList([[5, 2]]), sockets: { 5: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 7900, remote: "127.0.0.1", remotePort: 52100 }) } },
-    812: { exe: helperExe, info: bsdInfo(812, 500, 501, "Google Chrome H"), fds: fdList([[3, 1], [31, 2], [32, 2]]), sockets: {
-      31: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 52099, remote: "127.0.0.1", remotePort: 7900 }),
-      32: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 52100, remote: "127.0.0.1", remotePort: 7900 }),
-    } },
-  };
+  const procs: Record<number, { exe: string; info: Uint8Array; fds: Uint8Array; sockets: Record<number, Uint8Array> }> =
+    {
+      400: {
+        exe: "/usr/local/bin/pkipc",
+        info: bsdInfo(400, 1, 501, "pkipc"),
+        fds: fdList([[5, 2]]),
+        sockets: {
+          5: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 7900, remote: "127.0.0.1", remotePort: 52100 }),
+        },
+      },
+      812: {
+        exe: helperExe,
+        info: bsdInfo(812, 500, 501, "Google Chrome H"),
+        fds: fdList([
+          [3, 1],
+          [31, 2],
+          [32, 2],
+        ]),
+        sockets: {
+          31: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 52099, remote: "127.0.0.1", remotePort: 7900 }),
+          32: socketFdInfo({ kind: 2, local: "127.0.0.1", localPort: 52100, remote: "127.0.0.1", remotePort: 7900 }),
+        },
+      },
+    };
   return {
     pcbList: () => (calls.push("pcbList"), pcb),
     bsdInfo: (pid) => (procs[pid] ? decodeBsdInfo(procs[pid].info) : null),
@@ -47,7 +65,10 @@ describe("darwinAttributor", () => {
   test("knocks accepted together share one sysctl", async () => {
     const calls: string[] = [];
     const attributor = darwinAttributor({ lib: fakeLib(sockets, calls) });
-    const [a, b] = await Promise.all([attributor.attribute(knock), attributor.attribute({ ...knock, remotePort: 52101 })]);
+    const [a, b] = await Promise.all([
+      attributor.attribute(knock),
+      attributor.attribute({ ...knock, remotePort: 52101 }),
+    ]);
     expect([a?.pid, b]).toEqual([812, null]);
     expect(calls).toEqual(["pcbList"]);
   });

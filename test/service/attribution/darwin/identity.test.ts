@@ -2,7 +2,11 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { appBundleOf, darwinBrowserIdentifier, type ProcessSource } from "../../../../src/service/attribution/darwin/identity.ts";
+import {
+  appBundleOf,
+  darwinBrowserIdentifier,
+  type ProcessSource,
+} from "../../../../src/service/attribution/darwin/identity.ts";
 import { binaryPlistStrings, plistStrings, xmlPlistStrings } from "../../../../src/service/attribution/darwin/plist.ts";
 import type { ProcessInfo } from "../../../../src/protocol/schemas.ts";
 import { tempFolder } from "../../../helpers.ts";
@@ -51,7 +55,9 @@ function bplist(entries: [string, string | number | string[]][]): Uint8Array {
   const add = (bytes: number[]) => objects.push(bytes) - 1;
   const str = (s: string) => {
     const ascii = /^[\x00-\x7f]*$/.test(s);
-    const units = ascii ? [...s].map((c) => c.charCodeAt(0)) : [...s].flatMap((c) => [c.charCodeAt(0) >> 8, c.charCodeAt(0) & 255]);
+    const units = ascii
+      ? [...s].map((c) => c.charCodeAt(0))
+      : [...s].flatMap((c) => [c.charCodeAt(0) >> 8, c.charCodeAt(0) & 255]);
     const length = ascii ? s.length : s.length;
     const head = length < 15 ? [(ascii ? 0x50 : 0x60) | length] : [(ascii ? 0x50 : 0x60) | 0xf, 0x10, length];
     return add([...head, ...units]);
@@ -125,21 +131,29 @@ describe("Info.plist", () => {
     arrayTop[8] = 0xa1;
     expect(() => binaryPlistStrings(arrayTop)).toThrow(/not a dictionary/);
     expect(() => xmlPlistStrings("<plist><array/></plist>")).toThrow(PlistError);
-    expect(() => xmlPlistStrings(`<plist version="1.0"><dict><key>a</key><string>never closed</dict></plist>`)).toThrow(/unclosed <string>/);
+    expect(() => xmlPlistStrings(`<plist version="1.0"><dict><key>a</key><string>never closed</dict></plist>`)).toThrow(
+      /unclosed <string>/,
+    );
     expect(() => plistStrings(new Uint8Array((1 << 20) + 1))).toThrow(/larger than/);
   });
 
   test("appBundleOf takes the outermost app", () => {
-    expect(appBundleOf("/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app/Contents/MacOS/Google Chrome Helper")).toBe("/Applications/Google Chrome.app");
+    expect(
+      appBundleOf(
+        "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app/Contents/MacOS/Google Chrome Helper",
+      ),
+    ).toBe("/Applications/Google Chrome.app");
     expect(appBundleOf("/usr/bin/curl")).toBeUndefined();
   });
 });
 
 describe("darwin browser identity", () => {
   const chromeMain = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome";
-  const helperApp = "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app";
+  const helperApp =
+    "/Applications/Google Chrome.app/Contents/Frameworks/Google Chrome Framework.framework/Versions/131.0.6778.86/Helpers/Google Chrome Helper.app";
   const chromeHelper = `${helperApp}/Contents/MacOS/Google Chrome Helper`;
-  const webkitNetworking = "/System/Library/Frameworks/WebKit.framework/Versions/A/XPCServices/com.apple.WebKit.Networking.xpc/Contents/MacOS/com.apple.WebKit.Networking";
+  const webkitNetworking =
+    "/System/Library/Frameworks/WebKit.framework/Versions/A/XPCServices/com.apple.WebKit.Networking.xpc/Contents/MacOS/com.apple.WebKit.Networking";
   const safari = "/Applications/Safari.app/Contents/MacOS/Safari";
   const firefox = "/Applications/Firefox.app/Contents/MacOS/firefox";
 
@@ -153,7 +167,10 @@ describe("darwin browser identity", () => {
     put("/Applications/Google Chrome.app/Contents/Info.plist", chromePlist);
     put(`${helperApp}/Contents/Info.plist`, helperPlist);
     put("/Applications/Safari.app/Contents/Info.plist", safariPlist);
-    put("/Applications/Firefox.app/Contents/Info.plist", chromePlist.replace("<string>Chrome</string>", "<string>Firefox</string>").replace("131.0.6778.86", "133.0.3"));
+    put(
+      "/Applications/Firefox.app/Contents/Info.plist",
+      chromePlist.replace("<string>Chrome</string>", "<string>Firefox</string>").replace("131.0.6778.86", "133.0.3"),
+    );
     put("/Applications/Huge.app/Contents/Info.plist", new Uint8Array((1 << 20) + 10));
     put("/Applications/Broken.app/Contents/Info.plist", "<plist><dict><key>CFBundleName</key>");
     return root;
@@ -184,10 +201,16 @@ describe("darwin browser identity", () => {
   test("an Info.plist (or Contents folder) linked elsewhere, or one the knocking user could not read, is not read", async () => {
     const root = fakeRoot();
     rmSync(join(root, "/Applications/Firefox.app/Contents/Info.plist"));
-    symlinkSync(join(root, "/Applications/Google Chrome.app/Contents/Info.plist"), join(root, "/Applications/Firefox.app/Contents/Info.plist"));
+    symlinkSync(
+      join(root, "/Applications/Google Chrome.app/Contents/Info.plist"),
+      join(root, "/Applications/Firefox.app/Contents/Info.plist"),
+    );
     expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(800))).browser).toBeUndefined();
     rmSync(join(root, "/Applications/Firefox.app/Contents"), { recursive: true });
-    symlinkSync(join(root, "/Applications/Google Chrome.app/Contents"), join(root, "/Applications/Firefox.app/Contents"));
+    symlinkSync(
+      join(root, "/Applications/Google Chrome.app/Contents"),
+      join(root, "/Applications/Firefox.app/Contents"),
+    );
     expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(800))).browser).toBeUndefined();
     chmodSync(join(root, "/Applications/Safari.app/Contents/Info.plist"), 0o600); // root's alone; the knocker is uid 501
     expect((await darwinBrowserIdentifier({ processes, root }).identify(knocker(650))).browser).toBeUndefined();
@@ -195,12 +218,22 @@ describe("darwin browser identity", () => {
 
   test("Chrome's helper process is named by the outer app and its main process", async () => {
     const identify = darwinBrowserIdentifier({ processes, root: fakeRoot() });
-    expect((await identify.identify(knocker(510))).browser).toEqual({ name: "Chrome", version: "131.0.6778.86", pid: 500, exe: chromeMain });
+    expect((await identify.identify(knocker(510))).browser).toEqual({
+      name: "Chrome",
+      version: "131.0.6778.86",
+      pid: 500,
+      exe: chromeMain,
+    });
   });
 
   test("Safari's WebKit networking service is named by the app responsible for it (binary Info.plist)", async () => {
     const identify = darwinBrowserIdentifier({ processes, root: fakeRoot() });
-    expect((await identify.identify(knocker(700))).browser).toEqual({ name: "Safari", version: "18.1", pid: 650, exe: safari });
+    expect((await identify.identify(knocker(700))).browser).toEqual({
+      name: "Safari",
+      version: "18.1",
+      pid: 650,
+      exe: safari,
+    });
   });
 
   test("without a responsible app, the WebKit service has no browser (it is still named by its process)", async () => {
@@ -212,7 +245,12 @@ describe("darwin browser identity", () => {
 
   test("Firefox knocks from its main process", async () => {
     const identify = darwinBrowserIdentifier({ processes, root: fakeRoot() });
-    expect((await identify.identify(knocker(800))).browser).toEqual({ name: "Firefox", version: "133.0.3", pid: 800, exe: firefox });
+    expect((await identify.identify(knocker(800))).browser).toEqual({
+      name: "Firefox",
+      version: "133.0.3",
+      pid: 800,
+      exe: firefox,
+    });
   });
 
   test("a program outside any app, an oversized or a broken Info.plist: no browser, no error", async () => {

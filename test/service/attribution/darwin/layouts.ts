@@ -10,12 +10,30 @@ class Struct {
     this.bytes = new Uint8Array(size);
     this.view = new DataView(this.bytes.buffer);
   }
-  u8(at: number, v: number) { this.view.setUint8(at, v); return this; }
-  u16be(at: number, v: number) { this.view.setUint16(at, v, false); return this; }
-  u32(at: number, v: number) { this.view.setUint32(at, v >>> 0, true); return this; }
-  i32(at: number, v: number) { this.view.setInt32(at, v, true); return this; }
-  u64(at: number, v: bigint) { this.view.setBigUint64(at, v, true); return this; }
-  set(at: number, v: number[]) { this.bytes.set(v, at); return this; }
+  u8(at: number, v: number) {
+    this.view.setUint8(at, v);
+    return this;
+  }
+  u16be(at: number, v: number) {
+    this.view.setUint16(at, v, false);
+    return this;
+  }
+  u32(at: number, v: number) {
+    this.view.setUint32(at, v >>> 0, true);
+    return this;
+  }
+  i32(at: number, v: number) {
+    this.view.setInt32(at, v, true);
+    return this;
+  }
+  u64(at: number, v: bigint) {
+    this.view.setBigUint64(at, v, true);
+    return this;
+  }
+  set(at: number, v: number[]) {
+    this.bytes.set(v, at);
+    return this;
+  }
 }
 
 const pad8 = (n: number) => (n + 7) & ~7;
@@ -52,23 +70,40 @@ function in6(address: string): number[] {
 export function pcbRecord(spec: SocketSpec): Uint8Array {
   const v4 = addressBytes(spec.local)!.length === 4;
   const inp = new Struct(104) // struct xinpcb_n
-    .u32(0, 104).u32(4, 0x10) // xi_len, xi_kind XSO_INPCB
+    .u32(0, 104)
+    .u32(4, 0x10) // xi_len, xi_kind XSO_INPCB
     .u64(8, 0xabcdefn) // xi_inpp
-    .u16be(16, spec.remotePort).u16be(18, spec.localPort) // inp_fport, inp_lport
-    .u8(44, spec.vflag ?? (v4 ? 0x1 : 0x2)).u8(45, 64).u8(46, 6) // inp_vflag, inp_ip_ttl, inp_ip_p
-    .set(48, in6(spec.remote)).set(64, in6(spec.local)); // inp_dependfaddr, inp_dependladdr
+    .u16be(16, spec.remotePort)
+    .u16be(18, spec.localPort) // inp_fport, inp_lport
+    .u8(44, spec.vflag ?? (v4 ? 0x1 : 0x2))
+    .u8(45, 64)
+    .u8(46, 6) // inp_vflag, inp_ip_ttl, inp_ip_p
+    .set(48, in6(spec.remote))
+    .set(64, in6(spec.local)); // inp_dependfaddr, inp_dependladdr
   const soLen = spec.macos === 12 ? 76 : 104;
   const so = new Struct(pad8(soLen)) // struct xsocket_n
-    .u32(0, soLen).u32(4, 0x1) // xso_len, xso_kind XSO_SOCKET
-    .u64(8, 0x1234n).u16be(16, 0).u32(20, 0) // xso_so, so_type, so_options
-    .i32(36, 6).i32(40, v4 ? 2 : 30) // xso_protocol, xso_family (AF_INET6 is 30 on macOS)
-    .u32(64, spec.uid).i32(68, spec.pid).i32(72, spec.ePid ?? spec.pid); // so_uid, so_last_pid, so_e_pid
+    .u32(0, soLen)
+    .u32(4, 0x1) // xso_len, xso_kind XSO_SOCKET
+    .u64(8, 0x1234n)
+    .u16be(16, 0)
+    .u32(20, 0) // xso_so, so_type, so_options
+    .i32(36, 6)
+    .i32(40, v4 ? 2 : 30) // xso_protocol, xso_family (AF_INET6 is 30 on macOS)
+    .u32(64, spec.uid)
+    .i32(68, spec.pid)
+    .i32(72, spec.ePid ?? spec.pid); // so_uid, so_last_pid, so_e_pid
   if (spec.macos === 13) so.u64(76, 99n).u32(84, 0).u32(88, 0).i32(92, 1).i32(96, 0).u32(100, 0); // so_gencnt .. xso_filter_flags
   const rcv = new Struct(32).u32(0, 32).u32(4, 0x2).u32(8, 0); // struct xsockbuf_n, XSO_RCVBUF
   const snd = new Struct(32).u32(0, 32).u32(4, 0x4); // XSO_SNDBUF
   const stat = new Struct(136).u32(0, 136).u32(4, 0x8); // struct xsockstat_n, XSO_STATS
   const parts = [inp.bytes, so.bytes, rcv.bytes, snd.bytes, stat.bytes];
-  if (spec.tcp !== false) parts.push(new Struct(208).u32(0, 204).u32(4, 0x20).i32(36, spec.state ?? 4).bytes); // struct xtcpcb_n: xt_len, xt_kind, t_state
+  if (spec.tcp !== false)
+    parts.push(
+      new Struct(208)
+        .u32(0, 204)
+        .u32(4, 0x20)
+        .i32(36, spec.state ?? 4).bytes,
+    ); // struct xtcpcb_n: xt_len, xt_kind, t_state
   return concat(parts);
 }
 
@@ -107,10 +142,25 @@ export function fdList(entries: [fd: number, type: number][]): Uint8Array {
  * soi_kind @256; in_sockinfo @264: insi_fport @264, insi_lport @268 (ints whose low 16 bits hold the
  * network-order port), insi_vflag @288, insi_faddr @296, insi_laddr @312; tcpsi_state @344.
  */
-export function socketFdInfo(spec: { kind: number; local: string; localPort: number; remote: string; remotePort: number; state?: number }): Uint8Array {
+export function socketFdInfo(spec: {
+  kind: number;
+  local: string;
+  localPort: number;
+  remote: string;
+  remotePort: number;
+  state?: number;
+}): Uint8Array {
   const v4 = addressBytes(spec.local)!.length === 4;
   const s = new Struct(792).i32(24 + 160, v4 ? 2 : 30).i32(256, spec.kind);
-  s.set(264, [spec.remotePort >> 8, spec.remotePort & 255, 0, 0]).set(268, [spec.localPort >> 8, spec.localPort & 255, 0, 0]);
-  s.u8(288, v4 ? 1 : 2).set(296, in6(spec.remote)).set(312, in6(spec.local)).i32(344, spec.state ?? 4);
+  s.set(264, [spec.remotePort >> 8, spec.remotePort & 255, 0, 0]).set(268, [
+    spec.localPort >> 8,
+    spec.localPort & 255,
+    0,
+    0,
+  ]);
+  s.u8(288, v4 ? 1 : 2)
+    .set(296, in6(spec.remote))
+    .set(312, in6(spec.local))
+    .i32(344, spec.state ?? 4);
   return s.bytes;
 }

@@ -1,6 +1,15 @@
 // Linux attribution against real loopback sockets and real processes, plus a crafted procfs for the parser.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
@@ -29,7 +38,12 @@ afterEach(() => {
 });
 
 function knockOf(s: Socket<unknown>): KnockSocket {
-  return { localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort };
+  return {
+    localAddress: s.localAddress,
+    localPort: s.localPort,
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+  };
 }
 
 /** A listener that attributes every connection on accept and closes it once attribution settles. */
@@ -79,7 +93,8 @@ describe.each([
   ["netlink", true],
   ["/proc/net/tcp", false],
 ])("linuxAttributor with real processes, sockets looked up via %s", (_lookup, sockDiag) => {
-  const linuxAttributor = (options: Parameters<typeof makeAttributor>[0] = {}) => makeAttributor({ sockDiag, ...options });
+  const linuxAttributor = (options: Parameters<typeof makeAttributor>[0] = {}) =>
+    makeAttributor({ sockDiag, ...options });
   // not os.userInfo(): Bun 1.4.5 reports username "unknown" when $USER is unset
   const me = {
     uid: process.getuid?.() ?? -1,
@@ -150,16 +165,26 @@ describe.each([
 });
 
 // Crafted rows of a fake /proc/net/tcp (text, no socket), knocking port 27000 = 0x6978. 4307 = 0x10D3 and 43076 = 0xA844: the prototype's regex on ":4307" matched both.
-const V4_4307 = "   1: 0100007F:10D3 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1";
-const V4_43076 = "   0: 0100007F:A844 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 20 4 30 10 -1";
-const V6_LOOPBACK = "   0: 00000000000000000000000001000000:10D3 00000000000000000000000001000000:6978 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 0 10 -1";
-const V6_MAPPED = "   1: 0000000000000000FFFF00000100007F:10D3 0000000000000000FFFF00000100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 444 1 0000000000000000 20 4 0 10 -1";
+const V4_4307 =
+  "   1: 0100007F:10D3 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1";
+const V4_43076 =
+  "   0: 0100007F:A844 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 20 4 30 10 -1";
+const V6_LOOPBACK =
+  "   0: 00000000000000000000000001000000:10D3 00000000000000000000000001000000:6978 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 0 10 -1";
+const V6_MAPPED =
+  "   1: 0000000000000000FFFF00000100007F:10D3 0000000000000000FFFF00000100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 444 1 0000000000000000 20 4 0 10 -1";
 const HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
 
 describe("parseTcpLine", () => {
   test("parses ports as numbers, so 4307 and 43076 stay distinct", () => {
     expect(parseTcpLine(V4_4307, true)).toEqual({
-      localAddress: "127.0.0.1", localPort: 4307, remoteAddress: "127.0.0.1", remotePort: 27000, state: 1, uid: 1000, inode: 222,
+      localAddress: "127.0.0.1",
+      localPort: 4307,
+      remoteAddress: "127.0.0.1",
+      remotePort: 27000,
+      state: 1,
+      uid: 1000,
+      inode: 222,
     });
     expect(parseTcpLine(V4_43076, true)?.localPort).toBe(43076);
   });
@@ -170,12 +195,27 @@ describe("parseTcpLine", () => {
   });
 
   test("parses IPv6 loopback and IPv4-mapped rows", () => {
-    expect(parseTcpLine(V6_LOOPBACK, true)).toMatchObject({ localAddress: "::1", localPort: 4307, remoteAddress: "::1", inode: 333 });
-    expect(parseTcpLine(V6_MAPPED, true)).toMatchObject({ localAddress: "127.0.0.1", remoteAddress: "127.0.0.1", inode: 444 });
+    expect(parseTcpLine(V6_LOOPBACK, true)).toMatchObject({
+      localAddress: "::1",
+      localPort: 4307,
+      remoteAddress: "::1",
+      inode: 333,
+    });
+    expect(parseTcpLine(V6_MAPPED, true)).toMatchObject({
+      localAddress: "127.0.0.1",
+      remoteAddress: "127.0.0.1",
+      inode: 444,
+    });
   });
 
   test("rejects the header and malformed lines", () => {
-    for (const line of [HEADER, "", "garbage", V4_4307.replace(":10D3", ":10D"), V4_4307.replace("0100007F:10D3", "0100007:10D3")]) {
+    for (const line of [
+      HEADER,
+      "",
+      "garbage",
+      V4_4307.replace(":10D3", ":10D"),
+      V4_4307.replace("0100007F:10D3", "0100007:10D3"),
+    ]) {
       expect(parseTcpLine(line, true)).toBeNull();
     }
   });
@@ -218,10 +258,19 @@ describe("linuxAttributor on a crafted procfs", () => {
   const knock = { localAddress: "127.0.0.1", localPort: 27000, remoteAddress: "127.0.0.1", remotePort: 4307 };
 
   test("a knock from port 4307 is not confused with port 43076; comm with ') (' still gives ppid", async () => {
-    const root = fakeProc([[200, 111, "wrong"], [300, 222, "a) (b"], [400, 333, "six"]]);
+    const root = fakeProc([
+      [200, 111, "wrong"],
+      [300, 222, "a) (b"],
+      [400, 333, "six"],
+    ]);
     const attributor = linuxAttributor({ procRoot: root, passwdPath: join(root, "passwd") });
     expect(await attributor.attribute(knock)).toEqual({
-      pid: 300, ppid: 77, uid: process.getuid?.() ?? 0, user: "someone", exe: "/usr/bin/a) (b", name: "a) (b",
+      pid: 300,
+      ppid: 77,
+      uid: process.getuid?.() ?? 0,
+      user: "someone",
+      exe: "/usr/bin/a) (b",
+      name: "a) (b",
     });
     const [v6, gone] = await Promise.all([
       attributor.attribute({ ...knock, localAddress: "::1", remoteAddress: "0::1" }),
@@ -233,7 +282,13 @@ describe("linuxAttributor on a crafted procfs", () => {
 
   test("a knock that lands while a long scan runs is attributed too", async () => {
     // the scan visits the newest pid (5000) first; the 43076 knock joins after it has moved on
-    const root = fakeProc([[5000, 111, "late"], [300, 222, "early"]], 1000);
+    const root = fakeProc(
+      [
+        [5000, 111, "late"],
+        [300, 222, "early"],
+      ],
+      1000,
+    );
     const attributor = linuxAttributor({ procRoot: root, passwdPath: join(root, "passwd") });
     const early = attributor.attribute(knock);
     await new Promise((r) => setImmediate(r));
@@ -270,23 +325,26 @@ describe("sock_diag lookup", () => {
     ["IPv4", "127.0.0.1", "127.0.0.1"],
     ["::1", "::1", "::1"],
     ["an IPv6 socket connected to ::ffff:127.0.0.1", "::", "::ffff:127.0.0.1"],
-  ])("%s: finds the socket's owner as /proc/net/tcp has it, and nothing for a pair that does not exist", async (_label, listenOn, connectTo) => {
-    const diag = openSockDiag();
-    expect(diag).toBeDefined();
-    cleanups.push(() => diag!.close());
-    const listener = Bun.listen({ hostname: listenOn, port: 0, socket: { data() {}, error() {} } });
-    cleanups.push(() => listener.stop(true));
-    const client = await Bun.connect({ hostname: connectTo, port: listener.port, socket: { data() {} } });
-    cleanups.push(() => client.terminate());
-    const ends = {
-      localAddress: canonicalAddress(client.localAddress),
-      localPort: client.localPort,
-      remoteAddress: canonicalAddress(client.remoteAddress),
-      remotePort: listener.port,
-    };
-    const owner = diag!.find(ends);
-    expect(owner).toEqual(tableRow(client.localPort, listener.port)!);
-    expect(owner!.inode).toBeGreaterThan(0);
-    expect(diag!.find({ ...ends, localPort: ends.localPort === 65535 ? 1 : ends.localPort + 1 })).toBeNull();
-  });
+  ])(
+    "%s: finds the socket's owner as /proc/net/tcp has it, and nothing for a pair that does not exist",
+    async (_label, listenOn, connectTo) => {
+      const diag = openSockDiag();
+      expect(diag).toBeDefined();
+      cleanups.push(() => diag!.close());
+      const listener = Bun.listen({ hostname: listenOn, port: 0, socket: { data() {}, error() {} } });
+      cleanups.push(() => listener.stop(true));
+      const client = await Bun.connect({ hostname: connectTo, port: listener.port, socket: { data() {} } });
+      cleanups.push(() => client.terminate());
+      const ends = {
+        localAddress: canonicalAddress(client.localAddress),
+        localPort: client.localPort,
+        remoteAddress: canonicalAddress(client.remoteAddress),
+        remotePort: listener.port,
+      };
+      const owner = diag!.find(ends);
+      expect(owner).toEqual(tableRow(client.localPort, listener.port)!);
+      expect(owner!.inode).toBeGreaterThan(0);
+      expect(diag!.find({ ...ends, localPort: ends.localPort === 65535 ? 1 : ends.localPort + 1 })).toBeNull();
+    },
+  );
 });

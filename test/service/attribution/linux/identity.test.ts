@@ -18,7 +18,9 @@ function machine() {
   const statuses: string[] = [];
   const pkg = (name: string, version: string, files: string[]) => {
     file(`dpkg/info/${name}.list`, `/.\n${files.join("\n")}\n`);
-    statuses.push(`Package: ${name.split(":")[0]}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`);
+    statuses.push(
+      `Package: ${name.split(":")[0]}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`,
+    );
     file("dpkg/status", statuses.join("\n"));
   };
   const proc = (pid: number, ppid: number, exe: string, cmdline: string[]) => {
@@ -27,7 +29,8 @@ function machine() {
     symlinkSync(exe, join(root, `proc/${pid}/exe`));
     return { pid, ppid, uid: 1000, user: "alice", exe, name: exe.split("/").pop()!.slice(0, 15) } satisfies ProcessInfo;
   };
-  const identifier = () => browserIdentifier({ procRoot: join(root, "proc"), packages: debianPackages({ root: join(root, "dpkg") }) });
+  const identifier = () =>
+    browserIdentifier({ procRoot: join(root, "proc"), packages: debianPackages({ root: join(root, "dpkg") }) });
   return { root, file, pkg, proc, identifier };
 }
 
@@ -37,7 +40,12 @@ describe("browser identity from data only", () => {
     const exe = m.file("opt/firefox/firefox", "not a program");
     m.file("opt/firefox/application.ini", "[App]\nVendor=Mozilla\nName=Firefox\nVersion=153.8.0\n");
     const knocker = m.proc(300, 1, exe, [exe]);
-    expect((await m.identifier().identify(knocker)).browser).toEqual({ name: "Mozilla Firefox", version: "153.8.0", pid: 300, exe });
+    expect((await m.identifier().identify(knocker)).browser).toEqual({
+      name: "Mozilla Firefox",
+      version: "153.8.0",
+      pid: 300,
+      exe,
+    });
   });
 
   test("Chromium helper: the main process is named from the package that installed it (epoch and revision dropped)", async () => {
@@ -47,7 +55,12 @@ describe("browser identity from data only", () => {
     m.pkg("unrelated", "1.0-1", ["/usr/bin/unrelated"]);
     m.proc(200, 1, exe, [exe, "--no-sandbox"]);
     const helper = m.proc(210, 200, exe, [`${exe} --type=utility --utility-sub-type=network.mojom.NetworkService`]);
-    expect((await m.identifier().identify(helper)).browser).toEqual({ name: "Chromium", version: "156.0.8078.114", pid: 200, exe });
+    expect((await m.identifier().identify(helper)).browser).toEqual({
+      name: "Chromium",
+      version: "156.0.8078.114",
+      pid: 200,
+      exe,
+    });
   });
 
   test("a version file beside a Chromium-based binary is used when no package owns it", async () => {
@@ -71,8 +84,18 @@ describe("browser identity from data only", () => {
     m.proc(600, 1, epiphany, [epiphany]);
     const fromEpiphany = m.proc(610, 600, network, [network, "9", "43"]);
     const identify = m.identifier();
-    expect((await identify.identify(fromMini)).browser).toEqual({ name: "MiniBrowser (WebKitGTK)", version: "2.50.6", pid: 500, exe: mini });
-    expect((await identify.identify(fromEpiphany)).browser).toEqual({ name: "Epiphany", version: "43.1", pid: 600, exe: epiphany });
+    expect((await identify.identify(fromMini)).browser).toEqual({
+      name: "MiniBrowser (WebKitGTK)",
+      version: "2.50.6",
+      pid: 500,
+      exe: mini,
+    });
+    expect((await identify.identify(fromEpiphany)).browser).toEqual({
+      name: "Epiphany",
+      version: "43.1",
+      pid: 600,
+      exe: epiphany,
+    });
   });
 
   test("files past their bound are not read, and an executable replaced in place is read again", async () => {
@@ -96,7 +119,10 @@ describe("browser identity from data only", () => {
       if (made.exitCode !== 0) throw new Error(`mkfifo failed (apt-get install coreutils): ${made.stderr}`);
     }
     const knocker = m.proc(800, 1, exe, [exe]);
-    const answer = await Promise.race([m.identifier().identify(knocker), Bun.sleep(5_000).then(() => "still waiting" as const)]);
+    const answer = await Promise.race([
+      m.identifier().identify(knocker),
+      Bun.sleep(5_000).then(() => "still waiting" as const),
+    ]);
     expect(answer).not.toBe("still waiting");
     expect((answer as ProcessInfo).browser).toBeUndefined();
   });
@@ -114,10 +140,17 @@ describe("browser identity from data only", () => {
     const open = m.file("opt/open/firefox", "x");
     m.file("opt/open/application.ini", "[App]\nName=Open\nVersion=4.5.6\n"); // root's and readable by all: the knocker could read it too
     const identify = m.identifier();
-    for (const [pid, exe] of [[401, linked], [402, viaFolder], [403, hidden]] as const) {
+    for (const [pid, exe] of [
+      [401, linked],
+      [402, viaFolder],
+      [403, hidden],
+    ] as const) {
       expect((await identify.identify(m.proc(pid, 1, exe, [exe]))).browser).toBeUndefined();
     }
-    expect((await identify.identify(m.proc(404, 1, open, [open]))).browser).toMatchObject({ name: "Open", version: "4.5.6" });
+    expect((await identify.identify(m.proc(404, 1, open, [open]))).browser).toMatchObject({
+      name: "Open",
+      version: "4.5.6",
+    });
     chmodSync(secret, 0o644);
     expect((await m.identifier().identify(m.proc(405, 1, linked, [linked]))).browser).toBeUndefined(); // a link, even to a readable file
   });
@@ -132,7 +165,10 @@ describe("browser identity from data only", () => {
     const packages = debianPackages();
     const chromium = await packages.of("/usr/lib/chromium/chromium");
     const firefox = await packages.of("/usr/lib/firefox-esr/firefox-esr");
-    if (!chromium || !firefox) throw new Error("Chromium and Firefox ESR must be installed from Debian packages: apt-get install chromium firefox-esr");
+    if (!chromium || !firefox)
+      throw new Error(
+        "Chromium and Firefox ESR must be installed from Debian packages: apt-get install chromium firefox-esr",
+      );
     expect(chromium).toMatchObject({ name: "chromium", version: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/) });
     expect(firefox).toMatchObject({ name: "firefox-esr", version: expect.stringMatching(/^\d+\.\d+/) });
   });

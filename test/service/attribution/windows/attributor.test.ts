@@ -51,7 +51,10 @@ const LO6 = [...new Array(15).fill(0), 1];
 const CHROME = "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe";
 
 /** Scripted Win32: tables per family, and processes by PID; counts the calls that cost. */
-function fakeWin32(tables: { 4: Row[]; 6: Row[] }, processes: Record<number, { exe: string; ppid: number; created?: bigint }>) {
+function fakeWin32(
+  tables: { 4: Row[]; 6: Row[] },
+  processes: Record<number, { exe: string; ppid: number; created?: bigint }>,
+) {
   const calls = { tables: 0, snapshots: 0, images: 0, opened: 0, closed: 0 };
   const api: Win32 & IdentityWin32 = {
     readTcpTable: (family) => (calls.tables++, tableBytes(family, tables[family])),
@@ -60,13 +63,26 @@ function fakeWin32(tables: { 4: Row[]; 6: Row[] }, processes: Record<number, { e
     imagePath: (h) => (calls.images++, processes[Number(h)]?.exe ?? ""),
     creationTime: (h) => processes[Number(h)]?.created ?? 1n,
     processUser: () => ({ user: "DESKTOP\\ada", rid: 1001 }),
-    processEntries: () => (calls.snapshots++, Object.entries(processes).map(([pid, p]) => ({ pid: Number(pid), ppid: p.ppid, exeFile: p.exe.slice(p.exe.lastIndexOf("\\") + 1) }))),
-    fileVersion: (exe) => (exe === CHROME ? { version: "131.0.6778.86", productName: "Google Chrome", companyName: "Google LLC" } : null),
+    processEntries: () => (
+      calls.snapshots++,
+      Object.entries(processes).map(([pid, p]) => ({
+        pid: Number(pid),
+        ppid: p.ppid,
+        exeFile: p.exe.slice(p.exe.lastIndexOf("\\") + 1),
+      }))
+    ),
+    fileVersion: (exe) =>
+      exe === CHROME ? { version: "131.0.6778.86", productName: "Google Chrome", companyName: "Google LLC" } : null,
   };
   return { api, calls };
 }
 
-const knock = (remotePort: number, localPort = 20_100, address = "127.0.0.1"): KnockSocket => ({ localAddress: address, localPort, remoteAddress: address, remotePort });
+const knock = (remotePort: number, localPort = 20_100, address = "127.0.0.1"): KnockSocket => ({
+  localAddress: address,
+  localPort,
+  remoteAddress: address,
+  remotePort,
+});
 
 describe("windows attributor (scripted Win32)", () => {
   test("finds the knocker's row (its local end is our remote end) and names the process", async () => {
@@ -80,7 +96,11 @@ describe("windows attributor (scripted Win32)", () => {
         ],
         6: [],
       },
-      { 4242: { exe: CHROME, ppid: 4000 }, 666: { exe: "C:\\evil.exe", ppid: 1 }, 667: { exe: "C:\\evil.exe", ppid: 1 } },
+      {
+        4242: { exe: CHROME, ppid: 4000 },
+        666: { exe: "C:\\evil.exe", ppid: 1 },
+        667: { exe: "C:\\evil.exe", ppid: 1 },
+      },
     );
     const info = await windowsAttributor({ win32: api }).attribute(knock(51_000));
     expect(info).toEqual({ pid: 4242, ppid: 4000, uid: 1001, user: "DESKTOP\\ada", exe: CHROME, name: "chrome.exe" });
@@ -88,7 +108,10 @@ describe("windows attributor (scripted Win32)", () => {
 
   test("IPv6 knocks are looked up in the IPv6 table; a peer with no row, or only a PID-0 row, gives null", async () => {
     const { api } = fakeWin32(
-      { 4: [{ local: LO4, lport: 52_000, remote: LO4, rport: 20_100, pid: 0 }], 6: [{ local: LO6, lport: 51_000, remote: LO6, rport: 20_100, pid: 77 }] },
+      {
+        4: [{ local: LO4, lport: 52_000, remote: LO4, rport: 20_100, pid: 0 }],
+        6: [{ local: LO6, lport: 51_000, remote: LO6, rport: 20_100, pid: 77 }],
+      },
       { 77: { exe: CHROME, ppid: 1 } },
     );
     const attributor = windowsAttributor({ win32: api });
@@ -117,7 +140,13 @@ describe("windows attributor (scripted Win32)", () => {
   });
 
   test("knocks that arrive together share one table read and one snapshot; a known process is not described again", async () => {
-    const rows = [51_001, 51_002, 51_003, 51_004].map((lport) => ({ local: LO4, lport, remote: LO4, rport: 20_100, pid: 10 }));
+    const rows = [51_001, 51_002, 51_003, 51_004].map((lport) => ({
+      local: LO4,
+      lport,
+      remote: LO4,
+      rport: 20_100,
+      pid: 10,
+    }));
     const { api, calls } = fakeWin32({ 4: rows, 6: [] }, { 10: { exe: CHROME, ppid: 9 } });
     const attributor = windowsAttributor({ win32: api });
     const infos = await Promise.all(rows.map((r) => attributor.attribute(knock(r.lport))));
@@ -132,7 +161,10 @@ describe("windows attributor (scripted Win32)", () => {
 
   test("a PID reused by a new process (another creation time) is described afresh", async () => {
     const processes = { 10: { exe: CHROME, ppid: 9, created: 1n } };
-    const { api, calls } = fakeWin32({ 4: [{ local: LO4, lport: 51_001, remote: LO4, rport: 20_100, pid: 10 }], 6: [] }, processes);
+    const { api, calls } = fakeWin32(
+      { 4: [{ local: LO4, lport: 51_001, remote: LO4, rport: 20_100, pid: 10 }], 6: [] },
+      processes,
+    );
     const attributor = windowsAttributor({ win32: api });
     expect((await attributor.attribute(knock(51_001)))?.exe).toBe(CHROME);
     processes[10] = { exe: "C:\\Windows\\notepad.exe", ppid: 9, created: 2n };
@@ -142,9 +174,21 @@ describe("windows attributor (scripted Win32)", () => {
 
   test("a process closed to us is still named by its PID; a failing table read rejects with a typed error", async () => {
     const { api } = fakeWin32({ 4: [{ local: LO4, lport: 51_001, remote: LO4, rport: 20_100, pid: 31 }], 6: [] }, {});
-    expect(await windowsAttributor({ win32: api }).attribute(knock(51_001))).toEqual({ pid: 31, ppid: 0, uid: 0, user: "", exe: "", name: "" });
+    expect(await windowsAttributor({ win32: api }).attribute(knock(51_001))).toEqual({
+      pid: 31,
+      ppid: 0,
+      uid: 0,
+      user: "",
+      exe: "",
+      name: "",
+    });
     const failing = windowsAttributor({
-      win32: { ...api, readTcpTable: () => { throw new Error("GetExtendedTcpTable (IPv4) failed with error 87"); } },
+      win32: {
+        ...api,
+        readTcpTable: () => {
+          throw new Error("GetExtendedTcpTable (IPv4) failed with error 87");
+        },
+      },
     });
     const error = await failing.attribute(knock(51_001)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AttributionError);
@@ -154,16 +198,45 @@ describe("windows attributor (scripted Win32)", () => {
 
 describe("windows browser identity (scripted Win32)", () => {
   test("a network-service child walks up to the browser process and gets the version resource's name and version", async () => {
-    const { api } = fakeWin32({ 4: [], 6: [] }, { 500: { exe: CHROME, ppid: 100 }, 100: { exe: CHROME, ppid: 50 }, 50: { exe: "C:\\Windows\\explorer.exe", ppid: 4 } });
-    const child: ProcessInfo = { pid: 500, ppid: 100, uid: 1001, user: "DESKTOP\\ada", exe: CHROME, name: "chrome.exe" };
-    expect((await windowsBrowserIdentifier(api).identify(child)).browser).toEqual({ name: "Google Chrome", version: "131.0.6778.86", pid: 100, exe: CHROME });
+    const { api } = fakeWin32(
+      { 4: [], 6: [] },
+      {
+        500: { exe: CHROME, ppid: 100 },
+        100: { exe: CHROME, ppid: 50 },
+        50: { exe: "C:\\Windows\\explorer.exe", ppid: 4 },
+      },
+    );
+    const child: ProcessInfo = {
+      pid: 500,
+      ppid: 100,
+      uid: 1001,
+      user: "DESKTOP\\ada",
+      exe: CHROME,
+      name: "chrome.exe",
+    };
+    expect((await windowsBrowserIdentifier(api).identify(child)).browser).toEqual({
+      name: "Google Chrome",
+      version: "131.0.6778.86",
+      pid: 100,
+      exe: CHROME,
+    });
   });
 
   test("a program that is no browser gets no browser", async () => {
     const tool = "C:\\Tools\\curl.exe";
-    const { api } = fakeWin32({ 4: [], 6: [] }, { 7: { exe: tool, ppid: 3 }, 3: { exe: "C:\\Windows\\explorer.exe", ppid: 1 } });
+    const { api } = fakeWin32(
+      { 4: [], 6: [] },
+      { 7: { exe: tool, ppid: 3 }, 3: { exe: "C:\\Windows\\explorer.exe", ppid: 1 } },
+    );
     const process: ProcessInfo = { pid: 7, ppid: 3, uid: 1001, user: "DESKTOP\\ada", exe: tool, name: "curl.exe" };
-    expect((await windowsBrowserIdentifier({ ...api, fileVersion: () => ({ version: "8.4.0.0", productName: "curl", companyName: "" }) }).identify(process)).browser).toBeUndefined();
+    expect(
+      (
+        await windowsBrowserIdentifier({
+          ...api,
+          fileVersion: () => ({ version: "8.4.0.0", productName: "curl", companyName: "" }),
+        }).identify(process)
+      ).browser,
+    ).toBeUndefined();
   });
 });
 
@@ -190,7 +263,12 @@ describe("windows attributor under Wine (real Win32 calls)", () => {
     if (out.rowOwners.ipv6 === 0) expect(out.ipv6).toBeNull();
     else expect(out.ipv6?.pid).toBe(out.child);
     // the parent runs the same executable, as chrome.exe over its network service: the version resource names it
-    expect(out.browser).toEqual({ name: "Bun", version: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/), pid: out.self, exe: winePath(exe) });
+    expect(out.browser).toEqual({
+      name: "Bun",
+      version: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/),
+      pid: out.self,
+      exe: winePath(exe),
+    });
     expect(out.gone).toBeNull();
   });
 });

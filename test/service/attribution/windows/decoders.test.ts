@@ -19,7 +19,10 @@ function putPort(view: DataView, at: number, port: number): void {
 }
 
 /** MIB_TCPTABLE_OWNER_PID with the given MIB_TCPROW_OWNER_PID rows (24 bytes each, after a DWORD count). */
-function table4(rows: { state: number; local: number[]; lport: number; remote: number[]; rport: number; pid: number }[], count = rows.length) {
+function table4(
+  rows: { state: number; local: number[]; lport: number; remote: number[]; rport: number; pid: number }[],
+  count = rows.length,
+) {
   const bytes = new Uint8Array(4 + rows.length * TCP4_ROW_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, count, true);
@@ -36,7 +39,9 @@ function table4(rows: { state: number; local: number[]; lport: number; remote: n
 }
 
 /** MIB_TCP6TABLE_OWNER_PID with MIB_TCP6ROW_OWNER_PID rows (56 bytes each). */
-function table6(rows: { local: number[]; lport: number; remote: number[]; rport: number; state: number; pid: number }[]) {
+function table6(
+  rows: { local: number[]; lport: number; remote: number[]; rport: number; state: number; pid: number }[],
+) {
   const bytes = new Uint8Array(4 + rows.length * TCP6_ROW_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, rows.length, true);
@@ -64,7 +69,14 @@ describe("parseTcpOwnerTable", () => {
     ]);
     expect(parseTcpOwnerTable(bytes, 4)).toEqual([
       { state: 2, localAddress: "127.0.0.1", localPort: 7870, remoteAddress: "0.0.0.0", remotePort: 0, pid: 0 },
-      { state: 5, localAddress: "127.0.0.1", localPort: 60_098, remoteAddress: "127.0.0.2", remotePort: 45_191, pid: 4242 },
+      {
+        state: 5,
+        localAddress: "127.0.0.1",
+        localPort: 60_098,
+        remoteAddress: "127.0.0.2",
+        remotePort: 45_191,
+        pid: 4242,
+      },
     ]);
   });
 
@@ -73,18 +85,39 @@ describe("parseTcpOwnerTable", () => {
     const rows = parseTcpOwnerTable(
       table6([
         { local: LOOPBACK6, lport: 51_000, remote: LOOPBACK6, rport: 20_100, state: 5, pid: 99 },
-        { local: mapped, lport: 1, remote: [0xfe, 0x80, ...new Array(13).fill(0), 2], rport: 65_535, state: 11, pid: 2 ** 32 - 1 },
+        {
+          local: mapped,
+          lport: 1,
+          remote: [0xfe, 0x80, ...new Array(13).fill(0), 2],
+          rport: 65_535,
+          state: 11,
+          pid: 2 ** 32 - 1,
+        },
       ]),
       6,
     );
     expect(rows).toEqual([
       { localAddress: "::1", localPort: 51_000, remoteAddress: "::1", remotePort: 20_100, state: 5, pid: 99 },
-      { localAddress: "127.0.0.1", localPort: 1, remoteAddress: "fe80::2", remotePort: 65_535, state: 11, pid: 2 ** 32 - 1 },
+      {
+        localAddress: "127.0.0.1",
+        localPort: 1,
+        remoteAddress: "fe80::2",
+        remotePort: 65_535,
+        state: 11,
+        pid: 2 ** 32 - 1,
+      },
     ]);
   });
 
   test("with a set of local ports, only the rows that have one are decoded", () => {
-    const row = (lport: number) => ({ state: 5, local: [127, 0, 0, 1], lport, remote: [127, 0, 0, 1], rport: 20_100, pid: lport });
+    const row = (lport: number) => ({
+      state: 5,
+      local: [127, 0, 0, 1],
+      lport,
+      remote: [127, 0, 0, 1],
+      rport: 20_100,
+      pid: lport,
+    });
     const bytes = table4([row(51_000), row(51_001), row(51_002)]);
     expect(parseTcpOwnerTable(bytes, 4, bytes.length, new Set([51_001, 9])).map((r) => r.pid)).toEqual([51_001]);
     const six = table6([{ local: LOOPBACK6, lport: 51_000, remote: LOOPBACK6, rport: 1, state: 5, pid: 3 }]);

@@ -48,16 +48,32 @@ export const REMEMBER = lua("remember", withCharges(remember), "varies");
 export const SPEND = lua("spend", withSpend(spend), 1);
 
 /** The scripts there are: a test runs each once against a real Redis to see that its source loads. */
-export const SCRIPTS: readonly LuaScript[] = [INSERT, REPLACE, FIND, BY_LINK, CHANGES, ENROLL, ISSUE_TOKEN, REVOKE, ISSUE_API_KEY, REMEMBER, SPEND];
+export const SCRIPTS: readonly LuaScript[] = [
+  INSERT,
+  REPLACE,
+  FIND,
+  BY_LINK,
+  CHANGES,
+  ENROLL,
+  ISSUE_TOKEN,
+  REVOKE,
+  ISSUE_API_KEY,
+  REMEMBER,
+  SPEND,
+];
 
 /**
  * Runs `script` through `command` by EVALSHA, and by EVAL when this Redis does not know it yet (NOSCRIPT: first
  * use, a restart, a promoted replica that never ran it), which loads it for the next time. A call whose number of
  * keys differs from the declared one throws before it is sent: a fault of the caller's.
  */
-export function scriptRunner(command: (name: string, args: Array<string | number>) => Promise<unknown>, script: LuaScript): Script {
+export function scriptRunner(
+  command: (name: string, args: Array<string | number>) => Promise<unknown>,
+  script: LuaScript,
+): Script {
   return async (keys, args) => {
-    if (script.keys !== "varies" && keys.length !== script.keys) throw new Error(`the ${script.name} script takes ${script.keys} keys, not ${keys.length}`);
+    if (script.keys !== "varies" && keys.length !== script.keys)
+      throw new Error(`the ${script.name} script takes ${script.keys} keys, not ${keys.length}`);
     try {
       return await command("EVALSHA", [script.sha, keys.length, ...keys, ...args]);
     } catch (error) {
