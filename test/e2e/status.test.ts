@@ -132,7 +132,14 @@ describe("pkipc service status", () => {
     );
 
     const metricsUrl = (await service.log.waitFor(/metrics on (http:\/\/\S+)/))[1]!;
-    const scrape = async () => (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+    const scrape = async () => {
+      try {
+        return await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+      } catch (error) {
+        const exit = service.child.exitCode ?? service.child.signalCode ?? "still running";
+        throw new Error(`no metrics from the service (${exit}): ${error}; its log:\n${service.log.lines.slice(-20).join("\n")}`);
+      }
+    };
     const value = (text: string, series: string) => {
       const found = text.split("\n").find((l) => l.startsWith(`${series} `));
       return found === undefined ? undefined : Number(found.slice(series.length + 1));
