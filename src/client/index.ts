@@ -121,6 +121,8 @@ async function createSession(
 
 /** Pause before asking again after a poll was closed without an answer, in ms. */
 const POLL_RETRY_MS = 100;
+/** How long after its last knock an unproven reason (SERVICE_NOT_ENROLLED) must stand, unlinked, to be the answer. */
+const UNPROVEN_GRACE_MS = 1500;
 
 /**
  * A long poll closed without an answer (an idle limit on the way, a dropped keep-alive connection) or cut
@@ -167,8 +169,13 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   void knocking.then((knocks) => allRefused(knocks) && nobody.abort());
   const pollSignal = options.signal ? AbortSignal.any([options.signal, nobody.signal]) : nobody.signal;
   const end = start + timeoutMs;
+  // A reason an unproven report set (SERVICE_NOT_ENROLLED: any local program that saw the ports can send one
+  // before the real service does) stops nothing until the knocks have been over for a while with no link.
+  let knocksDoneAt: number | undefined;
+  void knocking.then(() => (knocksDoneAt = performance.now()));
+  const unprovenStands = () => knocksDoneAt !== undefined && performance.now() > knocksDoneAt + UNPROVEN_GRACE_MS;
   const waitingOnService = (s: SessionStatus) =>
-    (s.state === "pending" && s.reason === undefined) ||
+    (s.state === "pending" && (s.reason === undefined || (s.reason === "SERVICE_NOT_ENROLLED" && !unprovenStands()))) ||
     (s.state === "linked" && s.instructions.some((i) => i.state === "queued" || i.state === "delivered"));
   // Long polls from the first knock on, each bounded by what is left of the timeout: the link is seen
   // the moment the server makes it, whatever the knocks are still doing. The loop ends at the deadline.
@@ -176,14 +183,18 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   let timeToLinkMs: number | undefined;
   let lastPollError: unknown;
   do {
-    const seconds = Math.max(1, Math.ceil((end - performance.now()) / 1000));
+    // While an unproven reason stands, polls are short: the loop must see its grace end.
+    const seconds = status?.reason ? 1 : Math.max(1, Math.ceil((end - performance.now()) / 1000));
     if (nobody.signal.aborted && status) break;
+    const waited = !nobody.signal.aborted;
     try {
-      status = nobody.signal.aborted
-        ? await api.status(offer.id, undefined, options.signal)
-        : await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, pollSignal);
+      status = waited
+        ? await api.status(offer.id, { seconds: Math.min(seconds, 30), since: status?.version ?? 0 }, pollSignal)
+        : await api.status(offer.id, undefined, options.signal);
     } catch (error) {
-      if (nobody.signal.aborted && !options.signal?.aborted) continue; // the loop reads the status once more, unwaited
+      // The long poll cut short because every knock was refused: the loop reads the status once more, unwaited.
+      // Only that: a failed unwaited read goes on below (a pause, or the error), never straight round again.
+      if (waited && nobody.signal.aborted && !options.signal?.aborted) continue;
       if (error instanceof ApiError && error.status === 404 && status) break;
       if (pollClosed(error) && !options.signal?.aborted && performance.now() < end - POLL_RETRY_MS) {
         lastPollError = error;

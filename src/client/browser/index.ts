@@ -138,8 +138,18 @@ function defaultServer(): string {
 export const NO_REPORT_GRACE_MS = 1250;
 
 /** Whether a status says a service reported the knocks: it linked, named why not, or is asking its user. */
+/**
+ * Reasons a report that proves nothing can set (an unsigned report, or one signed by a service this server does
+ * not know): any local program that saw the knocked ports could send one before the real service does. They
+ * stop nothing: the page keeps waiting for a link, and names such a reason only once the knocks are over and
+ * no service linked.
+ */
+const unproven = (reason: SessionStatus["reason"]) => reason === "SERVICE_NOT_ENROLLED";
+
 const heardOf = (status: SessionStatus) =>
-  status.state !== "pending" || status.reason !== undefined || status.confirming === true;
+  status.state !== "pending" ||
+  (status.reason !== undefined && !unproven(status.reason)) ||
+  status.confirming === true;
 
 /**
  * Long-polls the session until it leaves "pending" or names why it will not link; each poll is bounded by
@@ -166,7 +176,7 @@ async function waitForLink(
   };
   let status = await poll();
   onStatus(status);
-  while (status.state === "pending" && status.reason === undefined) {
+  while (status.state === "pending" && (status.reason === undefined || unproven(status.reason))) {
     const seconds = Math.max(1, Math.min(25, Math.ceil((end - performance.now()) / 1000)));
     status = await poll({ seconds, since: status.version });
     onStatus(status);
@@ -262,6 +272,10 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
 
   // Knocks go out as soon as the session is in; the progress they make is told once the "permission"
   // and "session" events (which need the server's configuration) have been, so listeners see the same order.
+  // Polls end with link(), whichever way it ends: a poll left open would hold one of the browser's few
+  // connections to the server until the deadline, and a page that tries again would queue behind it.
+  const polls = new AbortController();
+  const pollSignal = AbortSignal.any([signal, polls.signal]);
   let early: LinkProgress[] | undefined = [];
   const emitKnock = (event: LinkProgress) => {
     if (!early) emit(event);
@@ -274,10 +288,12 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     const offered = options.session ? Promise.resolve(options.session) : api.createSession(signal);
     // Poll from the start, alongside the knocks: the link is seen one round trip sooner.
     let heard = false;
+    let last: SessionStatus | undefined;
     const linked = offered.then((offer) =>
-      waitForLink(api, offer.id, end, signal, (status) => {
+      waitForLink(api, offer.id, end, pollSignal, (status) => {
         if (status.confirming && !heard) emitKnock({ type: "confirming" });
         heard ||= heardOf(status);
+        last = status;
       }),
     );
     linked.catch(() => {}); // awaited below; keep an early failure from being "unhandled" meanwhile
@@ -320,10 +336,13 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
         sleep(config.idleMs + NO_REPORT_GRACE_MS).then(() => true),
       ]);
       if (quiet && !heard) {
+        const hint = last?.state === "pending" && unproven(last.reason) ? last : undefined;
         silence(
           csp.knocksBlocked()
             ? csp.error()
-            : originless(transport.name)
+            : hint?.reason
+              ? new LinkError(hint.reason, hint.detail ?? `the server names ${hint.reason}`)
+              : originless(transport.name)
               ? new LinkError(
                   "ORIGIN_NOT_PROVEN",
                   `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
@@ -363,6 +382,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     if (permissionNow !== permission) emit({ type: "permission", state: permissionNow });
     emit(status.process ? { type: "linked", process: status.process } : { type: "linked" });
     settled = true;
+    polls.abort();
     csp.stop();
     return {
       sessionId: offer.id,
@@ -375,6 +395,7 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
     };
   } catch (error) {
     settled = true;
+    polls.abort();
     // A call the page's policy refused fails before the browser tells of the violation: give it a moment.
     if (error instanceof ServerCallError && error.status === 0) await sleep(100);
     csp.stop();

@@ -1,0 +1,135 @@
+// A hostile local program (another user's, on the same computer) that saw a victim's knocked ports sends an unsigned
+// report of them before the victim's service does. The server marks the session SERVICE_NOT_ENROLLED (a hint for the
+// backend), but a report that proves nothing must stop nothing: the victim's page and pkipc client keep waiting and
+// link when the real service reports. Also two client bounds found beside it: the page's polls end with link(), and
+// pkipc client never reads the status in a loop without a pause.
+import { afterEach, expect, test } from "bun:test";
+import { tcp } from "../../plugins/transport/tcp.ts";
+import { type LinkOptions, link } from "../../src/client/browser/index.ts";
+import { runClient } from "../../src/client/index.ts";
+import type { KnockTransport } from "../../src/protocol/transport.ts";
+import { backendApi, testServer, testService } from "../helpers.ts";
+import { FAKE_PROCESS, requestFrom } from "./tools.ts";
+
+const realFetch = globalThis.fetch;
+afterEach(() => {
+  globalThis.fetch = realFetch;
+});
+
+/** The attacker: an unsigned report of `ports`, from the victim's own address (the same computer). */
+async function unsignedReport(server: string, ports: number[], origin: string): Promise<number> {
+  const body = JSON.stringify({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: ports, failed: [] }, origin });
+  const answer = await requestFrom("127.0.0.1", server, "POST", "/v1/reports", {
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  return answer.status;
+}
+
+/** tcp knocks, but the attacker reports the whole code the moment the first knock goes out (before any service can). */
+function racedBy(server: string, ports: () => number[], origin: string, said: number[]): KnockTransport {
+  let first: Promise<void> | undefined;
+  return {
+    name: "tcp",
+    async knock(target, signal, events) {
+      // then a pause, so the victim's status poll surely sees the mark before any knock lands
+      first ??= unsignedReport(server, ports(), origin).then((status) => (said.push(status), Bun.sleep(300)));
+      await first;
+      return tcp.knock(target, signal, events);
+    },
+  };
+}
+
+test("pkipc client links though an unsigned report of its code came first", async () => {
+  const server = await testServer();
+  await testService(server.url);
+  const said: number[] = [];
+  let code: number[] = [];
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await realFetch(input, init);
+    const url = String(input instanceof Request ? input.url : input);
+    if (/\/v1\/sessions(\?|$)/.test(url) && init?.method === "POST")
+      code = ((await response.clone().json()) as { tuples: number[][] }).tuples.flat();
+    return response;
+  }) as typeof fetch;
+  const origin = new URL(server.url).origin;
+  const result = await runClient({ server: server.url, transport: racedBy(server.url, () => code, origin, said), timeoutMs: 10_000 });
+  expect(code.length).toBeGreaterThan(0);
+  expect(said).toEqual([401]); // the attacker's report was refused, and came first
+  expect(result).toMatchObject({ linked: true });
+});
+
+test("the page links though an unsigned report of its code came first", async () => {
+  const server = await testServer();
+  await testService(server.url);
+  const session = await backendApi(server.url).createSession();
+  const origin = new URL(server.url).origin;
+  const said: number[] = [];
+  const knocks = racedBy(server.url, () => session.tuples.flat(), origin, said);
+  const transport: Extract<LinkOptions["transport"], object> = {
+    name: "tcp",
+    knock: ({ host, port }, signal) => knocks.knock({ host, port, origin }, signal),
+  };
+  const result = await link({ server: server.url, session, transport, timeoutMs: 10_000 });
+  expect(said).toEqual([401]);
+  expect(result.status.state).toBe("linked");
+});
+
+test("with no service, the page names the unproven reason only once its knocks are over and none linked", async () => {
+  const server = await testServer();
+  const session = await backendApi(server.url).createSession();
+  expect(await unsignedReport(server.url, session.tuples.flat(), new URL(server.url).origin)).toBe(401);
+  const slow: Extract<LinkOptions["transport"], object> = {
+    name: "probe",
+    knock: async ({ port }) => (await Bun.sleep(50), { port, landed: undefined, ms: 50 }),
+  };
+  const events: string[] = [];
+  const error = await link({ server: server.url, session, transport: slow, timeoutMs: 30_000, onProgress: (e) => events.push(e.type) }).catch((e) => e);
+  expect((error as { code?: string }).code).toBe("SERVICE_NOT_ENROLLED");
+  expect(events).toContain("waiting"); // before: the page gave up at the mark, while it was still knocking
+});
+
+test("link() leaves no status poll open when it fails before its deadline", async () => {
+  const server = await testServer();
+  const session = await backendApi(server.url).createSession();
+  let open = 0;
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    if (!String(input instanceof Request ? input.url : input).includes("/v1/sessions/")) return realFetch(input, init);
+    open++;
+    try {
+      return await realFetch(input, init);
+    } finally {
+      open--;
+    }
+  }) as typeof fetch;
+  const quiet: Extract<LinkOptions["transport"], object> = { name: "probe", knock: async ({ port }) => ({ port, landed: undefined, ms: 0 }) };
+  const error = await link({ server: server.url, session, transport: quiet, timeoutMs: 30_000 }).catch((e) => e);
+  expect((error as { code?: string }).code).toBe("NO_SERVICE");
+  await Bun.sleep(500);
+  expect(open).toBe(0); // before: a long poll stayed open until the 30 s deadline
+});
+
+test("pkipc client, every knock refused and the status read failing, pauses between reads (it spun 120,000 times in 2 s)", async () => {
+  const server = await testServer();
+  let reads = 0;
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (!/\/v1\/sessions\/[^/?]+(\?|$)/.test(url) || (init?.method ?? "GET") !== "GET") return realFetch(input, init);
+    if (url.includes("wait=")) {
+      // the long poll stays open until it is cut short, as a real one does while nothing links
+      return new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+    }
+    reads++;
+    throw new TypeError("fetch failed (the server restarting)");
+  }) as typeof fetch;
+  const refused: KnockTransport = {
+    name: "refused",
+    async knock({ port }) {
+      await Bun.sleep(50);
+      return { port, landed: false, ms: 0, error: "ECONNREFUSED" };
+    },
+  };
+  await runClient({ server: server.url, timeoutMs: 2000, transport: refused }).catch(() => {});
+  expect(reads).toBeGreaterThan(0);
+  expect(reads).toBeLessThan(40); // a read every 100 ms at most over 2 s
+});
