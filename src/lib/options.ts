@@ -133,12 +133,15 @@ export function integer(min: number, max: number) {
   };
 }
 
-/** A duration such as 250ms, 30s or 2m, in milliseconds, within [min, max] ms. */
+/** Milliseconds per unit a duration may name. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration such as 250ms, 30s, 2m or 1h, in milliseconds, within [min, max] ms. */
 export function duration(min: number, max: number) {
   return (raw: string, name: string): number => {
-    const match = /^(\d{1,9})(ms|s|m)?$/.exec(raw.trim());
-    if (!match) throw new ConfigError(`${name} must be a duration such as 500ms, 30s or 2m, not "${raw}"`);
-    const value = Number(match[1]) * (match[2] === "m" ? 60_000 : match[2] === "s" ? 1000 : 1);
+    const match = /^(\d{1,9})(ms|s|m|h)?$/.exec(raw.trim());
+    if (!match) throw new ConfigError(`${name} must be a duration such as 500ms, 30s, 2m or 1h, not "${raw}"`);
+    const value = Number(match[1]) * DURATION_UNITS[match[2] ?? "ms"]!;
     if (value < min || value > max)
       throw new ConfigError(`${name} must be between ${min} ms and ${max} ms, not ${value} ms`);
     return value;

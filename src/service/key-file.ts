@@ -1,5 +1,6 @@
 // The service's key on disk: written only its user can read, and refused when anyone else could.
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError, UnsafePathError } from "../lib/errors.ts";
 import { trustedPath } from "../lib/trusted-path.ts";
@@ -20,6 +21,23 @@ export function writeKeyFile(path: string, credentials: ServiceCredentials, serv
   } catch (error) {
     if (error instanceof UnsafePathError)
       throw new ConfigError(`the key file ${path} was not written: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Throws the sentence writeKeyFile would, before anything is spent: an enrollment token is used up by the server
+ * the moment it answers, so a key that could not then be written would leave a service enrolled with no key.
+ */
+export function checkKeyFileTarget(path: string): void {
+  try {
+    const folder = trustedPath(dirname(path), "folder", { create: true });
+    const existing = lstatSync(join(folder, basename(path)), { throwIfNoEntry: false });
+    if (existing && !existing.isFile())
+      throw new UnsafePathError(`${path} exists and is not a regular file; it would not be replaced`);
+  } catch (error) {
+    if (error instanceof UnsafePathError)
+      throw new ConfigError(`the key file ${path} would not be written: ${error.message}`, { cause: error });
     throw error;
   }
 }

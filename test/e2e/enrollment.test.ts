@@ -69,4 +69,18 @@ describe("enrollment", () => {
     const after = JSON.parse(readFileSync(keyFile, "utf8"));
     expect(after.serviceId).not.toBe(JSON.parse(before).serviceId);
   });
+
+  test("a key file that cannot be written is refused before the token is spent (its folder missing under /tmp)", async () => {
+    const server = await serverProcess();
+    const token = await enrollmentToken(server.url);
+    // /tmp is writable by everyone: a folder the service would make there could be taken first, so it makes none
+    const missing = join("/tmp", `pkipc-no-such-folder-${process.pid}-${Date.now()}`, "key.json");
+    const refused = await runPkipc(["service", ...base, "--server", server.url, "--key-file", missing, "--enroll", token], 20_000);
+    expect(refused.code).toBe(64);
+    expect(refused.stderr).toContain(`the key file ${missing} would not be written`);
+    // the same token still works: the refusal spent nothing
+    const keyFile = join(tempFolder(), "key.json");
+    await startedService(["--server", server.url, "--key-file", keyFile, "--enroll", token]);
+    expect(JSON.parse(readFileSync(keyFile, "utf8")).server).toBe(`${server.url}/`);
+  });
 });

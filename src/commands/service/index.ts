@@ -14,7 +14,7 @@ import { removeServiceState, type ServiceState, statePath, writeServiceState } f
 import { createAttributor } from "../../service/attribution/index.ts";
 import { serviceMetrics } from "../../service/metrics.ts";
 import { cachedReach, rememberedCount, statusSentence } from "../../service/status-facts.ts";
-import { writeKeyFile } from "../../service/key-file.ts";
+import { checkKeyFileTarget, writeKeyFile } from "../../service/key-file.ts";
 import { mergePrograms } from "../../service/handlers/program-config.ts";
 import { planService, serviceOptions } from "./options.ts";
 
@@ -45,6 +45,7 @@ export default defineCommand({
     const { server, keyFile, stateDir } = plan;
     let credentials = plan.credentials;
     if (o.enroll) {
+      checkKeyFileTarget(keyFile); // before the token is spent: a key that cannot be written would be lost
       try {
         credentials = await apiClient(server).enroll(o.enroll, o.name);
       } catch (error) {
