@@ -189,7 +189,7 @@ export async function serverProcess(args: string[] = [], env: Record<string, str
   const hasRange = args.includes("--range");
   const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   const child = spawnPkipc(
-    ["server", "--listen", "127.0.0.1:0", ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args],
+    ["server", ...unless(args, "--listen", ["127.0.0.1:0"]), ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args],
     {
       PKIPC_ADMIN_SECRET: adminSecret,
       PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),
@@ -240,6 +240,11 @@ export async function enrollmentToken(serverUrl: string): Promise<string> {
   return ((await response.json()) as { token: string }).token;
 }
 
+/** `flag` and its value, unless `args` gives that flag itself (as --flag or --flag=value). */
+function unless(args: string[], flag: string, value: string[]): string[] {
+  return args.some((a) => a === flag || a.startsWith(`${flag}=`)) ? [] : [flag, ...value];
+}
+
 /**
  * `pkipc service` as its own process, enrolled with a fresh token and a private key file, allowing the
  * test knockers (pkipc, bun) besides browsers and serving the test's own user (unless args say
@@ -250,14 +255,12 @@ export async function serviceProcess(serverUrl: string, args: string[] = [], env
   const child = spawnPkipc(
     [
       "service",
-      "--server",
-      serverUrl,
-      "--key-file",
-      join(tempFolder(), "key.json"),
-      "--allow-processes",
-      TEST_ALLOWED_PROCESSES.join(","),
-      ...(args.includes("--users") ? [] : ["--users", TEST_USER]),
-      ...enroll,
+      // the defaults a test does not give itself (an option given twice is refused)
+      ...unless(args, "--server", [serverUrl]),
+      ...unless(args, "--key-file", [join(tempFolder(), "key.json")]),
+      ...unless(args, "--allow-processes", [TEST_ALLOWED_PROCESSES.join(",")]),
+      ...unless(args, "--users", [TEST_USER]),
+      ...(args.includes("--enroll") ? [] : enroll),
       ...args,
     ],
     env,

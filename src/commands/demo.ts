@@ -1,5 +1,6 @@
 // `pkipc demo`: a server, a service and a client on loopback with free ports, end to end, then everything stops.
 import { defineCommand } from "citty";
+import { resolveOptions, toCittyArgs } from "../lib/options.ts";
 import type { ClientResult } from "../client/index.ts";
 import type { CommandEnv } from "./env.ts";
 import { DemoError } from "../lib/errors.ts";
@@ -16,18 +17,21 @@ import { DEFAULT_BROWSERS } from "../service/policy.ts";
 import { startService } from "../service/index.ts";
 import { startDemoSaas } from "../demo/saas.ts";
 
+const demoOptions = {
+  keep: {
+    description:
+      "After the delivery, keep the server and service running for a browser: open the printed URL (Ctrl-C stops)",
+    flag: true,
+    parse: () => true,
+  },
+} as const;
+
 export default defineCommand({
   meta: { name: "demo", description: "Run a server, a service and a client on loopback and show one key delivery" },
-  args: {
-    keep: {
-      type: "boolean",
-      description:
-        "After the delivery, keep the server and service running for a browser: open the printed URL (Ctrl-C stops)",
-      default: false,
-    },
-  },
-  async run({ args, data }) {
-    const { log, print, self, setExitCode, waitForSignal } = data as CommandEnv;
+  args: toCittyArgs(demoOptions),
+  async run({ args, rawArgs, data }) {
+    const { env, log, print, self, setExitCode, waitForSignal } = data as CommandEnv;
+    const o = resolveOptions(demoOptions, args, rawArgs, env); // an unknown option or argument is refused, as everywhere
     const quiet = log.child({});
     const range = findFreeRange(64);
     // Enrolled services and the service's key live in a private folder that is removed at the end.
@@ -103,7 +107,7 @@ export default defineCommand({
         setExitCode(1);
         return;
       }
-      if (args.keep) {
+      if (o.keep) {
         print(
           `demo page ${saas.url}/  open it in a browser on this computer: the SaaS backend makes the session, the page knocks, the backend shows what the service found; Ctrl-C stops`,
         );

@@ -63,13 +63,25 @@ export function resolveOptions<S extends OptionSpecs>(
   args: Record<string, unknown>,
   rawArgs: readonly string[],
   env: Record<string, string | undefined>,
+  /** How many arguments that are not options the command takes (an id, a name); more is refused, not ignored. */
+  positionals = 0,
 ): ResolvedOptions<S> {
+  const stray = ((args._ ?? []) as unknown[]).map(String);
+  if (stray.length > positionals)
+    throw new ConfigError(`unexpected argument "${stray[positionals]!.slice(0, 100)}"; see --help`);
   const known = new Set(["help", "h", ...Object.keys(specs).flatMap((n) => [n, kebab(n)])]);
   for (const raw of rawArgs) {
     const match = /^--?(?:no-)?([^=]+)/.exec(raw);
     if (raw.startsWith("-") && match && !known.has(match[1]!) && !/^-\d/.test(raw)) {
       throw new ConfigError(`unknown option ${raw.split("=")[0]}; see --help`);
     }
+  }
+  // An option given twice kept only its last value, without a word (--instruction A --instruction B queued B).
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.multiple) continue;
+    const flags = [...new Set([name, kebab(name)])].map((n) => `--${n}`);
+    const times = rawArgs.filter((a) => flags.some((f) => a === f || a.startsWith(`${f}=`))).length;
+    if (times > 1) throw new ConfigError(`--${kebab(name)} was given ${times} times; give it once`);
   }
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {

@@ -343,16 +343,20 @@ export function createApp(options: AppOptions) {
         return reply(ReportAnswer, answer, formatOf(query, request), 200, lifetime);
       },
       {
-        // A report of a service this server does not know is refused; the session it fits learns why (SERVICE_NOT_ENROLLED).
+        // A report of a service this server does not know is refused (401, always); the session it fits learns why
+        // (SERVICE_NOT_ENROLLED) as a hint that stops nothing (the page and the CLI keep waiting for a link), within a
+        // limit of its own: past it, or when the store fails, the hint is skipped, never the refusal changed.
         parse: guard.signedBody(Report, (report, address, refusal) =>
-          sessions.unknownServiceReport(
-            report,
-            address,
-            refusal.code === "UNSIGNED"
-              ? "its report was not signed"
-              : "its report was signed by an unknown service id",
-            guard.reportCharges(undefined, address),
-          ),
+          sessions
+            .unknownServiceReport(
+              report,
+              address,
+              refusal.code === "UNSIGNED"
+                ? "its report was not signed"
+                : "its report was signed by an unknown service id",
+              guard.unprovenReportCharges(address),
+            )
+            .catch(() => {}),
         ),
         body: Report,
         query: strictQuery({ format: FormatQuery }),

@@ -160,6 +160,10 @@ export function createGuard(
   const rateLimiter = (spec: RateSpec, what: string, name: string) => sharedLimiter(spec, what, name, buckets);
   const reportsPerService = rateLimiter(limit.reportsPerService, "reports from this service", "report-service");
   const reportsPerAddress = rateLimiter(limit.reportsPerAddress, "reports from this address", "report-address");
+  // Reports that prove nothing (unsigned, or of an unknown service) are searched for the session they fit, to tell
+  // it why it will not link: a bucket of their own, so a flood of them never spends what honest services on the
+  // same address (127.0.0.1: every program of the computer) report with.
+  const unprovenPerAddress = rateLimiter(UNPROVEN_REPORTS, "unproven reports from this address", "report-unproven");
   const sessionsPerAddress = rateLimiter(limit.sessionsPerAddress, "sessions from this address", "session-address");
   const enrollPerAddress = rateLimiter(limit.enrollPerAddress, "enrollments from this address", "enroll-address");
   const sessionsPerApiKey = rateLimiter(limit.sessionsPerApiKey, "sessions for this API key", "session-api-key");
@@ -387,6 +391,10 @@ export function createGuard(
     /** Page polls held now. */
     pagePolls: () => polls.pagePolls(),
     /** What a report costs: one of its address, and one of the service that signed it. Sessions.report takes them. */
+    /** What searching an unproven report's session costs: its own bucket per address (see unprovenPerAddress). */
+    unprovenReportCharges(address: string): Charge[] {
+      return unprovenPerAddress.charge(address);
+    },
     reportCharges(serviceId: string | undefined, address: string): Charge[] {
       return [...reportsPerAddress.charge(address), ...(serviceId ? reportsPerService.charge(serviceId) : [])];
     },
@@ -395,6 +403,9 @@ export function createGuard(
     },
   };
 }
+
+/** How often one address's unproven reports are searched for the session they fit; past it they are only refused. */
+const UNPROVEN_REPORTS: RateSpec = { perSecond: 2, burst: 10 };
 
 /**
  * Told of a signed route's body that was refused because its service is unknown (UNSIGNED or UNKNOWN_SERVICE),

@@ -29,7 +29,7 @@ export default defineCommand({
     name: { type: "positional", description: "The SaaS backend's name", required: false },
   },
   async run({ args, rawArgs, data }) {
-    const { o, api, print } = adminCall(own, args, rawArgs, data);
+    const { o, api, print } = adminCall(own, args, rawArgs, data, 1);
     const name = positional(args, "SaaS backend", "pkipc admin api-key NAME --origin URL");
     if (!o.origin)
       throw new ConfigError("name the web origin of the SaaS pages with --origin, e.g. --origin https://saas.example");

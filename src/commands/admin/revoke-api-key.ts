@@ -10,7 +10,7 @@ export default defineCommand({
     id: { type: "positional", description: "The key's id (pkipc admin api-keys)", required: false },
   },
   async run({ args, rawArgs, data }) {
-    const { api, print } = adminCall({}, args, rawArgs, data);
+    const { api, print } = adminCall({}, args, rawArgs, data, 1);
     const k = await api.admin.revokeApiKey(positional(args, "API key", "pkipc admin revoke-api-key KEY_ID"));
     print(`revoked API key ${k.id} (${k.name})`);
   },

@@ -10,7 +10,7 @@ export default defineCommand({
     id: { type: "positional", description: "The service's id (pkipc admin services)", required: false },
   },
   async run({ args, rawArgs, data }) {
-    const { api, print } = adminCall({}, args, rawArgs, data);
+    const { api, print } = adminCall({}, args, rawArgs, data, 1);
     const s = await api.admin.revokeService(positional(args, "service", "pkipc admin revoke SERVICE_ID"));
     print(`revoked ${s.id} (${s.name})`);
   },
