@@ -1,6 +1,7 @@
 // The binary's command line: help with defaults, and one clear sentence for every bad option.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { findFreePort } from "../src/lib/ports.ts";
 import { writeKeyFile } from "../src/service/key-file.ts";
 import { runPkipc, serverProcess, TEST_USER, tempFolder } from "./helpers.ts";
 
@@ -100,5 +101,30 @@ describe("bad options are refused at start with one sentence", () => {
     );
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
+  });
+});
+
+describe("what the new-user walkthrough found", () => {
+  test("an argument a command does not take, an option given twice and an unknown demo option are refused, not ignored", async () => {
+    for (const [args, said] of [
+      [["client", "extra"], 'unexpected argument "extra"'],
+      [["service", "status", "extra"], 'unexpected argument "extra"'],
+      [["client", "--instruction", "a", "--instruction", "b"], "--instruction was given 2 times; give it once"],
+      [["demo", "--bogus"], "unknown option --bogus"],
+    ] as const) {
+      const run = await runPkipc([...args], 20_000);
+      expect(run.code, args.join(" ")).toBe(64);
+      expect(run.stderr).toContain(said);
+    }
+  });
+
+  test("pkipc client --json prints one JSON object even when no session could be made", async () => {
+    const closed = findFreePort(); // nothing listens there
+    const run = await runPkipc(
+      ["client", "--server", `http://127.0.0.1:${closed}`, "--json", "--timeout", "2s"],
+      20_000,
+    );
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ linked: false, code: "NETWORK" });
   });
 });

@@ -189,7 +189,12 @@ export async function serverProcess(args: string[] = [], env: Record<string, str
   const hasRange = args.includes("--range");
   const adminSecret = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
   const child = spawnPkipc(
-    ["server", ...unless(args, "--listen", ["127.0.0.1:0"]), ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]), ...args],
+    [
+      "server",
+      ...unless(args, "--listen", ["127.0.0.1:0"]),
+      ...(hasRange ? [] : ["--range", `${range.start}-${range.end}`]),
+      ...args,
+    ],
     {
       PKIPC_ADMIN_SECRET: adminSecret,
       PKIPC_SERVICES_FILE: join(tempFolder(), "services.json"),

@@ -121,6 +121,16 @@ export default defineCommand({
       // The server refused or could not be reached: not linked, like any other failure of the exchange.
       if (!(error instanceof PkipcError) || error instanceof ConfigError) throw error;
       process.stderr.write(`pkipc client: not linked: ${describeError(error)}\n`);
+      // --json promises one object on stdout whatever happened: a caller parses it, not the error line
+      if (o.json)
+        print(
+          JSON.stringify({
+            linked: false,
+            code: error.code,
+            reason: `${error.code}: ${describeError(error)}`,
+            clientPid: process.pid,
+          }),
+        );
       setExitCode(2);
       return;
     }

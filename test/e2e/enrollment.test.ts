@@ -75,7 +75,10 @@ describe("enrollment", () => {
     const token = await enrollmentToken(server.url);
     // /tmp is writable by everyone: a folder the service would make there could be taken first, so it makes none
     const missing = join("/tmp", `pkipc-no-such-folder-${process.pid}-${Date.now()}`, "key.json");
-    const refused = await runPkipc(["service", ...base, "--server", server.url, "--key-file", missing, "--enroll", token], 20_000);
+    const refused = await runPkipc(
+      ["service", ...base, "--server", server.url, "--key-file", missing, "--enroll", token],
+      20_000,
+    );
     expect(refused.code).toBe(64);
     expect(refused.stderr).toContain(`the key file ${missing} would not be written`);
     // the same token still works: the refusal spent nothing

@@ -137,7 +137,9 @@ describe("pkipc service status", () => {
         return await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
       } catch (error) {
         const exit = service.child.exitCode ?? service.child.signalCode ?? "still running";
-        throw new Error(`no metrics from the service (${exit}): ${error}; its log:\n${service.log.lines.slice(-20).join("\n")}`);
+        throw new Error(
+          `no metrics from the service (${exit}): ${error}; its log:\n${service.log.lines.slice(-20).join("\n")}`,
+        );
       }
     };
     const value = (text: string, series: string) => {

@@ -18,7 +18,11 @@ afterEach(() => {
 
 /** The attacker: an unsigned report of `ports`, from the victim's own address (the same computer). */
 async function unsignedReport(server: string, ports: number[], origin: string): Promise<number> {
-  const body = JSON.stringify({ process: FAKE_PROCESS, claim: { strategy: "server-match", observed: ports, failed: [] }, origin });
+  const body = JSON.stringify({
+    process: FAKE_PROCESS,
+    claim: { strategy: "server-match", observed: ports, failed: [] },
+    origin,
+  });
   const answer = await requestFrom("127.0.0.1", server, "POST", "/v1/reports", {
     headers: { "content-type": "application/json" },
     body,
@@ -53,7 +57,11 @@ test("pkipc client links though an unsigned report of its code came first", asyn
     return response;
   }) as typeof fetch;
   const origin = new URL(server.url).origin;
-  const result = await runClient({ server: server.url, transport: racedBy(server.url, () => code, origin, said), timeoutMs: 10_000 });
+  const result = await runClient({
+    server: server.url,
+    transport: racedBy(server.url, () => code, origin, said),
+    timeoutMs: 10_000,
+  });
   expect(code.length).toBeGreaterThan(0);
   expect(said).toEqual([401]); // the attacker's report was refused, and came first
   expect(result).toMatchObject({ linked: true });
@@ -84,7 +92,13 @@ test("with no service, the page names the unproven reason only once its knocks a
     knock: async ({ port }) => (await Bun.sleep(50), { port, landed: undefined, ms: 50 }),
   };
   const events: string[] = [];
-  const error = await link({ server: server.url, session, transport: slow, timeoutMs: 30_000, onProgress: (e) => events.push(e.type) }).catch((e) => e);
+  const error = await link({
+    server: server.url,
+    session,
+    transport: slow,
+    timeoutMs: 30_000,
+    onProgress: (e) => events.push(e.type),
+  }).catch((e) => e);
   expect((error as { code?: string }).code).toBe("SERVICE_NOT_ENROLLED");
   expect(events).toContain("waiting"); // before: the page gave up at the mark, while it was still knocking
 });
@@ -102,7 +116,10 @@ test("link() leaves no status poll open when it fails before its deadline", asyn
       open--;
     }
   }) as typeof fetch;
-  const quiet: Extract<LinkOptions["transport"], object> = { name: "probe", knock: async ({ port }) => ({ port, landed: undefined, ms: 0 }) };
+  const quiet: Extract<LinkOptions["transport"], object> = {
+    name: "probe",
+    knock: async ({ port }) => ({ port, landed: undefined, ms: 0 }),
+  };
   const error = await link({ server: server.url, session, transport: quiet, timeoutMs: 30_000 }).catch((e) => e);
   expect((error as { code?: string }).code).toBe("NO_SERVICE");
   await Bun.sleep(500);
@@ -117,7 +134,9 @@ test("pkipc client, every knock refused and the status read failing, pauses betw
     if (!/\/v1\/sessions\/[^/?]+(\?|$)/.test(url) || (init?.method ?? "GET") !== "GET") return realFetch(input, init);
     if (url.includes("wait=")) {
       // the long poll stays open until it is cut short, as a real one does while nothing links
-      return new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)),
+      );
     }
     reads++;
     throw new TypeError("fetch failed (the server restarting)");

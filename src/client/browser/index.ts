@@ -147,9 +147,7 @@ export const NO_REPORT_GRACE_MS = 1250;
 const unproven = (reason: SessionStatus["reason"]) => reason === "SERVICE_NOT_ENROLLED";
 
 const heardOf = (status: SessionStatus) =>
-  status.state !== "pending" ||
-  (status.reason !== undefined && !unproven(status.reason)) ||
-  status.confirming === true;
+  status.state !== "pending" || (status.reason !== undefined && !unproven(status.reason)) || status.confirming === true;
 
 /**
  * Long-polls the session until it leaves "pending" or names why it will not link; each poll is bounded by
@@ -343,14 +341,14 @@ export async function link(options: LinkOptions = {}): Promise<LinkResult> {
             : hint?.reason
               ? new LinkError(hint.reason, hint.detail ?? `the server names ${hint.reason}`)
               : originless(transport.name)
-              ? new LinkError(
-                  "ORIGIN_NOT_PROVEN",
-                  `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
-                )
-              : new LinkError(
-                  "NO_SERVICE",
-                  `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
-                ),
+                ? new LinkError(
+                    "ORIGIN_NOT_PROVEN",
+                    `this page knocked over ${transport.name}, whose knocks carry no Origin in this browser, and the pkipc service reports only knocks that prove the page's origin: use the fetch or ws transport (the default)`,
+                  )
+                : new LinkError(
+                    "NO_SERVICE",
+                    `no pkipc service reported this page's knocks (${((config.idleMs + NO_REPORT_GRACE_MS) / 1000).toFixed(1)} s after the last): is pkipc service running on this computer, enrolled with this server?`,
+                  ),
         );
       }
       await sleep(HOLD_AFTER_MS);

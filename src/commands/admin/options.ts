@@ -28,7 +28,9 @@ export function adminCall<S extends OptionSpecs>(
   positionals = 0,
 ): { o: ResolvedOptions<typeof adminOptions & S>; api: ReturnType<typeof apiClient>; print: (line: string) => void } {
   const { env, print } = data as CommandEnv;
-  const o = resolveOptions({ ...adminOptions, ...own }, args, rawArgs, env, positionals) as ResolvedOptions<typeof adminOptions & S>;
+  const o = resolveOptions({ ...adminOptions, ...own }, args, rawArgs, env, positionals) as ResolvedOptions<
+    typeof adminOptions & S
+  >;
   if (!(o as ResolvedOptions<typeof adminOptions>).adminSecret)
     throw new ConfigError("the admin secret is needed: set PKIPC_ADMIN_SECRET");
   const common = o as ResolvedOptions<typeof adminOptions>;
