@@ -352,6 +352,8 @@ export function createSessions(
    * (the compare-and-set lets one write it; the others find nothing left to change).
    */
   const expiryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** How many times a failed store of expiries is tried again (after 1, 2, 4, 8 and 16 s). */
+  const EXPIRY_RETRIES = 5;
   function watchExpiry(record: SessionRecord): void {
     const at =
       record.apiKeyId === undefined ? Number.POSITIVE_INFINITY : nextInstructionExpiry(record, settings.linkTtlMs);
@@ -366,17 +368,26 @@ export function createSessions(
       );
       return;
     }
-    const timer = setTimeout(
-      () => {
-        expiryTimers.delete(record.id);
-        storeExpiries(record.id).catch((error: unknown) =>
-          log.warn("could not store an instruction's expiry", { session: record.id, error: (error as Error).message }),
-        );
-      },
-      Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5),
-    );
+    arm(record.id, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 5), 0);
+  }
+  /**
+   * Stores `id`'s expiries after `delayMs`. A store that fails then (Redis away a moment) is asked again after a
+   * doubling pause, a few times: the event would otherwise never be sent (reads still say expired).
+   */
+  function arm(id: string, delayMs: number, failures: number): void {
+    const timer = setTimeout(() => {
+      expiryTimers.delete(id);
+      storeExpiries(id).catch((error: unknown) => {
+        const retry = failures < EXPIRY_RETRIES && !stopping.signal.aborted && !expiryTimers.has(id);
+        log.warn(`could not store an instruction's expiry${retry ? "; trying again" : ""}`, {
+          session: id,
+          error: (error as Error).message,
+        });
+        if (retry) arm(id, 1000 * 2 ** failures, failures + 1);
+      });
+    }, delayMs);
     (timer as { unref?: () => void }).unref?.();
-    expiryTimers.set(record.id, timer);
+    expiryTimers.set(id, timer);
   }
   async function storeExpiries(id: string): Promise<void> {
     const changed = await update(

@@ -5,7 +5,8 @@ import { silentLogger } from "../../src/lib/log.ts";
 import type { Report } from "../../src/protocol/schemas.ts";
 import { createSessions } from "../../src/server/sessions.ts";
 import { memoryStore } from "../../src/server/state/memory/sessions.ts";
-import { onCleanup, serverConfig } from "../helpers.ts";
+import type { SessionStore } from "../../src/server/state/types.ts";
+import { eventually, onCleanup, serverConfig } from "../helpers.ts";
 
 const viewer = { id: "ak_test", origin: "https://saas.example" };
 const browser = { pid: 4242, name: "firefox", user: "alice", exe: "/usr/lib/firefox-esr/firefox-esr" };
@@ -63,4 +64,34 @@ test("an answer that comes after the link ended does not turn an expired instruc
   ).rejects.toBeInstanceOf(SessionEndedError);
   const after = await sessions.status(offer.id, { viewer });
   expect(after.instructions.find((i) => i.id === queued.id)?.state).toBe("expired");
+});
+
+test("an expiry the store could not take at first is stored once it can: the instruction.expired event is not lost", async () => {
+  const inner = memoryStore();
+  onCleanup(() => inner.close());
+  // the store fails one write (Redis away for a moment), the one that stores the expiry
+  let failNext = false;
+  const store = new Proxy(inner, {
+    get(target, name) {
+      if (name === "replace")
+        return async (...args: Parameters<SessionStore["replace"]>) => {
+          if (failNext) {
+            failNext = false;
+            throw new Error("the store is away for a moment");
+          }
+          return target.replace(...args);
+        };
+      const value = Reflect.get(target, name);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const stored: string[] = [];
+  const sessions = createSessions(serverConfig(), store, silentLogger, { bindOrigin: true }, (_before, after) =>
+    stored.push(...after.instructions.map((i) => i.state)),
+  );
+  const offer = await sessions.create({ address: "127.0.0.1", origin: viewer.origin, apiKeyId: viewer.id });
+  await sessions.queueInstruction(offer.id, { name: "log", args: {}, ttlMs: 200 }, viewer);
+  failNext = true;
+  await eventually(() => stored.includes("expired"), "the expiry stored after the store came back", 10_000);
+  expect(failNext).toBe(false); // the first try did fail
 });
