@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { findFreePort } from "../src/lib/ports.ts";
 import { writeKeyFile } from "../src/service/key-file.ts";
-import { runPkipc, serverProcess, TEST_USER, tempFolder } from "./helpers.ts";
+import { runPkipc, serverProcess, spawnPkipc, TEST_USER, tempFolder, watchLines } from "./helpers.ts";
 
 describe("help", () => {
   test("pkipc --help lists the roles", async () => {
@@ -91,16 +91,41 @@ describe("bad options are refused at start with one sentence", () => {
     await server.log.waitFor(/bits=10\.8/);
   });
 
-  test("a service whose server is not there says so", async () => {
+  test("a service whose server is not there says so once and waits for it; a stop meanwhile ends it at once", async () => {
     // An enrolled service (a well-formed key file), so the first thing to fail is reaching the server.
     const keyFile = join(tempFolder(), "key.json");
     writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, "http://127.0.0.1:9");
-    const run = await runPkipc(
-      ["service", "--server", "http://127.0.0.1:9", "--key-file", keyFile, "--users", TEST_USER],
-      15_000,
+    const child = spawnPkipc([
+      "service",
+      "--server",
+      "http://127.0.0.1:9",
+      "--key-file",
+      keyFile,
+      "--users",
+      TEST_USER,
+    ]);
+    const log = watchLines(child.stderr);
+    await log.waitFor(
+      /WARN the server does not answer yet \(GET http:\/\/127\.0\.0\.1:9\/v1\/config failed: .*\): waiting for it/,
     );
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/GET http:\/\/127\.0\.0\.1:9\/v1\/config failed/);
+    await Bun.sleep(1500); // a second try or two: said once
+    expect(log.lines.filter((l) => l.includes("does not answer yet"))).toHaveLength(1);
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0); // before: it exited 1 at once, and an installed unit gave up after 5 starts
+    await log.waitFor(/stopped on SIGTERM before the server answered/);
+  });
+
+  test("a service started before its server binds its range once the server answers", async () => {
+    const port = findFreePort();
+    const keyFile = join(tempFolder(), "key.json");
+    writeKeyFile(keyFile, { serviceId: "abcdefghijkl", key: "A".repeat(43) }, `http://127.0.0.1:${port}`);
+    const child = spawnPkipc(["service", "--key-file", keyFile, "--users", TEST_USER]); // its server from the key file
+    const log = watchLines(child.stderr);
+    await log.waitFor(/the server does not answer yet/);
+    await serverProcess(["--listen", `127.0.0.1:${port}`]);
+    await log.waitFor(/holding \d+ of \d+ ports/, 20_000);
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
   });
 });
 

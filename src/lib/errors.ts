@@ -77,6 +77,11 @@ export class NetworkError extends PkipcError {
 }
 
 /** The shared store (Redis) cannot be reached or did not answer in time: 503, the request may be retried. */
+/** A service's start ended by its stop signal while it waited for its server. */
+export class ServiceStoppedError extends PkipcError {
+  override readonly code = "SERVICE_STOPPED";
+}
+
 export class StoreUnavailableError extends PkipcError {
   override readonly code = "STORE_UNAVAILABLE";
   override readonly status = 503;

@@ -1,6 +1,6 @@
 // The service: hold the range, attribute every knock to its process, group by process, report bursts.
 import { findBindFailure } from "../../plugins/bind-failure/index.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { ApiError, ConfigError, describeError, NetworkError, ServiceStoppedError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { apiClient } from "../protocol/api-client.ts";
 import { knockCount } from "../protocol/code.ts";
@@ -26,6 +26,11 @@ import { usersToServe } from "./users.ts";
 export interface ServiceOptions {
   /** The pkipc server's base URL. */
   server: string | URL;
+  /**
+   * Ends a start that is still waiting for its server (a service started offline asks again until it answers):
+   * startService then throws ServiceStoppedError.
+   */
+  signal?: AbortSignal;
   /** Ports of the range not to bind, to simulate ports held by something else. */
   skip?: readonly number[];
   /** Address to hold the range on. Default 127.0.0.1. */
@@ -359,7 +364,28 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     };
   }
 
-  let current = bind(await api.config(), true);
+  /**
+   * The server's configuration at start. A server that cannot be reached (a laptop logging in offline, the server
+   * restarting) is asked again, 1 s doubling to 60 s, said once at warn, until it answers or the start is stopped;
+   * a server that answers with a refusal is said at once.
+   */
+  async function firstConfig(): Promise<ServiceConfig> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await api.config();
+      } catch (error) {
+        const away = error instanceof NetworkError || (error instanceof ApiError && error.status >= 500);
+        if (!away) throw error;
+        if (attempt === 0)
+          log.warn(
+            `the server does not answer yet (${describeError(error)}): waiting for it, asking again with a growing pause (up to 60 s)`,
+          );
+        const stopped = await pause(Math.min(1000 * 2 ** attempt, 60_000), options.signal);
+        if (stopped) throw new ServiceStoppedError("stopped while waiting for the server to answer");
+      }
+    }
+  }
+  let current = bind(await firstConfig(), true);
   let stopping: Promise<void>[] = [];
   watcher = watchConfig({
     fetch: () => api.config(),
@@ -394,4 +420,19 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
       stopping = [];
     },
   };
+}
+
+/** Waits `ms`, or less when `signal` aborts; true when it did. */
+function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (stopped: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(stopped);
+    };
+    const onAbort = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { join, resolve } from "node:path";
 import type { CommandEnv } from "../env.ts";
-import { ConfigError, describeError } from "../../lib/errors.ts";
+import { ConfigError, describeError, ServiceStoppedError } from "../../lib/errors.ts";
 import { resolveOptions, toCittyArgs } from "../../lib/options.ts";
 import { serveMetrics } from "../../lib/metrics-endpoint.ts";
 import { apiClient } from "../../protocol/api-client.ts";
@@ -93,57 +93,72 @@ export default defineCommand({
         serviceLog.warn(`could not write ${stateFile}: ${(error as Error).message}`);
       }
     };
-    running = await startService(
-      {
-        server,
-        skip: o.skip,
-        host: o.host,
-        idleMs: o.idle,
-        credentials,
-        allowProcesses: o.allowProcesses,
-        allowInstructions: o.allowInstructions,
-        reportsPerProcess: o.processReportRate,
-        configRefreshMs: o.configRefresh,
-        maxPorts: o.maxPorts,
-        handlerSettings: {
-          programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
-          programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
-          timeoutMs: o.handlerTimeout,
-          keyDir: plan.keyDir ? resolve(plan.keyDir) : undefined,
-          infoFields: o.infoFields,
-          audit,
+    // A stop that comes while the start waits for its server ends the wait (see startService's signal).
+    const stopping = new AbortController();
+    let stopSignal: string | undefined;
+    void stopped.then((signal) => {
+      stopSignal = signal ?? undefined;
+      stopping.abort();
+    });
+    try {
+      running = await startService(
+        {
+          server,
+          signal: stopping.signal,
+          skip: o.skip,
+          host: o.host,
+          idleMs: o.idle,
+          credentials,
+          allowProcesses: o.allowProcesses,
+          allowInstructions: o.allowInstructions,
+          reportsPerProcess: o.processReportRate,
+          configRefreshMs: o.configRefresh,
+          maxPorts: o.maxPorts,
+          handlerSettings: {
+            programs: mergePrograms(o.handler ?? {}, o.handlersFile ?? {}),
+            programEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+            timeoutMs: o.handlerTimeout,
+            keyDir: plan.keyDir ? resolve(plan.keyDir) : undefined,
+            infoFields: o.infoFields,
+            audit,
+          },
+          users: o.users,
+          allowOrigins: o.allowOrigins,
+          confirm:
+            o.confirm === "ask"
+              ? terminalConfirm(process.stdin, process.stderr, server.origin)
+              : o.confirm === "desktop"
+                ? desktopConfirm({
+                    dialogs: dialogsFor(process.platform),
+                    stateDir,
+                    askFor: o.askFor,
+                    timeoutMs: o.consentTimeout,
+                    log: serviceLog,
+                  })
+                : undefined,
+          ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
+          onReport(event) {
+            metrics?.onReport(event);
+            if (event.answer?.linked) {
+              lastLink = {
+                at: new Date().toISOString(),
+                origin: event.origin ?? "none",
+                process: event.burst.process.name,
+                pid: event.burst.process.pid,
+              };
+              saveState();
+            }
+          },
+          onPorts: saveState,
         },
-        users: o.users,
-        allowOrigins: o.allowOrigins,
-        confirm:
-          o.confirm === "ask"
-            ? terminalConfirm(process.stdin, process.stderr, server.origin)
-            : o.confirm === "desktop"
-              ? desktopConfirm({
-                  dialogs: dialogsFor(process.platform),
-                  stateDir,
-                  askFor: o.askFor,
-                  timeoutMs: o.consentTimeout,
-                  log: serviceLog,
-                })
-              : undefined,
-        ...(metrics ? { attributor: metrics.attributor(createAttributor()) } : {}),
-        onReport(event) {
-          metrics?.onReport(event);
-          if (event.answer?.linked) {
-            lastLink = {
-              at: new Date().toISOString(),
-              origin: event.origin ?? "none",
-              process: event.burst.process.name,
-              pid: event.burst.process.pid,
-            };
-            saveState();
-          }
-        },
-        onPorts: saveState,
-      },
-      serviceLog,
-    );
+        serviceLog,
+      );
+    } catch (error) {
+      if (!(error instanceof ServiceStoppedError)) throw error;
+      await endpoint?.stop();
+      serviceLog.info(`stopped${stopSignal ? ` on ${stopSignal}` : ""} before the server answered`);
+      return;
+    }
     saveState();
     const reach = cachedReach(server);
     const remembered = o.confirm === "desktop" ? () => rememberedCount(stateDir) : undefined;
