@@ -31,8 +31,8 @@ export async function testCluster(shared = false): Promise<TestCluster> {
   const cli = redisBinary("redis-cli");
   // A node rewrites its cluster file as the cluster changes, and exits when it cannot: the folder lives as long as it.
   const dir = shared ? mkdtempSync(join(tmpdir(), "pkipc-cluster-")) : tempFolder();
-  const nodes = Array.from({ length: 6 }, () => {
-    const port = findFreePort();
+  const ports = clusterPorts(6);
+  const nodes = ports.map((port) => {
     return redisServer(
       port,
       dir,
@@ -58,6 +58,35 @@ export async function testCluster(shared = false): Promise<TestCluster> {
   } catch (error) {
     await stop(); // a shared one is not stopped after the test: a start that failed stops it here
     throw error;
+  }
+}
+
+/**
+ * Free ports for `count` cluster nodes. Each node also listens on its port + 10000 (the cluster bus): that one must
+ * be free too, and no node's port may be another's bus port (seen once in CI: a node could not bind the port a
+ * node started before it held as its bus).
+ */
+function clusterPorts(count: number): number[] {
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < count; tries++) {
+    if (tries >= 500) throw new Error(`no ${count} free port pairs (P, P+10000) on 127.0.0.1 for a Redis Cluster`);
+    const port = findFreePort();
+    const bus = port + 10_000;
+    if (bus > 65_535 || taken.has(port) || taken.has(bus) || !portFree(bus)) continue;
+    taken.add(port).add(bus);
+    ports.push(port);
+  }
+  return ports;
+}
+
+/** Whether 127.0.0.1:`port` can be bound now. */
+function portFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
   }
 }
 
