@@ -89,6 +89,11 @@ describe("the pages still link in Chromium under their policy", () => {
     launched ??= await launchBrowser("chromium", { acceptInsecureCerts: true });
     const page: Page = await launched.browser.newPage();
     onCleanup(() => page.close().catch(() => {}));
+    // The policy itself must parse: a source the browser cannot read is dropped with a console error on every page.
+    const policyErrors: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error" && m.text().includes("Content Security Policy")) policyErrors.push(m.text());
+    });
     await page.evaluateOnNewDocument(() => {
       (window as any).violations = [];
       document.addEventListener("securitypolicyviolation", (e) =>
@@ -99,11 +104,13 @@ describe("the pages still link in Chromium under their policy", () => {
     await page.waitForFunction(() => ["linked", "failed"].includes(document.body.dataset.state ?? ""), {
       timeout: 30_000,
     });
-    return page.evaluate(() => ({
+    const outcome = await page.evaluate(() => ({
       state: document.body.dataset.state ?? "",
       status: document.getElementById("status")?.textContent ?? "",
       violations: (window as any).violations as string[],
     }));
+    expect(policyErrors).toEqual([]);
+    return outcome;
   }
 
   test("the demo page served by the server knocks over every transport with no policy violation, and links over those that carry its origin", async () => {

@@ -4,9 +4,11 @@ import { createHash } from "node:crypto";
 /**
  * Where a page's knocks go: loopback on any port, over each transport the browser module has. A
  * Content-Security-Policy checks these before connecting, so a host missing here would silently stop links.
+ * No `[::1]`: a CSP host source cannot be an IPv6 literal (Chromium drops each with a console error), and the
+ * module knocks 127.0.0.1.
  */
 const KNOCK_SOURCES = ["http", "https", "ws", "wss"].flatMap((scheme) =>
-  ["127.0.0.1", "[::1]", "localhost"].map((host) => `${scheme}://${host}:*`),
+  ["127.0.0.1", "localhost"].map((host) => `${scheme}://${host}:*`),
 );
 
 /** A hash source for each inline <style> block, so styles need no 'unsafe-inline' (the pages have no style attributes). */
