@@ -149,11 +149,12 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
       }
       if (linkedAfterMs === undefined) await Bun.sleep(200);
     }
-    console.log(
-      `a service link ${linkedAfterMs ?? "never"} ms after the promotion${linkedAfterMs === undefined ? `; tries: ${tries.slice(-10).join(" | ")}; service log: ${service.log.lines.slice(-15).join("\n")}` : ""}`,
-    );
-    expect(linkedAfterMs).toBeDefined();
-    expect(linkedAfterMs!).toBeLessThan(10_000);
+    console.log(`a service link ${linkedAfterMs ?? "never"} ms after the promotion`);
+    // What each try came to and what the service said: a CI log may keep only the failure's message.
+    if (linkedAfterMs === undefined || linkedAfterMs >= 10_000)
+      throw new Error(
+        `no link within 10 s of the promotion (${linkedAfterMs ?? "none in 20 s"}); outcomes so far ${JSON.stringify(Object.fromEntries(outcomes))}; last tries: ${tries.slice(-10).join(" | ")}\nservice log:\n${service.log.lines.slice(-25).join("\n")}\nserver A log:\n${a.log.lines.slice(-10).join("\n")}\nserver B log:\n${b.log.lines.slice(-10).join("\n")}`,
+      );
 
     await drill.then?.();
   } finally {
@@ -164,9 +165,13 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
   console.log(
     `outcomes through the failover: ${JSON.stringify(Object.fromEntries(outcomes))}; ${services.length} services and ${apiKeys.length} API keys acknowledged`,
   );
-  expect(outcomes.get("hung") ?? 0).toBe(0);
+  const summary = JSON.stringify(Object.fromEntries(outcomes));
+  expect(outcomes.get("hung") ?? 0, `requests that hung: ${summary}`).toBe(0);
   const statuses = [...outcomes.keys()] as number[];
-  expect(statuses.filter((s) => !(s >= 200 && s < 300) && s !== 503)).toEqual([]); // e.g. [500] names the status
+  expect(
+    statuses.filter((s) => !(s >= 200 && s < 300) && s !== 503),
+    `statuses other than 2xx and 503: ${summary}\nserver A log:\n${a.log.lines.slice(-10).join("\n")}\nserver B log:\n${b.log.lines.slice(-10).join("\n")}`,
+  ).toEqual([]);
   expect(outcomes.get(503) ?? 0).toBeGreaterThan(0); // the failover was seen under load, not between requests
 
   // Nothing acknowledged was lost: every service and API key answered 2xx is on the promoted primary.
