@@ -22,6 +22,8 @@ import {
   SessionRequest,
   SessionStatus,
 } from "../protocol/schemas.ts";
+import { VERSION_HEADER } from "../protocol/endpoint.ts";
+import { statusFor } from "../protocol/versions.ts";
 import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
@@ -278,7 +280,7 @@ export function createApp(options: AppOptions) {
             signal: request.signal,
             ...(viewer ? { viewer } : {}),
           });
-          return reply(SessionStatus, status, formatOf(query, request));
+          return reply(SessionStatus, statusFor(status, request.headers.get(VERSION_HEADER)), formatOf(query, request));
         } finally {
           release?.();
         }
