@@ -2,12 +2,10 @@
 // through Sentinel (a primary, a replica, three sentinels) and on a Cluster (three primaries, three replicas) with
 // one; then each of them but three instances under wrk, with the CPU pkipc and redis-server (the primary; in a
 // Cluster all six nodes) spend per session.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { ClientResult } from "../src/client/index.ts";
-import { findFreePort, findFreeRange } from "../src/lib/ports.ts";
-import { watchLines } from "../test/lines.ts";
+import { findFreeRange } from "../src/lib/ports.ts";
+import { testCluster } from "../test/redis-cluster.ts";
+import { testSentinels } from "../test/redis-sentinel.ts";
 import { type BenchServer, benchServer, benchService, spawnBinary, startRedis, stopAll } from "./fixtures.ts";
 import { percentile } from "./stats.ts";
 import { cpuMicros, wrk, wrkOrExit } from "./wrk.ts";
@@ -33,135 +31,6 @@ const RAISE = {
   addressReportRate: RAISED,
   readRate: RAISED,
 };
-
-/** A primary, a replica (synced) and three sentinels on free ports in a temp folder; the URL names the sentinels. */
-async function startSentinel(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
-  const sentinel = Bun.spawnSync(["sh", "-c", "command -v redis-sentinel"]).stdout.toString().trim();
-  if (!server || !sentinel)
-    throw new Error("redis-server or redis-sentinel is not installed: apt-get install redis-server redis-sentinel");
-  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-sentinel-"));
-  const children: Array<ReturnType<typeof Bun.spawn>> = [];
-  const run = async (argv: string[], ready: RegExp) => {
-    const child = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-    children.push(child);
-    await watchLines(child.stdout).waitFor(ready, 10_000);
-    return child;
-  };
-  const node = (port: number, more: string[] = []) =>
-    run(
-      [
-        server,
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--dbfilename",
-        `${port}.rdb`,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--repl-diskless-sync-delay",
-        "0",
-        ...more,
-      ],
-      /Ready to accept connections/,
-    );
-  const primaryPort = findFreePort();
-  const primary = await node(primaryPort);
-  await node(findFreePort(), ["--replicaof", "127.0.0.1", String(primaryPort)]);
-  const ports: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const port = findFreePort();
-    const conf = join(dir, `sentinel-${port}.conf`);
-    writeFileSync(
-      conf,
-      `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor bench 127.0.0.1 ${primaryPort} 2\n`,
-    );
-    await run([sentinel, conf], /\+monitor master/);
-    ports.push(port);
-  }
-  await Bun.sleep(1_000); // the replica's first sync
-  return {
-    url: `redis+sentinel://${ports.map((p) => `127.0.0.1:${p}`).join(",")}/bench`,
-    pid: primary.pid,
-    async stop() {
-      for (const child of children) child.kill("SIGKILL");
-      await Promise.all(children.map((c) => c.exited));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Three primaries and three replicas on free ports in a temp folder, made one cluster; the URL names the primaries. */
-async function startCluster(): Promise<{ url: string; pids: number[]; stop(): Promise<void> }> {
-  const server = Bun.spawnSync(["sh", "-c", "command -v redis-server"]).stdout.toString().trim();
-  const cli = Bun.spawnSync(["sh", "-c", "command -v redis-cli"]).stdout.toString().trim();
-  if (!server || !cli)
-    throw new Error("redis-server or redis-cli is not installed: apt-get install redis-server redis-tools");
-  const dir = mkdtempSync(join(tmpdir(), "pkipc-bench-cluster-"));
-  const ports = Array.from({ length: 6 }, () => findFreePort());
-  const children = ports.map((port) =>
-    Bun.spawn(
-      [
-        server,
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--dbfilename",
-        `${port}.rdb`,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        `nodes-${port}.conf`,
-      ],
-      { stdout: "pipe", stderr: "pipe" },
-    ),
-  );
-  const stop = async () => {
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all(children.map((c) => c.exited));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await Promise.all(children.map((c) => watchLines(c.stdout).waitFor(/Ready to accept connections/, 10_000)));
-    const create = Bun.spawnSync(
-      [cli, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
-      { timeout: 30_000 },
-    );
-    if (create.exitCode !== 0)
-      throw new Error(`redis-cli --cluster create failed: ${create.stdout.toString().slice(-300)}`);
-    for (const port of ports) {
-      const end = Date.now() + 20_000;
-      while (!/cluster_state:ok/.test(Bun.spawnSync([cli, "-p", String(port), "CLUSTER", "INFO"]).stdout.toString())) {
-        if (Date.now() > end) throw new Error(`the cluster did not serve every slot within 20 s (node ${port})`);
-        await Bun.sleep(100);
-      }
-    }
-    await Bun.sleep(1_000); // the replicas' first sync
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return {
-    url: `redis+cluster://${ports
-      .slice(0, 3)
-      .map((p) => `127.0.0.1:${p}`)
-      .join(",")}`,
-    pids: children.map((c) => c.pid),
-    stop,
-  };
-}
 
 /** WORKERS loops creating sessions for LOAD_MS, spread round robin over `servers`; sessions per second. */
 async function issueRate(servers: BenchServer[]): Promise<{ perSecond: number; failed: number }> {
@@ -221,8 +90,12 @@ async function start(name: string, store: string, count: number): Promise<Config
 
 wrkOrExit();
 const redis = await startRedis();
-const sentinel = await startSentinel();
-const cluster = await startCluster().catch(async (error) => {
+// The tests' own deployments (shared: this process stops them), so a bench and a test never start one differently.
+const sentinel = await testSentinels(true).catch(async (error) => {
+  await redis.stop();
+  throw error;
+});
+const cluster = await testCluster(true).catch(async (error) => {
   await redis.stop();
   await sentinel.stop();
   throw error;
@@ -291,7 +164,8 @@ try {
   const wrkConfigs = [memory!, one!, viaSentinel!, viaCluster!];
   /** The CPU of the redis-server processes a configuration's sessions cost, in µs. */
   const redisCpu = async (c: Config) => {
-    const pids = c === viaCluster ? cluster.pids : [c === viaSentinel ? sentinel.pid : redis.pid];
+    const pids =
+      c === viaCluster ? cluster.nodes.map((n) => n.pid()) : [c === viaSentinel ? sentinel.primary.pid() : redis.pid];
     let total = 0;
     for (const pid of pids) total += await cpuMicros(pid);
     return total;
