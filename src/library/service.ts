@@ -15,7 +15,7 @@ export { DEFAULT_INFO_FIELDS, INFO_FIELDS, type InfoField } from "../service/han
 /** The folder name under keyDir where the `key` built-in stores an origin's keys: a local app reads keyDir/originFolder(origin)/name. */
 export { originFolder } from "../service/handlers/key.ts";
 export { createLogger } from "../lib/log.ts";
-export { PkipcError, ConfigError } from "../lib/errors.ts";
+export { PkipcError, ConfigError, NetworkError, ServiceStoppedError } from "../lib/errors.ts";
 
 export interface StartServiceOptions {
   /** The pkipc server's base URL (https for anything but loopback). */
@@ -49,8 +49,14 @@ export interface StartServiceOptions {
   host?: string;
   /** Where the service's log lines go. Default: nowhere. */
   log?: Logger;
-  /** Stops the service when aborted. */
+  /** Stops the service when aborted, also while it still waits for its server (startService then throws ServiceStoppedError). */
   signal?: AbortSignal;
+  /**
+   * How long startService waits for a server it cannot reach, in ms, asking again 1 s doubling to 60 s; then it
+   * throws what the last try met. Default 0: it throws NetworkError at once, as 0.3 did. An agent started at
+   * login, perhaps offline, gives a long wait (Infinity: until the server answers or `signal` aborts).
+   */
+  waitForServerMs?: number;
   /** Called after each report with its outcome. */
   onReport?: ServiceOptions["onReport"];
 }
@@ -63,7 +69,7 @@ export interface LibraryService extends RunningService {
 /**
  * Enrolls (if asked), then starts a service: holds the port range, attributes knocks, reports them,
  * and carries out the allowed instructions. Throws ConfigError (with one sentence) for a bad
- * configuration and NetworkError when the server cannot be reached.
+ * configuration and NetworkError when the server cannot be reached (within `waitForServerMs`).
  */
 export async function startService(options: StartServiceOptions): Promise<LibraryService> {
   const log = options.log ?? silentLogger;
@@ -104,6 +110,8 @@ export async function startService(options: StartServiceOptions): Promise<Librar
       ...(options.users ? { users: options.users } : {}),
       ...(options.allowOrigins ? { allowOrigins: options.allowOrigins } : {}),
       onReport: options.onReport,
+      waitForServerMs: options.waitForServerMs ?? 0,
+      ...(options.signal ? { signal: options.signal } : {}),
     },
     log,
   );

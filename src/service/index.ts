@@ -31,6 +31,11 @@ export interface ServiceOptions {
    * startService then throws ServiceStoppedError.
    */
   signal?: AbortSignal;
+  /**
+   * How long a start waits for a server it cannot reach, in ms; past it, startService throws what the last try
+   * met (a NetworkError, or the server's 5xx). Default: until the server answers or `signal` aborts.
+   */
+  waitForServerMs?: number;
   /** Ports of the range not to bind, to simulate ports held by something else. */
   skip?: readonly number[];
   /** Address to hold the range on. Default 127.0.0.1. */
@@ -370,17 +375,19 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
    * a server that answers with a refusal is said at once.
    */
   async function firstConfig(): Promise<ServiceConfig> {
+    const giveUpAt = Date.now() + (options.waitForServerMs ?? Number.POSITIVE_INFINITY);
     for (let attempt = 0; ; attempt++) {
       try {
         return await api.config();
       } catch (error) {
         const away = error instanceof NetworkError || (error instanceof ApiError && error.status >= 500);
-        if (!away) throw error;
+        if (!away || Date.now() >= giveUpAt) throw error;
         if (attempt === 0)
           log.warn(
             `the server does not answer yet (${describeError(error)}): waiting for it, asking again with a growing pause (up to 60 s)`,
           );
-        const stopped = await pause(Math.min(1000 * 2 ** attempt, 60_000), options.signal);
+        const wait = Math.min(1000 * 2 ** attempt, 60_000, Math.max(0, giveUpAt - Date.now()));
+        const stopped = await pause(wait, options.signal);
         if (stopped) throw new ServiceStoppedError("stopped while waiting for the server to answer");
       }
     }
