@@ -10,20 +10,25 @@ import { planService, serviceOptions } from "./options.ts";
 const show = (argv: readonly string[]) =>
   argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
 
+// Enrolling is a step of its own (`pkipc service --enroll TOKEN`): its options are not install's.
+const { enroll: _enroll, force: _force, name: _name, ...installable } = serviceOptions;
+const installOptions = { ...installable, dryRun };
+
 export default defineCommand({
   meta: {
     name: "install",
     description:
       "Start `pkipc service` with these options at every login of this user (systemd user unit, LaunchAgent, or Windows Run key)",
   },
-  args: toCittyArgs({ ...serviceOptions, dryRun }),
+  args: toCittyArgs(installOptions),
   async run({ args, rawArgs, data }) {
     const { env, print, self } = data as CommandEnv;
-    const o = resolveOptions({ ...serviceOptions, dryRun }, args, rawArgs, {});
-    if (o.enroll)
+    if (rawArgs.some((a) => a === "--enroll" || a.startsWith("--enroll=")))
       throw new ConfigError(
         "--enroll takes a one-time token: enroll once with `pkipc service --enroll TOKEN`, then install without it",
       );
+    // The service's own start checks see no enrollment (its options are not install's).
+    const o = { ...resolveOptions(installOptions, args, rawArgs, {}), enroll: "", force: false, name: "" };
     if (o.confirm === "ask")
       throw new ConfigError("--confirm ask needs a terminal, which a service started at login does not have");
     // The service's own start checks: what it would refuse at every login is refused now, in the same words.

@@ -184,6 +184,21 @@ describe("pkipc service install|uninstall|status (Linux, real binary, temp HOME)
     expect(readdirSync(join(home, ".config"))).toEqual(["pkipc"]);
   });
 
+  test("enrolling is not install's: --enroll is refused naming the step that does it, --force and --name are unknown, and help lists none of them", async () => {
+    const home = enrolledHome();
+    const enroll = await pkipc(home, "install", "--enroll", "token", "--users", TEST_USER, "--dry-run");
+    expect(enroll.code).toBe(64);
+    expect(enroll.stderr).toContain("enroll once with `pkipc service --enroll TOKEN`, then install without it");
+    for (const option of ["--force", "--name=laptop"]) {
+      const r = await pkipc(home, "install", option, "--users", TEST_USER, "--dry-run");
+      expect(r.code, option).toBe(64);
+      expect(r.stderr).toContain(`unknown option ${option.split("=")[0]}`);
+    }
+    const help = await pkipc(home, "install", "--help");
+    expect(help.stdout).toContain("--dry-run");
+    expect(help.stdout).not.toMatch(/--enroll|--force|--name/);
+  });
+
   test("install twice gives the same file; status says installed; uninstall removes it; bad options are refused first", async () => {
     const home = enrolledHome();
     const unit = join(home, ".config", "systemd", "user", "pkipc.service");
