@@ -120,6 +120,33 @@ for (const store of ["memory", "redis"] as const) {
   });
 }
 
+test("an unsigned report comes first while the real service asks its user (longer than the grace): the backend sees confirming, then linked, never the reason", async () => {
+  const server = await testServer();
+  const asked: string[] = [];
+  // the person at the computer takes 3 s to say yes: past the grace of an unproven reason
+  await testService(server.url, {
+    confirm: async (process) => (asked.push(process.name), await Bun.sleep(3000), true),
+  });
+  const session = await backendApi(server.url).createSession();
+  const waiting = integratorWaits(server.url, server.apiKey, session.id);
+  const origin = new URL(server.url).origin;
+  const said: number[] = [];
+  const knocks = racedBy(server.url, () => session.tuples.flat(), origin, said);
+  const result = await link({
+    server: server.url,
+    session,
+    transport: { name: "tcp", knock: ({ host, port }, signal) => knocks.knock({ host, port, origin }, signal) },
+    timeoutMs: 15_000,
+  });
+  expect(said).toEqual([401]);
+  expect(asked).toEqual(["bun"]);
+  expect(result.status.state).toBe("linked");
+  const seen = await waiting;
+  expect(seen.some((s) => s.confirming === true)).toBe(true);
+  expect(seen.map((s) => s.reason).filter((r) => r !== undefined)).toEqual([]);
+  expect(seen.at(-1)).toMatchObject({ state: "linked" });
+});
+
 test("an unsigned report does not replace a reason a signed one gave: SERVICE_REFUSED_ORIGIN stays, shown at once", async () => {
   const server = await testServer();
   await testService(server.url, { allowOrigins: ["https://another.example"] });
