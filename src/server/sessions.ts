@@ -99,8 +99,9 @@ export interface Sessions {
   /**
    * A report this server refused because it does not know the service that sent it (unsigned, or signed by an
    * unknown id: `why`): the sessions made for `address` that its knocks fit are marked SERVICE_NOT_ENROLLED,
-   * so their page and backend learn why nothing links instead of waiting out their timeout. Links nothing.
-   * `charges` as for report().
+   * so their page and backend learn why nothing links instead of waiting out their timeout. The report proves
+   * nothing (any local program that saw the ports can send it first): the backend sees the reason only once the
+   * session stayed pending for unprovenGraceMs; a link meanwhile wins. Links nothing. `charges` as for report().
    */
   unknownServiceReport(report: Report, address: string, why: string, charges?: readonly Charge[]): Promise<void>;
   /**
@@ -217,15 +218,63 @@ function instructionView(record: SessionRecord, i: InstructionRecord, now: numbe
  * The next moment at which the status reads differently with no write (a deadline passing), after `now`;
  * Infinity when none is ahead. A long poll wakes then.
  */
-function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number): number {
+function nextDeadline(record: SessionRecord, now: number, linkTtlMs: number, full: boolean): number {
   let next = Number.POSITIVE_INFINITY;
   const end = sessionEnd(record, linkTtlMs);
   const open = record.instructions.some((i) => i.state === "queued" || i.state === "delivered");
   if (end > now && (record.state === "pending" || open)) next = end;
+  const shown = hiddenUntil(record, full);
+  if (shown > now) next = Math.min(next, shown);
   for (const i of record.instructions) {
     if (i.state === "queued" && i.expiresAt !== undefined && i.expiresAt > now) next = Math.min(next, i.expiresAt);
   }
   return next;
+}
+
+/**
+ * What the server's timing leaves a service to report after an unproven report came (see unprovenGraceMs), on
+ * top of the knocks and the idle gap: its attribution (reading /proc) and one request, on a loaded machine. The
+ * page allows a service 1.25 s for the same (NO_REPORT_GRACE_MS); this is a little more, since a backend that
+ * hears the reason too early gives up on a session that was about to link.
+ */
+const UNPROVEN_MARGIN_MS = 1500;
+
+/**
+ * How long a reason an unproven report gave (SERVICE_NOT_ENROLLED: an unsigned report, or one signed by an
+ * unknown service) stays hidden from the backend, in ms. Any local program of another user that saw the knocked
+ * ports (in /proc/net/tcp) can send one as the knocks land, before the real service reports. The real service
+ * reports the idle gap after the last knock, and the last knock goes out at most a settle pause per tuple after
+ * the first one lands; then its attribution and request (UNPROVEN_MARGIN_MS). With the defaults (settle 0,
+ * idle 250 ms) 1.75 s: a link within it wins and the reason never shows; a session still pending after it
+ * shows the reason (a service that is really not enrolled is named about 2 s after the knocks).
+ */
+export const unprovenGraceMs = (settings: Pick<SessionSettings, "settleMs" | "idleMs" | "shape">) =>
+  settings.settleMs * settings.shape.tuples + settings.idleMs + UNPROVEN_MARGIN_MS;
+
+/**
+ * Until when the failure of `record` is hidden from this view (epoch ms; 0 when it is not hidden, or there is none).
+ * Only a reason an unproven report gave is hidden (see unprovenGraceMs), and only from the backend (`full`): the
+ * page's link() and pkipc client already take it as a hint that stops nothing until their knocks are over and no
+ * service linked, and the page decides NO_SERVICE 1.5 s after its last knock, before the grace ends. While an
+ * enrolled service asks its user (proposedAt), an unproven reason never shows: a service this server knows took
+ * the knocks.
+ */
+function hiddenUntil(record: SessionRecord, full: boolean): number {
+  const failure = record.failure;
+  if (!full || record.state !== "pending" || failure?.visibleAt === undefined) return 0;
+  return record.proposedAt === undefined ? failure.visibleAt : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Whether a failure already noted says as much as `next`: an unproven reason never replaces a proven one (a
+ * hostile report must not hide what a signed one said), and the same reason is not noted twice (a flood of the
+ * same report writes nothing more) unless it comes proven this time.
+ */
+function notedAlready(current: SessionRecord["failure"], next: NonNullable<SessionRecord["failure"]>): boolean {
+  if (current === undefined) return false;
+  const proven = (f: NonNullable<SessionRecord["failure"]>) => f.visibleAt === undefined;
+  if (proven(current) && !proven(next)) return true;
+  return current.reason === next.reason && (proven(current) || !proven(next));
 }
 
 /**
@@ -273,7 +322,7 @@ export function toStatus(record: SessionRecord, now: number, full: boolean, link
     ...(record.linkedAt === undefined ? {} : { linkedAt: new Date(record.linkedAt).toISOString() }),
     ...(record.state === "linked" ? { linkEndsAt: new Date(sessionEnd(record, linkTtlMs)).toISOString() } : {}),
     ...(record.state === "declined" ? { reason: "DECLINED" as const } : {}),
-    ...(record.state === "pending" && record.failure
+    ...(record.state === "pending" && record.failure && hiddenUntil(record, full) <= now
       ? { reason: record.failure.reason, detail: failureDetail(record, full) }
       : {}),
     ...(record.state === "pending" && record.proposedAt !== undefined && !expired ? { confirming: true as const } : {}),
@@ -340,6 +389,7 @@ export function createSessions(
   observe?: (before: SessionRecord, after: SessionRecord) => void,
 ): Sessions {
   const knocks = knockCount(settings.shape);
+  const unprovenGrace = unprovenGraceMs(settings);
   const strategy = () => settings.bindFailure;
   const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
@@ -512,13 +562,13 @@ export function createSessions(
     return noLink("DECLINED", why, record.origin);
   }
 
-  /** Notes why a pending session will not link (once: a flood of the same report writes nothing more). */
+  /** Notes why a pending session will not link, unless it says so already (see notedAlready). */
   async function fail(record: SessionRecord, failure: NonNullable<SessionRecord["failure"]>): Promise<void> {
-    if (record.failure?.reason === failure.reason) return;
+    if (notedAlready(record.failure, failure)) return;
     await update(
       () => store.get(record.id),
       (current) =>
-        current.state === "pending" && current.failure?.reason !== failure.reason ? { ...current, failure } : undefined,
+        current.state === "pending" && !notedAlready(current.failure, failure) ? { ...current, failure } : undefined,
     );
   }
 
@@ -685,7 +735,7 @@ export function createSessions(
       // a write: the poll answers then too. Only deadlines ahead of the poll's start count, or a poller that
       // already saw an expired instruction would be answered at once, again and again.
       const expires = record.state === "pending" ? record.expiresAt : Number.POSITIVE_INFINITY;
-      const until = Math.min(end, expires, nextDeadline(record, Date.now(), linkTtlMs));
+      const until = Math.min(end, expires, nextDeadline(record, Date.now(), linkTtlMs, full));
       const wait = deadline(until - Date.now(), options.signal, waits);
       try {
         // Each turn waits for a change (a store past its bound throws rather than resolve early); the loop ends
@@ -813,7 +863,8 @@ export function createSessions(
       // Only a session the knocks name alone: several would mean the report is not about any one of them.
       if (fits.length !== 1) return;
       log.warn("a service this server does not know reported knocks that fit a session", { address, why });
-      await fail(fits[0]!, { reason: "SERVICE_NOT_ENROLLED", why });
+      // Shown to the backend only if no link comes within the grace: the report proves nothing (see unprovenGraceMs).
+      await fail(fits[0]!, { reason: "SERVICE_NOT_ENROLLED", why, visibleAt: Date.now() + unprovenGrace });
     },
 
     async pull(linkId, waitMs, signal, serviceId) {

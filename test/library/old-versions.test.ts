@@ -90,7 +90,12 @@ describe("clients of pkipc 0.3.0 against this server", () => {
       }),
     });
     expect(hostile.status).toBe(401);
-    const current = await apiClient(server.url, { apiKey: server.apiKey }).status(offer.id);
+    // The backend sees the reason once the session stayed pending for its grace (an unproven report's reason):
+    // a long poll from the version the mark made wakes then.
+    const current = await apiClient(server.url, { apiKey: server.apiKey }).status(offer.id, {
+      seconds: 10,
+      since: 1,
+    });
     expect(current).toMatchObject({ state: "pending", reason: "SERVICE_NOT_ENROLLED" });
     expect(current.detail).toContain("does not know");
 

@@ -57,6 +57,12 @@ export interface SessionRecord {
     reportedFrom?: string;
     /** SERVICE_NOT_ENROLLED and ORIGIN_NOT_PROVEN: why, in a few words. */
     why?: string;
+    /**
+     * A reason an unproven report gave (unsigned, or signed by a service this server does not know): when the
+     * session's backend may see it (epoch ms; the grace is sessions.ts's unprovenGraceMs). Absent: at once (a
+     * signed report's reason; also any reason an older server stored).
+     */
+    visibleAt?: number;
   }>;
   /** When a service first proposed the link to its user (it asks before linking): the page waits for the answer. */
   readonly proposedAt?: number;

@@ -70,6 +70,21 @@ for (const impl of implementations) {
       expect(read?.state).toBe("linked");
     });
 
+    test("a pending session's failure reads back whole on the other instance, with when an unproven one may show; it stays in the live code index", async () => {
+      const [a, b] = await impl.open();
+      const record = session([[20041, 20042]]);
+      await a.insert(record);
+      const failure = {
+        reason: "SERVICE_NOT_ENROLLED" as const,
+        why: "its report was not signed",
+        visibleAt: Date.now() + 1750,
+      };
+      const marked: SessionRecord = { ...record, version: 1, failure };
+      expect(await a.replace(marked, 0)).toBe(true);
+      expect(await b.get(record.id)).toEqual(marked);
+      expect((await b.find([[20041, 20042]])).map((r) => r.failure)).toEqual([failure]);
+    });
+
     test("no two live sessions share a code, from either instance; once linked the code is free again", async () => {
       const [a, b] = await impl.open();
       const first = session([
