@@ -1,6 +1,6 @@
 // The package as an integrator gets it: packed with npm pack (the library and types, never the 118 MB binary), installed into a fresh project; its pkipc command; a TypeScript integrator on Bun; a plain JavaScript backend on Node, Deno and Bun.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { knockTuples } from "../../src/client/knock.ts";
@@ -90,8 +90,20 @@ describe("the npm package", () => {
     const paths = packed.files.map((f) => f.path);
     expect(paths).not.toContain("dist/pkipc");
     expect(
-      paths.filter((p) => !/^(src\/|plugins\/|dist\/library\/|bin\/pkipc\.js$|README\.md$|package\.json$)/.test(p)),
+      paths.filter(
+        (p) =>
+          !/^(src\/|plugins\/|dist\/library\/|docs\/[a-z-]+\.(md|png)$|bin\/pkipc\.js$|README\.md$|CHANGELOG\.md$|CONTRIBUTING\.md$|package\.json$)/.test(
+            p,
+          ),
+      ),
     ).toEqual([]);
+    // The README's links work where npm shows it: every file it links to is in the package.
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const linked = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+      .map((m) => m[1]!)
+      .filter((l) => !/^[a-z]+:/.test(l));
+    expect(linked.length).toBeGreaterThan(3);
+    expect(linked.filter((l) => !paths.includes(l.replace(/^\.\//, "")))).toEqual([]);
     for (const entry of ["backend", "server", "service", "client"]) {
       expect(paths).toContain(`dist/library/${entry}.js`);
       expect(paths).toContain(`src/library/${entry}.ts`);
