@@ -112,7 +112,16 @@ async function run(argv: string[]): Promise<number> {
     const above = path.length
       ? defineCommand({ meta: { name: ["pkipc", ...path.slice(0, -1)].join(" ") } })
       : undefined;
-    process.stdout.write(`${help(await renderUsage(command, above))}\n`);
+    let usage = await renderUsage(command, above);
+    // An action's options come after its name (pkipc admin token --server URL): citty's usage line puts them
+    // before the actions, where they are refused. A command that also runs alone (pkipc service) says both forms.
+    if (Object.keys(await subCommandsOf(command)).length) {
+      const name = ["pkipc", ...path].join(" ");
+      usage = usage.replace(/^(.*USAGE.*?) \[OPTIONS\] (\S+?)(\x1b\[[0-9;]*m)?$/m, (_, head, actions, end = "") =>
+        command.run ? `${head} [OPTIONS], or ${name} ${actions} [OPTIONS]${end}` : `${head} ${actions} [OPTIONS]${end}`,
+      );
+    }
+    process.stdout.write(`${help(usage)}\n`);
     return 0;
   }
   try {

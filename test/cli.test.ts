@@ -143,6 +143,24 @@ describe("what the new-user walkthrough found", () => {
     }
   });
 
+  test("usage lines put an action's options after it, where they are taken", async () => {
+    const admin = await runPkipc(["admin", "--help"], 20_000);
+    expect(admin.stdout.replace(/\s+/g, " ")).toContain(
+      "USAGE pkipc admin token|services|revoke|api-key|api-keys|revoke-api-key|acknowledge-data-loss [OPTIONS]",
+    );
+    const service = await runPkipc(["service", "--help"], 20_000);
+    expect(service.stdout.replace(/\s+/g, " ")).toContain(
+      "USAGE pkipc service [OPTIONS], or pkipc service install|uninstall|status|origins [OPTIONS]",
+    );
+    // What the usage says works; the other order is refused, saying where the action goes.
+    const closed = `http://127.0.0.1:${findFreePort()}`;
+    const after = await runPkipc(["admin", "token", "--server", closed, "--admin-secret", "x".repeat(32)], 20_000);
+    expect(after.code).toBe(1); // the call was made (nothing listens there), not a usage error
+    const before = await runPkipc(["admin", "--server", closed, "token"], 20_000);
+    expect(before.code).toBe(64);
+    expect(before.stderr).toContain('say which action, right after "pkipc admin"');
+  });
+
   test("pkipc client --json prints one JSON object even when no session could be made", async () => {
     const closed = findFreePort(); // nothing listens there
     const run = await runPkipc(
