@@ -4,6 +4,7 @@ import { adminOptions } from "../../src/commands/admin/options.ts";
 import { apiKeyOptions } from "../../src/commands/admin/api-key.ts";
 import { clientOptions } from "../../src/commands/client.ts";
 import { serverOptions } from "../../src/commands/server.ts";
+import { installOptions } from "../../src/commands/service/install.ts";
 import { serviceOptions } from "../../src/commands/service/options.ts";
 import type { OptionSpecs } from "../../src/lib/options.ts";
 import { binary, runPkipc } from "../helpers.ts";
@@ -12,7 +13,7 @@ const COMMANDS: [string[], OptionSpecs][] = [
   [[], {}],
   [["server"], serverOptions as OptionSpecs],
   [["service"], serviceOptions as OptionSpecs],
-  [["service", "install"], serviceOptions as OptionSpecs],
+  [["service", "install"], installOptions as OptionSpecs],
   [["service", "uninstall"], {}],
   [["service", "status"], {}],
   [["client"], clientOptions as OptionSpecs],

@@ -12,7 +12,7 @@ const show = (argv: readonly string[]) =>
 
 // Enrolling is a step of its own (`pkipc service --enroll TOKEN`): its options are not install's.
 const { enroll: _enroll, force: _force, name: _name, ...installable } = serviceOptions;
-const installOptions = { ...installable, dryRun };
+export const installOptions = { ...installable, dryRun };
 
 export default defineCommand({
   meta: {
