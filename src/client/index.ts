@@ -32,6 +32,12 @@ export interface ClientOptions {
   address?: string;
   /** Instructions to queue for the service before knocking (needs apiKey). */
   instructions?: InstructionRequest[];
+  /**
+   * "together" (default) knocks every port of the code at once, as the browser module does; "tuples" knocks
+   * tuple by tuple, each once the previous one has connected (plus the server's settle pause). The code is a
+   * set, so order carries nothing: each tuple boundary only cost a wait for its knocks' connect callbacks.
+   */
+  pace?: "together" | "tuples";
   signal?: AbortSignal;
 }
 
@@ -195,7 +201,8 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     options.origin ??
     (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
-  const knocking = knockTuples(options.transport, offer.tuples, {
+  const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
+  const knocking = knockTuples(options.transport, schedule, {
     settleMs: offer.settleMs,
     signal: options.signal,
     ...(origin ? { origin } : {}),
