@@ -13,6 +13,16 @@ import { watchLines } from "../test/lines.ts";
 
 /** The binary under test: dist/pkipc, or PKIPC_BENCH_BINARY (e.g. an older build, to compare before and after). */
 export const BINARY = process.env.PKIPC_BENCH_BINARY || join(import.meta.dir, "..", "dist", "pkipc");
+/** What spawnBinary starts: BINARY unless useBinary chose another (a bench comparing two builds side by side). */
+let current = BINARY;
+
+/**
+ * Makes spawnBinary start `path` from now on (BINARY when undefined). Name the file pkipc: a service
+ * allows the client by its process name, which is the file's.
+ */
+export function useBinary(path: string | undefined): void {
+  current = path ?? BINARY;
+}
 
 const started: Subprocess[] = [];
 const folders: string[] = [];
@@ -26,8 +36,8 @@ function benchFolder(): string {
 
 /** Starts the binary; stdout and stderr are piped (the caller must drain them: watchLines does). */
 export function spawnBinary(args: string[], env: Record<string, string> = {}, cwd?: string) {
-  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run "bun run build" first (bun run bench does)`);
-  const child = Bun.spawn([BINARY, ...args], {
+  if (!existsSync(current)) throw new Error(`${current} is missing: run "bun run build" first (bun run bench does)`);
+  const child = Bun.spawn([current, ...args], {
     cwd: cwd ?? benchFolder(),
     stdin: "ignore",
     stdout: "pipe",

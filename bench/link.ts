@@ -1,6 +1,6 @@
 // Benchmark: time to link with the CLI client over tcp, and many clients at once, with the compiled binary.
 import type { ClientResult } from "../src/client/index.ts";
-import { benchServer, benchService, printRaised, spawnBinary, stopAll } from "./fixtures.ts";
+import { benchServer, benchService, printRaised, spawnBinary, stopAll, useBinary } from "./fixtures.ts";
 import { summary } from "./stats.ts";
 import { readFileSync } from "node:fs";
 
@@ -11,11 +11,18 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CLIENT_DEADLINE_MS = 30_000;
 /** High enough that no limit answers 429 during the runs: a 429 makes the service retry a second later. */
 const RAISED = "10000,10000";
+/**
+ * Another build (a file named pkipc, e.g. the previous commit's) measured in the same sequential runs: its own
+ * server, service and clients, one run of each build in turn, so a change of the machine's load hits both alike.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
 
 async function client(
   url: string,
   apiKey: string,
+  binary?: string,
 ): Promise<{ result: ClientResult | undefined; pid: number; wallMs: number }> {
+  useBinary(binary);
   const start = performance.now();
   // As a SaaS backend would: the session is made with the API key, which shows who linked it.
   const child = spawnBinary(["client", "--server", url, "--json", "--timeout", "10s"], { PKIPC_API_KEY: apiKey });
@@ -40,7 +47,8 @@ async function client(
 
 const ownLink = (r: Awaited<ReturnType<typeof client>>) => r.result?.linked === true && r.result.process?.pid === r.pid;
 
-try {
+/** A server and a service of the binary spawnBinary starts now, with the limits the runs would trip raised. */
+async function pair() {
   // 200 sequential clients run at 5-10 sessions and reports a second from one address, one service:
   // past the default bursts (30 sessions, 20 reports per service, 60 per address) they would get 429.
   const server = await benchServer({
@@ -55,21 +63,42 @@ try {
   // The CLI client is not a browser: allow it by name. Each client is a new process, but the
   // service's per-process budget is raised too, so a reused PID cannot be refused.
   const service = await benchService(server, { allowProcesses: "pkipc", processReportRate: RAISED });
+  return { server, service };
+}
+
+try {
+  const { server, service } = await pair();
   printRaised(server, service);
+  useBinary(BASELINE);
+  const baseline = BASELINE ? await pair() : undefined;
+  useBinary(undefined);
 
   console.log(`load before: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
-  const link: number[] = [];
-  const wall: number[] = [];
-  let failures = 0;
+  const builds = [{ name: "", url: server.url, apiKey: server.apiKey, binary: undefined as string | undefined }];
+  if (baseline)
+    builds.push({
+      name: `baseline ${BASELINE}`,
+      url: baseline.server.url,
+      apiKey: baseline.server.apiKey,
+      binary: BASELINE,
+    });
+  const measured = builds.map(() => ({ link: [] as number[], wall: [] as number[], failures: 0 }));
   for (let i = 0; i < RUNS; i++) {
-    const run = await client(server.url, server.apiKey);
-    if (ownLink(run)) link.push(run.result!.timeToLinkMs!);
-    else failures++;
-    wall.push(run.wallMs);
+    for (const [b, build] of builds.entries()) {
+      const run = await client(build.url, build.apiKey, build.binary);
+      if (ownLink(run)) measured[b]!.link.push(run.result!.timeToLinkMs!);
+      else measured[b]!.failures++;
+      measured[b]!.wall.push(run.wallMs);
+    }
   }
-  console.log(`link over tcp, ${RUNS} sequential CLI clients (session request to confirmed link, inside the client):`);
-  console.log(`  ${summary(link)}; not linked: ${failures}   [target: median <= 5 ms, p95 <= 10 ms (issue 23)]`);
-  console.log(`  client process wall time incl. start-up: ${summary(wall)}`);
+  for (const [b, build] of builds.entries()) {
+    const { link, wall, failures } = measured[b]!;
+    console.log(
+      `link over tcp, ${RUNS} sequential CLI clients${build.name ? ` of the ${build.name}` : ""} (session request to confirmed link, inside the client):`,
+    );
+    console.log(`  ${summary(link)}; not linked: ${failures}   [target: median <= 5 ms, p95 <= 10 ms (issue 23)]`);
+    console.log(`  client process wall time incl. start-up: ${summary(wall)}`);
+  }
 
   // Rounds of CONCURRENT clients started at once (issue 9: 500 of 500 over ten rounds of 50).
   const runs: Awaited<ReturnType<typeof client>>[] = [];

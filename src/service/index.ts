@@ -6,6 +6,7 @@ import { apiClient } from "../protocol/api-client.ts";
 import { knockCount } from "../protocol/code.ts";
 import type { ServiceConfig } from "../protocol/schemas.ts";
 import { createAttributor, createBrowserIdentifier } from "./attribution/index.ts";
+import { identifyOnce } from "./attribution/identify-once.ts";
 import type { Attributor } from "./attribution/types.ts";
 import { type BurstTracker, createBurstTracker } from "./bursts.ts";
 import { createInstructionRunner, type HandlerSettings } from "./handlers/index.ts";
@@ -153,7 +154,8 @@ export async function startService(options: ServiceOptions, log: Logger): Promis
     log,
   );
   const attributor = options.attributor ?? createAttributor();
-  const identity = createBrowserIdentifier();
+  // Every knock warms its process; the burst's report takes the answer the first knock started.
+  const identity = identifyOnce(createBrowserIdentifier());
   let watcher: ReturnType<typeof watchConfig> | undefined;
   const bounds: RangeBounds = {
     maxPorts: options.maxPorts ?? DEFAULT_MAX_PORTS,
