@@ -65,10 +65,8 @@ function reply<S extends TSchema>(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(encode(schema, value, format), {
-    status,
-    headers: { ...headers, "content-type": CONTENT_TYPES[format] },
-  });
+  headers["content-type"] = CONTENT_TYPES[format];
+  return new Response(encode(schema, value, format), { status, headers });
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
@@ -113,6 +111,9 @@ export function createApp(options: AppOptions) {
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
     guard.address(request, server);
+  // The listening server, read where a route needs the socket's address. A handler that names `server` in its
+  // context makes Elysia define a getter on every request's context: the hot route reads it from here instead.
+  let self: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined;
 
   /**
    * Who asks for a session: a SaaS backend with its API key (it may state the user's address), or a
@@ -123,12 +124,12 @@ export function createApp(options: AppOptions) {
     request: Request,
     server: any,
     body: SessionRequest | undefined,
-  ): Promise<[SessionCreator, Charge[]]> => {
+  ): Promise<[SessionCreator, readonly Charge[]]> => {
     const key = await guard.presentedApiKey(request);
     if (key) {
       // the socket's address only when the backend states none (requestIP is a system call)
       const who = {
-        address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request),
+        address: body?.address === undefined ? addressOf(server, request) : body.address.replace(/^::ffff:/i, ""),
         origin: key.origin,
         apiKeyId: key.id,
       };
@@ -151,7 +152,7 @@ export function createApp(options: AppOptions) {
   };
 
   // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
-  return new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
     .use(
       openapi({
         // No viewer: Elysia's default loads Scalar from a CDN, unpinned, on this origin. pageRoutes serves
@@ -238,8 +239,8 @@ export function createApp(options: AppOptions) {
     )
     .post(
       "/v1/sessions",
-      async ({ query, request, server, body }) => {
-        const [who, charges] = await creatorOf(request, server, body as SessionRequest | undefined);
+      async ({ query, request, body }) => {
+        const [who, charges] = await creatorOf(request, self?.server ?? null, body as SessionRequest | undefined);
         const offer = await sessions.create(who, charges);
         return reply(
           SessionOffer,
@@ -401,4 +402,6 @@ export function createApp(options: AppOptions) {
         detail: { summary: "A linked service answers the instructions it handled" },
       },
     );
+  self = app;
+  return app;
 }
