@@ -27,7 +27,7 @@ import { statusFor } from "../protocol/versions.ts";
 import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
-import { type Guard, jsonBody } from "./guard.ts";
+import { type ApiCaller, type Guard, jsonBody } from "./guard.ts";
 import type { Charge } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
@@ -111,6 +111,19 @@ export function createApp(options: AppOptions) {
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
     guard.address(request, server);
+  // The headers of a new session's answer, made once per format and origin (bounded): Response copies them.
+  const madeHeaders: Record<Format, Map<string, Headers>> = { json: new Map(), xml: new Map() };
+  const offerHeaders = (format: Format, origin: string) => {
+    const made = madeHeaders[format];
+    let headers = made.get(origin);
+    if (headers === undefined) {
+      if (made.size >= 1024) made.clear();
+      headers = new Headers({ "content-type": CONTENT_TYPES[format] });
+      if (origin) headers.set(SESSION_ORIGIN_HEADER, origin);
+      made.set(origin, headers);
+    }
+    return headers;
+  };
   // The listening server, read where a route needs the socket's address. A handler that names `server` in its
   // context makes Elysia define a getter on every request's context: the hot route reads it from here instead.
   let self: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined;
@@ -120,12 +133,12 @@ export function createApp(options: AppOptions) {
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = async (
+  const creatorOf = (
+    key: ApiCaller | undefined,
     request: Request,
     server: any,
     body: SessionRequest | undefined,
-  ): Promise<[SessionCreator, readonly Charge[]]> => {
-    const key = await guard.presentedApiKey(request);
+  ): [SessionCreator, readonly Charge[]] => {
     if (key) {
       // the socket's address only when the backend states none (requestIP is a system call)
       const who = {
@@ -240,15 +253,14 @@ export function createApp(options: AppOptions) {
     .post(
       "/v1/sessions",
       async ({ query, request, body }) => {
-        const [who, charges] = await creatorOf(request, self?.server ?? null, body as SessionRequest | undefined);
+        const key = await guard.presentedApiKey(request);
+        const [who, charges] = creatorOf(key, request, self?.server ?? null, body as SessionRequest | undefined);
         const offer = await sessions.create(who, charges);
-        return reply(
-          SessionOffer,
-          offer,
-          formatOf(query, request),
-          201,
-          who.origin ? { [SESSION_ORIGIN_HEADER]: who.origin } : {},
-        );
+        const format = formatOf(query, request);
+        return new Response(encode(SessionOffer, offer, format), {
+          status: 201,
+          headers: offerHeaders(format, who.origin ?? ""),
+        });
       },
       {
         query: strictQuery({ format: FormatQuery }),
