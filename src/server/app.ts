@@ -27,7 +27,7 @@ import { statusFor } from "../protocol/versions.ts";
 import { browserCors } from "./cors.ts";
 import { pageRoutes } from "./page/routes.ts";
 import { adminRoutes } from "./admin.ts";
-import { type Guard, jsonBody } from "./guard.ts";
+import { type ApiCaller, type Guard, jsonBody } from "./guard.ts";
 import type { Charge } from "../lib/rate-limit.ts";
 import type { SessionCreator, Sessions } from "./sessions.ts";
 
@@ -65,10 +65,8 @@ function reply<S extends TSchema>(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(encode(schema, value, format), {
-    status,
-    headers: { ...headers, "content-type": CONTENT_TYPES[format] },
-  });
+  headers["content-type"] = CONTENT_TYPES[format];
+  return new Response(encode(schema, value, format), { status, headers });
 }
 
 /** The one place an error becomes an HTTP answer: a stable code and one sentence, never a stack. */
@@ -113,22 +111,38 @@ export function createApp(options: AppOptions) {
     negotiate(typeof query.format === "string" ? query.format : undefined, request.headers.get("accept"));
   const addressOf = (server: { requestIP(r: Request): { address: string } | null } | null, request: Request) =>
     guard.address(request, server);
+  // The headers of a new session's answer, made once per format and origin (bounded): Response copies them.
+  const madeHeaders: Record<Format, Map<string, Headers>> = { json: new Map(), xml: new Map() };
+  const offerHeaders = (format: Format, origin: string) => {
+    const made = madeHeaders[format];
+    let headers = made.get(origin);
+    if (headers === undefined) {
+      if (made.size >= 1024) made.clear();
+      headers = new Headers({ "content-type": CONTENT_TYPES[format] });
+      if (origin) headers.set(SESSION_ORIGIN_HEADER, origin);
+      made.set(origin, headers);
+    }
+    return headers;
+  };
+  // The listening server, read where a route needs the socket's address. A handler that names `server` in its
+  // context makes Elysia define a getter on every request's context: the hot route reads it from here instead.
+  let self: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined;
 
   /**
    * Who asks for a session: a SaaS backend with its API key (it may state the user's address), or a
    * page of an allowed origin (bound to its own address). Anything else is refused: a page of another
    * site must not be able to link the user's service to a session of its own.
    */
-  const creatorOf = async (
+  const creatorOf = (
+    key: ApiCaller | undefined,
     request: Request,
     server: any,
     body: SessionRequest | undefined,
-  ): Promise<[SessionCreator, Charge[]]> => {
-    const key = await guard.presentedApiKey(request);
+  ): [SessionCreator, readonly Charge[]] => {
     if (key) {
       // the socket's address only when the backend states none (requestIP is a system call)
       const who = {
-        address: body?.address?.replace(/^::ffff:/i, "") ?? addressOf(server, request),
+        address: body?.address === undefined ? addressOf(server, request) : body.address.replace(/^::ffff:/i, ""),
         origin: key.origin,
         apiKeyId: key.id,
       };
@@ -151,7 +165,7 @@ export function createApp(options: AppOptions) {
   };
 
   // normalize off: a body or query with properties the schema does not name is refused, not trimmed.
-  return new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
     .use(
       openapi({
         // No viewer: Elysia's default loads Scalar from a CDN, unpinned, on this origin. pageRoutes serves
@@ -238,16 +252,15 @@ export function createApp(options: AppOptions) {
     )
     .post(
       "/v1/sessions",
-      async ({ query, request, server, body }) => {
-        const [who, charges] = await creatorOf(request, server, body as SessionRequest | undefined);
+      async ({ query, request, body }) => {
+        const key = await guard.presentedApiKey(request);
+        const [who, charges] = creatorOf(key, request, self?.server ?? null, body as SessionRequest | undefined);
         const offer = await sessions.create(who, charges);
-        return reply(
-          SessionOffer,
-          offer,
-          formatOf(query, request),
-          201,
-          who.origin ? { [SESSION_ORIGIN_HEADER]: who.origin } : {},
-        );
+        const format = formatOf(query, request);
+        return new Response(encode(SessionOffer, offer, format), {
+          status: 201,
+          headers: offerHeaders(format, who.origin ?? ""),
+        });
       },
       {
         query: strictQuery({ format: FormatQuery }),
@@ -401,4 +414,6 @@ export function createApp(options: AppOptions) {
         detail: { summary: "A linked service answers the instructions it handled" },
       },
     );
+  self = app;
+  return app;
 }

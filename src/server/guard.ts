@@ -230,15 +230,29 @@ export function createGuard(
     }
   }
 
-  /** The bearer credential of a request, if any. */
-  const bearer = (request: Request) => /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+  /** The bearer credential of a request ("Bearer " and at least one character), else "". */
+  const bearer = (request: Request) => {
+    const value = request.headers.get("authorization");
+    return value !== null && value.length > 7 && value.startsWith("Bearer ") ? value.slice(7) : "";
+  };
   function address(request: Request, server: RequestIp): string {
     if (header) {
       const forwarded = request.headers.get(header)?.split(",").at(-1)?.trim();
-      if (forwarded && ADDRESS.test(forwarded)) return forwarded.replace(/^::ffff:/i, "");
+      if (forwarded && ADDRESS.test(forwarded)) return interned(unmapped(forwarded));
     }
-    return (server?.requestIP(request)?.address ?? "unknown").replace(/^::ffff:/i, "");
+    return interned(unmapped(server?.requestIP(request)?.address ?? "unknown"));
   }
+  // One string per address (bounded): the sessions of one client share it, not a copy each in the store.
+  const addresses = new Map<string, string>();
+  function interned(address: string): string {
+    const kept = addresses.get(address);
+    if (kept !== undefined) return kept;
+    if (addresses.size >= MAX_NOTED) addresses.clear();
+    addresses.set(address, address);
+    return address;
+  }
+  /** Charges of each API key, made once: a backend issues all its sessions with the same key. */
+  const keyCharges = new Map<string, readonly Charge[]>();
 
   return {
     settings,
@@ -373,9 +387,15 @@ export function createGuard(
      * What creating a session costs, in order: a call and a session of the API key (from presentedApiKey), or a
      * session of the address. Sessions.create takes them with its insert.
      */
-    sessionCharges(address: string, apiKey?: ApiCaller): Charge[] {
-      if (apiKey) return [...callsPerApiKey.charge(apiKey.id), ...sessionsPerApiKey.charge(apiKey.id)];
-      return sessionsPerAddress.charge(clientNetwork(address));
+    sessionCharges(address: string, apiKey?: ApiCaller): readonly Charge[] {
+      if (!apiKey) return sessionsPerAddress.charge(clientNetwork(address));
+      let charges = keyCharges.get(apiKey.id);
+      if (charges === undefined) {
+        if (keyCharges.size >= MAX_NOTED) keyCharges.clear(); // bounded: keys are few, their list is made again
+        charges = [...callsPerApiKey.charge(apiKey.id), ...sessionsPerApiKey.charge(apiKey.id)];
+        keyCharges.set(apiKey.id, charges);
+      }
+      return charges;
     },
     /** Status reads: by API key for a backend (already counted by apiKey()), else by client network. */
     async limitRead(address: string, apiKey?: ApiCaller): Promise<void> {
@@ -403,6 +423,10 @@ export function createGuard(
     },
   };
 }
+
+/** An address without the IPv4-mapped prefix: "::ffff:127.0.0.1" reads as 127.0.0.1. */
+const unmapped = (address: string) =>
+  address.length > 7 && address.charCodeAt(0) === 58 && /^::ffff:/i.test(address) ? address.slice(7) : address;
 
 /** How often one address's unproven reports are searched for the session they fit; past it they are only refused. */
 const UNPROVEN_REPORTS: RateSpec = { perSecond: 2, burst: 10 };

@@ -42,8 +42,10 @@ const KEPT = 4096;
  * addresses, never take the room the backends' sessions have, nor one key the room of another.
  */
 export function quotas(settings: QuotaSettings) {
-  const kept = new Map<string, Quota[]>();
-  const keep = (holder: string, made: Quota[]) => {
+  // by API key id and by client network: a backend's list is found by its key's id alone, no name made per session
+  const byKey = new Map<string, Quota[]>();
+  const byNetwork = new Map<string, Quota[]>();
+  const keep = (kept: Map<string, Quota[]>, holder: string, made: Quota[]) => {
     if (kept.size >= KEPT) kept.clear(); // bounded; a holder dropped gets a new list next time
     kept.set(holder, made);
     return made;
@@ -52,30 +54,29 @@ export function quotas(settings: QuotaSettings) {
     /** What a new session of `who` counts in, in the order they are checked. */
     session(who: QuotaHolder): readonly Quota[] {
       if (who.apiKeyId !== undefined) {
+        const found = byKey.get(who.apiKeyId);
+        if (found !== undefined) return found;
         const key = `key:${who.apiKeyId}`;
         const max = settings.maxSessionsPerApiKey;
-        return (
-          kept.get(key) ??
-          keep(key, [
-            { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
-            {
-              group: key,
-              max,
-              refusal: () =>
-                new RateLimitError(
-                  `this API key holds ${max} pending sessions, its most; retry as they link or expire`,
-                  1,
-                ),
-            },
-          ])
-        );
+        return keep(byKey, who.apiKeyId, [
+          { group: "keys", max: settings.maxLiveSessions, refusal: () => liveCapError(settings.maxLiveSessions) },
+          {
+            group: key,
+            max,
+            refusal: () =>
+              new RateLimitError(
+                `this API key holds ${max} pending sessions, its most; retry as they link or expire`,
+                1,
+              ),
+          },
+        ]);
       }
       const net = `net:${clientNetwork(who.address)}`;
       const perClient = settings.maxPageSessionsPerClient;
       const all = settings.maxPageSessions;
       return (
-        kept.get(net) ??
-        keep(net, [
+        byNetwork.get(net) ??
+        keep(byNetwork, net, [
           {
             group: net,
             max: perClient,

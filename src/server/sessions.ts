@@ -390,6 +390,16 @@ export function createSessions(
 ): Sessions {
   const knocks = knockCount(settings.shape);
   const unprovenGrace = unprovenGraceMs(settings);
+  // Sessions issued in the same millisecond expire in the same one: its text is made once, not a Date each.
+  let lastTime = Number.NaN;
+  let lastText = "";
+  const isoTime = (ms: number) => {
+    if (ms !== lastTime) {
+      lastText = new Date(ms).toISOString();
+      lastTime = ms;
+    }
+    return lastText;
+  };
   const strategy = () => settings.bindFailure;
   const quota = quotas(quotaSettings(settings));
   const stopping = new AbortController();
@@ -711,7 +721,7 @@ export function createSessions(
         return {
           id: record.id,
           tuples,
-          expiresAt: new Date(record.expiresAt).toISOString(),
+          expiresAt: isoTime(record.expiresAt),
           ttlMs: settings.ttlMs,
           settleMs: settings.settleMs,
         };

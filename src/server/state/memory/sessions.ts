@@ -150,7 +150,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return found;
   };
   /** The first of `quotas` whose group is full, if any. */
-  const fullQuota = (quotas: readonly Quota[]) => quotas.find((q) => (groupLive.get(q.group) ?? 0) >= q.max);
+  const fullQuota = (quotas: readonly Quota[]) => {
+    for (const q of quotas) if ((groupLive.get(q.group) ?? 0) >= q.max) return q;
+    return undefined;
+  };
 
   const chunkOf = (n: number) => chunks[Math.floor((n % maxRecords) / CHUNK)];
   const cellOf = (n: number) => (n % maxRecords) % CHUNK;
