@@ -71,7 +71,7 @@ function clusterPorts(count: number): number[] {
   const ports: number[] = [];
   for (let tries = 0; ports.length < count; tries++) {
     if (tries >= 500) throw new Error(`no ${count} free port pairs (P, P+10000) on 127.0.0.1 for a Redis Cluster`);
-    const port = findFreePort();
+    const port = findFreePort("127.0.0.1", 22_768); // so its bus port stays below the ephemeral range too
     const bus = port + 10_000;
     if (bus > 65_535 || taken.has(port) || taken.has(bus) || !portFree(bus)) continue;
     taken.add(port).add(bus);

@@ -43,10 +43,17 @@ export function findFreeRange(size: number, host = "127.0.0.1", attempts = 200):
   throw new Error(`no free range of ${size} ports on ${host} after ${attempts} attempts`);
 }
 
-/** A free TCP port on `host`, chosen by the OS. */
-export function findFreePort(host = "127.0.0.1"): number {
-  const listener = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
+/**
+ * A free TCP port on `host` right now, chosen at random below the ephemeral ranges, as findFreeRange does. A port
+ * the OS picks (port 0) is an ephemeral one, which any outgoing connection may take between the pick and the
+ * caller's bind (seen in CI: a test's Redis sentinel lost its port to a connection of the test before). `below`
+ * narrows it, e.g. for a Redis Cluster node, whose bus listens on its port + 10000.
+ */
+export function findFreePort(host = "127.0.0.1", below = 32_000, attempts = 500): number {
+  const low = 20_000;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = low + Math.floor(Math.random() * (below - low));
+    if (!BROWSER_REFUSED_PORTS.has(port) && canBind(host, port)) return port;
+  }
+  throw new Error(`no free port on ${host} between ${low} and ${below} after ${attempts} attempts`);
 }
