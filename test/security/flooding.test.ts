@@ -67,12 +67,11 @@ describe("reports that are not exactly a code", () => {
  * knock states `origin`, the sessions' own: the worst noise is the one that carries the right origin.
  */
 function knocker(mode: "every" | "random", range: { start: number; end: number }, count: number, origin: string) {
-  const script = mode === "every" ? ["test/fixtures/every-port.ts"] : ["test/fixtures/knocker.ts", "random"];
   const child = Bun.spawn(
     [
       BUN,
-      join(ROOT, script[0]!),
-      ...script.slice(1),
+      join(ROOT, "test", "fixtures", "knocker.ts"),
+      mode === "every" ? "loop" : "random",
       `${range.start}`,
       `${range.end}`,
       `${count}`,
