@@ -189,3 +189,40 @@ export async function failoverDrill(url: string, drill: Drill): Promise<void> {
   expect(b.child.exitCode).toBeNull();
   expect(service.child.exitCode).toBeNull();
 }
+
+/**
+ * A replica stops acknowledging (SIGSTOP of `replicaPid`) under an instance with admin secret `adminSecret`: every
+ * API key (`tries` times: a WAIT sent to another primary would answer at once) and an enrollment token are
+ * answered 503 with the reason, never 201 unreplicated; 201 again once it is back (SIGCONT).
+ */
+export async function replicaLagDrill(url: string, adminSecret: string, replicaPid: number, tries = 1): Promise<void> {
+  const issue = () =>
+    fetch(`${url}/v1/admin/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "during-lag", origin: "https://saas.example" }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  expect((await issue()).status).toBe(201);
+  process.kill(replicaPid, "SIGSTOP");
+  try {
+    for (let i = 0; i < tries; i++) {
+      const started = Date.now();
+      const lagging = await issue();
+      expect(lagging.status).toBe(503);
+      expect(((await lagging.json()) as { error: { message: string } }).error.message).toMatch(
+        /no replica of the shared store .* acknowledged the write within 1000 ms/,
+      );
+      expect(Date.now() - started).toBeLessThan(5_000); // the 1 s wait, not a hang
+    }
+    const token = await fetch(`${url}/v1/admin/tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminSecret}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(token.status).toBe(503);
+  } finally {
+    process.kill(replicaPid, "SIGCONT");
+  }
+  expect((await issue()).status).toBe(201);
+}
