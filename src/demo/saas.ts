@@ -44,6 +44,8 @@ export function startDemoSaas(options: { hostname?: string; port?: number } = {}
     port: options.port ?? 0,
     async fetch(request, server) {
       const { pathname } = new URL(request.url);
+      // Browsers ask every origin for one: no icon, and no 404 in the page's console.
+      if (request.method === "GET" && pathname === "/favicon.ico") return new Response(null, { status: 204 });
       if (request.method === "GET" && pathname === "/demo.js") {
         return new Response(DEMO_JS, {
           headers: { "content-type": "text/javascript; charset=utf-8", "x-content-type-options": "nosniff" },

@@ -32,5 +32,7 @@ export function pageRoutes() {
       // A plain page, not a viewer: a viewer would be a third-party script running on this origin, which the
       // server's CORS and page checks always trust. The document itself is at /openapi/json.
       .get("/openapi", () => page(OPENAPI_HTML, OPENAPI_HEADERS), { detail: { hide: true } })
+      // Browsers ask every origin for one: no icon, and no 404 in the console of every page.
+      .get("/favicon.ico", () => new Response(null, { status: 204 }), { detail: { hide: true } })
   );
 }
