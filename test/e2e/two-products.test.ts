@@ -77,8 +77,9 @@ describe("two products side by side", () => {
     const [a, b] = await Promise.all([link(acme.url, "acme"), link(globex.url, "globex")]);
     const ra = JSON.parse(a.stdout);
     const rb = JSON.parse(b.stdout);
-    expect(ra.linked).toBe(true);
-    expect(rb.linked).toBe(true);
+    // What each client said, if one did not link: its JSON (code, message, knocks) and its stderr.
+    expect(ra.linked, `acme: ${a.stdout} ${a.stderr}`).toBe(true);
+    expect(rb.linked, `globex: ${b.stdout} ${b.stderr}`).toBe(true);
     expect((await backendApi(acme.url).status(ra.sessionId)).instructions[0]).toMatchObject({
       name: "key",
       state: "done",
