@@ -10,12 +10,20 @@ import type { Page } from "puppeteer-core";
 import { makeCertificate } from "../test/browser/fixtures.ts";
 import { type BrowserKind, launchBrowser } from "../test/browser/launch.ts";
 import { launchWebKit } from "../test/browser/webkit.ts";
-import { type BenchServer, benchServer, benchService, printRaised, stopAll } from "./fixtures.ts";
+import { adminApiKey, type BenchServer, benchServer, benchService, printRaised, stopAll } from "./fixtures.ts";
+import { type Harness, startHarness } from "./plain-tab.ts";
 
 type BenchKind = BrowserKind | "webkit";
 const RUNS = Number(process.argv[2] ?? 30);
 const TRANSPORTS = process.env.BENCH_TRANSPORTS?.split(",") ?? ["fetch", "https", "ws", "wss"];
 const KINDS = (process.env.BENCH_BROWSERS?.split(",") ?? ["chromium", "firefox", "webkit"]) as BenchKind[];
+/**
+ * How Chromium and Firefox are driven for the timed rows: "plain" (default) starts them with nothing attached
+ * and a harness page of this bench's own origin (bench/plain-tab.ts says why); "puppeteer" drives the server's
+ * demo page through puppeteer, whose network events slow every request. WebKit is always driven by WebDriver
+ * (which watches no network), and the Local Network Access rows need puppeteer to set the permission.
+ */
+const DRIVER = process.env.BENCH_DRIVER === "puppeteer" ? "puppeteer" : "plain";
 /** Between runs: longer than the service's 1 s retry window, so each run stands alone, as a user's would. */
 const GAP_MS = 1100;
 /** A page that has not linked by then is counted as not linked (link() gives up at 5 s itself). */
@@ -105,8 +113,20 @@ interface BenchTab {
 async function openTab(
   kind: BenchKind,
   publicPorts?: number[],
-  options: { acceptInsecureCerts?: boolean } = {},
+  options: { acceptInsecureCerts?: boolean; harness?: Harness } = {},
 ): Promise<BenchTab> {
+  if (kind !== "webkit" && options.harness) {
+    const plain = await options.harness.open<TimedLink>(kind);
+    return {
+      link: (url, transport, backend) =>
+        plain.run(
+          { moduleUrl: `${url}/pkipc.js`, opts: { transport, timeoutMs: 5000 }, ...(backend ? { backend } : {}) },
+          PAGE_DEADLINE_MS,
+          () => ({ ok: false, message: "the page did not answer in time", marks: {} }),
+        ),
+      close: () => plain.close(),
+    };
+  }
   if (kind === "webkit") {
     const launched = await launchWebKit(options);
     return {
@@ -158,6 +178,8 @@ const denied: string[] = [];
 const securePage: string[] = [];
 let tab: BenchTab | undefined;
 let backend: { url: string; stop(): void } | undefined;
+let harnessBackend: { url: string; stop(): void } | undefined;
+let harness: Harness | undefined;
 /** Also time click to linked (BENCH_CLICK=0: not). */
 const CLICK = process.env.BENCH_CLICK !== "0";
 
@@ -305,6 +327,7 @@ function loadavg(): string {
 function startBackend(
   server: BenchServer,
   tls?: { certFile: string; keyFile: string; cert: string },
+  apiKey = server.apiKey,
 ): { url: string; stop(): void } {
   const backend = Bun.serve({
     hostname: "127.0.0.1",
@@ -315,7 +338,7 @@ function startBackend(
       if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
       const made = await fetch(`${server.url}/v1/sessions`, {
         method: "POST",
-        headers: { authorization: `Bearer ${server.apiKey}` },
+        headers: { authorization: `Bearer ${apiKey}` },
         signal: AbortSignal.timeout(5000),
         ...(tls ? { tls: { ca: tls.cert } } : {}),
       });
@@ -341,16 +364,19 @@ try {
     addressReportRate: raised,
   };
   const serviceLimits = { allowProcesses: Object.values(PROCESS_NAMES).flat().join(","), processReportRate: raised };
-  const server = await benchServer(serverLimits);
+  // The harness page's origin: the server serves its pages (CORS), and the backend's second key makes its sessions.
+  harness = DRIVER === "plain" ? startHarness(timedLinkScript) : undefined;
+  const server = await benchServer(serverLimits, harness ? ["--allow-origin", harness.origin] : []);
   const debugLog = { PKIPC_LOG_LEVEL: "debug", PKIPC_LOG_FORMAT: "json" };
   const service = await benchService(server, serviceLimits, debugLog);
   printRaised(server, service);
   backend = startBackend(server);
+  if (harness) harnessBackend = startBackend(server, undefined, await adminApiKey(server, harness.origin));
   for (const kind of KINDS) {
-    tab = await openTab(kind);
+    tab = await openTab(kind, undefined, harness ? { harness } : {});
     await timeTransports(kind, tab, server.url, TRANSPORTS, rows, service.lines);
     if (CLICK && kind !== "webkit")
-      await timeTransports(kind, tab, server.url, [undefined], rows, service.lines, backend.url);
+      await timeTransports(kind, tab, server.url, [undefined], rows, service.lines, (harnessBackend ?? backend).url);
     await tab.close();
     tab = undefined;
     if (kind === "webkit") {
@@ -398,10 +424,12 @@ try {
 } finally {
   await tab?.close();
   backend?.stop();
+  harnessBackend?.stop();
+  harness?.stop();
   await stopAll();
 }
 console.log(
-  `\nTime to link from the page's link() call (click: from the page asking its backend for a session), median of ${RUNS} runs (after one warm-up), headless; load ${loadavg()}:\n`,
+  `\nTime to link from the page's link() call (click: from the page asking its backend for a session), median of ${RUNS} runs (after one warm-up), headless, ${DRIVER === "plain" ? "Chromium and Firefox with no driver attached (a harness page of its own origin; BENCH_DRIVER=puppeteer drives them instead)" : "Chromium and Firefox driven by puppeteer"}; load ${loadavg()}:\n`,
 );
 console.log("| browser  | transport | median | target | runs |\n|---|---|---|---|---|");
 console.log(rows.join("\n"));

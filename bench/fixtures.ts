@@ -131,10 +131,13 @@ export async function benchServer(
   return server;
 }
 
-/** An API key for the benchmark's SaaS backend, from `pkipc admin api-key` as the README tells an operator. */
-async function adminApiKey(server: Omit<BenchServer, "apiKey">): Promise<string> {
+/**
+ * An API key for the benchmark's SaaS backend, from `pkipc admin api-key` as the README tells an operator; its
+ * sessions belong to `origin` (default: the server's own, whose demo page the browser benchmark drives).
+ */
+export async function adminApiKey(server: Omit<BenchServer, "apiKey">, origin = server.url): Promise<string> {
   const child = spawnBinary(
-    ["admin", "api-key", "bench", "--origin", server.url, "--server", server.url, "--timeout", "10s"],
+    ["admin", "api-key", "bench", "--origin", origin, "--server", server.url, "--timeout", "10s"],
     { PKIPC_ADMIN_SECRET: server.adminSecret },
   );
   const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);

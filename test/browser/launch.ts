@@ -12,7 +12,7 @@ export const BROWSER_BINARIES: Record<BrowserKind, string> = {
 };
 
 /** Headless Chromium as root, per BRIEF section 2. */
-const CHROMIUM_FLAGS = [
+export const CHROMIUM_FLAGS = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-background-networking",
