@@ -35,9 +35,11 @@ export async function knockTuples(
   const held: Promise<KnockResult>[] = [];
   for (const [index, tuple] of tuples.entries()) {
     if (options.signal?.aborted) break;
+    // One hold for the tuple's knocks, which start together: a timer and a signal per knock cost a cold
+    // client process about as much as the connects themselves.
+    const hold = AbortSignal.timeout(holdMs);
+    const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
     const ready = tuple.map((port) => {
-      const hold = AbortSignal.timeout(holdMs);
-      const signal = options.signal ? AbortSignal.any([hold, options.signal]) : hold;
       options.onStart?.(port, index);
       let landed!: () => void;
       const open = new Promise<void>((resolve) => (landed = resolve));
