@@ -57,6 +57,9 @@ function linkTtlOf(headers: Headers): number | undefined {
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
+/** How answers are decoded: fields a newer server added are skipped (see docs/operating.md#upgrading). */
+const ANSWERS = { ignoreUnknown: true } as const;
+
 /** A client for the server at `base` (e.g. http://127.0.0.1:7870). */
 export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
   const root = apiRoot(base);
@@ -101,7 +104,9 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     if (!response.ok) {
       let errorBody: ErrorBody | undefined;
       try {
-        errorBody = decode(ErrorBody, text, response.headers.get("content-type")?.includes("xml") ? "xml" : "json");
+        errorBody = decode(ErrorBody, text, response.headers.get("content-type")?.includes("xml") ? "xml" : "json", {
+          ignoreUnknown: true,
+        });
       } catch {
         errorBody = undefined;
       }
@@ -116,7 +121,8 @@ export function apiClient(base: string | URL, options: ApiClientOptions = {}) {
     init.headers?.(response.headers);
     if (!schema) return undefined as Static<S>;
     try {
-      return decode(schema, text, format);
+      // A newer server may add fields: what this version knows is checked, the rest is left out.
+      return decode(schema, text, format, ANSWERS);
     } catch (error) {
       throw new DecodeError(`${url.pathname} answered something unexpected: ${(error as Error).message}`, {
         cause: error,

@@ -3,7 +3,9 @@ import { describeSchemaProblem } from "./schema-problem.ts";
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { DecodeError } from "../lib/errors.ts";
-import { decodeXml, encodeXml } from "./xml.ts";
+import { type DecodeOptions, decodeXml, encodeXml } from "./xml.ts";
+
+export type { DecodeOptions } from "./xml.ts";
 
 export type Format = "json" | "xml";
 
@@ -60,13 +62,26 @@ export function encode<S extends TSchema>(schema: S, value: Static<S>, format: F
   return format === "xml" ? encodeXml(schema, value) : JSON.stringify(value);
 }
 
-/** Decodes and validates a document; throws DecodeError saying what is wrong. */
-export function decode<S extends TSchema>(schema: S, text: string, format: Format): Static<S> {
-  if (format === "xml") return decodeXml(schema, text);
+/**
+ * Decodes and validates a document; throws DecodeError saying what is wrong. Requests are decoded strictly;
+ * clients pass `ignoreUnknown` for a server's answers, so that a newer server's added fields do not break them.
+ */
+export function decode<S extends TSchema>(
+  schema: S,
+  text: string,
+  format: Format,
+  options: DecodeOptions = {},
+): Static<S> {
+  if (format === "xml") return decodeXml(schema, text, options);
   if (Buffer.byteLength(text) > MAX_JSON_BYTES) throw new DecodeError(`JSON is larger than ${MAX_JSON_BYTES} bytes`);
-  const value = parseJson(text);
+  let value = parseJson(text);
   // Check is several times cheaper than Errors; the error list is only worth building for a bad document.
   if (Value.Check(schema, value)) return value as Static<S>;
+  if (options.ignoreUnknown) {
+    // Clean drops what the schema does not name (the value was just parsed: nobody else holds it), then all is checked again.
+    value = Value.Clean(schema, value);
+    if (Value.Check(schema, value)) return value as Static<S>;
+  }
   const problem = Value.Errors(schema, value).First();
   throw new DecodeError(`JSON: ${describeSchemaProblem(problem, "the document")}`);
 }

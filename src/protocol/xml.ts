@@ -19,6 +19,14 @@ import { parseXml, type XmlNode } from "./xml-parse.ts";
 /** Largest XML document accepted, in bytes. */
 export const MAX_XML_BYTES = 64 * 1024;
 
+export interface DecodeOptions {
+  /**
+   * Skip the properties (JSON) and elements (XML) the schema does not name, instead of refusing them: for
+   * answers of a server, which a newer version may extend. What the schema names is checked as strictly.
+   */
+  ignoreUnknown?: boolean;
+}
+
 type Schema = TSchema & {
   type?: string;
   xmlName?: string;
@@ -68,11 +76,11 @@ export function encodeXml<S extends TSchema>(schema: S, value: Static<S>): strin
 
 const children = (node: XmlNode) => node.children;
 
-function read(node: XmlNode, schema: Schema, path: string): unknown {
+function read(node: XmlNode, schema: Schema, path: string, lenient: boolean): unknown {
   if (schema.anyOf) {
     for (const member of schema.anyOf) {
       try {
-        const value = read(node, member as Schema, path);
+        const value = read(node, member as Schema, path, lenient);
         if (Value.Check(member, value)) return value;
       } catch {
         // try the next member
@@ -92,7 +100,7 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
         const item = schema.xmlItem ?? "item";
         if (child.name !== item)
           throw new DecodeError(`XML element ${path} holds <${child.name}> where <${item}> belongs`);
-        return read(child, schema.items as Schema, `${path}/${item}[${i}]`);
+        return read(child, schema.items as Schema, `${path}/${item}[${i}]`, lenient);
       });
     case "object": {
       const out: Record<string, unknown> = {};
@@ -103,10 +111,12 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
             ? schema.properties[child.name]
             : undefined
           : Object.values(schema.patternProperties ?? {})[0];
+        // An element a newer sender added is skipped when asked to (an answer of a newer server); never a repeated one.
+        if (!sub && lenient && schema.properties) continue;
         if (!sub || typeof key !== "string")
           throw new DecodeError(`XML element ${path} has an unexpected <${child.name}>`);
         if (Object.hasOwn(out, key)) throw new DecodeError(`XML element ${path} repeats <${child.name}>`);
-        out[key] = read(child, sub as Schema, `${path}/${child.name}`);
+        out[key] = read(child, sub as Schema, `${path}/${child.name}`, lenient);
       }
       return out;
     }
@@ -124,7 +134,8 @@ function read(node: XmlNode, schema: Schema, path: string): unknown {
 }
 
 /** Decodes and validates an XML document against `schema`; throws DecodeError with the reason. */
-export function decodeXml<S extends TSchema>(schema: S, text: string): Static<S> {
+export function decodeXml<S extends TSchema>(schema: S, text: string, options: DecodeOptions = {}): Static<S> {
+  const lenient = options.ignoreUnknown === true;
   // length first: a string of n UTF-16 units is at least n bytes, so a huge one is refused without encoding it
   if (text.length > MAX_XML_BYTES || Buffer.byteLength(text) > MAX_XML_BYTES)
     throw new DecodeError(`XML is larger than ${MAX_XML_BYTES} bytes`);
@@ -133,8 +144,8 @@ export function decodeXml<S extends TSchema>(schema: S, text: string): Static<S>
   if (root.name !== expected) throw new DecodeError(`XML root element is <${root.name}>, expected <${expected}>`);
   const unwrap = (schema as Schema).xmlUnwrap;
   const value = unwrap
-    ? { [unwrap]: read(root, (schema as Schema).properties![unwrap] as Schema, expected) }
-    : read(root, schema as Schema, expected);
+    ? { [unwrap]: read(root, (schema as Schema).properties![unwrap] as Schema, expected, lenient) }
+    : read(root, schema as Schema, expected, lenient);
   if (Value.Check(schema, value)) return value as Static<S>;
   const error = Value.Errors(schema, value).First();
   throw new DecodeError(`XML ${expected}${error?.path || ""}: ${error?.message ?? "does not match the schema"}`);

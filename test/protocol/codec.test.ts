@@ -120,3 +120,41 @@ test("format negotiation: the query wins, then Accept, then JSON", () => {
   expect(negotiate(undefined, undefined)).toBe("json");
   expect(negotiate("yaml", "*/*")).toBe("json");
 });
+
+describe("answers of a newer server: what it added is skipped, what this version knows is still checked", () => {
+  const lenient = { ignoreUnknown: true } as const;
+  // A status as a later version might send it: a new top-level field, a new field inside the process and an instruction.
+  const newer = {
+    ...status,
+    mood: "cheerful",
+    process: { ...status.process, cgroup: "/user.slice" },
+    instructions: [{ ...status.instructions[0], attempts: 2 }],
+  };
+
+  test("JSON: the unknown fields are dropped, the known ones kept", () => {
+    expect(() => decode(SessionStatus, JSON.stringify(newer), "json")).toThrow(DecodeError);
+    expect(decode(SessionStatus, JSON.stringify(newer), "json", lenient)).toEqual(status);
+  });
+
+  test("XML: the unknown elements are skipped, the known ones kept", () => {
+    const xml = encode(SessionStatus, status, "xml").replace("<state>", "<mood>cheerful</mood><state>");
+    expect(xml).toContain("<mood>");
+    expect(() => decode(SessionStatus, xml, "xml")).toThrow(DecodeError);
+    expect(decode(SessionStatus, xml, "xml", lenient)).toEqual(status);
+  });
+
+  test("a known field that is wrong is refused all the same, in either format", () => {
+    const wrong = JSON.stringify({ ...newer, version: "three" });
+    expect(() => decode(SessionStatus, wrong, "json", lenient)).toThrow(/version/);
+    const badState = JSON.stringify({ ...newer, state: "teleported" });
+    expect(() => decode(SessionStatus, badState, "json", lenient)).toThrow(DecodeError);
+    const xml = encode(SessionStatus, status, "xml").replace("<version>3</version>", "<version>x</version>");
+    expect(() => decode(SessionStatus, xml, "xml", lenient)).toThrow(DecodeError);
+    // a repeated element is not "unknown": still refused
+    const twice = encode(SessionStatus, status, "xml").replace(
+      "<state>linked</state>",
+      "<state>linked</state><state>linked</state>",
+    );
+    expect(() => decode(SessionStatus, twice, "xml", lenient)).toThrow(/repeats/);
+  });
+});

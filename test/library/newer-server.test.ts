@@ -1,0 +1,86 @@
+// An operator upgrades the server before the services and clients out there: a later server may add fields to
+// its answers. This version's service, `pkipc client` and backend library skip what they do not know (and still
+// check what they do), so the server need not gate its additions for them as it does for 0.3 (src/protocol/versions.ts).
+// A later version cannot run here: a proxy in front of this version's real server stands in for it, adding
+// fields to every JSON answer it passes on, at the top and inside the objects a later version might extend.
+import { expect, test } from "bun:test";
+import { backendClient } from "../../src/library/backend.ts";
+import { enrollmentToken, onCleanup, runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
+
+/** Fields no version of pkipc sends: added to the answer and to its nested objects (not to records such as args). */
+function extend(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...value, addedLater: { note: "a field of a later version" } };
+  for (const key of ["process", "error", "range"]) {
+    const inner = out[key];
+    if (typeof inner === "object" && inner !== null && !Array.isArray(inner)) out[key] = { ...inner, alsoLater: 7 };
+  }
+  if (Array.isArray(out.instructions))
+    out.instructions = out.instructions.map((i) => (typeof i === "object" && i !== null ? { ...i, alsoLater: 7 } : i));
+  return out;
+}
+
+/** A loopback proxy to `target` that extends every JSON answer; counts what it extended, by path. */
+function laterServer(target: string) {
+  const extended = new Map<string, number>();
+  const proxy = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 60, // long polls pass through
+    async fetch(request) {
+      const url = new URL(request.url);
+      const headers = new Headers(request.headers);
+      headers.delete("host");
+      const answer = await fetch(new URL(url.pathname + url.search, target), {
+        method: request.method,
+        headers,
+        body: request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer(),
+        redirect: "manual",
+        signal: AbortSignal.timeout(45_000),
+      });
+      const out = new Headers(answer.headers);
+      out.delete("content-length");
+      out.delete("content-encoding");
+      if (!answer.headers.get("content-type")?.includes("json"))
+        return new Response(answer.body, { status: answer.status, headers: out });
+      const path = url.pathname.replace(/\/v1\/(sessions|links)\/[^/]+/, "/v1/$1/ID");
+      extended.set(path, (extended.get(path) ?? 0) + 1);
+      return new Response(JSON.stringify(extend(await answer.json())), { status: answer.status, headers: out });
+    },
+  });
+  onCleanup(() => proxy.stop(true));
+  return { url: `http://127.0.0.1:${proxy.port}`, extended };
+}
+
+test("a service enrolled, a `pkipc client` and a backend library link and run an instruction through a server that adds fields", async () => {
+  const server = await serverProcess();
+  const later = laterServer(server.url);
+  // Enrolled, configured and reporting through the later server: every answer it reads carries fields it does not know.
+  await serviceProcess(server.url, ["--server", later.url, "--enroll", await enrollmentToken(server.url)]);
+  const run = await runPkipc(
+    ["client", "--server", later.url, "--json", "--timeout", "15s", "--instruction", "log:message=from a later server"],
+    30_000,
+    { PKIPC_API_KEY: server.apiKey },
+  );
+  expect(run.stderr).not.toContain("answered something unexpected");
+  const result = JSON.parse(run.stdout);
+  expect(result).toMatchObject({ linked: true, state: "linked", instructions: [{ name: "log", state: "done" }] });
+  expect(result.process.pid).toBe(run.pid);
+  // What was added was left out, not passed on.
+  expect(run.stdout).not.toContain("addedLater");
+  expect(run.stdout).not.toContain("alsoLater");
+
+  // The backend library reads the same session's status through it.
+  const backend = backendClient(later.url, { apiKey: server.apiKey, timeoutMs: 10_000 });
+  const status = await backend.status(result.sessionId);
+  expect(status.state).toBe("linked");
+  expect(status.process?.pid).toBe(run.pid);
+  expect(Object.keys(status)).not.toContain("addedLater");
+  // An error answer extended too still names its code.
+  const missing = await backend.status("AAAAAAAAAAAAAAAAAAAAAA").catch((error: unknown) => error);
+  expect(missing).toMatchObject({ status: 404, code: "NOT_FOUND" });
+
+  // The proxy did extend what each of them read: enrollment, configuration, session, polls, the report's answer.
+  for (const path of ["/v1/enroll", "/v1/config", "/v1/sessions", "/v1/sessions/ID", "/v1/reports"])
+    expect({ path, extended: (later.extended.get(path) ?? 0) > 0 }).toEqual({ path, extended: true });
+}, 60_000);
