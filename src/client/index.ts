@@ -157,15 +157,17 @@ const WARM_UP = (() => {
 })();
 
 /**
- * Decodes a made-up offer and status while the session request is in flight. A fresh process checks
- * each schema cold the first time (1-2 ms each on a loaded machine, a tenth of that warm), and the
- * client did so twice on its way to the link, each time after an answer had come; now the wait for
- * the server covers it. True when both decoded (they always should: a test holds them to the schemas).
+ * Decodes a made-up offer or status (default: both) while a request is in flight. A fresh process checks
+ * each schema cold the first time (about 0.5 ms each on a quiet machine, 1-2 ms loaded, a tenth of that
+ * warm), and the client did so twice on its way to the link, each time after an answer had come; now the
+ * waits cover it: the offer's while the session is asked for, the status's once the knocks have connected
+ * (and written their heads: warming sooner held their open callbacks back) and the first poll is out.
+ * True when they decoded (they always should: a test holds them to the schemas).
  */
-export function warmDecoders(): boolean {
+export function warmDecoders(which: "offer" | "status" | "both" = "both"): boolean {
   try {
-    decode(SessionOffer, WARM_UP.offer, "json");
-    decode(SessionStatus, WARM_UP.status, "json");
+    if (which !== "status") decode(SessionOffer, WARM_UP.offer, "json");
+    if (which !== "offer") decode(SessionStatus, WARM_UP.status, "json");
     return true;
   } catch {
     return false;
@@ -191,7 +193,7 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   const api = options.apiKey ? apiClient(root, { apiKey: options.apiKey }) : apiClient(root, { origin: root.origin });
   const start = performance.now();
   const opening = createSession(api, format, start + timeoutMs, options.signal, options.address);
-  warmDecoders();
+  warmDecoders("offer");
   const { offer, origin: told } = await opening;
   for (const instruction of options.instructions ?? [])
     await api.queueInstruction(offer.id, instruction, options.signal);
@@ -202,9 +204,15 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
   const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
+  let statusWarm = false;
   const knocking = knockTuples(options.transport, schedule, {
     settleMs: offer.settleMs,
     signal: options.signal,
+    // Every knock has connected and written its head, and the first poll is out: until the service has
+    // attributed them and the server has linked, this process only waits, so the status decoder warms then.
+    onLanded: () => {
+      if (!statusWarm) statusWarm = warmDecoders("status");
+    },
     ...(origin ? { origin } : {}),
   });
   // Every knock refused: nothing listens, so nothing will link; the poll under way is cut short.

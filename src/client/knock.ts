@@ -14,6 +14,8 @@ export interface KnockOptions {
   onStart?(port: number, tuple: number): void;
   /** Called as each knock finishes. */
   onKnock?(result: KnockResult, tuple: number): void;
+  /** Called once every knock of a tuple has landed (or finished, for a transport that cannot tell). */
+  onLanded?(tuple: number): void;
 }
 
 /** setTimeout as a promise: this schedule also runs in the browser module, where Bun.sleep does not exist. */
@@ -53,6 +55,7 @@ export async function knockTuples(
       return Promise.race([open, done]);
     });
     await Promise.all(ready);
+    options.onLanded?.(index);
     if (index < tuples.length - 1 && options.settleMs > 0) await sleep(options.settleMs);
   }
   return Promise.all(held);
