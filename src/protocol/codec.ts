@@ -3,7 +3,7 @@ import { describeSchemaProblem } from "./schema-problem.ts";
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { DecodeError } from "../lib/errors.ts";
-import { type DecodeOptions, decodeXml, encodeXml } from "./xml.ts";
+import { type AnnotatedSchema, type DecodeOptions, decodeXml, encodeXml } from "./xml.ts";
 
 export type { DecodeOptions } from "./xml.ts";
 
@@ -63,6 +63,27 @@ export function encode<S extends TSchema>(schema: S, value: Static<S>, format: F
 }
 
 /**
+ * Deletes, in place, the properties of `value` that its object schema does not name, and goes on into the
+ * ones it does and into array items. Never into a record (its keys are data: an instruction's args), a
+ * union, or a schema marked `exact`: what is unknown there stays, and the check that follows refuses it.
+ */
+function dropUnknown(schema: AnnotatedSchema, value: unknown): void {
+  if (schema.exact === true || typeof value !== "object" || value === null) return;
+  if (Array.isArray(value)) {
+    if (schema.type === "array" && schema.items)
+      for (const item of value) dropUnknown(schema.items as AnnotatedSchema, item);
+    return;
+  }
+  if (schema.type !== "object" || !schema.properties) return;
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    const sub = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+    if (sub === undefined) delete object[key];
+    else dropUnknown(sub as AnnotatedSchema, object[key]);
+  }
+}
+
+/**
  * Decodes and validates a document; throws DecodeError saying what is wrong. Requests are decoded strictly;
  * clients pass `ignoreUnknown` for a server's answers, so that a newer server's added fields do not break them.
  */
@@ -74,12 +95,12 @@ export function decode<S extends TSchema>(
 ): Static<S> {
   if (format === "xml") return decodeXml(schema, text, options);
   if (Buffer.byteLength(text) > MAX_JSON_BYTES) throw new DecodeError(`JSON is larger than ${MAX_JSON_BYTES} bytes`);
-  let value = parseJson(text);
+  const value = parseJson(text);
   // Check is several times cheaper than Errors; the error list is only worth building for a bad document.
   if (Value.Check(schema, value)) return value as Static<S>;
   if (options.ignoreUnknown) {
-    // Clean drops what the schema does not name (the value was just parsed: nobody else holds it), then all is checked again.
-    value = Value.Clean(schema, value);
+    // The value was just parsed: nobody else holds it. What is left is checked again, all of it.
+    dropUnknown(schema as AnnotatedSchema, value);
     if (Value.Check(schema, value)) return value as Static<S>;
   }
   const problem = Value.Errors(schema, value).First();

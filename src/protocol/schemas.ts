@@ -152,7 +152,9 @@ export const Instruction = T.Object(
     name: T.String({ minLength: 1, maxLength: 64, pattern: "^[a-z][a-z0-9-]*$" }),
     args: InstructionArgs,
   },
-  { additionalProperties: false, xmlName: "instruction" },
+  // exact: a client reading a server's answer skips no field of it (see DecodeOptions): a service runs what
+  // it says, so a field a later server adds to constrain an instruction must not be lost on the way.
+  { additionalProperties: false, xmlName: "instruction", exact: true },
 );
 export type Instruction = Static<typeof Instruction>;
 

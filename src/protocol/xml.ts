@@ -19,10 +19,14 @@ import { parseXml, type XmlNode } from "./xml-parse.ts";
 /** Largest XML document accepted, in bytes. */
 export const MAX_XML_BYTES = 64 * 1024;
 
+export type { Schema as AnnotatedSchema };
+
 export interface DecodeOptions {
   /**
-   * Skip the properties (JSON) and elements (XML) the schema does not name, instead of refusing them: for
-   * answers of a server, which a newer version may extend. What the schema names is checked as strictly.
+   * Skip the properties (JSON) and elements (XML) an object's schema does not name, instead of refusing
+   * them: for answers of a server, which a newer version may extend. What the schema names is checked as
+   * strictly; a record's keys (instruction args) are never skipped, nor anything inside a schema marked
+   * `exact` (an instruction, which a service runs): those are refused as before.
    */
   ignoreUnknown?: boolean;
 }
@@ -33,6 +37,8 @@ type Schema = TSchema & {
   xmlItem?: string;
   /** The XML form drops this single property's own element: the root element holds its value's fields. */
   xmlUnwrap?: string;
+  /** Never read leniently (see DecodeOptions), nor anything inside it. */
+  exact?: boolean;
   properties?: Record<string, TSchema>;
   items?: TSchema;
   anyOf?: TSchema[];
@@ -76,7 +82,8 @@ export function encodeXml<S extends TSchema>(schema: S, value: Static<S>): strin
 
 const children = (node: XmlNode) => node.children;
 
-function read(node: XmlNode, schema: Schema, path: string, lenient: boolean): unknown {
+function read(node: XmlNode, schema: Schema, path: string, lenientAbove: boolean): unknown {
+  const lenient = lenientAbove && schema.exact !== true;
   if (schema.anyOf) {
     for (const member of schema.anyOf) {
       try {

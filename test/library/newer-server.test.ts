@@ -1,27 +1,34 @@
 // An operator upgrades the server before the services and clients out there: a later server may add fields to
 // its answers. This version's service, `pkipc client` and backend library skip what they do not know (and still
-// check what they do), so the server need not gate its additions for them as it does for 0.3 (src/protocol/versions.ts).
+// check what they do), so the server need not gate its additions for them as it does for 0.3 (src/protocol/versions.ts):
+// except inside an instruction the service is to run, where a field this version does not know refuses the answer.
 // A later version cannot run here: a proxy in front of this version's real server stands in for it, adding
 // fields to every JSON answer it passes on, at the top and inside the objects a later version might extend.
 import { expect, test } from "bun:test";
 import { backendClient } from "../../src/library/backend.ts";
 import { enrollmentToken, onCleanup, runPkipc, serverProcess, serviceProcess } from "../helpers.ts";
 
-/** Fields no version of pkipc sends: added to the answer and to its nested objects (not to records such as args). */
-function extend(value: unknown): unknown {
+/** The answers whose `instructions` are instructions for the service to run (the rest are their statuses). */
+const TO_RUN = /^\/v1\/(reports|links\/)/;
+
+/**
+ * Fields no version of pkipc sends: added to the answer and to its nested objects (not to records such as
+ * args). Inside an instruction the service is to run only when `inInstructions` says so.
+ */
+function extend(value: unknown, path: string, inInstructions: boolean): unknown {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   const out: Record<string, unknown> = { ...value, addedLater: { note: "a field of a later version" } };
   for (const key of ["process", "error", "range"]) {
     const inner = out[key];
     if (typeof inner === "object" && inner !== null && !Array.isArray(inner)) out[key] = { ...inner, alsoLater: 7 };
   }
-  if (Array.isArray(out.instructions))
+  if (Array.isArray(out.instructions) && (inInstructions || !TO_RUN.test(path)))
     out.instructions = out.instructions.map((i) => (typeof i === "object" && i !== null ? { ...i, alsoLater: 7 } : i));
   return out;
 }
 
 /** A loopback proxy to `target` that extends every JSON answer; counts what it extended, by path. */
-function laterServer(target: string) {
+function laterServer(target: string, inInstructions = false) {
   const extended = new Map<string, number>();
   const proxy = Bun.serve({
     hostname: "127.0.0.1",
@@ -45,7 +52,10 @@ function laterServer(target: string) {
         return new Response(answer.body, { status: answer.status, headers: out });
       const path = url.pathname.replace(/\/v1\/(sessions|links)\/[^/]+/, "/v1/$1/ID");
       extended.set(path, (extended.get(path) ?? 0) + 1);
-      return new Response(JSON.stringify(extend(await answer.json())), { status: answer.status, headers: out });
+      return new Response(JSON.stringify(extend(await answer.json(), url.pathname, inInstructions)), {
+        status: answer.status,
+        headers: out,
+      });
     },
   });
   onCleanup(() => proxy.stop(true));
@@ -83,4 +93,27 @@ test("a service enrolled, a `pkipc client` and a backend library link and run an
   // The proxy did extend what each of them read: enrollment, configuration, session, polls, the report's answer.
   for (const path of ["/v1/enroll", "/v1/config", "/v1/sessions", "/v1/sessions/ID", "/v1/reports"])
     expect({ path, extended: (later.extended.get(path) ?? 0) > 0 }).toEqual({ path, extended: true });
+}, 60_000);
+
+test("a field a later server adds inside an instruction to run refuses it: the service does not run what it does not wholly understand", async () => {
+  const server = await serverProcess();
+  const later = laterServer(server.url, true);
+  const service = await serviceProcess(server.url, [
+    "--server",
+    later.url,
+    "--enroll",
+    await enrollmentToken(server.url),
+  ]);
+  const run = await runPkipc(
+    ["client", "--server", later.url, "--json", "--timeout", "4s", "--instruction", "log:message=constrained later"],
+    30_000,
+    { PKIPC_API_KEY: server.apiKey },
+  );
+  const result = JSON.parse(run.stdout);
+  // The server linked; the service refused the answer that carried the instruction, so it never ran.
+  expect(result.state).toBe("linked");
+  expect(result.instructions).toEqual([expect.objectContaining({ name: "log", state: "delivered" })]);
+  await service.log.waitFor(/\/v1\/reports answered something unexpected/, 5000);
+  expect(service.log.lines.join("\n")).not.toContain("constrained later");
+  expect(later.extended.get("/v1/reports") ?? 0).toBeGreaterThan(0);
 }, 60_000);

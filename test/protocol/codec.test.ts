@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { DecodeError } from "../../src/lib/errors.ts";
 import { decode, encode, negotiate } from "../../src/protocol/codec.ts";
-import { Report, ServiceConfig, SessionOffer, SessionStatus } from "../../src/protocol/schemas.ts";
+import { PulledInstructions, Report, ServiceConfig, SessionOffer, SessionStatus } from "../../src/protocol/schemas.ts";
 import { MAX_XML_BYTES } from "../../src/protocol/xml.ts";
 
 const offer: SessionOffer = {
@@ -156,5 +156,33 @@ describe("answers of a newer server: what it added is skipped, what this version
       "<state>linked</state><state>linked</state>",
     );
     expect(() => decode(SessionStatus, twice, "xml", lenient)).toThrow(/repeats/);
+  });
+});
+
+describe("answers of a newer server: what a service runs is never read leniently", () => {
+  const lenient = { ignoreUnknown: true } as const;
+  const pulled = { instructions: [{ id: "i1", name: "key", args: { path: "/tmp/x" } }] };
+
+  test("an instruction's args are data: a name this version refuses is refused, not dropped (JSON and XML)", () => {
+    const badArg = {
+      instructions: [{ ...pulled.instructions[0], args: { path: "/tmp/x", "mode:exclusive": "true" } }],
+    };
+    expect(() => decode(PulledInstructions, JSON.stringify(badArg), "json", lenient)).toThrow(DecodeError);
+    const xml = encode(PulledInstructions, pulled, "xml").replace(
+      "</args>",
+      '<entry key="mode:exclusive">true</entry></args>',
+    );
+    expect(xml).toContain("mode:exclusive");
+    expect(() => decode(PulledInstructions, xml, "xml", lenient)).toThrow(DecodeError);
+  });
+
+  test("a field a later server adds to an instruction (a constraint this version would not keep) refuses the answer", () => {
+    const constrained = { instructions: [{ ...pulled.instructions[0], notBefore: "2027-01-01T00:00:00Z" }] };
+    expect(() => decode(PulledInstructions, JSON.stringify(constrained), "json", lenient)).toThrow(DecodeError);
+    const xml = encode(PulledInstructions, pulled, "xml").replace("<args>", "<notBefore>2027</notBefore><args>");
+    expect(() => decode(PulledInstructions, xml, "xml", lenient)).toThrow(DecodeError);
+    // beside them, the answer's own new fields are still skipped
+    const extended = JSON.stringify({ ...pulled, cursor: 7 });
+    expect(decode(PulledInstructions, extended, "json", lenient)).toEqual(pulled);
   });
 });
