@@ -351,6 +351,18 @@ function startBackend(
   return { url: `${tls ? "https" : "http"}://127.0.0.1:${backend.port}/`, stop: () => backend.stop(true) };
 }
 
+// Interrupted (Ctrl-C): the browsers lead process groups of their own, so they are stopped here, not by the signal.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, async () => {
+    await tab?.close().catch(() => {});
+    backend?.stop();
+    harnessBackend?.stop();
+    harness?.stop();
+    await stopAll();
+    process.exit(130);
+  });
+}
+
 try {
   // One browser process knocks every run (124 per browser, one every ~1.2 s): past the service's
   // per-process budget (0.5/s, bursts of 6) its bursts would be dropped. The server's limits sit
