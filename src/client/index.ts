@@ -204,14 +204,14 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
     (options.apiKey ? (told ?? (await api.status(offer.id, undefined, options.signal)).origin) : root.origin);
 
   const schedule = options.pace === "tuples" ? offer.tuples : [offer.tuples.flat()];
-  let statusWarm = false;
   const knocking = knockTuples(options.transport, schedule, {
     settleMs: offer.settleMs,
     signal: options.signal,
-    // Every knock has connected and written its head, and the first poll is out: until the service has
-    // attributed them and the server has linked, this process only waits, so the status decoder warms then.
-    onLanded: () => {
-      if (!statusWarm) statusWarm = warmDecoders("status");
+    // The last tuple's knocks have connected and written their heads, and the first poll is out: until the
+    // service has attributed them and the server has linked, this process only waits, so the status decoder
+    // warms then (after an earlier tuple it would hold the next one back).
+    onLanded: (tuple) => {
+      if (tuple === schedule.length - 1) warmDecoders("status");
     },
     ...(origin ? { origin } : {}),
   });
