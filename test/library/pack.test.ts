@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { knockTuples } from "../../src/client/knock.ts";
 import { findFreeRange } from "../../src/lib/ports.ts";
 import { transports } from "../../plugins/transport/index.ts";
+import { laterServer } from "./later-server.ts";
 import { BUN, binary, onCleanup, ROOT, serverProcess, serviceProcess, tempFolder } from "../helpers.ts";
 import { watchLines } from "../lines.ts";
 
@@ -126,12 +127,14 @@ describe("the npm package", () => {
   });
 
   for (const [runtime, { command, hint }] of Object.entries(RUNTIMES)) {
-    test(`a plain JavaScript backend on ${runtime} (pkipc/backend) creates a session, queues instructions and reads their results from a real server and service; on other runtimes than Bun the Bun-only parts say so`, async () => {
+    test(`a plain JavaScript backend on ${runtime} (pkipc/backend) creates a session, queues instructions and reads their results from a real server and service${runtime === "bun" ? "" : ", through a stand-in for a later server that adds fields to every answer"}; on other runtimes than Bun the Bun-only parts say so`, async () => {
       if (runtime !== "node" && !existsSync(command[0]!)) throw new Error(`${command[0]} is missing: ${hint}`);
       const server = await serverProcess();
       await serviceProcess(server.url);
+      // Off Bun the packaged library reads answers it does not wholly know (a later server's) as on Bun.
+      const later = runtime === "bun" ? undefined : laterServer(server.url);
       copyFileSync(join(ROOT, "test", "library", "backend.mjs"), join(project, "backend.mjs"));
-      const child = Bun.spawn([...command, "backend.mjs", server.url, server.apiKey], {
+      const child = Bun.spawn([...command, "backend.mjs", later?.url ?? server.url, server.apiKey], {
         cwd: project,
         stdin: "ignore",
         stdout: "pipe",
@@ -174,6 +177,9 @@ describe("the npm package", () => {
           { name: "log", state: "done" },
         ],
       });
+      if (later)
+        for (const path of ["/v1/sessions", "/v1/sessions/ID", "/v1/sessions/ID/instructions"])
+          expect({ path, extended: (later.extended.get(path) ?? 0) > 0 }).toEqual({ path, extended: true });
       if (runtime === "bun") expect(outcome.refusals).toEqual({});
       else {
         expect(outcome.refusals).toEqual({
